@@ -1,0 +1,43 @@
+package l2met
+
+import "time"
+
+// Kind says how a measurement aggregates within a time bucket.
+type Kind uint8
+
+// The measurement kinds, one per l2met convention.
+const (
+	// Counter is a count#name=N pair: values are summed per bucket.
+	Counter Kind = 1
+	// Sample is a sample#name=V pair: the last value by timestamp wins.
+	Sample Kind = 2
+	// Measure is a measure#name=V pair: count, sum, min, max, sum of squares and
+	// percentiles are kept per bucket.
+	Measure Kind = 3
+)
+
+// String returns the l2met prefix of the kind: "count", "sample" or "measure".
+func (k Kind) String() string {
+	switch k {
+	case Counter:
+		return "count"
+	case Sample:
+		return "sample"
+	case Measure:
+		return "measure"
+	}
+	return "unknown"
+}
+
+// Measurement is one value parsed from a log line: the hand-over from parsing to
+// aggregation. Name, Source and Unit are never hostnames; Source is the dyno
+// (web.1), the router's dyno= field, or an add-on attachment name (DATABASE).
+// Time is in UTC.
+type Measurement struct {
+	Name   string
+	Source string
+	Time   time.Time
+	Kind   Kind
+	Value  float64
+	Unit   string
+}
