@@ -1,0 +1,81 @@
+package console
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/l2met"
+)
+
+func testBucket() *aggregate.Bucket {
+	return &aggregate.Bucket{
+		Start:  time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC),
+		Period: time.Minute,
+		Series: []aggregate.Series{
+			{Name: "db.latency", Source: "web.1", Unit: "ms", Kind: l2met.Measure, Count: 3, Sum: 12, Min: 2, Max: 6, SumSquares: 56, Last: 4, Median: 4, P95: 6, P99: 6},
+			{Name: "logplex.dropped", Kind: l2met.Counter, Count: 1, Sum: 15},
+			{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 2, Last: 21.22},
+			{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 12, Sum: 1200000},
+		},
+	}
+}
+
+func TestAppendBucket(t *testing.T) {
+	tests := map[string]struct {
+		prefix string
+		want   string
+	}{
+		"no prefix": {"", `bucket=2024-05-01T12:00:00Z period=60s source=web.1 measure#db.latency count=3 sum=12 min=2 max=6 mean=4 median=4 perc95=6 perc99=6 unit=ms
+bucket=2024-05-01T12:00:00Z period=60s count#logplex.dropped=15
+bucket=2024-05-01T12:00:00Z period=60s source=web.1 sample#memory_rss=21.22MB
+bucket=2024-05-01T12:00:00Z period=60s source=web.1 count#req=1200000
+`},
+		"prefix": {"us-east.prod.app", `bucket=2024-05-01T12:00:00Z period=60s source=web.1 measure#us-east.prod.app.db.latency count=3 sum=12 min=2 max=6 mean=4 median=4 perc95=6 perc99=6 unit=ms
+bucket=2024-05-01T12:00:00Z period=60s count#us-east.prod.app.logplex.dropped=15
+bucket=2024-05-01T12:00:00Z period=60s source=web.1 sample#us-east.prod.app.memory_rss=21.22MB
+bucket=2024-05-01T12:00:00Z period=60s source=web.1 count#us-east.prod.app.req=1200000
+`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := string(AppendBucket(nil, testBucket(), tc.prefix))
+			if got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("closed") }
+
+func TestOutletCounts(t *testing.T) {
+	var buf bytes.Buffer
+	o := New(&buf, "")
+	o.Write(testBucket())
+	o.Write(&aggregate.Bucket{Start: time.Unix(0, 0), Period: time.Minute})
+	if n, errs := o.Stats(); n != 4 || errs != 0 {
+		t.Fatalf("Stats() = %d, %d; want 4, 0", n, errs)
+	}
+	if lines := bytes.Count(buf.Bytes(), []byte("\n")); lines != 4 {
+		t.Fatalf("printed %d lines, want 4", lines)
+	}
+	f := New(failWriter{}, "")
+	f.Write(testBucket())
+	if n, errs := f.Stats(); n != 0 || errs != 1 {
+		t.Fatalf("failing writer: Stats() = %d, %d; want 0, 1", n, errs)
+	}
+}
+
+func BenchmarkAppendBucket(b *testing.B) {
+	bk := testBucket()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendBucket(buf[:0], bk, "us-east.prod.app")
+	}
+}
