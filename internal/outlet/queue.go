@@ -1,13 +1,37 @@
 package outlet
 
-// API CONTRACT (written first so that outlets can be built in parallel). The
-// queue owner replaces the bodies; signatures change only by agreement.
-
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"sync"
 	"time"
 )
+
+// Defaults for the zero values of QueueConfig.
+const (
+	// DefaultMaxBatches is how many batches wait before the oldest is dropped.
+	// At one batch per minute that is more than 16 hours, well past MaxAge.
+	DefaultMaxBatches = 1000
+	// DefaultMaxAge is how old a batch's Time may get before it is dropped:
+	// Librato refuses measure_time older than about two hours.
+	DefaultMaxAge = 2 * time.Hour
+	// DefaultConcurrency is how many requests are in flight at once.
+	DefaultConcurrency = 2
+	// DefaultMinBackoff is the first retry delay.
+	DefaultMinBackoff = 500 * time.Millisecond
+	// DefaultMaxBackoff caps the retry delay.
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultAuthLogEvery is the minimum interval between two credentials
+	// errors (and, separately, two transient-failure warnings) in the log.
+	DefaultAuthLogEvery = time.Minute
+)
+
+// ErrUndelivered is wrapped by the error Close returns when batches were still
+// queued or in flight when its context ended.
+var ErrUndelivered = errors.New("batches undelivered at close")
 
 // QueueConfig bounds and tunes a Queue. Zero values mean the documented defaults.
 type QueueConfig struct {
@@ -19,32 +43,409 @@ type QueueConfig struct {
 	MaxBackoff   time.Duration    // retry delay cap (default 30s)
 	AuthLogEvery time.Duration    // credentials errors are logged at most this often (default 1m)
 	Logger       *slog.Logger     // default slog.Default()
-	Now          func() time.Time // clock for the age bound; default time.Now
+	Now          func() time.Time // clock for the age bound and log intervals; default time.Now
+
+	// Backoff, when set, replaces the default retry delay: it gets the number
+	// of consecutive failures of one batch (1 for the first) and returns how
+	// long to wait before the next attempt. Tests use it to remove jitter. The
+	// default is "equal jitter": d = min(MaxBackoff, MinBackoff·2^(attempt-1)),
+	// then a uniformly random delay in [d/2, d].
+	Backoff func(attempt int) time.Duration
 }
 
 // QueueStats are cumulative counts since the Queue started, plus the current depth.
+// Dropped is the sum of the four DroppedXxx reasons (the same holds for
+// measurements).
 type QueueStats struct {
 	Sent, SentMeasurements       int64 // batches and measurements accepted by the receiver
 	Failed                       int64 // send attempts that failed (each retry counts)
 	Dropped, DroppedMeasurements int64 // batches and measurements given up: permanent error, queue full, too old, shutdown
-	Depth                        int   // batches waiting now
+	Depth                        int   // batches waiting now, including those in flight or waiting to be retried
 	LastLatency                  time.Duration
+
+	Unauthorized     int64 // failed attempts that were credentials errors (also counted in Failed)
+	DroppedFull      int64 // batches dropped because MaxBatches were already queued
+	DroppedExpired   int64 // batches dropped because their Time was older than MaxAge
+	DroppedPermanent int64 // batches the receiver refused for good (ErrPermanent)
+	DroppedShutdown  int64 // batches pushed after Close or still undelivered when Close's context ended
 }
+
+// Drop reasons, used in logs.
+const (
+	reasonFull      = "queue full"
+	reasonExpired   = "too old"
+	reasonPermanent = "refused by receiver"
+	reasonShutdown  = "shutdown"
+)
 
 // Queue delivers batches through a Sender: in order, a few at a time, retrying
 // with exponential backoff and jitter until accepted, bounded by count and age.
+//
+// Batches are started in the order they were pushed, at most Concurrency at a
+// time. With Concurrency 1 they are also accepted in that order; with more,
+// batches in flight at the same time may land in any order. When an attempt
+// fails, no new batch is started until that batch's backoff delay has passed
+// (one shared pause), so a failing receiver is not hammered by the other
+// workers and the failing batch keeps its place at the head of the line.
+//
 // Safe for concurrent use.
-type Queue struct{}
+type Queue struct {
+	s   Sender
+	cfg QueueConfig
+	log *slog.Logger
+
+	sendCtx context.Context // canceled when Close gives up
+	abort   context.CancelFunc
+	done    chan struct{} // closed when every worker has returned
+
+	mu         sync.Mutex
+	cond       *sync.Cond // signalled on push, close and abort
+	ring       ring
+	held       []*Batch // batches taken by workers and not yet settled, per worker
+	closed     bool
+	aborted    bool
+	pauseUntil time.Time // monotonic wall clock: no new batch starts before this
+	nextAuth   time.Time // injected clock: next time a credentials error may be logged
+	nextWarn   time.Time // injected clock: next time a transient failure may be logged
+	stats      QueueStats
+
+	closeOnce sync.Once
+	closeErr  error
+}
 
 // NewQueue returns a running Queue that sends through s. Call Close to stop it.
-func NewQueue(s Sender, cfg QueueConfig) *Queue { panic("unimplemented") }
+func NewQueue(s Sender, cfg QueueConfig) *Queue {
+	if cfg.Name == "" {
+		cfg.Name = "outlet"
+	}
+	if cfg.MaxBatches <= 0 {
+		cfg.MaxBatches = DefaultMaxBatches
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.AuthLogEvery <= 0 {
+		cfg.AuthLogEvery = DefaultAuthLogEvery
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Backoff == nil {
+		minB, maxB := cfg.MinBackoff, cfg.MaxBackoff
+		cfg.Backoff = func(attempt int) time.Duration { return EqualJitter(minB, maxB, attempt) }
+	}
+	q := &Queue{
+		s:    s,
+		cfg:  cfg,
+		log:  cfg.Logger.With("outlet", cfg.Name),
+		done: make(chan struct{}),
+		ring: ring{buf: make([]Batch, cfg.MaxBatches)},
+		held: make([]*Batch, cfg.Concurrency),
+	}
+	q.cond = sync.NewCond(&q.mu)
+	q.sendCtx, q.abort = context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.work(i)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(q.done)
+	}()
+	return q
+}
+
+// EqualJitter returns the "equal jitter" backoff for the given attempt (1 for
+// the first retry): d = min(maxB, minB·2^(attempt-1)), then a uniformly random
+// delay in [d/2, d]. Safe for concurrent use.
+func EqualJitter(minB, maxB time.Duration, attempt int) time.Duration {
+	d := minB
+	for i := 1; i < attempt && d < maxB; i++ {
+		d *= 2
+	}
+	d = min(d, maxB)
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half+1)
+}
 
 // Push queues b. When the queue is full the oldest batch is dropped (counted and logged).
-func (q *Queue) Push(b Batch) { panic("unimplemented") }
+// A batch older than MaxAge, or pushed after Close, is dropped at once.
+func (q *Queue) Push(b Batch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		q.dropLocked(&b, reasonShutdown, nil)
+		return
+	}
+	if q.expiredLocked(&b) {
+		q.dropLocked(&b, reasonExpired, nil)
+		return
+	}
+	if q.ring.len() == len(q.ring.buf) {
+		old := q.ring.pop()
+		q.dropLocked(&old, reasonFull, nil)
+	}
+	q.ring.push(b)
+	q.cond.Signal()
+}
 
 // Close stops accepting batches and keeps sending until the queue is empty or ctx
 // ends; what is left then is dropped, counted, and reported in the error.
-func (q *Queue) Close(ctx context.Context) error { panic("unimplemented") }
+// The error wraps ErrUndelivered. Close waits for in-flight sends to return,
+// which they do promptly because their context is canceled. Calling Close again
+// returns the first call's result.
+func (q *Queue) Close(ctx context.Context) error {
+	q.closeOnce.Do(func() { q.closeErr = q.close(ctx) })
+	return q.closeErr
+}
 
-// Stats returns the queue's counters.
-func (q *Queue) Stats() QueueStats { panic("unimplemented") }
+func (q *Queue) close(ctx context.Context) error {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+	}
+	q.mu.Lock()
+	q.aborted = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+	q.abort()
+	<-q.done
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var n, m int
+	for q.ring.len() > 0 {
+		b := q.ring.pop()
+		n, m = n+1, m+b.N
+		q.dropLocked(&b, reasonShutdown, ctx.Err())
+	}
+	for i, b := range q.held {
+		if b != nil {
+			n, m = n+1, m+b.N
+			q.dropLocked(b, reasonShutdown, ctx.Err())
+			q.held[i] = nil
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: close: %d batches (%d measurements) dropped: %w: %w", q.cfg.Name, n, m, ErrUndelivered, ctx.Err())
+}
+
+// Stats returns the queue's counters. Safe for concurrent use.
+func (q *Queue) Stats() QueueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.stats
+	s.Depth = q.ring.len()
+	for _, b := range q.held {
+		if b != nil {
+			s.Depth++
+		}
+	}
+	return s
+}
+
+// work is one sender goroutine: it takes the oldest batch and sends it until it
+// is accepted, refused for good, too old, or the queue is aborted.
+func (q *Queue) work(id int) {
+	var b Batch
+	for q.next(id, &b) {
+		q.deliver(id, &b)
+	}
+}
+
+// next waits for a batch to send and moves it into b and q.held[id]. It
+// returns false when the worker should stop: aborted, or closed and empty.
+func (q *Queue) next(id int, b *Batch) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if q.aborted {
+			return false
+		}
+		if q.ring.len() == 0 {
+			if q.closed {
+				return false
+			}
+			q.cond.Wait()
+			continue
+		}
+		if wait := time.Until(q.pauseUntil); wait > 0 {
+			q.mu.Unlock()
+			ok := q.sleep(wait)
+			q.mu.Lock()
+			if !ok {
+				return false
+			}
+			continue
+		}
+		*b = q.ring.pop()
+		if q.expiredLocked(b) {
+			q.dropLocked(b, reasonExpired, nil)
+			continue
+		}
+		q.held[id] = b
+		return true
+	}
+}
+
+// deliver sends b until it is settled. It clears q.held[id] when it is, and
+// leaves it set when the queue was aborted, for Close to count.
+func (q *Queue) deliver(id int, b *Batch) {
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := q.s.Send(q.sendCtx, b)
+		latency := time.Since(start)
+
+		q.mu.Lock()
+		if q.aborted {
+			if err == nil { // accepted after all
+				q.settleSentLocked(id, b, latency)
+			}
+			q.mu.Unlock()
+			return
+		}
+		if err == nil {
+			q.settleSentLocked(id, b, latency)
+			q.mu.Unlock()
+			return
+		}
+		q.stats.Failed++
+		now := q.cfg.Now()
+		switch {
+		case errors.Is(err, ErrPermanent):
+			q.dropLocked(b, reasonPermanent, err)
+			q.held[id] = nil
+			q.mu.Unlock()
+			return
+		case errors.Is(err, ErrUnauthorized):
+			q.stats.Unauthorized++
+			if !now.Before(q.nextAuth) {
+				q.nextAuth = now.Add(q.cfg.AuthLogEvery)
+				q.log.Error("credentials refused; keeping data and retrying (check the token and user)",
+					"err", err, "depth", q.ring.len()+1)
+			}
+		default:
+			if !now.Before(q.nextWarn) {
+				q.nextWarn = now.Add(q.cfg.AuthLogEvery)
+				q.log.Warn("send failed; retrying", "err", err, "attempt", attempt, "depth", q.ring.len()+1)
+			}
+		}
+		wait := q.cfg.Backoff(attempt)
+		if until := time.Now().Add(wait); until.After(q.pauseUntil) {
+			q.pauseUntil = until
+		}
+		q.mu.Unlock()
+
+		if !q.sleep(wait) {
+			return // aborted: Close counts the held batch
+		}
+		q.mu.Lock()
+		if q.expiredLocked(b) {
+			q.dropLocked(b, reasonExpired, err)
+			q.held[id] = nil
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+	}
+}
+
+func (q *Queue) settleSentLocked(id int, b *Batch, latency time.Duration) {
+	q.stats.Sent++
+	q.stats.SentMeasurements += int64(b.N)
+	q.stats.LastLatency = latency
+	q.held[id] = nil
+}
+
+// sleep waits d, or until the queue is aborted (then it returns false).
+func (q *Queue) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return q.sendCtx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-q.sendCtx.Done():
+		return false
+	}
+}
+
+func (q *Queue) expiredLocked(b *Batch) bool {
+	return !b.Time.IsZero() && q.cfg.Now().Sub(b.Time) > q.cfg.MaxAge
+}
+
+// dropLocked counts and logs one dropped batch. err, if any, is the last send
+// error (Senders never put credentials in errors).
+func (q *Queue) dropLocked(b *Batch, reason string, err error) {
+	q.stats.Dropped++
+	q.stats.DroppedMeasurements += int64(b.N)
+	switch reason {
+	case reasonFull:
+		q.stats.DroppedFull++
+	case reasonExpired:
+		q.stats.DroppedExpired++
+	case reasonPermanent:
+		q.stats.DroppedPermanent++
+	case reasonShutdown:
+		q.stats.DroppedShutdown++
+	}
+	attrs := []any{"reason", reason, "measurements", b.N, "batch_time", b.Time}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	q.log.Warn("batch dropped", attrs...)
+}
+
+// ring is a fixed-capacity FIFO of batches. Not safe for concurrent use.
+type ring struct {
+	buf  []Batch
+	head int // index of the oldest batch
+	n    int
+}
+
+func (r *ring) len() int { return r.n }
+
+func (r *ring) push(b Batch) {
+	r.buf[(r.head+r.n)%len(r.buf)] = b
+	r.n++
+}
+
+func (r *ring) pop() Batch {
+	b := r.buf[r.head]
+	r.buf[r.head] = Batch{} // release the body
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return b
+}
