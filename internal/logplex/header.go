@@ -1,0 +1,318 @@
+package logplex
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrHeader is wrapped by every error ParseMessage and ParseText return.
+var ErrHeader = errors.New("logplex: malformed header")
+
+// MaxPriority is the largest syslog PRI value (facility 23, severity 7).
+const MaxPriority = 191
+
+// herokuHostname is the HOSTNAME Logplex writes into HTTPS drain messages.
+// Messages with this hostname carry no STRUCTURED-DATA field.
+var herokuHostname = []byte("host")
+
+// utf8BOM may start an RFC 5424 MSG; it is removed.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// Header is the syslog header of one message. Byte slices alias the frame they
+// were parsed from and are valid only as long as it is. A NILVALUE (`-`) field
+// is returned as nil.
+type Header struct {
+	Priority int
+	Time     time.Time // UTC; zero when the message carries "-" or no timestamp
+	Hostname []byte    // on syslog drains this holds the drain token: never log it
+	AppName  []byte    // "app" or "heroku" on Heroku
+	ProcID   []byte    // "web.1", "router", "heroku-postgres", "logplex", …
+	MsgID    []byte
+}
+
+// fail describes a malformed header without allocating, so that ParseAny can
+// fall back to a bare message for free; the exported functions turn it into an
+// error. It names the field and the byte offset, never the field's content:
+// the HOSTNAME of a syslog drain message is the drain token.
+type fail struct {
+	what string // empty: no failure
+	off  int
+}
+
+func headerError(what string, off int) fail { return fail{what, off} }
+
+func (f fail) err() error {
+	if f.what == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s at byte %d", ErrHeader, f.what, f.off)
+}
+
+// ParseMessage splits one syslog message into its header and MSG. It accepts
+// Heroku's drain form (`<PRI>1 TS host app web.1 - MSG`, no STRUCTURED-DATA) and
+// RFC 5424 with STRUCTURED-DATA (`-` or `[…]`). msg aliases frame. It does not
+// allocate unless it returns an error, and is safe for concurrent use.
+//
+// The parser is hand-written: strict RFC 5424 parsers (go-syslog's rfc5424,
+// for one) reject Heroku's drain lines because they lack STRUCTURED-DATA, and
+// the generic ones allocate per message. The rules:
+//
+//   - PRI is 1-3 digits up to MaxPriority; VERSION is 1-2 digits.
+//   - TIMESTAMP is `-` (zero Time) or RFC 3339, converted to UTC.
+//   - HOSTNAME, APP-NAME, PROCID and MSGID are non-empty runs of non-space
+//     bytes; `-` becomes nil.
+//   - When HOSTNAME is `host` (what Logplex writes into HTTPS drain messages),
+//     MSG follows MSGID directly, so a dyno line that starts with `-` or `[`
+//     is kept whole. Otherwise a STRUCTURED-DATA field is expected: `-` or one
+//     or more well-formed `[id param="value"…]` elements are skipped; anything
+//     else is taken as the start of MSG (lenient: some senders omit it).
+//   - A UTF-8 BOM at the start of MSG is removed.
+func ParseMessage(frame []byte) (h Header, msg []byte, err error) {
+	h, msg, f := parseMessage(frame)
+	return h, msg, f.err()
+}
+
+func parseMessage(frame []byte) (h Header, msg []byte, err fail) {
+	if len(frame) == 0 || frame[0] != '<' {
+		return Header{}, nil, headerError("missing '<' of PRI", 0)
+	}
+	p := 1
+	pri, nd := 0, 0
+	for ; p < len(frame) && frame[p] >= '0' && frame[p] <= '9' && nd < 4; p++ {
+		pri = pri*10 + int(frame[p]-'0')
+		nd++
+	}
+	if nd == 0 || nd > 3 || pri > MaxPriority || p >= len(frame) || frame[p] != '>' {
+		return Header{}, nil, headerError("bad PRI", p)
+	}
+	h.Priority = pri
+	p++
+	nd = 0
+	for ; p < len(frame) && frame[p] >= '0' && frame[p] <= '9'; p++ {
+		nd++
+	}
+	if nd == 0 || nd > 2 || frame[p-1] == '0' && nd == 1 {
+		return Header{}, nil, headerError("bad VERSION", p)
+	}
+	if p >= len(frame) || frame[p] != ' ' {
+		return Header{}, nil, headerError("missing space after VERSION", p)
+	}
+	p++
+
+	var field []byte
+	if field, p, err = headerField(frame, p, "TIMESTAMP", true); err.what != "" {
+		return Header{}, nil, err
+	}
+	if !isNil(field) {
+		t, ok := parseTime(field)
+		if !ok {
+			return Header{}, nil, headerError("bad TIMESTAMP", p-len(field)-1)
+		}
+		h.Time = t
+	}
+	if h.Hostname, p, err = headerField(frame, p, "HOSTNAME", true); err.what != "" {
+		return Header{}, nil, err
+	}
+	if h.AppName, p, err = headerField(frame, p, "APP-NAME", true); err.what != "" {
+		return Header{}, nil, err
+	}
+	if h.ProcID, p, err = headerField(frame, p, "PROCID", true); err.what != "" {
+		return Header{}, nil, err
+	}
+	if h.MsgID, p, err = headerField(frame, p, "MSGID", false); err.what != "" {
+		return Header{}, nil, err
+	}
+	heroku := bytes.Equal(h.Hostname, herokuHostname)
+	h.Hostname, h.AppName, h.ProcID, h.MsgID = nilValue(h.Hostname), nilValue(h.AppName), nilValue(h.ProcID), nilValue(h.MsgID)
+	if p >= len(frame) {
+		return h, nil, fail{}
+	}
+	rest := frame[p:]
+	if !heroku {
+		rest = skipStructuredData(rest)
+	}
+	return h, bytes.TrimPrefix(rest, utf8BOM), fail{}
+}
+
+// headerField returns the run of non-space bytes at frame[p:] and the index
+// after the space that ends it. When needSpace is set the field must be
+// followed by a space (more header follows); otherwise it may end the frame.
+func headerField(frame []byte, p int, name string, needSpace bool) ([]byte, int, fail) {
+	end := bytes.IndexByte(frame[p:], ' ')
+	if end < 0 {
+		if needSpace {
+			return nil, p, headerError("message ends in "+name, len(frame))
+		}
+		end = len(frame) - p
+	}
+	if end == 0 {
+		return nil, p, headerError("empty "+name, p)
+	}
+	f := frame[p : p+end]
+	p += end
+	if p < len(frame) {
+		p++ // the space
+	}
+	return f, p, fail{}
+}
+
+func isNil(f []byte) bool { return len(f) == 1 && f[0] == '-' }
+
+func nilValue(f []byte) []byte {
+	if isNil(f) {
+		return nil
+	}
+	return f
+}
+
+// skipStructuredData returns b without a leading STRUCTURED-DATA field and the
+// space after it. If b does not start with a well-formed one, b is returned
+// unchanged.
+func skipStructuredData(b []byte) []byte {
+	if len(b) > 0 && b[0] == '-' {
+		if len(b) == 1 {
+			return b[1:]
+		}
+		if b[1] == ' ' {
+			return b[2:]
+		}
+		return b
+	}
+	i := 0
+	for i < len(b) && b[i] == '[' {
+		n := sdElement(b[i:])
+		if n == 0 {
+			return b
+		}
+		i += n
+	}
+	if i == 0 {
+		return b
+	}
+	if i == len(b) {
+		return b[i:]
+	}
+	if b[i] != ' ' {
+		return b
+	}
+	return b[i+1:]
+}
+
+// sdElement returns the length of the SD-ELEMENT `[id k="v" …]` at the start of
+// b, or 0 if it is not well formed.
+func sdElement(b []byte) int {
+	i := 1
+	name := func() bool {
+		start := i
+		for i < len(b) && b[i] > ' ' && b[i] < 127 && b[i] != '=' && b[i] != ']' && b[i] != '"' {
+			i++
+		}
+		return i > start
+	}
+	if !name() {
+		return 0
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ']':
+			return i + 1
+		case ' ':
+			i++
+			if !name() || i+1 >= len(b) || b[i] != '=' || b[i+1] != '"' {
+				return 0
+			}
+			i += 2
+			for {
+				if i >= len(b) {
+					return 0
+				}
+				if b[i] == '\\' {
+					i += 2
+					continue
+				}
+				if b[i] == '"' {
+					i++
+					break
+				}
+				i++
+			}
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// ParseText parses a `heroku logs` / log-session line:
+// `2024-05-01T12:00:00.123456+00:00 app[web.1]: MSG` → AppName "app", ProcID
+// "web.1". A source without brackets (`app: MSG`) gives a nil ProcID. The
+// space after the colon is optional. msg aliases line. It does not allocate
+// unless it returns an error, and is safe for concurrent use.
+func ParseText(line []byte) (h Header, msg []byte, err error) {
+	h, msg, f := parseText(line)
+	return h, msg, f.err()
+}
+
+func parseText(line []byte) (h Header, msg []byte, err fail) {
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		return Header{}, nil, headerError("no space after timestamp", len(line))
+	}
+	t, ok := parseTime(line[:sp])
+	if !ok {
+		return Header{}, nil, headerError("bad timestamp", 0)
+	}
+	h.Time = t
+	p := sp + 1
+	start := p
+	for p < len(line) && line[p] != '[' && line[p] != ':' && line[p] != ' ' {
+		p++
+	}
+	if p == start || p >= len(line) || line[p] == ' ' {
+		return Header{}, nil, headerError("bad source (want app[proc]:)", start)
+	}
+	h.AppName = line[start:p]
+	if line[p] == '[' {
+		p++
+		ps := p
+		for p < len(line) && line[p] != ']' && line[p] != ' ' {
+			p++
+		}
+		if p == ps || p >= len(line) || line[p] != ']' {
+			return Header{}, nil, headerError("bad process name (want [proc])", ps)
+		}
+		h.ProcID = line[ps:p]
+		p++
+	}
+	if p >= len(line) || line[p] != ':' {
+		return Header{}, nil, headerError("missing ':' after source", p)
+	}
+	p++
+	if p < len(line) && line[p] == ' ' {
+		p++
+	}
+	return h, line[p:], fail{}
+}
+
+// ParseAny accepts a syslog message (starts with '<'), a text line as in
+// ParseText (starts with a digit), or anything else as a bare MSG with a zero
+// Header. A line that looks like one of the first two but does not parse is
+// also returned whole as a bare MSG. It never fails, does not allocate on the
+// success paths, and is safe for concurrent use.
+func ParseAny(line []byte) (h Header, msg []byte) {
+	if len(line) > 0 {
+		switch c := line[0]; {
+		case c == '<':
+			if h, msg, err := parseMessage(line); err.what == "" {
+				return h, msg
+			}
+		case c >= '0' && c <= '9':
+			if h, msg, err := parseText(line); err.what == "" {
+				return h, msg
+			}
+		}
+	}
+	return Header{}, line
+}

@@ -1,0 +1,392 @@
+package logplex
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+)
+
+const (
+	// DefaultMaxFrame is the frame limit NewScanner uses when given maxFrame <= 0:
+	// Heroku splits dyno output into 10,000-byte lines, plus a header of about
+	// 100 bytes, so 16 KiB leaves room for RFC 5424 STRUCTURED-DATA.
+	DefaultMaxFrame = 16 << 10
+
+	// MaxLengthDigits is the most digits an octet-counting length prefix may
+	// have. Longer prefixes are malformed frames.
+	MaxLengthDigits = 9
+
+	// initialBuffer is the Scanner's starting buffer; it grows up to the frame
+	// limit plus room for the prefix and the look-ahead.
+	initialBuffer = 4096
+
+	// maxEmptyReads is how many (0, nil) results from the reader in a row the
+	// Scanner tolerates before failing with io.ErrNoProgress.
+	maxEmptyReads = 100
+)
+
+// ErrBadFrame is wrapped by every *FrameError.
+var ErrBadFrame = errors.New("logplex: malformed frame")
+
+// FrameError reports one malformed frame that the Scanner skipped; the caller
+// counts it and calls Next again.
+type FrameError struct {
+	Frame  int    // 1-based index of the frame in the stream
+	Offset int64  // byte offset of the frame's start in the stream
+	Reason string // what was wrong, e.g. "length 70 exceeds remaining 12 bytes"
+}
+
+// Error returns e.g. "logplex: frame 3 at byte 412: length 70 exceeds remaining 12 bytes".
+func (e *FrameError) Error() string {
+	return fmt.Sprintf("logplex: frame %d at byte %d: %s", e.Frame, e.Offset, e.Reason)
+}
+
+// Unwrap returns ErrBadFrame.
+func (e *FrameError) Unwrap() error { return ErrBadFrame }
+
+// ScannerStats are cumulative counters of a Scanner, kept across Reset.
+type ScannerStats struct {
+	Frames       uint64 // good frames returned by Next
+	Bytes        uint64 // bytes of those frames, prefixes and trailing LF included
+	BadFrames    uint64 // *FrameError results, all reasons (the three below and bad prefixes)
+	Oversize     uint64 // frames refused for being longer than maxFrame
+	Truncated    uint64 // frames cut short by the end of input
+	Misaligned   uint64 // frames whose length did not end at a frame boundary
+	SkippedBytes uint64 // bytes discarded while resynchronising after a bad frame
+}
+
+type scannerCounters struct {
+	frames, bytes, bad, oversize, truncated, misaligned, skipped atomic.Uint64
+}
+
+// Scanner splits a drain body or syslog stream into frames. Not safe for
+// concurrent use, except Stats.
+//
+// Framing: a frame that starts with a digit is octet-counted (RFC 6587:
+// `<len><SP><msg>`, where len counts the message bytes including a trailing
+// LF if the sender writes one, as Logplex does); a frame that starts with '<'
+// is newline-delimited (it ends at the next LF, or at the end of input).
+// Whitespace (SP, TAB, CR, LF) between frames is skipped. Next returns the
+// message without the prefix and without one trailing LF (octet-counted) or
+// LF / CRLF (newline-delimited).
+//
+// Malformed frames: a length prefix that is not 1-MaxLengthDigits digits
+// followed by a space, a zero length, a length above maxFrame, a length that
+// runs past the end of input, a length that does not end at a frame boundary
+// (a frame that does not end in LF must be followed by the end of input,
+// whitespace, '<', or a digit run and a space), a newline-delimited frame longer than maxFrame, or a
+// frame starting with any other byte. Each yields one *FrameError.
+//
+// Resync rule: after a malformed frame the Scanner skips forward from just
+// after the bad frame's length prefix (from the frame's first byte when the
+// prefix itself is bad) to the first LF that is followed by `<digits><SP><`
+// (an octet-counted syslog frame) or by `<digit` (a newline-delimited syslog
+// frame), or to the end of input, and continues there. Skipped bytes are
+// counted in ScannerStats.SkippedBytes. Good frames after a bad one in the
+// same body are therefore still returned.
+type Scanner struct {
+	r        io.Reader
+	maxFrame int
+	limit    int // largest buffer: maxFrame + prefix + look-ahead
+
+	buf        []byte
+	start, end int   // unread data is buf[start:end]
+	base       int64 // stream offset of buf[0]
+	rerr       error // sticky reader error, io.EOF included
+
+	frame  int  // frames started in this stream
+	resync bool // skip to the next sync point before the next frame
+
+	stats scannerCounters
+}
+
+// NewScanner returns a Scanner reading r that refuses frames longer than
+// maxFrame bytes (DefaultMaxFrame if maxFrame <= 0). Its buffer grows up to
+// about maxFrame bytes.
+func NewScanner(r io.Reader, maxFrame int) *Scanner {
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrame
+	}
+	s := &Scanner{maxFrame: maxFrame, limit: maxFrame + 2*(MaxLengthDigits+1) + 2}
+	s.buf = make([]byte, min(initialBuffer, s.limit))
+	s.Reset(r)
+	return s
+}
+
+// Reset makes s read from r, keeping its buffer, so a Scanner can be pooled.
+// Frame numbers and offsets restart at the beginning of r; Stats keep counting.
+func (s *Scanner) Reset(r io.Reader) {
+	s.r = r
+	s.start, s.end, s.base = 0, 0, 0
+	s.rerr = nil
+	s.frame = 0
+	s.resync = false
+}
+
+// Stats returns the cumulative counters. Safe to call concurrently with Next.
+func (s *Scanner) Stats() ScannerStats {
+	c := &s.stats
+	return ScannerStats{
+		Frames: c.frames.Load(), Bytes: c.bytes.Load(), BadFrames: c.bad.Load(),
+		Oversize: c.oversize.Load(), Truncated: c.truncated.Load(), Misaligned: c.misaligned.Load(),
+		SkippedBytes: c.skipped.Load(),
+	}
+}
+
+// fill reads more input after s.end, compacting or growing the buffer first if
+// it is full. It returns false when nothing more can be read (s.rerr is set).
+func (s *Scanner) fill() bool {
+	if s.rerr != nil {
+		return false
+	}
+	if s.end == len(s.buf) {
+		if s.start > 0 {
+			n := copy(s.buf, s.buf[s.start:s.end])
+			s.base += int64(s.start)
+			s.start, s.end = 0, n
+		} else {
+			if len(s.buf) >= s.limit {
+				// Unreachable: callers never ask for more than limit bytes.
+				s.rerr = errors.New("logplex: scanner buffer full")
+				return false
+			}
+			nb := make([]byte, min(2*len(s.buf), s.limit))
+			s.end = copy(nb, s.buf[s.start:s.end])
+			s.base += int64(s.start)
+			s.start = 0
+			s.buf = nb
+		}
+	}
+	for range maxEmptyReads {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err != nil {
+			s.rerr = err
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	s.rerr = io.ErrNoProgress
+	return false
+}
+
+// ensure makes at least n bytes available from s.start and reports whether it
+// could. n must not exceed s.limit.
+func (s *Scanner) ensure(n int) bool {
+	for s.end-s.start < n {
+		if !s.fill() {
+			return false
+		}
+	}
+	return true
+}
+
+// brokenErr returns the reader's error if it is not the end of input.
+func (s *Scanner) brokenErr() error {
+	if s.rerr != nil && s.rerr != io.EOF {
+		return s.rerr
+	}
+	return nil
+}
+
+// Next returns the next message, without its length prefix and trailing LF.
+// The slice is valid until the next call. A malformed frame yields a
+// *FrameError (skip it and call Next again); the end of input yields io.EOF;
+// any other error means the stream is broken and must be abandoned.
+func (s *Scanner) Next() ([]byte, error) {
+	if s.resync {
+		s.skipToSync()
+	}
+	for {
+		if s.start == s.end && !s.fill() {
+			if err := s.brokenErr(); err != nil {
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		if c := s.buf[s.start]; c == '\n' || c == '\r' || c == ' ' || c == '\t' {
+			s.start++
+			continue
+		}
+		break
+	}
+	s.frame++
+	switch c := s.buf[s.start]; {
+	case c >= '0' && c <= '9':
+		return s.nextCounted()
+	case c == '<':
+		return s.nextLine()
+	default:
+		return s.bad(0, nil, "frame starts with %q, want a length or '<'", c)
+	}
+}
+
+// bad records a malformed frame starting at s.start, arranges to resync from
+// s.start+skip, and returns the *FrameError.
+func (s *Scanner) bad(skip int, counter *atomic.Uint64, format string, args ...any) ([]byte, error) {
+	if err := s.brokenErr(); err != nil {
+		return nil, err
+	}
+	e := &FrameError{Frame: s.frame, Offset: s.base + int64(s.start), Reason: fmt.Sprintf(format, args...)}
+	s.stats.bad.Add(1)
+	if counter != nil {
+		counter.Add(1)
+	}
+	s.start += skip
+	s.stats.skipped.Add(uint64(skip))
+	s.resync = true
+	return nil, e
+}
+
+func (s *Scanner) nextCounted() ([]byte, error) {
+	i, n := 0, 0
+	for {
+		if !s.ensure(i + 1) {
+			return s.bad(0, &s.stats.truncated, "length prefix cut short by the end of input")
+		}
+		c := s.buf[s.start+i]
+		if c == ' ' {
+			break
+		}
+		if c < '0' || c > '9' {
+			return s.bad(0, nil, "length prefix has %q at byte %d", c, i)
+		}
+		if i == MaxLengthDigits {
+			return s.bad(0, nil, "length prefix longer than %d digits", MaxLengthDigits)
+		}
+		n = n*10 + int(c-'0')
+		i++
+	}
+	head := i + 1
+	switch {
+	case n == 0:
+		return s.bad(head, nil, "length 0")
+	case n > s.maxFrame:
+		return s.bad(head, &s.stats.oversize, "length %d exceeds the limit of %d bytes", n, s.maxFrame)
+	case !s.ensure(head + n):
+		return s.bad(head, &s.stats.truncated, "length %d exceeds remaining %d bytes", n, s.end-s.start-head)
+	case s.buf[s.start+head+n-1] != '\n' && !s.boundaryAt(head+n):
+		return s.bad(head, &s.stats.misaligned, "length %d does not end at a frame boundary", n)
+	}
+	msg := s.buf[s.start+head : s.start+head+n]
+	s.start += head + n
+	s.stats.frames.Add(1)
+	s.stats.bytes.Add(uint64(head + n))
+	if msg[len(msg)-1] == '\n' {
+		msg = msg[:len(msg)-1]
+	}
+	return msg, nil
+}
+
+// boundaryAt reports whether a frame may start k bytes after s.start: end of
+// input, whitespace, '<', or digits followed by a space. Input that ends in
+// the middle of a digit run counts as a boundary (the next Next reports it).
+func (s *Scanner) boundaryAt(k int) bool {
+	if !s.ensure(k + 1) {
+		return true
+	}
+	switch c := s.buf[s.start+k]; {
+	case c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '<':
+		return true
+	case c < '0' || c > '9':
+		return false
+	}
+	for j := 1; j <= MaxLengthDigits; j++ {
+		if !s.ensure(k + j + 1) {
+			return true
+		}
+		c := s.buf[s.start+k+j]
+		if c == ' ' {
+			return true
+		}
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return false
+}
+
+func (s *Scanner) nextLine() ([]byte, error) {
+	searched := 0
+	for {
+		if i := bytes.IndexByte(s.buf[s.start+searched:s.end], '\n'); i >= 0 {
+			n := searched + i
+			if n > s.maxFrame {
+				return s.bad(0, &s.stats.oversize, "line longer than the limit of %d bytes", s.maxFrame)
+			}
+			msg := s.buf[s.start : s.start+n]
+			s.start += n + 1
+			s.stats.frames.Add(1)
+			s.stats.bytes.Add(uint64(n + 1))
+			return bytes.TrimSuffix(msg, []byte{'\r'}), nil
+		}
+		searched = s.end - s.start
+		if searched > s.maxFrame {
+			return s.bad(0, &s.stats.oversize, "line longer than the limit of %d bytes", s.maxFrame)
+		}
+		if !s.fill() {
+			if err := s.brokenErr(); err != nil {
+				return nil, err
+			}
+			// The last line of the input need not end in LF.
+			msg := s.buf[s.start:s.end]
+			s.start = s.end
+			s.stats.frames.Add(1)
+			s.stats.bytes.Add(uint64(len(msg)))
+			return bytes.TrimSuffix(msg, []byte{'\r'}), nil
+		}
+	}
+}
+
+// skipToSync discards input up to the next sync point (see Scanner).
+func (s *Scanner) skipToSync() {
+	s.resync = false
+	for {
+		i := bytes.IndexByte(s.buf[s.start:s.end], '\n')
+		if i < 0 {
+			s.stats.skipped.Add(uint64(s.end - s.start))
+			s.start = s.end
+			if !s.fill() {
+				return
+			}
+			continue
+		}
+		s.stats.skipped.Add(uint64(i + 1))
+		s.start += i + 1
+		if s.syncAt() {
+			return
+		}
+	}
+}
+
+// syncAt reports whether s.start is at `<digit` or `<digits><SP><`, or at a
+// prefix of those cut short by the end of input.
+func (s *Scanner) syncAt() bool {
+	s.ensure(MaxLengthDigits + 2)
+	b := s.buf[s.start:s.end]
+	if len(b) == 0 {
+		return true
+	}
+	if b[0] == '<' {
+		return len(b) == 1 || b[1] >= '0' && b[1] <= '9'
+	}
+	j := 0
+	for j < len(b) && j < MaxLengthDigits && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	switch {
+	case j == 0:
+		return false
+	case j == len(b):
+		return true
+	case b[j] != ' ':
+		return false
+	case j+1 == len(b):
+		return true
+	}
+	return b[j+1] == '<'
+}
