@@ -1,0 +1,29 @@
+// Package drain is the worker's HTTPS log drain: an http.Handler for
+// POST /logs (Logplex's HTTP drain protocol) and GET /health.
+//
+// Logplex POSTs bodies of octet-counted syslog messages without
+// STRUCTURED-DATA, with Basic auth taken from the drain URL:
+//
+//	POST /logs HTTP/1.1
+//	Authorization: Basic dXNlcjpwYXNz
+//	Content-Type: application/logplex-1
+//	Logplex-Msg-Count: 2
+//	Logplex-Frame-Id: 09C557EAFCFB6CF2740EE62F62971098
+//
+//	92 <190>1 2024-05-01T12:00:00.200000+00:00 host app web.1 - count#req=1 measure#db.latency=4ms
+//	83 <190>1 2024-05-01T12:00:00.300000+00:00 host app web.2 - sample#queue.depth=7
+//
+// The Handler answers within milliseconds and parses asynchronously: it reads
+// the body into a pooled buffer, queues it on a bounded queue served by a few
+// goroutines (each with its own input.Session), and answers
+//
+//   - 204 when the body was queued, or when its Logplex-Frame-Id was already
+//     accepted within the de-duplication window (a retry);
+//   - 401 with WWW-Authenticate on missing or wrong credentials;
+//   - 413 when the body exceeds Config.MaxBodyBytes;
+//   - 503 with Retry-After when the queue is full or the Handler is closing, so
+//     that Logplex retries the same frame instead of losing it.
+//
+// Close drains the queue into the input.Sink before returning: nothing that was
+// answered 2xx is lost on shutdown.
+package drain

@@ -1,0 +1,458 @@
+package drain
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/input"
+)
+
+// Paths the Handler serves.
+const (
+	LogsPath   = "/logs"   // POST: a Logplex drain body
+	HealthPath = "/health" // GET or HEAD: 200 "ok", 503 once closing
+)
+
+// Defaults for the zero fields of Config.
+const (
+	// DefaultMaxBodyBytes bounds one POST body; larger ones get 413. Logplex
+	// targets bodies of at most 100 KiB.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultQueueDepth bounds the bodies waiting to be parsed; when full, POSTs
+	// get 503 and Logplex retries them.
+	DefaultQueueDepth = 1024
+	// DefaultMaxQueueBytes bounds the bytes of the bodies waiting to be parsed
+	// (the queue's memory); when reached, POSTs get 503.
+	DefaultMaxQueueBytes = 32 << 20
+	// DefaultDedupSize is how many Logplex-Frame-Ids of accepted bodies are
+	// remembered to recognise retried POSTs.
+	DefaultDedupSize = 10000
+	// DefaultDedupAge is how long a Logplex-Frame-Id is remembered. Logplex
+	// retries within seconds (3 attempts, 5 s timeout each).
+	DefaultDedupAge = 5 * time.Minute
+	// DefaultRetryAfter is the Retry-After of a 503.
+	DefaultRetryAfter = time.Second
+	// MaxFrameIDBytes bounds a Logplex-Frame-Id worth remembering (Logplex sends
+	// 32 hex digits); longer ids are not de-duplicated and are counted in
+	// Stats.LongFrameIDs.
+	MaxFrameIDBytes = 128
+)
+
+// ErrNoCredentials is returned by New when User or Password is empty and
+// Config.InsecureNoAuth is not set.
+var ErrNoCredentials = errors.New("drain: User and Password are required (set InsecureNoAuth to run an open drain)")
+
+// Config configures a Handler. The zero value of every numeric field means its
+// documented default.
+type Config struct {
+	// User and Password are the Basic auth credentials the drain URL carries
+	// (https://user:password@host/logs). Both are required unless
+	// InsecureNoAuth is set.
+	User, Password string
+	// InsecureNoAuth accepts POSTs without credentials. New logs a warning.
+	InsecureNoAuth bool
+
+	MaxBodyBytes  int           // bound on one body; 0 means DefaultMaxBodyBytes
+	QueueDepth    int           // bodies waiting to be parsed; 0 means DefaultQueueDepth
+	MaxQueueBytes int           // bytes waiting to be parsed; 0 means DefaultMaxQueueBytes
+	Workers       int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
+	DedupSize     int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
+	DedupAge      time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
+	RetryAfter    time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
+
+	// Logger receives the warning about InsecureNoAuth and errors; nil means
+	// slog.Default(). Credentials and body contents are never logged.
+	Logger *slog.Logger
+	// Now is the clock for arrival times and the de-duplication window; nil
+	// means the Processor's clock.
+	Now func() time.Time
+}
+
+// Stats are the cumulative counters of a Handler (Queued and QueuedBytes are
+// current values).
+type Stats struct {
+	Requests     uint64 // POSTs to LogsPath
+	Accepted     uint64 // bodies queued (answered 204)
+	Bytes        uint64 // bytes of the accepted bodies
+	Processed    uint64 // bodies parsed
+	Duplicates   uint64 // POSTs whose Frame-Id was already accepted (answered 204, dropped)
+	Unauthorized uint64 // POSTs with missing or wrong credentials (401)
+	TooLarge     uint64 // bodies over MaxBodyBytes (413)
+	QueueFull    uint64 // POSTs refused because the queue was full (503)
+	Closing      uint64 // POSTs refused because the Handler was closing (503)
+	ReadErrors   uint64 // bodies that could not be read completely (400)
+	LongFrameIDs uint64 // Frame-Ids over MaxFrameIDBytes, not de-duplicated
+	DedupEvicted uint64 // Frame-Ids forgotten by DedupSize before DedupAge
+	CountDiffers uint64 // bodies whose frame count differed from Logplex-Msg-Count
+	Queued       int    // bodies waiting to be parsed now
+	QueuedBytes  int64  // bytes waiting to be parsed now
+}
+
+// Handler is the drain's http.Handler. Safe for concurrent use.
+type Handler struct {
+	p                  *input.Processor
+	cfg                Config
+	log                *slog.Logger
+	userHash, passHash [sha256.Size]byte
+	retryAfter         string
+
+	mu      sync.Mutex // guards closed, seen and sends on queue
+	closed  bool
+	seen    *dedup
+	queue   chan job
+	wg      sync.WaitGroup
+	bufPool sync.Pool // of *[]byte
+
+	queuedBytes                                                     atomic.Int64
+	requests, accepted, bytes, processed, duplicates, unauthorized  atomic.Uint64
+	tooLarge, queueFull, closing, readErrors, longIDs, countDiffers atomic.Uint64
+}
+
+type job struct {
+	buf      *[]byte
+	arrival  time.Time
+	msgCount int // Logplex-Msg-Count, or -1
+}
+
+// New returns a Handler that parses drain bodies with p and starts its
+// parsing goroutines. Call Close to stop them.
+func New(p *input.Processor, cfg Config) (*Handler, error) {
+	if p == nil {
+		return nil, errors.New("drain: nil Processor")
+	}
+	if !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
+		return nil, ErrNoCredentials
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
+		return nil, errors.New("drain: negative bound in Config")
+	}
+	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&cfg.QueueDepth, DefaultQueueDepth)
+	setDefault(&cfg.MaxQueueBytes, DefaultMaxQueueBytes)
+	setDefault(&cfg.Workers, runtime.GOMAXPROCS(0))
+	setDefault(&cfg.DedupSize, DefaultDedupSize)
+	setDefault(&cfg.DedupAge, DefaultDedupAge)
+	setDefault(&cfg.RetryAfter, DefaultRetryAfter)
+	if cfg.MaxQueueBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("drain: MaxQueueBytes %d is below MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxBodyBytes)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = p.Now
+	}
+	h := &Handler{
+		p:          p,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		userHash:   sha256.Sum256([]byte(cfg.User)),
+		passHash:   sha256.Sum256([]byte(cfg.Password)),
+		retryAfter: strconv.Itoa(max(1, int(cfg.RetryAfter/time.Second))),
+		queue:      make(chan job, cfg.QueueDepth),
+	}
+	if cfg.DedupSize > 0 {
+		h.seen = newDedup(cfg.DedupSize, cfg.DedupAge)
+	}
+	h.bufPool.New = func() any { b := make([]byte, 0, 128<<10); return &b }
+	if cfg.InsecureNoAuth {
+		h.log.Warn("drain: InsecureNoAuth is set: POST /logs accepts log bodies from anyone")
+	}
+	h.wg.Add(cfg.Workers)
+	for range cfg.Workers {
+		go h.work()
+	}
+	return h, nil
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// NewServer returns an http.Server for h with the timeouts a drain needs:
+// Logplex waits 5 s for an answer, so slow clients are cut off rather than
+// holding connections. Serve it on an input.LimitListener to bound concurrent
+// connections.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// ServeHTTP serves LogsPath and HealthPath.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case LogsPath:
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "drain: "+LogsPath+" accepts POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		h.serveLogs(w, r)
+	case HealthPath:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "drain: "+HealthPath+" accepts GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		h.mu.Lock()
+		closed := h.closed
+		h.mu.Unlock()
+		if closed {
+			http.Error(w, "closing", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
+	h.requests.Add(1)
+	if !h.authorized(r) {
+		h.unauthorized.Add(1)
+		w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics drain", charset="UTF-8"`)
+		http.Error(w, "drain: missing or wrong credentials", http.StatusUnauthorized)
+		return
+	}
+	if r.ContentLength > int64(h.cfg.MaxBodyBytes) {
+		h.tooLarge.Add(1)
+		h.tooLargeError(w)
+		return
+	}
+	buf := h.bufPool.Get().(*[]byte)
+	if err := h.readBody(r, buf); err != nil {
+		h.putBuf(buf)
+		if errors.Is(err, errTooLarge) {
+			h.tooLarge.Add(1)
+			h.tooLargeError(w)
+			return
+		}
+		h.readErrors.Add(1)
+		http.Error(w, "drain: reading body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	j := job{buf: buf, arrival: h.cfg.Now(), msgCount: -1}
+	if c := r.Header.Get("Logplex-Msg-Count"); c != "" {
+		if n, err := strconv.Atoi(c); err == nil {
+			j.msgCount = n
+		}
+	}
+	switch h.enqueue(j, r.Header.Get("Logplex-Frame-Id")) {
+	case queued:
+		w.WriteHeader(http.StatusNoContent)
+	case duplicate:
+		h.putBuf(buf)
+		w.WriteHeader(http.StatusNoContent)
+	case full:
+		h.putBuf(buf)
+		w.Header().Set("Retry-After", h.retryAfter)
+		http.Error(w, "drain: queue full, retry", http.StatusServiceUnavailable)
+	case closing:
+		h.putBuf(buf)
+		w.Header().Set("Retry-After", h.retryAfter)
+		http.Error(w, "drain: shutting down, retry", http.StatusServiceUnavailable)
+	}
+}
+
+func (h *Handler) tooLargeError(w http.ResponseWriter) {
+	http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
+}
+
+// authorized compares the Basic auth credentials in constant time. Comparing
+// SHA-256 digests keeps the lengths of the secrets from leaking too.
+func (h *Handler) authorized(r *http.Request) bool {
+	if h.cfg.InsecureNoAuth {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	u := sha256.Sum256([]byte(user))
+	p := sha256.Sum256([]byte(pass))
+	return subtle.ConstantTimeCompare(u[:], h.userHash[:])&subtle.ConstantTimeCompare(p[:], h.passHash[:]) == 1
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads the whole body into *buf, refusing more than MaxBodyBytes.
+func (h *Handler) readBody(r *http.Request, buf *[]byte) error {
+	limit := h.cfg.MaxBodyBytes
+	b := (*buf)[:0]
+	if n := r.ContentLength; n >= 0 {
+		// Known length (checked against the limit already): read exactly it.
+		if int64(cap(b)) < n {
+			b = make([]byte, 0, n)
+		}
+		b = b[:n]
+		_, err := io.ReadFull(r.Body, b)
+		*buf = b
+		return err
+	}
+	// Chunked: grow up to limit+1 bytes to detect an overlong body.
+	for {
+		if len(b) == cap(b) {
+			if len(b) > limit {
+				*buf = b
+				return errTooLarge
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):min(cap(b), limit+1)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			*buf = b
+			return errTooLarge
+		}
+		if err == io.EOF {
+			*buf = b
+			return nil
+		}
+		if err != nil {
+			*buf = b
+			return err
+		}
+	}
+}
+
+func (h *Handler) putBuf(buf *[]byte) {
+	*buf = (*buf)[:0]
+	h.bufPool.Put(buf)
+}
+
+type enqueueResult uint8
+
+const (
+	queued enqueueResult = iota
+	duplicate
+	full
+	closing
+)
+
+// enqueue queues j unless its frame id was accepted before, the queue is full,
+// or the Handler is closing. The frame id is remembered only once queued, so
+// that a retry of a 503'd POST is accepted.
+func (h *Handler) enqueue(j job, id string) enqueueResult {
+	n := int64(len(*j.buf))
+	useID := id != "" && h.seen != nil
+	if len(id) > MaxFrameIDBytes {
+		h.longIDs.Add(1)
+		useID = false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		h.closing.Add(1)
+		return closing
+	}
+	if useID && h.seen.seen(id, j.arrival) {
+		h.duplicates.Add(1)
+		return duplicate
+	}
+	if h.queuedBytes.Add(n) > int64(h.cfg.MaxQueueBytes) {
+		h.queuedBytes.Add(-n)
+		h.queueFull.Add(1)
+		return full
+	}
+	select {
+	case h.queue <- j:
+	default:
+		h.queuedBytes.Add(-n)
+		h.queueFull.Add(1)
+		return full
+	}
+	if useID {
+		h.seen.add(strings.Clone(id), j.arrival)
+	}
+	h.accepted.Add(1)
+	h.bytes.Add(uint64(n))
+	return queued
+}
+
+// work parses queued bodies until the queue is closed and empty.
+func (h *Handler) work() {
+	defer h.wg.Done()
+	s := h.p.Session()
+	defer s.Release()
+	for j := range h.queue {
+		s.SetArrival(j.arrival)
+		frames := s.Frames(*j.buf)
+		s.Flush()
+		if j.msgCount >= 0 && frames != j.msgCount {
+			h.countDiffers.Add(1)
+		}
+		h.queuedBytes.Add(-int64(len(*j.buf)))
+		h.putBuf(j.buf)
+		h.processed.Add(1)
+	}
+}
+
+// Close refuses further POSTs (503, so Logplex retries them elsewhere or
+// later), then waits until every queued body has reached the Sink or ctx ends.
+// Call it after the HTTP server stopped accepting requests. It returns an
+// error naming how many bodies were still queued when ctx ended.
+func (h *Handler) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.queue)
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain: close: %d bodies still queued: %w", len(h.queue), ctx.Err())
+	}
+}
+
+// Stats returns the cumulative counters. Safe for concurrent use.
+func (h *Handler) Stats() Stats {
+	st := Stats{
+		Requests:     h.requests.Load(),
+		Accepted:     h.accepted.Load(),
+		Bytes:        h.bytes.Load(),
+		Processed:    h.processed.Load(),
+		Duplicates:   h.duplicates.Load(),
+		Unauthorized: h.unauthorized.Load(),
+		TooLarge:     h.tooLarge.Load(),
+		QueueFull:    h.queueFull.Load(),
+		Closing:      h.closing.Load(),
+		ReadErrors:   h.readErrors.Load(),
+		LongFrameIDs: h.longIDs.Load(),
+		CountDiffers: h.countDiffers.Load(),
+		Queued:       len(h.queue),
+		QueuedBytes:  h.queuedBytes.Load(),
+	}
+	h.mu.Lock()
+	if h.seen != nil {
+		st.DedupEvicted = h.seen.evicted
+	}
+	h.mu.Unlock()
+	return st
+}

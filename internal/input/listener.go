@@ -1,0 +1,91 @@
+package input
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultMaxConns bounds the concurrent connections of a listener (the HTTP
+// drain's and the syslog listener's) when no other bound is configured.
+// Logplex opens a few keep-alive connections per drain, so 64 leaves ample
+// room while bounding the memory of bodies being read at once.
+const DefaultMaxConns = 64
+
+// LimitListener is a net.Listener that keeps at most a fixed number of
+// accepted connections open: when the limit is reached, Accept waits until a
+// connection closes, and new connections wait in the kernel's backlog. It is
+// golang.org/x/net/netutil.LimitListener plus the counters the worker exports
+// (that package exposes none). Safe for concurrent use.
+type LimitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	accepted, saturated atomic.Uint64
+	active              atomic.Int64
+}
+
+// ListenerStats are the cumulative counters of a LimitListener.
+type ListenerStats struct {
+	Accepted  uint64 // connections accepted
+	Saturated uint64 // times Accept had to wait because the limit was reached
+	Active    int    // connections open now
+}
+
+// NewLimitListener wraps l so that at most n connections are open at once;
+// n <= 0 means DefaultMaxConns.
+func NewLimitListener(l net.Listener, n int) *LimitListener {
+	if n <= 0 {
+		n = DefaultMaxConns
+	}
+	return &LimitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+// Accept waits until fewer than the limit of connections are open, then
+// accepts the next one.
+func (l *LimitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	default:
+		l.saturated.Add(1)
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	l.accepted.Add(1)
+	l.active.Add(1)
+	return &limitConn{Conn: c, release: func() { l.active.Add(-1); <-l.sem }}, nil
+}
+
+// Close closes the listener; an Accept waiting for a free slot returns
+// net.ErrClosed.
+func (l *LimitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// Stats returns the cumulative counters and the number of open connections.
+func (l *LimitListener) Stats() ListenerStats {
+	return ListenerStats{Accepted: l.accepted.Load(), Saturated: l.saturated.Load(), Active: int(l.active.Load())}
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}

@@ -1,0 +1,303 @@
+// Package syslog is the worker's syslog listener: Heroku syslog drains
+// (syslog+tls://host:port) and other RFC 5424 senders over TCP, or TLS when a
+// certificate and key are configured. Frames are octet counted or newline
+// delimited (logplex.Scanner handles both):
+//
+//	100 <190>1 2024-05-01T12:00:00.200000+00:00 d.7f3a1c app web.1 - - count#req=1 measure#db.latency=4ms
+//	<190>1 2024-05-01T12:00:00.300000+00:00 d.7f3a1c app web.2 - [meta x="1"] sample#queue.depth=7
+//
+// Each connection is read by its own goroutine through an input.Processor.
+// Connections are bounded (Config.MaxConns), closed after Config.IdleTimeout
+// without data, and asked to finish on Close.
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/input"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	// DefaultIdleTimeout closes a connection that sent nothing for this long.
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultHandshakeTimeout bounds a TLS handshake.
+	DefaultHandshakeTimeout = 10 * time.Second
+)
+
+// Config configures a Server. The zero value of every numeric field means its
+// documented default.
+type Config struct {
+	// Addr is the TCP address ListenAndServe listens on, e.g. ":6514".
+	Addr string
+	// TLSCertFile and TLSKeyFile are PEM file paths; when both are set the
+	// listener speaks TLS (1.2 or later). Setting only one is an error.
+	TLSCertFile, TLSKeyFile string
+
+	MaxConns         int           // concurrent connections; 0 means input.DefaultMaxConns
+	IdleTimeout      time.Duration // 0 means DefaultIdleTimeout
+	HandshakeTimeout time.Duration // 0 means DefaultHandshakeTimeout
+
+	// Logger receives connection errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are the cumulative counters of a Server (Active is a current value).
+type Stats struct {
+	Accepted        uint64 // connections accepted
+	Saturated       uint64 // times Accept waited because MaxConns connections were open
+	Active          int    // connections open now
+	IdleTimeouts    uint64 // connections closed after IdleTimeout without data
+	HandshakeErrors uint64 // TLS handshakes that failed or timed out
+	ReadErrors      uint64 // connections that ended with a read error
+}
+
+// Server is a syslog listener. Safe for concurrent use.
+type Server struct {
+	p   *input.Processor
+	cfg Config
+	log *slog.Logger
+	tls *tls.Config
+
+	mu      sync.Mutex
+	ln      *input.LimitListener
+	conns   map[net.Conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+	stop    atomic.Bool // closing, for readers that must not re-arm their deadline
+
+	idle, handshake, readErrs atomic.Uint64
+}
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Close.
+var ErrServerClosed = errors.New("syslog: server closed")
+
+// New returns a Server that feeds p. It loads the TLS certificate when
+// configured.
+func New(p *input.Processor, cfg Config) (*Server, error) {
+	if p == nil {
+		return nil, errors.New("syslog: nil Processor")
+	}
+	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 {
+		return nil, errors.New("syslog: negative bound in Config")
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = input.DefaultMaxConns
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{p: p, cfg: cfg, log: cfg.Logger, conns: make(map[net.Conn]struct{})}
+	switch {
+	case cfg.TLSCertFile != "" && cfg.TLSKeyFile != "":
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			// The error names the files, never their contents.
+			return nil, fmt.Errorf("syslog: loading TLS certificate %s and key %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, unwrapPathError(err))
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case cfg.TLSCertFile != "" || cfg.TLSKeyFile != "":
+		return nil, errors.New("syslog: TLS needs both a certificate and a key file")
+	}
+	return s, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// TLS reports whether the Server speaks TLS.
+func (s *Server) TLS() bool { return s.tls != nil }
+
+// ListenAndServe listens on Config.Addr and serves until Close.
+func (s *Server) ListenAndServe() error {
+	if s.cfg.Addr == "" {
+		return errors.New("syslog: empty Addr")
+	}
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("syslog: %w", err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l (bounded by MaxConns) and reads each in its
+// own goroutine until Close; it then returns ErrServerClosed. Serve takes
+// ownership of l.
+func (s *Server) Serve(l net.Listener) error {
+	ll := input.NewLimitListener(l, s.cfg.MaxConns)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	s.ln = ll
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ll.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Temporary accept failure (e.g. too many open files): wait a
+				// little, as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("syslog: accept: %w", err)
+		}
+		delay = 0
+		if !s.track(c) {
+			_ = c.Close()
+			return ErrServerClosed
+		}
+		go s.serveConn(c)
+	}
+}
+
+// track registers c for Close; false when the Server is closing.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		_ = c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	var r io.Reader = c
+	if s.tls != nil {
+		tc := tls.Server(c, s.tls)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.handshake.Add(1)
+			s.log.Debug("syslog: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		r = tc
+	}
+	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, stop: &s.stop}
+	err := s.p.ReadFrames(context.Background(), ir)
+	if err == nil {
+		return
+	}
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	var ne net.Error
+	switch {
+	case closing:
+		// Close set a past deadline to end the read.
+	case errors.As(err, &ne) && ne.Timeout():
+		s.idle.Add(1)
+	default:
+		s.readErrs.Add(1)
+		s.log.Warn("syslog: connection read failed", "remote", c.RemoteAddr().String(), "err", err)
+	}
+}
+
+// idleReader sets the connection's read deadline before each read.
+type idleReader struct {
+	r    io.Reader
+	c    net.Conn
+	idle time.Duration
+	last time.Time
+	stop *atomic.Bool
+}
+
+func (ir *idleReader) Read(b []byte) (int, error) {
+	// Re-arming the deadline costs a timer update; do it at most once a second.
+	if now := time.Now(); now.Sub(ir.last) > time.Second {
+		ir.last = now
+		if err := ir.c.SetReadDeadline(now.Add(ir.idle)); err != nil {
+			return 0, err
+		}
+		// Close stores stop before it sets a past deadline: re-checking after
+		// re-arming guarantees the past deadline wins.
+		if ir.stop.Load() {
+			_ = ir.c.SetReadDeadline(now)
+		}
+	}
+	return ir.r.Read(b)
+}
+
+// Close stops accepting connections and ends the reads of open ones: what
+// they already received is parsed and reaches the Sink. It waits for their
+// goroutines until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.stop.Store(true)
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		_ = c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("syslog: close: connections still open: %w", ctx.Err())
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("syslog: close: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the cumulative counters. Safe for concurrent use.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	st := Stats{IdleTimeouts: s.idle.Load(), HandshakeErrors: s.handshake.Load(), ReadErrors: s.readErrs.Load()}
+	if ln != nil {
+		ls := ln.Stats()
+		st.Accepted, st.Saturated, st.Active = ls.Accepted, ls.Saturated, ls.Active
+	}
+	return st
+}
