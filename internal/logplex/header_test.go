@@ -334,27 +334,29 @@ func BenchmarkParseText(b *testing.B) {
 	}
 }
 
-// BenchmarkParseTime shows why parseTime exists: time.Parse allocates a
-// FixedZone for Heroku's `+00:00` offset.
+// BenchmarkParseTime shows why parseTime exists: time.Parse is about three
+// times slower and allocates a FixedZone for an offset that is neither the
+// local zone's nor a whole number of hours (`+05:45`).
 func BenchmarkParseTime(b *testing.B) {
-	const ts = "2024-05-01T12:00:00.123456+00:00"
-	b.Run("hand-written", func(b *testing.B) {
-		in := []byte(ts)
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, ok := parseTime(in); !ok {
-				b.Fatal("rejected")
+	for _, ts := range []string{"2024-05-01T12:00:00.123456+00:00", "2024-05-01T14:00:00.123456+02:00", "2024-05-01T17:45:00.123456+05:45"} {
+		b.Run("hand-written/"+ts[26:], func(b *testing.B) {
+			in := []byte(ts)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := parseTime(in); !ok {
+					b.Fatal("rejected")
+				}
 			}
-		}
-	})
-	b.Run("stdlib", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			t, err := time.Parse(time.RFC3339Nano, ts)
-			if err != nil {
-				b.Fatal(err)
+		})
+		b.Run("stdlib/"+ts[26:], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				t, err := time.Parse(time.RFC3339Nano, ts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = t.UTC()
 			}
-			_ = t.UTC()
-		}
-	})
+		})
+	}
 }

@@ -45,13 +45,13 @@ func TestScanner(t *testing.T) {
 		maxFrame int
 		want     []string
 	}{
-		"empty":          {"", 0, nil},
-		"one frame":      {frame(a), 0, []string{a}},
-		"two frames":     {frame(a) + frame(b), 0, []string{a, b}},
-		"no trailing LF": {"5 <1>ab" + "3 <2>", 0, []string{"<1>ab", "<2>"}},
-		"blank lines between frames": {"\r\n" + frame(a) + "\n\n" + frame(b) + "\n", 0, []string{a, b}},
-		"newline delimited":          {a + "\n" + b + "\r\n" + c, 0, []string{a, b, c}},
-		"mixed framing":              {frame(a) + b + "\n" + frame(c), 0, []string{a, b, c}},
+		"empty":                        {"", 0, nil},
+		"one frame":                    {frame(a), 0, []string{a}},
+		"two frames":                   {frame(a) + frame(b), 0, []string{a, b}},
+		"no trailing LF":               {"5 <1>ab" + "3 <2>", 0, []string{"<1>ab", "<2>"}},
+		"blank lines between frames":   {"\r\n" + frame(a) + "\n\n" + frame(b) + "\n", 0, []string{a, b}},
+		"newline delimited":            {a + "\n" + b + "\r\n" + c, 0, []string{a, b, c}},
+		"mixed framing":                {frame(a) + b + "\n" + frame(c), 0, []string{a, b, c}},
 		"embedded LF in counted frame": {"6 <1>a\nb", 0, []string{"<1>a\nb"}},
 		"bad digits then good": {"12x " + a + "\n" + frame(b), 0, []string{
 			"error: logplex: frame 1 at byte 0: length prefix has 'x' at byte 2", b}},

@@ -6,11 +6,12 @@ import "time"
 // (`2024-05-01T12:00:00.123456+00:00`, `2024-05-01T12:00:00Z`) and returns it
 // in UTC.
 //
-// It is hand-written rather than a call to time.Parse because time.Parse
-// allocates a *time.Location (time.FixedZone) for every timestamp with a
-// non-UTC numeric offset, and Heroku writes `+00:00`, which time.Parse treats
-// as such an offset unless the local zone happens to match
-// (BenchmarkParseTime/stdlib shows the cost). The accepted grammar is RFC 3339's
+// It is hand-written rather than a call to time.Parse for speed and
+// allocation: time.Parse(time.RFC3339Nano) takes about 3 times as long
+// (50-65 ns against 20 ns), and for an offset the local zone does not have it
+// builds a time.FixedZone, which Go caches only for whole-hour offsets: a
+// `+05:45` timestamp costs 3 allocations (160 B) per line. BenchmarkParseTime
+// compares both; FuzzParseTime checks they agree. The accepted grammar is RFC 3339's
 // date-time: four-digit year, two-digit month, day, hour, minute, second
 // (00-60; a leap second 60 rolls over into the next minute as in time.Date),
 // optional fraction of 1 or more digits (digits past the ninth are dropped, not
