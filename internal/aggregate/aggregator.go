@@ -1,0 +1,425 @@
+package aggregate
+
+import (
+	"cmp"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/l2met"
+)
+
+// numShards is the number of independently locked parts of the open series;
+// a power of two. Sixty-four keeps lock contention negligible for a handful
+// of input goroutines while Flush still visits few locks.
+const numShards = 64
+
+// Aggregator collects measurements into time buckets per series (name,
+// source) and hands out the buckets once they are complete. Add is called by
+// the inputs, Flush by a ticker, FlushAll on shutdown. It is safe for
+// concurrent use.
+//
+// A series' kind and unit are those of the first measurement that opened it
+// in its bucket: a later measurement with the same name and source but a
+// different kind or unit is dropped and counted in Stats.DroppedConflict,
+// since outlets send one metric per name and mixing kinds or units would
+// garble it. The next bucket starts afresh.
+type Aggregator struct {
+	cfg       Config
+	resSec    int64
+	futureSec int64 // MaxFuture in whole seconds (rounded up)
+	ageSec    int64 // MaxAge in whole seconds (rounded up)
+	seed      maphash.Seed
+
+	// flushed is the start (unix seconds) of the newest bucket already
+	// flushed, or whose deadline had passed at a Flush: a measurement for a
+	// bucket starting at or before it is late. Written under flushMu, read
+	// under a shard lock.
+	flushed atomic.Int64
+	open    atomic.Int64 // open series across all shards
+
+	// Drops counted before a shard is chosen.
+	droppedInvalid atomic.Uint64
+	droppedFuture  atomic.Uint64
+	droppedOld     atomic.Uint64
+
+	flushMu         sync.Mutex // serializes Flush and FlushAll
+	bucketsFlushed  atomic.Uint64
+	seriesFlushed   atomic.Uint64
+	sketchSaturated atomic.Uint64
+
+	states  sync.Pool // *State, reset
+	buckets sync.Pool // *shardBucket with an empty map
+
+	shards [numShards]shard
+}
+
+// shard is one independently locked part of the open series.
+type shard struct {
+	mu      sync.Mutex
+	buckets map[int64]*shardBucket // by start, unix seconds
+	cur     *shardBucket           // the bucket last added to, or nil
+
+	// Counters, under mu.
+	added           uint64
+	late            uint64
+	droppedLimit    uint64
+	droppedConflict uint64
+
+	_ [64]byte // keep neighbouring shards' locks off this cache line
+}
+
+// shardBucket is one shard's part of one bucket.
+type shardBucket struct {
+	start  int64
+	series map[seriesKey]*State
+}
+
+type seriesKey struct{ name, source string }
+
+// Stats are the Aggregator's cumulative counters, for self-metrics. Every
+// measurement given to Add is counted in exactly one of Added, Late and the
+// Dropped fields.
+type Stats struct {
+	Added              uint64 // measurements aggregated into an open series
+	Late               uint64 // measurements for a bucket already flushed (or past its deadline at a Flush)
+	DroppedSeriesLimit uint64 // measurements that would have opened a series beyond MaxSeries
+	DroppedFuture      uint64 // measurements timestamped more than MaxFuture after the clock
+	DroppedOld         uint64 // measurements timestamped more than MaxAge before the clock
+	DroppedConflict    uint64 // measurements whose kind or unit differs from their series'
+	DroppedInvalid     uint64 // measurements with an unknown kind or a NaN or infinite value
+	BucketsFlushed     uint64 // buckets returned by Flush and FlushAll
+	SeriesFlushed      uint64 // series in those buckets
+	SketchSaturated    uint64 // flushed series whose sketch reached SketchMaxBins
+	OpenSeries         int64  // series open now (a gauge, not cumulative)
+}
+
+// New returns an Aggregator for cfg after applying defaults and validating
+// it; errors wrap ErrConfig.
+func New(cfg Config) (*Aggregator, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a := &Aggregator{
+		cfg:       cfg,
+		resSec:    int64(cfg.Resolution / time.Second),
+		futureSec: ceilSeconds(cfg.MaxFuture),
+		ageSec:    ceilSeconds(cfg.MaxAge),
+		seed:      maphash.MakeSeed(),
+	}
+	a.flushed.Store(math.MinInt64)
+	for i := range a.shards {
+		a.shards[i].buckets = make(map[int64]*shardBucket)
+	}
+	return a, nil
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// Resolution returns the bucket width in use.
+func (a *Aggregator) Resolution() time.Duration { return a.cfg.Resolution }
+
+// Add aggregates ms into their buckets. It does not retain ms or the strings
+// in it (names are copied when a series opens), so a parser may reuse both.
+// Safe for concurrent use; it satisfies the inputs' sink.
+func (a *Aggregator) Add(ms []l2met.Measurement) {
+	if len(ms) == 0 {
+		return
+	}
+	nowSec := a.cfg.Now().Unix()
+	maxSec, minSec := nowSec+a.futureSec, nowSec-a.ageSec
+	var invalid, future, old uint64
+	for i := range ms {
+		m := &ms[i]
+		if m.Kind < l2met.Counter || m.Kind > l2met.Measure || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			invalid++
+			continue
+		}
+		sec := m.Time.Unix()
+		if sec > maxSec {
+			future++
+			continue
+		}
+		if sec < minSec {
+			old++
+			continue
+		}
+		// Within MaxAge/MaxFuture of now, so UnixNano is well defined.
+		a.addOne(m, sec-floorMod(sec, a.resSec), m.Time.UnixNano())
+	}
+	if invalid != 0 {
+		a.droppedInvalid.Add(invalid)
+	}
+	if future != 0 {
+		a.droppedFuture.Add(future)
+	}
+	if old != 0 {
+		a.droppedOld.Add(old)
+	}
+}
+
+// addOne adds m to the bucket starting at start (unix seconds).
+func (a *Aggregator) addOne(m *l2met.Measurement, start, tn int64) {
+	h := maphash.String(a.seed, m.Name)*0x9E3779B97F4A7C15 ^ maphash.String(a.seed, m.Source)
+	sh := &a.shards[h&(numShards-1)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if start <= a.flushed.Load() {
+		sh.late++
+		return
+	}
+	b := sh.cur
+	if b == nil || b.start != start {
+		b = sh.buckets[start]
+		if b == nil {
+			b = a.newShardBucket(start)
+			sh.buckets[start] = b
+		}
+		sh.cur = b
+	}
+	st := b.series[seriesKey{m.Name, m.Source}]
+	switch {
+	case st == nil:
+		if a.open.Add(1) > int64(a.cfg.MaxSeries) {
+			a.open.Add(-1)
+			sh.droppedLimit++
+			return
+		}
+		st = a.newState(m)
+		b.series[seriesKey{st.Name, st.Source}] = st
+	case st.Kind != m.Kind || st.Unit != m.Unit:
+		sh.droppedConflict++
+		return
+	}
+	st.add(tn, m.Value)
+	sh.added++
+}
+
+func (a *Aggregator) newShardBucket(start int64) *shardBucket {
+	if b, ok := a.buckets.Get().(*shardBucket); ok {
+		b.start = start
+		return b
+	}
+	return &shardBucket{start: start, series: make(map[seriesKey]*State)}
+}
+
+func (a *Aggregator) newState(m *l2met.Measurement) *State {
+	st, ok := a.states.Get().(*State)
+	if !ok {
+		st = new(State)
+	}
+	// Clone: the parser may hand over strings that alias a reused buffer.
+	st.Name = strings.Clone(m.Name)
+	st.Source = strings.Clone(m.Source)
+	st.Unit = strings.Clone(m.Unit)
+	st.Kind = m.Kind
+	return st
+}
+
+// floorMod returns x mod m in [0, m) for m > 0.
+func floorMod(x, m int64) int64 {
+	r := x % m
+	if r < 0 {
+		r += m
+	}
+	return r
+}
+
+// Flush returns the buckets whose deadline has passed, Start+Resolution+Grace
+// <= now, oldest first, each with its Series sorted by Name then Source. It
+// returns nil when none is due. Measurements for those buckets arriving
+// afterwards are counted as late. Safe for concurrent use.
+func (a *Aggregator) Flush(now time.Time) []*Bucket {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
+	return a.toBuckets(a.collect(a.dueCutoff(now)))
+}
+
+// FlushAll returns every open bucket, including the current partial one and
+// any ahead of it, oldest first; for shutdown. Measurements arriving
+// afterwards for those buckets are counted as late. Safe for concurrent use.
+func (a *Aggregator) FlushAll() []*Bucket {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
+	return a.toBuckets(a.collect(a.newestOpen()))
+}
+
+// FlushStates is Flush returning the mergeable per-series states instead of
+// their statistics, for combining buckets across worker processes. The
+// caller owns the returned states.
+func (a *Aggregator) FlushStates(now time.Time) []*StateBucket {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
+	return a.toStateBuckets(a.collect(a.dueCutoff(now)))
+}
+
+// dueCutoff returns the start of the newest bucket whose deadline has passed
+// at now.
+func (a *Aggregator) dueCutoff(now time.Time) int64 {
+	// start + res + grace <= now  ⇔  start <= now - res - grace.
+	limit := now.Add(-a.cfg.Resolution - a.cfg.Grace)
+	// Floor to whole seconds, then to the resolution.
+	sec := limit.Unix()
+	return sec - floorMod(sec, a.resSec)
+}
+
+// newestOpen returns the start of the newest open bucket, or MinInt64.
+func (a *Aggregator) newestOpen() int64 {
+	newest := int64(math.MinInt64)
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for start := range sh.buckets {
+			newest = max(newest, start)
+		}
+		sh.mu.Unlock()
+	}
+	return newest
+}
+
+// collect marks every bucket starting at or before cutoff as flushed and
+// removes them from the shards. Called with flushMu held.
+func (a *Aggregator) collect(cutoff int64) []*shardBucket {
+	if cutoff <= a.flushed.Load() {
+		return nil
+	}
+	// Publish first: an Add taking a shard lock after we release it sees the
+	// new mark and counts its measurement late instead of reopening a bucket
+	// that was already handed out.
+	a.flushed.Store(cutoff)
+	var out []*shardBucket
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for start, b := range sh.buckets {
+			if start <= cutoff {
+				delete(sh.buckets, start)
+				out = append(out, b)
+				a.open.Add(-int64(len(b.series)))
+			}
+		}
+		if sh.cur != nil && sh.cur.start <= cutoff {
+			sh.cur = nil
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(out, func(x, y *shardBucket) int { return cmp.Compare(x.start, y.start) })
+	return out
+}
+
+// groupStates calls f once per bucket start with every state of that bucket,
+// oldest first, and recycles the shard buckets.
+func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, states []*State)) {
+	var states []*State
+	for i := 0; i < len(parts); {
+		start := parts[i].start
+		states = states[:0]
+		j := i
+		for ; j < len(parts) && parts[j].start == start; j++ {
+			for _, st := range parts[j].series {
+				states = append(states, st)
+			}
+			clear(parts[j].series)
+			a.buckets.Put(parts[j])
+		}
+		i = j
+		if len(states) == 0 {
+			continue // every series was dropped
+		}
+		slices.SortFunc(states, func(x, y *State) int {
+			if c := strings.Compare(x.Name, y.Name); c != 0 {
+				return c
+			}
+			return strings.Compare(x.Source, y.Source)
+		})
+		a.bucketsFlushed.Add(1)
+		a.seriesFlushed.Add(uint64(len(states)))
+		f(start, states)
+	}
+}
+
+func (a *Aggregator) toBuckets(parts []*shardBucket) []*Bucket {
+	var out []*Bucket
+	var saturated uint64
+	a.groupStates(parts, func(start int64, states []*State) {
+		b := &Bucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, Series: make([]Series, len(states))}
+		for i, st := range states {
+			b.Series[i] = st.Series()
+			if st.saturated() {
+				saturated++
+			}
+			st.reset()
+			a.states.Put(st)
+		}
+		out = append(out, b)
+	})
+	if saturated != 0 {
+		a.sketchSaturated.Add(saturated)
+	}
+	return out
+}
+
+// StateBucket is a flushed bucket in mergeable form: one State per series,
+// sorted by Name then Source. Not safe for concurrent use.
+type StateBucket struct {
+	Start  time.Time
+	Period time.Duration
+	States []*State
+}
+
+// Bucket returns the statistics of every state in b. It may reorder the
+// states' raw values.
+func (b *StateBucket) Bucket() *Bucket {
+	out := &Bucket{Start: b.Start, Period: b.Period, Series: make([]Series, len(b.States))}
+	for i, st := range b.States {
+		out.Series[i] = st.Series()
+	}
+	return out
+}
+
+func (a *Aggregator) toStateBuckets(parts []*shardBucket) []*StateBucket {
+	var out []*StateBucket
+	var saturated uint64
+	a.groupStates(parts, func(start int64, states []*State) {
+		for _, st := range states {
+			if st.saturated() {
+				saturated++
+			}
+		}
+		out = append(out, &StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: slices.Clone(states)})
+	})
+	if saturated != 0 {
+		a.sketchSaturated.Add(saturated)
+	}
+	return out
+}
+
+// Stats returns the cumulative counters. Safe for concurrent use.
+func (a *Aggregator) Stats() Stats {
+	s := Stats{
+		DroppedInvalid:  a.droppedInvalid.Load(),
+		DroppedFuture:   a.droppedFuture.Load(),
+		DroppedOld:      a.droppedOld.Load(),
+		BucketsFlushed:  a.bucketsFlushed.Load(),
+		SeriesFlushed:   a.seriesFlushed.Load(),
+		SketchSaturated: a.sketchSaturated.Load(),
+		OpenSeries:      a.open.Load(),
+	}
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		s.Added += sh.added
+		s.Late += sh.late
+		s.DroppedSeriesLimit += sh.droppedLimit
+		s.DroppedConflict += sh.droppedConflict
+		sh.mu.Unlock()
+	}
+	return s
+}

@@ -1,0 +1,119 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	// DefaultResolution is the bucket width (METRICS_RESOLUTION).
+	DefaultResolution = 60 * time.Second
+	// DefaultGrace is how long after a bucket's end late lines are still
+	// accepted before the bucket is flushed.
+	DefaultGrace = 10 * time.Second
+	// DefaultMaxSeries bounds the open series across all open buckets.
+	DefaultMaxSeries = 100_000
+	// DefaultMaxAge is how far in the past (relative to the clock) a
+	// measurement's timestamp may be. Librato refuses measure times older
+	// than about two hours; an hour leaves room for delivery retries.
+	DefaultMaxAge = time.Hour
+	// defaultFutureSlack is added to the resolution for the default MaxFuture.
+	defaultFutureSlack = time.Minute
+)
+
+// Limits on Config values checked by New.
+const (
+	// MinResolution is the smallest accepted bucket width.
+	MinResolution = time.Second
+	// MaxResolution is the largest accepted bucket width.
+	MaxResolution = 24 * time.Hour
+	// MaxGrace is the largest accepted grace: open buckets are held in
+	// memory for Resolution+Grace, so the grace bounds memory too.
+	MaxGrace = time.Hour
+)
+
+// ErrConfig is wrapped by every error New returns for an invalid Config.
+var ErrConfig = errors.New("aggregate: invalid config")
+
+// Config configures an Aggregator. Zero fields take the documented defaults.
+type Config struct {
+	// Resolution is the bucket width: whole seconds, between MinResolution
+	// and MaxResolution, dividing 24h evenly so that buckets align to
+	// midnight UTC. Default DefaultResolution (60s).
+	Resolution time.Duration
+
+	// Grace is how long after a bucket's end (Start+Resolution) the bucket
+	// stays open for late lines; Flush(now) returns the buckets with
+	// Start+Resolution+Grace <= now. Zero means DefaultGrace (10s); use a
+	// negative value for no grace at all. At most MaxGrace.
+	Grace time.Duration
+
+	// MaxSeries bounds the number of open series, counted across every open
+	// bucket. A measurement that would open one more series is dropped and
+	// counted in Stats.DroppedSeriesLimit. Default DefaultMaxSeries.
+	MaxSeries int
+
+	// MaxFuture is how far after the clock's now a measurement's timestamp
+	// may lie. Further-future measurements are dropped (never clamped:
+	// clamping would put a value in a bucket it does not belong to) and
+	// counted in Stats.DroppedFuture. Default Resolution + 1 minute, which
+	// tolerates ordinary clock skew between dynos and the worker.
+	MaxFuture time.Duration
+
+	// MaxAge is how far before the clock's now a measurement's timestamp may
+	// lie. Older measurements are dropped and counted in Stats.DroppedOld.
+	// Default DefaultMaxAge (1h).
+	MaxAge time.Duration
+
+	// Now is the clock Add checks MaxFuture and MaxAge against (read once per
+	// Add call). Default time.Now. Flush takes its time as an argument.
+	Now func() time.Time
+}
+
+// withDefaults returns cfg with defaults applied, or an error wrapping
+// ErrConfig that names the offending field.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Resolution == 0 {
+		cfg.Resolution = DefaultResolution
+	}
+	switch {
+	case cfg.Resolution < MinResolution || cfg.Resolution > MaxResolution:
+		return cfg, fmt.Errorf("%w: Resolution %s is outside [%s, %s]", ErrConfig, cfg.Resolution, MinResolution, MaxResolution)
+	case cfg.Resolution%time.Second != 0:
+		return cfg, fmt.Errorf("%w: Resolution %s is not a whole number of seconds", ErrConfig, cfg.Resolution)
+	case (24*time.Hour)%cfg.Resolution != 0:
+		return cfg, fmt.Errorf("%w: Resolution %s does not divide 24h evenly", ErrConfig, cfg.Resolution)
+	}
+	switch {
+	case cfg.Grace == 0:
+		cfg.Grace = DefaultGrace
+	case cfg.Grace < 0:
+		cfg.Grace = 0
+	case cfg.Grace > MaxGrace:
+		return cfg, fmt.Errorf("%w: Grace %s exceeds %s", ErrConfig, cfg.Grace, MaxGrace)
+	}
+	switch {
+	case cfg.MaxSeries == 0:
+		cfg.MaxSeries = DefaultMaxSeries
+	case cfg.MaxSeries < 0:
+		return cfg, fmt.Errorf("%w: MaxSeries %d is negative", ErrConfig, cfg.MaxSeries)
+	}
+	switch {
+	case cfg.MaxFuture == 0:
+		cfg.MaxFuture = cfg.Resolution + defaultFutureSlack
+	case cfg.MaxFuture < 0:
+		return cfg, fmt.Errorf("%w: MaxFuture %s is negative", ErrConfig, cfg.MaxFuture)
+	}
+	switch {
+	case cfg.MaxAge == 0:
+		cfg.MaxAge = DefaultMaxAge
+	case cfg.MaxAge < 0:
+		return cfg, fmt.Errorf("%w: MaxAge %s is negative", ErrConfig, cfg.MaxAge)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}

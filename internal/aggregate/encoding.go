@@ -1,0 +1,208 @@
+package aggregate
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/dynometrics/dynometrics/internal/l2met"
+)
+
+// stateVersion is the first byte of a State's binary form.
+const stateVersion = 1
+
+// Value storage modes in the binary form.
+const (
+	modeRaw    = 0
+	modeSketch = 1
+)
+
+// MaxEncodedString bounds the length of Name, Source and Unit when decoding.
+const MaxEncodedString = 4096
+
+// ErrEncoding is wrapped by every error UnmarshalBinary returns.
+var ErrEncoding = errors.New("aggregate: bad state encoding")
+
+// MarshalBinary encodes s: version 1, kind, name, source, unit, count, sum,
+// min, max, sum of squares, last and its time, then either the raw values or
+// the DDSketch encoding (with its index mapping).
+func (s *State) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 64+len(s.Name)+len(s.Source)+len(s.Unit)+8*len(s.values))
+	b = append(b, stateVersion, byte(s.Kind))
+	for _, str := range []string{s.Name, s.Source, s.Unit} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
+	}
+	b = binary.AppendUvarint(b, uint64(s.count))
+	for _, f := range []float64{s.sum, s.min, s.max, s.sumSq, s.last} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	}
+	b = binary.AppendVarint(b, s.lastTime)
+	if s.inSketch() {
+		b = append(b, modeSketch)
+		var sk []byte
+		s.sketch.Encode(&sk, false)
+		b = binary.AppendUvarint(b, uint64(len(sk)))
+		b = append(b, sk...)
+		return b, nil
+	}
+	b = append(b, modeRaw)
+	b = binary.AppendUvarint(b, uint64(len(s.values)))
+	for _, v := range s.values {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return b, nil
+}
+
+// decoder reads the binary form, remembering the first error and its offset.
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: offset %d: %s", ErrEncoding, d.off, what)
+	}
+}
+
+func (d *decoder) byte(what string) byte {
+	if d.err != nil || d.off >= len(d.b) {
+		d.fail(what + ": unexpected end")
+		return 0
+	}
+	d.off++
+	return d.b[d.off-1]
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail(what + ": bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.off:])
+	if n <= 0 {
+		d.fail(what + ": bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) bytes(n uint64, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)-d.off) {
+		d.fail(fmt.Sprintf("%s: length %d exceeds remaining %d bytes", what, n, len(d.b)-d.off))
+		return nil
+	}
+	out := d.b[d.off : d.off+int(n)]
+	d.off += int(n)
+	return out
+}
+
+func (d *decoder) float(what string) float64 {
+	p := d.bytes(8, what)
+	if p == nil {
+		return 0
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(p))
+}
+
+func (d *decoder) string(what string) string {
+	n := d.uvarint(what + " length")
+	if n > MaxEncodedString {
+		d.fail(fmt.Sprintf("%s: length %d exceeds %d", what, n, MaxEncodedString))
+	}
+	return string(d.bytes(n, what))
+}
+
+// UnmarshalBinary replaces s with the state encoded by MarshalBinary. Errors
+// wrap ErrEncoding and name the offset and field that was wrong.
+func (s *State) UnmarshalBinary(data []byte) error {
+	d := &decoder{b: data}
+	if v := d.byte("version"); d.err == nil && v != stateVersion {
+		d.fail(fmt.Sprintf("version %d, want %d", v, stateVersion))
+	}
+	var n State
+	n.Kind = l2met.Kind(d.byte("kind"))
+	if d.err == nil && n.Kind != l2met.Counter && n.Kind != l2met.Sample && n.Kind != l2met.Measure {
+		d.fail(fmt.Sprintf("unknown kind %d", n.Kind))
+	}
+	n.Name = d.string("name")
+	n.Source = d.string("source")
+	n.Unit = d.string("unit")
+	count := d.uvarint("count")
+	if count > math.MaxInt64 {
+		d.fail("count overflows")
+	}
+	n.count = int64(count)
+	n.sum = d.float("sum")
+	n.min = d.float("min")
+	n.max = d.float("max")
+	n.sumSq = d.float("sum of squares")
+	n.last = d.float("last")
+	n.lastTime = d.varint("last time")
+	switch mode := d.byte("mode"); {
+	case d.err != nil:
+	case mode == modeRaw:
+		k := d.uvarint("value count")
+		switch {
+		case d.err != nil:
+		case n.Kind != l2met.Measure && k != 0:
+			d.fail(fmt.Sprintf("%d raw values for a %s series", k, n.Kind))
+		case n.Kind == l2met.Measure && k != count:
+			d.fail(fmt.Sprintf("%d raw values for count %d", k, count))
+		case k > ExactLimit:
+			d.fail(fmt.Sprintf("%d raw values exceed %d", k, ExactLimit))
+		default:
+			n.values = make([]float64, k)
+			for i := range n.values {
+				n.values[i] = d.float("value")
+			}
+		}
+	case mode == modeSketch:
+		k := d.uvarint("sketch length")
+		p := d.bytes(k, "sketch")
+		if d.err != nil {
+			break
+		}
+		if n.Kind != l2met.Measure {
+			d.fail(fmt.Sprintf("sketch for a %s series", n.Kind))
+			break
+		}
+		n.sketch = newSketch()
+		if err := n.sketch.DecodeAndMergeWith(p); err != nil {
+			d.fail("sketch: " + err.Error())
+			break
+		}
+		if got := n.sketch.GetCount(); got != float64(count) || count <= ExactLimit {
+			d.fail(fmt.Sprintf("sketch holds %g values for count %d", got, count))
+		}
+	default:
+		d.fail(fmt.Sprintf("unknown mode %d", mode))
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)-d.off))
+	}
+	if d.err != nil {
+		return d.err
+	}
+	*s = n
+	return nil
+}
