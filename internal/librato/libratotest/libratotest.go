@@ -1,0 +1,637 @@
+package libratotest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Limits the fake enforces.
+const (
+	MaxMetricsPerPost      = 300
+	MaxMeasurementsPerPost = 1000
+	MaxTags                = 50
+	DefaultMaxAge          = 2 * time.Hour
+	maxBody                = 16 << 20
+	maxAbsValue            = 1e126
+)
+
+// Options configure the fake.
+type Options struct {
+	User, Token string           // the accepted Basic credentials
+	AppOptics   bool             // also accept Token as user with an empty password on /v1/measurements
+	MaxAge      time.Duration    // measure_time older than this is refused (default 2h)
+	Now         func() time.Time // clock for the age check (default time.Now)
+}
+
+// Measurement is one accepted measurement, flattened.
+type Measurement struct {
+	API    string            // "metrics" or "measurements"
+	Type   string            // "gauge" or "counter" on the metrics API; "" on measurements
+	Name   string            // as sent
+	Source string            // effective source (metrics API); "" when none
+	Tags   map[string]string // effective tags, lowercased (measurements API)
+	Time   int64             // effective measure_time / time, epoch seconds
+	Period int64             // 0 when not sent
+
+	HasValue bool
+	Value    float64
+
+	// Summary fields, set when Summary is true (a complex gauge or a summary
+	// measurement). SumSquares is metrics-only, Last measurements-only.
+	Summary                         bool
+	Count                           int64
+	Sum, Min, Max, SumSquares, Last float64
+	HasMin, HasMax, HasSS, HasLast  bool
+	Unit                            string // attributes.display_units_short
+}
+
+// Fault is an injected misbehaviour.
+type Fault struct {
+	Status int           // answer this status without looking at the request (429 carries rate-limit headers)
+	Delay  time.Duration // wait this long first; a client that gives up meanwhile has nothing recorded
+	Drop   bool          // close the connection without an answer
+}
+
+// Counts summarise the requests seen.
+type Counts struct {
+	Requests int // every request, faults included
+	Accepted int // 2xx answers
+	Rejected int // 4xx answers from validation (not injected)
+	Faults   int // requests answered by an injected fault (status or drop)
+}
+
+// Server is the fake. Safe for concurrent use.
+type Server struct {
+	*httptest.Server
+	opts Options
+
+	mu       sync.Mutex
+	user     string
+	token    string
+	faults   []Fault
+	accepted []Measurement
+	counts   Counts
+	errs     []string // bodies of validation errors, in order
+}
+
+// New starts a fake on 127.0.0.1 and stops it when the test ends.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, user: opts.User, token: opts.Token}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// SetCredentials changes the accepted credentials, e.g. to model a fixed token.
+func (s *Server) SetCredentials(user, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.user, s.token = user, token
+}
+
+// Inject makes the next n requests misbehave as f says (after any already queued).
+func (s *Server) Inject(n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, f)
+	}
+}
+
+// Measurements returns a copy of every accepted measurement, in arrival order.
+func (s *Server) Measurements() []Measurement {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.accepted)
+}
+
+// Find returns the first accepted measurement with the name and source (or,
+// on the measurements API, dyno tag).
+func (s *Server) Find(name, source string) (Measurement, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.accepted {
+		src := m.Source
+		if m.API == "measurements" {
+			src = m.Tags["dyno"]
+		}
+		if m.Name == name && src == source {
+			return m, true
+		}
+	}
+	return Measurement{}, false
+}
+
+// Counts returns the request counters.
+func (s *Server) Counts() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts
+}
+
+// Errors returns the bodies of the validation errors answered so far.
+func (s *Server) Errors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.errs)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.counts.Requests++
+	var f *Fault
+	if len(s.faults) > 0 {
+		f = &s.faults[0]
+		s.faults = s.faults[1:]
+	}
+	user, token := s.user, s.token
+	s.mu.Unlock()
+
+	if f != nil {
+		if f.Delay > 0 {
+			t := time.NewTimer(f.Delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return // the client gave up: nothing recorded
+			}
+		}
+		if f.Drop {
+			s.count(func(c *Counts) { c.Faults++ })
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		}
+		if f.Status != 0 {
+			s.count(func(c *Counts) { c.Faults++ })
+			if f.Status == http.StatusTooManyRequests {
+				w.Header().Set("X-Librato-RateLimit-Agg", "limit=300,remaining=0,reset=60")
+				w.Header().Set("X-Librato-RateLimit-Std", "limit=300,remaining=0,reset=60")
+				w.Header().Set("Retry-After", "1")
+			}
+			kind := "system"
+			if f.Status < 500 {
+				kind = "request"
+			}
+			writeErr(w, f.Status, kind, "", http.StatusText(f.Status))
+			return
+		}
+	}
+
+	var api string
+	switch r.URL.Path {
+	case "/v1/metrics":
+		api = "metrics"
+	case "/v1/measurements":
+		api = "measurements"
+	default:
+		s.reject(w, http.StatusNotFound, "request", "", "not found: "+r.URL.Path)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.reject(w, http.StatusMethodNotAllowed, "request", "", "method not allowed: "+r.Method)
+		return
+	}
+	u, p, ok := r.BasicAuth()
+	authOK := ok && u == user && p == token && token != ""
+	if !authOK && api == "measurements" && s.opts.AppOptics {
+		authOK = ok && u == token && p == "" && token != ""
+	}
+	if !authOK {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Librato API"`)
+		s.reject(w, http.StatusUnauthorized, "request", "", "Authorization Required")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+		s.reject(w, http.StatusUnsupportedMediaType, "request", "", "Content-Type must be application/json, got "+fmt.Sprintf("%q", ct))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		s.reject(w, http.StatusBadRequest, "request", "", "reading body: "+err.Error())
+		return
+	}
+	if len(body) > maxBody {
+		s.reject(w, http.StatusRequestEntityTooLarge, "request", "", "body too large")
+		return
+	}
+	var ms []Measurement
+	var verr *validationError
+	if api == "metrics" {
+		ms, verr = s.validateMetrics(body)
+	} else {
+		ms, verr = s.validateMeasurements(body)
+	}
+	if verr != nil {
+		s.reject(w, http.StatusBadRequest, verr.kind, verr.param, verr.msg)
+		return
+	}
+	s.mu.Lock()
+	s.accepted = append(s.accepted, ms...)
+	s.counts.Accepted++
+	s.mu.Unlock()
+	if api == "measurements" {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) count(f func(*Counts)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.counts)
+}
+
+func (s *Server) reject(w http.ResponseWriter, status int, kind, param, msg string) {
+	body := writeErr(w, status, kind, param, msg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts.Rejected++
+	s.errs = append(s.errs, body)
+}
+
+// writeErr writes a Librato-shaped error body: {"errors":{"params":{param:[msg]}}}
+// or {"errors":{kind:[msg]}} for the request and system kinds.
+func writeErr(w http.ResponseWriter, status int, kind, param, msg string) string {
+	var v any
+	if kind == "params" {
+		v = map[string]any{"errors": map[string]any{"params": map[string][]string{param: {msg}}}}
+	} else {
+		v = map[string]any{"errors": map[string][]string{kind: {msg}}}
+	}
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	return string(b)
+}
+
+type validationError struct{ kind, param, msg string }
+
+func paramErr(param, format string, args ...any) *validationError {
+	return &validationError{kind: "params", param: param, msg: fmt.Sprintf(format, args...)}
+}
+
+func requestErr(format string, args ...any) *validationError {
+	return &validationError{kind: "request", msg: fmt.Sprintf(format, args...)}
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[A-Za-z0-9.:_-]{1,255}$`)
+	tagNameRE  = regexp.MustCompile(`^[-.:_\w]{1,64}$`)
+	tagValueRE = regexp.MustCompile(`^[-.:_?\\/\w ]{1,255}$`)
+)
+
+// allowedAttributes are the metric attributes the fake knows.
+var allowedAttributes = map[string]bool{
+	"display_units_short": true, "display_units_long": true, "display_min": true, "display_max": true,
+	"display_stacked": true, "display_transform": true, "summarize_function": true, "aggregate": true,
+	"color": true, "created_by_ua": true, "gap_detection": true,
+}
+
+func decodeStrict(body []byte, v any) *validationError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return requestErr("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return requestErr("invalid JSON: data after the top-level object")
+	}
+	return nil
+}
+
+func (s *Server) checkTime(param string, t int64) *validationError {
+	if time.Unix(t, 0).Before(s.opts.Now().Add(-s.opts.MaxAge)) {
+		return paramErr(param, "is too far in the past")
+	}
+	return nil
+}
+
+func checkValue(param string, vs ...*float64) *validationError {
+	for _, v := range vs {
+		if v != nil && math.Abs(*v) >= maxAbsValue {
+			return paramErr(param, "value exponent too large: %v", *v)
+		}
+	}
+	return nil
+}
+
+func checkAttributes(param string, attrs map[string]any) (string, *validationError) {
+	unit := ""
+	for k, v := range attrs {
+		if !allowedAttributes[k] {
+			return "", paramErr(param, "unknown attribute %q", k)
+		}
+		if k == "display_units_short" {
+			str, ok := v.(string)
+			if !ok {
+				return "", paramErr(param, "display_units_short must be a string")
+			}
+			unit = str
+		}
+	}
+	return unit, nil
+}
+
+type legacyBody struct {
+	MeasureTime *int64        `json:"measure_time"`
+	Source      *string       `json:"source"`
+	Gauges      []legacyGauge `json:"gauges"`
+	Counters    []legacyCount `json:"counters"`
+}
+
+type legacyGauge struct {
+	Name        *string        `json:"name"`
+	Value       *float64       `json:"value"`
+	Count       *int64         `json:"count"`
+	Sum         *float64       `json:"sum"`
+	Min         *float64       `json:"min"`
+	Max         *float64       `json:"max"`
+	SumSquares  *float64       `json:"sum_squares"`
+	Source      *string        `json:"source"`
+	MeasureTime *int64         `json:"measure_time"`
+	Period      *int64         `json:"period"`
+	Attributes  map[string]any `json:"attributes"`
+	DisplayName *string        `json:"display_name"`
+	Description *string        `json:"description"`
+}
+
+type legacyCount struct {
+	Name        *string        `json:"name"`
+	Value       *float64       `json:"value"`
+	Source      *string        `json:"source"`
+	MeasureTime *int64         `json:"measure_time"`
+	Period      *int64         `json:"period"`
+	Attributes  map[string]any `json:"attributes"`
+	DisplayName *string        `json:"display_name"`
+	Description *string        `json:"description"`
+}
+
+func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) {
+	var b legacyBody
+	if err := decodeStrict(body, &b); err != nil {
+		return nil, err
+	}
+	n := len(b.Gauges) + len(b.Counters)
+	if n == 0 {
+		return nil, requestErr("must specify at least one gauge or counter")
+	}
+	if n > MaxMetricsPerPost {
+		return nil, requestErr("too many measurements in one request: %d > %d", n, MaxMetricsPerPost)
+	}
+	defTime := s.opts.Now().Unix()
+	if b.MeasureTime != nil {
+		defTime = *b.MeasureTime
+	}
+	defSource := ""
+	if b.Source != nil {
+		defSource = *b.Source
+	}
+	common := func(name *string, source *string, mt *int64, period *int64, attrs map[string]any) (Measurement, *validationError) {
+		var m Measurement
+		if name == nil {
+			return m, paramErr("name", "is required")
+		}
+		if !nameRE.MatchString(*name) {
+			return m, paramErr("name", "is invalid: %q", *name)
+		}
+		m.API, m.Name, m.Source, m.Time = "metrics", *name, defSource, defTime
+		if source != nil {
+			m.Source = *source
+		}
+		if m.Source != "" || source != nil || b.Source != nil {
+			if !nameRE.MatchString(m.Source) {
+				return m, paramErr("source", "is invalid: %q", m.Source)
+			}
+			if strings.EqualFold(m.Source, "all") {
+				return m, paramErr("source", "'all' is a reserved word")
+			}
+		}
+		if mt != nil {
+			m.Time = *mt
+		}
+		if err := s.checkTime("measure_time", m.Time); err != nil {
+			return m, err
+		}
+		if period != nil {
+			if *period <= 0 {
+				return m, paramErr("period", "must be a positive integer")
+			}
+			m.Period = *period
+		}
+		unit, err := checkAttributes("attributes", attrs)
+		m.Unit = unit
+		return m, err
+	}
+	out := make([]Measurement, 0, n)
+	for _, g := range b.Gauges {
+		m, err := common(g.Name, g.Source, g.MeasureTime, g.Period, g.Attributes)
+		if err != nil {
+			return nil, err
+		}
+		m.Type = "gauge"
+		if err := checkValue("value", g.Value, g.Sum, g.Min, g.Max, g.SumSquares); err != nil {
+			return nil, err
+		}
+		switch {
+		case g.Value != nil && (g.Count != nil || g.Sum != nil):
+			return nil, paramErr("value", "cannot be given with count and sum (%s)", m.Name)
+		case g.Value != nil:
+			if g.Min != nil || g.Max != nil || g.SumSquares != nil {
+				return nil, paramErr("value", "min, max and sum_squares need count and sum (%s)", m.Name)
+			}
+			m.HasValue, m.Value = true, *g.Value
+		case g.Count == nil || g.Sum == nil:
+			return nil, paramErr("count", "a gauge needs a value, or count and sum (%s)", m.Name)
+		default:
+			if *g.Count <= 0 {
+				return nil, paramErr("count", "must be a positive integer (%s)", m.Name)
+			}
+			m.Summary, m.Count, m.Sum = true, *g.Count, *g.Sum
+			if g.Min != nil {
+				m.HasMin, m.Min = true, *g.Min
+			}
+			if g.Max != nil {
+				m.HasMax, m.Max = true, *g.Max
+			}
+			if g.SumSquares != nil {
+				m.HasSS, m.SumSquares = true, *g.SumSquares
+			}
+		}
+		out = append(out, m)
+	}
+	for _, c := range b.Counters {
+		m, err := common(c.Name, c.Source, c.MeasureTime, c.Period, c.Attributes)
+		if err != nil {
+			return nil, err
+		}
+		m.Type = "counter"
+		if c.Value == nil {
+			return nil, paramErr("value", "is required for counters (%s)", m.Name)
+		}
+		if err := checkValue("value", c.Value); err != nil {
+			return nil, err
+		}
+		m.HasValue, m.Value = true, *c.Value
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+type taggedBody struct {
+	Tags         map[string]*string `json:"tags"`
+	Time         *int64             `json:"time"`
+	Period       *int64             `json:"period"`
+	Measurements []taggedMeasure    `json:"measurements"`
+}
+
+type taggedMeasure struct {
+	Name       *string            `json:"name"`
+	Value      *float64           `json:"value"`
+	Count      *int64             `json:"count"`
+	Sum        *float64           `json:"sum"`
+	Min        *float64           `json:"min"`
+	Max        *float64           `json:"max"`
+	Last       *float64           `json:"last"`
+	Stddev     *float64           `json:"stddev"`
+	StddevM2   *float64           `json:"stddev_m2"`
+	Tags       map[string]*string `json:"tags"`
+	Time       *int64             `json:"time"`
+	Period     *int64             `json:"period"`
+	Attributes map[string]any     `json:"attributes"`
+}
+
+func checkTags(tags map[string]*string) (map[string]string, *validationError) {
+	if len(tags) == 0 {
+		return nil, paramErr("tags", "at least one tag is required")
+	}
+	if len(tags) > MaxTags {
+		return nil, paramErr("tags", "too many tags: %d > %d", len(tags), MaxTags)
+	}
+	out := make(map[string]string, len(tags))
+	for k, v := range tags {
+		if !tagNameRE.MatchString(k) {
+			return nil, paramErr("tags", "invalid tag name %q", k)
+		}
+		if v == nil || !tagValueRE.MatchString(*v) {
+			val := "null"
+			if v != nil {
+				val = fmt.Sprintf("%q", *v)
+			}
+			return nil, paramErr("tags", "invalid value %s for tag %q", val, k)
+		}
+		out[strings.ToLower(k)] = strings.ToLower(*v)
+	}
+	return out, nil
+}
+
+func (s *Server) validateMeasurements(body []byte) ([]Measurement, *validationError) {
+	var b taggedBody
+	if err := decodeStrict(body, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Measurements) == 0 {
+		return nil, requestErr("must specify at least one measurement")
+	}
+	if len(b.Measurements) > MaxMeasurementsPerPost {
+		return nil, requestErr("too many measurements in one request: %d > %d", len(b.Measurements), MaxMeasurementsPerPost)
+	}
+	out := make([]Measurement, 0, len(b.Measurements))
+	for _, x := range b.Measurements {
+		m := Measurement{API: "measurements", Time: s.opts.Now().Unix()}
+		if x.Name == nil {
+			return nil, paramErr("name", "is required")
+		}
+		if !nameRE.MatchString(*x.Name) {
+			return nil, paramErr("name", "is invalid: %q", *x.Name)
+		}
+		m.Name = *x.Name
+		tags := b.Tags
+		if x.Tags != nil { // per-measurement tags replace the top-level ones
+			tags = x.Tags
+		}
+		var err *validationError
+		if m.Tags, err = checkTags(tags); err != nil {
+			return nil, err
+		}
+		if b.Time != nil {
+			m.Time = *b.Time
+		}
+		if x.Time != nil {
+			m.Time = *x.Time
+		}
+		if err := s.checkTime("time", m.Time); err != nil {
+			return nil, err
+		}
+		if b.Period != nil {
+			m.Period = *b.Period
+		}
+		if x.Period != nil {
+			m.Period = *x.Period
+		}
+		if (b.Period != nil || x.Period != nil) && m.Period <= 0 {
+			return nil, paramErr("period", "must be a positive integer")
+		}
+		if m.Unit, err = checkAttributes("attributes", x.Attributes); err != nil {
+			return nil, err
+		}
+		if err := checkValue("value", x.Value, x.Sum, x.Min, x.Max, x.Last, x.Stddev, x.StddevM2); err != nil {
+			return nil, err
+		}
+		switch {
+		case x.Value != nil && (x.Count != nil || x.Sum != nil):
+			return nil, paramErr("value", "cannot be given with count and sum (%s)", m.Name)
+		case x.Value != nil:
+			if x.Min != nil || x.Max != nil || x.Last != nil || x.Stddev != nil || x.StddevM2 != nil {
+				return nil, paramErr("value", "summary fields need count and sum (%s)", m.Name)
+			}
+			m.HasValue, m.Value = true, *x.Value
+		case x.Count == nil || x.Sum == nil:
+			return nil, paramErr("count", "a measurement needs a value, or count and sum (%s)", m.Name)
+		case x.Stddev != nil && x.StddevM2 != nil:
+			return nil, paramErr("stddev", "only one of stddev and stddev_m2 may be set (%s)", m.Name)
+		default:
+			if *x.Count <= 0 {
+				return nil, paramErr("count", "must be a positive integer (%s)", m.Name)
+			}
+			m.Summary, m.Count, m.Sum = true, *x.Count, *x.Sum
+			if x.Min != nil {
+				m.HasMin, m.Min = true, *x.Min
+			}
+			if x.Max != nil {
+				m.HasMax, m.Max = true, *x.Max
+			}
+			if x.Last != nil {
+				m.HasLast, m.Last = true, *x.Last
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,171 @@
+package librato
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/outlet"
+)
+
+// DefaultURL is the Librato API base URL.
+const DefaultURL = "https://metrics-api.librato.com"
+
+// The two APIs, the values of Config.API.
+const (
+	// APIMetrics is the legacy source-based API: POST /v1/metrics.
+	APIMetrics = "metrics"
+	// APIMeasurements is the tagged API, also served by AppOptics:
+	// POST /v1/measurements.
+	APIMeasurements = "measurements"
+)
+
+// ErrConfig is wrapped by every error New returns.
+var ErrConfig = errors.New("librato: invalid configuration")
+
+// Config configures an Outlet. Zero values mean the documented defaults.
+type Config struct {
+	User  string // LIBRATO_USER: account email; empty on APIMeasurements means the AppOptics form (token as user)
+	Token string // LIBRATO_TOKEN: API token (required)
+	URL   string // LIBRATO_URL: base URL without /v1 (default DefaultURL); must not contain credentials
+	API   string // LIBRATO_API: APIMetrics (default) or APIMeasurements
+
+	Prefix string            // METRICS_PREFIX: prepended to every name with a dot
+	Tags   map[string]string // METRICS_TAGS (see ParseTags): sent on APIMeasurements only
+
+	Queue      outlet.QueueConfig // delivery bounds; Name defaults to "librato"
+	HTTPClient *http.Client       // default: a client with Timeout = Timeout
+	Timeout    time.Duration      // per request (default DefaultTimeout)
+	Logger     *slog.Logger       // default slog.Default()
+}
+
+// Stats are cumulative counts since the Outlet started.
+type Stats struct {
+	Queue        outlet.QueueStats
+	Buckets      int64 // buckets written
+	Series       int64 // series encoded
+	Measurements int64 // measurements encoded (a measure# series makes four)
+	Batches      int64 // request bodies queued
+	Skipped      int64 // series not sent: empty name or a value Librato refuses (NaN, Inf, |v| ≥ 1e126)
+}
+
+// Outlet sends flushed buckets to Librato (or an AppOptics-compatible
+// endpoint). Safe for concurrent use.
+type Outlet struct {
+	q   *outlet.Queue
+	log *slog.Logger
+
+	mu    sync.Mutex // guards enc and stats
+	enc   *encoder
+	stats Stats
+}
+
+var _ outlet.Outlet = (*Outlet)(nil)
+
+// New validates cfg and returns a running Outlet. Call Close to stop it.
+func New(cfg Config) (*Outlet, error) {
+	if cfg.Token == "" {
+		return nil, fmt.Errorf("%w: LIBRATO_TOKEN is empty: the API token is required", ErrConfig)
+	}
+	if cfg.API == "" {
+		cfg.API = APIMetrics
+	}
+	if cfg.API != APIMetrics && cfg.API != APIMeasurements {
+		return nil, fmt.Errorf("%w: LIBRATO_API %q: want %q or %q", ErrConfig, cfg.API, APIMetrics, APIMeasurements)
+	}
+	if cfg.User == "" && cfg.API == APIMetrics {
+		return nil, fmt.Errorf("%w: LIBRATO_USER is empty: the %q API needs the account email (only %q accepts a token alone)",
+			ErrConfig, APIMetrics, APIMeasurements)
+	}
+	if cfg.URL == "" {
+		cfg.URL = DefaultURL
+	}
+	u, err := url.Parse(cfg.URL)
+	switch {
+	case err != nil:
+		// url.Parse errors quote the input, which could hold credentials.
+		return nil, fmt.Errorf("%w: LIBRATO_URL does not parse as a URL", ErrConfig)
+	case u.User != nil:
+		return nil, fmt.Errorf("%w: LIBRATO_URL must not contain credentials: use LIBRATO_USER and LIBRATO_TOKEN", ErrConfig)
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
+		return nil, fmt.Errorf("%w: LIBRATO_URL %q: want an http(s) base URL such as %s", ErrConfig, u.Redacted(), DefaultURL)
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("%w: LIBRATO_URL %q: a base URL has no query or fragment", ErrConfig, u.Redacted())
+	}
+	if err := ValidateTags(cfg.Tags); err != nil {
+		return nil, fmt.Errorf("%w: METRICS_TAGS: %w", ErrConfig, err)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Queue.Name == "" {
+		cfg.Queue.Name = "librato"
+	}
+	if cfg.Queue.Logger == nil {
+		cfg.Queue.Logger = cfg.Logger
+	}
+	path := "/v1/" + cfg.API
+	s := &httpSender{
+		client:   cfg.HTTPClient,
+		endpoint: strings.TrimRight(u.String(), "/") + path,
+		path:     path,
+		user:     cfg.User,
+		pass:     cfg.Token,
+		timeout:  cfg.Timeout,
+		redact:   cfg.Token,
+	}
+	if cfg.User == "" { // AppOptics: the token is the user, the password is empty
+		s.user, s.pass = cfg.Token, ""
+	}
+	return &Outlet{
+		q:   outlet.NewQueue(s, cfg.Queue),
+		log: cfg.Logger,
+		enc: newEncoder(cfg.API == APIMeasurements, sanitizePrefix(cfg.Prefix), cfg.Tags),
+	}, nil
+}
+
+// Write encodes b into request bodies of at most MaxMetricsPerPost (legacy) or
+// MaxMeasurementsPerPost (tagged) measurements and queues them. It does not
+// wait for the network. b is not kept.
+func (o *Outlet) Write(b *aggregate.Bucket) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	st := o.enc.encode(b, func(body []byte, n int) {
+		o.q.Push(outlet.Batch{Body: body, N: n, Time: b.Start})
+	})
+	o.stats.Buckets++
+	o.stats.Series += int64(st.series)
+	o.stats.Measurements += int64(st.measurements)
+	o.stats.Batches += int64(st.batches)
+	o.stats.Skipped += int64(st.skipped)
+	if st.skipped > 0 {
+		o.log.Warn("librato: series skipped: empty name or value out of range",
+			"skipped", st.skipped, "bucket", b.Start)
+	}
+}
+
+// Close stops the outlet, delivering what is queued until ctx ends; see
+// outlet.Queue.Close.
+func (o *Outlet) Close(ctx context.Context) error { return o.q.Close(ctx) }
+
+// Stats returns the outlet's counters.
+func (o *Outlet) Stats() Stats {
+	o.mu.Lock()
+	st := o.stats
+	o.mu.Unlock()
+	st.Queue = o.q.Stats()
+	return st
+}
