@@ -1,0 +1,117 @@
+package emitter
+
+import (
+	"math"
+	"strconv"
+)
+
+// nameByte reports the bytes Librato accepts in names and sources.
+var nameByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	t['.'], t[':'], t['_'], t['-'] = true, true, true, true
+	return t
+}()
+
+// SanitizeName returns the name the Emitter prints for a registry name, before
+// any statistic suffix: every byte outside [A-Za-z0-9.:_-] becomes '_' (so a
+// multi-byte UTF-8 character becomes several), and prefix, when set, is
+// joined with a '.' (not doubled when prefix already ends in '.'). Truncation
+// to MaxNameLen happens when the suffix is known; see the package
+// documentation. Safe for concurrent use.
+func SanitizeName(prefix, name string) string {
+	return string(appendName(nil, prefix, name))
+}
+
+func appendName(dst []byte, prefix, name string) []byte {
+	if prefix != "" {
+		dst = append(dst, prefix...)
+		if prefix[len(prefix)-1] != '.' {
+			dst = append(dst, '.')
+		}
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !nameByte[c] {
+			c = '_'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// pairKey renders "<kind>#<full><suffix>=", truncating full so that
+// full+suffix fits in MaxNameLen.
+func pairKey(kind string, full []byte, suffix string) string {
+	n := len(full)
+	if n+len(suffix) > MaxNameLen {
+		n = MaxNameLen - len(suffix)
+	}
+	b := make([]byte, 0, len(kind)+1+n+len(suffix)+1)
+	b = append(b, kind...)
+	b = append(b, '#')
+	b = append(b, full[:n]...)
+	b = append(b, suffix...)
+	b = append(b, '=')
+	return string(b)
+}
+
+// appendFloat formats v without exponent, shortest representation that
+// round-trips.
+func appendFloat(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
+}
+
+// lines accumulates pairs into lines of at most max bytes (newline included),
+// each starting with header. Not safe for concurrent use.
+type lines struct {
+	header []byte
+	max    int
+	buf    []byte
+	ends   []int // offsets just past each '\n'
+	open   bool  // a line is started and has at least one pair
+	start  int   // offset of the open line
+}
+
+func (l *lines) reset() {
+	l.buf = l.buf[:0]
+	l.ends = l.ends[:0]
+	l.open = false
+}
+
+// add appends one pair, starting a new line when it does not fit. It
+// reports false when the pair cannot fit even in an empty line.
+func (l *lines) add(pair []byte) bool {
+	if len(l.header)+1+len(pair)+1 > l.max {
+		return false
+	}
+	if l.open && len(l.buf)-l.start+1+len(pair)+1 > l.max {
+		l.end()
+	}
+	if !l.open {
+		l.start = len(l.buf)
+		l.buf = append(l.buf, l.header...)
+		l.open = true
+	}
+	l.buf = append(l.buf, ' ')
+	l.buf = append(l.buf, pair...)
+	return true
+}
+
+// end terminates the open line, if any.
+func (l *lines) end() {
+	if !l.open {
+		return
+	}
+	l.buf = append(l.buf, '\n')
+	l.ends = append(l.ends, len(l.buf))
+	l.open = false
+}
