@@ -284,7 +284,11 @@ func writeErr(w http.ResponseWriter, status int, kind, param, msg string) string
 	} else {
 		v = map[string]any{"errors": map[string][]string{kind: {msg}}}
 	}
-	b, _ := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	b := bytes.TrimSpace(buf.Bytes())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
