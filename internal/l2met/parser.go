@@ -1,0 +1,614 @@
+package l2met
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds of the Parser. Each one that is hit is counted in Stats.
+const (
+	// MaxInterned is the number of distinct strings (names, sources and units
+	// together) the Parser keeps in its interning table. Past it, a string not
+	// yet in the table is allocated for every measurement that uses it (parsing
+	// still works, it just allocates) and Stats.InternOverflow counts it.
+	MaxInterned = 10000
+
+	// MaxNameLen is the longest metric name accepted; longer names are rejected.
+	MaxNameLen = 200
+
+	// MaxSourceLen is the longest source accepted; a longer source= value is
+	// rejected and the line falls back to the next source rule.
+	MaxSourceLen = 200
+
+	// MaxUnitLen is the longest unit suffix accepted; longer units are rejected.
+	MaxUnitLen = 16
+
+	// MaxPerLine is the most measurements one line may yield; further metric
+	// pairs of the line are rejected.
+	MaxPerLine = 256
+
+	// maxQuoted is how much of a rejected value a ParseError quotes.
+	maxQuoted = 32
+)
+
+// Metric names the Parser produces itself (see the package documentation).
+const (
+	RouterConnect  = "router.connect"  // Measure, ms
+	RouterService  = "router.service"  // Measure, ms
+	RouterBytes    = "router.bytes"    // Measure, bytes
+	RouterSource   = "router"          // source of router lines without a dyno
+	LogplexDropped = "logplex.dropped" // Counter: messages Logplex dropped (L10)
+)
+
+var routerStatus = [6]string{"", "router.status.1xx", "router.status.2xx", "router.status.3xx", "router.status.4xx", "router.status.5xx"}
+
+// Line is one log message with the header fields parsing needs. Byte slices are
+// only read during Parse.
+type Line struct {
+	Time    time.Time // the syslog timestamp; the caller puts the arrival time here when the line had none
+	AppName []byte    // "app", "heroku", or empty for a bare line
+	ProcID  []byte    // "web.1", "router", "heroku-postgres", "logplex", or empty
+	Msg     []byte
+}
+
+// ParseError describes the pairs of one line that were rejected; the good pairs
+// of the same line are still returned.
+type ParseError struct {
+	Rejected int    // number of rejected pairs or values in the line
+	Reason   string // the first rejection, e.g. `count#req: value "abc" is not a number`
+}
+
+// Error returns e.g. `l2met: 2 rejected, first: count#req: value "abc" is not a number`.
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("l2met: %d rejected, first: %s", e.Rejected, e.Reason)
+}
+
+// Stats are the cumulative counters of a Parser.
+type Stats struct {
+	Lines          uint64 // lines given to Parse
+	Measurements   uint64 // measurements appended
+	Rejected       uint64 // pairs or values rejected (bad or non-finite number, bound exceeded, …)
+	TooLong        uint64 // of Rejected: names, units or sources over their Max…Len
+	TooMany        uint64 // of Rejected: metric pairs past MaxPerLine
+	InternOverflow uint64 // strings allocated because the table held MaxInterned strings
+	Interned       uint64 // strings in the interning table now
+}
+
+type counters struct {
+	lines, measurements, rejected, tooLong, tooMany, overflow, interned atomic.Uint64
+}
+
+// Parser turns log lines into measurements. It keeps an interning table so
+// that steady-state parsing allocates nothing. Not safe for concurrent use: use
+// one Parser per goroutine. Stats may be called from any goroutine.
+type Parser struct {
+	intern  map[string]string
+	scratch []byte
+	stats   counters
+}
+
+// NewParser returns a ready Parser.
+func NewParser() *Parser {
+	return &Parser{intern: make(map[string]string, 256), scratch: make([]byte, 0, 64)}
+}
+
+// Stats returns the cumulative counters. Safe for concurrent use.
+func (p *Parser) Stats() Stats {
+	c := &p.stats
+	return Stats{
+		Lines: c.lines.Load(), Measurements: c.measurements.Load(), Rejected: c.rejected.Load(),
+		TooLong: c.tooLong.Load(), TooMany: c.tooMany.Load(), InternOverflow: c.overflow.Load(),
+		Interned: c.interned.Load(),
+	}
+}
+
+// str returns b as a string, from the interning table when it can.
+func (p *Parser) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := p.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(p.intern) >= MaxInterned {
+		p.stats.overflow.Add(1)
+		return s
+	}
+	p.intern[s] = s
+	p.stats.interned.Add(1)
+	return s
+}
+
+// strPrefixed returns prefix+b, interned.
+func (p *Parser) strPrefixed(prefix string, b []byte) string {
+	p.scratch = append(append(p.scratch[:0], prefix...), b...)
+	return p.str(p.scratch)
+}
+
+// rejects collects the rejections of one line. The reason is only formatted
+// for the first one.
+type rejects struct {
+	n      int
+	reason string
+}
+
+// reject records one rejected pair: `key: value "val" what`, or `key: what`
+// when val is nil. Key and value are cut to maxQuoted bytes.
+func (p *Parser) reject(r *rejects, counter *atomic.Uint64, key, val []byte, what string) {
+	p.stats.rejected.Add(1)
+	if counter != nil {
+		counter.Add(1)
+	}
+	if r.n == 0 {
+		if len(key) > maxQuoted {
+			key = key[:maxQuoted]
+		}
+		r.reason = string(key) + ": " + what
+		if val != nil {
+			if len(val) > maxQuoted {
+				val = val[:maxQuoted]
+			}
+			r.reason = string(key) + ": value " + strconv.Quote(string(val)) + " " + what
+		}
+	}
+	r.n++
+}
+
+// Parse appends the measurements found in line to dst and returns dst. A line
+// with no metric in it returns dst unchanged and a nil error. When some pairs
+// are rejected, the good ones are still appended and err is a *ParseError.
+func (p *Parser) Parse(dst []Measurement, line Line) ([]Measurement, error) {
+	p.stats.lines.Add(1)
+	start := len(dst)
+	var r rejects
+	switch {
+	case string(line.AppName) == "heroku" && string(line.ProcID) == "router":
+		dst = p.router(dst, line, &r)
+	case string(line.AppName) == "heroku" && bytes.HasPrefix(line.Msg, []byte("Error ")):
+		dst = p.herokuError(dst, line)
+	default:
+		dst = p.generic(dst, line, &r)
+	}
+	p.stats.measurements.Add(uint64(len(dst) - start))
+	if r.n > 0 {
+		return dst, &ParseError{Rejected: r.n, Reason: r.reason}
+	}
+	return dst, nil
+}
+
+// pairs iterates over the logfmt pairs of a message.
+type pairs struct {
+	b []byte
+	i int
+}
+
+// next returns the next key, its value and whether it had '='. Quoted values
+// are returned without the quotes (escapes are left as they are). A token that
+// starts with a quote is skipped whole, so quoted free text cannot be taken
+// for pairs.
+func (it *pairs) next() (key, val []byte, hasVal, ok bool) {
+	b := it.b
+	i := it.i
+	for {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+			i++
+		}
+		if i >= len(b) {
+			it.i = i
+			return nil, nil, false, false
+		}
+		if b[i] != '"' {
+			break
+		}
+		i = skipQuoted(b, i)
+	}
+	ks := i
+	for i < len(b) && b[i] != ' ' && b[i] != '=' && b[i] != '\t' {
+		i++
+	}
+	key = b[ks:i]
+	if i < len(b) && b[i] == '=' {
+		hasVal = true
+		i++
+		if i < len(b) && b[i] == '"' {
+			e := skipQuoted(b, i)
+			vs, ve := i+1, e
+			if ve > vs && b[ve-1] == '"' {
+				ve--
+			}
+			val = b[vs:ve]
+			i = e
+		} else {
+			vs := i
+			for i < len(b) && b[i] != ' ' && b[i] != '\t' {
+				i++
+			}
+			val = b[vs:i]
+		}
+	}
+	it.i = i
+	return key, val, hasVal, true
+}
+
+// skipQuoted returns the index after the quoted string starting at b[i] ('"'),
+// honouring backslash escapes; the end of b if it is not closed.
+func skipQuoted(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement {
+	start := len(dst)
+	var source, oldName, oldVal, oldUnits []byte
+	var hasOldVal bool
+	it := pairs{b: line.Msg}
+	for {
+		key, val, hasVal, ok := it.next()
+		if !ok {
+			break
+		}
+		if len(key) < 3 {
+			continue
+		}
+		var kind Kind
+		var name []byte
+		switch key[0] {
+		case 'c':
+			if name, ok = cutPrefix(key, "count#"); !ok {
+				continue
+			}
+			kind = Counter
+			if !hasVal {
+				val, hasVal = one, true
+			}
+		case 's':
+			if name, ok = cutPrefix(key, "sample#"); ok {
+				kind = Sample
+			} else {
+				if string(key) == "source" && hasVal {
+					source = val
+				}
+				continue
+			}
+		case 'm':
+			if name, ok = cutPrefix(key, "measure#"); !ok {
+				if name, ok = cutPrefix(key, "measure."); !ok {
+					if string(key) == "measure" {
+						oldName = val
+					}
+					continue
+				}
+			}
+			kind = Measure
+		case 'v':
+			if string(key) == "val" {
+				oldVal, hasOldVal = val, hasVal
+			}
+			continue
+		case 'u':
+			if string(key) == "units" {
+				oldUnits = val
+			}
+			continue
+		default:
+			continue
+		}
+		dst = p.metric(dst, line.Time, kind, key, name, val, hasVal, nil, start, r)
+	}
+	if len(oldName) > 0 && hasOldVal {
+		// Old labs runtime metrics: measure=memory_rss val=21.22 units=MB.
+		kind := Measure
+		if string(line.AppName) == "heroku" {
+			kind = Sample
+		}
+		dst = p.metric(dst, line.Time, kind, []byte("measure"), oldName, oldVal, true, oldUnits, start, r)
+	}
+	if len(dst) == start {
+		return dst
+	}
+	src := ""
+	switch {
+	case len(source) > MaxSourceLen:
+		p.reject(r, &p.stats.tooLong, []byte("source"), nil, "longer than "+strconv.Itoa(MaxSourceLen)+" bytes")
+		src = p.str(line.ProcID)
+	case len(source) > 0:
+		src = p.str(dynoFromOldSource(source))
+	default:
+		src = p.str(line.ProcID)
+	}
+	for i := start; i < len(dst); i++ {
+		dst[i].Source = src
+	}
+	return dst
+}
+
+var one = []byte("1")
+
+func cutPrefix(b []byte, prefix string) ([]byte, bool) {
+	if len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix {
+		return b[len(prefix):], true
+	}
+	return nil, false
+}
+
+// metric validates one metric pair and appends it. unit, when not nil,
+// overrides the unit parsed from val (and must be valid too).
+func (p *Parser) metric(dst []Measurement, t time.Time, kind Kind, key, name, val []byte, hasVal bool, unit []byte, start int, r *rejects) []Measurement {
+	switch {
+	case len(dst)-start >= MaxPerLine:
+		p.reject(r, &p.stats.tooMany, key, nil, "more than "+strconv.Itoa(MaxPerLine)+" metrics in the line")
+		return dst
+	case len(name) == 0:
+		p.reject(r, nil, key, nil, "empty name")
+		return dst
+	case len(name) > MaxNameLen:
+		p.reject(r, &p.stats.tooLong, key, nil, "name longer than "+strconv.Itoa(MaxNameLen)+" bytes")
+		return dst
+	case !hasVal || len(val) == 0:
+		p.reject(r, nil, key, nil, "no value")
+		return dst
+	}
+	v, u, why := parseValue(val)
+	if why != "" {
+		p.reject(r, nil, key, val, why)
+		return dst
+	}
+	if unit != nil {
+		if !validUnit(unit) {
+			p.reject(r, nil, []byte("units"), unit, "is not letters or %")
+			return dst
+		}
+		u = unit
+	}
+	if len(u) > MaxUnitLen {
+		p.reject(r, &p.stats.tooLong, key, nil, "unit longer than "+strconv.Itoa(MaxUnitLen)+" bytes")
+		return dst
+	}
+	return append(dst, Measurement{Name: p.str(name), Time: t, Kind: kind, Value: v, Unit: p.str(u)})
+}
+
+// pow10 holds the powers of ten that are exact float64 values.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseValue splits `21.22MB` into 21.22 and "MB". The number is
+// [+-]digits[.digits][(e|E)[+-]digits] (digits on at least one side of the
+// point); the unit is the rest and must be letters or '%'. NaN, Inf,
+// overflowing and malformed values are rejected with a reason.
+func parseValue(b []byte) (float64, []byte, string) {
+	i := 0
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	var mant uint64
+	nd, frac := 0, 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		mant = mant*10 + uint64(b[i]-'0')
+		nd++
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+			nd++
+			frac++
+		}
+	}
+	if nd == 0 {
+		return 0, nil, "is not a number"
+	}
+	exp := false
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		j := i + 1
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		k := j
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		if k > j {
+			i, exp = k, true
+		}
+	}
+	num, unit := b[:i], b[i:]
+	if !validUnit(unit) {
+		return 0, nil, "has a unit that is not letters or %"
+	}
+	// Fast path (Clinger): an integer mantissa below 2^53 divided by an exact
+	// power of ten is correctly rounded, and ParseFloat costs 3-4 times more.
+	if !exp && nd <= 15 {
+		v := float64(mant)
+		if frac > 0 {
+			v /= pow10[frac]
+		}
+		if neg {
+			v = -v
+		}
+		return v, unit, ""
+	}
+	v, err := strconv.ParseFloat(string(num), 64) // does not allocate up to 32 bytes
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, nil, "is out of range"
+	}
+	return v, unit, ""
+}
+
+func validUnit(u []byte) bool {
+	for _, c := range u {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '%') {
+			return false
+		}
+	}
+	return true
+}
+
+// dynoFromOldSource reduces the source of the old labs runtime metrics,
+// `heroku.2808254.web.1.d97d0ea7-cf3d-411b-b453-d2943a50b456`, to the dyno
+// name `web.1`. Other sources are returned unchanged.
+func dynoFromOldSource(b []byte) []byte {
+	r, ok := cutPrefix(b, "heroku.")
+	if !ok {
+		return b
+	}
+	i := 0
+	for i < len(r) && r[i] >= '0' && r[i] <= '9' {
+		i++
+	}
+	if i == 0 || i >= len(r) || r[i] != '.' {
+		return b
+	}
+	r = r[i+1:]
+	if j := bytes.LastIndexByte(r, '.'); j > 0 && isHexID(r[j+1:]) {
+		r = r[:j]
+	}
+	if len(r) == 0 {
+		return b
+	}
+	return r
+}
+
+// isHexID reports whether b looks like a dyno UUID: 8 or more hex digits and dashes.
+func isHexID(b []byte) bool {
+	if len(b) < 8 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// router parses a Heroku router line.
+func (p *Parser) router(dst []Measurement, line Line, r *rejects) []Measurement {
+	start := len(dst)
+	var dyno []byte
+	it := pairs{b: line.Msg}
+	for {
+		key, val, _, ok := it.next()
+		if !ok {
+			break
+		}
+		if len(val) == 0 {
+			continue // H14 and friends: `dyno= connect= service= bytes=`
+		}
+		switch string(key) {
+		case "dyno":
+			dyno = val
+		case "connect", "service":
+			v, u, why := parseValue(val)
+			if why == "" && len(u) > 0 && string(u) != "ms" {
+				why = "has a unit other than ms"
+			}
+			if why != "" {
+				p.reject(r, nil, key, val, why)
+				continue
+			}
+			name := RouterConnect
+			if key[0] == 's' {
+				name = RouterService
+			}
+			dst = append(dst, Measurement{Name: name, Time: line.Time, Kind: Measure, Value: v, Unit: "ms"})
+		case "bytes":
+			v, u, why := parseValue(val)
+			if why == "" && len(u) > 0 {
+				why = "has a unit"
+			}
+			if why != "" {
+				p.reject(r, nil, key, val, why)
+				continue
+			}
+			dst = append(dst, Measurement{Name: RouterBytes, Time: line.Time, Kind: Measure, Value: v, Unit: "bytes"})
+		case "status":
+			if len(val) != 3 || val[0] < '1' || val[0] > '5' || val[1] < '0' || val[1] > '9' || val[2] < '0' || val[2] > '9' {
+				p.reject(r, nil, key, val, "is not an HTTP status")
+				continue
+			}
+			dst = append(dst, Measurement{Name: routerStatus[val[0]-'0'], Time: line.Time, Kind: Counter, Value: 1})
+		case "code":
+			if !isErrorCode(val) {
+				p.reject(r, nil, key, val, "is not an error code")
+				continue
+			}
+			dst = append(dst, Measurement{Name: p.strPrefixed("router.error.", val), Time: line.Time, Kind: Counter, Value: 1})
+		}
+	}
+	src := RouterSource
+	switch {
+	case len(dyno) > MaxSourceLen:
+		p.reject(r, &p.stats.tooLong, []byte("dyno"), nil, "longer than "+strconv.Itoa(MaxSourceLen)+" bytes")
+	case len(dyno) > 0:
+		src = p.str(dyno)
+	}
+	for i := start; i < len(dst); i++ {
+		dst[i].Source = src
+	}
+	return dst
+}
+
+// isErrorCode reports whether b is a Heroku error code: an upper-case letter
+// and 1-4 digits (H12, R14, L10).
+func isErrorCode(b []byte) bool {
+	if len(b) < 2 || len(b) > 5 || b[0] < 'A' || b[0] > 'Z' {
+		return false
+	}
+	for _, c := range b[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// herokuError parses `Error R14 (Memory quota exceeded)` from a dyno and
+// `Error L10 (output buffer overflow): 500 messages dropped since …` from
+// Logplex. Other lines are ignored.
+func (p *Parser) herokuError(dst []Measurement, line Line) []Measurement {
+	msg := line.Msg[len("Error "):]
+	sp := bytes.IndexByte(msg, ' ')
+	if sp < 0 {
+		sp = len(msg)
+	}
+	code := msg[:sp]
+	if !isErrorCode(code) {
+		return dst
+	}
+	if string(line.ProcID) == "logplex" {
+		if string(code) != "L10" {
+			return dst
+		}
+		// Error L10 (output buffer overflow): 500 messages dropped since …
+		i := bytes.Index(msg, []byte("): "))
+		if i < 0 {
+			return dst
+		}
+		rest := msg[i+3:]
+		n, j := uint64(0), 0
+		for ; j < len(rest) && j < 18 && rest[j] >= '0' && rest[j] <= '9'; j++ {
+			n = n*10 + uint64(rest[j]-'0')
+		}
+		if j == 0 || !bytes.HasPrefix(rest[j:], []byte(" messages dropped")) {
+			return dst
+		}
+		return append(dst, Measurement{Name: LogplexDropped, Time: line.Time, Kind: Counter, Value: float64(n)})
+	}
+	if len(line.ProcID) == 0 || len(line.ProcID) > MaxSourceLen {
+		return dst
+	}
+	return append(dst, Measurement{Name: p.strPrefixed("dyno.error.", code), Source: p.str(line.ProcID), Time: line.Time, Kind: Counter, Value: 1})
+}
