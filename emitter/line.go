@@ -61,11 +61,35 @@ func pairKey(kind string, full []byte, suffix string) string {
 	return string(b)
 }
 
-// appendFloat formats v without exponent, shortest representation that
-// round-trips.
+// SignificantDigits is the precision of printed non-integer values: enough
+// for any metric, and it hides binary floating-point noise
+// (10.799999999999999 prints as 10.8).
+const SignificantDigits = 12
+
+// pow10s holds the exact powers of ten of float64, 1e0 to 1e22.
+var pow10s = func() (p [23]float64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// appendFloat formats v without exponent, rounded to SignificantDigits
+// significant digits.
 func appendFloat(b []byte, v float64) []byte {
-	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+	a := math.Abs(v)
+	if v == math.Trunc(v) && a < 1<<53 {
 		return strconv.AppendInt(b, int64(v), 10)
+	}
+	if a < 1e12 && a > 0 {
+		// v*10^k rounded to an integer below 10^12 < 2^53 is exact, and an
+		// exact integer divided by an exact power of ten is correctly rounded,
+		// so the result prints as the shortest decimal.
+		k := SignificantDigits - 1 - int(math.Floor(math.Log10(a)))
+		if k > 0 && k < len(pow10s) {
+			v = math.Round(v*pow10s[k]) / pow10s[k]
+		}
 	}
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
