@@ -443,3 +443,17 @@ func TestConcurrentAddFlush(t *testing.T) {
 	}
 	t.Logf("%d buckets, %d late", len(flushed), s.Late)
 }
+
+func TestSketchSaturated(t *testing.T) {
+	a := newTest(t, Config{})
+	var ms []l2met.Measurement
+	for i := range 1500 {
+		// Magnitudes 2^-60 to 2^60: a ratio beyond what SketchMaxBins spans.
+		ms = append(ms, msr("wide", "web.1", math.Ldexp(1, i%121-60), "", 0), msr("narrow", "web.1", float64(i), "", 0))
+	}
+	a.Add(ms)
+	got := a.FlushAll()
+	if s := a.Stats(); s.SketchSaturated != 1 || len(got) != 1 || got[0].Series[1].Max != 0x1p60 {
+		t.Fatalf("Stats = %+v, FlushAll = %s", s, dump(got))
+	}
+}

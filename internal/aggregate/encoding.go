@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/store"
+
 	"github.com/dynometrics/dynometrics/internal/l2met"
 )
 
@@ -26,7 +29,7 @@ var ErrEncoding = errors.New("aggregate: bad state encoding")
 
 // MarshalBinary encodes s: version 1, kind, name, source, unit, count, sum,
 // min, max, sum of squares, last and its time, then either the raw values or
-// the DDSketch encoding (with its index mapping).
+// the sketch's bins (see decoder.sketch).
 func (s *State) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 64+len(s.Name)+len(s.Source)+len(s.Unit)+8*len(s.values))
 	b = append(b, stateVersion, byte(s.Kind))
@@ -41,10 +44,18 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, s.lastTime)
 	if s.inSketch() {
 		b = append(b, modeSketch)
-		var sk []byte
-		s.sketch.Encode(&sk, false)
-		b = binary.AppendUvarint(b, uint64(len(sk)))
-		b = append(b, sk...)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(SketchAccuracy))
+		b = binary.AppendUvarint(b, uint64(s.sketch.GetZeroCount()))
+		for _, st := range []store.Store{s.sketch.GetNegativeValueStore(), s.sketch.GetPositiveValueStore()} {
+			var n uint64
+			st.ForEach(func(int, float64) bool { n++; return false })
+			b = binary.AppendUvarint(b, n)
+			st.ForEach(func(index int, count float64) bool {
+				b = binary.AppendVarint(b, int64(index))
+				b = binary.AppendUvarint(b, uint64(count))
+				return false
+			})
+		}
 		return b, nil
 	}
 	b = append(b, modeRaw)
@@ -132,6 +143,63 @@ func (d *decoder) string(what string) string {
 	return string(d.bytes(n, what))
 }
 
+// Valid bin indexes: those of the magnitudes the mapping can index. Bins
+// outside this range cannot come from MarshalBinary, and DDSketch's stores
+// misbehave on indexes near the int32 limits.
+var (
+	minSketchIndex = sketchMapping.Index(sketchMapping.MinIndexableValue())
+	maxSketchIndex = sketchMapping.Index(sketchMapping.MaxIndexableValue())
+)
+
+// sketch decodes the sketch part of the binary form: the relative accuracy,
+// the zero count, then the negative and the positive store, each as a bin
+// count followed by (index, count) pairs. The sketch must hold count values.
+//
+// The form is our own rather than DDSketch's Encode: DDSketch's decoder
+// panics on some crafted input (bin indexes near the int32 limits), and a
+// State may come from another process.
+func (d *decoder) sketch(count uint64) *ddsketch.DDSketch {
+	if acc := d.float("sketch accuracy"); d.err == nil && acc != SketchAccuracy {
+		d.fail(fmt.Sprintf("sketch accuracy %g, want %g", acc, SketchAccuracy))
+	}
+	zero := d.uvarint("zero count")
+	if zero > count {
+		d.fail(fmt.Sprintf("zero count %d exceeds count %d", zero, count))
+	}
+	total := zero
+	sk := newSketch()
+	for _, st := range []store.Store{sk.GetNegativeValueStore(), sk.GetPositiveValueStore()} {
+		bins := d.uvarint("bin count")
+		if bins > SketchMaxBins {
+			d.fail(fmt.Sprintf("%d bins exceed %d", bins, SketchMaxBins))
+		}
+		for i := uint64(0); i < bins && d.err == nil; i++ {
+			index := d.varint("bin index")
+			c := d.uvarint("bin count")
+			switch {
+			case d.err != nil:
+			case index < int64(minSketchIndex) || index > int64(maxSketchIndex):
+				d.fail(fmt.Sprintf("bin index %d outside [%d, %d]", index, minSketchIndex, maxSketchIndex))
+			case c == 0 || c > count-total:
+				d.fail(fmt.Sprintf("bin count %d outside [1, %d]", c, count-total))
+			default:
+				st.AddWithCount(int(index), float64(c))
+				total += c
+			}
+		}
+	}
+	if d.err == nil && (total != count || count <= ExactLimit) {
+		d.fail(fmt.Sprintf("sketch holds %d values for count %d", total, count))
+	}
+	if d.err != nil {
+		return nil
+	}
+	if zero != 0 {
+		_ = sk.AddWithCount(0, float64(zero))
+	}
+	return sk
+}
+
 // UnmarshalBinary replaces s with the state encoded by MarshalBinary. Errors
 // wrap ErrEncoding and name the offset and field that was wrong.
 func (s *State) UnmarshalBinary(data []byte) error {
@@ -177,23 +245,11 @@ func (s *State) UnmarshalBinary(data []byte) error {
 			}
 		}
 	case mode == modeSketch:
-		k := d.uvarint("sketch length")
-		p := d.bytes(k, "sketch")
-		if d.err != nil {
-			break
-		}
 		if n.Kind != l2met.Measure {
 			d.fail(fmt.Sprintf("sketch for a %s series", n.Kind))
 			break
 		}
-		n.sketch = newSketch()
-		if err := n.sketch.DecodeAndMergeWith(p); err != nil {
-			d.fail("sketch: " + err.Error())
-			break
-		}
-		if got := n.sketch.GetCount(); got != float64(count) || count <= ExactLimit {
-			d.fail(fmt.Sprintf("sketch holds %g values for count %d", got, count))
-		}
+		n.sketch = d.sketch(count)
 	default:
 		d.fail(fmt.Sprintf("unknown mode %d", mode))
 	}
