@@ -1,0 +1,244 @@
+package promwrite
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dynometrics/dynometrics/internal/outlet"
+)
+
+// Defaults and bounds for the zero values of Config.
+const (
+	// DefaultMaxSeriesPerRequest is how many time series one request carries at
+	// most. A measure# series becomes 7 time series. Prometheus' own remote
+	// write sends 2,000 samples per request by default (max_samples_per_send).
+	DefaultMaxSeriesPerRequest = 2000
+
+	// DefaultMaxTrackedSeries bounds the running totals kept in memory, one
+	// per (name, unit, source, kind) seen (about 200 bytes each, so about
+	// 10 MB). At the bound the least recently updated series is forgotten
+	// (Stats.Evicted): if it comes back, its counter restarts at that
+	// bucket's value, which Prometheus reads as a counter reset.
+	DefaultMaxTrackedSeries = 50_000
+
+	// DefaultTimeout is the timeout of the default HTTP client.
+	DefaultTimeout = 30 * time.Second
+
+	// DefaultMaxAge is the default Queue.MaxAge: Prometheus' TSDB refuses
+	// samples more than an hour older than its newest one (out of bounds),
+	// so older batches are dropped instead of being sent to fail.
+	DefaultMaxAge = time.Hour
+
+	// DefaultConcurrency is the default Queue.Concurrency. It is 1 so that
+	// batches are accepted in the order they were written: a bucket retried
+	// after a newer one was accepted would be refused as out of order.
+	DefaultConcurrency = 1
+
+	// QueueName is the default Queue.Name, used in logs.
+	QueueName = "promwrite"
+
+	// UserAgent is the User-Agent header of every request (a Headers entry
+	// may replace it).
+	UserAgent = "dynometrics-promwrite/1.0"
+
+	// MaxErrorBody is how much of an error response body is kept in the
+	// error (Prometheus explains a 400 there).
+	MaxErrorBody = 512
+)
+
+// ErrConfig is wrapped by every error New returns.
+var ErrConfig = errors.New("promwrite: invalid config")
+
+// Config configures an Outlet. Zero values mean the documented defaults.
+type Config struct {
+	// URL is the remote-write endpoint, e.g.
+	// http://127.0.0.1:9090/api/v1/write. Required; http or https.
+	URL string
+	// User and Password set Basic auth; both or neither.
+	User, Password string
+	// BearerToken sets "Authorization: Bearer …"; not together with User.
+	BearerToken string
+	// Headers are extra request headers, e.g. {"X-Scope-OrgID": "tenant1"}
+	// (see ParseHeaders). They may not set the protocol headers, nor
+	// Authorization when User or BearerToken is set.
+	Headers map[string]string
+
+	// Prefix is joined to every metric name with "_" before sanitizing:
+	// "us-east.prod.app" and "router.service" give
+	// "us_east_prod_app_router_service".
+	Prefix string
+	// Tags become labels on every series. Names are sanitized to
+	// [a-zA-Z_][a-zA-Z0-9_]*; they may not be (after sanitizing) "source",
+	// "quantile", "__name__" or start with "__"; values must be non-empty UTF-8.
+	Tags map[string]string
+
+	// MaxSeriesPerRequest bounds the time series in one request
+	// (default DefaultMaxSeriesPerRequest).
+	MaxSeriesPerRequest int
+	// MaxTrackedSeries bounds the running totals kept in memory
+	// (default DefaultMaxTrackedSeries).
+	MaxTrackedSeries int
+
+	// Queue tunes delivery. Zero fields take the outlet package's defaults,
+	// except Name (QueueName), MaxAge (DefaultMaxAge) and Concurrency
+	// (DefaultConcurrency).
+	Queue outlet.QueueConfig
+	// HTTPClient sends the requests (default: a client with DefaultTimeout).
+	HTTPClient *http.Client
+	// Logger receives the outlet's and its queue's messages (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// reservedHeaders are set by the protocol and may not be replaced.
+var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host", "X-Prometheus-Remote-Write-Version"}
+
+// redactedURL returns u without user info and query, safe for errors and logs
+// (a query may carry an API key).
+func redactedURL(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
+}
+
+// check validates c and returns it with defaults applied, and the sanitized tags.
+func (c Config) check() (Config, map[string]string, error) {
+	if c.URL == "" {
+		return c, nil, fmt.Errorf("%w: URL is empty", ErrConfig)
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		// url.Parse errors quote the whole URL, which may hold credentials.
+		return c, nil, fmt.Errorf("%w: URL does not parse", ErrConfig)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return c, nil, fmt.Errorf("%w: URL %s: scheme must be http or https", ErrConfig, redactedURL(u))
+	}
+	if u.Host == "" {
+		return c, nil, fmt.Errorf("%w: URL %s: no host", ErrConfig, redactedURL(u))
+	}
+	if u.User != nil {
+		return c, nil, fmt.Errorf("%w: URL %s: put credentials in User and Password, not in the URL", ErrConfig, redactedURL(u))
+	}
+	if (c.User == "") != (c.Password == "") {
+		return c, nil, fmt.Errorf("%w: User and Password must be set together", ErrConfig)
+	}
+	if c.User != "" && c.BearerToken != "" {
+		return c, nil, fmt.Errorf("%w: set either User/Password or BearerToken, not both", ErrConfig)
+	}
+	for name, value := range c.Headers {
+		if !validHeaderName(name) {
+			return c, nil, fmt.Errorf("%w: header name %q is not a valid HTTP token", ErrConfig, name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return c, nil, fmt.Errorf("%w: header %s: value contains a line break or NUL", ErrConfig, name)
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(name, r) {
+				return c, nil, fmt.Errorf("%w: header %s is set by the protocol", ErrConfig, name)
+			}
+		}
+		if strings.EqualFold(name, "Authorization") && (c.User != "" || c.BearerToken != "") {
+			return c, nil, fmt.Errorf("%w: header Authorization conflicts with User/BearerToken", ErrConfig)
+		}
+	}
+	tags := make(map[string]string, len(c.Tags))
+	for name, value := range c.Tags {
+		n := SanitizeLabelName(name)
+		switch {
+		case n == labelSource || n == labelQuantile || strings.HasPrefix(n, "__"):
+			return c, nil, fmt.Errorf("%w: tag %q: label name %s is reserved", ErrConfig, name, n)
+		case value == "":
+			return c, nil, fmt.Errorf("%w: tag %q: empty value (Prometheus treats it as no label)", ErrConfig, name)
+		case !utf8.ValidString(value):
+			return c, nil, fmt.Errorf("%w: tag %q: value is not valid UTF-8", ErrConfig, name)
+		}
+		if _, dup := tags[n]; dup {
+			return c, nil, fmt.Errorf("%w: tag %q: label name %s used twice after sanitizing", ErrConfig, name, n)
+		}
+		tags[n] = value
+	}
+	if c.MaxSeriesPerRequest < 0 {
+		return c, nil, fmt.Errorf("%w: MaxSeriesPerRequest %d is negative", ErrConfig, c.MaxSeriesPerRequest)
+	}
+	if c.MaxSeriesPerRequest == 0 {
+		c.MaxSeriesPerRequest = DefaultMaxSeriesPerRequest
+	}
+	if c.MaxTrackedSeries < 0 {
+		return c, nil, fmt.Errorf("%w: MaxTrackedSeries %d is negative", ErrConfig, c.MaxTrackedSeries)
+	}
+	if c.MaxTrackedSeries == 0 {
+		c.MaxTrackedSeries = DefaultMaxTrackedSeries
+	}
+	if c.Queue.Name == "" {
+		c.Queue.Name = QueueName
+	}
+	if c.Queue.MaxAge == 0 {
+		c.Queue.MaxAge = DefaultMaxAge
+	}
+	if c.Queue.Concurrency == 0 {
+		c.Queue.Concurrency = DefaultConcurrency
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Queue.Logger == nil {
+		c.Queue.Logger = c.Logger
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultTimeout}
+	}
+	return c, tags, nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// ErrHeaders is wrapped by the errors ParseHeaders returns.
+var ErrHeaders = errors.New("promwrite: invalid headers")
+
+// ParseHeaders parses the REMOTE_WRITE_HEADERS format: comma-separated
+// "Name:value" pairs, e.g. "X-Scope-OrgID:tenant1,Foo:bar". Spaces around
+// names and values are trimmed; a value runs to the next comma, so values
+// cannot contain commas. An empty string gives an empty map. Errors name the
+// entry by position and never quote values, which may be secrets. Safe for
+// concurrent use.
+func ParseHeaders(s string) (map[string]string, error) {
+	h := make(map[string]string)
+	if strings.TrimSpace(s) == "" {
+		return h, nil
+	}
+	for i, entry := range strings.Split(s, ",") {
+		name, value, ok := strings.Cut(entry, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: entry %d: no ':' between name and value", ErrHeaders, i+1)
+		case !validHeaderName(name):
+			return nil, fmt.Errorf("%w: entry %d: header name is empty or not a valid HTTP token", ErrHeaders, i+1)
+		case value == "":
+			return nil, fmt.Errorf("%w: entry %d (%s): empty value", ErrHeaders, i+1, name)
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if _, dup := h[canon]; dup {
+			return nil, fmt.Errorf("%w: entry %d (%s): header given twice", ErrHeaders, i+1, name)
+		}
+		h[canon] = value
+	}
+	return h, nil
+}

@@ -1,0 +1,283 @@
+package promwrite
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/klauspost/compress/snappy"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/l2met"
+)
+
+// Why protowire and not github.com/prometheus/prometheus/prompb: the remote
+// write 1.0 schema is four tiny messages (WriteRequest, TimeSeries, Label,
+// Sample; prompb/remote.proto and types.proto), and importing prompb pulls the
+// prometheus/prometheus module (go mod graph: 338 edges) plus gogo/protobuf,
+// the full google.golang.org/protobuf runtime, prometheus/common/model and
+// golang.org/x/text into the worker: +7.1 MB on a net/http binary, against
+// +18 KB for protowire, the wire-format package of the official Go protobuf
+// module. Writing straight from our series also skips the intermediate
+// []prompb.TimeSeries (a labels and a samples slice per series). Measured on
+// the shared 2-core dev machine (provisional), 10,000 series of 4 labels:
+//
+//	prompb: build []TimeSeries + Marshal  ~10.8 ms/op  5.4 MB/op  25,558 allocs/op
+//	protowire, this file (Marshal10k)      ~1.1 ms/op  (reused buffer)  0 allocs/op
+//
+// Both produced byte-identical output for that 10,000-series request (checked
+// in a scratch module with prompb v0.316.0); TestMarshalMatchesPrompb keeps a
+// small golden copy of prompb's bytes, and the integration test sends to a
+// real Prometheus.
+//
+// Snappy (block format, as remote write requires) comes from
+// github.com/klauspost/compress/snappy: actively maintained and the choice of
+// client_golang's remote-write client. On a 2,000-series body (200 KB) it
+// compressed to 21,608 bytes in ~160 µs against github.com/golang/snappy's
+// 23,530 bytes in ~60 µs: 9% less to send to a hosted endpoint, for CPU that
+// does not matter at one request per bucket.
+
+// Field numbers from prompb/remote.proto and prompb/types.proto.
+const (
+	fieldWriteRequestTimeseries protowire.Number = 1
+	fieldTimeSeriesLabels       protowire.Number = 1
+	fieldTimeSeriesSamples      protowire.Number = 2
+	fieldLabelName              protowire.Number = 1
+	fieldLabelValue             protowire.Number = 2
+	fieldSampleValue            protowire.Number = 1
+	fieldSampleTimestamp        protowire.Number = 2
+)
+
+// Label names the outlet sets itself; tags may not use them.
+const (
+	labelName     = "__name__"
+	labelQuantile = "quantile"
+	labelSource   = "source"
+)
+
+// quantile label values of the measure# summary series.
+const (
+	q50 = "0.5"
+	q95 = "0.95"
+	q99 = "0.99"
+)
+
+// sample is one output time series with its single value. All samples of a
+// bucket share its timestamp.
+type sample struct {
+	name     string
+	quantile string // "" when absent
+	source   string // "" when absent
+	value    float64
+}
+
+func compareSamples(a, b sample) int {
+	if c := cmp.Compare(a.name, b.name); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.source, b.source); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.quantile, b.quantile)
+}
+
+type slotKind uint8
+
+const (
+	slotName slotKind = iota
+	slotQuantile
+	slotSource
+	slotTag
+)
+
+// slot is one possible label of every series, in label-name order: the spec
+// requires labels sorted by name, and since tags are the same on every series
+// the order is computed once.
+type slot struct {
+	kind  slotKind
+	name  string
+	value string // tags only
+}
+
+func newSlots(tags map[string]string) []slot {
+	s := []slot{{kind: slotName, name: labelName}, {kind: slotQuantile, name: labelQuantile}, {kind: slotSource, name: labelSource}}
+	for k, v := range tags {
+		s = append(s, slot{kind: slotTag, name: k, value: v})
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].name < s[j].name })
+	return s
+}
+
+// encoder turns buckets into remote-write requests. It keeps the cumulative
+// state of counters and summaries. Not safe for concurrent use.
+type encoder struct {
+	tr      *tracker
+	slots   []slot
+	samples []sample // reused between buckets
+	pb      []byte   // reused protobuf buffer
+
+	late       int64 // input series whose bucket was not newer than the last one sent
+	collisions int64 // output series dropped because an earlier one had the same labels
+	unknown    int64 // input series of an unknown Kind
+}
+
+func newEncoder(prefix string, tags map[string]string, maxTracked int) *encoder {
+	return &encoder{tr: newTracker(maxTracked, prefix), slots: newSlots(tags)}
+}
+
+// timestamp is the time every sample of b carries: the bucket's end, in
+// milliseconds since the Unix epoch.
+func timestamp(b *aggregate.Bucket) int64 {
+	return b.Start.Add(b.Period).UnixMilli()
+}
+
+// collect updates the running totals with b and returns its output samples,
+// sorted by name, source and quantile, without duplicates. The slice is
+// reused by the next call.
+func (e *encoder) collect(b *aggregate.Bucket) []sample {
+	ts := timestamp(b)
+	out := e.samples[:0]
+	for i := range b.Series {
+		s := &b.Series[i]
+		if s.Kind != l2met.Counter && s.Kind != l2met.Sample && s.Kind != l2met.Measure {
+			e.unknown++
+			continue
+		}
+		en, _ := e.tr.get(seriesKey{name: s.Name, unit: s.Unit, source: s.Source, kind: s.Kind})
+		f, src := en.fam, en.src
+		late := en.last != 0 && ts <= en.last
+		switch s.Kind {
+		case l2met.Counter:
+			en.total += s.Sum * f.factor
+			if !late {
+				out = append(out, sample{name: f.total, source: src, value: en.total})
+			}
+		case l2met.Measure:
+			en.total += s.Sum * f.factor
+			en.count += float64(s.Count)
+			if !late {
+				out = append(out,
+					sample{name: f.base, quantile: q50, source: src, value: s.Median * f.factor},
+					sample{name: f.base, quantile: q95, source: src, value: s.P95 * f.factor},
+					sample{name: f.base, quantile: q99, source: src, value: s.P99 * f.factor},
+					sample{name: f.sum, source: src, value: en.total},
+					sample{name: f.count, source: src, value: en.count},
+					sample{name: f.min, source: src, value: s.Min * f.factor},
+					sample{name: f.max, source: src, value: s.Max * f.factor},
+				)
+			}
+		case l2met.Sample:
+			if !late {
+				out = append(out, sample{name: f.base, source: src, value: s.Last * f.factor})
+			}
+		}
+		if late {
+			e.late++
+		} else {
+			en.last = ts
+		}
+	}
+	slices.SortFunc(out, compareSamples)
+	if len(out) > 1 {
+		j := 1
+		for i := 1; i < len(out); i++ {
+			if compareSamples(out[i], out[j-1]) == 0 {
+				e.collisions++
+				continue
+			}
+			out[j] = out[i]
+			j++
+		}
+		out = out[:j]
+	}
+	e.samples = out
+	return out
+}
+
+// label returns the value of slot sl for s ("" when the label is absent).
+func (sl *slot) label(s *sample) string {
+	switch sl.kind {
+	case slotName:
+		return s.name
+	case slotQuantile:
+		return s.quantile
+	case slotSource:
+		return s.source
+	}
+	return sl.value
+}
+
+func labelSize(name, value string) int {
+	return 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(len(value))
+}
+
+func sampleSize(v float64, ts int64) int {
+	n := 0
+	if v != 0 {
+		n += 1 + 8
+	}
+	if ts != 0 {
+		n += 1 + protowire.SizeVarint(uint64(ts))
+	}
+	return n
+}
+
+// appendWriteRequest appends to dst a protobuf WriteRequest holding one
+// TimeSeries per sample, each with a single Sample at ts. Zero values are
+// omitted, like every proto3 encoder does.
+func (e *encoder) appendWriteRequest(dst []byte, samples []sample, ts int64) []byte {
+	for i := range samples {
+		s := &samples[i]
+		size := 0
+		for j := range e.slots {
+			sl := &e.slots[j]
+			if v := sl.label(s); v != "" {
+				size += 1 + protowire.SizeBytes(labelSize(sl.name, v))
+			}
+		}
+		ss := sampleSize(s.value, ts)
+		size += 1 + protowire.SizeBytes(ss)
+
+		dst = protowire.AppendTag(dst, fieldWriteRequestTimeseries, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(size))
+		for j := range e.slots {
+			sl := &e.slots[j]
+			v := sl.label(s)
+			if v == "" {
+				continue
+			}
+			dst = protowire.AppendTag(dst, fieldTimeSeriesLabels, protowire.BytesType)
+			dst = protowire.AppendVarint(dst, uint64(labelSize(sl.name, v)))
+			dst = protowire.AppendTag(dst, fieldLabelName, protowire.BytesType)
+			dst = protowire.AppendString(dst, sl.name)
+			dst = protowire.AppendTag(dst, fieldLabelValue, protowire.BytesType)
+			dst = protowire.AppendString(dst, v)
+		}
+		dst = protowire.AppendTag(dst, fieldTimeSeriesSamples, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(ss))
+		if s.value != 0 {
+			dst = protowire.AppendTag(dst, fieldSampleValue, protowire.Fixed64Type)
+			dst = protowire.AppendFixed64(dst, math.Float64bits(s.value))
+		}
+		if ts != 0 {
+			dst = protowire.AppendTag(dst, fieldSampleTimestamp, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(ts))
+		}
+	}
+	return dst
+}
+
+// encode returns the snappy-compressed request bodies for b, at most max
+// series each, and the number of series in each. The bodies are fresh
+// allocations the caller owns.
+func (e *encoder) encode(b *aggregate.Bucket, max int, emit func(body []byte, n int)) {
+	samples := e.collect(b)
+	ts := timestamp(b)
+	for start := 0; start < len(samples); start += max {
+		chunk := samples[start:min(start+max, len(samples))]
+		e.pb = e.appendWriteRequest(e.pb[:0], chunk, ts)
+		emit(snappy.Encode(nil, e.pb), len(chunk))
+	}
+}
