@@ -25,6 +25,8 @@ type LimitListener struct {
 
 	accepted, saturated atomic.Uint64
 	active              atomic.Int64
+	waiting             atomic.Int32
+	onWait              func()
 }
 
 // ListenerStats are the cumulative counters of a LimitListener.
@@ -50,9 +52,15 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 	case l.sem <- struct{}{}:
 	default:
 		l.saturated.Add(1)
+		l.waiting.Add(1)
+		if l.onWait != nil {
+			l.onWait()
+		}
 		select {
 		case l.sem <- struct{}{}:
+			l.waiting.Add(-1)
 		case <-l.done:
+			l.waiting.Add(-1)
 			return nil, net.ErrClosed
 		}
 	}
@@ -65,6 +73,17 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 	l.active.Add(1)
 	return &limitConn{Conn: c, release: func() { l.active.Add(-1); <-l.sem }}, nil
 }
+
+// OnWait sets a function that Accept calls when it starts waiting for a free
+// slot, e.g. to close idle keep-alive connections. Set it before the first
+// Accept; fn must not block.
+func (l *LimitListener) OnWait(fn func()) { l.onWait = fn }
+
+// Waiting reports whether an Accept is waiting for a free slot.
+func (l *LimitListener) Waiting() bool { return l.waiting.Load() > 0 }
+
+// Limit returns the maximum number of open connections.
+func (l *LimitListener) Limit() int { return cap(l.sem) }
 
 // Close closes the listener; an Accept waiting for a free slot returns
 // net.ErrClosed.

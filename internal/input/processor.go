@@ -29,8 +29,9 @@ type SinkFunc func(ms []l2met.Measurement)
 func (f SinkFunc) Add(ms []l2met.Measurement) { f(ms) }
 
 const (
-	// DefaultMaxLineBytes bounds one message (a syslog frame without its length
-	// prefix, or a text line without its LF) when Config.MaxLineBytes is zero.
+	// DefaultMaxLineBytes bounds one message when Config.MaxLineBytes is zero:
+	// an octet-counted frame's length as its prefix counts it (the trailing LF
+	// included), a newline-delimited frame or text line without its LF (and CR).
 	// Heroku splits app lines at 10,000 bytes, so a Heroku message with its
 	// header stays well below this. Longer messages are skipped and counted
 	// (Stats.MalformedFrames for frames, Stats.OverlongLines for text lines).
@@ -361,6 +362,9 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 			s.st.overlong++
 			for err == bufio.ErrBufferFull { // skip the rest of the line
 				_, err = s.br.ReadSlice('\n')
+			}
+			if err == io.EOF {
+				return nil
 			}
 			if err != nil {
 				return err

@@ -183,22 +183,6 @@ func setDefault[T int | time.Duration](v *T, d T) {
 	}
 }
 
-// NewServer returns an http.Server for h with the timeouts a drain needs:
-// Logplex waits 5 s for an answer, so slow clients are cut off rather than
-// holding connections. Serve it on an input.LimitListener to bound concurrent
-// connections.
-func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
-}
-
 // ServeHTTP serves LogsPath and HealthPath.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
