@@ -187,15 +187,15 @@ type pairs struct {
 	i int
 }
 
-// next returns the next key, its value and whether it had '='. Quoted values
-// are returned without the quotes (escapes are left as they are). A token that
-// starts with a quote is skipped whole, so quoted free text cannot be taken
-// for pairs.
+// next returns the next key, its value and whether it had '='. Pairs are
+// separated by spaces. Quoted values are returned without the quotes (escapes
+// are left as they are). A token that starts with a quote is skipped whole, so
+// quoted free text cannot be taken for pairs.
 func (it *pairs) next() (key, val []byte, hasVal, ok bool) {
 	b := it.b
 	i := it.i
 	for {
-		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		for i < len(b) && b[i] == ' ' {
 			i++
 		}
 		if i >= len(b) {
@@ -207,32 +207,28 @@ func (it *pairs) next() (key, val []byte, hasVal, ok bool) {
 		}
 		i = skipQuoted(b, i)
 	}
-	ks := i
-	for i < len(b) && b[i] != ' ' && b[i] != '=' && b[i] != '\t' {
-		i++
+	tok := b[i:]
+	if e := bytes.IndexByte(tok, ' '); e >= 0 {
+		tok = tok[:e]
 	}
-	key = b[ks:i]
-	if i < len(b) && b[i] == '=' {
-		hasVal = true
-		i++
-		if i < len(b) && b[i] == '"' {
-			e := skipQuoted(b, i)
-			vs, ve := i+1, e
-			if ve > vs && b[ve-1] == '"' {
-				ve--
-			}
-			val = b[vs:ve]
-			i = e
-		} else {
-			vs := i
-			for i < len(b) && b[i] != ' ' && b[i] != '\t' {
-				i++
-			}
-			val = b[vs:i]
+	eq := bytes.IndexByte(tok, '=')
+	if eq < 0 {
+		it.i = i + len(tok)
+		return tok, nil, false, true
+	}
+	key = tok[:eq]
+	vs := i + eq + 1
+	if vs < len(b) && b[vs] == '"' {
+		e := skipQuoted(b, vs)
+		ve := e
+		if ve > vs+1 && b[ve-1] == '"' {
+			ve--
 		}
+		it.i = e
+		return key, b[vs+1 : ve], true, true
 	}
-	it.i = i
-	return key, val, hasVal, true
+	it.i = i + len(tok)
+	return key, tok[eq+1:], true, true
 }
 
 // skipQuoted returns the index after the quoted string starting at b[i] ('"'),
@@ -376,7 +372,30 @@ func (p *Parser) metric(dst []Measurement, t time.Time, kind Kind, key, name, va
 		p.reject(r, &p.stats.tooLong, key, nil, "unit longer than "+strconv.Itoa(MaxUnitLen)+" bytes")
 		return dst
 	}
-	return append(dst, Measurement{Name: p.str(name), Time: t, Kind: kind, Value: v, Unit: p.str(u)})
+	return append(dst, Measurement{Name: p.str(name), Time: t, Kind: kind, Value: v, Unit: p.unit(u)})
+}
+
+// unit returns u as a string, skipping the interning table for common units.
+func (p *Parser) unit(u []byte) string {
+	switch string(u) {
+	case "":
+		return ""
+	case "ms":
+		return "ms"
+	case "MB":
+		return "MB"
+	case "kB":
+		return "kB"
+	case "bytes":
+		return "bytes"
+	case "pages":
+		return "pages"
+	case "%":
+		return "%"
+	case "s":
+		return "s"
+	}
+	return p.str(u)
 }
 
 // pow10 holds the powers of ten that are exact float64 values.

@@ -300,3 +300,4 @@ func TestDynoFromOldSource(t *testing.T) {
 		}
 	}
 }
+

@@ -73,7 +73,13 @@ func TestDrainGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got != string(want) {
-				t.Errorf("output differs from %s (run with -update and review the diff):\n%s", golden, got)
+				g, w := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+				for i := 0; i < len(g) || i < len(w); i++ {
+					if i >= len(g) || i >= len(w) || g[i] != w[i] {
+						t.Fatalf("output differs from %s at line %d (run with -update and review the diff):\n got %q\nwant %q",
+							golden, i+1, strings.Join(g[i:min(i+1, len(g))], ""), strings.Join(w[i:min(i+1, len(w))], ""))
+					}
+				}
 			}
 		})
 	}

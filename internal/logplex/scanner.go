@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 )
 
 const (
@@ -57,12 +56,8 @@ type ScannerStats struct {
 	SkippedBytes uint64 // bytes discarded while resynchronising after a bad frame
 }
 
-type scannerCounters struct {
-	frames, bytes, bad, oversize, truncated, misaligned, skipped atomic.Uint64
-}
-
 // Scanner splits a drain body or syslog stream into frames. Not safe for
-// concurrent use, except Stats.
+// concurrent use.
 //
 // Framing: a frame that starts with a digit is octet-counted (RFC 6587:
 // `<len><SP><msg>`, where len counts the message bytes including a trailing
@@ -99,7 +94,7 @@ type Scanner struct {
 	frame  int  // frames started in this stream
 	resync bool // skip to the next sync point before the next frame
 
-	stats scannerCounters
+	stats ScannerStats
 }
 
 // NewScanner returns a Scanner reading r that refuses frames longer than
@@ -125,15 +120,11 @@ func (s *Scanner) Reset(r io.Reader) {
 	s.resync = false
 }
 
-// Stats returns the cumulative counters. Safe to call concurrently with Next.
-func (s *Scanner) Stats() ScannerStats {
-	c := &s.stats
-	return ScannerStats{
-		Frames: c.frames.Load(), Bytes: c.bytes.Load(), BadFrames: c.bad.Load(),
-		Oversize: c.oversize.Load(), Truncated: c.truncated.Load(), Misaligned: c.misaligned.Load(),
-		SkippedBytes: c.skipped.Load(),
-	}
-}
+// Stats returns the cumulative counters. Like Next it is not safe for
+// concurrent use: read it from the goroutine that calls Next (after each body,
+// say) and add it to shared self-metrics there. The counters are plain fields
+// because atomic ones cost as much per frame as the framing itself.
+func (s *Scanner) Stats() ScannerStats { return s.stats }
 
 // fill reads more input after s.end, compacting or growing the buffer first if
 // it is full. It returns false when nothing more can be read (s.rerr is set).
@@ -227,17 +218,17 @@ func (s *Scanner) Next() ([]byte, error) {
 
 // bad records a malformed frame starting at s.start, arranges to resync from
 // s.start+skip, and returns the *FrameError.
-func (s *Scanner) bad(skip int, counter *atomic.Uint64, format string, args ...any) ([]byte, error) {
+func (s *Scanner) bad(skip int, counter *uint64, format string, args ...any) ([]byte, error) {
 	if err := s.brokenErr(); err != nil {
 		return nil, err
 	}
 	e := &FrameError{Frame: s.frame, Offset: s.base + int64(s.start), Reason: fmt.Sprintf(format, args...)}
-	s.stats.bad.Add(1)
+	s.stats.BadFrames++
 	if counter != nil {
-		counter.Add(1)
+		*counter++
 	}
 	s.start += skip
-	s.stats.skipped.Add(uint64(skip))
+	s.stats.SkippedBytes += uint64(skip)
 	s.resync = true
 	return nil, e
 }
@@ -246,7 +237,7 @@ func (s *Scanner) nextCounted() ([]byte, error) {
 	i, n := 0, 0
 	for {
 		if !s.ensure(i + 1) {
-			return s.bad(0, &s.stats.truncated, "length prefix cut short by the end of input")
+			return s.bad(0, &s.stats.Truncated, "length prefix cut short by the end of input")
 		}
 		c := s.buf[s.start+i]
 		if c == ' ' {
@@ -266,16 +257,16 @@ func (s *Scanner) nextCounted() ([]byte, error) {
 	case n == 0:
 		return s.bad(head, nil, "length 0")
 	case n > s.maxFrame:
-		return s.bad(head, &s.stats.oversize, "length %d exceeds the limit of %d bytes", n, s.maxFrame)
+		return s.bad(head, &s.stats.Oversize, "length %d exceeds the limit of %d bytes", n, s.maxFrame)
 	case !s.ensure(head + n):
-		return s.bad(head, &s.stats.truncated, "length %d exceeds remaining %d bytes", n, s.end-s.start-head)
+		return s.bad(head, &s.stats.Truncated, "length %d exceeds remaining %d bytes", n, s.end-s.start-head)
 	case s.buf[s.start+head+n-1] != '\n' && !s.boundaryAt(head+n):
-		return s.bad(head, &s.stats.misaligned, "length %d does not end at a frame boundary", n)
+		return s.bad(head, &s.stats.Misaligned, "length %d does not end at a frame boundary", n)
 	}
 	msg := s.buf[s.start+head : s.start+head+n]
 	s.start += head + n
-	s.stats.frames.Add(1)
-	s.stats.bytes.Add(uint64(head + n))
+	s.stats.Frames++
+	s.stats.Bytes += uint64(head + n)
 	if msg[len(msg)-1] == '\n' {
 		msg = msg[:len(msg)-1]
 	}
@@ -316,17 +307,17 @@ func (s *Scanner) nextLine() ([]byte, error) {
 		if i := bytes.IndexByte(s.buf[s.start+searched:s.end], '\n'); i >= 0 {
 			n := searched + i
 			if n > s.maxFrame {
-				return s.bad(0, &s.stats.oversize, "line longer than the limit of %d bytes", s.maxFrame)
+				return s.bad(0, &s.stats.Oversize, "line longer than the limit of %d bytes", s.maxFrame)
 			}
 			msg := s.buf[s.start : s.start+n]
 			s.start += n + 1
-			s.stats.frames.Add(1)
-			s.stats.bytes.Add(uint64(n + 1))
+			s.stats.Frames++
+			s.stats.Bytes += uint64(n + 1)
 			return bytes.TrimSuffix(msg, []byte{'\r'}), nil
 		}
 		searched = s.end - s.start
 		if searched > s.maxFrame {
-			return s.bad(0, &s.stats.oversize, "line longer than the limit of %d bytes", s.maxFrame)
+			return s.bad(0, &s.stats.Oversize, "line longer than the limit of %d bytes", s.maxFrame)
 		}
 		if !s.fill() {
 			if err := s.brokenErr(); err != nil {
@@ -335,8 +326,8 @@ func (s *Scanner) nextLine() ([]byte, error) {
 			// The last line of the input need not end in LF.
 			msg := s.buf[s.start:s.end]
 			s.start = s.end
-			s.stats.frames.Add(1)
-			s.stats.bytes.Add(uint64(len(msg)))
+			s.stats.Frames++
+			s.stats.Bytes += uint64(len(msg))
 			return bytes.TrimSuffix(msg, []byte{'\r'}), nil
 		}
 	}
@@ -348,14 +339,14 @@ func (s *Scanner) skipToSync() {
 	for {
 		i := bytes.IndexByte(s.buf[s.start:s.end], '\n')
 		if i < 0 {
-			s.stats.skipped.Add(uint64(s.end - s.start))
+			s.stats.SkippedBytes += uint64(s.end - s.start)
 			s.start = s.end
 			if !s.fill() {
 				return
 			}
 			continue
 		}
-		s.stats.skipped.Add(uint64(i + 1))
+		s.stats.SkippedBytes += uint64(i + 1)
 		s.start += i + 1
 		if s.syncAt() {
 			return
