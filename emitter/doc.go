@@ -3,8 +3,7 @@
 // where Heroku's log router picks them up and a dynometrics worker (or any
 // l2met-compatible drain) turns them into metrics. A sample emission:
 //
-//	at=metrics count#http.requests=120 sample#http.request.count=120 …
-//	at=metrics count#http.request.count=120 sample#http.request.min=0.8ms sample#http.request.mean=12.25ms sample#http.request.median=9.1ms sample#http.request.perc95=31ms sample#http.request.perc99=48.5ms sample#http.request.max=52ms sample#queue.depth=3
+//	at=metrics count#db.query.count=5 sample#db.query.min=1ms sample#db.query.mean=4.4ms sample#db.query.median=3ms sample#db.query.perc95=10.4ms sample#db.query.perc99=11.68ms sample#db.query.max=12ms count#http.requests=120 sample#queue.depth=3
 //
 // # Usage
 //
@@ -65,8 +64,9 @@
 // Pairs are sorted by printed name (the Go runtime metrics of Config.Runtime,
 // go.*, sort with them), numbers are never in exponent form, and a line holds
 // as many pairs as fit in Config.MaxLineBytes (1,024 bytes by default, far
-// below Heroku's 10,000-byte line limit); lines break between pairs. Lines are
-// written in chunks of whole lines of at most PipeBuf bytes.
+// below Heroku's 10,000-byte line limit); lines break between pairs.
+// Non-integer values have at most SignificantDigits (12) significant digits.
+// Lines are written in chunks of whole lines of at most PipeBuf bytes.
 //
 // # statsd
 //
