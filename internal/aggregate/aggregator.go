@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dynometrics/dynometrics/internal/l2met"
 )
@@ -58,8 +59,15 @@ type Aggregator struct {
 	shards [numShards]shard
 }
 
-// shard is one independently locked part of the open series.
+// shard is one independently locked part of the open series, padded to a
+// multiple of 128 bytes so that neighbouring shards' locks and counters never
+// share a cache line (128: adjacent-line prefetch on x86).
 type shard struct {
+	shardData
+	_ [128 - unsafe.Sizeof(shardData{})%128]byte
+}
+
+type shardData struct {
 	mu      sync.Mutex
 	buckets map[int64]*shardBucket // by start, unix seconds
 	cur     *shardBucket           // the bucket last added to, or nil
@@ -69,8 +77,6 @@ type shard struct {
 	late            uint64
 	droppedLimit    uint64
 	droppedConflict uint64
-
-	_ [64]byte // keep neighbouring shards' locks off this cache line
 }
 
 // shardBucket is one shard's part of one bucket.

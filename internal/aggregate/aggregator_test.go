@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/dynometrics/dynometrics/internal/l2met"
 )
@@ -455,5 +456,53 @@ func TestSketchSaturated(t *testing.T) {
 	got := a.FlushAll()
 	if s := a.Stats(); s.SketchSaturated != 1 || len(got) != 1 || got[0].Series[1].Max != 0x1p60 {
 		t.Fatalf("Stats = %+v, FlushAll = %s", s, dump(got))
+	}
+}
+
+// TestAddDoesNotRetain hands Add names that alias a buffer (as a zero-copy
+// parser may) and overwrites the buffer afterwards.
+func TestAddDoesNotRetain(t *testing.T) {
+	a := newTest(t, Config{})
+	buf := []byte("router.service web.1 ms")
+	m := l2met.Measurement{Name: unsafe.String(&buf[0], 14), Source: unsafe.String(&buf[15], 5), Unit: unsafe.String(&buf[21], 2),
+		Kind: l2met.Measure, Value: 1, Time: t0}
+	a.Add([]l2met.Measurement{m})
+	copy(buf, "XXXXXXXXXXXXXXXXXXXXXXX")
+	got := a.FlushAll()
+	if s := got[0].Series[0]; s.Name != "router.service" || s.Source != "web.1" || s.Unit != "ms" {
+		t.Fatalf("series = %q %q %q", s.Name, s.Source, s.Unit)
+	}
+}
+
+// TestStateReuse checks that a series state recycled after a flush carries
+// nothing over, sketch included.
+func TestStateReuse(t *testing.T) {
+	a := newTest(t, Config{})
+	for round := range 3 {
+		var ms []l2met.Measurement
+		n := 2000
+		if round == 1 {
+			n = 3
+		}
+		for i := range n {
+			ms = append(ms, msr("lat", "web.1", float64(i+1), "ms", float64(round*60)), smp("mem", "web.1", float64(i), "", float64(round*60)))
+		}
+		a.Add(ms)
+		got := a.Flush(at(float64(round*60 + 70)))
+		if len(got) != 1 || len(got[0].Series) != 2 {
+			t.Fatalf("round %d: %s", round, dump(got))
+		}
+		lat := got[0].Series[0]
+		want := exactSeries(func() []float64 {
+			vs := make([]float64, n)
+			for i := range vs {
+				vs[i] = float64(i + 1)
+			}
+			return vs
+		}())
+		if lat.Count != want.Count || lat.Sum != want.Sum || lat.Min != want.Min || lat.Max != want.Max ||
+			math.Abs(lat.P99-want.P99) > 0.01*want.P99 || (n <= ExactLimit && lat.P99 != want.P99) {
+			t.Errorf("round %d: %s, want %s", round, fmtSeries(lat), fmtSeries(want))
+		}
 	}
 }

@@ -154,7 +154,8 @@ func (s *State) moveToSketch() {
 	for _, v := range s.values {
 		sketchAdd(s.sketch, v)
 	}
-	s.values = s.values[:0]
+	// Release the raw buffer: the sketch alone bounds the memory from here on.
+	s.values = nil
 }
 
 // sketchAdd adds v, clamping magnitudes the mapping cannot index (beyond
