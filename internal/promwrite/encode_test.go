@@ -310,3 +310,28 @@ func BenchmarkSnappy(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "compressed-bytes")
 }
+
+// TestDocExample checks the mapping shown in the package documentation.
+func TestDocExample(t *testing.T) {
+	e := newEncoder("us-east.prod.app", map[string]string{"app": "shop"}, 10)
+	got := flatten(encodeAll(t, e, bucket(t0,
+		aggregate.Series{Name: "requests", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 5},
+		aggregate.Series{Name: "router.service", Source: "web.1", Unit: "ms", Kind: l2met.Measure,
+			Count: 1, Sum: 12, Min: 12, Max: 12, Median: 12, P95: 12, P99: 12},
+		aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 21.22},
+	), 100))
+	want := []string{
+		`0 us_east_prod_app_memory_rss_bytes{app="shop",source="web.1"} 22250782.72 @1714564860000`,
+		`0 us_east_prod_app_requests_total{app="shop",source="web.1"} 5 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds{app="shop",quantile="0.5",source="web.1"} 0.012 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds{app="shop",quantile="0.95",source="web.1"} 0.012 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds{app="shop",quantile="0.99",source="web.1"} 0.012 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds_count{app="shop",source="web.1"} 1 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds_max{app="shop",source="web.1"} 0.012 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds_min{app="shop",source="web.1"} 0.012 @1714564860000`,
+		`0 us_east_prod_app_router_service_seconds_sum{app="shop",source="web.1"} 0.012 @1714564860000`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
