@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynometrics/dynometrics/emitter"
+	metrics "github.com/rcrowley/go-metrics"
+)
+
+func TestHandlersCountAndTime(t *testing.T) {
+	reg := metrics.NewRegistry()
+	srv := httptest.NewServer(newApp(reg).routes())
+	defer srv.Close()
+	for _, p := range []string{"/", "/", "/work", "/health", "/missing"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	em, err := emitter.New(emitter.Config{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	em.WriteTo(&out)
+	got := out.String()
+	for _, want := range []string{
+		" count#http.handler.health.count=1 ", " count#http.handler.root.count=2 ", " count#http.handler.work.count=1 ",
+		" count#http.requests=5 ", " count#http.status.1xx=0 ", " count#http.status.2xx=4 ", " count#http.status.4xx=1 ",
+		" count#http.status.5xx=0\n", " sample#http.handler.work.perc95=",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunShutdownFlushes runs the whole app, sends a request, stops it as
+// SIGTERM would, and checks the final emission carries the request and that
+// stdout holds nothing but metric lines.
+func TestRunShutdownFlushes(t *testing.T) {
+	t.Setenv("EMITTER_INTERVAL", "1h")
+	t.Setenv("DEMO_TRAFFIC", "")
+	var stdout, stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &stdout, &stderr, func(a string) { addrc <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, " count#http.requests=1 ") || !strings.Contains(out, " count#http.handler.work.count=1 ") {
+		t.Errorf("final emission lacks the request:\n%s", out)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if !strings.HasPrefix(l, "at=metrics ") {
+			t.Errorf("non-metric line on stdout: %q", l)
+		}
+	}
+	if !strings.Contains(stderr.String(), "webapp listening") {
+		t.Errorf("stderr lacks the startup line: %q", stderr.String())
+	}
+}
+
+// TestRunDemo checks that -demo sends traffic and emits on its own.
+func TestRunDemo(t *testing.T) {
+	t.Setenv("EMITTER_INTERVAL", "1s")
+	var stdout, stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-demo", "-demo-rate", "50", "-demo-duration", "1500ms"}, &stdout, &stderr, nil)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stdout.String(), "at=metrics") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var total int
+	for _, f := range strings.Fields(stdout.String()) {
+		if v, ok := strings.CutPrefix(f, "count#http.requests="); ok {
+			var n int
+			for _, c := range v {
+				n = n*10 + int(c-'0')
+			}
+			total += n
+		}
+	}
+	if total < 5 {
+		t.Errorf("demo sent %d requests, want at least 5:\n%s", total, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "count#http.status.4xx=") {
+		t.Errorf("no status counts:\n%s", stdout.String())
+	}
+}
+
+func TestBadFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-nope"}, &stdout, &stderr, nil); err == nil {
+		t.Error("run accepted an unknown flag")
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout: %q", stdout.String())
+	}
+}
