@@ -1,6 +1,7 @@
 package promtest
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -40,5 +41,28 @@ func TestLimitedBuffer(t *testing.T) {
 	b.Write([]byte("h"))
 	if got, want := b.String(), "abcde\n[output truncated]"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// fakeTB records Skip and Fatal instead of stopping the goroutine.
+type fakeTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (f *fakeTB) Helper()           {}
+func (f *fakeTB) Skip(args ...any)  { f.skipped = fmt.Sprint(args...) }
+func (f *fakeTB) Fatal(args ...any) { f.fatal = fmt.Sprint(args...) }
+
+func TestNoBinary(t *testing.T) {
+	local := &fakeTB{TB: t}
+	noBinary(local, false)
+	if local.skipped != "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN)" || local.fatal != "" {
+		t.Errorf("local: skipped %q fatal %q", local.skipped, local.fatal)
+	}
+	ci := &fakeTB{TB: t}
+	noBinary(ci, true)
+	if ci.fatal != "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN); CI=true requires it" || ci.skipped != "" {
+		t.Errorf("CI: skipped %q fatal %q", ci.skipped, ci.fatal)
 	}
 }
