@@ -67,8 +67,9 @@ type Config struct {
 	// Default DefaultMaxAge (1h).
 	MaxAge time.Duration
 
-	// Now is the clock Add checks MaxFuture and MaxAge against (read once per
-	// Add call). Default time.Now. Flush takes its time as an argument.
+	// Now is the clock Add checks MaxFuture and MaxAge against, to the whole
+	// second (read once per Add call). Default time.Now. Flush takes its time
+	// as an argument.
 	Now func() time.Time
 }
 
