@@ -124,6 +124,16 @@ func (p *Parser) str(b []byte) string {
 	return s
 }
 
+// source returns b interned, or "" and a rejection when it is longer than
+// MaxSourceLen. field names b in the rejection.
+func (p *Parser) source(r *rejects, field string, b []byte) string {
+	if len(b) > MaxSourceLen {
+		p.reject(r, &p.stats.tooLong, []byte(field), nil, "longer than "+strconv.Itoa(MaxSourceLen)+" bytes")
+		return ""
+	}
+	return p.str(b)
+}
+
 // strPrefixed returns prefix+b, interned.
 func (p *Parser) strPrefixed(prefix string, b []byte) string {
 	p.scratch = append(append(p.scratch[:0], prefix...), b...)
@@ -314,15 +324,12 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 	if len(dst) == start {
 		return dst
 	}
-	src := ""
-	switch {
-	case len(source) > MaxSourceLen:
-		p.reject(r, &p.stats.tooLong, []byte("source"), nil, "longer than "+strconv.Itoa(MaxSourceLen)+" bytes")
-		src = p.str(line.ProcID)
-	case len(source) > 0:
-		src = p.str(dynoFromOldSource(source))
-	default:
-		src = p.str(line.ProcID)
+	var src string
+	if len(source) > 0 {
+		src = p.source(r, "source", dynoFromOldSource(source))
+	}
+	if src == "" {
+		src = p.source(r, "PROCID", line.ProcID)
 	}
 	for i := start; i < len(dst); i++ {
 		dst[i].Source = src
@@ -567,12 +574,9 @@ func (p *Parser) router(dst []Measurement, line Line, r *rejects) []Measurement 
 			dst = append(dst, Measurement{Name: p.strPrefixed("router.error.", val), Time: line.Time, Kind: Counter, Value: 1})
 		}
 	}
-	src := RouterSource
-	switch {
-	case len(dyno) > MaxSourceLen:
-		p.reject(r, &p.stats.tooLong, []byte("dyno"), nil, "longer than "+strconv.Itoa(MaxSourceLen)+" bytes")
-	case len(dyno) > 0:
-		src = p.str(dyno)
+	src := p.source(r, "dyno", dyno)
+	if src == "" {
+		src = RouterSource
 	}
 	for i := start; i < len(dst); i++ {
 		dst[i].Source = src
@@ -627,7 +631,7 @@ func (p *Parser) herokuError(dst []Measurement, line Line) []Measurement {
 		return append(dst, Measurement{Name: LogplexDropped, Time: line.Time, Kind: Counter, Value: float64(n)})
 	}
 	if len(line.ProcID) == 0 || len(line.ProcID) > MaxSourceLen {
-		return dst
+		return dst // not a dyno
 	}
 	return append(dst, Measurement{Name: p.strPrefixed("dyno.error.", code), Source: p.str(line.ProcID), Time: line.Time, Kind: Counter, Value: 1})
 }

@@ -184,6 +184,7 @@ func TestBounds(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("n", n) }
 	tests := map[string]struct {
 		msg     string
+		proc    string
 		want    []Measurement
 		wantErr string
 		stats   Stats
@@ -198,6 +199,8 @@ func TestBounds(t *testing.T) {
 			stats: Stats{Lines: 1, Rejected: 1, TooLong: 1}},
 		"source over limit falls back to procid": {msg: "count#a source=" + long(MaxSourceLen+1), want: []Measurement{m("a", "web.1", Counter, 1, "")},
 			wantErr: "l2met: 1 rejected, first: source: longer than 200 bytes", stats: Stats{Lines: 1, Measurements: 1, Rejected: 1, TooLong: 1, Interned: 2}},
+		"procid over limit gives no source": {msg: "count#a", proc: long(MaxSourceLen + 1), want: []Measurement{m("a", "", Counter, 1, "")},
+			wantErr: "l2met: 1 rejected, first: PROCID: longer than 200 bytes", stats: Stats{Lines: 1, Measurements: 1, Rejected: 1, TooLong: 1, Interned: 1}},
 		"too many per line": {msg: strings.Repeat("count#a ", MaxPerLine+2), want: func() []Measurement {
 			var w []Measurement
 			for range MaxPerLine {
@@ -209,7 +212,11 @@ func TestBounds(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			p := NewParser()
-			got, err := p.Parse(nil, line("app", "web.1", tc.msg))
+			proc := "web.1"
+			if tc.proc != "" {
+				proc = tc.proc
+			}
+			got, err := p.Parse(nil, line("app", proc, tc.msg))
 			if (err == nil && tc.wantErr != "") || (err != nil && err.Error() != tc.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
@@ -300,4 +307,3 @@ func TestDynoFromOldSource(t *testing.T) {
 		}
 	}
 }
-
