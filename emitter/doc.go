@@ -84,5 +84,7 @@
 // A packet holds lines separated by '\n'. DogStatsD tags (|#k:v) are accepted
 // and ignored, sample rates of timers and histograms are ignored. Malformed
 // lines and lines whose name is registered as another type are skipped and
-// counted (Stats.Statsd); the other lines of the packet still count.
+// counted (Stats.Statsd); the other lines of the packet still count. The bridge
+// remembers the registry metric behind each statsd name: do not unregister a
+// metric that statsd feeds.
 package emitter
