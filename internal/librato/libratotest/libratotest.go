@@ -59,7 +59,7 @@ type Measurement struct {
 // Fault is an injected misbehaviour.
 type Fault struct {
 	Status int           // answer this status without looking at the request (429 carries rate-limit headers)
-	Delay  time.Duration // wait this long first; a client that gives up meanwhile has nothing recorded
+	Delay  time.Duration // wait this long first; a client that hangs up meanwhile has nothing recorded (like a proxy timing out before the backend)
 	Drop   bool          // close the connection without an answer
 }
 
@@ -165,6 +165,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	user, token := s.user, s.token
 	s.mu.Unlock()
 
+	// Read the body first: only then does net/http notice a client that
+	// hangs up during an injected delay (and cancel r.Context()).
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if f != nil {
 		if f.Delay > 0 {
 			t := time.NewTimer(f.Delay)
@@ -230,9 +233,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusUnsupportedMediaType, "request", "", "Content-Type must be application/json, got "+fmt.Sprintf("%q", ct))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		s.reject(w, http.StatusBadRequest, "request", "", "reading body: "+err.Error())
+	if readErr != nil {
+		s.reject(w, http.StatusBadRequest, "request", "", "reading body: "+readErr.Error())
 		return
 	}
 	if len(body) > maxBody {
@@ -249,6 +251,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if verr != nil {
 		s.reject(w, http.StatusBadRequest, verr.kind, verr.param, verr.msg)
 		return
+	}
+	if r.Context().Err() != nil {
+		return // the client hung up meanwhile: it will retry, so do not record
 	}
 	s.mu.Lock()
 	s.accepted = append(s.accepted, ms...)
