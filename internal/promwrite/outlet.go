@@ -31,6 +31,8 @@ type Outlet struct {
 	stats  Stats
 }
 
+var _ outlet.Outlet = (*Outlet)(nil)
+
 // Stats are the outlet's cumulative counters since New, plus its queue's.
 type Stats struct {
 	Buckets      int64 // buckets written (including those after Close)
