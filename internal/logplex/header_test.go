@@ -360,3 +360,26 @@ func BenchmarkParseTime(b *testing.B) {
 		})
 	}
 }
+
+func TestHeaderParsersDoNotAllocate(t *testing.T) {
+	lines := seedLines(t)
+	text := []byte("2024-05-01T12:00:00.123456+00:00 app[web.1]: count#req=1")
+	bad := [][]byte{[]byte("<13>x count#a=1"), []byte("200 OK count#a=1"), []byte("count#a=1")}
+	allocs := testing.AllocsPerRun(50, func() {
+		for _, l := range lines {
+			if _, _, err := ParseMessage(l); err != nil {
+				t.Fatal(err)
+			}
+			ParseAny(l)
+		}
+		if _, _, err := ParseText(text); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bad {
+			ParseAny(b) // the fallbacks to a bare MSG do not allocate either
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations, want 0", allocs)
+	}
+}
