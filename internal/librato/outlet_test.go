@@ -221,7 +221,7 @@ func TestOutletBatchLimits(t *testing.T) {
 		// 1000 series: 334 counters + 333 samples + 333 measures×4 = 1999 measurements.
 		"metrics":      {api: librato.APIMetrics, series: 1000, batches: 7, meas: 1999},
 		"measurements": {api: librato.APIMeasurements, series: 1000, batches: 2, meas: 1999},
-		"exactly 300":  {api: librato.APIMetrics, series: 1, batches: 1, meas: 1},
+		"one series":   {api: librato.APIMetrics, series: 1, batches: 1, meas: 1},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
