@@ -210,7 +210,7 @@ func (t *Tailer) delay(attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-var errUnauthorized = errors.New("unauthorized")
+var errUnauthorized = errors.New("logsession: unauthorized")
 
 // once creates one log session and reads its stream until it ends. It returns
 // how long the stream was open, and nil when it ended cleanly.
@@ -244,12 +244,11 @@ func (t *Tailer) createSession(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("logsession: creating log session for %s: reading response: %w", t.cfg.App, redactURLError(err))
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		err := fmt.Errorf("logsession: creating log session for %s: %s%s", t.cfg.App, resp.Status, apiErrorID(body))
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			t.unauthorized.Add(1)
-			err = fmt.Errorf("%w (check HEROKU_API_KEY): %w", err, errUnauthorized)
+			return "", fmt.Errorf("%w: creating log session for %s: %s%s (check HEROKU_API_KEY)", errUnauthorized, t.cfg.App, resp.Status, apiErrorID(body))
 		}
-		return "", err
+		return "", fmt.Errorf("logsession: creating log session for %s: %s%s", t.cfg.App, resp.Status, apiErrorID(body))
 	}
 	var s struct {
 		LogplexURL string `json:"logplex_url"`
