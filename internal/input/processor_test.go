@@ -375,3 +375,53 @@ func BenchmarkSessionFrames(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "lines/s")
 }
+
+// BenchmarkReadFrames is the syslog stream path: a reader, the flushing
+// wrapper and the Scanner's own buffering.
+func BenchmarkReadFrames(b *testing.B) {
+	p, err := input.NewProcessor(input.SinkFunc(func([]l2met.Measurement) {}), input.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := body100()
+	var r bytes.Reader
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(body)
+		if err := p.ReadFrames(context.Background(), &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkReadLines is the log-session and stdin path: `heroku logs` text
+// lines.
+func BenchmarkReadLines(b *testing.B) {
+	p, err := input.NewProcessor(input.SinkFunc(func([]l2met.Measurement) {}), input.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var text bytes.Buffer
+	for range 25 {
+		text.WriteString("2024-05-01T12:00:00.200000+00:00 app[web.1]: count#http.requests=1 measure#http.latency=12.5ms measure#db.query=3.2ms sample#goroutines=42 at=info path=/users\n")
+		text.WriteString("2024-05-01T12:00:00.123456+00:00 heroku[router]: at=info method=GET path=\"/\" host=ex.herokuapp.com request_id=5d1a fwd=\"1.2.3.4\" dyno=web.1 connect=0ms service=12ms status=200 bytes=512 protocol=https\n")
+		text.WriteString("2024-05-01T12:00:00.300000+00:00 app[worker.2]: count#jobs.done=3 measure#jobs.duration=840ms sample#queue.depth=17 sample#mem.heap=123.5MB queue=default\n")
+		text.WriteString("2024-05-01T12:00:00.400000+00:00 heroku[web.1]: source=web.1 dyno=heroku.2808254.d97d0ea7 sample#load_avg_1m=2.46 sample#load_avg_5m=1.06 sample#load_avg_15m=0.99\n")
+	}
+	body := text.Bytes()
+	var r bytes.Reader
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(body)
+		if err := p.ReadLines(context.Background(), &r, input.FormatText); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.BadHeaders != 0 || st.Lines == 0 {
+		b.Fatalf("stats %+v", st)
+	}
+	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "lines/s")
+}
