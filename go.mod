@@ -1,3 +1,4 @@
+// +heroku install ./worker ./examples/...
 module github.com/dynometrics/dynometrics
 
 go 1.26.8
