@@ -71,8 +71,29 @@ type ScannerStats struct {
 // followed by a space, a zero length, a length above maxFrame, a length that
 // runs past the end of input, a length that does not end at a frame boundary
 // (a frame that does not end in LF must be followed by the end of input,
-// whitespace, '<', or a digit run and a space), a newline-delimited frame longer than maxFrame, or a
-// frame starting with any other byte. Each yields one *FrameError.
+// whitespace, '<', or a digit run and a space; see Latency for the one
+// exception), a newline-delimited frame longer than maxFrame, or a frame
+// starting with any other byte. Each yields one *FrameError.
+//
+// Latency: on a live stream Next avoids reading past the frame it returns,
+// so the last frame on a quiet connection is not held back until the next
+// one arrives:
+//   - An octet-counted frame whose last byte is LF (Logplex and Heroku syslog
+//     drains always end messages in LF) is returned as soon as its last byte
+//     has been read, without another Read.
+//   - A newline-delimited frame is returned as soon as its LF has been read.
+//   - An octet-counted frame that does not end in LF (RFC 6587 senders such as
+//     rsyslog write no LF) is checked against the bytes after it when they are
+//     already buffered. When its last byte is the last byte read, it is
+//     returned without looking further if the Read that delivered that byte
+//     returned less than the Scanner asked for and started no later than the
+//     message's first byte: the whole message arrived in one short Read, so
+//     the sender's write ended where the length says. Otherwise the Scanner
+//     reads on (up to MaxLengthDigits+2 bytes) to check the boundary, and such
+//     a frame waits for the next frame or the end of input. The exception
+//     means a length that is too short can go unnoticed when a write ends
+//     exactly there; the rest of that write then starts the next frame, which
+//     is reported as malformed and resynchronised as usual.
 //
 // Resync rule: after a malformed frame the Scanner skips forward from just
 // after the bad frame's length prefix (from the frame's first byte when the
@@ -90,6 +111,8 @@ type Scanner struct {
 	start, end int   // unread data is buf[start:end]
 	base       int64 // stream offset of buf[0]
 	rerr       error // sticky reader error, io.EOF included
+	readFrom   int   // buf index where the latest Read's bytes start (they end at end)
+	shortRead  bool  // the latest Read returned less than the room it was given
 
 	frame  int  // frames started in this stream
 	resync bool // skip to the next sync point before the next frame
@@ -116,6 +139,7 @@ func (s *Scanner) Reset(r io.Reader) {
 	s.r = r
 	s.start, s.end, s.base = 0, 0, 0
 	s.rerr = nil
+	s.readFrom, s.shortRead = 0, false
 	s.frame = 0
 	s.resync = false
 }
@@ -150,8 +174,10 @@ func (s *Scanner) fill() bool {
 			s.buf = nb
 		}
 	}
+	s.readFrom = s.end
 	for range maxEmptyReads {
 		n, err := s.r.Read(s.buf[s.end:])
+		s.shortRead = s.end+n < len(s.buf)
 		s.end += n
 		if err != nil {
 			s.rerr = err
@@ -260,7 +286,7 @@ func (s *Scanner) nextCounted() ([]byte, error) {
 		return s.bad(head, &s.stats.Oversize, "length %d exceeds the limit of %d bytes", n, s.maxFrame)
 	case !s.ensure(head + n):
 		return s.bad(head, &s.stats.Truncated, "length %d exceeds remaining %d bytes", n, s.end-s.start-head)
-	case s.buf[s.start+head+n-1] != '\n' && !s.boundaryAt(head+n):
+	case s.buf[s.start+head+n-1] != '\n' && !s.writeEndsAt(head, n) && !s.boundaryAt(head+n):
 		return s.bad(head, &s.stats.Misaligned, "length %d does not end at a frame boundary", n)
 	}
 	msg := s.buf[s.start+head : s.start+head+n]
@@ -271,6 +297,15 @@ func (s *Scanner) nextCounted() ([]byte, error) {
 		msg = msg[:len(msg)-1]
 	}
 	return msg, nil
+}
+
+// writeEndsAt reports whether the message of n bytes that starts head bytes
+// after s.start arrived whole in the latest Read, which returned less than it
+// was given room for and ended with the message's last byte: the sender's
+// write ended there, so the frame is accepted without reading further (see
+// Scanner, Latency).
+func (s *Scanner) writeEndsAt(head, n int) bool {
+	return s.shortRead && s.start+head+n == s.end && s.readFrom <= s.start+head
 }
 
 // boundaryAt reports whether a frame may start k bytes after s.start: end of
@@ -355,29 +390,38 @@ func (s *Scanner) skipToSync() {
 }
 
 // syncAt reports whether s.start is at `<digit` or `<digits><SP><`, or at a
-// prefix of those cut short by the end of input.
+// prefix of those cut short by the end of input. It reads only as far as the
+// answer needs, so a sync point already in the buffer costs no Read.
 func (s *Scanner) syncAt() bool {
-	s.ensure(MaxLengthDigits + 2)
-	b := s.buf[s.start:s.end]
-	if len(b) == 0 {
+	c, ok := s.byteAt(0)
+	if !ok {
 		return true
 	}
-	if b[0] == '<' {
-		return len(b) == 1 || b[1] >= '0' && b[1] <= '9'
+	if c == '<' {
+		c, ok = s.byteAt(1)
+		return !ok || c >= '0' && c <= '9'
 	}
 	j := 0
-	for j < len(b) && j < MaxLengthDigits && b[j] >= '0' && b[j] <= '9' {
-		j++
+	for c >= '0' && c <= '9' {
+		if j++; j > MaxLengthDigits {
+			return false
+		}
+		if c, ok = s.byteAt(j); !ok {
+			return true
+		}
 	}
-	switch {
-	case j == 0:
+	if j == 0 || c != ' ' {
 		return false
-	case j == len(b):
-		return true
-	case b[j] != ' ':
-		return false
-	case j+1 == len(b):
-		return true
 	}
-	return b[j+1] == '<'
+	c, ok = s.byteAt(j + 1)
+	return !ok || c == '<'
+}
+
+// byteAt returns the byte k bytes after s.start, reading if needed; false at
+// the end of input.
+func (s *Scanner) byteAt(k int) (byte, bool) {
+	if !s.ensure(k + 1) {
+		return 0, false
+	}
+	return s.buf[s.start+k], true
 }

@@ -7,11 +7,16 @@
 //	<190>1 2024-05-01T12:00:00.300000+00:00 d.7f3a1c app web.2 - [meta x="1"] sample#queue.depth=7
 //
 // Each connection is read by its own goroutine through an input.Processor.
-// Measurements reach the Sink whenever a read would block. An octet-counted
-// frame is only complete for logplex.Scanner once the first byte after it
-// (the next frame, or the end of the connection) has arrived, as the Scanner
-// checks that the length ends at a frame boundary: on a quiet connection the
-// last octet-counted frame waits for the next one, the idle timeout or Close.
+// Measurements reach the Sink whenever a read would block, and
+// logplex.Scanner returns a frame without waiting for input after it when it
+// can: an octet-counted frame ending in LF (as Heroku sends them) or a
+// newline-delimited frame as soon as its last byte is read, an octet-counted
+// frame without LF (rsyslog and other RFC 6587 senders) when it arrived whole
+// in one read. So the last frame on a quiet connection reaches the Sink at
+// once. Only a frame without LF whose message was split across reads (rare:
+// a write larger than a TCP segment or TLS record) waits for the next frame,
+// the idle timeout or Close, because the Scanner then reads the bytes after it
+// to check that its length ends at a frame boundary (see logplex.Scanner).
 // Connections are bounded (Config.MaxConns), closed after Config.IdleTimeout
 // without data, and asked to finish on Close.
 package syslog
