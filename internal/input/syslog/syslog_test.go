@@ -216,7 +216,8 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// The last octet-counted frame waits for the look-ahead byte until Close.
+	// A newline-delimited frame, then an octet-counted one in the same write:
+	// both must have reached the sink when Close returns.
 	io.WriteString(c, msgB+"\n"+frame(msgA))
 	if !f.rec.WaitLen(1, 5*time.Second) {
 		t.Fatal("first frame not delivered")
