@@ -2,8 +2,10 @@ package l2met
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -87,6 +89,7 @@ type counters struct {
 // one Parser per goroutine. Stats may be called from any goroutine.
 type Parser struct {
 	intern  map[string]string
+	cache   [internCacheSize]string // direct-mapped cache in front of intern
 	scratch []byte
 	stats   counters
 }
@@ -106,12 +109,42 @@ func (p *Parser) Stats() Stats {
 	}
 }
 
+// internCacheBits sizes the Parser's direct-mapped cache of interned strings
+// (1 << internCacheBits entries, 16 bytes each). A hit costs a cheap hash and
+// one comparison instead of a map lookup (about 13 ns for a 20-byte name,
+// a fifth of BenchmarkParse's time went to map lookups); a miss falls back to
+// the map and refills the slot.
+const internCacheBits = 9
+
+const internCacheSize = 1 << internCacheBits
+
+// cacheSlot hashes b (len(b) > 0) to a slot of Parser.cache from its length
+// and its first and last 8 bytes.
+func cacheSlot(b []byte) uint {
+	n := len(b)
+	var h uint64
+	if n >= 8 {
+		h = binary.LittleEndian.Uint64(b) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(b[n-8:]), 29)
+	} else {
+		for _, c := range b {
+			h = h<<8 | uint64(c)
+		}
+	}
+	h = (h ^ uint64(n)) * 0x9E3779B97F4A7C15
+	return uint(h >> (64 - internCacheBits))
+}
+
 // str returns b as a string, from the interning table when it can.
 func (p *Parser) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
+	slot := &p.cache[cacheSlot(b)]
+	if *slot == string(b) {
+		return *slot
+	}
 	if s, ok := p.intern[string(b)]; ok {
+		*slot = s
 		return s
 	}
 	s := string(b)
@@ -120,6 +153,7 @@ func (p *Parser) str(b []byte) string {
 		return s
 	}
 	p.intern[s] = s
+	*slot = s
 	p.stats.interned.Add(1)
 	return s
 }

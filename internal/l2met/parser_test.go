@@ -307,3 +307,39 @@ func TestDynoFromOldSource(t *testing.T) {
 		}
 	}
 }
+
+// TestInternCache checks that the direct-mapped cache in front of the
+// interning table never returns another string than the one asked for, even
+// when many strings share a slot, and that it serves interned strings only.
+func TestInternCache(t *testing.T) {
+	p := NewParser()
+	var keys [][]byte
+	for i := range 4 * internCacheSize {
+		// Same length, first and last bytes for many of them: slot collisions.
+		keys = append(keys, []byte("memory_"+itoa(i%97)+"_x"+itoa(i)+"_total"), []byte(itoa(i)))
+	}
+	for round := range 3 {
+		for _, k := range keys {
+			if got := p.str(k); got != string(k) {
+				t.Fatalf("round %d: str(%q) = %q", round, k, got)
+			}
+		}
+	}
+	if st := p.Stats(); st.Interned != uint64(len(keys)) || st.InternOverflow != 0 {
+		t.Fatalf("stats = %+v, want %d interned", st, len(keys))
+	}
+	// Past MaxInterned a new string is allocated every time, not cached.
+	full := NewParser()
+	for i := range MaxInterned {
+		full.str([]byte("n" + itoa(i)))
+	}
+	extra := []byte("not-interned")
+	for range 3 {
+		if got := full.str(extra); got != "not-interned" {
+			t.Fatalf("str = %q", got)
+		}
+	}
+	if st := full.Stats(); st.InternOverflow != 3 {
+		t.Errorf("overflow = %d, want 3", st.InternOverflow)
+	}
+}
