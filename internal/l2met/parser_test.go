@@ -2,6 +2,9 @@ package l2met
 
 import (
 	"errors"
+	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -342,4 +345,85 @@ func TestInternCache(t *testing.T) {
 	if st := full.Stats(); st.InternOverflow != 3 {
 		t.Errorf("overflow = %d, want 3", st.InternOverflow)
 	}
+}
+
+// checkValueMatchesStrconv fails when parseValue accepts num (a number
+// without unit) with another bit pattern than strconv.ParseFloat gives, or
+// accepts or rejects it differently from ParseFloat plus the finiteness check.
+func checkValueMatchesStrconv(t *testing.T, num string) {
+	t.Helper()
+	v, u, why := parseValue([]byte(num))
+	want, err := strconv.ParseFloat(num, 64)
+	wantOK := err == nil && !math.IsInf(want, 0) && !math.IsNaN(want)
+	if (why == "") != wantOK {
+		t.Fatalf("parseValue(%q): why %q, strconv: %v %v", num, why, want, err)
+	}
+	if why == "" && (math.Float64bits(v) != math.Float64bits(want) || len(u) != 0) {
+		t.Fatalf("parseValue(%q) = %v (%#x) unit %q, strconv = %v (%#x)", num, v, math.Float64bits(v), u, want, math.Float64bits(want))
+	}
+}
+
+// TestParseValueMatchesStrconv proves the fast path (integer mantissa divided
+// by an exact power of ten) bit-identical to strconv.ParseFloat over many
+// values: every digit count and point position up to 19 digits, signs, zeros
+// and exponents (which take the strconv path).
+func TestParseValueMatchesStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + rng.IntN(10))
+		}
+		if n > 1 && rng.IntN(4) == 0 {
+			b[0] = '0' // leading zeros count as digits
+		}
+		return string(b)
+	}
+	n := 0
+	for nd := 1; nd <= 19; nd++ {
+		for point := 0; point <= nd; point++ {
+			for range 2000 {
+				d := digits(nd)
+				num := d[:point] + "." + d[point:]
+				if point == nd && rng.IntN(2) == 0 {
+					num = d // no point at all
+				}
+				switch rng.IntN(3) {
+				case 1:
+					num = "-" + num
+				case 2:
+					num = "+" + num
+				}
+				checkValueMatchesStrconv(t, num)
+				n++
+			}
+		}
+	}
+	for _, num := range []string{"0", "-0", "+0", "0.0", "-0.000", ".5", "5.", "-.5", "9007199254740993",
+		"999999999999999", "999999999999999.9", "0.000000000000001", "123456789012345", "1.23456789012345",
+		"1e3", "1.5e-3", "-2E+10", "1e400", "1e-400", "4.9e-324", "1.7976931348623157e308", "0.1", "0.3", "2.675"} {
+		checkValueMatchesStrconv(t, num)
+	}
+	if n < 100000 {
+		t.Fatalf("only %d values", n)
+	}
+}
+
+// FuzzParseValue checks parseValue against strconv.ParseFloat for any number
+// it accepts: same bits, and the unit is the rest of the input.
+func FuzzParseValue(f *testing.F) {
+	for _, s := range []string{"12ms", "21.22MB", "-3", "0.99396", "8945836.0bytes", "1.5e3ms", "99.5%", "-0", ".5", "5.", "123456789012345.6"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, u, why := parseValue([]byte(s))
+		if why != "" {
+			return
+		}
+		num := s[:len(s)-len(u)]
+		want, err := strconv.ParseFloat(num, 64)
+		if err != nil || math.Float64bits(v) != math.Float64bits(want) || !validUnit(u) {
+			t.Fatalf("parseValue(%q) = %v (%#x) unit %q; strconv(%q) = %v (%#x) %v", s, v, math.Float64bits(v), u, num, want, math.Float64bits(want), err)
+		}
+	})
 }
