@@ -345,6 +345,14 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 		default:
 			continue
 		}
+		// Fast path for a valid pair; metric re-checks in order and says why
+		// when something is wrong.
+		if len(dst)-start < MaxPerLine && len(name) > 0 && len(name) <= MaxNameLen && hasVal && len(val) > 0 {
+			if v, u, why := parseValue(val); why == "" && len(u) <= MaxUnitLen {
+				dst = append(dst, Measurement{Name: p.str(name), Time: line.Time, Kind: kind, Value: v, Unit: p.unit(u)})
+				continue
+			}
+		}
 		dst = p.metric(dst, line.Time, kind, key, name, val, hasVal, nil, start, r)
 	}
 	if len(oldName) > 0 && hasOldVal {
