@@ -2,8 +2,10 @@ package logplex
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -103,28 +105,41 @@ func parseMessage(frame []byte, h *Header) (msg []byte, err fail) {
 	}
 	p++
 
+	// Fast path: the five fields up to MSGID are non-empty and each followed
+	// by a space, found in one pass. Otherwise headerField takes them one by
+	// one and words the error.
+	var sp [5]int
+	fast := nextSpaces(frame, p, &sp) && sp[0] > p && sp[1] > sp[0]+1 && sp[2] > sp[1]+1 && sp[3] > sp[2]+1 && sp[4] > sp[3]+1
 	var field []byte
-	if field, p, err = headerField(frame, p, "TIMESTAMP", true); err.what != "" {
+	tsAt := p
+	if fast {
+		field = frame[p:sp[0]]
+	} else if field, p, err = headerField(frame, p, "TIMESTAMP", true); err.what != "" {
 		return failed(h, err)
 	}
 	if !isNil(field) {
 		t, ok := parseTime(field)
 		if !ok {
-			return failed(h, headerError("bad TIMESTAMP", p-len(field)-1))
+			return failed(h, headerError("bad TIMESTAMP", tsAt))
 		}
 		h.Time = t
 	}
-	if h.Hostname, p, err = headerField(frame, p, "HOSTNAME", true); err.what != "" {
-		return failed(h, err)
-	}
-	if h.AppName, p, err = headerField(frame, p, "APP-NAME", true); err.what != "" {
-		return failed(h, err)
-	}
-	if h.ProcID, p, err = headerField(frame, p, "PROCID", true); err.what != "" {
-		return failed(h, err)
-	}
-	if h.MsgID, p, err = headerField(frame, p, "MSGID", false); err.what != "" {
-		return failed(h, err)
+	if fast {
+		h.Hostname, h.AppName, h.ProcID, h.MsgID = frame[sp[0]+1:sp[1]], frame[sp[1]+1:sp[2]], frame[sp[2]+1:sp[3]], frame[sp[3]+1:sp[4]]
+		p = sp[4] + 1
+	} else {
+		if h.Hostname, p, err = headerField(frame, p, "HOSTNAME", true); err.what != "" {
+			return failed(h, err)
+		}
+		if h.AppName, p, err = headerField(frame, p, "APP-NAME", true); err.what != "" {
+			return failed(h, err)
+		}
+		if h.ProcID, p, err = headerField(frame, p, "PROCID", true); err.what != "" {
+			return failed(h, err)
+		}
+		if h.MsgID, p, err = headerField(frame, p, "MSGID", false); err.what != "" {
+			return failed(h, err)
+		}
 	}
 	heroku := bytes.Equal(h.Hostname, herokuHostname)
 	h.Hostname, h.AppName, h.ProcID, h.MsgID = nilValue(h.Hostname), nilValue(h.AppName), nilValue(h.ProcID), nilValue(h.MsgID)
@@ -164,6 +179,33 @@ func headerField(frame []byte, p int, name string, needSpace bool) ([]byte, int,
 		p++ // the space
 	}
 	return f, p, fail{}
+}
+
+// nextSpaces stores in sp the indexes of the next five spaces in b from p
+// and reports whether there were five. It tests 8 bytes at a time (SWAR with
+// an exact zero-byte mask, so every space in a word is found at once).
+func nextSpaces(b []byte, p int, sp *[5]int) bool {
+	const lo7, spaces, high = 0x7f7f7f7f7f7f7f7f, 0x2020202020202020, 0x8080808080808080
+	k := 0
+	for ; p+8 <= len(b); p += 8 {
+		x := binary.LittleEndian.Uint64(b[p:]) ^ spaces
+		m := ^((x&lo7 + lo7) | x) & high
+		for ; m != 0; m &= m - 1 {
+			sp[k] = p + bits.TrailingZeros64(m)>>3
+			if k++; k == len(sp) {
+				return true
+			}
+		}
+	}
+	for ; p < len(b); p++ {
+		if b[p] == ' ' {
+			sp[k] = p
+			if k++; k == len(sp) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isNil(f []byte) bool { return len(f) == 1 && f[0] == '-' }

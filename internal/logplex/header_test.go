@@ -383,3 +383,79 @@ func TestHeaderParsersDoNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations, want 0", allocs)
 	}
 }
+
+// naiveSpaces is the byte-by-byte reference for nextSpaces.
+func naiveSpaces(b []byte, p int) (sp [5]int, ok bool) {
+	k := 0
+	for ; p < len(b); p++ {
+		if b[p] == ' ' {
+			sp[k] = p
+			if k++; k == len(sp) {
+				return sp, true
+			}
+		}
+	}
+	return sp, false
+}
+
+func TestNextSpaces(t *testing.T) {
+	for _, s := range []string{"", " ", "     ", "a b c d e", "a b c d e ", "abcdefgh ijklmnop q r s t u",
+		"\xa0\x20\xa0 !\x00 \x01\x20\xff ", "2024-05-01T12:00:00.123456+00:00 host heroku router - at=info",
+		"        ", "!!!!!!!! !!!!!!! !!!!!!!!!! ! !"} {
+		for p := 0; p <= len(s); p++ {
+			var got [5]int
+			ok := nextSpaces([]byte(s), p, &got)
+			want, wantOK := naiveSpaces([]byte(s), p)
+			if ok != wantOK || ok && got != want {
+				t.Errorf("nextSpaces(%q, %d) = %v %v, want %v %v", s, p, got, ok, want, wantOK)
+			}
+		}
+	}
+}
+
+func FuzzNextSpaces(f *testing.F) {
+	for _, l := range seedLines(f) {
+		f.Add(l, 0)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, p int) {
+		if p < 0 || p > len(b) {
+			return
+		}
+		var got [5]int
+		ok := nextSpaces(b, p, &got)
+		want, wantOK := naiveSpaces(b, p)
+		if ok != wantOK || ok && got != want {
+			t.Fatalf("nextSpaces(%q, %d) = %v %v, want %v %v", b, p, got, ok, want, wantOK)
+		}
+	})
+}
+
+// TestParseMessageFastPathEdges pins results around the one-pass field split:
+// error precedence when the timestamp is bad and a later field is too, and
+// frames that end right after MSGID with or without a space.
+func TestParseMessageFastPathEdges(t *testing.T) {
+	tests := map[string]struct{ in, msg, err string }{
+		"bad ts, empty host":      {in: `<13>1 2024-13-01T00:00:00Z  a p - m`, err: "logplex: malformed header: bad TIMESTAMP at byte 6"},
+		"bad ts, short header":    {in: `<13>1 2024-13-01T00:00:00Z host app`, err: "logplex: malformed header: bad TIMESTAMP at byte 6"},
+		"nil ts, empty procid":    {in: `<13>1 - host app  - m`, err: "logplex: malformed header: empty PROCID at byte 17"},
+		"ends after MSGID":        {in: `<13>1 - host app web.1 -`},
+		"ends after MSGID space":  {in: `<13>1 - host app web.1 - `},
+		"empty MSGID at end":      {in: `<13>1 - host app web.1 `, err: "logplex: malformed header: empty MSGID at byte 23"},
+		"msg with spaces":         {in: `<13>1 2024-05-01T12:00:00Z host app web.1 - a b  c`, msg: "a b  c"},
+		"double space before msg": {in: `<13>1 - host app web.1 -  x`, msg: " x"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, msg, err := ParseMessage([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || string(msg) != tc.msg {
+				t.Fatalf("msg %q err %v, want %q", msg, err, tc.msg)
+			}
+		})
+	}
+}
