@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/backoff"
 )
 
 // Defaults for the zero values of QueueConfig.
@@ -147,7 +148,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 	}
 	if cfg.Backoff == nil {
 		minB, maxB := cfg.MinBackoff, cfg.MaxBackoff
-		cfg.Backoff = func(attempt int) time.Duration { return EqualJitter(minB, maxB, attempt) }
+		cfg.Backoff = func(attempt int) time.Duration { return backoff.EqualJitter(minB, maxB, attempt) }
 	}
 	q := &Queue{
 		s:    s,
@@ -172,22 +173,6 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 		close(q.done)
 	}()
 	return q
-}
-
-// EqualJitter returns the "equal jitter" backoff for the given attempt (1 for
-// the first retry): d = min(maxB, minB·2^(attempt-1)), then a uniformly random
-// delay in [d/2, d]. Safe for concurrent use.
-func EqualJitter(minB, maxB time.Duration, attempt int) time.Duration {
-	d := minB
-	for i := 1; i < attempt && d < maxB; i++ {
-		d *= 2
-	}
-	d = min(d, maxB)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + rand.N(d-half+1)
 }
 
 // Push queues b. When the queue is full the oldest batch is dropped (counted and logged).

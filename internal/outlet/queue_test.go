@@ -467,28 +467,6 @@ func TestQueueConcurrentPush(t *testing.T) {
 	}
 }
 
-func TestEqualJitter(t *testing.T) {
-	tests := map[string]struct {
-		attempt  int
-		min, max time.Duration
-	}{
-		"first":  {1, 50 * time.Millisecond, 100 * time.Millisecond},
-		"second": {2, 100 * time.Millisecond, 200 * time.Millisecond},
-		"fourth": {4, 400 * time.Millisecond, 800 * time.Millisecond},
-		"capped": {20, 500 * time.Millisecond, time.Second},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			for range 100 {
-				d := EqualJitter(100*time.Millisecond, time.Second, tc.attempt)
-				if d < tc.min || d > tc.max {
-					t.Fatalf("EqualJitter(attempt %d) = %v, want in [%v, %v]", tc.attempt, d, tc.min, tc.max)
-				}
-			}
-		})
-	}
-}
-
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

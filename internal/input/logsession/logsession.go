@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/backoff"
 	"github.com/dynometrics/dynometrics/internal/input"
 )
 
@@ -181,12 +181,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 // delay is MinBackoff·2^attempt capped at MaxBackoff, with "equal jitter":
 // half of it fixed, half random, so that reconnects of many dynos spread out.
 func (t *Tailer) delay(attempt int) time.Duration {
-	d := t.cfg.MaxBackoff
-	if attempt < 32 {
-		d = min(t.cfg.MinBackoff<<attempt, t.cfg.MaxBackoff)
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return backoff.EqualJitter(t.cfg.MinBackoff, t.cfg.MaxBackoff, attempt+1)
 }
 
 var errUnauthorized = errors.New("logsession: unauthorized")
