@@ -479,15 +479,8 @@ func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) 
 		case g.Count == nil || g.Sum == nil:
 			return nil, paramErr("count", "a gauge needs a value, or count and sum (%s)", m.Name)
 		default:
-			if *g.Count <= 0 {
-				return nil, paramErr("count", "must be a positive integer (%s)", m.Name)
-			}
-			m.Summary, m.Count, m.Sum = true, *g.Count, *g.Sum
-			if g.Min != nil {
-				m.HasMin, m.Min = true, *g.Min
-			}
-			if g.Max != nil {
-				m.HasMax, m.Max = true, *g.Max
+			if err := setSummary(&m, *g.Count, *g.Sum, g.Min, g.Max); err != nil {
+				return nil, err
 			}
 			if g.SumSquares != nil {
 				m.HasSS, m.SumSquares = true, *g.SumSquares
@@ -626,15 +619,8 @@ func (s *Server) validateMeasurements(body []byte) ([]Measurement, *validationEr
 		case x.Stddev != nil && x.StddevM2 != nil:
 			return nil, paramErr("stddev", "only one of stddev and stddev_m2 may be set (%s)", m.Name)
 		default:
-			if *x.Count <= 0 {
-				return nil, paramErr("count", "must be a positive integer (%s)", m.Name)
-			}
-			m.Summary, m.Count, m.Sum = true, *x.Count, *x.Sum
-			if x.Min != nil {
-				m.HasMin, m.Min = true, *x.Min
-			}
-			if x.Max != nil {
-				m.HasMax, m.Max = true, *x.Max
+			if err := setSummary(&m, *x.Count, *x.Sum, x.Min, x.Max); err != nil {
+				return nil, err
 			}
 			if x.Last != nil {
 				m.HasLast, m.Last = true, *x.Last
@@ -643,4 +629,20 @@ func (s *Server) validateMeasurements(body []byte) ([]Measurement, *validationEr
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// setSummary records the summary fields both APIs share (count, sum, min,
+// max), checking that count is positive.
+func setSummary(m *Measurement, count int64, sum float64, min, max *float64) *validationError {
+	if count <= 0 {
+		return paramErr("count", "must be a positive integer (%s)", m.Name)
+	}
+	m.Summary, m.Count, m.Sum = true, count, sum
+	if min != nil {
+		m.HasMin, m.Min = true, *min
+	}
+	if max != nil {
+		m.HasMax, m.Max = true, *max
+	}
+	return nil
 }
