@@ -262,7 +262,7 @@ func runWorker(t *testing.T, cfg Config, queue outlet.QueueConfig, clock *testCl
 		err := <-errc
 		mu.Lock()
 		defer mu.Unlock()
-		for _, secret := range []string{testPass, testLToken} {
+		for _, secret := range []string{testPass, testLToken, "heroku-secret-key", "sig=secret"} {
 			if strings.Contains(logs.String(), secret) {
 				t.Errorf("worker logs contain a secret:\n%s", logs.String())
 			}
