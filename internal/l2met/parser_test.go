@@ -1,6 +1,7 @@
 package l2met
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -320,6 +321,15 @@ func TestInternCache(t *testing.T) {
 	for i := range 4 * internCacheSize {
 		// Same length, first and last bytes for many of them: slot collisions.
 		keys = append(keys, []byte("memory_"+itoa(i%97)+"_x"+itoa(i)+"_total"), []byte(itoa(i)))
+	}
+	// Every length a slot compares differently (packed, two words, words
+	// plus the middle), each differing from the others in one byte only.
+	for n := 1; n <= 40; n++ {
+		for at := range n {
+			k := bytes.Repeat([]byte{'a'}, n)
+			k[at] = 'b'
+			keys = append(keys, k)
+		}
 	}
 	for round := range 3 {
 		for _, k := range keys {
