@@ -308,6 +308,9 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 	start := len(dst)
 	var source, oldName, oldVal, oldUnits []byte
 	var hasOldVal bool
+	if mayBePlain(line.Msg) {
+		return dst
+	}
 	it := pairs{b: line.Msg}
 	for {
 		key, val, hasVal, ok := it.next()
@@ -395,6 +398,20 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 }
 
 var one = []byte("1")
+
+// mayBePlain reports whether msg cannot hold a metric pair, tested only when
+// it does not start like one: a metric needs "#" (count#, sample#, measure#)
+// or "measure" (measure.x=, measure=x).
+func mayBePlain(msg []byte) bool {
+	if len(msg) == 0 {
+		return true
+	}
+	switch msg[0] {
+	case 'c', 's', 'm':
+		return false
+	}
+	return bytes.IndexByte(msg, '#') < 0 && !bytes.Contains(msg, []byte("measure"))
+}
 
 func cutPrefix(b []byte, prefix string) ([]byte, bool) {
 	if len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix {

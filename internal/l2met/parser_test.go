@@ -59,6 +59,13 @@ func TestParse(t *testing.T) {
 		"no metrics": {
 			in: line("app", "web.1", `[INFO] plain log line without metrics count=5 measure=x`),
 		},
+		"plain text, no # and no measure: skipped whole": {
+			in: line("app", "web.1", `GET /items val=3 units=MB source=web.9 sample=1 count=2 "x y"`),
+		},
+		"plain-looking start, legacy forms later": {
+			in:   line("app", "web.1", `[INFO] done measure=jobs val=4 units=ms measure.queue=2 x="a b"`),
+			want: []Measurement{m("queue", "web.1", Measure, 2, ""), m("jobs", "web.1", Measure, 4, "ms")},
+		},
 		"rejected values, good ones kept": {
 			in:      line("app", "web.1", "count#req=abc measure#lat=NaN sample#x=Inf measure#ok=1ms sample#y=1e999 count#z=5ms/s measure#e= sample#f"),
 			want:    []Measurement{m("ok", "web.1", Measure, 1, "ms")},

@@ -200,7 +200,7 @@ func BenchmarkParse(b *testing.B) {
 // BenchmarkParseKinds measures one line of each kind.
 func BenchmarkParseKinds(b *testing.B) {
 	_, lines := benchLines(b)
-	for _, i := range []int{0, 2, 5, 6, 8, 10, 11, 13} {
+	for _, i := range []int{0, 2, 5, 6, 8, 10, 11, 13, 16} {
 		l := lines[i]
 		b.Run(fmt.Sprintf("%d-%s-%s", i, l.AppName, l.ProcID), func(b *testing.B) {
 			p := l2met.NewParser()
