@@ -469,10 +469,10 @@ func TestEndToEndLibrato(t *testing.T) {
 	clock.Set(start.Add(time.Minute + 2*time.Second)) // bucket end plus grace
 
 	waitFor(t, "every measurement at the fake", 10*time.Second, func() bool {
-		if len(fake.Measurements()) >= countWants(wants) {
+		if len(fake.Measurements()) >= len(wants) {
 			return true
 		}
-		t.Logf("fake has %d of %d: %q errors %q", len(fake.Measurements()), countWants(wants), sortedNames(fake.Measurements()), fake.Errors())
+		t.Logf("fake has %d of %d: %q errors %q", len(fake.Measurements()), len(wants), sortedNames(fake.Measurements()), fake.Errors())
 		return false
 	})
 	if err := stop(); err != nil {
@@ -493,8 +493,6 @@ func containsWant(ws []want, name string, v float64) bool {
 	return false
 }
 
-func countWants(ws []want) int { return len(ws) }
-
 // TestEndToEndLibratoFaults makes the fake fail for several intervals (5xx,
 // 429, dropped connections) while three buckets wait: every measurement
 // arrives once, none is lost or duplicated.
@@ -514,7 +512,7 @@ func TestEndToEndLibratoFaults(t *testing.T) {
 		waitFor(t, "the body to be parsed", 5*time.Second, func() bool { return wk.drain.Stats().Processed == uint64(i+1) })
 	}
 	clock.Set(now)
-	total := 3 * countWants(drainWants())
+	total := 3 * len(drainWants())
 	waitFor(t, "every bucket at the fake", 15*time.Second, func() bool { return len(fake.Measurements()) >= total })
 	if err := stop(); err != nil {
 		t.Fatalf("worker: %v", err)
