@@ -11,7 +11,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // numShards is the number of independently locked parts of the open series;
@@ -135,7 +135,7 @@ func (a *Aggregator) Resolution() time.Duration { return a.cfg.Resolution }
 // Add aggregates ms into their buckets. It does not retain ms or the strings
 // in it (names are copied when a series opens), so a parser may reuse both.
 // Safe for concurrent use; it satisfies the inputs' sink.
-func (a *Aggregator) Add(ms []l2met.Measurement) {
+func (a *Aggregator) Add(ms []metric.Measurement) {
 	if len(ms) == 0 {
 		return
 	}
@@ -144,7 +144,7 @@ func (a *Aggregator) Add(ms []l2met.Measurement) {
 	var invalid, future, old uint64
 	for i := range ms {
 		m := &ms[i]
-		if m.Kind < l2met.Counter || m.Kind > l2met.Measure || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+		if m.Kind < metric.Counter || m.Kind > metric.Measure || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 			invalid++
 			continue
 		}
@@ -172,7 +172,7 @@ func (a *Aggregator) Add(ms []l2met.Measurement) {
 }
 
 // addOne adds m to the bucket starting at start (unix seconds).
-func (a *Aggregator) addOne(m *l2met.Measurement, start, tn int64) {
+func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 	h := maphash.String(a.seed, m.Name)*0x9E3779B97F4A7C15 ^ maphash.String(a.seed, m.Source)
 	sh := &a.shards[h&(numShards-1)]
 	sh.mu.Lock()
@@ -216,7 +216,7 @@ func (a *Aggregator) newShardBucket(start int64) *shardBucket {
 	return &shardBucket{start: start, series: make(map[seriesKey]*State)}
 }
 
-func (a *Aggregator) newState(m *l2met.Measurement) *State {
+func (a *Aggregator) newState(m *metric.Measurement) *State {
 	st, ok := a.states.Get().(*State)
 	if !ok {
 		st = new(State)
@@ -361,6 +361,10 @@ func (a *Aggregator) toBuckets(parts []*shardBucket) []*Bucket {
 			if st.saturated() {
 				saturated++
 			}
+			if st.Kind == metric.Measure {
+				b.Series[i].State = st // handed over whole: not recycled
+				continue
+			}
 			st.reset()
 			a.states.Put(st)
 		}
@@ -386,6 +390,9 @@ func (b *StateBucket) Bucket() *Bucket {
 	out := &Bucket{Start: b.Start, Period: b.Period, Series: make([]Series, len(b.States))}
 	for i, st := range b.States {
 		out.Series[i] = st.Series()
+		if st.Kind == metric.Measure {
+			out.Series[i].State = st
+		}
 	}
 	return out
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // t0 is a bucket boundary: 2024-05-01T12:00:00Z.
@@ -21,16 +21,16 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 // at returns t0 plus d seconds (fractions allowed).
 func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
 
-func cnt(name, source string, v float64, sec float64) l2met.Measurement {
-	return l2met.Measurement{Name: name, Source: source, Kind: l2met.Counter, Value: v, Time: at(sec)}
+func cnt(name, source string, v float64, sec float64) metric.Measurement {
+	return metric.Measurement{Name: name, Source: source, Kind: metric.Counter, Value: v, Time: at(sec)}
 }
 
-func smp(name, source string, v float64, unit string, sec float64) l2met.Measurement {
-	return l2met.Measurement{Name: name, Source: source, Kind: l2met.Sample, Value: v, Unit: unit, Time: at(sec)}
+func smp(name, source string, v float64, unit string, sec float64) metric.Measurement {
+	return metric.Measurement{Name: name, Source: source, Kind: metric.Sample, Value: v, Unit: unit, Time: at(sec)}
 }
 
-func msr(name, source string, v float64, unit string, sec float64) l2met.Measurement {
-	return l2met.Measurement{Name: name, Source: source, Kind: l2met.Measure, Value: v, Unit: unit, Time: at(sec)}
+func msr(name, source string, v float64, unit string, sec float64) metric.Measurement {
+	return metric.Measurement{Name: name, Source: source, Kind: metric.Measure, Value: v, Unit: unit, Time: at(sec)}
 }
 
 // newTest returns an Aggregator with a clock fixed at t0 (unless cfg sets one).
@@ -48,56 +48,56 @@ func newTest(t testing.TB, cfg Config) *Aggregator {
 
 func TestAggregateKinds(t *testing.T) {
 	tests := map[string]struct {
-		in   []l2met.Measurement
+		in   []metric.Measurement
 		want []*Bucket
 	}{
 		"counter sums": {
-			in: []l2met.Measurement{cnt("req", "web.1", 1, 1), cnt("req", "web.1", 2, 30), cnt("req", "web.1", 3.5, 59.999)},
+			in: []metric.Measurement{cnt("req", "web.1", 1, 1), cnt("req", "web.1", 2, 30), cnt("req", "web.1", 3.5, 59.999)},
 			want: []*Bucket{{Start: t0, Period: time.Minute, Series: []Series{
-				{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 3, Sum: 6.5},
+				{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 3, Sum: 6.5},
 			}}},
 		},
 		"sample last by timestamp": {
-			in: []l2met.Measurement{smp("mem", "web.1", 1, "MB", 5), smp("mem", "web.1", 2, "MB", 50), smp("mem", "web.1", 3, "MB", 20)},
+			in: []metric.Measurement{smp("mem", "web.1", 1, "MB", 5), smp("mem", "web.1", 2, "MB", 50), smp("mem", "web.1", 3, "MB", 20)},
 			want: []*Bucket{{Start: t0, Period: time.Minute, Series: []Series{
-				{Name: "mem", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 3, Last: 2},
+				{Name: "mem", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 3, Last: 2},
 			}}},
 		},
 		"sample tie: later arrival wins": {
-			in: []l2met.Measurement{smp("mem", "web.1", 2, "", 50), smp("mem", "web.1", 4, "", 50), smp("mem", "web.1", 1, "", 10)},
+			in: []metric.Measurement{smp("mem", "web.1", 2, "", 50), smp("mem", "web.1", 4, "", 50), smp("mem", "web.1", 1, "", 10)},
 			want: []*Bucket{{Start: t0, Period: time.Minute, Series: []Series{
-				{Name: "mem", Source: "web.1", Kind: l2met.Sample, Count: 3, Last: 4},
+				{Name: "mem", Source: "web.1", Kind: metric.Sample, Count: 3, Last: 4},
 			}}},
 		},
 		"measure statistics": {
-			in: []l2met.Measurement{msr("lat", "web.1", 5, "ms", 1), msr("lat", "web.1", 1, "ms", 40), msr("lat", "web.1", 9, "ms", 10), msr("lat", "web.1", 3, "ms", 20)},
+			in: []metric.Measurement{msr("lat", "web.1", 5, "ms", 1), msr("lat", "web.1", 1, "ms", 40), msr("lat", "web.1", 9, "ms", 10), msr("lat", "web.1", 3, "ms", 20)},
 			want: []*Bucket{{Start: t0, Period: time.Minute, Series: []Series{
 				// sorted 1 3 5 9: median rank ceil(2)=2 → 3; p95 rank ceil(3.8)=4 → 9.
-				{Name: "lat", Source: "web.1", Unit: "ms", Kind: l2met.Measure, Count: 4, Sum: 18, Min: 1, Max: 9, SumSquares: 116, Last: 1, Median: 3, P95: 9, P99: 9},
+				{Name: "lat", Source: "web.1", Unit: "ms", Kind: metric.Measure, Count: 4, Sum: 18, Min: 1, Max: 9, SumSquares: 116, Last: 1, Median: 3, P95: 9, P99: 9},
 			}}},
 		},
 		"measure single negative value": {
-			in: []l2met.Measurement{msr("delta", "", -2.5, "", 0)},
+			in: []metric.Measurement{msr("delta", "", -2.5, "", 0)},
 			want: []*Bucket{{Start: t0, Period: time.Minute, Series: []Series{
-				{Name: "delta", Kind: l2met.Measure, Count: 1, Sum: -2.5, Min: -2.5, Max: -2.5, SumSquares: 6.25, Last: -2.5, Median: -2.5, P95: -2.5, P99: -2.5},
+				{Name: "delta", Kind: metric.Measure, Count: 1, Sum: -2.5, Min: -2.5, Max: -2.5, SumSquares: 6.25, Last: -2.5, Median: -2.5, P95: -2.5, P99: -2.5},
 			}}},
 		},
 		"sources are separate series, sorted by name then source": {
-			in: []l2met.Measurement{cnt("b", "web.2", 1, 0), cnt("b", "web.1", 2, 0), cnt("a", "worker.1", 3, 0), cnt("a", "", 4, 0)},
+			in: []metric.Measurement{cnt("b", "web.2", 1, 0), cnt("b", "web.1", 2, 0), cnt("a", "worker.1", 3, 0), cnt("a", "", 4, 0)},
 			want: []*Bucket{{Start: t0, Period: time.Minute, Series: []Series{
-				{Name: "a", Source: "", Kind: l2met.Counter, Count: 1, Sum: 4},
-				{Name: "a", Source: "worker.1", Kind: l2met.Counter, Count: 1, Sum: 3},
-				{Name: "b", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 2},
-				{Name: "b", Source: "web.2", Kind: l2met.Counter, Count: 1, Sum: 1},
+				{Name: "a", Source: "", Kind: metric.Counter, Count: 1, Sum: 4},
+				{Name: "a", Source: "worker.1", Kind: metric.Counter, Count: 1, Sum: 3},
+				{Name: "b", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 2},
+				{Name: "b", Source: "web.2", Kind: metric.Counter, Count: 1, Sum: 1},
 			}}},
 		},
 		"buckets by the measurement's own timestamp, oldest first": {
-			in: []l2met.Measurement{cnt("req", "web.1", 1, 120), cnt("req", "web.1", 2, -1), cnt("req", "web.1", 4, 60), cnt("req", "web.1", 8, 0)},
+			in: []metric.Measurement{cnt("req", "web.1", 1, 120), cnt("req", "web.1", 2, -1), cnt("req", "web.1", 4, 60), cnt("req", "web.1", 8, 0)},
 			want: []*Bucket{
-				{Start: at(-60), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 2}}},
-				{Start: t0, Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 8}}},
-				{Start: at(60), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 4}}},
-				{Start: at(120), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 1}}},
+				{Start: at(-60), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 2}}},
+				{Start: t0, Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 8}}},
+				{Start: at(60), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 4}}},
+				{Start: at(120), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 1}}},
 			},
 		},
 	}
@@ -106,7 +106,7 @@ func TestAggregateKinds(t *testing.T) {
 			a := newTest(t, Config{})
 			a.Add(tc.in)
 			got := a.Flush(at(3600))
-			if !reflect.DeepEqual(got, tc.want) {
+			if !reflect.DeepEqual(withoutStates(t, got), tc.want) {
 				t.Errorf("Flush:\n got %s\nwant %s", dump(got), dump(tc.want))
 			}
 			if s := a.Stats(); s.Added != uint64(len(tc.in)) || s.OpenSeries != 0 || s.BucketsFlushed != uint64(len(tc.want)) {
@@ -155,7 +155,7 @@ func TestFlushGrace(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			a := newTest(t, Config{Grace: tc.grace})
-			a.Add([]l2met.Measurement{cnt("req", "web.1", 1, 10)})
+			a.Add([]metric.Measurement{cnt("req", "web.1", 1, 10)})
 			if got := a.Flush(at(tc.now)); len(got) != tc.buckets {
 				t.Fatalf("Flush(t0+%gs) returned %d buckets, want %d", tc.now, len(got), tc.buckets)
 			}
@@ -165,20 +165,20 @@ func TestFlushGrace(t *testing.T) {
 
 func TestLate(t *testing.T) {
 	a := newTest(t, Config{})
-	a.Add([]l2met.Measurement{cnt("req", "web.1", 1, 10), cnt("req", "web.1", 1, 65)})
+	a.Add([]metric.Measurement{cnt("req", "web.1", 1, 10), cnt("req", "web.1", 1, 65)})
 	got := a.Flush(at(70))
 	if len(got) != 1 || got[0].Start != t0 || got[0].Series[0].Sum != 1 {
 		t.Fatalf("first Flush = %s", dump(got))
 	}
 	// Late for the flushed bucket, on time for the open one; a bucket that
 	// never had data but whose deadline passed (t0-60s) is late too.
-	a.Add([]l2met.Measurement{cnt("req", "web.1", 100, 59), cnt("req", "web.2", 100, 0), cnt("req", "web.1", 100, -30), cnt("req", "web.1", 2, 119)})
+	a.Add([]metric.Measurement{cnt("req", "web.1", 100, 59), cnt("req", "web.2", 100, 0), cnt("req", "web.1", 100, -30), cnt("req", "web.1", 2, 119)})
 	if s := a.Stats(); s.Late != 3 || s.Added != 3 {
 		t.Errorf("Stats after late lines: Late=%d Added=%d, want 3 and 3", s.Late, s.Added)
 	}
 	got = a.Flush(at(130))
-	want := []*Bucket{{Start: at(60), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 2, Sum: 3}}}}
-	if !reflect.DeepEqual(got, want) {
+	want := []*Bucket{{Start: at(60), Period: time.Minute, Series: []Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 2, Sum: 3}}}}
+	if !reflect.DeepEqual(withoutStates(t, got), want) {
 		t.Errorf("second Flush:\n got %s\nwant %s", dump(got), dump(want))
 	}
 	// Flushing with an earlier time changes nothing and never re-sends.
@@ -217,7 +217,7 @@ func TestTimeBounds(t *testing.T) {
 			if tc.useAbs {
 				m.Time = tc.abs
 			}
-			a.Add([]l2met.Measurement{m})
+			a.Add([]metric.Measurement{m})
 			s := a.Stats()
 			if s.DroppedFuture != tc.future || s.DroppedOld != tc.old || s.Added != tc.wantAdded {
 				t.Fatalf("Stats = %+v, want future %d, old %d, added %d", s, tc.future, tc.old, tc.wantAdded)
@@ -238,7 +238,7 @@ func TestTimeBounds(t *testing.T) {
 
 func TestSeriesLimit(t *testing.T) {
 	a := newTest(t, Config{MaxSeries: 2})
-	a.Add([]l2met.Measurement{
+	a.Add([]metric.Measurement{
 		cnt("a", "web.1", 1, 0), cnt("b", "web.1", 1, 0),
 		cnt("c", "web.1", 1, 0),  // third series: dropped
 		cnt("a", "web.1", 1, 1),  // existing series: fine
@@ -253,7 +253,7 @@ func TestSeriesLimit(t *testing.T) {
 		t.Fatalf("Flush = %s", dump(got))
 	}
 	// Flushing frees the room.
-	a.Add([]l2met.Measurement{cnt("c", "web.1", 1, 60), cnt("d", "web.1", 1, 60), cnt("e", "web.1", 1, 60)})
+	a.Add([]metric.Measurement{cnt("c", "web.1", 1, 60), cnt("d", "web.1", 1, 60), cnt("e", "web.1", 1, 60)})
 	if s := a.Stats(); s.OpenSeries != 2 || s.DroppedSeriesLimit != 3 {
 		t.Fatalf("Stats after flush = %+v, want OpenSeries 2, DroppedSeriesLimit 3", s)
 	}
@@ -261,7 +261,7 @@ func TestSeriesLimit(t *testing.T) {
 
 func TestConflicts(t *testing.T) {
 	a := newTest(t, Config{})
-	a.Add([]l2met.Measurement{
+	a.Add([]metric.Measurement{
 		msr("lat", "web.1", 5, "ms", 0),
 		cnt("lat", "web.1", 1, 1),        // other kind: dropped
 		msr("lat", "web.1", 0.5, "s", 2), // other unit: dropped
@@ -274,19 +274,19 @@ func TestConflicts(t *testing.T) {
 	got := a.FlushAll()
 	want := []*Bucket{
 		{Start: t0, Period: time.Minute, Series: []Series{
-			{Name: "lat", Source: "web.1", Unit: "ms", Kind: l2met.Measure, Count: 1, Sum: 5, Min: 5, Max: 5, SumSquares: 25, Last: 5, Median: 5, P95: 5, P99: 5},
-			{Name: "lat", Source: "web.2", Unit: "s", Kind: l2met.Measure, Count: 1, Sum: 0.5, Min: 0.5, Max: 0.5, SumSquares: 0.25, Last: 0.5, Median: 0.5, P95: 0.5, P99: 0.5},
+			{Name: "lat", Source: "web.1", Unit: "ms", Kind: metric.Measure, Count: 1, Sum: 5, Min: 5, Max: 5, SumSquares: 25, Last: 5, Median: 5, P95: 5, P99: 5},
+			{Name: "lat", Source: "web.2", Unit: "s", Kind: metric.Measure, Count: 1, Sum: 0.5, Min: 0.5, Max: 0.5, SumSquares: 0.25, Last: 0.5, Median: 0.5, P95: 0.5, P99: 0.5},
 		}},
-		{Start: at(60), Period: time.Minute, Series: []Series{{Name: "lat", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 1}}},
+		{Start: at(60), Period: time.Minute, Series: []Series{{Name: "lat", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 1}}},
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(withoutStates(t, got), want) {
 		t.Errorf("FlushAll:\n got %s\nwant %s", dump(got), dump(want))
 	}
 }
 
 func TestInvalid(t *testing.T) {
 	a := newTest(t, Config{})
-	a.Add([]l2met.Measurement{
+	a.Add([]metric.Measurement{
 		cnt("a", "", math.NaN(), 0), cnt("a", "", math.Inf(1), 0), msr("a", "", math.Inf(-1), "", 0),
 		{Name: "a", Kind: 0, Value: 1, Time: t0}, {Name: "a", Kind: 9, Value: 1, Time: t0},
 		cnt("a", "", 1, 0),
@@ -301,20 +301,20 @@ func TestFlushAll(t *testing.T) {
 	if got := a.FlushAll(); got != nil {
 		t.Fatalf("FlushAll of an empty aggregator = %s", dump(got))
 	}
-	a.Add([]l2met.Measurement{cnt("a", "web.1", 1, 0), cnt("a", "web.1", 2, 61), cnt("a", "web.1", 4, 119)})
+	a.Add([]metric.Measurement{cnt("a", "web.1", 1, 0), cnt("a", "web.1", 2, 61), cnt("a", "web.1", 4, 119)})
 	if got := a.Flush(at(65)); got != nil {
 		t.Fatalf("Flush before any deadline = %s", dump(got))
 	}
 	got := a.FlushAll()
 	want := []*Bucket{
-		{Start: t0, Period: time.Minute, Series: []Series{{Name: "a", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 1}}},
-		{Start: at(60), Period: time.Minute, Series: []Series{{Name: "a", Source: "web.1", Kind: l2met.Counter, Count: 2, Sum: 6}}},
+		{Start: t0, Period: time.Minute, Series: []Series{{Name: "a", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 1}}},
+		{Start: at(60), Period: time.Minute, Series: []Series{{Name: "a", Source: "web.1", Kind: metric.Counter, Count: 2, Sum: 6}}},
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(withoutStates(t, got), want) {
 		t.Fatalf("FlushAll:\n got %s\nwant %s", dump(got), dump(want))
 	}
 	// The partial bucket was sent: more lines for it are late, never re-sent.
-	a.Add([]l2met.Measurement{cnt("a", "web.1", 8, 100), cnt("a", "web.1", 16, 120)})
+	a.Add([]metric.Measurement{cnt("a", "web.1", 8, 100), cnt("a", "web.1", 16, 120)})
 	if s := a.Stats(); s.Late != 1 || s.OpenSeries != 1 {
 		t.Fatalf("Stats = %+v, want Late 1, OpenSeries 1", s)
 	}
@@ -399,11 +399,11 @@ func TestConcurrentAddFlush(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			batch := make([]l2met.Measurement, 10)
+			batch := make([]metric.Measurement, 10)
 			for i := 0; i < perW; i += len(batch) {
 				for j := range batch {
 					k := i + j
-					batch[j] = l2met.Measurement{Name: names[k%series], Source: "web.1", Kind: l2met.Counter, Value: 1,
+					batch[j] = metric.Measurement{Name: names[k%series], Source: "web.1", Kind: metric.Counter, Value: 1,
 						Time: t0.Add(time.Duration(k) * time.Millisecond)}
 				}
 				a.Add(batch)
@@ -447,7 +447,7 @@ func TestConcurrentAddFlush(t *testing.T) {
 
 func TestSketchSaturated(t *testing.T) {
 	a := newTest(t, Config{})
-	var ms []l2met.Measurement
+	var ms []metric.Measurement
 	for i := range 1500 {
 		// Magnitudes 2^-60 to 2^60: a ratio beyond what SketchMaxBins spans.
 		ms = append(ms, msr("wide", "web.1", math.Ldexp(1, i%121-60), "", 0), msr("narrow", "web.1", float64(i), "", 0))
@@ -464,9 +464,9 @@ func TestSketchSaturated(t *testing.T) {
 func TestAddDoesNotRetain(t *testing.T) {
 	a := newTest(t, Config{})
 	buf := []byte("router.service web.1 ms")
-	m := l2met.Measurement{Name: unsafe.String(&buf[0], 14), Source: unsafe.String(&buf[15], 5), Unit: unsafe.String(&buf[21], 2),
-		Kind: l2met.Measure, Value: 1, Time: t0}
-	a.Add([]l2met.Measurement{m})
+	m := metric.Measurement{Name: unsafe.String(&buf[0], 14), Source: unsafe.String(&buf[15], 5), Unit: unsafe.String(&buf[21], 2),
+		Kind: metric.Measure, Value: 1, Time: t0}
+	a.Add([]metric.Measurement{m})
 	copy(buf, "XXXXXXXXXXXXXXXXXXXXXXX")
 	got := a.FlushAll()
 	if s := got[0].Series[0]; s.Name != "router.service" || s.Source != "web.1" || s.Unit != "ms" {
@@ -479,7 +479,7 @@ func TestAddDoesNotRetain(t *testing.T) {
 func TestStateReuse(t *testing.T) {
 	a := newTest(t, Config{})
 	for round := range 3 {
-		var ms []l2met.Measurement
+		var ms []metric.Measurement
 		n := 2000
 		if round == 1 {
 			n = 3
@@ -505,4 +505,23 @@ func TestStateReuse(t *testing.T) {
 			t.Errorf("round %d: %s, want %s", round, fmtSeries(lat), fmtSeries(want))
 		}
 	}
+}
+
+// withoutStates checks that flushed measure series carry their State (and the
+// others none), then clears it so that buckets compare by their statistics.
+func withoutStates(t *testing.T, bs []*Bucket) []*Bucket {
+	t.Helper()
+	for _, b := range bs {
+		for i := range b.Series {
+			s := &b.Series[i]
+			if (s.State != nil) != (s.Kind == metric.Measure) {
+				t.Errorf("series %s/%s kind %v: State set = %v", s.Name, s.Source, s.Kind, s.State != nil)
+			}
+			if s.State != nil && s.State.Series().Count != s.Count {
+				t.Errorf("series %s/%s: State count %d, series count %d", s.Name, s.Source, s.State.Series().Count, s.Count)
+			}
+			s.State = nil
+		}
+	}
+	return bs
 }

@@ -10,20 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // BenchmarkAdd measures Add per measurement into series that already exist
 // in the current bucket (the steady state), with one Add call per batch.
 func BenchmarkAdd(b *testing.B) {
-	for _, kind := range []l2met.Kind{l2met.Counter, l2met.Sample, l2met.Measure} {
+	for _, kind := range []metric.Kind{metric.Counter, metric.Sample, metric.Measure} {
 		for _, batch := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/batch=%d", kind, batch), func(b *testing.B) {
 				a := newTest(b, Config{MaxFuture: time.Hour})
-				ms := make([]l2met.Measurement, batch)
+				ms := make([]metric.Measurement, batch)
 				r := rand.New(rand.NewPCG(1, 2))
 				for i := range ms {
-					ms[i] = l2met.Measurement{Name: "router.service", Source: "web." + strconv.Itoa(1+i%8), Unit: "ms",
+					ms[i] = metric.Measurement{Name: "router.service", Source: "web." + strconv.Itoa(1+i%8), Unit: "ms",
 						Kind: kind, Value: math.Round(math.Exp(r.NormFloat64() + 3)), Time: at(float64(i % 60))}
 				}
 				// Open the series and, for measures, pass ExactLimit so the
@@ -53,13 +53,13 @@ func BenchmarkAddParallel(b *testing.B) {
 			b.SetParallelism(1)
 			b.RunParallel(func(pb *testing.PB) {
 				g := int(next.Add(1))
-				ms := make([]l2met.Measurement, 64)
+				ms := make([]metric.Measurement, 64)
 				for i := range ms {
 					src := "web." + strconv.Itoa(g*100+i%8)
 					if shared {
 						src = "web." + strconv.Itoa(i%8)
 					}
-					ms[i] = l2met.Measurement{Name: "router.connect", Source: src, Kind: l2met.Counter, Value: 1, Time: at(float64(i % 60))}
+					ms[i] = metric.Measurement{Name: "router.connect", Source: src, Kind: metric.Counter, Value: 1, Time: at(float64(i % 60))}
 				}
 				i := 0
 				for pb.Next() {
@@ -77,15 +77,15 @@ func BenchmarkAddParallel(b *testing.B) {
 // fill adds n series of each kind to a, each with values values, all in the
 // bucket at t0.
 func fill(a *Aggregator, n, values int) {
-	ms := make([]l2met.Measurement, 0, 3*values)
+	ms := make([]metric.Measurement, 0, 3*values)
 	for s := range n / 3 {
 		name, src := "metric."+strconv.Itoa(s%100), "web."+strconv.Itoa(s/100)
 		ms = ms[:0]
 		for v := range values {
 			ms = append(ms,
-				l2met.Measurement{Name: name + ".count", Source: src, Kind: l2met.Counter, Value: float64(v), Time: at(float64(v % 60))},
-				l2met.Measurement{Name: name + ".sample", Source: src, Kind: l2met.Sample, Value: float64(v), Time: at(float64(v % 60))},
-				l2met.Measurement{Name: name + ".measure", Source: src, Kind: l2met.Measure, Value: float64(v), Unit: "ms", Time: at(float64(v % 60))})
+				metric.Measurement{Name: name + ".count", Source: src, Kind: metric.Counter, Value: float64(v), Time: at(float64(v % 60))},
+				metric.Measurement{Name: name + ".sample", Source: src, Kind: metric.Sample, Value: float64(v), Time: at(float64(v % 60))},
+				metric.Measurement{Name: name + ".measure", Source: src, Kind: metric.Measure, Value: float64(v), Unit: "ms", Time: at(float64(v % 60))})
 		}
 		a.Add(ms)
 	}
@@ -103,16 +103,16 @@ func BenchmarkFlush(b *testing.B) {
 		now := t0.Add(time.Duration(i) * time.Minute)
 		a.cfg.Now = func() time.Time { return now }
 		shifted := func() {
-			ms := make([]l2met.Measurement, 0, 30)
+			ms := make([]metric.Measurement, 0, 30)
 			for s := range series / 3 {
 				name, src := "metric."+strconv.Itoa(s%100), "web."+strconv.Itoa(s/100)
 				ms = ms[:0]
 				for v := range 10 {
 					tm := now.Add(time.Duration(v) * time.Second)
 					ms = append(ms,
-						l2met.Measurement{Name: name + ".count", Source: src, Kind: l2met.Counter, Value: float64(v), Time: tm},
-						l2met.Measurement{Name: name + ".sample", Source: src, Kind: l2met.Sample, Value: float64(v), Time: tm},
-						l2met.Measurement{Name: name + ".measure", Source: src, Kind: l2met.Measure, Value: float64(v), Unit: "ms", Time: tm})
+						metric.Measurement{Name: name + ".count", Source: src, Kind: metric.Counter, Value: float64(v), Time: tm},
+						metric.Measurement{Name: name + ".sample", Source: src, Kind: metric.Sample, Value: float64(v), Time: tm},
+						metric.Measurement{Name: name + ".measure", Source: src, Kind: metric.Measure, Value: float64(v), Unit: "ms", Time: tm})
 				}
 				a.Add(ms)
 			}
@@ -138,7 +138,7 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 				series = 4
 			}
 			r := rand.New(rand.NewPCG(1, 2))
-			vals := make([]l2met.Measurement, 1000)
+			vals := make([]metric.Measurement, 1000)
 			var perSeries float64
 			for i := 0; i < b.N; i++ {
 				a := newTest(b, Config{MaxFuture: time.Hour})
@@ -151,7 +151,7 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 						k := min(len(vals), n-done)
 						for j := range k {
 							// Latency-shaped: lognormal around 20ms, 0.1ms to minutes.
-							vals[j] = l2met.Measurement{Name: "router.service", Source: src, Unit: "ms", Kind: l2met.Measure,
+							vals[j] = metric.Measurement{Name: "router.service", Source: src, Unit: "ms", Kind: metric.Measure,
 								Value: math.Round(math.Exp(r.NormFloat64()*1.5+3)*10) / 10, Time: t0}
 						}
 						a.Add(vals[:k])

@@ -3,7 +3,7 @@
 //
 // A measurement such as
 //
-//	l2met.Measurement{Name: "router.service", Source: "web.1", Kind: l2met.Measure,
+//	metric.Measurement{Name: "router.service", Source: "web.1", Kind: metric.Measure,
 //	                  Value: 31, Unit: "ms", Time: 2024-05-01T12:00:07Z}
 //
 // (from the router line "… dyno=web.1 connect=1ms service=31ms …" or from
@@ -13,7 +13,7 @@
 // plus the grace has passed, Flush hands it out as
 //
 //	Bucket{Start: 2024-05-01T12:00:00Z, Period: 60s, Series: []Series{
-//	    {Name: "router.service", Source: "web.1", Unit: "ms", Kind: l2met.Measure,
+//	    {Name: "router.service", Source: "web.1", Unit: "ms", Kind: metric.Measure,
 //	     Count: 3, Sum: 75, Min: 12, Max: 32, SumSquares: 2129, Last: 32,
 //	     Median: 31, P95: 32, P99: 32},
 //	}}

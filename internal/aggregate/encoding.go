@@ -8,8 +8,7 @@ import (
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/store"
-
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // stateVersion is the first byte of a State's binary form.
@@ -208,8 +207,8 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		d.fail(fmt.Sprintf("version %d, want %d", v, stateVersion))
 	}
 	var n State
-	n.Kind = l2met.Kind(d.byte("kind"))
-	if d.err == nil && n.Kind != l2met.Counter && n.Kind != l2met.Sample && n.Kind != l2met.Measure {
+	n.Kind = metric.Kind(d.byte("kind"))
+	if d.err == nil && n.Kind != metric.Counter && n.Kind != metric.Sample && n.Kind != metric.Measure {
 		d.fail(fmt.Sprintf("unknown kind %d", n.Kind))
 	}
 	n.Name = d.string("name")
@@ -232,9 +231,9 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		k := d.uvarint("value count")
 		switch {
 		case d.err != nil:
-		case n.Kind != l2met.Measure && k != 0:
+		case n.Kind != metric.Measure && k != 0:
 			d.fail(fmt.Sprintf("%d raw values for a %s series", k, n.Kind))
-		case n.Kind == l2met.Measure && k != count:
+		case n.Kind == metric.Measure && k != count:
 			d.fail(fmt.Sprintf("%d raw values for count %d", k, count))
 		case k > ExactLimit:
 			d.fail(fmt.Sprintf("%d raw values exceed %d", k, ExactLimit))
@@ -245,7 +244,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 			}
 		}
 	case mode == modeSketch:
-		if n.Kind != l2met.Measure {
+		if n.Kind != metric.Measure {
 			d.fail(fmt.Sprintf("sketch for a %s series", n.Kind))
 			break
 		}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 func Example() {
@@ -18,13 +18,13 @@ func Example() {
 		panic(err)
 	}
 	at := func(sec int) time.Time { return start.Add(time.Duration(sec) * time.Second) }
-	agg.Add([]l2met.Measurement{
-		{Name: "router.service", Source: "web.1", Kind: l2met.Measure, Value: 31, Unit: "ms", Time: at(7)},
-		{Name: "router.service", Source: "web.1", Kind: l2met.Measure, Value: 12, Unit: "ms", Time: at(20)},
-		{Name: "router.service", Source: "web.1", Kind: l2met.Measure, Value: 32, Unit: "ms", Time: at(41)},
-		{Name: "requests", Source: "web.1", Kind: l2met.Counter, Value: 3, Time: at(41)},
-		{Name: "memory_total", Source: "web.1", Kind: l2met.Sample, Value: 210.5, Unit: "MB", Time: at(50)},
-		{Name: "requests", Source: "web.1", Kind: l2met.Counter, Value: 1, Time: at(65)}, // next bucket
+	agg.Add([]metric.Measurement{
+		{Name: "router.service", Source: "web.1", Kind: metric.Measure, Value: 31, Unit: "ms", Time: at(7)},
+		{Name: "router.service", Source: "web.1", Kind: metric.Measure, Value: 12, Unit: "ms", Time: at(20)},
+		{Name: "router.service", Source: "web.1", Kind: metric.Measure, Value: 32, Unit: "ms", Time: at(41)},
+		{Name: "requests", Source: "web.1", Kind: metric.Counter, Value: 3, Time: at(41)},
+		{Name: "memory_total", Source: "web.1", Kind: metric.Sample, Value: 210.5, Unit: "MB", Time: at(50)},
+		{Name: "requests", Source: "web.1", Kind: metric.Counter, Value: 1, Time: at(65)}, // next bucket
 	})
 
 	// Not due yet: the bucket ends at 12:01:00 and the grace runs 10s more.
@@ -33,18 +33,18 @@ func Example() {
 		fmt.Println(b.Start.Format(time.TimeOnly), b.Period)
 		for _, s := range b.Series {
 			switch s.Kind {
-			case l2met.Counter:
+			case metric.Counter:
 				fmt.Printf("  %s %s count: sum=%g\n", s.Name, s.Source, s.Sum)
-			case l2met.Sample:
+			case metric.Sample:
 				fmt.Printf("  %s %s sample: last=%g%s\n", s.Name, s.Source, s.Last, s.Unit)
-			case l2met.Measure:
+			case metric.Measure:
 				fmt.Printf("  %s %s measure: count=%d sum=%g min=%g max=%g median=%g p95=%g %s\n",
 					s.Name, s.Source, s.Count, s.Sum, s.Min, s.Max, s.Median, s.P95, s.Unit)
 			}
 		}
 	}
 	// A line for the flushed bucket is now late.
-	agg.Add([]l2met.Measurement{{Name: "requests", Source: "web.1", Kind: l2met.Counter, Value: 1, Time: at(59)}})
+	agg.Add([]metric.Measurement{{Name: "requests", Source: "web.1", Kind: metric.Counter, Value: 1, Time: at(59)}})
 	st := agg.Stats()
 	fmt.Println("added", st.Added, "late", st.Late, "open", st.OpenSeries)
 	// Output:
@@ -60,8 +60,8 @@ func Example() {
 // processes.
 func ExampleState_Merge() {
 	t := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	a := aggregate.NewState("router.service", "web.1", "ms", l2met.Measure)
-	b := aggregate.NewState("router.service", "web.1", "ms", l2met.Measure)
+	a := aggregate.NewState("router.service", "web.1", "ms", metric.Measure)
+	b := aggregate.NewState("router.service", "web.1", "ms", metric.Measure)
 	a.Add(t, 10)
 	a.Add(t.Add(time.Second), 30)
 	b.Add(t.Add(2*time.Second), 20)

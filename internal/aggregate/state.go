@@ -10,8 +10,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
 	"github.com/DataDog/sketches-go/ddsketch/store"
-
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // ExactLimit is the number of values a Measure series keeps raw. Up to this
@@ -65,7 +64,7 @@ type State struct {
 	Name   string
 	Source string
 	Unit   string
-	Kind   l2met.Kind
+	Kind   metric.Kind
 
 	count    int64
 	sum      float64
@@ -80,7 +79,7 @@ type State struct {
 }
 
 // NewState returns an empty state for the series.
-func NewState(name, source, unit string, kind l2met.Kind) *State {
+func NewState(name, source, unit string, kind metric.Kind) *State {
 	return &State{Name: name, Source: source, Unit: unit, Kind: kind}
 }
 
@@ -113,11 +112,11 @@ func (s *State) Add(t time.Time, v float64) bool {
 func (s *State) add(tn int64, v float64) {
 	s.count++
 	switch s.Kind {
-	case l2met.Counter:
+	case metric.Counter:
 		s.sum += v
-	case l2met.Sample:
+	case metric.Sample:
 		s.observeLast(tn, v)
-	case l2met.Measure:
+	case metric.Measure:
 		if s.count == 1 {
 			s.min, s.max = v, v
 		} else {
@@ -185,13 +184,13 @@ func (s *State) Merge(o *State) error {
 		s.min = min(s.min, o.min)
 		s.max = max(s.max, o.max)
 	}
-	if s.Kind != l2met.Counter && (s.count == 0 || o.lastTime >= s.lastTime) {
+	if s.Kind != metric.Counter && (s.count == 0 || o.lastTime >= s.lastTime) {
 		s.last, s.lastTime = o.last, o.lastTime
 	}
 	s.count += o.count
 	s.sum += o.sum
 	s.sumSq += o.sumSq
-	if s.Kind != l2met.Measure {
+	if s.Kind != metric.Measure {
 		return nil
 	}
 	switch {
@@ -221,11 +220,11 @@ func (s *State) Merge(o *State) error {
 func (s *State) Series() Series {
 	out := Series{Name: s.Name, Source: s.Source, Unit: s.Unit, Kind: s.Kind, Count: s.count}
 	switch s.Kind {
-	case l2met.Counter:
+	case metric.Counter:
 		out.Sum = s.sum
-	case l2met.Sample:
+	case metric.Sample:
 		out.Last = s.last
-	case l2met.Measure:
+	case metric.Measure:
 		out.Sum, out.Min, out.Max, out.SumSquares, out.Last = s.sum, s.min, s.max, s.sumSq, s.last
 		if s.inSketch() {
 			// The exact value lies within [min, max], so clamping the
@@ -242,6 +241,58 @@ func (s *State) Series() Series {
 		}
 	}
 	return out
+}
+
+// Values calls f with the distribution of a metric.Measure state in
+// ascending order of value: each raw value with count 1 while the state is
+// exact (at most ExactLimit values), else each sketch bin's representative
+// value (within SketchAccuracy of every value in the bin) with the bin's
+// count. The counts add up to the state's count. It stops when f returns
+// false. It may reorder the raw values; it does not otherwise modify s.
+func (s *State) Values(f func(value, count float64) bool) {
+	if s.Kind != metric.Measure {
+		return
+	}
+	if !s.inSketch() {
+		slices.Sort(s.values)
+		for _, v := range s.values {
+			if !f(v, 1) {
+				return
+			}
+		}
+		return
+	}
+	type bin struct {
+		index int
+		count float64
+	}
+	bins := func(st store.Store) []bin {
+		var out []bin
+		st.ForEach(func(i int, c float64) bool {
+			if c > 0 {
+				out = append(out, bin{i, c})
+			}
+			return false
+		})
+		slices.SortFunc(out, func(x, y bin) int { return x.index - y.index })
+		return out
+	}
+	// Negative values are stored by magnitude: ascending values are
+	// descending magnitudes.
+	neg := bins(s.sketch.GetNegativeValueStore())
+	for i := len(neg) - 1; i >= 0; i-- {
+		if !f(-s.sketch.Value(neg[i].index), neg[i].count) {
+			return
+		}
+	}
+	if z := s.sketch.GetZeroCount(); z > 0 && !f(0, z) {
+		return
+	}
+	for _, b := range bins(s.sketch.GetPositiveValueStore()) {
+		if !f(s.sketch.Value(b.index), b.count) {
+			return
+		}
+	}
 }
 
 // saturated says whether the sketch's stores reached SketchMaxBins, so that

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // exactSeries computes the expected Measure statistics of vs (added in
 // order, one nanosecond apart) the slow, obvious way.
 func exactSeries(vs []float64) Series {
-	s := Series{Kind: l2met.Measure, Count: int64(len(vs)), Min: math.Inf(1), Max: math.Inf(-1)}
+	s := Series{Kind: metric.Measure, Count: int64(len(vs)), Min: math.Inf(1), Max: math.Inf(-1)}
 	for _, v := range vs {
 		s.Sum += v
 		s.SumSquares += v * v
@@ -36,7 +36,7 @@ func exactSeries(vs []float64) Series {
 }
 
 func stateOf(vs []float64) *State {
-	st := NewState("x", "", "", l2met.Measure)
+	st := NewState("x", "", "", metric.Measure)
 	for i, v := range vs {
 		st.Add(t0.Add(time.Duration(i)), v)
 	}
@@ -134,7 +134,7 @@ func TestPercentileRankNotQuantile(t *testing.T) {
 }
 
 func TestStateIgnoresNonFinite(t *testing.T) {
-	st := NewState("x", "", "", l2met.Measure)
+	st := NewState("x", "", "", metric.Measure)
 	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		if st.Add(t0, v) {
 			t.Errorf("Add(%g) = true", v)
@@ -163,8 +163,8 @@ func TestStateIgnoresNonFinite(t *testing.T) {
 // the first and returns the result.
 func split(t *testing.T, vs []float64, k int) *State {
 	t.Helper()
-	a := NewState("x", "", "", l2met.Measure)
-	b := NewState("x", "", "", l2met.Measure)
+	a := NewState("x", "", "", metric.Measure)
+	b := NewState("x", "", "", metric.Measure)
 	for i, v := range vs {
 		st := a
 		if i >= k {
@@ -240,35 +240,35 @@ func TestMergeSketch(t *testing.T) {
 }
 
 func TestMergeKinds(t *testing.T) {
-	c1, c2 := NewState("req", "web.1", "", l2met.Counter), NewState("req", "web.1", "", l2met.Counter)
+	c1, c2 := NewState("req", "web.1", "", metric.Counter), NewState("req", "web.1", "", metric.Counter)
 	c1.Add(at(1), 2)
 	c2.Add(at(0), 3)
 	c2.Add(at(2), 4)
 	if err := c1.Merge(c2); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c1.Series(), (Series{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 3, Sum: 9}); got != want {
+	if got, want := c1.Series(), (Series{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 3, Sum: 9}); got != want {
 		t.Errorf("counter merge = %s", fmtSeries(got))
 	}
-	s1, s2 := NewState("mem", "web.1", "MB", l2met.Sample), NewState("mem", "web.1", "MB", l2met.Sample)
+	s1, s2 := NewState("mem", "web.1", "MB", metric.Sample), NewState("mem", "web.1", "MB", metric.Sample)
 	s1.Add(at(5), 1)
 	s2.Add(at(5), 2) // same time: the merged-in state, arriving later, wins
 	s2.Add(at(3), 3)
 	if err := s1.Merge(s2); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s1.Series(), (Series{Name: "mem", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 3, Last: 2}); got != want {
+	if got, want := s1.Series(), (Series{Name: "mem", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 3, Last: 2}); got != want {
 		t.Errorf("sample merge = %s", fmtSeries(got))
 	}
-	empty := NewState("mem", "web.1", "MB", l2met.Sample)
+	empty := NewState("mem", "web.1", "MB", metric.Sample)
 	if err := empty.Merge(s1); err != nil || empty.Series() != s1.Series() {
 		t.Errorf("merge into empty = %s, %v", fmtSeries(empty.Series()), err)
 	}
 	for name, o := range map[string]*State{
-		"name":   NewState("mem2", "web.1", "MB", l2met.Sample),
-		"source": NewState("mem", "web.2", "MB", l2met.Sample),
-		"unit":   NewState("mem", "web.1", "kB", l2met.Sample),
-		"kind":   NewState("mem", "web.1", "MB", l2met.Measure),
+		"name":   NewState("mem2", "web.1", "MB", metric.Sample),
+		"source": NewState("mem", "web.2", "MB", metric.Sample),
+		"unit":   NewState("mem", "web.1", "kB", metric.Sample),
+		"kind":   NewState("mem", "web.1", "MB", metric.Measure),
 	} {
 		if err := s1.Merge(o); !errors.Is(err, ErrMismatch) {
 			t.Errorf("merge with other %s: %v, want ErrMismatch", name, err)
@@ -281,7 +281,7 @@ func TestMergeKinds(t *testing.T) {
 // aggregator seeing everything flushes.
 func TestFlushStatesMerge(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	var ms []l2met.Measurement
+	var ms []metric.Measurement
 	for i := range 3000 {
 		sec := float64(i%120) + 0.5
 		ms = append(ms,
@@ -322,14 +322,14 @@ func TestFlushStatesMerge(t *testing.T) {
 func TestEncodingRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
 	for name, st := range map[string]*State{
-		"empty counter": NewState("req", "web.1", "", l2met.Counter),
+		"empty counter": NewState("req", "web.1", "", metric.Counter),
 		"counter": func() *State {
-			s := NewState("req", "web.1", "", l2met.Counter)
+			s := NewState("req", "web.1", "", metric.Counter)
 			s.Add(at(1), 3)
 			s.Add(at(2), 4)
 			return s
 		}(),
-		"sample":      func() *State { s := NewState("mem", "", "MB", l2met.Sample); s.Add(at(1), 3); return s }(),
+		"sample":      func() *State { s := NewState("mem", "", "MB", metric.Sample); s.Add(at(1), 3); return s }(),
 		"measure raw": stateOf([]float64{3, -1, 0, 7.25}),
 		"measure sketch": func() *State {
 			vs := make([]float64, 5000)
@@ -359,7 +359,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 
 func TestEncodingErrors(t *testing.T) {
 	valid, _ := stateOf([]float64{1, 2}).MarshalBinary()
-	counter := NewState("req", "", "", l2met.Counter)
+	counter := NewState("req", "", "", metric.Counter)
 	counter.Add(t0, 1)
 	validCounter, _ := counter.MarshalBinary()
 	ones := make([]float64, 1001)
@@ -421,7 +421,7 @@ func contains(s, sub string) bool {
 }
 
 func FuzzUnmarshalState(f *testing.F) {
-	for _, st := range []*State{stateOf([]float64{1, 2, 3}), stateOf(make([]float64, 1500)), NewState("a", "b", "c", l2met.Sample)} {
+	for _, st := range []*State{stateOf([]float64{1, 2, 3}), stateOf(make([]float64, 1500)), NewState("a", "b", "c", metric.Sample)} {
 		b, _ := st.MarshalBinary()
 		f.Add(b)
 	}
@@ -441,4 +441,34 @@ func FuzzUnmarshalState(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 	})
+}
+
+func TestValuesExactAndSketch(t *testing.T) {
+	for _, n := range []int{7, ExactLimit + 500} {
+		st := &State{Name: "x", Kind: metric.Measure}
+		var want float64
+		for i := range n {
+			v := float64((i*37)%n) - float64(n)/3 // negatives, a zero, positives
+			st.add(int64(i), v)
+			want += 1
+		}
+		var total float64
+		prev := math.Inf(-1)
+		st.Values(func(v, c float64) bool {
+			if v < prev {
+				t.Fatalf("n=%d: values not ascending: %v after %v", n, v, prev)
+			}
+			prev = v
+			total += c
+			return true
+		})
+		if total != want {
+			t.Errorf("n=%d: counts add up to %v, want %v", n, total, want)
+		}
+		var calls int
+		st.Values(func(float64, float64) bool { calls++; return false })
+		if calls != 1 {
+			t.Errorf("n=%d: Values went on after f returned false: %d calls", n, calls)
+		}
+	}
 }

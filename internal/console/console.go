@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Outlet writes buckets to an io.Writer. It implements outlet.Outlet and is
@@ -45,14 +45,17 @@ func (o *Outlet) Write(b *aggregate.Bucket) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.buf = AppendBucket(o.buf[:0], b, o.prefix)
-	if len(o.buf) == 0 {
-		return
+	var err error
+	if len(o.buf) > 0 {
+		if _, err = o.w.Write(o.buf); err != nil {
+			o.errs++
+		} else {
+			o.series += int64(len(b.Series))
+		}
 	}
-	if _, err := o.w.Write(o.buf); err != nil {
-		o.errs++
-		return
+	if b.Done != nil {
+		b.Done("console", err)
 	}
-	o.series += int64(len(b.Series))
 }
 
 // Close does nothing: every bucket is written when it arrives.
@@ -88,11 +91,11 @@ func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 		}
 		dst = append(dst, s.Name...)
 		switch s.Kind {
-		case l2met.Counter:
+		case metric.Counter:
 			dst = append(dst, '=')
 			dst = appendFloat(dst, s.Sum)
 			dst = append(dst, s.Unit...)
-		case l2met.Sample:
+		case metric.Sample:
 			dst = append(dst, '=')
 			dst = appendFloat(dst, s.Last)
 			dst = append(dst, s.Unit...)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 func testBucket() *aggregate.Bucket {
@@ -15,10 +15,10 @@ func testBucket() *aggregate.Bucket {
 		Start:  time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC),
 		Period: time.Minute,
 		Series: []aggregate.Series{
-			{Name: "db.latency", Source: "web.1", Unit: "ms", Kind: l2met.Measure, Count: 3, Sum: 12, Min: 2, Max: 6, SumSquares: 56, Last: 4, Median: 4, P95: 6, P99: 6},
-			{Name: "logplex.dropped", Kind: l2met.Counter, Count: 1, Sum: 15},
-			{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 2, Last: 21.22},
-			{Name: "req", Source: "web.1", Kind: l2met.Counter, Count: 12, Sum: 1200000},
+			{Name: "db.latency", Source: "web.1", Unit: "ms", Kind: metric.Measure, Count: 3, Sum: 12, Min: 2, Max: 6, SumSquares: 56, Last: 4, Median: 4, P95: 6, P99: 6},
+			{Name: "logplex.dropped", Kind: metric.Counter, Count: 1, Sum: 15},
+			{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 2, Last: 21.22},
+			{Name: "req", Source: "web.1", Kind: metric.Counter, Count: 12, Sum: 1200000},
 		},
 	}
 }

@@ -8,14 +8,14 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/inputtest"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Reading stdin (`webapp | worker -stdin`): bare app lines, `heroku logs`
 // lines and syslog lines all work; a line without a timestamp gets the
 // arrival time.
 func ExampleProcessor_ReadLines() {
-	sink := input.SinkFunc(func(ms []l2met.Measurement) {
+	sink := input.SinkFunc(func(ms []metric.Measurement) {
 		for _, m := range ms {
 			fmt.Println(inputtest.Format(m))
 		}

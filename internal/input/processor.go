@@ -13,20 +13,21 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/logplex"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Sink receives measurements from the inputs. The aggregator implements it.
 // Add must be safe for concurrent use and must not retain ms (nor modify it)
 // after it returns; the strings in the measurements may be retained.
 type Sink interface {
-	Add(ms []l2met.Measurement)
+	Add(ms []metric.Measurement)
 }
 
 // SinkFunc adapts a function to the Sink interface.
-type SinkFunc func(ms []l2met.Measurement)
+type SinkFunc func(ms []metric.Measurement)
 
 // Add calls f(ms).
-func (f SinkFunc) Add(ms []l2met.Measurement) { f(ms) }
+func (f SinkFunc) Add(ms []metric.Measurement) { f(ms) }
 
 const (
 	// DefaultMaxLineBytes bounds one message when Config.MaxLineBytes is zero:
@@ -114,7 +115,7 @@ func NewProcessor(sink Sink, cfg Config) (*Processor, error) {
 		p.log = slog.Default()
 	}
 	p.pool.New = func() any {
-		return &Session{p: p, parser: l2met.NewParser(), buf: make([]l2met.Measurement, 0, SinkBatch+64)}
+		return &Session{p: p, parser: l2met.NewParser(), buf: make([]metric.Measurement, 0, SinkBatch+64)}
 	}
 	return p, nil
 }
@@ -180,7 +181,7 @@ func (p *Processor) ReadLines(ctx context.Context, r io.Reader, f Format) error 
 type Session struct {
 	p       *Processor
 	parser  *l2met.Parser
-	buf     []l2met.Measurement
+	buf     []metric.Measurement
 	sc      *logplex.Scanner
 	br      *bufio.Reader
 	body    bytes.Reader

@@ -14,7 +14,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/inputtest"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // now is the fixed arrival time of every test.
@@ -223,7 +223,7 @@ func TestMaxLineBytesBoundary(t *testing.T) {
 // SinkBatch measurements.
 func TestSinkBatch(t *testing.T) {
 	var sizes []int
-	p, err := input.NewProcessor(input.SinkFunc(func(ms []l2met.Measurement) { sizes = append(sizes, len(ms)) }), input.Config{Now: clock})
+	p, err := input.NewProcessor(input.SinkFunc(func(ms []metric.Measurement) { sizes = append(sizes, len(ms)) }), input.Config{Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func body100() []byte {
 }
 
 func BenchmarkSessionFrames(b *testing.B) {
-	p, err := input.NewProcessor(input.SinkFunc(func([]l2met.Measurement) {}), input.Config{})
+	p, err := input.NewProcessor(input.SinkFunc(func([]metric.Measurement) {}), input.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func BenchmarkSessionFrames(b *testing.B) {
 // BenchmarkReadFrames is the syslog stream path: a reader, the flushing
 // wrapper and the Scanner's own buffering.
 func BenchmarkReadFrames(b *testing.B) {
-	p, err := input.NewProcessor(input.SinkFunc(func([]l2met.Measurement) {}), input.Config{})
+	p, err := input.NewProcessor(input.SinkFunc(func([]metric.Measurement) {}), input.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func BenchmarkReadFrames(b *testing.B) {
 // BenchmarkReadLines is the log-session and stdin path: `heroku logs` text
 // lines.
 func BenchmarkReadLines(b *testing.B) {
-	p, err := input.NewProcessor(input.SinkFunc(func([]l2met.Measurement) {}), input.Config{})
+	p, err := input.NewProcessor(input.SinkFunc(func([]metric.Measurement) {}), input.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

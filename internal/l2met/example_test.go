@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 func ExampleParser_Parse() {
@@ -17,7 +18,7 @@ func ExampleParser_Parse() {
 		{Time: at, AppName: []byte("heroku"), ProcID: []byte("logplex"), Msg: []byte("Error L10 (output buffer overflow): 500 messages dropped since 2024-05-01T11:59:00+00:00.")},
 		{Time: at, AppName: []byte("app"), ProcID: []byte("web.1"), Msg: []byte("count#ok=2 measure#bad=NaN")},
 	}
-	var ms []l2met.Measurement // reuse it across lines: ms = p.Parse(ms[:0], …)
+	var ms []metric.Measurement // reuse it across lines: ms = p.Parse(ms[:0], …)
 	for _, l := range lines {
 		var err error
 		ms, err = p.Parse(ms[:0], l)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Bounds of the Parser. Each one that is hit is counted in Stats.
@@ -39,11 +41,11 @@ const (
 
 // Metric names the Parser produces itself (see the package documentation).
 const (
-	RouterConnect  = "router.connect"  // Measure, ms
-	RouterService  = "router.service"  // Measure, ms
-	RouterBytes    = "router.bytes"    // Measure, bytes
+	RouterConnect  = "router.connect"  // metric.Measure, ms
+	RouterService  = "router.service"  // metric.Measure, ms
+	RouterBytes    = "router.bytes"    // metric.Measure, bytes
 	RouterSource   = "router"          // source of router lines without a dyno
-	LogplexDropped = "logplex.dropped" // Counter: messages Logplex dropped (L10)
+	LogplexDropped = "logplex.dropped" // metric.Counter: messages Logplex dropped (L10)
 )
 
 var routerStatus = [6]string{"", "router.status.1xx", "router.status.2xx", "router.status.3xx", "router.status.4xx", "router.status.5xx"}
@@ -221,7 +223,7 @@ func (p *Parser) reject(r *rejects, counter *atomic.Uint64, key, val []byte, wha
 // Parse appends the measurements found in line to dst and returns dst. A line
 // with no metric in it returns dst unchanged and a nil error. When some pairs
 // are rejected, the good ones are still appended and err is a *ParseError.
-func (p *Parser) Parse(dst []Measurement, line Line) ([]Measurement, error) {
+func (p *Parser) Parse(dst []metric.Measurement, line Line) ([]metric.Measurement, error) {
 	p.stats.lines.Add(1)
 	start := len(dst)
 	var r rejects
@@ -304,7 +306,7 @@ func skipQuoted(b []byte, i int) int {
 	return len(b)
 }
 
-func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement {
+func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metric.Measurement {
 	start := len(dst)
 	var source, oldName, oldVal, oldUnits []byte
 	var hasOldVal bool
@@ -320,20 +322,20 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 		if len(key) < 3 {
 			continue
 		}
-		var kind Kind
+		var kind metric.Kind
 		var name []byte
 		switch key[0] {
 		case 'c':
 			if name, ok = cutPrefix(key, "count#"); !ok {
 				continue
 			}
-			kind = Counter
+			kind = metric.Counter
 			if !hasVal {
 				val, hasVal = one, true
 			}
 		case 's':
 			if name, ok = cutPrefix(key, "sample#"); ok {
-				kind = Sample
+				kind = metric.Sample
 			} else {
 				if string(key) == "source" && hasVal {
 					source = val
@@ -349,7 +351,7 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 					continue
 				}
 			}
-			kind = Measure
+			kind = metric.Measure
 		case 'v':
 			if string(key) == "val" {
 				oldVal, hasOldVal = val, hasVal
@@ -367,7 +369,7 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 		// when something is wrong.
 		if len(dst)-start < MaxPerLine && len(name) > 0 && len(name) <= MaxNameLen && hasVal && len(val) > 0 {
 			if v, u, why := parseValue(val); why == "" && len(u) <= MaxUnitLen {
-				dst = append(dst, Measurement{Name: p.str(name), Time: line.Time, Kind: kind, Value: v, Unit: p.unit(u)})
+				dst = append(dst, metric.Measurement{Name: p.str(name), Time: line.Time, Kind: kind, Value: v, Unit: p.unit(u)})
 				continue
 			}
 		}
@@ -375,9 +377,9 @@ func (p *Parser) generic(dst []Measurement, line Line, r *rejects) []Measurement
 	}
 	if len(oldName) > 0 && hasOldVal {
 		// Old labs runtime metrics: measure=memory_rss val=21.22 units=MB.
-		kind := Measure
+		kind := metric.Measure
 		if string(line.AppName) == "heroku" {
-			kind = Sample
+			kind = metric.Sample
 		}
 		dst = p.metric(dst, line.Time, kind, []byte("measure"), oldName, oldVal, true, oldUnits, start, r)
 	}
@@ -422,7 +424,7 @@ func cutPrefix(b []byte, prefix string) ([]byte, bool) {
 
 // metric validates one metric pair and appends it. unit, when not nil,
 // overrides the unit parsed from val (and must be valid too).
-func (p *Parser) metric(dst []Measurement, t time.Time, kind Kind, key, name, val []byte, hasVal bool, unit []byte, start int, r *rejects) []Measurement {
+func (p *Parser) metric(dst []metric.Measurement, t time.Time, kind metric.Kind, key, name, val []byte, hasVal bool, unit []byte, start int, r *rejects) []metric.Measurement {
 	switch {
 	case len(dst)-start >= MaxPerLine:
 		p.reject(r, &p.stats.tooMany, key, nil, "more than "+strconv.Itoa(MaxPerLine)+" metrics in the line")
@@ -453,7 +455,7 @@ func (p *Parser) metric(dst []Measurement, t time.Time, kind Kind, key, name, va
 		p.reject(r, &p.stats.tooLong, key, nil, "unit longer than "+strconv.Itoa(MaxUnitLen)+" bytes")
 		return dst
 	}
-	return append(dst, Measurement{Name: p.str(name), Time: t, Kind: kind, Value: v, Unit: p.unit(u)})
+	return append(dst, metric.Measurement{Name: p.str(name), Time: t, Kind: kind, Value: v, Unit: p.unit(u)})
 }
 
 // unit returns u as a string, skipping the interning table for common units.
@@ -595,7 +597,7 @@ func isHexID(b []byte) bool {
 }
 
 // router parses a Heroku router line.
-func (p *Parser) router(dst []Measurement, line Line, r *rejects) []Measurement {
+func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metric.Measurement {
 	start := len(dst)
 	var dyno []byte
 	it := pairs{b: line.Msg}
@@ -623,7 +625,7 @@ func (p *Parser) router(dst []Measurement, line Line, r *rejects) []Measurement 
 			if key[0] == 's' {
 				name = RouterService
 			}
-			dst = append(dst, Measurement{Name: name, Time: line.Time, Kind: Measure, Value: v, Unit: "ms"})
+			dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Measure, Value: v, Unit: "ms"})
 		case "bytes":
 			v, u, why := parseValue(val)
 			if why == "" && len(u) > 0 {
@@ -633,19 +635,19 @@ func (p *Parser) router(dst []Measurement, line Line, r *rejects) []Measurement 
 				p.reject(r, nil, key, val, why)
 				continue
 			}
-			dst = append(dst, Measurement{Name: RouterBytes, Time: line.Time, Kind: Measure, Value: v, Unit: "bytes"})
+			dst = append(dst, metric.Measurement{Name: RouterBytes, Time: line.Time, Kind: metric.Measure, Value: v, Unit: "bytes"})
 		case "status":
 			if len(val) != 3 || val[0] < '1' || val[0] > '5' || val[1] < '0' || val[1] > '9' || val[2] < '0' || val[2] > '9' {
 				p.reject(r, nil, key, val, "is not an HTTP status")
 				continue
 			}
-			dst = append(dst, Measurement{Name: routerStatus[val[0]-'0'], Time: line.Time, Kind: Counter, Value: 1})
+			dst = append(dst, metric.Measurement{Name: routerStatus[val[0]-'0'], Time: line.Time, Kind: metric.Counter, Value: 1})
 		case "code":
 			if !isErrorCode(val) {
 				p.reject(r, nil, key, val, "is not an error code")
 				continue
 			}
-			dst = append(dst, Measurement{Name: p.strPrefixed("router.error.", val), Time: line.Time, Kind: Counter, Value: 1})
+			dst = append(dst, metric.Measurement{Name: p.strPrefixed("router.error.", val), Time: line.Time, Kind: metric.Counter, Value: 1})
 		}
 	}
 	src := p.source(r, "dyno", dyno)
@@ -675,7 +677,7 @@ func isErrorCode(b []byte) bool {
 // herokuError parses `Error R14 (Memory quota exceeded)` from a dyno and
 // `Error L10 (output buffer overflow): 500 messages dropped since …` from
 // Logplex. Other lines are ignored.
-func (p *Parser) herokuError(dst []Measurement, line Line) []Measurement {
+func (p *Parser) herokuError(dst []metric.Measurement, line Line) []metric.Measurement {
 	msg := line.Msg[len("Error "):]
 	sp := bytes.IndexByte(msg, ' ')
 	if sp < 0 {
@@ -702,10 +704,10 @@ func (p *Parser) herokuError(dst []Measurement, line Line) []Measurement {
 		if j == 0 || !bytes.HasPrefix(rest[j:], []byte(" messages dropped")) {
 			return dst
 		}
-		return append(dst, Measurement{Name: LogplexDropped, Time: line.Time, Kind: Counter, Value: float64(n)})
+		return append(dst, metric.Measurement{Name: LogplexDropped, Time: line.Time, Kind: metric.Counter, Value: float64(n)})
 	}
 	if len(line.ProcID) == 0 || len(line.ProcID) > MaxSourceLen {
 		return dst // not a dyno
 	}
-	return append(dst, Measurement{Name: p.strPrefixed("dyno.error.", code), Source: p.str(line.ProcID), Time: line.Time, Kind: Counter, Value: 1})
+	return append(dst, metric.Measurement{Name: p.strPrefixed("dyno.error.", code), Source: p.str(line.ProcID), Time: line.Time, Kind: metric.Counter, Value: 1})
 }

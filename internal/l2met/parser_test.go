@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 123456000, time.UTC)
@@ -17,44 +19,44 @@ func line(app, proc, msg string) Line {
 	return Line{Time: t0, AppName: []byte(app), ProcID: []byte(proc), Msg: []byte(msg)}
 }
 
-func m(name, source string, kind Kind, v float64, unit string) Measurement {
-	return Measurement{Name: name, Source: source, Time: t0, Kind: kind, Value: v, Unit: unit}
+func m(name, source string, kind metric.Kind, v float64, unit string) metric.Measurement {
+	return metric.Measurement{Name: name, Source: source, Time: t0, Kind: kind, Value: v, Unit: unit}
 }
 
 func TestParse(t *testing.T) {
 	tests := map[string]struct {
 		in      Line
-		want    []Measurement
+		want    []metric.Measurement
 		wantErr string
 	}{
 		"app count and measure": {
 			in:   line("app", "web.1", "count#req=1 measure#db.latency=4ms"),
-			want: []Measurement{m("req", "web.1", Counter, 1, ""), m("db.latency", "web.1", Measure, 4, "ms")},
+			want: []metric.Measurement{m("req", "web.1", metric.Counter, 1, ""), m("db.latency", "web.1", metric.Measure, 4, "ms")},
 		},
 		"bare count, text around, negative sample, percent": {
 			in: line("app", "web.1", "Completed 200 OK in 12ms count#http.requests measure#http.latency=12.5ms sample#queue.depth=-3 sample#cpu=99.5%"),
-			want: []Measurement{m("http.requests", "web.1", Counter, 1, ""), m("http.latency", "web.1", Measure, 12.5, "ms"),
-				m("queue.depth", "web.1", Sample, -3, ""), m("cpu", "web.1", Sample, 99.5, "%")},
+			want: []metric.Measurement{m("http.requests", "web.1", metric.Counter, 1, ""), m("http.latency", "web.1", metric.Measure, 12.5, "ms"),
+				m("queue.depth", "web.1", metric.Sample, -3, ""), m("cpu", "web.1", metric.Sample, 99.5, "%")},
 		},
 		"legacy measure.name and exponent": {
 			in:   line("app", "worker.2", "measure.jobs.duration=1.5e3ms count#jobs.done=2 sample#tiny=-2.5E-3 sample#big=+12e+2x"),
-			want: []Measurement{m("jobs.duration", "worker.2", Measure, 1500, "ms"), m("jobs.done", "worker.2", Counter, 2, ""), m("tiny", "worker.2", Sample, -0.0025, ""), m("big", "worker.2", Sample, 1200, "x")},
+			want: []metric.Measurement{m("jobs.duration", "worker.2", metric.Measure, 1500, "ms"), m("jobs.done", "worker.2", metric.Counter, 2, ""), m("tiny", "worker.2", metric.Sample, -0.0025, ""), m("big", "worker.2", metric.Sample, 1200, "x")},
 		},
 		"quoted values do not confuse the pair scanner": {
 			in:   line("app", "web.2", `at=info msg="cache \"hit\" count#fake=9" count#cache.hits=3 "count#also=fake" desc="x`),
-			want: []Measurement{m("cache.hits", "web.2", Counter, 3, "")},
+			want: []metric.Measurement{m("cache.hits", "web.2", metric.Counter, 3, "")},
 		},
 		"source pair wins over procid, anywhere in the line": {
 			in:   line("app", "web.1", "count#a=1 source=checkout"),
-			want: []Measurement{m("a", "checkout", Counter, 1, "")},
+			want: []metric.Measurement{m("a", "checkout", metric.Counter, 1, "")},
 		},
 		"quoted source": {
 			in:   line("app", "web.1", `source="api" count#a=1`),
-			want: []Measurement{m("a", "api", Counter, 1, "")},
+			want: []metric.Measurement{m("a", "api", metric.Counter, 1, "")},
 		},
 		"bare line has no source": {
 			in:   Line{Time: t0, Msg: []byte("count#a=1")},
-			want: []Measurement{m("a", "", Counter, 1, "")},
+			want: []metric.Measurement{m("a", "", metric.Counter, 1, "")},
 		},
 		"no metrics": {
 			in: line("app", "web.1", `[INFO] plain log line without metrics count=5 measure=x`),
@@ -64,11 +66,11 @@ func TestParse(t *testing.T) {
 		},
 		"plain-looking start, legacy forms later": {
 			in:   line("app", "web.1", `[INFO] done measure=jobs val=4 units=ms measure.queue=2 x="a b"`),
-			want: []Measurement{m("queue", "web.1", Measure, 2, ""), m("jobs", "web.1", Measure, 4, "ms")},
+			want: []metric.Measurement{m("queue", "web.1", metric.Measure, 2, ""), m("jobs", "web.1", metric.Measure, 4, "ms")},
 		},
 		"rejected values, good ones kept": {
 			in:      line("app", "web.1", "count#req=abc measure#lat=NaN sample#x=Inf measure#ok=1ms sample#y=1e999 count#z=5ms/s measure#e= sample#f"),
-			want:    []Measurement{m("ok", "web.1", Measure, 1, "ms")},
+			want:    []metric.Measurement{m("ok", "web.1", metric.Measure, 1, "ms")},
 			wantErr: `l2met: 7 rejected, first: count#req: value "abc" is not a number`,
 		},
 		"empty name": {
@@ -77,20 +79,20 @@ func TestParse(t *testing.T) {
 		},
 		"runtime metrics, current form": {
 			in: line("heroku", "web.1", "source=web.1 dyno=heroku.2808254.d97d0ea7-cf3d-411b-b453-d2943a50b456 sample#memory_total=21.00MB sample#memory_rss=21.22MB sample#memory_pgpgin=348836pages sample#load_avg_1m=2.46"),
-			want: []Measurement{m("memory_total", "web.1", Sample, 21, "MB"), m("memory_rss", "web.1", Sample, 21.22, "MB"),
-				m("memory_pgpgin", "web.1", Sample, 348836, "pages"), m("load_avg_1m", "web.1", Sample, 2.46, "")},
+			want: []metric.Measurement{m("memory_total", "web.1", metric.Sample, 21, "MB"), m("memory_rss", "web.1", metric.Sample, 21.22, "MB"),
+				m("memory_pgpgin", "web.1", metric.Sample, 348836, "pages"), m("load_avg_1m", "web.1", metric.Sample, 2.46, "")},
 		},
 		"runtime metrics, old labs form": {
 			in:   line("heroku", "web.1", "source=heroku.2808254.web.1.d97d0ea7-cf3d-411b-b453-d2943a50b456 measure=memory_rss val=21.22 units=MB"),
-			want: []Measurement{m("memory_rss", "web.1", Sample, 21.22, "MB")},
+			want: []metric.Measurement{m("memory_rss", "web.1", metric.Sample, 21.22, "MB")},
 		},
 		"runtime metrics, old labs form without units": {
 			in:   line("heroku", "run.9157", "source=heroku.2808254.run.9157.d97d0ea7-cf3d-411b-b453-d2943a50b456 measure=load_avg_5m val=0.05"),
-			want: []Measurement{m("load_avg_5m", "run.9157", Sample, 0.05, "")},
+			want: []metric.Measurement{m("load_avg_5m", "run.9157", metric.Sample, 0.05, "")},
 		},
-		"old form from an app is a Measure": {
+		"old form from an app is a metric.Measure": {
 			in:   line("app", "web.1", "measure=db.get val=20 units=ms"),
-			want: []Measurement{m("db.get", "web.1", Measure, 20, "ms")},
+			want: []metric.Measurement{m("db.get", "web.1", metric.Measure, 20, "ms")},
 		},
 		"old form with bad units": {
 			in:      line("heroku", "web.1", "measure=memory_rss val=21.22 units=M1"),
@@ -98,26 +100,26 @@ func TestParse(t *testing.T) {
 		},
 		"postgres add-on": {
 			in: line("app", "heroku-postgres", "source=DATABASE addon=postgres-parallel-38743 sample#db_size=8945836.0bytes sample#active-connections=3 sample#index-cache-hit-rate=0.99396 sample#memory-total=4045592.0kB sample#write-iops=0.011458"),
-			want: []Measurement{m("db_size", "DATABASE", Sample, 8945836, "bytes"), m("active-connections", "DATABASE", Sample, 3, ""),
-				m("index-cache-hit-rate", "DATABASE", Sample, 0.99396, ""), m("memory-total", "DATABASE", Sample, 4045592, "kB"), m("write-iops", "DATABASE", Sample, 0.011458, "")},
+			want: []metric.Measurement{m("db_size", "DATABASE", metric.Sample, 8945836, "bytes"), m("active-connections", "DATABASE", metric.Sample, 3, ""),
+				m("index-cache-hit-rate", "DATABASE", metric.Sample, 0.99396, ""), m("memory-total", "DATABASE", metric.Sample, 4045592, "kB"), m("write-iops", "DATABASE", metric.Sample, 0.011458, "")},
 		},
 		"redis add-on": {
 			in:   line("app", "heroku-redis", "source=REDIS addon=redis-cubed-98704 sample#memory-redis=1908016bytes sample#hit-rate=0.0096774"),
-			want: []Measurement{m("memory-redis", "REDIS", Sample, 1908016, "bytes"), m("hit-rate", "REDIS", Sample, 0.0096774, "")},
+			want: []metric.Measurement{m("memory-redis", "REDIS", metric.Sample, 1908016, "bytes"), m("hit-rate", "REDIS", metric.Sample, 0.0096774, "")},
 		},
 		"router info": {
 			in: line("heroku", "router", `at=info method=GET path="/" host=ex.herokuapp.com request_id=5d1a fwd="1.2.3.4" dyno=web.1 connect=1ms service=18ms status=200 bytes=13 protocol=https`),
-			want: []Measurement{m("router.connect", "web.1", Measure, 1, "ms"), m("router.service", "web.1", Measure, 18, "ms"),
-				m("router.status.2xx", "web.1", Counter, 1, ""), m("router.bytes", "web.1", Measure, 13, "bytes")},
+			want: []metric.Measurement{m("router.connect", "web.1", metric.Measure, 1, "ms"), m("router.service", "web.1", metric.Measure, 18, "ms"),
+				m("router.status.2xx", "web.1", metric.Counter, 1, ""), m("router.bytes", "web.1", metric.Measure, 13, "bytes")},
 		},
 		"router H12": {
 			in: line("heroku", "router", `at=error code=H12 desc="Request timeout" method=GET path="/slow" host=ex.herokuapp.com fwd="1.2.3.4" dyno=web.2 connect=0ms service=30000ms status=503 bytes=0 protocol=https`),
-			want: []Measurement{m("router.error.H12", "web.2", Counter, 1, ""), m("router.connect", "web.2", Measure, 0, "ms"),
-				m("router.service", "web.2", Measure, 30000, "ms"), m("router.status.5xx", "web.2", Counter, 1, ""), m("router.bytes", "web.2", Measure, 0, "bytes")},
+			want: []metric.Measurement{m("router.error.H12", "web.2", metric.Counter, 1, ""), m("router.connect", "web.2", metric.Measure, 0, "ms"),
+				m("router.service", "web.2", metric.Measure, 30000, "ms"), m("router.status.5xx", "web.2", metric.Counter, 1, ""), m("router.bytes", "web.2", metric.Measure, 0, "bytes")},
 		},
 		"router H14 with empty fields, old line without request_id": {
 			in:   line("heroku", "router", `at=error code=H14 desc="No web processes running" method=GET path="/favicon.ico" host=ex.herokuapp.com fwd="1.2.3.4" dyno= connect= service= status=503 bytes=`),
-			want: []Measurement{m("router.error.H14", "router", Counter, 1, ""), m("router.status.5xx", "router", Counter, 1, "")},
+			want: []metric.Measurement{m("router.error.H14", "router", metric.Counter, 1, ""), m("router.status.5xx", "router", metric.Counter, 1, "")},
 		},
 		"router with bad fields": {
 			in:      line("heroku", "router", `at=error code=h12 dyno=web.1 connect=5s service=x status=600 bytes=5kB`),
@@ -126,18 +128,18 @@ func TestParse(t *testing.T) {
 		},
 		"router path with quotes and spaces": {
 			in:   line("heroku", "router", `at=info method=POST path="/api?q=\"x status=500\"" dyno=web.1 status=201`),
-			want: []Measurement{m("router.status.2xx", "web.1", Counter, 1, "")},
+			want: []metric.Measurement{m("router.status.2xx", "web.1", metric.Counter, 1, "")},
 		},
 		"logplex L10": {
 			in:   line("heroku", "logplex", "Error L10 (output buffer overflow): 500 messages dropped since 2024-05-01T11:59:00+00:00."),
-			want: []Measurement{m("logplex.dropped", "", Counter, 500, "")},
+			want: []metric.Measurement{m("logplex.dropped", "", metric.Counter, 500, "")},
 		},
 		"logplex other error ignored": {
 			in: line("heroku", "logplex", "Error L11 (tail buffer overflow): 12 messages dropped since 2024-05-01T11:59:00+00:00."),
 		},
 		"dyno R14": {
 			in:   line("heroku", "web.1", "Error R14 (Memory quota exceeded)"),
-			want: []Measurement{m("dyno.error.R14", "web.1", Counter, 1, "")},
+			want: []metric.Measurement{m("dyno.error.R14", "web.1", metric.Counter, 1, "")},
 		},
 		"app line saying Error is not a dyno error": {
 			in: line("app", "web.1", "Error R14 (Memory quota exceeded)"),
@@ -166,7 +168,7 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func equalMeasurements(a, b []Measurement) bool {
+func equalMeasurements(a, b []metric.Measurement) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -180,12 +182,12 @@ func equalMeasurements(a, b []Measurement) bool {
 
 func TestParseAppendsToDst(t *testing.T) {
 	p := NewParser()
-	dst := []Measurement{m("keep", "x", Counter, 1, "")}
+	dst := []metric.Measurement{m("keep", "x", metric.Counter, 1, "")}
 	dst, err := p.Parse(dst, line("app", "web.1", "count#a=2 source=web.9"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Measurement{m("keep", "x", Counter, 1, ""), m("a", "web.9", Counter, 2, "")}
+	want := []metric.Measurement{m("keep", "x", metric.Counter, 1, ""), m("a", "web.9", metric.Counter, 2, "")}
 	if !equalMeasurements(dst, want) {
 		t.Errorf("got %v", dst)
 	}
@@ -196,26 +198,26 @@ func TestBounds(t *testing.T) {
 	tests := map[string]struct {
 		msg     string
 		proc    string
-		want    []Measurement
+		want    []metric.Measurement
 		wantErr string
 		stats   Stats
 	}{
-		"name at limit": {msg: "count#" + long(MaxNameLen), want: []Measurement{m(long(MaxNameLen), "web.1", Counter, 1, "")},
+		"name at limit": {msg: "count#" + long(MaxNameLen), want: []metric.Measurement{m(long(MaxNameLen), "web.1", metric.Counter, 1, "")},
 			stats: Stats{Lines: 1, Measurements: 1, Interned: 2}},
 		"name over limit": {msg: "count#" + long(MaxNameLen+1), wantErr: "l2met: 1 rejected, first: count#nnnnnnnnnnnnnnnnnnnnnnnnnn: name longer than 200 bytes",
 			stats: Stats{Lines: 1, Rejected: 1, TooLong: 1}},
-		"unit at limit": {msg: "sample#a=1" + strings.Repeat("u", MaxUnitLen), want: []Measurement{m("a", "web.1", Sample, 1, strings.Repeat("u", MaxUnitLen))},
+		"unit at limit": {msg: "sample#a=1" + strings.Repeat("u", MaxUnitLen), want: []metric.Measurement{m("a", "web.1", metric.Sample, 1, strings.Repeat("u", MaxUnitLen))},
 			stats: Stats{Lines: 1, Measurements: 1, Interned: 3}},
 		"unit over limit": {msg: "sample#a=1" + strings.Repeat("u", MaxUnitLen+1), wantErr: "l2met: 1 rejected, first: sample#a: unit longer than 16 bytes",
 			stats: Stats{Lines: 1, Rejected: 1, TooLong: 1}},
-		"source over limit falls back to procid": {msg: "count#a source=" + long(MaxSourceLen+1), want: []Measurement{m("a", "web.1", Counter, 1, "")},
+		"source over limit falls back to procid": {msg: "count#a source=" + long(MaxSourceLen+1), want: []metric.Measurement{m("a", "web.1", metric.Counter, 1, "")},
 			wantErr: "l2met: 1 rejected, first: source: longer than 200 bytes", stats: Stats{Lines: 1, Measurements: 1, Rejected: 1, TooLong: 1, Interned: 2}},
-		"procid over limit gives no source": {msg: "count#a", proc: long(MaxSourceLen + 1), want: []Measurement{m("a", "", Counter, 1, "")},
+		"procid over limit gives no source": {msg: "count#a", proc: long(MaxSourceLen + 1), want: []metric.Measurement{m("a", "", metric.Counter, 1, "")},
 			wantErr: "l2met: 1 rejected, first: PROCID: longer than 200 bytes", stats: Stats{Lines: 1, Measurements: 1, Rejected: 1, TooLong: 1, Interned: 1}},
-		"too many per line": {msg: strings.Repeat("count#a ", MaxPerLine+2), want: func() []Measurement {
-			var w []Measurement
+		"too many per line": {msg: strings.Repeat("count#a ", MaxPerLine+2), want: func() []metric.Measurement {
+			var w []metric.Measurement
 			for range MaxPerLine {
-				w = append(w, m("a", "web.1", Counter, 1, ""))
+				w = append(w, m("a", "web.1", metric.Counter, 1, ""))
 			}
 			return w
 		}(), wantErr: "l2met: 2 rejected, first: count#a: more than 256 metrics in the line", stats: Stats{Lines: 1, Measurements: MaxPerLine, Rejected: 2, TooMany: 2, Interned: 2}},
@@ -243,7 +245,7 @@ func TestBounds(t *testing.T) {
 
 func TestInternBound(t *testing.T) {
 	p := NewParser()
-	var buf []Measurement
+	var buf []metric.Measurement
 	for i := range MaxInterned + 10 {
 		var err error
 		buf, err = p.Parse(buf[:0], Line{Msg: []byte("count#n" + itoa(i))})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/logplex"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -25,7 +26,7 @@ func pipeline(t testing.TB, body []byte) string {
 	var out strings.Builder
 	s := logplex.NewScanner(bytes.NewReader(body), 0)
 	p := l2met.NewParser()
-	var ms []l2met.Measurement
+	var ms []metric.Measurement
 	for {
 		frame, err := s.Next()
 		if err == io.EOF {
@@ -95,7 +96,7 @@ func TestZeroAllocs(t *testing.T) {
 	r := bytes.NewReader(body)
 	s := logplex.NewScanner(r, 0)
 	p := l2met.NewParser()
-	ms := make([]l2met.Measurement, 0, 64)
+	ms := make([]metric.Measurement, 0, 64)
 	run := func() {
 		r.Reset(body)
 		s.Reset(r)
@@ -158,7 +159,7 @@ func BenchmarkPipeline(b *testing.B) {
 	r := bytes.NewReader(body)
 	s := logplex.NewScanner(r, 0)
 	p := l2met.NewParser()
-	ms := make([]l2met.Measurement, 0, 64)
+	ms := make([]metric.Measurement, 0, 64)
 	n := 0
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
@@ -185,7 +186,7 @@ func BenchmarkPipeline(b *testing.B) {
 func BenchmarkParse(b *testing.B) {
 	_, lines := benchLines(b)
 	p := l2met.NewParser()
-	ms := make([]l2met.Measurement, 0, 64)
+	ms := make([]metric.Measurement, 0, 64)
 	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -204,7 +205,7 @@ func BenchmarkParseKinds(b *testing.B) {
 		l := lines[i]
 		b.Run(fmt.Sprintf("%d-%s-%s", i, l.AppName, l.ProcID), func(b *testing.B) {
 			p := l2met.NewParser()
-			ms := make([]l2met.Measurement, 0, 64)
+			ms := make([]metric.Measurement, 0, 64)
 			b.SetBytes(int64(len(l.Msg)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -242,7 +243,7 @@ func FuzzParse(f *testing.F) {
 			if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 				t.Fatalf("non-finite value in %+v", m)
 			}
-			if m.Kind < l2met.Counter || m.Kind > l2met.Measure || len(m.Name) == 0 || len(m.Name) > 220 ||
+			if m.Kind < metric.Counter || m.Kind > metric.Measure || len(m.Name) == 0 || len(m.Name) > 220 ||
 				len(m.Unit) > l2met.MaxUnitLen || len(m.Source) > l2met.MaxSourceLen {
 				t.Fatalf("bad measurement %+v", m)
 			}

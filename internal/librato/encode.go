@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Batch limits of the two APIs.
@@ -114,17 +114,17 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, n int)) enc
 		}
 		st.series++
 		switch s.Kind {
-		case l2met.Counter:
+		case metric.Counter:
 			add()
 			buf = e.appendHead(buf, s, "", period)
 			buf = appendField(buf, "value", s.Sum)
 			buf = append(buf, '}')
-		case l2met.Sample:
+		case metric.Sample:
 			add()
 			buf = e.appendHead(buf, s, "", period)
 			buf = appendField(buf, "value", s.Last)
 			buf = append(buf, '}')
-		case l2met.Measure:
+		case metric.Measure:
 			add()
 			buf = e.appendHead(buf, s, "", period)
 			buf = append(buf, `,"count":`...)
@@ -194,11 +194,11 @@ func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, per
 // below Librato's magnitude limit.
 func encodable(s *aggregate.Series) bool {
 	switch s.Kind {
-	case l2met.Counter:
+	case metric.Counter:
 		return finite(s.Sum)
-	case l2met.Sample:
+	case metric.Sample:
 		return finite(s.Last)
-	case l2met.Measure:
+	case metric.Measure:
 		return finite(s.Sum) && finite(s.Min) && finite(s.Max) && finite(s.SumSquares) && finite(s.Last) &&
 			finite(s.Median) && finite(s.P95) && finite(s.P99)
 	}

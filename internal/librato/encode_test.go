@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 var start = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -21,12 +21,12 @@ func collect(e *encoder, b *aggregate.Bucket) ([]string, encodeStats) {
 
 func TestEncodeExact(t *testing.T) {
 	b := &aggregate.Bucket{Start: start, Period: time.Minute, Series: []aggregate.Series{
-		{Name: "lat", Source: "web.1", Unit: "ms", Kind: l2met.Measure, Count: 2, Sum: 3, Min: 1, Max: 2, SumSquares: 5, Last: 2, Median: 1, P95: 2, P99: 2},
-		{Name: "req", Kind: l2met.Counter, Count: 1, Sum: 1e21},
-		{Name: "tiny", Source: "web.2", Unit: `"q"`, Kind: l2met.Sample, Last: 1e-7},
-		{Name: "nan", Kind: l2met.Sample, Last: math.NaN()},
-		{Name: "huge", Kind: l2met.Counter, Sum: 2e126},
-		{Name: "", Kind: l2met.Counter, Sum: 1},
+		{Name: "lat", Source: "web.1", Unit: "ms", Kind: metric.Measure, Count: 2, Sum: 3, Min: 1, Max: 2, SumSquares: 5, Last: 2, Median: 1, P95: 2, P99: 2},
+		{Name: "req", Kind: metric.Counter, Count: 1, Sum: 1e21},
+		{Name: "tiny", Source: "web.2", Unit: `"q"`, Kind: metric.Sample, Last: 1e-7},
+		{Name: "nan", Kind: metric.Sample, Last: math.NaN()},
+		{Name: "huge", Kind: metric.Counter, Sum: 2e126},
+		{Name: "", Kind: metric.Counter, Sum: 1},
 	}}
 	tests := map[string]struct {
 		enc  *encoder
@@ -67,7 +67,7 @@ func TestEncodeExact(t *testing.T) {
 func TestEncodeSplitsBatches(t *testing.T) {
 	b := &aggregate.Bucket{Start: start, Period: time.Minute}
 	for i := range 151 { // 151 measures = 604 measurements
-		b.Series = append(b.Series, aggregate.Series{Name: fmt.Sprint("m", i), Kind: l2met.Measure, Count: 1, Sum: 1})
+		b.Series = append(b.Series, aggregate.Series{Name: fmt.Sprint("m", i), Kind: metric.Measure, Count: 1, Sum: 1})
 	}
 	for api, want := range map[bool][]int{false: {300, 300, 4}, true: {604}} {
 		var ns []int
@@ -89,8 +89,8 @@ func benchBucket(n int) *aggregate.Bucket {
 	for i := range n {
 		s := aggregate.Series{Name: fmt.Sprintf("router.service.%05d", i), Source: fmt.Sprintf("web.%d", i%10+1),
 			Count: 17, Sum: 1234.5, Last: 71.25, Min: 3, Max: 402.75, SumSquares: 98765.4321, Median: 61.5, P95: 350, P99: 401}
-		s.Kind = [3]l2met.Kind{l2met.Counter, l2met.Sample, l2met.Measure}[i%3]
-		if s.Kind == l2met.Measure {
+		s.Kind = [3]metric.Kind{metric.Counter, metric.Sample, metric.Measure}[i%3]
+		if s.Kind == metric.Measure {
 			s.Unit = "ms"
 		}
 		b.Series = append(b.Series, s)
@@ -182,13 +182,13 @@ func encodeWithJSON(bk *aggregate.Bucket, tagged bool, prefix string, tags map[s
 			}
 		}
 		switch s.Kind {
-		case l2met.Counter:
+		case metric.Counter:
 			g.Value = f(s.Sum)
 			add(g)
-		case l2met.Sample:
+		case metric.Sample:
 			g.Value = f(s.Last)
 			add(g)
-		case l2met.Measure:
+		case metric.Measure:
 			c := g
 			c.Count, c.Sum, c.Min, c.Max = s.Count, f(s.Sum), f(s.Min), f(s.Max)
 			if tagged {

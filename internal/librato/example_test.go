@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/librato"
+	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -43,8 +43,8 @@ func ExampleNew() {
 		Start:  start,
 		Period: time.Minute,
 		Series: []aggregate.Series{
-			{Name: "jobs", Source: "worker.1", Kind: l2met.Counter, Count: 2, Sum: 7},
-			{Name: "mem", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 21.5},
+			{Name: "jobs", Source: "worker.1", Kind: metric.Counter, Count: 2, Sum: 7},
+			{Name: "mem", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 21.5},
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

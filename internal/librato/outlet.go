@@ -143,9 +143,11 @@ func New(cfg Config) (*Outlet, error) {
 func (o *Outlet) Write(b *aggregate.Bucket) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	var batches []outlet.Batch
 	st := o.enc.encode(b, func(body []byte, n int) {
-		o.q.Push(outlet.Batch{Body: body, N: n, Time: b.Start})
+		batches = append(batches, outlet.Batch{Body: body, N: n, Time: b.Start})
 	})
+	outlet.PushBucket(o.q, "librato", b, batches)
 	o.stats.Buckets++
 	o.stats.Series += int64(st.series)
 	o.stats.Measurements += int64(st.measurements)

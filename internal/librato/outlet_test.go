@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
+	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -52,12 +52,12 @@ func (s *syncBuffer) String() string {
 // of names and sources.
 func fixture(start time.Time) *aggregate.Bucket {
 	return &aggregate.Bucket{Start: start, Period: time.Minute, Series: []aggregate.Series{
-		{Name: "db.latency", Source: "DATABASE", Unit: "ms", Kind: l2met.Measure, Count: 3, Sum: 30, Min: 5, Max: 15,
+		{Name: "db.latency", Source: "DATABASE", Unit: "ms", Kind: metric.Measure, Count: 3, Sum: 30, Min: 5, Max: 15,
 			SumSquares: 350, Last: 10, Median: 10, P95: 15, P99: 15},
-		{Name: "jobs", Source: "worker.1", Kind: l2met.Counter, Count: 2, Sum: 7},
-		{Name: "mem", Source: "all", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 21.22},
-		{Name: "requests", Kind: l2met.Counter, Count: 12, Sum: 12},
-		{Name: "router service", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 0.5},
+		{Name: "jobs", Source: "worker.1", Kind: metric.Counter, Count: 2, Sum: 7},
+		{Name: "mem", Source: "all", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 21.22},
+		{Name: "requests", Kind: metric.Counter, Count: 12, Sum: 12},
+		{Name: "router service", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 0.5},
 	}}
 }
 
@@ -201,11 +201,11 @@ func bigBucket(start time.Time, n int) *aggregate.Bucket {
 		s := aggregate.Series{Name: fmt.Sprintf("metric.%05d", i), Source: fmt.Sprintf("web.%d", i%10+1), Count: 1, Sum: float64(i), Last: float64(i)}
 		switch i % 3 {
 		case 0:
-			s.Kind = l2met.Counter
+			s.Kind = metric.Counter
 		case 1:
-			s.Kind = l2met.Sample
+			s.Kind = metric.Sample
 		default:
-			s.Kind, s.Min, s.Max, s.SumSquares, s.Median, s.P95, s.P99, s.Unit = l2met.Measure, 1, 2, 3, 1, 2, 2, "ms"
+			s.Kind, s.Min, s.Max, s.SumSquares, s.Median, s.P95, s.P99, s.Unit = metric.Measure, 1, 2, 3, 1, 2, 2, "ms"
 		}
 		b.Series = append(b.Series, s)
 	}

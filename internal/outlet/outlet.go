@@ -6,6 +6,7 @@ package outlet
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
@@ -26,7 +27,17 @@ type Batch struct {
 	Body []byte    // the request body, already encoded (and compressed, if the wire format says so)
 	N    int       // measurements (or samples) in Body, for counting what is sent or dropped
 	Time time.Time // the oldest bucket start in Body, for the queue's age bound
+
+	// Done, when set, is called once by the Queue when the batch is settled:
+	// with nil when the receiver accepted it, with an error wrapping
+	// ErrDropped when it was dropped (the error says why). It is called
+	// without the queue's lock held and must not block. Shared state uses it
+	// to learn that a bucket reached an outlet; see Ack.
+	Done func(err error)
 }
+
+// ErrDropped is wrapped by the error Batch.Done receives for a dropped batch.
+var ErrDropped = errors.New("batch dropped")
 
 // Sender sends one batch. Its error decides what the Queue does next:
 // nil means accepted; an error wrapping ErrPermanent drops the batch (counted
@@ -44,3 +55,49 @@ var ErrPermanent = errors.New("permanent failure")
 // ErrUnauthorized marks a credentials failure (HTTP 401/403): the data is kept
 // and retried, since credentials may be fixed without losing it.
 var ErrUnauthorized = errors.New("unauthorized")
+
+// Ack returns the Done callbacks for the n batches one bucket was encoded
+// into: done is called once, after all n settled, with nil when every batch
+// was accepted, else with the first error. With n == 0 done is called at
+// once with nil (nothing to send). done may be nil: Ack then returns nil
+// callbacks.
+func Ack(n int, done func(err error)) func(err error) {
+	if done == nil {
+		return nil
+	}
+	if n <= 0 {
+		done(nil)
+		return nil
+	}
+	var (
+		mu    sync.Mutex
+		left  = n
+		first error
+	)
+	return func(err error) {
+		mu.Lock()
+		if err != nil && first == nil {
+			first = err
+		}
+		left--
+		last, e := left == 0, first
+		mu.Unlock()
+		if last {
+			done(e)
+		}
+	}
+}
+
+// PushBucket pushes the batches bucket b was encoded into onto q, so that
+// b.Done (when set) learns, once, whether all of them reached the receiver,
+// under the outlet's name.
+func PushBucket(q *Queue, name string, b *aggregate.Bucket, batches []Batch) {
+	var done func(error)
+	if b.Done != nil {
+		done = Ack(len(batches), func(err error) { b.Done(name, err) })
+	}
+	for _, bt := range batches {
+		bt.Done = done
+		q.Push(bt)
+	}
+}

@@ -109,6 +109,8 @@ type Queue struct {
 	nextAuth   time.Time // injected clock: next time a credentials error may be logged
 	nextWarn   time.Time // injected clock: next time a transient failure may be logged
 	stats      QueueStats
+	// Done callbacks settled under mu, run by unlock after releasing it.
+	pendingDone []doneCall
 
 	closeOnce sync.Once
 	closeErr  error
@@ -179,7 +181,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 // A batch older than MaxAge, or pushed after Close, is dropped at once.
 func (q *Queue) Push(b Batch) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	if q.closed {
 		q.dropLocked(&b, reasonShutdown, nil)
 		return
@@ -210,7 +212,7 @@ func (q *Queue) close(ctx context.Context) error {
 	q.mu.Lock()
 	q.closed = true
 	q.cond.Broadcast()
-	q.mu.Unlock()
+	q.unlock()
 
 	select {
 	case <-q.done:
@@ -220,12 +222,12 @@ func (q *Queue) close(ctx context.Context) error {
 	q.mu.Lock()
 	q.aborted = true
 	q.cond.Broadcast()
-	q.mu.Unlock()
+	q.unlock()
 	q.abort()
 	<-q.done
 
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	var n, m int
 	for q.ring.len() > 0 {
 		b := q.ring.pop()
@@ -248,7 +250,7 @@ func (q *Queue) close(ctx context.Context) error {
 // Stats returns the queue's counters. Safe for concurrent use.
 func (q *Queue) Stats() QueueStats {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	s := q.stats
 	s.Depth = q.ring.len()
 	for _, b := range q.held {
@@ -272,7 +274,7 @@ func (q *Queue) work(id int) {
 // returns false when the worker should stop: aborted, or closed and empty.
 func (q *Queue) next(id int, b *Batch) bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	for {
 		if q.aborted {
 			return false
@@ -285,7 +287,7 @@ func (q *Queue) next(id int, b *Batch) bool {
 			continue
 		}
 		if wait := time.Until(q.pauseUntil); wait > 0 {
-			q.mu.Unlock()
+			q.unlock()
 			ok := q.sleep(wait)
 			q.mu.Lock()
 			if !ok {
@@ -296,6 +298,8 @@ func (q *Queue) next(id int, b *Batch) bool {
 		*b = q.ring.pop()
 		if q.expiredLocked(b) {
 			q.dropLocked(b, reasonExpired, nil)
+			q.unlock() // run its Done before waiting again
+			q.mu.Lock()
 			continue
 		}
 		q.held[id] = b
@@ -316,12 +320,12 @@ func (q *Queue) deliver(id int, b *Batch) {
 			if err == nil { // accepted after all
 				q.settleSentLocked(id, b, latency)
 			}
-			q.mu.Unlock()
+			q.unlock()
 			return
 		}
 		if err == nil {
 			q.settleSentLocked(id, b, latency)
-			q.mu.Unlock()
+			q.unlock()
 			return
 		}
 		q.stats.Failed++
@@ -330,7 +334,7 @@ func (q *Queue) deliver(id int, b *Batch) {
 		case errors.Is(err, ErrPermanent):
 			q.dropLocked(b, reasonPermanent, err)
 			q.held[id] = nil
-			q.mu.Unlock()
+			q.unlock()
 			return
 		case errors.Is(err, ErrUnauthorized):
 			q.stats.Unauthorized++
@@ -349,7 +353,7 @@ func (q *Queue) deliver(id int, b *Batch) {
 		if until := time.Now().Add(wait); until.After(q.pauseUntil) {
 			q.pauseUntil = until
 		}
-		q.mu.Unlock()
+		q.unlock()
 
 		if !q.sleep(wait) {
 			return // aborted: Close counts the held batch
@@ -358,10 +362,10 @@ func (q *Queue) deliver(id int, b *Batch) {
 		if q.expiredLocked(b) {
 			q.dropLocked(b, reasonExpired, err)
 			q.held[id] = nil
-			q.mu.Unlock()
+			q.unlock()
 			return
 		}
-		q.mu.Unlock()
+		q.unlock()
 	}
 }
 
@@ -370,6 +374,35 @@ func (q *Queue) settleSentLocked(id int, b *Batch, latency time.Duration) {
 	q.stats.SentMeasurements += int64(b.N)
 	q.stats.LastLatency = latency
 	q.held[id] = nil
+	q.settledLocked(b, nil)
+}
+
+// settledLocked arranges for b.Done to be called with err once the lock is
+// released: Done callbacks may take locks of their own.
+func (q *Queue) settledLocked(b *Batch, err error) {
+	if b.Done != nil {
+		q.pendingDone = append(q.pendingDone, doneCall{b.Done, err})
+		b.Done = nil
+	}
+}
+
+// unlock releases q.mu and then runs the Done callbacks settled under it.
+func (q *Queue) unlock() {
+	if len(q.pendingDone) == 0 {
+		q.mu.Unlock()
+		return
+	}
+	calls := q.pendingDone
+	q.pendingDone = nil
+	q.mu.Unlock()
+	for _, c := range calls {
+		c.f(c.err)
+	}
+}
+
+type doneCall struct {
+	f   func(error)
+	err error
 }
 
 // sleep waits d, or until the queue is aborted (then it returns false).
@@ -411,6 +444,11 @@ func (q *Queue) dropLocked(b *Batch, reason string, err error) {
 		attrs = append(attrs, "err", err)
 	}
 	q.log.Warn("batch dropped", attrs...)
+	derr := fmt.Errorf("%s: %w: %s", q.cfg.Name, ErrDropped, reason)
+	if err != nil {
+		derr = fmt.Errorf("%w: %w", derr, err)
+	}
+	q.settledLocked(b, derr)
 }
 
 // ring is a fixed-capacity FIFO of batches. Not safe for concurrent use.

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
 )
 
 // fakeSender records accepted batches (by Body) and answers each attempt with
@@ -493,5 +495,81 @@ func BenchmarkQueuePushSend(b *testing.B) {
 	}
 	if err := q.Close(context.Background()); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestPushBucketDone: a bucket's Done learns once per outlet whether all its
+// batches were accepted, for every way a batch settles.
+func TestPushBucketDone(t *testing.T) {
+	s := newFakeSender(func(b *Batch, attempt int) error {
+		if string(b.Body) == "b011" {
+			return fmt.Errorf("HTTP 400: %w", ErrPermanent)
+		}
+		return nil
+	})
+	log, _ := testLogger()
+	q := NewQueue(s, QueueConfig{Name: "test", Concurrency: 1, Backoff: noBackoff, Logger: log, Now: (&fakeClock{now: t0}).Now})
+	type result struct {
+		outlet string
+		err    error
+	}
+	results := make(chan result, 10)
+	done := func(o string, err error) { results <- result{o, err} }
+	good := &aggregate.Bucket{Start: t0, Done: done}
+	bad := &aggregate.Bucket{Start: t0, Done: done}
+	empty := &aggregate.Bucket{Start: t0, Done: done}
+	PushBucket(q, "test", good, []Batch{batch(0), batch(1), batch(2)})
+	PushBucket(q, "test", bad, []Batch{batch(10), batch(11), batch(12)})
+	PushBucket(q, "test", empty, nil)
+	if err := closeWithin(t, q, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var got []result
+	for range 3 {
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of 3 Done calls: %v", len(got), got)
+		}
+	}
+	select {
+	case r := <-results:
+		t.Fatalf("a fourth Done call: %v", r)
+	default:
+	}
+	var ok, dropped int
+	for _, r := range got {
+		if r.outlet != "test" {
+			t.Errorf("Done got outlet %q", r.outlet)
+		}
+		switch {
+		case r.err == nil:
+			ok++
+		case errors.Is(r.err, ErrDropped) && strings.Contains(r.err.Error(), "refused by receiver"):
+			dropped++
+		default:
+			t.Errorf("unexpected Done error %v", r.err)
+		}
+	}
+	if ok != 2 || dropped != 1 {
+		t.Fatalf("Done: %d accepted, %d dropped; want 2 and 1 (%v)", ok, dropped, got)
+	}
+
+	// Batches still queued when Close gives up are reported as dropped.
+	block := newFakeSender(func(*Batch, int) error { return nil })
+	block.block = make(chan struct{})
+	q = NewQueue(block, QueueConfig{Name: "test", Concurrency: 1, Logger: log, Now: (&fakeClock{now: t0}).Now})
+	PushBucket(q, "test", good, []Batch{batch(0), batch(1)})
+	if err := closeWithin(t, q, 50*time.Millisecond); !errors.Is(err, ErrUndelivered) {
+		t.Fatalf("Close: %v, want ErrUndelivered", err)
+	}
+	select {
+	case r := <-results:
+		if !errors.Is(r.err, ErrDropped) || !strings.Contains(r.err.Error(), "shutdown") {
+			t.Fatalf("Done after an aborted Close: %v", r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Done after an aborted Close")
 	}
 }

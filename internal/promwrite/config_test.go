@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -38,29 +38,29 @@ func TestSanitize(t *testing.T) {
 func TestFamilyNames(t *testing.T) {
 	cases := map[string]struct {
 		prefix, name, unit string
-		kind               l2met.Kind
+		kind               metric.Kind
 		want               family
 	}{
-		"counter": {name: "hits", kind: l2met.Counter,
+		"counter": {name: "hits", kind: metric.Counter,
 			want: family{base: "hits", total: "hits_total", factor: 1}},
-		"counter already _total": {name: "hits.total", kind: l2met.Counter,
+		"counter already _total": {name: "hits.total", kind: metric.Counter,
 			want: family{base: "hits_total", total: "hits_total", factor: 1}},
-		"counter with unit": {name: "cpu", unit: "ms", kind: l2met.Counter,
+		"counter with unit": {name: "cpu", unit: "ms", kind: metric.Counter,
 			want: family{base: "cpu_seconds", total: "cpu_seconds_total", factor: 1e-3}},
-		"measure ms, prefix": {prefix: "us-east.prod.app", name: "router.service", unit: "ms", kind: l2met.Measure,
+		"measure ms, prefix": {prefix: "us-east.prod.app", name: "router.service", unit: "ms", kind: metric.Measure,
 			want: family{base: "us_east_prod_app_router_service_seconds", sum: "us_east_prod_app_router_service_seconds_sum",
 				count: "us_east_prod_app_router_service_seconds_count", min: "us_east_prod_app_router_service_seconds_min",
 				max: "us_east_prod_app_router_service_seconds_max", factor: 1e-3}},
-		"prefix starting with digit": {prefix: "1app", name: "x", kind: l2met.Sample,
+		"prefix starting with digit": {prefix: "1app", name: "x", kind: metric.Sample,
 			want: family{base: "_1app_x", factor: 1}},
-		"sample MB":              {name: "memory_rss", unit: "MB", kind: l2met.Sample, want: family{base: "memory_rss_bytes", factor: 1 << 20}},
-		"sample kB":              {name: "memory-total", unit: "kB", kind: l2met.Sample, want: family{base: "memory_total_bytes", factor: 1024}},
-		"sample bytes":           {name: "db_size", unit: "bytes", kind: l2met.Sample, want: family{base: "db_size_bytes", factor: 1}},
-		"unit already in name":   {name: "latency_seconds", unit: "s", kind: l2met.Sample, want: family{base: "latency_seconds", factor: 1}},
-		"µs":                     {name: "gc", unit: "µs", kind: l2met.Sample, want: family{base: "gc_seconds", factor: 1e-6}},
-		"percent":                {name: "cpu", unit: "%", kind: l2met.Sample, want: family{base: "cpu_percent", factor: 1}},
-		"unknown unit appended":  {name: "memory_pgpgin", unit: "pages", kind: l2met.Sample, want: family{base: "memory_pgpgin_pages", factor: 1}},
-		"unknown unit sanitized": {name: "x", unit: "req/s", kind: l2met.Sample, want: family{base: "x_req_s", factor: 1}},
+		"sample MB":              {name: "memory_rss", unit: "MB", kind: metric.Sample, want: family{base: "memory_rss_bytes", factor: 1 << 20}},
+		"sample kB":              {name: "memory-total", unit: "kB", kind: metric.Sample, want: family{base: "memory_total_bytes", factor: 1024}},
+		"sample bytes":           {name: "db_size", unit: "bytes", kind: metric.Sample, want: family{base: "db_size_bytes", factor: 1}},
+		"unit already in name":   {name: "latency_seconds", unit: "s", kind: metric.Sample, want: family{base: "latency_seconds", factor: 1}},
+		"µs":                     {name: "gc", unit: "µs", kind: metric.Sample, want: family{base: "gc_seconds", factor: 1e-6}},
+		"percent":                {name: "cpu", unit: "%", kind: metric.Sample, want: family{base: "cpu_percent", factor: 1}},
+		"unknown unit appended":  {name: "memory_pgpgin", unit: "pages", kind: metric.Sample, want: family{base: "memory_pgpgin_pages", factor: 1}},
+		"unknown unit sanitized": {name: "x", unit: "req/s", kind: metric.Sample, want: family{base: "x_req_s", factor: 1}},
 	}
 	for name, tc := range cases {
 		if got := newFamily(tc.prefix, tc.name, tc.unit, tc.kind); got != tc.want {

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Why protowire and not github.com/prometheus/prometheus/prompb: the remote
@@ -141,7 +141,7 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 	out := e.samples[:0]
 	for i := range b.Series {
 		s := &b.Series[i]
-		if s.Kind != l2met.Counter && s.Kind != l2met.Sample && s.Kind != l2met.Measure {
+		if s.Kind != metric.Counter && s.Kind != metric.Sample && s.Kind != metric.Measure {
 			e.unknown++
 			continue
 		}
@@ -149,12 +149,12 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 		f, src := en.fam, en.src
 		late := en.last != 0 && ts <= en.last
 		switch s.Kind {
-		case l2met.Counter:
+		case metric.Counter:
 			en.total += s.Sum * f.factor
 			if !late {
 				out = append(out, sample{name: f.total, source: src, value: en.total})
 			}
-		case l2met.Measure:
+		case metric.Measure:
 			en.total += s.Sum * f.factor
 			en.count += float64(s.Count)
 			if !late {
@@ -168,7 +168,7 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 					sample{name: f.max, source: src, value: s.Max * f.factor},
 				)
 			}
-		case l2met.Sample:
+		case metric.Sample:
 			if !late {
 				out = append(out, sample{name: f.base, source: src, value: s.Last * f.factor})
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/klauspost/compress/snappy"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // t0 is a bucket start; samples carry the bucket end, t0+60s = 1714564860000 ms.
@@ -69,11 +69,11 @@ func encodeAll(t *testing.T, e *encoder, b *aggregate.Bucket, max int) [][]strin
 func TestEncodeMapping(t *testing.T) {
 	e := newEncoder("us-east.prod.app", map[string]string{"app": "shop"}, 100)
 	b := bucket(t0,
-		aggregate.Series{Name: "db.query", Source: "web.1", Unit: "ms", Kind: l2met.Measure,
+		aggregate.Series{Name: "db.query", Source: "web.1", Unit: "ms", Kind: metric.Measure,
 			Count: 4, Sum: 100, Min: 10, Max: 40, Median: 20, P95: 40, P99: 40},
-		aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 2, Last: 1.5},
-		aggregate.Series{Name: "requests", Kind: l2met.Counter, Count: 3, Sum: 7},
-		aggregate.Series{Name: "load", Source: "web.2", Unit: "%", Kind: l2met.Sample, Count: 1, Last: 30},
+		aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 2, Last: 1.5},
+		aggregate.Series{Name: "requests", Kind: metric.Counter, Count: 3, Sum: 7},
+		aggregate.Series{Name: "load", Source: "web.2", Unit: "%", Kind: metric.Sample, Count: 1, Last: 30},
 	)
 	got := encodeAll(t, e, b, 100)
 	want := []string{
@@ -110,8 +110,8 @@ func TestEncodeCumulative(t *testing.T) {
 		want []string
 	}{
 		{bucket(t0,
-			aggregate.Series{Name: "hits", Source: "web.1", Kind: l2met.Counter, Count: 2, Sum: 5},
-			aggregate.Series{Name: "lat", Source: "web.1", Kind: l2met.Measure, Count: 2, Sum: 3, Min: 1, Max: 2, Median: 1, P95: 2, P99: 2},
+			aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 2, Sum: 5},
+			aggregate.Series{Name: "lat", Source: "web.1", Kind: metric.Measure, Count: 2, Sum: 3, Min: 1, Max: 2, Median: 1, P95: 2, P99: 2},
 		), []string{
 			`hits_total{source="web.1"} 5 @1714564860000`,
 			`lat{quantile="0.5",source="web.1"} 1 @1714564860000`,
@@ -124,9 +124,9 @@ func TestEncodeCumulative(t *testing.T) {
 		}},
 		// Second bucket: totals go on; web.2 starts at its own Sum.
 		{bucket(t0.Add(time.Minute),
-			aggregate.Series{Name: "hits", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 2},
-			aggregate.Series{Name: "hits", Source: "web.2", Kind: l2met.Counter, Count: 1, Sum: 1},
-			aggregate.Series{Name: "lat", Source: "web.1", Kind: l2met.Measure, Count: 1, Sum: 4, Min: 4, Max: 4, Median: 4, P95: 4, P99: 4},
+			aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 2},
+			aggregate.Series{Name: "hits", Source: "web.2", Kind: metric.Counter, Count: 1, Sum: 1},
+			aggregate.Series{Name: "lat", Source: "web.1", Kind: metric.Measure, Count: 1, Sum: 4, Min: 4, Max: 4, Median: 4, P95: 4, P99: 4},
 		), []string{
 			`hits_total{source="web.1"} 7 @1714564920000`,
 			`hits_total{source="web.2"} 1 @1714564920000`,
@@ -140,11 +140,11 @@ func TestEncodeCumulative(t *testing.T) {
 		}},
 		// A late bucket (same start again): nothing sent, totals updated.
 		{bucket(t0.Add(time.Minute),
-			aggregate.Series{Name: "hits", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 10},
+			aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 10},
 		), nil},
 		// The late value shows up in the next bucket's total.
 		{bucket(t0.Add(2*time.Minute),
-			aggregate.Series{Name: "hits", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 1},
+			aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 1},
 		), []string{
 			`hits_total{source="web.1"} 18 @1714564980000`,
 		}},
@@ -168,7 +168,7 @@ func TestEncodeBatches(t *testing.T) {
 	e := newEncoder("", nil, 100)
 	var series []aggregate.Series
 	for _, src := range []string{"web.1", "web.2", "web.3", "web.4", "web.5"} {
-		series = append(series, aggregate.Series{Name: "g", Source: src, Kind: l2met.Sample, Count: 1, Last: 1})
+		series = append(series, aggregate.Series{Name: "g", Source: src, Kind: metric.Sample, Count: 1, Last: 1})
 	}
 	got := encodeAll(t, e, bucket(t0, series...), 2)
 	if len(got) != 3 || len(got[0]) != 2 || len(got[1]) != 2 || len(got[2]) != 1 {
@@ -186,10 +186,10 @@ func TestEncodeBatches(t *testing.T) {
 func TestEncodeCollisionsAndUnknown(t *testing.T) {
 	e := newEncoder("", nil, 100)
 	got := flatten(encodeAll(t, e, bucket(t0,
-		aggregate.Series{Name: "a.b", Source: "web.1", Kind: l2met.Sample, Count: 1, Last: 1},
-		aggregate.Series{Name: "a_b", Source: "web.1", Kind: l2met.Sample, Count: 1, Last: 2},
+		aggregate.Series{Name: "a.b", Source: "web.1", Kind: metric.Sample, Count: 1, Last: 1},
+		aggregate.Series{Name: "a_b", Source: "web.1", Kind: metric.Sample, Count: 1, Last: 2},
 		aggregate.Series{Name: "zzz", Source: "web.1", Kind: 0, Count: 1, Last: 2},
-		aggregate.Series{Name: "bad", Source: "web\xff1", Kind: l2met.Sample, Count: 1, Last: 3},
+		aggregate.Series{Name: "bad", Source: "web\xff1", Kind: metric.Sample, Count: 1, Last: 3},
 	), 100))
 	want := []string{
 		`0 a_b{source="web.1"} 1 @1714564860000`,
@@ -207,7 +207,7 @@ func TestTrackerBound(t *testing.T) {
 	const max = 3
 	e := newEncoder("", nil, max)
 	c := func(src string, sum float64) aggregate.Series {
-		return aggregate.Series{Name: "c", Source: src, Kind: l2met.Counter, Count: 1, Sum: sum}
+		return aggregate.Series{Name: "c", Source: src, Kind: metric.Counter, Count: 1, Sum: sum}
 	}
 	encodeAll(t, e, bucket(t0, c("a", 1), c("b", 1), c("c", 1)), 100)
 	// "a" is refreshed, then "d" arrives at the bound: "b" (least recent) goes.
@@ -248,11 +248,11 @@ func bigBucket(n int, start time.Time) *aggregate.Bucket {
 		}
 		switch i % 3 {
 		case 0:
-			s.Kind, s.Unit = l2met.Counter, ""
+			s.Kind, s.Unit = metric.Counter, ""
 		case 1:
-			s.Kind, s.Unit = l2met.Measure, "ms"
+			s.Kind, s.Unit = metric.Measure, "ms"
 		case 2:
-			s.Kind, s.Unit = l2met.Sample, "MB"
+			s.Kind, s.Unit = metric.Sample, "MB"
 		}
 		b.Series = append(b.Series, s)
 	}
@@ -315,10 +315,10 @@ func BenchmarkSnappy(b *testing.B) {
 func TestDocExample(t *testing.T) {
 	e := newEncoder("us-east.prod.app", map[string]string{"app": "shop"}, 10)
 	got := flatten(encodeAll(t, e, bucket(t0,
-		aggregate.Series{Name: "requests", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 5},
-		aggregate.Series{Name: "router.service", Source: "web.1", Unit: "ms", Kind: l2met.Measure,
+		aggregate.Series{Name: "requests", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 5},
+		aggregate.Series{Name: "router.service", Source: "web.1", Unit: "ms", Kind: metric.Measure,
 			Count: 1, Sum: 12, Min: 12, Max: 12, Median: 12, P95: 12, P99: 12},
-		aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 21.22},
+		aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 21.22},
 	), 100))
 	want := []string{
 		`0 us_east_prod_app_memory_rss_bytes{app="shop",source="web.1"} 22250782.72 @1714564860000`,

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
 )
 
@@ -57,10 +57,10 @@ func ExampleNew() {
 		Start:  time.Now().Truncate(time.Minute).Add(-time.Minute),
 		Period: time.Minute,
 		Series: []aggregate.Series{
-			{Name: "requests", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 5},
-			{Name: "router.service", Source: "web.1", Unit: "ms", Kind: l2met.Measure,
+			{Name: "requests", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 5},
+			{Name: "router.service", Source: "web.1", Unit: "ms", Kind: metric.Measure,
 				Count: 1, Sum: 12, Min: 12, Max: 12, Median: 12, P95: 12, P99: 12},
-			{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 21.22},
+			{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 21.22},
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

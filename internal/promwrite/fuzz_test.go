@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 var (
@@ -25,7 +25,7 @@ func FuzzEncode(f *testing.F) {
 	f.Add("", "", "", uint8(0), 0.0)
 	f.Fuzz(func(t *testing.T, name, unit, source string, kind uint8, v float64) {
 		e := newEncoder("p.x", map[string]string{"app": "a", "Zone": "z"}, 10)
-		b := bucket(t0, aggregate.Series{Name: name, Unit: unit, Source: source, Kind: l2met.Kind(kind % 4),
+		b := bucket(t0, aggregate.Series{Name: name, Unit: unit, Source: source, Kind: metric.Kind(kind % 4),
 			Count: 1, Sum: v, Min: v, Max: v, Last: v, Median: v, P95: v, P99: v})
 		e.encode(b, 3, func(body []byte, n int) {
 			series, err := decodeBody(body)

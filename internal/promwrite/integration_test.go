@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promtest"
 )
@@ -32,26 +32,26 @@ func TestPrometheus(t *testing.T) {
 	start := time.Now().UTC().Truncate(time.Minute).Add(-4 * time.Minute)
 	ends := []time.Time{start.Add(time.Minute), start.Add(2 * time.Minute), start.Add(3 * time.Minute)}
 	router := func(count int64, sum, min, max, med, p95, p99 float64) aggregate.Series {
-		return aggregate.Series{Name: "router.service", Source: "web.1", Unit: "ms", Kind: l2met.Measure,
+		return aggregate.Series{Name: "router.service", Source: "web.1", Unit: "ms", Kind: metric.Measure,
 			Count: count, Sum: sum, Min: min, Max: max, Median: med, P95: p95, P99: p99}
 	}
 	buckets := []*aggregate.Bucket{
 		bucket(start,
-			aggregate.Series{Name: "requests", Source: "web.1", Kind: l2met.Counter, Count: 2, Sum: 5},
-			aggregate.Series{Name: "requests", Source: "web.2", Kind: l2met.Counter, Count: 1, Sum: 1},
+			aggregate.Series{Name: "requests", Source: "web.1", Kind: metric.Counter, Count: 2, Sum: 5},
+			aggregate.Series{Name: "requests", Source: "web.2", Kind: metric.Counter, Count: 1, Sum: 1},
 			router(4, 100, 10, 40, 20, 40, 40),
-			aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 100},
+			aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 100},
 		),
 		bucket(start.Add(time.Minute),
-			aggregate.Series{Name: "requests", Source: "web.1", Kind: l2met.Counter, Count: 3, Sum: 7},
+			aggregate.Series{Name: "requests", Source: "web.1", Kind: metric.Counter, Count: 3, Sum: 7},
 			router(2, 30, 10, 20, 10, 20, 20),
 		),
 		bucket(start.Add(2*time.Minute),
-			aggregate.Series{Name: "requests", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 3},
-			aggregate.Series{Name: "requests", Source: "web.2", Kind: l2met.Counter, Count: 1, Sum: 2},
+			aggregate.Series{Name: "requests", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 3},
+			aggregate.Series{Name: "requests", Source: "web.2", Kind: metric.Counter, Count: 1, Sum: 2},
 			router(1, 5, 5, 5, 5, 5, 5),
-			aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 150.5},
-			aggregate.Series{Name: "load_avg_1m", Kind: l2met.Sample, Count: 1, Last: 0.25}, // no source
+			aggregate.Series{Name: "memory_rss", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 150.5},
+			aggregate.Series{Name: "load_avg_1m", Kind: metric.Sample, Count: 1, Last: 0.25}, // no source
 		),
 	}
 	for _, b := range buckets {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Suffixes appended to the metric name of each series kind. See the package
@@ -75,7 +75,7 @@ type family struct {
 
 // newFamily computes the metric names for an input series: prefix and name
 // joined with "_", sanitized, then the unit suffix and the kind's suffixes.
-func newFamily(prefix, name, unit string, kind l2met.Kind) family {
+func newFamily(prefix, name, unit string, kind metric.Kind) family {
 	full := name
 	if prefix != "" {
 		full = prefix + "_" + name
@@ -87,9 +87,9 @@ func newFamily(prefix, name, unit string, kind l2met.Kind) family {
 	}
 	f := family{base: base, factor: c.factor}
 	switch kind {
-	case l2met.Counter:
+	case metric.Counter:
 		f.total = addSuffix(base, suffixTotal)
-	case l2met.Measure:
+	case metric.Measure:
 		f.sum = base + suffixSum
 		f.count = base + suffixCount
 		f.min = base + suffixMin

@@ -77,15 +77,20 @@ func (o *Outlet) Write(b *aggregate.Bucket) {
 	o.stats.Buckets++
 	if o.closed {
 		o.stats.ClosedDrops++
+		if b.Done != nil {
+			b.Done("remote_write", fmt.Errorf("remote_write: %w: outlet closed", outlet.ErrDropped))
+		}
 		return
 	}
 	o.stats.Series += int64(len(b.Series))
 	collisions := o.enc.collisions
+	var batches []outlet.Batch
 	o.enc.encode(b, o.cfg.MaxSeriesPerRequest, func(body []byte, n int) {
 		o.stats.Samples += int64(n)
 		o.stats.Requests++
-		o.queue.Push(outlet.Batch{Body: body, N: n, Time: b.Start})
+		batches = append(batches, outlet.Batch{Body: body, N: n, Time: b.Start})
 	})
+	outlet.PushBucket(o.queue, "remote_write", b, batches)
 	if d := o.enc.collisions - collisions; d > 0 {
 		o.log.Warn("promwrite: series with the same name and labels in one bucket, kept the first",
 			"dropped", d, "bucket", b.Start)

@@ -17,7 +17,7 @@ import (
 	"github.com/klauspost/compress/snappy"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -124,12 +124,12 @@ func TestOutletDeliversWithHeaders(t *testing.T) {
 		Tags:    map[string]string{"app": "shop"}, MaxSeriesPerRequest: 2,
 	})
 	o.Write(bucket(t0,
-		aggregate.Series{Name: "hits", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 2},
-		aggregate.Series{Name: "hits", Source: "web.2", Kind: l2met.Counter, Count: 1, Sum: 3},
-		aggregate.Series{Name: "mem", Source: "web.1", Unit: "MB", Kind: l2met.Sample, Count: 1, Last: 2},
+		aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 2},
+		aggregate.Series{Name: "hits", Source: "web.2", Kind: metric.Counter, Count: 1, Sum: 3},
+		aggregate.Series{Name: "mem", Source: "web.1", Unit: "MB", Kind: metric.Sample, Count: 1, Last: 2},
 	))
 	o.Write(bucket(t0.Add(time.Minute),
-		aggregate.Series{Name: "hits", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 4},
+		aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 4},
 	))
 	closeOutlet(t, o)
 
@@ -168,7 +168,7 @@ func TestOutletDeliversWithHeaders(t *testing.T) {
 func TestOutletBearerToken(t *testing.T) {
 	rc, srv := startReceiver(t)
 	o, _ := newTestOutlet(t, Config{URL: srv.URL, BearerToken: "tok3n"})
-	o.Write(bucket(t0, aggregate.Series{Name: "g", Kind: l2met.Sample, Count: 1, Last: 1}))
+	o.Write(bucket(t0, aggregate.Series{Name: "g", Kind: metric.Sample, Count: 1, Last: 1}))
 	closeOutlet(t, o)
 	if got := rc.reqs[0].Header.Get("Authorization"); got != "Bearer tok3n" {
 		t.Fatalf("Authorization %q", got)
@@ -195,7 +195,7 @@ func TestOutletFaults(t *testing.T) {
 			rc, srv := startReceiver(t, tc.script...)
 			rc.body = "out of order sample; Authorization: Basic dTpwYXNzd29yZDE= password1"
 			o, logs := newTestOutlet(t, Config{URL: srv.URL + "/api/v1/write?api_key=k3y", User: "u", Password: "password1"})
-			o.Write(bucket(t0, aggregate.Series{Name: "g", Source: "web.1", Kind: l2met.Sample, Count: 1, Last: 1}))
+			o.Write(bucket(t0, aggregate.Series{Name: "g", Source: "web.1", Kind: metric.Sample, Count: 1, Last: 1}))
 			closeOutlet(t, o)
 			st := o.Stats()
 			if rc.calls != tc.calls || len(rc.accepted()) != tc.delivered {
@@ -274,7 +274,7 @@ func TestWriteAfterClose(t *testing.T) {
 	rc, srv := startReceiver(t)
 	o, _ := newTestOutlet(t, Config{URL: srv.URL})
 	closeOutlet(t, o)
-	o.Write(bucket(t0, aggregate.Series{Name: "g", Kind: l2met.Sample, Count: 1, Last: 1}))
+	o.Write(bucket(t0, aggregate.Series{Name: "g", Kind: metric.Sample, Count: 1, Last: 1}))
 	if st := o.Stats(); st.ClosedDrops != 1 || st.Buckets != 1 || st.Samples != 0 || rc.calls != 0 {
 		t.Fatalf("stats %+v calls %d", st, rc.calls)
 	}
@@ -293,7 +293,7 @@ func TestConcurrentWrites(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				o.Write(bucket(t0.Add(time.Duration(w*each+i)*time.Minute),
-					aggregate.Series{Name: "c", Source: "web.1", Kind: l2met.Counter, Count: 1, Sum: 1}))
+					aggregate.Series{Name: "c", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 1}))
 				_ = o.Stats()
 			}
 		}()
@@ -324,7 +324,7 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	}
 	o.mu.Lock()
-	total := o.enc.tr.m[seriesKey{name: "c", source: "web.1", kind: l2met.Counter}].total
+	total := o.enc.tr.m[seriesKey{name: "c", source: "web.1", kind: metric.Counter}].total
 	o.mu.Unlock()
 	if total != writers*each {
 		t.Errorf("running total %v, want %d", total, writers*each)

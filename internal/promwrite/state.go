@@ -3,13 +3,13 @@ package promwrite
 import (
 	"strings"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // seriesKey identifies one input series across buckets.
 type seriesKey struct {
 	name, unit, source string
-	kind               l2met.Kind
+	kind               metric.Kind
 }
 
 // entry is the state kept for one input series: the running totals that make

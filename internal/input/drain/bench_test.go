@@ -12,7 +12,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // benchBody is a drain body of 100 realistic lines of about 200 bytes.
@@ -46,7 +46,7 @@ func (w *statusWriter) WriteHeader(code int)        { w.status = code }
 // as Logplex does.
 func BenchmarkServeHTTP(b *testing.B) {
 	var measurements atomic.Int64
-	sink := input.SinkFunc(func(ms []l2met.Measurement) { measurements.Add(int64(len(ms))) })
+	sink := input.SinkFunc(func(ms []metric.Measurement) { measurements.Add(int64(len(ms))) })
 	p, err := input.NewProcessor(sink, input.Config{})
 	if err != nil {
 		b.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/inputtest"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 const (
@@ -53,7 +53,7 @@ func newBlockingSink() *blockingSink {
 	return &blockingSink{rec: inputtest.NewRecorder(), entered: make(chan struct{}, 100), release: make(chan struct{})}
 }
 
-func (s *blockingSink) Add(ms []l2met.Measurement) {
+func (s *blockingSink) Add(ms []metric.Measurement) {
 	s.entered <- struct{}{}
 	<-s.release
 	s.rec.Add(ms)

@@ -9,14 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // Recorder is an input.Sink that keeps a copy of every measurement. Safe for
 // concurrent use.
 type Recorder struct {
 	mu    sync.Mutex
-	ms    []l2met.Measurement
+	ms    []metric.Measurement
 	calls int
 	added chan struct{}
 }
@@ -25,7 +25,7 @@ type Recorder struct {
 func NewRecorder() *Recorder { return &Recorder{added: make(chan struct{}, 1)} }
 
 // Add records a copy of ms.
-func (r *Recorder) Add(ms []l2met.Measurement) {
+func (r *Recorder) Add(ms []metric.Measurement) {
 	r.mu.Lock()
 	r.ms = append(r.ms, ms...)
 	r.calls++
@@ -87,7 +87,7 @@ func (r *Recorder) WaitLen(n int, d time.Duration) bool {
 
 // Format renders a measurement as
 // "2024-05-01T12:00:00.2Z web.1 count req=1" or "… measure db.latency=4ms".
-func Format(m l2met.Measurement) string {
+func Format(m metric.Measurement) string {
 	return fmt.Sprintf("%s %s %s %s=%s%s", m.Time.UTC().Format(time.RFC3339Nano), m.Source, m.Kind,
 		m.Name, strconv.FormatFloat(m.Value, 'f', -1, 64), m.Unit)
 }

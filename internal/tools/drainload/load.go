@@ -20,7 +20,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
-	"github.com/dynometrics/dynometrics/internal/l2met"
+	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
 // config is what one run does.
@@ -67,7 +67,7 @@ const (
 // countingSink counts measurements; it is what the aggregator would be.
 type countingSink struct{ n atomic.Int64 }
 
-func (s *countingSink) Add(ms []l2met.Measurement) { s.n.Add(int64(len(ms))) }
+func (s *countingSink) Add(ms []metric.Measurement) { s.n.Add(int64(len(ms))) }
 
 // run performs one load run and writes its report to out. It returns an error
 // wrapping errMismatch when not every line sent was counted.

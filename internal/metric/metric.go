@@ -1,4 +1,7 @@
-package l2met
+// Package metric holds the measurement type every parser produces and the
+// aggregator, the shared state and every outlet consume. It imports nothing of
+// the project, so that no parser depends on another and no outlet on a parser.
+package metric
 
 import "time"
 
