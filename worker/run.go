@@ -59,6 +59,7 @@ type worker struct {
 	reg     metrics.Registry
 
 	drain   *drain.Handler
+	mux     *http.ServeMux // what PORT serves: the drain, and beside it whatever else shares the port
 	server  *drain.Server
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer
@@ -85,7 +86,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if opt.flushEvery <= 0 {
 		opt.flushEvery = flushEvery
 	}
-	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry()}
+	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry(), mux: http.NewServeMux()}
 	if cfg.Port == "" && cfg.SyslogAddr == "" && cfg.HerokuAPIKey == "" && opt.stdin == nil && opt.drainListener == nil {
 		return nil, errors.New("no input configured: set PORT (HTTPS drain), SYSLOG_ADDR, or HEROKU_API_KEY and HEROKU_APP_NAME (log sessions), or run with -stdin")
 	}
@@ -160,7 +161,9 @@ func (w *worker) buildInputs() error {
 			return err
 		}
 		w.drain = h
-		w.server = drain.NewServer(":"+cfg.Port, h, 0)
+		w.mux.Handle(drain.LogsPath, h)
+		w.mux.Handle(drain.HealthPath, h)
+		w.server = drain.NewServer(":"+cfg.Port, w.mux, 0)
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
 	if cfg.SyslogAddr != "" {
