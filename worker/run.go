@@ -56,6 +56,10 @@ type worker struct {
 	agg     *aggregate.Aggregator
 	proc    *input.Processor
 	outlets []namedOutlet
+	// viewers see every merged bucket of the app, after the outlets were
+	// given it (the live view). With shared state they also see the buckets
+	// other workers flushed. They must not keep b's Series slice or modify it.
+	viewers []func(b *aggregate.Bucket)
 	reg     metrics.Registry
 
 	drain   *drain.Handler
@@ -314,11 +318,14 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	return errors.Join(append(errs, oerrs...)...)
 }
 
-// write hands every bucket to every outlet.
+// write hands every bucket to every outlet, then to every viewer.
 func (w *worker) write(buckets []*aggregate.Bucket) {
 	for _, b := range buckets {
 		for _, o := range w.outlets {
 			o.Write(b)
+		}
+		for _, v := range w.viewers {
+			v(b)
 		}
 	}
 }
