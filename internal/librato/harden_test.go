@@ -1,6 +1,11 @@
 package librato_test
 
 import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +134,44 @@ func TestOutletNameCollisions(t *testing.T) {
 				t.Errorf("collisions not logged: %s", logs)
 			}
 		})
+	}
+}
+
+// TestReceiverEchoingCredentials is issue 13's seventh reproduction: a
+// receiver that echoes the Authorization header in an error body (400, 401,
+// 500) had the outlet log "Basic base64(user:token)"; only the raw token was
+// redacted. No form of the token reaches the log now, on either API.
+func TestReceiverEchoingCredentials(t *testing.T) {
+	for _, tc := range []struct{ api, user string }{{librato.APIMetrics, user}, {librato.APIMeasurements, ""}} {
+		for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusInternalServerError} {
+			t.Run(fmt.Sprint(tc.api, code), func(t *testing.T) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(code)
+					fmt.Fprintf(w, `{"errors":{"request":["bad %s","token %s","%s"]}}`,
+						r.Header.Get("Authorization"), token, strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "))
+				}))
+				defer srv.Close()
+				o, logs := newOutlet(t, librato.Config{User: tc.user, Token: token, URL: srv.URL, API: tc.api})
+				o.Write(fixture(t0))
+				// 401 and 500 are retried until Close gives up.
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				err := o.Close(ctx)
+				out := logs.String() + fmt.Sprint(err)
+				u := tc.user
+				if u == "" {
+					u = token
+				}
+				b64 := base64.StdEncoding.EncodeToString([]byte(u + ":" + map[bool]string{true: token, false: ""}[tc.user != ""]))
+				for _, leak := range []string{token, b64, strings.TrimRight(b64, "=")} {
+					if strings.Contains(out, leak) {
+						t.Fatalf("log holds %q:\n%s", leak, out)
+					}
+				}
+				if !strings.Contains(out, "[redacted]") {
+					t.Fatalf("the receiver's body was not logged at all:\n%s", out)
+				}
+			})
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // DefaultURL is the Librato API base URL.
@@ -127,11 +128,11 @@ func New(cfg Config) (*Outlet, error) {
 		user:     cfg.User,
 		pass:     cfg.Token,
 		timeout:  cfg.Timeout,
-		redact:   cfg.Token,
 	}
 	if cfg.User == "" { // AppOptics: the token is the user, the password is empty
 		s.user, s.pass = cfg.Token, ""
 	}
+	s.redact = redact.New(cfg.Token).Basic(s.user, s.pass)
 	return &Outlet{
 		q:   outlet.NewQueue(s, cfg.Queue),
 		log: cfg.Logger,
