@@ -183,3 +183,90 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 		t.Errorf("only %d attack connections closed promptly after their 401", closedAfter401.Load())
 	}
 }
+
+// TestBusyWhileReading: the bodies being read at once are bounded
+// (MaxReadingBytes); beyond, POSTs get 503 with Retry-After and are counted.
+func TestBusyWhileReading(t *testing.T) {
+	rec := inputtest.NewRecorder()
+	h, _ := newHandler(t, rec, drain.Config{MaxBodyBytes: 1000, MaxReadingBytes: 1000})
+	_, addr := serve(t, h, 0)
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /logs HTTP/1.1\r\nHost: d\r\nAuthorization: Basic %s\r\nContent-Length: 1000\r\n\r\nx",
+		base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	time.Sleep(100 * time.Millisecond) // the handler reserved its 1000 bytes
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+drain.LogsPath, strings.NewReader(frame(msgA)))
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || h.Stats().Busy != 1 {
+		t.Fatalf("POST while another body is read: %s Retry-After %q, Busy %d; want 503, Retry-After, 1",
+			resp.Status, resp.Header.Get("Retry-After"), h.Stats().Busy)
+	}
+	slow.Close() // the reservation is released when its read fails
+	waitFor(t, func() bool { return h.Stats().ReadErrors == 1 })
+	req, _ = http.NewRequest(http.MethodPost, "http://"+addr+drain.LogsPath, strings.NewReader(frame(msgA)))
+	req.SetBasicAuth(user, pass)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST after the slow body ended: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// TestIdleKeepAliveClosed: an idle keep-alive connection is closed when
+// another connection waits for a slot, and counted.
+func TestIdleKeepAliveClosed(t *testing.T) {
+	rec := inputtest.NewRecorder()
+	h, _ := newHandler(t, rec, drain.Config{})
+	srv, addr := serve(t, h, 2)
+	post := func(id string) {
+		t.Helper()
+		client := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+drain.LogsPath, strings.NewReader(frame(msgA)))
+		req.SetBasicAuth(user, pass)
+		req.Header.Set("Logplex-Frame-Id", id)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("POST %s: %s", id, resp.Status)
+		}
+	}
+	post("1") // its client keeps the connection open, idle
+	post("2") // another client takes the second slot, and the listener waits for a third
+	waitFor(t, func() bool { return srv.Stats().IdleClosed == 1 })
+}
+
+// TestHeaderTooLargeAndBadRequestsCounted: the answers net/http writes
+// itself, before the handler, are counted.
+func TestHeaderTooLargeAndBadRequestsCounted(t *testing.T) {
+	h, _ := newHandler(t, inputtest.NewRecorder(), drain.Config{})
+	srv, addr := serve(t, h, 0)
+	for _, req := range []string{
+		"POST /logs HTTP/1.1\r\nHost: d\r\nX-Big: " + strings.Repeat("a", drain.MaxHeaderBytes+8<<10) + "\r\n\r\n",
+		"GARBAGE\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, req)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.Close()
+	}
+	if st := srv.Stats(); st.HeaderTooLarge != 1 || st.BadRequests != 1 {
+		t.Fatalf("stats %+v, want HeaderTooLarge 1, BadRequests 1", st)
+	}
+}
