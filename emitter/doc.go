@@ -84,7 +84,12 @@
 // A packet holds lines separated by '\n'. DogStatsD tags (|#k:v) are accepted
 // and ignored, sample rates of timers and histograms are ignored. Malformed
 // lines and lines whose name is registered as another type are skipped and
-// counted (Stats.Statsd); the other lines of the packet still count. The bridge
+// counted (Stats.Statsd); the other lines of the packet still count. Memory is
+// bounded whatever a sender does: at most MaxStatsdNames names, values (and a
+// counter's value over its sample rate, and gauges) within ±MaxStatsdValue,
+// MaxSetSize values per set and MaxStatsdSetValues across sets per interval,
+// each set value kept as a 64-bit hash whatever its size; lines refused by a
+// bound are counted (NameLimit, OutOfRange, SetOverflow). The bridge
 // remembers the registry metric behind each statsd name: do not unregister a
 // metric that statsd feeds.
 package emitter

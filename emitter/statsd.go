@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"net"
@@ -24,8 +25,9 @@ const (
 	MaxStatsdPacket = 65535
 	// MaxStatsdNameLen is the longest accepted statsd metric name.
 	MaxStatsdNameLen = MaxNameLen
-	// MaxStatsdValue bounds the magnitude of counter, timer and histogram
-	// values (2^53, the largest float64 integer step of 1).
+	// MaxStatsdValue bounds the magnitude of counter and histogram values,
+	// of a counter's value divided by its sample rate, and of gauges (after
+	// a ±delta too): 2^53, the largest float64 integer step of 1.
 	MaxStatsdValue = 1 << 53
 	// StatsdDrainTimeout is how long Run keeps reading the statsd socket at
 	// shutdown for packets already queued, before the final emission.
@@ -33,6 +35,15 @@ const (
 	// MaxSetSize bounds the distinct values a Set keeps per interval; further
 	// new values are counted in StatsdStats.SetOverflow and not added.
 	MaxSetSize = 10000
+	// MaxStatsdNames bounds the distinct statsd names the bridge registers
+	// (each timer keeps a sample of its interval, about 500 bytes); lines for
+	// further new names are counted in StatsdStats.NameLimit and skipped.
+	MaxStatsdNames = 10000
+	// MaxStatsdSetValues bounds the values all statsd sets hold together
+	// per interval (a Set keeps a 64-bit hash per value, whatever the value's
+	// size: a 60 KB member costs what "alice" does); further new values are
+	// counted in StatsdStats.SetOverflow.
+	MaxStatsdSetValues = 100_000
 )
 
 // ErrStatsd is wrapped by statsd line errors.
@@ -44,7 +55,9 @@ type StatsdStats struct {
 	Lines         uint64 // non-empty lines seen
 	Malformed     uint64 // lines skipped because they did not parse
 	TypeConflicts uint64 // lines skipped because the name is registered as another metric type
-	SetOverflow   uint64 // set values not added because a Set held MaxSetSize values (counted at emission)
+	SetOverflow   uint64 // set values not added: a Set held MaxSetSize values, or all sets MaxStatsdSetValues (counted at emission)
+	OutOfRange    uint64 // lines skipped because their value scaled by the sample rate, or a gauge after a delta, exceeds MaxStatsdValue
+	NameLimit     uint64 // lines skipped because they would have registered a name beyond MaxStatsdNames
 	ReadErrors    uint64 // socket read errors other than shutdown
 }
 
@@ -238,7 +251,9 @@ type statsdBridge struct {
 	mu    sync.Mutex
 	cache map[string]*bridged
 
-	packets, lines, malformed, conflicts, setOverflow, readErrors atomic.Uint64
+	setValues atomic.Int64 // values held by the bridge's sets, for MaxStatsdSetValues
+
+	packets, lines, malformed, conflicts, setOverflow, outOfRange, nameLimit, readErrors atomic.Uint64
 }
 
 func newStatsdBridge(r metrics.Registry) *statsdBridge {
@@ -252,6 +267,8 @@ func (s *statsdBridge) snapshot() StatsdStats {
 		Malformed:     s.malformed.Load(),
 		TypeConflicts: s.conflicts.Load(),
 		SetOverflow:   s.setOverflow.Load(),
+		OutOfRange:    s.outOfRange.Load(),
+		NameLimit:     s.nameLimit.Load(),
 		ReadErrors:    s.readErrors.Load(),
 	}
 }
@@ -285,6 +302,10 @@ func (s *statsdBridge) handlePacket(p []byte) {
 func (s *statsdBridge) apply(l *statsdLine) {
 	b := s.cache[string(l.name)]
 	if b == nil {
+		if len(s.cache) >= MaxStatsdNames {
+			s.nameLimit.Add(1)
+			return
+		}
 		b = s.register(string(l.name), l.typ)
 		if b == nil {
 			s.conflicts.Add(1)
@@ -298,7 +319,14 @@ func (s *statsdBridge) apply(l *statsdLine) {
 	}
 	switch l.typ {
 	case statsdCounter:
-		x := l.value/l.rate + b.frac
+		// A tiny rate scales any value past what a counter holds (1/5e-324
+		// is +Inf, and the carried fraction would become NaN for good).
+		scaled := l.value / l.rate
+		if !(math.Abs(scaled) <= MaxStatsdValue) {
+			s.outOfRange.Add(1)
+			return
+		}
+		x := scaled + b.frac
 		whole := math.Trunc(x)
 		b.frac = x - whole
 		if whole != 0 {
@@ -312,6 +340,10 @@ func (s *statsdBridge) apply(l *statsdLine) {
 		v := l.value
 		if l.delta {
 			v += b.gauge.Value()
+		}
+		if !(math.Abs(v) <= MaxStatsdValue) { // also after a delta
+			s.outOfRange.Add(1)
+			return
 		}
 		b.gauge.Update(v)
 	case statsdSet:
@@ -341,6 +373,9 @@ func (s *statsdBridge) register(name string, typ uint8) *bridged {
 		b.gauge, ok = s.reg.GetOrRegister(name, metrics.NewGaugeFloat64).(metrics.GaugeFloat64)
 	case statsdSet:
 		b.set, ok = s.reg.GetOrRegister(name, NewSet).(*Set)
+		if ok {
+			b.set.share(&s.setValues)
+		}
 	}
 	if !ok {
 		return nil
@@ -383,33 +418,57 @@ func (s *statsdBridge) serve(conn net.PacketConn, stop <-chan struct{}, log *slo
 // Emitter prints count#name=N and starts a new interval. It is what statsd
 // "|s" lines feed, and it satisfies metrics.Gauge so that a go-metrics
 // registry accepts it (Value returns the distinct count so far, Update adds
-// the decimal form of its argument). It keeps at most MaxSetSize values per
-// interval. Safe for concurrent use.
+// the decimal form of its argument). It keeps a 64-bit hash of each value,
+// not the value, so a value's size costs nothing (two distinct values count
+// as one only on a hash collision, about 1 in 10^11 at MaxSetSize values),
+// and at most MaxSetSize values per interval. Safe for concurrent use.
 type Set struct {
 	mu       sync.Mutex
-	m        map[string]struct{}
+	m        map[uint64]struct{}
 	overflow uint64
+	shared   *atomic.Int64 // values held by every Set of a statsd bridge, or nil
 }
 
 var _ metrics.Gauge = (*Set)(nil)
 
+// setSeed hashes Set values; one per process, so Sets agree with each other.
+var setSeed = maphash.MakeSeed()
+
 // NewSet returns an empty Set.
-func NewSet() *Set { return &Set{m: make(map[string]struct{})} }
+func NewSet() *Set { return &Set{m: make(map[uint64]struct{})} }
 
-// Add adds v to the current interval's values.
-func (s *Set) Add(v string) { s.addBytes([]byte(v)) }
-
-func (s *Set) addBytes(v []byte) {
+// share makes s count its values against a budget shared with other Sets
+// (MaxStatsdSetValues).
+func (s *Set) share(total *atomic.Int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[string(v)]; ok {
+	if s.shared == nil {
+		s.shared = total
+		total.Add(int64(len(s.m)))
+	}
+}
+
+// Add adds v to the current interval's values.
+func (s *Set) Add(v string) { s.add(maphash.String(setSeed, v)) }
+
+func (s *Set) addBytes(v []byte) { s.add(maphash.Bytes(setSeed, v)) }
+
+func (s *Set) add(h uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[h]; ok {
 		return
 	}
 	if len(s.m) >= MaxSetSize {
 		s.overflow++
 		return
 	}
-	s.m[string(v)] = struct{}{}
+	if s.shared != nil && s.shared.Add(1) > MaxStatsdSetValues {
+		s.shared.Add(-1)
+		s.overflow++
+		return
+	}
+	s.m[h] = struct{}{}
 }
 
 // Update adds the decimal form of v.
@@ -431,6 +490,9 @@ func (s *Set) drain() (n int64, overflow uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, overflow = int64(len(s.m)), s.overflow
+	if s.shared != nil {
+		s.shared.Add(-n)
+	}
 	clear(s.m)
 	s.overflow = 0
 	return n, overflow

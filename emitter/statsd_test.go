@@ -210,7 +210,7 @@ func TestStatsdCloseWithoutRun(t *testing.T) {
 
 func FuzzParseStatsd(f *testing.F) {
 	for _, s := range []string{"req:1|c", "req:1|c|@0.1", "db:12.5|ms", "q:+2|g", "u:x|s", "a:1|h|#t:v", "x:1e3|c",
-		"bad", ":|", "a:|c|@", "a:1|c|@0.5|#a|#b", "a:-0|g"} {
+		"bad", ":|", "a:|c|@", "a:1|c|@0.5|#a|#b", "a:-0|g", "hits:1|c|@5e-324", "big:9007199254740992|c|@0.0000001"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -233,8 +233,16 @@ func FuzzParseStatsd(f *testing.F) {
 				t.Fatalf("%q: value %v, ParseFloat says %v, %v", b, l.value, want, err)
 			}
 		}
-		// Applying any accepted line must not panic.
+		// Applying any accepted line must not panic, and a counter stays
+		// within twice the bound after two lines (issue 13: a tiny sample
+		// rate made it -9223372036854775808 for good).
 		br := newStatsdBridge(metrics.NewRegistry())
 		br.handlePacket(b)
+		br.handlePacket(b)
+		for _, c := range br.cache {
+			if c.counter != nil && (c.counter.Count() > 2*MaxStatsdValue || c.counter.Count() < -2*MaxStatsdValue || math.IsNaN(c.frac)) {
+				t.Fatalf("%q: counter %d, carried fraction %v", b, c.counter.Count(), c.frac)
+			}
+		}
 	})
 }

@@ -281,27 +281,64 @@ loop:
 	return errors.Join(runErr, err)
 }
 
+// Shares of SHUTDOWN_TIMEOUT per shutdown stage. Each stage has its own
+// budget, so a slow client or a stuck input cannot use up the time the final
+// flush needs: the flush and the outlets get what the first two stages leave,
+// at least outletShare of the whole.
+const (
+	serverShare = 0.2 // stop accepting; requests in flight finish, then connections are closed
+	drainShare  = 0.2 // parse the bodies the drain accepted; the other inputs stop
+	outletShare = 1 - serverShare - drainShare
+)
+
 // shutdown stops the inputs (the drain's queued bodies still reach the
 // aggregator), flushes every open bucket including the current partial one,
 // and closes the outlets, which send what they have queued until ctx ends.
+// ctx must end SHUTDOWN_TIMEOUT from now; see serverShare.
 func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitGroup) error {
+	stage := func(share float64) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, time.Duration(share*float64(w.cfg.ShutdownTimeout)))
+	}
 	var errs []error
+
+	// 1. Stop accepting. A request still being read when the share ends (a
+	// client trickling its body) is cut off: it was never answered 2xx, so
+	// Logplex retries it.
+	sctx, cancel := stage(serverShare)
+	var swg sync.WaitGroup
+	var serverErr, syslogErr error
 	if w.server != nil {
-		if err := w.server.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("drain server: %w", err))
-		}
-		if err := w.drain.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+		swg.Go(func() {
+			if err := w.server.Shutdown(sctx); err != nil {
+				_ = w.server.Close()
+				serverErr = fmt.Errorf("drain server: connections still open after %s, closed: %w",
+					time.Duration(serverShare*float64(w.cfg.ShutdownTimeout)), err)
+			}
+		})
 	}
 	if w.syslog != nil {
-		if err := w.syslog.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+		swg.Go(func() { syslogErr = w.syslog.Close(sctx) })
+	}
+	swg.Wait()
+	cancel()
+	errs = append(errs, serverErr, syslogErr)
+
+	// 2. Parse what the drain accepted; stop the other inputs.
+	dctx, cancel := stage(drainShare)
+	if w.drain != nil {
+		errs = append(errs, w.drain.Close(dctx))
 	}
 	stopInputs()
-	wg.Wait()
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-dctx.Done():
+		errs = append(errs, errors.New("inputs still running after their share of SHUTDOWN_TIMEOUT"))
+	}
+	cancel()
 
+	// 3. Flush every open bucket and deliver: the rest of ctx.
 	w.write(w.agg.FlushAll())
 	var owg sync.WaitGroup
 	oerrs := make([]error, len(w.outlets))

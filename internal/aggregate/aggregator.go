@@ -14,6 +14,16 @@ import (
 	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
+// MaxAbsValue is the largest magnitude of a measurement's value; larger
+// ones (and ±Inf) are dropped and counted in Stats.DroppedOutOfRange rather
+// than aggregated. Librato refuses values of 1e126 and more (a whole request
+// at a time); bounding each value at 1e100 keeps every sum, minimum, maximum,
+// mean and percentile of a bucket far below that (a sum would need 10^26
+// values to reach it), so one outlier never costs its series the bucket. The
+// sum of squares of values above 1e63 can still pass 1e126: the Librato
+// outlet then sends the series without that optional field.
+const MaxAbsValue = 1e100
+
 // numShards is the number of independently locked parts of the open series;
 // a power of two. Sixty-four keeps lock contention negligible for a handful
 // of input goroutines while Flush still visits few locks.
@@ -45,6 +55,7 @@ type Aggregator struct {
 
 	// Drops counted before a shard is chosen.
 	droppedInvalid atomic.Uint64
+	droppedRange   atomic.Uint64
 	droppedFuture  atomic.Uint64
 	droppedOld     atomic.Uint64
 
@@ -52,6 +63,8 @@ type Aggregator struct {
 	bucketsFlushed  atomic.Uint64
 	seriesFlushed   atomic.Uint64
 	sketchSaturated atomic.Uint64
+
+	adm admission // fair series admission (admit.go)
 
 	states  sync.Pool // *State, reset
 	buckets sync.Pool // *shardBucket with an empty map
@@ -75,7 +88,6 @@ type shardData struct {
 	// Counters, under mu.
 	added           uint64
 	late            uint64
-	droppedLimit    uint64
 	droppedConflict uint64
 }
 
@@ -93,11 +105,14 @@ type seriesKey struct{ name, source string }
 type Stats struct {
 	Added              uint64 // measurements aggregated into an open series
 	Late               uint64 // measurements for a bucket already flushed (or past its deadline at a Flush)
-	DroppedSeriesLimit uint64 // measurements that would have opened a series beyond MaxSeries
+	DroppedSeriesLimit uint64 // measurements that would have opened a series beyond their bucket's room (MaxSeries; see admit.go)
+	DroppedSourceShare uint64 // measurements that would have opened a new series beyond their source's share of a contested bucket
+	DroppedOpenLimit   uint64 // measurements that would have opened a series beyond 2×MaxSeries open in all buckets
 	DroppedFuture      uint64 // measurements timestamped more than MaxFuture after the clock
 	DroppedOld         uint64 // measurements timestamped more than MaxAge before the clock
 	DroppedConflict    uint64 // measurements whose kind or unit differs from their series'
-	DroppedInvalid     uint64 // measurements with an unknown kind or a NaN or infinite value
+	DroppedInvalid     uint64 // measurements with an unknown kind or a NaN value
+	DroppedOutOfRange  uint64 // measurements whose magnitude exceeds MaxAbsValue (±Inf included)
 	BucketsFlushed     uint64 // buckets returned by Flush and FlushAll
 	SeriesFlushed      uint64 // series in those buckets
 	SketchSaturated    uint64 // flushed series whose sketch reached SketchMaxBins
@@ -122,6 +137,7 @@ func New(cfg Config) (*Aggregator, error) {
 	for i := range a.shards {
 		a.shards[i].buckets = make(map[int64]*shardBucket)
 	}
+	a.adm.buckets = make(map[int64]*bucketAdmission)
 	return a, nil
 }
 
@@ -141,11 +157,15 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 	}
 	nowSec := a.cfg.Now().Unix()
 	maxSec, minSec := nowSec+a.futureSec, nowSec-a.ageSec
-	var invalid, future, old uint64
+	var invalid, outOfRange, future, old uint64
 	for i := range ms {
 		m := &ms[i]
-		if m.Kind < metric.Counter || m.Kind > metric.Measure || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+		if m.Kind < metric.Counter || m.Kind > metric.Measure || math.IsNaN(m.Value) {
 			invalid++
+			continue
+		}
+		if !(math.Abs(m.Value) <= MaxAbsValue) { // ±Inf too
+			outOfRange++
 			continue
 		}
 		sec := m.Time.Unix()
@@ -163,6 +183,9 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 	if invalid != 0 {
 		a.droppedInvalid.Add(invalid)
 	}
+	if outOfRange != 0 {
+		a.droppedRange.Add(outOfRange)
+	}
 	if future != 0 {
 		a.droppedFuture.Add(future)
 	}
@@ -173,7 +196,7 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 
 // addOne adds m to the bucket starting at start (unix seconds).
 func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
-	h := maphash.String(a.seed, m.Name)*0x9E3779B97F4A7C15 ^ maphash.String(a.seed, m.Source)
+	h := seriesHash(a.seed, m.Name, m.Source)
 	sh := &a.shards[h&(numShards-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -193,9 +216,7 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 	st := b.series[seriesKey{m.Name, m.Source}]
 	switch {
 	case st == nil:
-		if a.open.Add(1) > int64(a.cfg.MaxSeries) {
-			a.open.Add(-1)
-			sh.droppedLimit++
+		if !a.admit(h, start, m.Source) { // counted by admit
 			return
 		}
 		st = a.newState(m)
@@ -316,6 +337,7 @@ func (a *Aggregator) collect(cutoff int64) []*shardBucket {
 		}
 		sh.mu.Unlock()
 	}
+	a.forget(cutoff, out)
 	slices.SortFunc(out, func(x, y *shardBucket) int { return cmp.Compare(x.start, y.start) })
 	return out
 }
@@ -417,20 +439,23 @@ func (a *Aggregator) toStateBuckets(parts []*shardBucket) []*StateBucket {
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (a *Aggregator) Stats() Stats {
 	s := Stats{
-		DroppedInvalid:  a.droppedInvalid.Load(),
-		DroppedFuture:   a.droppedFuture.Load(),
-		DroppedOld:      a.droppedOld.Load(),
-		BucketsFlushed:  a.bucketsFlushed.Load(),
-		SeriesFlushed:   a.seriesFlushed.Load(),
-		SketchSaturated: a.sketchSaturated.Load(),
-		OpenSeries:      a.open.Load(),
+		DroppedInvalid:    a.droppedInvalid.Load(),
+		DroppedOutOfRange: a.droppedRange.Load(),
+		DroppedFuture:     a.droppedFuture.Load(),
+		DroppedOld:        a.droppedOld.Load(),
+		BucketsFlushed:    a.bucketsFlushed.Load(),
+		SeriesFlushed:     a.seriesFlushed.Load(),
+		SketchSaturated:   a.sketchSaturated.Load(),
+		OpenSeries:        a.open.Load(),
 	}
+	a.adm.mu.Lock()
+	s.DroppedSeriesLimit, s.DroppedSourceShare, s.DroppedOpenLimit = a.adm.droppedLimit, a.adm.droppedShare, a.adm.droppedOpen
+	a.adm.mu.Unlock()
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		s.Added += sh.added
 		s.Late += sh.late
-		s.DroppedSeriesLimit += sh.droppedLimit
 		s.DroppedConflict += sh.droppedConflict
 		sh.mu.Unlock()
 	}

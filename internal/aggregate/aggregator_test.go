@@ -236,29 +236,6 @@ func TestTimeBounds(t *testing.T) {
 	}
 }
 
-func TestSeriesLimit(t *testing.T) {
-	a := newTest(t, Config{MaxSeries: 2})
-	a.Add([]metric.Measurement{
-		cnt("a", "web.1", 1, 0), cnt("b", "web.1", 1, 0),
-		cnt("c", "web.1", 1, 0),  // third series: dropped
-		cnt("a", "web.1", 1, 1),  // existing series: fine
-		cnt("a", "web.1", 1, 60), // same series in another bucket counts again: dropped
-	})
-	s := a.Stats()
-	if s.DroppedSeriesLimit != 2 || s.Added != 3 || s.OpenSeries != 2 {
-		t.Fatalf("Stats = %+v, want DroppedSeriesLimit 2, Added 3, OpenSeries 2", s)
-	}
-	got := a.Flush(at(70))
-	if len(got) != 1 || len(got[0].Series) != 2 || got[0].Series[0].Sum != 2 {
-		t.Fatalf("Flush = %s", dump(got))
-	}
-	// Flushing frees the room.
-	a.Add([]metric.Measurement{cnt("c", "web.1", 1, 60), cnt("d", "web.1", 1, 60), cnt("e", "web.1", 1, 60)})
-	if s := a.Stats(); s.OpenSeries != 2 || s.DroppedSeriesLimit != 3 {
-		t.Fatalf("Stats after flush = %+v, want OpenSeries 2, DroppedSeriesLimit 3", s)
-	}
-}
-
 func TestConflicts(t *testing.T) {
 	a := newTest(t, Config{})
 	a.Add([]metric.Measurement{
@@ -291,8 +268,33 @@ func TestInvalid(t *testing.T) {
 		{Name: "a", Kind: 0, Value: 1, Time: t0}, {Name: "a", Kind: 9, Value: 1, Time: t0},
 		cnt("a", "", 1, 0),
 	})
-	if s := a.Stats(); s.DroppedInvalid != 5 || s.Added != 1 {
-		t.Fatalf("Stats = %+v, want DroppedInvalid 5, Added 1", s)
+	if s := a.Stats(); s.DroppedInvalid != 3 || s.DroppedOutOfRange != 2 || s.Added != 1 {
+		t.Fatalf("Stats = %+v, want DroppedInvalid 3, DroppedOutOfRange 2, Added 1", s)
+	}
+}
+
+// TestOutlierKeepsSeries is issue 13's sixth reproduction on the aggregation
+// side: count#…=1e126 beside good values. The outlier is dropped and counted;
+// the series keeps its good values, with statistics an outlet can carry.
+func TestOutlierKeepsSeries(t *testing.T) {
+	a := newTest(t, Config{})
+	a.Add([]metric.Measurement{
+		cnt("hits", "web.1", 1, 0), cnt("hits", "web.1", 1e126, 1), cnt("hits", "web.1", 2, 2),
+		msr("lat", "web.1", 5, "ms", 0), msr("lat", "web.1", -1e101, "ms", 1), msr("lat", "web.1", 1e100, "ms", 2),
+	})
+	got := a.FlushAll()
+	if len(got) != 1 || len(got[0].Series) != 2 {
+		t.Fatalf("FlushAll = %s", dump(got))
+	}
+	hits, lat := got[0].Series[0], got[0].Series[1]
+	if hits.Sum != 3 || hits.Count != 2 {
+		t.Errorf("hits = %s, want sum 3 of 2 values", fmtSeries(hits))
+	}
+	if lat.Count != 2 || lat.Min != 5 || lat.Max != 1e100 {
+		t.Errorf("lat = %s, want 5 and 1e100", fmtSeries(lat))
+	}
+	if s := a.Stats(); s.DroppedOutOfRange != 2 || s.Added != 4 {
+		t.Fatalf("Stats = %+v, want DroppedOutOfRange 2, Added 4", s)
 	}
 }
 

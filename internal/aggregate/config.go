@@ -13,7 +13,8 @@ const (
 	// DefaultGrace is how long after a bucket's end late lines are still
 	// accepted before the bucket is flushed.
 	DefaultGrace = 10 * time.Second
-	// DefaultMaxSeries bounds the open series across all open buckets.
+	// DefaultMaxSeries bounds the series of one bucket (and 2× it the series
+	// open across all buckets).
 	DefaultMaxSeries = 100_000
 	// DefaultMaxAge is how far in the past (relative to the clock) a
 	// measurement's timestamp may be. Librato refuses measure times older
@@ -50,9 +51,12 @@ type Config struct {
 	// negative value for no grace at all. At most MaxGrace.
 	Grace time.Duration
 
-	// MaxSeries bounds the number of open series, counted across every open
-	// bucket. A measurement that would open one more series is dropped and
-	// counted in Stats.DroppedSeriesLimit. Default DefaultMaxSeries.
+	// MaxSeries bounds the number of series of one bucket; all open buckets
+	// together hold at most twice as many. Room is shared fairly: series
+	// the previous buckets had keep their place, and one source cannot take
+	// all the room for new series (see Stats.DroppedSeriesLimit,
+	// DroppedSourceShare, DroppedOpenLimit, and admit.go). A measurement
+	// refused a series is dropped and counted. Default DefaultMaxSeries.
 	MaxSeries int
 
 	// MaxFuture is how far after the clock's now a measurement's timestamp

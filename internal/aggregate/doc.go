@@ -28,9 +28,11 @@
 // Lines arriving for a bucket already flushed are counted as late and never
 // change what was sent. Timestamps too far ahead (Config.MaxFuture) or behind
 // (Config.MaxAge) the clock are dropped and counted, as are measurements that
-// would open more than Config.MaxSeries series, that conflict with their
-// series' kind or unit, or that carry a NaN or infinite value. Stats reports
-// all of these for self-metrics.
+// conflict with their series' kind or unit, or that carry a NaN or infinite
+// value. Config.MaxSeries bounds the series of a bucket, shared fairly: series
+// of the previous buckets keep their place, and one source cannot take all
+// the room for new ones (admit.go); a measurement refused a series is dropped
+// and counted by reason. Stats reports all of these for self-metrics.
 //
 // State is the mergeable form of one series: buckets from several worker
 // processes combine with FlushStates, State.Merge and State's binary

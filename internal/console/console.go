@@ -9,15 +9,21 @@
 //	bucket=2024-05-01T12:00:00Z period=60s source=web.1 measure#app.db.latency count=3 sum=12 min=2 max=6 mean=4 median=4 perc95=6 perc99=6 unit=ms
 //
 // The kind keeps the l2met prefix it arrived with; names carry the configured
-// prefix; numbers never use exponent form.
+// prefix; numbers never use exponent form and have at most 12 significant
+// digits (as the emitter prints them: 909.5, not 909.5000000000001). A name,
+// source or unit holding a space, '=', a quote, a backslash, a control
+// character or invalid UTF-8 is printed Go-quoted ("web.1\nx"), so that
+// input can never inject a line or a field into the output.
 package console
 
 import (
 	"context"
 	"io"
+	"math"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
@@ -80,25 +86,28 @@ func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 		dst = append(dst, period...)
 		if s.Source != "" {
 			dst = append(dst, " source="...)
-			dst = append(dst, s.Source...)
+			dst = appendText(dst, s.Source)
 		}
 		dst = append(dst, ' ')
 		dst = append(dst, s.Kind.String()...)
 		dst = append(dst, '#')
-		if prefix != "" {
-			dst = append(dst, prefix...)
-			dst = append(dst, '.')
+		switch {
+		case prefix == "":
+			dst = appendText(dst, s.Name)
+		case quote(prefix) || quote(s.Name):
+			dst = strconv.AppendQuote(dst, prefix+"."+s.Name)
+		default:
+			dst = append(append(append(dst, prefix...), '.'), s.Name...)
 		}
-		dst = append(dst, s.Name...)
 		switch s.Kind {
 		case metric.Counter:
 			dst = append(dst, '=')
 			dst = appendFloat(dst, s.Sum)
-			dst = append(dst, s.Unit...)
+			dst = appendText(dst, s.Unit)
 		case metric.Sample:
 			dst = append(dst, '=')
 			dst = appendFloat(dst, s.Last)
-			dst = append(dst, s.Unit...)
+			dst = appendText(dst, s.Unit)
 		default:
 			dst = appendField(dst, " count=", float64(s.Count))
 			dst = appendField(dst, " sum=", s.Sum)
@@ -112,7 +121,7 @@ func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 			dst = appendField(dst, " perc99=", s.P99)
 			if s.Unit != "" {
 				dst = append(dst, " unit="...)
-				dst = append(dst, s.Unit...)
+				dst = appendText(dst, s.Unit)
 			}
 		}
 		dst = append(dst, '\n')
@@ -124,6 +133,66 @@ func appendField(dst []byte, key string, v float64) []byte {
 	return appendFloat(append(dst, key...), v)
 }
 
+// SignificantDigits is the precision of printed non-integer values, the
+// emitter's (emitter.SignificantDigits): enough for any metric, and it hides
+// binary floating-point noise.
+const SignificantDigits = 12
+
+// pow10s holds the exact powers of ten of float64, 1e0 to 1e22.
+var pow10s = func() (p [23]float64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// appendFloat formats v without exponent, rounded to SignificantDigits
+// significant digits. It is the emitter's rule (emitter/line.go), which that
+// public package does not export.
 func appendFloat(dst []byte, v float64) []byte {
+	a := math.Abs(v)
+	if v == math.Trunc(v) && a < 1<<53 {
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
+	if a < 1e12 && a > 0 {
+		// v*10^k rounded to an integer below 10^12 < 2^53 is exact, and an
+		// exact integer divided by an exact power of ten is correctly
+		// rounded, so the result prints as the shortest decimal.
+		k := SignificantDigits - 1 - int(math.Floor(math.Log10(a)))
+		if k > 0 && k < len(pow10s) {
+			v = math.Round(v*pow10s[k]) / pow10s[k]
+		}
+	}
 	return strconv.AppendFloat(dst, v, 'f', -1, 64)
+}
+
+// appendText appends s as is when it is plain text, else Go-quoted (see the
+// package comment), so that a name or source cannot break the line.
+func appendText(dst []byte, s string) []byte {
+	if quote(s) {
+		return strconv.AppendQuote(dst, s)
+	}
+	return append(dst, s...)
+}
+
+// quote reports whether s must be quoted: it holds a space, '=', '"', '\\',
+// a control character, a non-printable rune or invalid UTF-8.
+func quote(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == 0x7f || c == '=' || c == '"' || c == '\\' {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || !strconv.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,41 @@ bucket=2024-05-01T12:00:00Z period=60s source=web.1 count#us-east.prod.app.req=1
 			got := string(AppendBucket(nil, testBucket(), tc.prefix))
 			if got != tc.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAppendBucketEscapes is issue 13's eighth reproduction: a source
+// "web.1\nx" injected a line into stdout. Names, sources and units that are
+// not plain text are printed Go-quoted; floats have at most 12 significant
+// digits (issue 12 item 8: sum=909.5000000000001).
+func TestAppendBucketEscapes(t *testing.T) {
+	b := &aggregate.Bucket{Start: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), Period: time.Minute, Series: []aggregate.Series{
+		{Name: "a", Source: "web.1\nbucket=x count#fake=1", Kind: metric.Counter, Sum: 1},
+		{Name: "b c=d", Source: "web.1", Kind: metric.Counter, Sum: 1},
+		{Name: "caf\u00e9", Source: "\xff", Unit: "m\"s", Kind: metric.Sample, Last: 909.5000000000001},
+		{Name: "lat", Kind: metric.Measure, Count: 3, Sum: 0.1 + 0.2, Min: 0.1, Max: 1e-7 / 3, Median: 2.0 / 3, P95: 1e15 + 0.5, P99: 10.799999999999999, Unit: "ms\r"},
+	}}
+	for name, tc := range map[string]struct{ prefix, want string }{
+		"no prefix": {"", `bucket=2024-05-01T12:00:00Z period=60s source="web.1\nbucket=x count#fake=1" count#a=1
+bucket=2024-05-01T12:00:00Z period=60s source=web.1 count#"b c=d"=1
+bucket=2024-05-01T12:00:00Z period=60s source="\xff" sample#café=909.5"m\"s"
+bucket=2024-05-01T12:00:00Z period=60s measure#lat count=3 sum=0.3 min=0.1 max=0.0000000333333333333 mean=0.1 median=0.666666666667 perc95=1000000000000000.5 perc99=10.8 unit="ms\r"
+`},
+		"prefix": {"app", `bucket=2024-05-01T12:00:00Z period=60s source="web.1\nbucket=x count#fake=1" count#app.a=1
+bucket=2024-05-01T12:00:00Z period=60s source=web.1 count#"app.b c=d"=1
+bucket=2024-05-01T12:00:00Z period=60s source="\xff" sample#app.café=909.5"m\"s"
+bucket=2024-05-01T12:00:00Z period=60s measure#app.lat count=3 sum=0.3 min=0.1 max=0.0000000333333333333 mean=0.1 median=0.666666666667 perc95=1000000000000000.5 perc99=10.8 unit="ms\r"
+`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := string(AppendBucket(nil, b, tc.prefix))
+			if got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+			if n := strings.Count(got, "\n"); n != len(b.Series) {
+				t.Errorf("%d lines for %d series", n, len(b.Series))
 			}
 		})
 	}

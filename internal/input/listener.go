@@ -6,10 +6,10 @@ import (
 	"sync/atomic"
 )
 
-// DefaultMaxConns bounds the concurrent connections of a listener (the HTTP
-// drain's and the syslog listener's) when no other bound is configured.
-// Logplex opens a few keep-alive connections per drain, so 64 leaves ample
-// room while bounding the memory of bodies being read at once.
+// DefaultMaxConns bounds the concurrent connections of a listener (the syslog
+// listener's; the HTTP drain has its own, drain.DefaultMaxConns) when no other
+// bound is configured. Logplex opens a few connections per drain, so 64
+// leaves ample room while bounding the memory of frames being read at once.
 const DefaultMaxConns = 64
 
 // LimitListener is a net.Listener that keeps at most a fixed number of

@@ -1,6 +1,7 @@
 package librato
 
 import (
+	"hash/maphash"
 	"maps"
 	"math"
 	"slices"
@@ -37,15 +38,20 @@ type encoder struct {
 	tags    []byte // configured tags, pre-encoded as `,"k":"v"` pairs, sorted
 	maxN    int
 	scratch []byte
+	seed    maphash.Seed
+	seen    map[uint64]struct{} // identities sent in the current bucket
 }
 
 // encodeStats counts what one encode call did.
 type encodeStats struct {
-	series, measurements, batches, skipped int
+	series, measurements, batches int
+	skipped                       int // series of which nothing could be sent
+	fieldsDropped                 int // optional fields and percentile gauges left out: value out of range
+	collisions                    int // measurements left out: same name and source as one sent before in the bucket
 }
 
 func newEncoder(tagged bool, prefix string, tags map[string]string) *encoder {
-	e := &encoder{tagged: tagged, prefix: prefix, maxN: MaxMetricsPerPost}
+	e := &encoder{tagged: tagged, prefix: prefix, maxN: MaxMetricsPerPost, seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}}
 	if tagged {
 		e.maxN = MaxMeasurementsPerPost
 		for _, k := range slices.Sorted(maps.Keys(tags)) {
@@ -60,11 +66,21 @@ func newEncoder(tagged bool, prefix string, tags map[string]string) *encoder {
 
 // encode encodes b and calls emit once per finished request body with the
 // number of measurements it holds. body is freshly allocated and owned by
-// emit. Series with an empty name or a value Librato would refuse (NaN, ±Inf,
-// magnitude ≥ 1e126) are skipped and counted.
+// emit.
+//
+// Nothing good is lost to one bad value: a field Librato would refuse (NaN,
+// ±Inf, magnitude ≥ 1e126) is left out when it is optional (min, max,
+// sum_squares, last; counted in fieldsDropped), a percentile gauge with such a
+// value is left out alone (fieldsDropped), and only a series whose required
+// value is out of range, or whose name is empty, is skipped (skipped).
+// Sanitizing can map two series onto one Librato identity (é, ü and _ all
+// become _; "all" and "ALL" both become the source "_all"): the first in the
+// bucket is sent, the others are counted in collisions, so a request never
+// holds two gauges with the same name, source and time.
 func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, n int)) encodeStats {
 	var st encodeStats
 	buf := e.scratch[:0]
+	clear(e.seen)
 	n := 0
 	start := b.Start.Unix()
 	period := int64(b.Period.Seconds())
@@ -94,58 +110,84 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, n int)) enc
 		st.batches++
 		st.measurements += n
 	}
-	// add starts one measurement object, flushing first when the batch is full.
-	add := func() {
+	sent, collided := 0, false // per series
+	// head starts one measurement object of s (flushing first when the
+	// batch is full) with its name and identity. It returns false, leaving
+	// buf as it was, when the bucket already holds a measurement with that
+	// identity.
+	head := func(s *aggregate.Series, suffix string) bool {
 		if n == e.maxN {
 			flush()
 			open()
 		}
+		mark := len(buf)
 		if n > 0 {
 			buf = append(buf, ',')
 		}
+		from := len(buf)
+		var id int
+		buf, id = e.appendHead(buf, s, suffix, period)
+		h := maphash.Bytes(e.seed, buf[from:id])
+		if _, dup := e.seen[h]; dup {
+			buf = buf[:mark]
+			st.collisions++
+			collided = true
+			return false
+		}
+		e.seen[h] = struct{}{}
 		n++
+		return true
+	}
+	value := func(s *aggregate.Series, suffix string, v float64) {
+		if !finite(v) {
+			if suffix != "" {
+				st.fieldsDropped++
+			}
+			return
+		}
+		if head(s, suffix) {
+			buf = appendField(buf, "value", v)
+			buf = append(buf, '}')
+			sent++
+		}
 	}
 	open()
 	for i := range b.Series {
 		s := &b.Series[i]
-		if s.Name == "" || !encodable(s) {
+		if s.Name == "" {
 			st.skipped++
 			continue
 		}
-		st.series++
+		sent, collided = 0, false
 		switch s.Kind {
 		case metric.Counter:
-			add()
-			buf = e.appendHead(buf, s, "", period)
-			buf = appendField(buf, "value", s.Sum)
-			buf = append(buf, '}')
+			value(s, "", s.Sum)
 		case metric.Sample:
-			add()
-			buf = e.appendHead(buf, s, "", period)
-			buf = appendField(buf, "value", s.Last)
-			buf = append(buf, '}')
+			value(s, "", s.Last)
 		case metric.Measure:
-			add()
-			buf = e.appendHead(buf, s, "", period)
-			buf = append(buf, `,"count":`...)
-			buf = strconv.AppendInt(buf, s.Count, 10)
-			buf = appendField(buf, "sum", s.Sum)
-			buf = appendField(buf, "min", s.Min)
-			buf = appendField(buf, "max", s.Max)
-			if e.tagged {
-				buf = appendField(buf, "last", s.Last)
-			} else {
-				buf = appendField(buf, "sum_squares", s.SumSquares)
-			}
-			buf = append(buf, '}')
-			for j, v := range [3]float64{s.Median, s.P95, s.P99} {
-				add()
-				buf = e.appendHead(buf, s, percentileSuffixes[j], period)
-				buf = appendField(buf, "value", v)
+			// count and sum are required; the rest is optional.
+			if s.Count > 0 && finite(s.Sum) && head(s, "") {
+				buf = append(buf, `,"count":`...)
+				buf = strconv.AppendInt(buf, s.Count, 10)
+				buf = appendField(buf, "sum", s.Sum)
+				buf = e.appendOptional(buf, "min", s.Min, &st)
+				buf = e.appendOptional(buf, "max", s.Max, &st)
+				if e.tagged {
+					buf = e.appendOptional(buf, "last", s.Last, &st)
+				} else {
+					buf = e.appendOptional(buf, "sum_squares", s.SumSquares, &st)
+				}
 				buf = append(buf, '}')
+				sent++
 			}
-		default:
-			st.series--
+			for j, v := range [3]float64{s.Median, s.P95, s.P99} {
+				value(s, percentileSuffixes[j], v)
+			}
+		}
+		switch {
+		case sent > 0:
+			st.series++
+		case !collided:
 			st.skipped++
 		}
 	}
@@ -154,9 +196,21 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, n int)) enc
 	return st
 }
 
+// appendOptional appends `,"key":v` when Librato can carry v, and counts it
+// in st.fieldsDropped when it cannot.
+func (e *encoder) appendOptional(buf []byte, key string, v float64, st *encodeStats) []byte {
+	if !finite(v) {
+		st.fieldsDropped++
+		return buf
+	}
+	return appendField(buf, key, v)
+}
+
 // appendHead appends `{"name":…` and the fields every measurement of s shares:
-// source or tags, period (legacy API, per gauge) and units.
-func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, period int64) []byte {
+// source or tags, period (legacy API, per gauge) and units. It also returns
+// the end of the measurement's identity in buf: the name and the source or
+// tags, which Librato keys its data by.
+func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, period int64) ([]byte, int) {
 	buf = append(buf, `{"name":`...)
 	buf = appendMetricName(buf, e.prefix, s.Name, suffix)
 	if e.tagged {
@@ -172,37 +226,21 @@ func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, per
 			buf = append(buf, `"dyno":"`+NoSourceDyno+`"`...)
 		}
 		buf = append(buf, '}')
-	} else {
-		if s.Source != "" {
-			buf = append(buf, `,"source":`...)
-			buf = appendSource(buf, s.Source)
-		}
-		if period > 0 {
-			buf = append(buf, `,"period":`...)
-			buf = strconv.AppendInt(buf, period, 10)
-		}
+	} else if s.Source != "" {
+		buf = append(buf, `,"source":`...)
+		buf = appendSource(buf, s.Source)
+	}
+	id := len(buf)
+	if !e.tagged && period > 0 {
+		buf = append(buf, `,"period":`...)
+		buf = strconv.AppendInt(buf, period, 10)
 	}
 	if s.Unit != "" {
 		buf = append(buf, `,"attributes":{"display_units_short":`...)
 		buf = appendJSONString(buf, s.Unit)
 		buf = append(buf, '}')
 	}
-	return buf
-}
-
-// encodable reports whether every value the series sends is a finite number
-// below Librato's magnitude limit.
-func encodable(s *aggregate.Series) bool {
-	switch s.Kind {
-	case metric.Counter:
-		return finite(s.Sum)
-	case metric.Sample:
-		return finite(s.Last)
-	case metric.Measure:
-		return finite(s.Sum) && finite(s.Min) && finite(s.Max) && finite(s.SumSquares) && finite(s.Last) &&
-			finite(s.Median) && finite(s.P95) && finite(s.P99)
-	}
-	return true
+	return buf, id
 }
 
 func finite(v float64) bool { return math.Abs(v) < maxAbsValue } // false for NaN and ±Inf too

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 func TestAppendMetricName(t *testing.T) {
@@ -132,7 +133,7 @@ func TestSenderClassifiesResponses(t *testing.T) {
 			}))
 			defer srv.Close()
 			s := &httpSender{client: srv.Client(), endpoint: srv.URL + "/v1/metrics", path: "/v1/metrics",
-				user: "u", pass: token, timeout: DefaultTimeout, redact: token}
+				user: "u", pass: token, timeout: DefaultTimeout, redact: redact.New(token).Basic("u", token)}
 			err := s.Send(context.Background(), &outlet.Batch{Body: []byte(`{}`)})
 			if tc.ok != (err == nil) || tc.perm != errors.Is(err, outlet.ErrPermanent) || tc.unauth != errors.Is(err, outlet.ErrUnauthorized) {
 				t.Fatalf("HTTP %d: err %v", code, err)

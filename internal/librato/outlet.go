@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // DefaultURL is the Librato API base URL.
@@ -53,7 +54,9 @@ type Stats struct {
 	Series       int64 // series encoded
 	Measurements int64 // measurements encoded (a measure# series makes four)
 	Batches      int64 // request bodies queued
-	Skipped      int64 // series not sent: empty name or a value Librato refuses (NaN, Inf, |v| ≥ 1e126)
+	Skipped      int64 // series of which nothing could be sent: empty name, or its value is one Librato refuses (NaN, Inf, |v| ≥ 1e126)
+	Dropped      int64 // optional fields (min, max, sum_squares, last) and percentile gauges left out: value Librato refuses
+	Collisions   int64 // measurements left out: the bucket already held one with the same name and source after sanitizing
 }
 
 // Outlet sends flushed buckets to Librato (or an AppOptics-compatible
@@ -125,11 +128,11 @@ func New(cfg Config) (*Outlet, error) {
 		user:     cfg.User,
 		pass:     cfg.Token,
 		timeout:  cfg.Timeout,
-		redact:   cfg.Token,
 	}
 	if cfg.User == "" { // AppOptics: the token is the user, the password is empty
 		s.user, s.pass = cfg.Token, ""
 	}
+	s.redact = redact.New(cfg.Token).Basic(s.user, s.pass)
 	return &Outlet{
 		q:   outlet.NewQueue(s, cfg.Queue),
 		log: cfg.Logger,
@@ -153,9 +156,16 @@ func (o *Outlet) Write(b *aggregate.Bucket) {
 	o.stats.Measurements += int64(st.measurements)
 	o.stats.Batches += int64(st.batches)
 	o.stats.Skipped += int64(st.skipped)
-	if st.skipped > 0 {
-		o.log.Warn("librato: series skipped: empty name or value out of range",
-			"skipped", st.skipped, "bucket", b.Start)
+	o.stats.Dropped += int64(st.fieldsDropped)
+	o.stats.Collisions += int64(st.collisions)
+	// One line per bucket at most: these repeat as long as the input does.
+	if st.skipped > 0 || st.fieldsDropped > 0 {
+		o.log.Warn("librato: values out of range not sent (NaN, Inf or |v| ≥ 1e126), or series without a name",
+			"series_skipped", st.skipped, "fields_dropped", st.fieldsDropped, "bucket", b.Start)
+	}
+	if st.collisions > 0 {
+		o.log.Warn("librato: series with the same name and source after sanitizing in one bucket, kept the first",
+			"dropped", st.collisions, "bucket", b.Start)
 	}
 }
 

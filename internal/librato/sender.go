@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 const (
@@ -30,7 +31,7 @@ type httpSender struct {
 	path       string // for errors: /v1/metrics
 	user, pass string
 	timeout    time.Duration
-	redact     string // the token, scrubbed from error bodies should a receiver echo it
+	redact     *redact.Redactor // the token in every form, scrubbed from error bodies should a receiver echo it
 }
 
 // Send implements outlet.Sender: 2xx is success; 401 and 403 wrap
@@ -49,7 +50,7 @@ func (s *httpSender) Send(ctx context.Context, b *outlet.Batch) error {
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("librato: %w", err) // the URL in *url.Error carries no credentials
+		return s.redact.Error(fmt.Errorf("librato: %w", err)) // the URL in *url.Error carries no credentials either
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
@@ -57,10 +58,7 @@ func (s *httpSender) Send(ctx context.Context, b *outlet.Batch) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	msg := strings.TrimSpace(string(body))
-	if s.redact != "" {
-		msg = strings.ReplaceAll(msg, s.redact, "[redacted]")
-	}
+	msg := s.redact.String(strings.TrimSpace(strings.ToValidUTF8(string(body), "?")))
 	base := fmt.Sprintf("librato: POST %s: HTTP %s", s.path, resp.Status)
 	if msg != "" {
 		base += ": " + msg

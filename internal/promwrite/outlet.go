@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // Outlet sends flushed buckets to a Prometheus remote-write endpoint. It
@@ -125,7 +126,7 @@ type sender struct {
 	url     string
 	display string // redacted URL for errors
 	header  http.Header
-	secrets []string // redacted from response bodies quoted in errors
+	redact  *redact.Redactor // secrets in every form, scrubbed from response bodies quoted in errors
 
 	rejected, serverErrors atomic.Int64
 }
@@ -141,22 +142,24 @@ func newSender(cfg Config) *sender {
 	for name, value := range cfg.Headers {
 		h.Set(name, value)
 	}
+	// Every configured header value may be a key (X-API-Key); the query
+	// may hold one too.
+	secrets := []string{cfg.BearerToken, u.RawQuery}
+	for _, v := range u.Query() {
+		secrets = append(secrets, v...)
+	}
+	for _, v := range cfg.Headers {
+		secrets = append(secrets, v)
+	}
 	switch {
 	case cfg.User != "":
 		req, _ := http.NewRequest(http.MethodPost, cfg.URL, nil)
 		req.SetBasicAuth(cfg.User, cfg.Password)
 		h.Set("Authorization", req.Header.Get("Authorization"))
-		s.secrets = append(s.secrets, cfg.Password, h.Get("Authorization"))
 	case cfg.BearerToken != "":
 		h.Set("Authorization", "Bearer "+cfg.BearerToken)
-		s.secrets = append(s.secrets, cfg.BearerToken)
 	}
-	if v := h.Get("Authorization"); v != "" {
-		s.secrets = append(s.secrets, v)
-	}
-	if u.RawQuery != "" {
-		s.secrets = append(s.secrets, u.RawQuery)
-	}
+	s.redact = redact.New(secrets...).Basic(cfg.User, cfg.Password)
 	return s
 }
 
@@ -175,7 +178,7 @@ func (s *sender) Send(ctx context.Context, b *outlet.Batch) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("promwrite: POST %s: %w", s.display, err)
+		return s.redact.Error(fmt.Errorf("promwrite: POST %s: %w", s.display, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
@@ -183,12 +186,7 @@ func (s *sender) Send(ctx context.Context, b *outlet.Batch) error {
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
-	msg := strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))
-	for _, secret := range s.secrets {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
-		}
-	}
+	msg := s.redact.String(strings.TrimSpace(strings.ToValidUTF8(string(body), "?")))
 	err = fmt.Errorf("promwrite: POST %s: %d samples: HTTP %s: %q", s.display, b.N, resp.Status, msg)
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:

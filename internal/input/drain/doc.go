@@ -21,8 +21,18 @@
 //     accepted within the de-duplication window (a retry);
 //   - 401 with WWW-Authenticate on missing or wrong credentials;
 //   - 413 when the body exceeds Config.MaxBodyBytes;
-//   - 503 with Retry-After when the queue is full or the Handler is closing, so
-//     that Logplex retries the same frame instead of losing it.
+//   - 503 with Retry-After when the queue is full, when Config.MaxReadingBytes
+//     of bodies are being read, or the Handler is closing, so that Logplex
+//     retries the same frame instead of losing it.
+//
+// An answer that leaves the body unread (401, 413, 503, 404) closes the
+// connection and ends its read deadline, so a client trickling a body it will
+// never get accepted does not hold a connection. Server bounds the
+// connections (DefaultMaxConns) and closes, while one waits for a slot, idle
+// keep-alive connections and those still sending headers SlowHeaderGrace
+// after they were accepted (slowloris); ReadHeaderTimeout and ReadTimeout
+// bound header and body time. Every refusal is counted in Stats or
+// ServerStats.
 //
 // Close drains the queue into the input.Sink before returning: nothing that was
 // answered 2xx is lost on shutdown.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // Paths the Handler serves.
@@ -48,6 +49,12 @@ const (
 	// 32 hex digits); longer ids are not de-duplicated and are counted in
 	// Stats.LongFrameIDs.
 	MaxFrameIDBytes = 128
+	// DefaultMaxReadingBytes bounds the memory of bodies being read at once
+	// (each counts its Content-Length, or MaxBodyBytes when chunked); beyond
+	// it POSTs get 503 and Logplex retries them (Stats.Busy).
+	DefaultMaxReadingBytes = 64 << 20
+	// readErrorLogEvery: body read errors are logged at most this often.
+	readErrorLogEvery = time.Minute
 )
 
 // ErrNoCredentials is returned by New when User or Password is empty and
@@ -64,13 +71,16 @@ type Config struct {
 	// InsecureNoAuth accepts POSTs without credentials. New logs a warning.
 	InsecureNoAuth bool
 
-	MaxBodyBytes  int           // bound on one body; 0 means DefaultMaxBodyBytes
-	QueueDepth    int           // bodies waiting to be parsed; 0 means DefaultQueueDepth
-	MaxQueueBytes int           // bytes waiting to be parsed; 0 means DefaultMaxQueueBytes
-	Workers       int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
-	DedupSize     int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
-	DedupAge      time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
-	RetryAfter    time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
+	MaxBodyBytes  int // bound on one body; 0 means DefaultMaxBodyBytes
+	QueueDepth    int // bodies waiting to be parsed; 0 means DefaultQueueDepth
+	MaxQueueBytes int // bytes waiting to be parsed; 0 means DefaultMaxQueueBytes
+	// MaxReadingBytes bounds the bytes of bodies being read at once; 0 means
+	// DefaultMaxReadingBytes.
+	MaxReadingBytes int
+	Workers         int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
+	DedupSize       int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
+	DedupAge        time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
+	RetryAfter      time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
 
 	// Logger receives the warning about InsecureNoAuth and errors; nil means
 	// slog.Default(). Credentials and body contents are never logged.
@@ -91,11 +101,13 @@ type Stats struct {
 	Unauthorized uint64 // POSTs with missing or wrong credentials (401)
 	TooLarge     uint64 // bodies over MaxBodyBytes (413)
 	QueueFull    uint64 // POSTs refused because the queue was full (503)
+	Busy         uint64 // POSTs refused because MaxReadingBytes of bodies were being read (503)
 	Closing      uint64 // POSTs refused because the Handler was closing (503)
-	ReadErrors   uint64 // bodies that could not be read completely (400)
+	ReadErrors   uint64 // bodies that could not be read completely (400; logged at most once a minute)
 	LongFrameIDs uint64 // Frame-Ids over MaxFrameIDBytes, not de-duplicated
 	DedupEvicted uint64 // Frame-Ids forgotten by DedupSize before DedupAge
 	CountDiffers uint64 // bodies whose frame count differed from Logplex-Msg-Count
+	Pending      int    // bodies accepted and not parsed yet (queued or being parsed) now
 	Queued       int    // bodies waiting to be parsed now
 	QueuedBytes  int64  // bytes waiting to be parsed now
 }
@@ -108,6 +120,7 @@ type Handler struct {
 	userHash, passHash [sha256.Size]byte
 	authHash           [sha256.Size]byte // of the canonical header "Basic base64(user:password)"
 	retryAfter         string
+	redact             *redact.Redactor
 
 	mu     sync.Mutex // guards closed, seen and sends on queue
 	closed bool
@@ -116,11 +129,14 @@ type Handler struct {
 	wg     sync.WaitGroup
 	free   chan *[]byte // recycled body buffers
 
-	queuedBytes atomic.Int64
-	freeBytes   atomic.Int64 // capacity of the buffers on the free list
+	queuedBytes  atomic.Int64
+	freeBytes    atomic.Int64 // capacity of the buffers on the free list
+	readingBytes atomic.Int64 // bytes of bodies being read (MaxReadingBytes)
+	pending      atomic.Int64 // bodies accepted and not yet parsed
+	readErrLog   atomic.Int64 // unix nanoseconds of the last read error logged
 
-	requests, accepted, bytes, processed, duplicates, unauthorized  atomic.Uint64
-	tooLarge, queueFull, closing, readErrors, longIDs, countDiffers atomic.Uint64
+	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
+	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64
 }
 
 type job struct {
@@ -138,18 +154,19 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	if !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
 		return nil, ErrNoCredentials
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.MaxReadingBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
 		return nil, errors.New("drain: negative bound in Config")
 	}
 	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&cfg.QueueDepth, DefaultQueueDepth)
 	setDefault(&cfg.MaxQueueBytes, DefaultMaxQueueBytes)
+	setDefault(&cfg.MaxReadingBytes, DefaultMaxReadingBytes)
 	setDefault(&cfg.Workers, runtime.GOMAXPROCS(0))
 	setDefault(&cfg.DedupSize, DefaultDedupSize)
 	setDefault(&cfg.DedupAge, DefaultDedupAge)
 	setDefault(&cfg.RetryAfter, DefaultRetryAfter)
-	if cfg.MaxQueueBytes < cfg.MaxBodyBytes {
-		return nil, fmt.Errorf("drain: MaxQueueBytes %d is below MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxBodyBytes)
+	if cfg.MaxQueueBytes < cfg.MaxBodyBytes || cfg.MaxReadingBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("drain: MaxQueueBytes %d and MaxReadingBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxReadingBytes, cfg.MaxBodyBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -167,6 +184,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		free:       make(chan *[]byte, cfg.QueueDepth+cfg.Workers),
 		retryAfter: strconv.Itoa(max(1, int(cfg.RetryAfter/time.Second))),
 		queue:      make(chan job, cfg.QueueDepth),
+		redact:     redact.New(cfg.Password).Basic(cfg.User, cfg.Password),
 	}
 	if cfg.DedupSize > 0 {
 		h.seen = newDedup(cfg.DedupSize, cfg.DedupAge)
@@ -193,6 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case LogsPath:
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
+			endRead(w)
 			http.Error(w, "drain: "+LogsPath+" accepts POST only", http.StatusMethodNotAllowed)
 			return
 		}
@@ -213,8 +232,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	default:
+		endRead(w)
 		http.NotFound(w, r)
 	}
+}
+
+// endRead is for answers that leave the request body unread (401, 413, 503,
+// 404): it asks to close the connection and ends its read deadline, so that
+// net/http does not go on reading what a slow client trickles in (for up to
+// ReadTimeout) while the connection holds a slot. Without the deadline 100
+// slow unauthenticated bodies kept 8 of 11 legitimate POSTs out.
+func endRead(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // ErrNotSupported outside a server: nothing to end
 }
 
 func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
@@ -222,23 +252,41 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
 		h.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics drain", charset="UTF-8"`)
+		endRead(w)
 		http.Error(w, "drain: missing or wrong credentials", http.StatusUnauthorized)
 		return
 	}
 	if r.ContentLength > int64(h.cfg.MaxBodyBytes) {
 		h.tooLarge.Add(1)
+		endRead(w)
 		h.tooLargeError(w)
 		return
 	}
+	reserve := r.ContentLength
+	if reserve < 0 {
+		reserve = int64(h.cfg.MaxBodyBytes)
+	}
+	if h.readingBytes.Add(reserve) > int64(h.cfg.MaxReadingBytes) {
+		h.readingBytes.Add(-reserve)
+		h.busy.Add(1)
+		w.Header().Set("Retry-After", h.retryAfter)
+		endRead(w)
+		http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
+		return
+	}
 	buf := h.getBuf()
-	if err := h.readBody(r, buf); err != nil {
+	err := h.readBody(r, buf)
+	h.readingBytes.Add(-reserve)
+	if err != nil {
 		h.putBuf(buf)
 		if errors.Is(err, errTooLarge) {
 			h.tooLarge.Add(1)
+			endRead(w)
 			h.tooLargeError(w)
 			return
 		}
 		h.readErrors.Add(1)
+		h.logReadError(r, err)
 		http.Error(w, "drain: reading body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -263,6 +311,19 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", h.retryAfter)
 		http.Error(w, "drain: shutting down, retry", http.StatusServiceUnavailable)
 	}
+}
+
+// logReadError logs a body read error, at most once per readErrorLogEvery
+// (a flood of broken connections must not flood the log); Stats.ReadErrors
+// counts them all.
+func (h *Handler) logReadError(r *http.Request, err error) {
+	now := time.Now().UnixNano()
+	last := h.readErrLog.Load()
+	if now-last < int64(readErrorLogEvery) || !h.readErrLog.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
+		"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
 }
 
 func (h *Handler) tooLargeError(w http.ResponseWriter) {
@@ -422,6 +483,7 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 		// keeping it keeps no more than its bytes.
 		h.seen.add(id, j.arrival)
 	}
+	h.pending.Add(1)
 	h.accepted.Add(1)
 	h.bytes.Add(uint64(n))
 	return queued
@@ -442,13 +504,15 @@ func (h *Handler) work() {
 		h.queuedBytes.Add(-int64(len(*j.buf)))
 		h.putBuf(j.buf)
 		h.processed.Add(1)
+		h.pending.Add(-1)
 	}
 }
 
 // Close refuses further POSTs (503, so Logplex retries them elsewhere or
 // later), then waits until every queued body has reached the Sink or ctx ends.
 // Call it after the HTTP server stopped accepting requests. It returns an
-// error naming how many bodies were still queued when ctx ended.
+// error naming how many accepted bodies were not parsed yet when ctx ended
+// (Stats.Pending).
 func (h *Handler) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
@@ -462,7 +526,9 @@ func (h *Handler) Close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("drain: close: %d bodies still queued: %w", len(h.queue), ctx.Err())
+		// Queued or being parsed: the queue alone misses the bodies the
+		// workers hold.
+		return fmt.Errorf("drain: close: %d accepted bodies not yet parsed: %w", h.pending.Load(), ctx.Err())
 	}
 }
 
@@ -477,10 +543,12 @@ func (h *Handler) Stats() Stats {
 		Unauthorized: h.unauthorized.Load(),
 		TooLarge:     h.tooLarge.Load(),
 		QueueFull:    h.queueFull.Load(),
+		Busy:         h.busy.Load(),
 		Closing:      h.closing.Load(),
 		ReadErrors:   h.readErrors.Load(),
 		LongFrameIDs: h.longIDs.Load(),
 		CountDiffers: h.countDiffers.Load(),
+		Pending:      int(h.pending.Load()),
 		Queued:       len(h.queue),
 		QueuedBytes:  h.queuedBytes.Load(),
 	}

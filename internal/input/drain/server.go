@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/http"
@@ -11,14 +12,30 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 )
 
-// Server timeouts. Logplex gives up on a request after 5 s, so slow clients
-// are cut off rather than allowed to hold connections.
+// Server timeouts and bounds. Logplex gives up on a request after 5 s, so
+// slow clients are cut off rather than allowed to hold connections.
 const (
 	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 30 * time.Second
-	WriteTimeout      = 30 * time.Second
-	IdleTimeout       = 2 * time.Minute
-	MaxHeaderBytes    = 16 << 10
+	// ReadTimeout bounds a request, headers and body: twice Logplex's own
+	// timeout, after which it has given up and will retry anyway.
+	ReadTimeout    = 10 * time.Second
+	WriteTimeout   = 30 * time.Second
+	IdleTimeout    = 2 * time.Minute
+	MaxHeaderBytes = 16 << 10
+	// DefaultMaxConns bounds the drain's open connections. It is above
+	// input.DefaultMaxConns because a connection still sending its headers
+	// costs little (MaxHeaderBytes, bufio buffers, a goroutine: ~20 KB), so
+	// room for many makes a slow-header attack expensive; the memory of
+	// bodies being read is bounded separately (Config.MaxReadingBytes).
+	DefaultMaxConns = 256
+	// SlowHeaderGrace: while a connection waits for a slot, connections that
+	// have been sending the headers of their first request for longer than
+	// this are closed (ServerStats.SlowClosed). A client sends its request
+	// as soon as it connects; only a slow-header (slowloris) client is still
+	// at it a second later.
+	SlowHeaderGrace = time.Second
+	// reclaimEvery is how often connections are checked while one waits.
+	reclaimEvery = 100 * time.Millisecond
 )
 
 // Server is an http.Server for a drain Handler that bounds concurrent
@@ -27,7 +44,10 @@ const (
 // backlog until their clients time out. So while a connection waits for a
 // slot, responses carry "Connection: close" (the client opens a new
 // connection next time, and waits its turn), and idle keep-alive connections
-// are closed (counted in ServerStats.IdleClosed), as nginx does. A client
+// are closed (counted in ServerStats.IdleClosed), as nginx does, and so are
+// connections still sending their first request's headers SlowHeaderGrace
+// after they were accepted (ServerStats.SlowClosed): 300 slowloris
+// connections cannot keep a legitimate POST out. A client
 // that sent a request on an idle connection just as it was closed sees an
 // error and retries; Logplex retries with the same Frame-Id, so the retry is
 // not counted twice. Shutdown, Close and the other http.Server methods work as
@@ -36,23 +56,31 @@ type Server struct {
 	*http.Server
 	maxConns int
 
-	mu   sync.Mutex
-	ll   *input.LimitListener
-	idle map[net.Conn]struct{}
+	mu         sync.Mutex
+	ll         *input.LimitListener
+	idle       map[net.Conn]struct{}
+	fresh      map[net.Conn]time.Time // connections reading their first request's headers, by accept time
+	reclaiming bool                   // the reclaim loop runs
 
-	idleClosed atomic.Uint64
+	idleClosed, slowClosed, headerTooLarge, badRequests atomic.Uint64
 }
 
 // ServerStats are the cumulative counters of a Server's listener.
 type ServerStats struct {
 	input.ListenerStats
-	IdleClosed uint64 // idle keep-alive connections closed to make room for a waiting one
+	IdleClosed     uint64 // idle keep-alive connections closed to make room for a waiting one
+	SlowClosed     uint64 // connections closed to make room: still sending headers SlowHeaderGrace after they were accepted
+	HeaderTooLarge uint64 // requests answered 431 by net/http: headers over MaxHeaderBytes
+	BadRequests    uint64 // requests answered 400 by net/http before the handler: malformed request line or headers
 }
 
 // NewServer returns a Server for h on addr (":8080") that keeps at most
-// maxConns connections open (<= 0 means input.DefaultMaxConns).
+// maxConns connections open (<= 0 means DefaultMaxConns).
 func NewServer(addr string, h http.Handler, maxConns int) *Server {
-	s := &Server{maxConns: maxConns, idle: make(map[net.Conn]struct{})}
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	s := &Server{maxConns: maxConns, idle: make(map[net.Conn]struct{}), fresh: make(map[net.Conn]time.Time)}
 	s.Server = &http.Server{
 		Addr: addr,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +121,48 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.ll = ll
 	s.mu.Unlock()
-	return s.Server.Serve(ll)
+	return s.Server.Serve(watchListener{ll, s})
+}
+
+// watchListener hands out connections that count the error responses
+// net/http writes itself, before any handler runs.
+type watchListener struct {
+	*input.LimitListener
+	s *Server
+}
+
+func (l watchListener) Accept() (net.Conn, error) {
+	c, err := l.LimitListener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchConn{Conn: c, s: l.s}, nil
+}
+
+type watchConn struct {
+	net.Conn
+	s *Server
+}
+
+// The responses net/http writes directly to the connection when a request
+// cannot be read (server.go, conn.serve). Handler responses go through a
+// buffered writer and carry other headers in sorted order (Content-Length,
+// Content-Type, Date, X-Content-Type-Options), so they never start so.
+var (
+	resp431 = []byte("HTTP/1.1 431 ")
+	resp400 = []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")
+)
+
+func (c *watchConn) Write(p []byte) (int, error) {
+	if len(p) >= len(resp431) && p[9] == '4' {
+		switch {
+		case bytes.HasPrefix(p, resp431):
+			c.s.headerTooLarge.Add(1)
+		case bytes.HasPrefix(p, resp400):
+			c.s.badRequests.Add(1)
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 func (s *Server) waiting() bool {
@@ -103,11 +172,17 @@ func (s *Server) waiting() bool {
 	return ll != nil && ll.Waiting()
 }
 
-// connState tracks idle connections; a connection that becomes idle while
-// another waits for a slot is closed at once.
+// connState tracks idle connections and those reading their first
+// request's headers; a connection that becomes idle while another waits for a
+// slot is closed at once.
 func (s *Server) connState(c net.Conn, st http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if st == http.StateNew {
+		s.fresh[c] = time.Now()
+		return
+	}
+	delete(s.fresh, c)
 	if st != http.StateIdle {
 		delete(s.idle, c)
 		return
@@ -120,14 +195,51 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 	s.idle[c] = struct{}{}
 }
 
-// closeIdle closes the idle keep-alive connections.
+// closeIdle closes the idle keep-alive connections, called when a
+// connection starts waiting for a slot; it also starts the loop that closes
+// slow-header connections while one waits.
 func (s *Server) closeIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reclaimLocked(time.Now())
+	if !s.reclaiming {
+		s.reclaiming = true
+		go s.reclaim()
+	}
+}
+
+// reclaim closes idle and slow-header connections every reclaimEvery for as
+// long as a connection waits for a slot.
+func (s *Server) reclaim() {
+	t := time.NewTicker(reclaimEvery)
+	defer t.Stop()
+	for range t.C {
+		s.mu.Lock()
+		if s.ll == nil || !s.ll.Waiting() {
+			s.reclaiming = false
+			s.mu.Unlock()
+			return
+		}
+		s.reclaimLocked(time.Now())
+		s.mu.Unlock()
+	}
+}
+
+// reclaimLocked closes the idle connections and those accepted more than
+// SlowHeaderGrace before now that are still reading their first request's
+// headers. Called with mu held.
+func (s *Server) reclaimLocked(now time.Time) {
 	for c := range s.idle {
 		delete(s.idle, c)
 		s.idleClosed.Add(1)
 		_ = c.Close()
+	}
+	for c, accepted := range s.fresh {
+		if now.Sub(accepted) >= SlowHeaderGrace {
+			delete(s.fresh, c)
+			s.slowClosed.Add(1)
+			_ = c.Close()
+		}
 	}
 }
 
@@ -136,7 +248,8 @@ func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
 	ll := s.ll
 	s.mu.Unlock()
-	st := ServerStats{IdleClosed: s.idleClosed.Load()}
+	st := ServerStats{IdleClosed: s.idleClosed.Load(), SlowClosed: s.slowClosed.Load(),
+		HeaderTooLarge: s.headerTooLarge.Load(), BadRequests: s.badRequests.Load()}
 	if ll != nil {
 		st.ListenerStats = ll.Stats()
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/backoff"
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // Defaults for the zero fields of Config.
@@ -81,6 +82,7 @@ type Tailer struct {
 	log      *slog.Logger
 	client   *http.Client
 	sessions string // the log-sessions URL
+	redact   *redact.Redactor
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -124,7 +126,7 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: cfg.Client, sleep: sleepCtx}
+	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: cfg.Client, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
 	if t.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.ResponseHeaderTimeout = cfg.RequestTimeout
@@ -167,7 +169,8 @@ func (t *Tailer) Run(ctx context.Context) error {
 			if errors.Is(err, errUnauthorized) {
 				level = slog.LevelError
 			}
-			t.log.Log(ctx, level, "logsession: reconnecting", "err", err, "backoff", d)
+			// The error may quote the API's answer: no form of the key passes.
+			t.log.Log(ctx, level, "logsession: reconnecting", "err", t.redact.Error(err), "backoff", d)
 		} else {
 			t.log.Debug("logsession: stream ended, reconnecting", "backoff", d)
 		}

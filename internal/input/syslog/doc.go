@@ -17,6 +17,10 @@
 // a write larger than a TCP segment or TLS record) waits for the next frame,
 // the idle timeout or Close, because the Scanner then reads the bytes after it
 // to check that its length ends at a frame boundary (see logplex.Scanner).
-// Connections are bounded (Config.MaxConns), closed after Config.IdleTimeout
-// without data, and asked to finish on Close.
+// Connections are bounded (Config.MaxConns), closed when they send nothing
+// within Config.FirstByteTimeout of being accepted or after Config.IdleTimeout
+// without data, and asked to finish on Close. While a new connection waits for
+// a slot, connections that received nothing for Config.ReclaimIdle are closed
+// to make room (Stats.Reclaimed), so idle connections cannot lock the
+// listener; their senders reconnect when they next have something to send.
 package syslog

@@ -22,6 +22,17 @@ const (
 	DefaultIdleTimeout = 5 * time.Minute
 	// DefaultHandshakeTimeout bounds a TLS handshake.
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultFirstByteTimeout closes a connection that sent nothing this long
+	// after it was accepted (after its TLS handshake): a sender writes as soon
+	// as it connects, so a silent connection only holds a slot.
+	DefaultFirstByteTimeout = 10 * time.Second
+	// DefaultReclaimIdle: while a new connection waits for a slot (MaxConns
+	// open), connections that received nothing for this long are closed to
+	// make room, as the HTTPS drain closes idle keep-alive connections. Their
+	// senders reconnect when they next have something to send.
+	DefaultReclaimIdle = 2 * time.Second
+	// reclaimEvery is how often the connections are checked while one waits.
+	reclaimEvery = 100 * time.Millisecond
 )
 
 // Config configures a Server. The zero value of every numeric field means its
@@ -36,6 +47,8 @@ type Config struct {
 	MaxConns         int           // concurrent connections; 0 means input.DefaultMaxConns
 	IdleTimeout      time.Duration // 0 means DefaultIdleTimeout
 	HandshakeTimeout time.Duration // 0 means DefaultHandshakeTimeout
+	FirstByteTimeout time.Duration // 0 means DefaultFirstByteTimeout
+	ReclaimIdle      time.Duration // 0 means DefaultReclaimIdle
 
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -47,6 +60,8 @@ type Stats struct {
 	Saturated       uint64 // times Accept waited because MaxConns connections were open
 	Active          int    // connections open now
 	IdleTimeouts    uint64 // connections closed after IdleTimeout without data
+	SilentClosed    uint64 // connections closed because they sent nothing within FirstByteTimeout
+	Reclaimed       uint64 // connections closed after ReclaimIdle without data, to make room for a waiting one
 	HandshakeErrors uint64 // TLS handshakes that failed or timed out
 	ReadErrors      uint64 // connections that ended with a read error
 }
@@ -58,14 +73,21 @@ type Server struct {
 	log *slog.Logger
 	tls *tls.Config
 
-	mu      sync.Mutex
-	ln      *input.LimitListener
-	conns   map[net.Conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
-	stop    atomic.Bool // closing, for readers that must not re-arm their deadline
+	mu        sync.Mutex
+	ln        *input.LimitListener
+	conns     map[net.Conn]*connState
+	closing   bool
+	reclaimer bool // a reclaim loop runs
+	wg        sync.WaitGroup
+	stop      atomic.Bool // closing, for readers that must not re-arm their deadline
 
-	idle, handshake, readErrs atomic.Uint64
+	idle, silent, reclaimed, handshake, readErrs atomic.Uint64
+}
+
+// connState is what the reclaim loop knows of a connection.
+type connState struct {
+	last      atomic.Int64 // unix nanoseconds of the last data received, or of the accept
+	reclaimed atomic.Bool  // closed by the reclaim loop: its read error is expected
 }
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Close.
@@ -77,7 +99,7 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 	if p == nil {
 		return nil, errors.New("syslog: nil Processor")
 	}
-	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 {
+	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.FirstByteTimeout < 0 || cfg.ReclaimIdle < 0 {
 		return nil, errors.New("syslog: negative bound in Config")
 	}
 	if cfg.MaxConns == 0 {
@@ -89,10 +111,16 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if cfg.FirstByteTimeout == 0 {
+		cfg.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if cfg.ReclaimIdle == 0 {
+		cfg.ReclaimIdle = DefaultReclaimIdle
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{p: p, cfg: cfg, log: cfg.Logger, conns: make(map[net.Conn]struct{})}
+	s := &Server{p: p, cfg: cfg, log: cfg.Logger, conns: make(map[net.Conn]*connState)}
 	switch {
 	case cfg.TLSCertFile != "" && cfg.TLSKeyFile != "":
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -135,6 +163,7 @@ func (s *Server) ListenAndServe() error {
 // ownership of l.
 func (s *Server) Serve(l net.Listener) error {
 	ll := input.NewLimitListener(l, s.cfg.MaxConns)
+	ll.OnWait(s.startReclaim)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -164,27 +193,66 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("syslog: accept: %w", err)
 		}
 		delay = 0
-		if !s.track(c) {
+		cs := s.track(c)
+		if cs == nil {
 			_ = c.Close()
 			return ErrServerClosed
 		}
-		go s.serveConn(c)
+		go s.serveConn(c, cs)
 	}
 }
 
-// track registers c for Close; false when the Server is closing.
-func (s *Server) track(c net.Conn) bool {
+// track registers c for Close and the reclaim loop; nil when the Server is
+// closing.
+func (s *Server) track(c net.Conn) *connState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return nil
 	}
-	s.conns[c] = struct{}{}
+	cs := &connState{}
+	cs.last.Store(time.Now().UnixNano())
+	s.conns[c] = cs
 	s.wg.Add(1)
-	return true
+	return cs
 }
 
-func (s *Server) serveConn(c net.Conn) {
+// startReclaim is called by the listener when a connection starts waiting
+// for a slot: it starts the loop that closes connections idle for
+// ReclaimIdle while one waits, unless it runs already.
+func (s *Server) startReclaim() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reclaimer || s.closing {
+		return
+	}
+	s.reclaimer = true
+	go s.reclaim()
+}
+
+func (s *Server) reclaim() {
+	t := time.NewTicker(reclaimEvery)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		if s.closing || s.ln == nil || !s.ln.Waiting() {
+			s.reclaimer = false
+			s.mu.Unlock()
+			return
+		}
+		idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
+		for c, cs := range s.conns {
+			if cs.last.Load() <= idleSince && !cs.reclaimed.Swap(true) {
+				s.reclaimed.Add(1)
+				_ = c.Close()
+			}
+		}
+		s.mu.Unlock()
+		<-t.C
+	}
+}
+
+func (s *Server) serveConn(c net.Conn, cs *connState) {
 	defer s.wg.Done()
 	defer func() {
 		_ = c.Close()
@@ -199,13 +267,16 @@ func (s *Server) serveConn(c net.Conn) {
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
+			if cs.reclaimed.Load() {
+				return // counted by the reclaim loop
+			}
 			s.handshake.Add(1)
 			s.log.Debug("syslog: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
 		r = tc
 	}
-	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, stop: &s.stop}
+	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, first: s.cfg.FirstByteTimeout, stop: &s.stop, state: cs}
 	err := s.p.ReadFrames(context.Background(), ir)
 	if err == nil {
 		return
@@ -217,6 +288,10 @@ func (s *Server) serveConn(c net.Conn) {
 	switch {
 	case closing:
 		// Close set a past deadline to end the read.
+	case cs.reclaimed.Load():
+		// Counted by the reclaim loop.
+	case errors.As(err, &ne) && ne.Timeout() && !ir.got:
+		s.silent.Add(1)
 	case errors.As(err, &ne) && ne.Timeout():
 		s.idle.Add(1)
 	default:
@@ -225,20 +300,29 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
-// idleReader sets the connection's read deadline before each read.
+// idleReader sets the connection's read deadline before each read: the
+// first-byte timeout until data arrived, the idle timeout afterwards. It
+// records when data last arrived, for the reclaim loop.
 type idleReader struct {
-	r    io.Reader
-	c    net.Conn
-	idle time.Duration
-	last time.Time
-	stop *atomic.Bool
+	r           io.Reader
+	c           net.Conn
+	idle, first time.Duration
+	last        time.Time // when the deadline was last armed
+	got         bool      // data arrived
+	stop        *atomic.Bool
+	state       *connState
 }
 
 func (ir *idleReader) Read(b []byte) (int, error) {
 	// Re-arming the deadline costs a timer update; do it at most once a second.
-	if now := time.Now(); now.Sub(ir.last) > time.Second {
+	now := time.Now()
+	if now.Sub(ir.last) > time.Second {
 		ir.last = now
-		if err := ir.c.SetReadDeadline(now.Add(ir.idle)); err != nil {
+		d := ir.idle
+		if !ir.got {
+			d = ir.first
+		}
+		if err := ir.c.SetReadDeadline(now.Add(d)); err != nil {
 			return 0, err
 		}
 		// Close stores stop before it sets a past deadline: re-checking after
@@ -247,7 +331,15 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 			_ = ir.c.SetReadDeadline(now)
 		}
 	}
-	return ir.r.Read(b)
+	n, err := ir.r.Read(b)
+	if n > 0 {
+		ir.state.last.Store(time.Now().UnixNano())
+		if !ir.got {
+			ir.got = true
+			ir.last = time.Time{} // re-arm with the idle timeout at the next read
+		}
+	}
+	return n, err
 }
 
 // Close stops accepting connections and ends the reads of open ones: what
@@ -283,7 +375,8 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	ln := s.ln
 	s.mu.Unlock()
-	st := Stats{IdleTimeouts: s.idle.Load(), HandshakeErrors: s.handshake.Load(), ReadErrors: s.readErrs.Load()}
+	st := Stats{IdleTimeouts: s.idle.Load(), SilentClosed: s.silent.Load(), Reclaimed: s.reclaimed.Load(),
+		HandshakeErrors: s.handshake.Load(), ReadErrors: s.readErrs.Load()}
 	if ln != nil {
 		ls := ln.Stats()
 		st.Accepted, st.Saturated, st.Active = ls.Accepted, ls.Saturated, ls.Active

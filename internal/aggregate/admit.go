@@ -1,0 +1,157 @@
+package aggregate
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Fair series admission. Opening a series is where memory grows, so it is
+// where the bound MaxSeries is enforced; how it is enforced decides who loses
+// when something floods the aggregator with ever-new names (an app logging
+// user input as metric names, or anyone holding the drain's credentials). The
+// rules, per bucket:
+//
+//   - A known series, one present in the buckets of the last two flushes,
+//     keeps its place: it is admitted while its bucket holds fewer than
+//     MaxSeries series, and room for it is reserved (see below), so a burst
+//     of new names cannot push out the app's established metrics.
+//   - A new series is admitted while the bucket's new series number fewer
+//     than its room: MaxSeries minus the reserve, where the reserve is the
+//     number of series the last flush saw, at most three quarters of
+//     MaxSeries (new dynos and new metrics always have a quarter).
+//   - Per source: once half of that room is used, a source that already
+//     opened an eighth of it opens no more new series in this bucket, so one
+//     noisy dyno cannot take the room of the others.
+//   - All open buckets together (the one in its grace period, the current one,
+//     those ahead within MaxFuture) hold at most 2×MaxSeries series: the
+//     memory bound.
+//
+// Each refusal is counted by reason in Stats (DroppedSeriesLimit,
+// DroppedSourceShare, DroppedOpenLimit). The state lives in its own mutex,
+// taken only when a series opens (or is refused), never on the path that adds
+// to an existing series.
+
+// admission is the Aggregator's fair-admission state.
+type admission struct {
+	mu      sync.Mutex
+	buckets map[int64]*bucketAdmission // by bucket start, for open buckets
+
+	known atomic.Pointer[knownSeries]
+
+	// Counters, under mu.
+	droppedLimit, droppedShare, droppedOpen uint64
+}
+
+// bucketAdmission counts the series one bucket opened.
+type bucketAdmission struct {
+	n, fresh  int            // series opened; of those, new (unknown) ones
+	perSource map[string]int // new series opened per source
+}
+
+// knownSeries are the hashes of the series of the buckets of the last two
+// flushes. Immutable once published.
+type knownSeries struct {
+	cur, prev map[uint64]struct{}
+}
+
+func (k *knownSeries) has(h uint64) bool {
+	if k == nil {
+		return false
+	}
+	if _, ok := k.cur[h]; ok {
+		return true
+	}
+	_, ok := k.prev[h]
+	return ok
+}
+
+func (k *knownSeries) reserve() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.cur)
+}
+
+// seriesHash is the hash addOne picks a shard with.
+func seriesHash(seed maphash.Seed, name, source string) uint64 {
+	return maphash.String(seed, name)*0x9E3779B97F4A7C15 ^ maphash.String(seed, source)
+}
+
+// admit decides whether a series with hash h and source may open in the
+// bucket starting at start, and counts it as open if so. Called with a shard
+// lock held (shard locks are never taken under admission.mu).
+func (a *Aggregator) admit(h uint64, start int64, source string) bool {
+	k := a.adm.known.Load()
+	known := k.has(h)
+	ad := &a.adm
+	c := a.cfg.MaxSeries
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
+	if a.open.Load() >= 2*int64(c) {
+		ad.droppedOpen++
+		return false
+	}
+	b := ad.buckets[start]
+	if b == nil {
+		b = &bucketAdmission{perSource: make(map[string]int)}
+		ad.buckets[start] = b
+	}
+	if known {
+		if b.n >= c {
+			ad.droppedLimit++
+			return false
+		}
+	} else {
+		room := c - min(k.reserve(), c*3/4)
+		if b.fresh >= room {
+			ad.droppedLimit++
+			return false
+		}
+		n, ok := b.perSource[source]
+		if b.fresh >= room/2 && n >= max(room/8, 1) {
+			ad.droppedShare++
+			return false
+		}
+		if !ok {
+			source = strings.Clone(source) // may alias the parser's buffer
+		}
+		b.perSource[source] = n + 1
+		b.fresh++
+	}
+	b.n++
+	a.open.Add(1)
+	return true
+}
+
+// forget drops the admission state of the buckets starting at or before
+// cutoff, which collect just took out as parts, and publishes the series of
+// parts as the known ones. Called with flushMu held and no shard lock.
+func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
+	a.adm.mu.Lock()
+	for start := range a.adm.buckets {
+		if start <= cutoff {
+			delete(a.adm.buckets, start)
+		}
+	}
+	a.adm.mu.Unlock()
+	if len(parts) == 0 {
+		return
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p.series)
+	}
+	cur := make(map[uint64]struct{}, n)
+	for _, p := range parts {
+		for k := range p.series {
+			cur[seriesHash(a.seed, k.name, k.source)] = struct{}{}
+		}
+	}
+	var prev map[uint64]struct{}
+	if old := a.adm.known.Load(); old != nil {
+		prev = old.cur
+	}
+	a.adm.known.Store(&knownSeries{cur: cur, prev: prev})
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/input/logsession"
+	"github.com/dynometrics/dynometrics/internal/input/syslog"
+	"github.com/dynometrics/dynometrics/internal/librato"
+	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
+	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/promwrite"
+	metrics "github.com/rcrowley/go-metrics"
+)
+
+// notDrops are the statistics that count something other than data dropped,
+// refused or cut short (volumes, gauges, retries), with why.
+var notDrops = map[string]string{
+	"input.Stats.Lines": "volume", "input.Stats.Measurements": "volume", "input.Stats.SinkCalls": "volume",
+	"drain.Stats.Requests": "volume", "drain.Stats.Accepted": "volume", "drain.Stats.Bytes": "volume",
+	"drain.Stats.Processed": "volume", "drain.Stats.Queued": "gauge", "drain.Stats.QueuedBytes": "gauge",
+	"drain.Stats.Pending":             "gauge",
+	"drain.ServerStats.ListenerStats": "embedded: its fields are listed", "drain.ServerStats.Accepted": "volume",
+	"drain.ServerStats.Active": "gauge",
+	"syslog.Stats.Accepted":    "volume", "syslog.Stats.Active": "gauge",
+	"logsession.Stats.Sessions": "volume", "logsession.Stats.Streams": "volume",
+	"logsession.Stats.StreamEnds": "a clean end; the tailer reconnects", "logsession.Stats.Backoff": "gauge",
+	"aggregate.Stats.Added": "volume", "aggregate.Stats.BucketsFlushed": "volume",
+	"aggregate.Stats.SeriesFlushed": "volume", "aggregate.Stats.OpenSeries": "gauge",
+	"librato.Stats.Queue": "outlet.QueueStats, per outlet (worker.outlet.<name>.*)", "librato.Stats.Buckets": "volume",
+	"librato.Stats.Series": "volume", "librato.Stats.Measurements": "volume", "librato.Stats.Batches": "volume",
+	"promwrite.Stats.Queue": "outlet.QueueStats, per outlet", "promwrite.Stats.Buckets": "volume",
+	"promwrite.Stats.Series": "volume", "promwrite.Stats.Samples": "volume", "promwrite.Stats.Requests": "volume",
+	"promwrite.Stats.Tracked":      "gauge",
+	"promwrite.Stats.ServerErrors": "retried, not dropped (worker.outlet.<name>.send_failures)",
+}
+
+// covered names, for a drop path too costly to trigger here, the test that
+// triggers it and checks its statistic: "dir/file_test.go:TestName".
+var covered = map[string]string{
+	"input.Stats.OverlongLines":          "internal/input/processor_test.go:TestMaxLineBytesBoundary",
+	"input.Stats.BrokenStreams":          "internal/input/processor_test.go:TestReadErrors",
+	"drain.Stats.QueueFull":              "internal/input/drain/handler_test.go:TestQueueFull",
+	"drain.Stats.Busy":                   "internal/input/drain/slowloris_test.go:TestBusyWhileReading",
+	"drain.Stats.Closing":                "internal/input/drain/handler_test.go:TestCloseDrains",
+	"drain.Stats.DedupEvicted":           "internal/input/drain/handler_test.go:TestDedupBounds",
+	"drain.ServerStats.Saturated":        "internal/input/drain/handler_test.go:TestServer",
+	"drain.ServerStats.IdleClosed":       "internal/input/drain/slowloris_test.go:TestIdleKeepAliveClosed",
+	"drain.ServerStats.SlowClosed":       "internal/input/drain/slowloris_test.go:TestSlowHeaders",
+	"syslog.Stats.Saturated":             "internal/input/syslog/syslog_test.go:TestMaxConns",
+	"syslog.Stats.IdleTimeouts":          "internal/input/syslog/syslog_test.go:TestIdleTimeout",
+	"syslog.Stats.SilentClosed":          "internal/input/syslog/reclaim_test.go:TestFirstByteTimeout",
+	"syslog.Stats.Reclaimed":             "internal/input/syslog/reclaim_test.go:TestIdleConnectionsReclaimed",
+	"syslog.Stats.HandshakeErrors":       "internal/input/syslog/syslog_test.go:TestTLS",
+	"logsession.Stats.SessionErrors":     "internal/input/logsession/logsession_test.go:TestUnauthorized",
+	"logsession.Stats.Unauthorized":      "internal/input/logsession/logsession_test.go:TestUnauthorized",
+	"logsession.Stats.StreamErrors":      "internal/input/logsession/logsession_test.go:TestStreamFailures",
+	"logsession.Stats.IdleTimeouts":      "internal/input/logsession/logsession_test.go:TestStreamFailures",
+	"aggregate.Stats.DroppedSeriesLimit": "internal/aggregate/admit_test.go:TestAdmissionRules",
+	"aggregate.Stats.DroppedSourceShare": "internal/aggregate/admit_test.go:TestBurstDoesNotStarveKnownSeries",
+	"aggregate.Stats.DroppedOpenLimit":   "internal/aggregate/admit_test.go:TestAdmissionRules",
+	"aggregate.Stats.DroppedInvalid":     "internal/aggregate/aggregator_test.go:TestInvalid",
+	"aggregate.Stats.SketchSaturated":    "internal/aggregate/aggregator_test.go:TestSketchSaturated",
+	"librato.Stats.Skipped":              "internal/librato/harden_test.go:TestOutletFieldRules",
+	"promwrite.Stats.Late":               "internal/promwrite/encode_test.go:TestEncodeCumulative",
+	"promwrite.Stats.Unknown":            "internal/promwrite/encode_test.go:TestEncodeCollisionsAndUnknown",
+	"promwrite.Stats.Evicted":            "internal/promwrite/encode_test.go:TestTrackerBound",
+	"promwrite.Stats.ClosedDrops":        "internal/promwrite/outlet_test.go:TestWriteAfterClose",
+	"promwrite.Stats.Rejected":           "internal/promwrite/outlet_test.go:TestOutletFaults",
+	"console.Outlet.Stats.writeErrors":   "internal/console/console_test.go:TestOutletCounts",
+}
+
+// TestEveryDropPathCounted is issue 13's ninth item: it enumerates every
+// statistic of every component that counts something dropped, refused or cut
+// short, checks that each has a self-metric, triggers each one that a running
+// worker can be made to hit cheaply (the others name the test that does), and
+// checks that the self-metric counted it.
+func TestEveryDropPathCounted(t *testing.T) {
+	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
+	rw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer rw.Close()
+	start := time.Now().UTC().Truncate(time.Minute)
+	clock := &testClock{t: start.Add(30 * time.Second)}
+	cfg := testConfig(fake.URL)
+	cfg.SyslogAddr = freeAddr(t)
+	cfg.RemoteWriteURL = rw.URL
+	cfg.HerokuAPIKey, cfg.HerokuAppName = "heroku-secret-key", "myapp"
+	cfg.HerokuAPIURL, _ = fakePlatformAPI(t, "")
+	url, w, stop := runWorker(t, cfg, outlet.QueueConfig{}, clock)
+	drainAddr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/logs")
+
+	// Every drop statistic has a self-metric (or is listed as covered).
+	byField := map[string]dropCounter{}
+	for _, c := range w.dropCounters() {
+		byField[c.field] = c
+	}
+	for _, typ := range []any{input.Stats{}, drain.Stats{}, drain.ServerStats{}, syslog.Stats{}, logsession.Stats{},
+		aggregate.Stats{}, librato.Stats{}, promwrite.Stats{}} {
+		rt := reflect.TypeOf(typ)
+		for _, f := range reflect.VisibleFields(rt) {
+			field := rt.String() + "." + f.Name
+			_, counted := byField[field]
+			if _, ok := notDrops[field]; !ok && !counted {
+				t.Errorf("%s has no self-metric", field)
+			}
+		}
+	}
+	for _, name := range []string{"queue_full", "expired", "refused", "shutdown"} {
+		for _, o := range []string{"librato", "remote_write"} {
+			if w.reg.Get("worker.outlet."+o+".batches_dropped."+name) == nil {
+				t.Errorf("no self-metric worker.outlet.%s.batches_dropped.%s", o, name)
+			}
+		}
+	}
+	for field, where := range covered {
+		file, test, _ := strings.Cut(where, ":")
+		src, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil || !strings.Contains(string(src), "func "+test+"(") {
+			t.Errorf("%s: %s does not exist (%v)", field, where, err)
+		}
+	}
+
+	// The drop paths a running worker can be made to hit here.
+	msg := func(offset time.Duration, body string) string {
+		return fmt.Sprintf("<190>1 %s host app web.1 - %s", syslogTime(start.Add(offset)), body)
+	}
+	raw := func(req string) {
+		c, err := net.Dial("tcp", drainAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, req)
+		if strings.HasSuffix(req, "short") {
+			return // closed mid-body
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			resp.Body.Close()
+		}
+	}
+	auth := "Authorization: Basic " + basic(testUser, testPass) + "\r\n"
+	send := func(id string, h map[string]string, body []byte) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+		req.SetBasicAuth(testUser, testPass)
+		req.Header.Set("Logplex-Frame-Id", id)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	triggers := map[string]func(){
+		"input.Stats.RejectedLines":   func() { postDrain(t, url, "rej", frame(msg(0, "count#bad=abc"))) },
+		"input.Stats.RejectedPairs":   func() {}, // the same line
+		"input.Stats.MalformedFrames": func() { postDrain(t, url, "mal", []byte("99999999x <190>1 broken\n")) },
+		"input.Stats.BadHeaders":      func() { postDrain(t, url, "hdr", frame("<190>garbage header count#x=1")) },
+		"drain.Stats.Duplicates": func() {
+			postDrain(t, url, "dup", frame(msg(0, "count#d=1")))
+			postDrain(t, url, "dup", frame(msg(0, "count#d=1")))
+		},
+		"drain.Stats.Unauthorized": func() { raw("POST /logs HTTP/1.1\r\nHost: w\r\nContent-Length: 0\r\n\r\n") },
+		"drain.Stats.TooLarge":     func() { raw("POST /logs HTTP/1.1\r\nHost: w\r\n" + auth + "Content-Length: 2000000\r\n\r\n") },
+		"drain.Stats.ReadErrors":   func() { raw("POST /logs HTTP/1.1\r\nHost: w\r\n" + auth + "Content-Length: 100\r\n\r\nshort") },
+		"drain.Stats.LongFrameIDs": func() { send(strings.Repeat("f", 200), nil, frame(msg(0, "count#l=1"))) },
+		"drain.Stats.CountDiffers": func() { send("cnt", map[string]string{"Logplex-Msg-Count": "5"}, frame(msg(0, "count#c=1"))) },
+		"drain.ServerStats.HeaderTooLarge": func() {
+			raw("POST /logs HTTP/1.1\r\nHost: w\r\nX-Big: " + strings.Repeat("a", drain.MaxHeaderBytes+8<<10) + "\r\n\r\n")
+		},
+		"drain.ServerStats.BadRequests": func() { raw("GARBAGE\r\n\r\n") },
+		"syslog.Stats.ReadErrors": func() {
+			c, err := net.Dial("tcp", cfg.SyslogAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "12 <190>1 2024")
+			time.Sleep(50 * time.Millisecond)
+			c.(*net.TCPConn).SetLinger(0) // RST: a reset connection
+			c.Close()
+		},
+		"aggregate.Stats.Late":              func() { postDrain(t, url, "late", frame(msg(-50*time.Second, "count#late=1"))) },
+		"aggregate.Stats.DroppedFuture":     func() { postDrain(t, url, "fut", frame(msg(2*time.Hour, "count#fut=1"))) },
+		"aggregate.Stats.DroppedOld":        func() { postDrain(t, url, "old", frame(msg(-2*time.Hour, "count#old=1"))) },
+		"aggregate.Stats.DroppedConflict":   func() { postDrain(t, url, "conf", frame(msg(0, "count#k=1"), msg(1, "sample#k=1"))) },
+		"aggregate.Stats.DroppedOutOfRange": func() { postDrain(t, url, "range", frame(msg(0, "count#hits=1"), msg(1, "count#hits=1e200"))) },
+		"librato.Stats.Dropped":             func() { postDrain(t, url, "ss", frame(msg(0, "measure#lat=5ms"), msg(1, "measure#lat=1e64ms"))) },
+		"librato.Stats.Collisions":          func() { postDrain(t, url, "coll", frame(msg(0, "count#coll.é=1"), msg(1, "count#coll.ü=1"))) },
+		"promwrite.Stats.Collisions":        func() { postDrain(t, url, "pcoll", frame(msg(0, "count#p.q=1"), msg(1, "count#p_q=1"))) },
+	}
+	// Mark the bucket before start flushed, as the flush loop would, so that
+	// a line for it is late (nothing is due: the call returns no bucket).
+	if bs := w.agg.Flush(clock.Now()); len(bs) != 0 {
+		t.Fatalf("unexpected buckets: %v", bs)
+	}
+	for _, f := range triggers {
+		f()
+	}
+	// The bucket ends: the outlets see it.
+	clock.Set(start.Add(time.Minute + 2*time.Second))
+	waitFor(t, "the bucket at the fake", 10*time.Second, func() bool { _, ok := fake.Find(testPrefix+".hits", "web.1"); return ok })
+
+	for field, c := range byField {
+		if _, ok := triggers[field]; ok {
+			n := w.reg.Get(c.metric).(metrics.Counter).Count()
+			if n == 0 {
+				t.Errorf("%s (self-metric %s) did not count its trigger", field, c.metric)
+			}
+			continue
+		}
+		if _, ok := covered[field]; !ok {
+			t.Errorf("%s (self-metric %s): neither triggered here nor covered by a named test", field, c.metric)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	if got, _ := fake.Find(testPrefix+".hits", "web.1"); got.Value != 1 {
+		t.Errorf("hits = %v, want 1: the good value beside the outlier", got.Value)
+	}
+}
