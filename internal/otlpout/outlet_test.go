@@ -61,8 +61,8 @@ func TestMapping(t *testing.T) {
 					r := otlptest.New(t, otlptest.Options{Headers: map[string]string{"Authorization": "Bearer s3cret-token"}})
 					o, _ := newOutlet(t, r, Config{
 						Protocol: proto, Compression: comp, Temporality: temp,
-						Headers:  map[string]string{"Authorization": "Bearer s3cret-token"},
-						Prefix:   "us-east.prod.app", Tags: map[string]string{"env": "prod", "region": "us-east"},
+						Headers: map[string]string{"Authorization": "Bearer s3cret-token"},
+						Prefix:  "us-east.prod.app", Tags: map[string]string{"env": "prod", "region": "us-east"},
 						Resource: map[string]string{"service.name": "shop", "deployment.environment": "prod"},
 					})
 					for _, b := range buckets {
@@ -250,10 +250,10 @@ func TestSharedTotals(t *testing.T) {
 		}
 		return b
 	}
-	o.Write(bucket(t0, 10, 40, 1, 2))                    // 8 values flushed elsewhere before
-	o.Write(bucket(t0.Add(time.Minute), 13, 42, 3))      // continuous: 10 + 1... no: 10+1 = 11 ≠ 13 → reset
-	o.Write(bucket(t0.Add(2*time.Minute), 14, 44, 4))    // continuous after the reset: 13 + 1
-	o.Write(bucket(t0.Add(3*time.Minute), 16, 46, 5, 6)) // continuous: 14 + 2
+	o.Write(bucket(t0, 10, 40, 1, 2))                    // 8 values were flushed elsewhere before: start here
+	o.Write(bucket(t0.Add(time.Minute), 13, 42, 3))      // 10+1 ≠ 13: 2 values flushed elsewhere, so a reset
+	o.Write(bucket(t0.Add(2*time.Minute), 14, 44, 4))    // 13+1: continuous since the reset
+	o.Write(bucket(t0.Add(3*time.Minute), 16, 46, 5, 6)) // 14+2: continuous
 	closeOutlet(t, o)
 	got := byKey(t, r.Points())
 	for i, want := range []float64{40, 42, 44, 46} {
