@@ -113,11 +113,17 @@ type Counts struct {
 
 // New starts a receiver on 127.0.0.1 that stops when the test ends.
 func New(t testing.TB, opt Options) *Receiver {
-	r := &Receiver{opt: opt}
-	srv := httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(srv.Close)
-	r.URL = srv.URL
+	r, stop := Start(opt)
+	t.Cleanup(stop)
 	return r
+}
+
+// Start starts a receiver on 127.0.0.1; stop it with the returned function.
+func Start(opt Options) (r *Receiver, stop func()) {
+	r = &Receiver{opt: opt}
+	srv := httptest.NewServer(http.HandlerFunc(r.serve))
+	r.URL = srv.URL
+	return r, srv.Close
 }
 
 // Inject queues n copies of f: the next n requests get f.
