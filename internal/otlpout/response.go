@@ -11,10 +11,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Why a hand-written decoder: the response types live in the collector
-// package of go.opentelemetry.io/proto/otlp, beside the gRPC service, and
-// importing it would link google.golang.org/grpc into the worker for two
-// fields. FuzzParseResponse checks it on arbitrary bytes; the tests compare
+// Why a hand-written decoder: pdata's response type lives in pmetricotlp,
+// beside the gRPC client and server, and importing it would link
+// google.golang.org/grpc into the worker for two fields. FuzzParseResponse checks it on arbitrary bytes; the tests compare
 // it with pdata's own response encoder.
 
 // PartialSuccess is what an OTLP receiver reports about the data points it
