@@ -287,3 +287,7 @@ func truncate(s string) string {
 	}
 	return strings.ToValidUTF8(s, "?")
 }
+
+// Endpoint returns the URL requests go to, without its query or user
+// information: safe to log.
+func (o *Outlet) Endpoint() string { return o.sender.display }
