@@ -165,7 +165,8 @@ func (e *encoder) newRequest() request {
 	}
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
-	return request{md: md, metrics: sm.Metrics(), index: map[metricKey]pmetric.Metric{}}
+	sm.Metrics().EnsureCapacity(e.maxPoints)
+	return request{md: md, metrics: sm.Metrics(), index: make(map[metricKey]pmetric.Metric, min(e.maxPoints, 4096))}
 }
 
 // encode turns bucket b into request bodies of at most maxPoints data points

@@ -227,14 +227,38 @@ func (h *expHist) merge(o *expHist, maxBuckets int) {
 	for scale > MinScale && !fitsBoth(scale) {
 		scale--
 	}
-	h.pos = combine(&h.pos, h.scale-scale, &o.pos, o.scale-scale)
-	h.neg = combine(&h.neg, h.scale-scale, &o.neg, o.scale-scale)
+	if scale == h.scale && within(&o.pos, o.scale-scale, &h.pos) && within(&o.neg, o.scale-scale, &h.neg) {
+		// The steady state of a cumulative series: add in place.
+		addInto(&h.pos, &o.pos, o.scale-scale)
+		addInto(&h.neg, &o.neg, o.scale-scale)
+	} else {
+		h.pos = combine(&h.pos, h.scale-scale, &o.pos, o.scale-scale)
+		h.neg = combine(&h.neg, h.scale-scale, &o.neg, o.scale-scale)
+	}
 	h.scale = scale
 	h.count += o.count
 	h.zero += o.zero
 	h.sum += o.sum
 	h.min = min(h.min, o.min)
 	h.max = max(h.max, o.max)
+}
+
+// within says whether the buckets of b, shifted right by db, fall inside
+// a's index range.
+func within(b *buckets, db int32, a *buckets) bool {
+	b0, b1 := b.bounds()
+	if b0 > b1 {
+		return true
+	}
+	a0, a1 := a.bounds()
+	return a0 <= a1 && b0>>db >= a0 && b1>>db <= a1
+}
+
+// addInto adds b (shifted right by db) into a, whose range holds it.
+func addInto(a, b *buckets, db int32) {
+	for i, c := range b.counts {
+		a.counts[(b.offset+int32(i))>>db-a.offset] += c
+	}
 }
 
 // combine returns the sum of a (shifted right by da) and b (by db).
