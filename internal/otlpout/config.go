@@ -60,11 +60,16 @@ const (
 	// of OTEL_EXPORTER_OTLP_TIMEOUT (10,000 ms).
 	DefaultTimeout = 10 * time.Second
 
-	// DefaultMaxPointsPerRequest bounds the data points of one request. A
-	// histogram point takes at most about 2·DefaultMaxBuckets·9 + 100 bytes
-	// (3 KB), so a request stays under about 3 MB before compression, below
-	// the 4 MB most receivers accept by default.
+	// DefaultMaxPointsPerRequest bounds the data points of one request.
 	DefaultMaxPointsPerRequest = 1000
+
+	// DefaultMaxRequestBytes bounds the size of one request body before
+	// compression, as estimated (from above) while it is built: 400 KiB,
+	// below the smallest limit of the common receivers (Datadog's OTLP
+	// intake refuses more than 500 KB uncompressed with 413). With
+	// http/json the bound applies to a quarter of the protobuf estimate,
+	// JSON being about 3 times larger.
+	DefaultMaxRequestBytes = 400 << 10
 
 	// DefaultMaxTrackedSeries bounds the cumulative sums kept in memory
 	// (Cumulative temporality only, about 150 bytes each). At the bound the
@@ -145,6 +150,10 @@ type Config struct {
 	// MaxPointsPerRequest bounds the data points of one request (default
 	// DefaultMaxPointsPerRequest).
 	MaxPointsPerRequest int
+	// MaxRequestBytes bounds the size of one request body before
+	// compression (default DefaultMaxRequestBytes). A single data point
+	// larger than this is still sent, alone.
+	MaxRequestBytes int
 	// MaxBuckets bounds the buckets of each sign of a histogram data point
 	// (default DefaultMaxBuckets).
 	MaxBuckets int
@@ -256,6 +265,7 @@ func (c Config) check() (Config, error) {
 		def  int
 	}{
 		{"MaxPointsPerRequest", &c.MaxPointsPerRequest, DefaultMaxPointsPerRequest},
+		{"MaxRequestBytes", &c.MaxRequestBytes, DefaultMaxRequestBytes},
 		{"MaxBuckets", &c.MaxBuckets, DefaultMaxBuckets},
 		{"MaxTrackedSeries", &c.MaxTrackedSeries, DefaultMaxTrackedSeries},
 		{"MaxTrackedHistograms", &c.MaxTrackedHistograms, DefaultMaxTrackedHistograms},

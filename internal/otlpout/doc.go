@@ -77,7 +77,8 @@
 // # Delivery
 //
 // Requests carry at most MaxPointsPerRequest data points (default 1,000)
-// and go through an outlet.Queue with Concurrency 1, so a series' points
+// and about MaxRequestBytes bytes before compression (default 400 KiB,
+// under Datadog's 500 KB limit), and go through an outlet.Queue with Concurrency 1, so a series' points
 // arrive in order. 429, 502, 503, 504 and network errors (timeouts
 // included) are retried with backoff, waiting at least the Retry-After the
 // receiver asked for; 401 and 403 are retried and logged at most once a

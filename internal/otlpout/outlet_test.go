@@ -537,3 +537,55 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Fatalf("logs:\n%s", s)
 	}
 }
+
+// TestRequestBytesBound: requests stay under MaxRequestBytes before
+// compression, in protobuf and JSON, and are not needlessly small.
+func TestRequestBytesBound(t *testing.T) {
+	const bound = 8 << 10
+	var ms []metric.Measurement
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 120 {
+		name, src := fmt.Sprintf("metric.with.a.long.name.%03d", i), fmt.Sprintf("web.%d", i%7+1)
+		switch i % 3 {
+		case 0:
+			ms = append(ms, m(metric.Counter, name, src, t0.Add(time.Second), 1, ""))
+		case 1:
+			ms = append(ms, m(metric.Sample, name, src, t0.Add(time.Second), 2, "MB"))
+		default:
+			vs := make([]float64, 200)
+			for j := range vs {
+				vs[j] = math.Exp(r.NormFloat64() * 3) // wide: many buckets
+			}
+			ms = append(ms, measures(name, src, t0.Add(time.Second), "ms", vs...)...)
+		}
+	}
+	bk := flush(t, ms)[0]
+	for _, proto := range []Protocol{HTTPProtobuf, HTTPJSON} {
+		t.Run(string(proto), func(t *testing.T) {
+			rc := otlptest.New(t, otlptest.Options{})
+			o, _ := newOutlet(t, rc, Config{Protocol: proto, Compression: CompressionNone, MaxRequestBytes: bound,
+				Tags: map[string]string{"region": "us-east"}})
+			o.Write(bk)
+			closeOutlet(t, o)
+			ps := rc.Points()
+			if len(byKey(t, ps)) != 120 {
+				t.Fatalf("%d distinct points, want 120", len(byKey(t, ps)))
+			}
+			sizes := map[int]int{}
+			for _, p := range ps {
+				sizes[p.Request] = p.RequestSize
+			}
+			total := 0
+			for req, size := range sizes {
+				total += size
+				if size > bound {
+					t.Errorf("request %d: %d bytes, bound %d", req, size, bound)
+				}
+			}
+			if min := (total + bound - 1) / bound; len(sizes) > 3*min {
+				t.Errorf("%d requests for %d bytes: more than 3 times the %d needed", len(sizes), total, min)
+			}
+			t.Logf("%d requests, %d bytes", len(sizes), total)
+		})
+	}
+}
