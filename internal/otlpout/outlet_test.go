@@ -449,6 +449,14 @@ func TestFaults(t *testing.T) {
 				}
 			},
 		},
+		"2xx with an undecodable body": {
+			faults: []otlptest.Fault{{Status: 200, Body: "\x0a\xff"}}, // the fake answers without reading
+			check: func(t *testing.T, st Stats, logs string, done []error) {
+				if st.BadResponses != 1 || st.Queue.Sent != 1 || done[0] != nil || !strings.Contains(logs, "does not decode") {
+					t.Errorf("stats %+v\n%s", st, logs)
+				}
+			},
+		},
 		"slow receiver": {
 			faults:    []otlptest.Fault{{Delay: 2 * time.Second}},
 			timeout:   100 * time.Millisecond,
@@ -587,5 +595,28 @@ func TestRequestBytesBound(t *testing.T) {
 			}
 			t.Logf("%d requests, %d bytes", len(sizes), total)
 		})
+	}
+}
+
+// TestInvalidUTF8: names and sources that are not UTF-8 are repaired, not
+// refused with the whole request.
+func TestInvalidUTF8(t *testing.T) {
+	r := otlptest.New(t, otlptest.Options{})
+	o, _ := newOutlet(t, r, Config{Protocol: HTTPJSON})
+	o.Write(flush(t, []metric.Measurement{
+		m(metric.Counter, "bad\xffname", "web\xfe.1", t0.Add(time.Second), 1, "\xffunit"),
+		m(metric.Counter, "good", "web.1", t0.Add(time.Second), 2, ""),
+	})[0])
+	closeOutlet(t, o)
+	if errs := r.Errors(); len(errs) > 0 {
+		t.Fatalf("receiver refused: %q", errs)
+	}
+	got := byKey(t, r.Points())
+	bad, ok := got["bad\uFFFDname{source=web\uFFFD.1}@12:01:00"]
+	if !ok || bad.Value != 1 || bad.Unit != "{_unit}" {
+		t.Fatalf("points %v", keys(got))
+	}
+	if got["good{source=web.1}@12:01:00"].Value != 2 {
+		t.Fatalf("points %v", keys(got))
 	}
 }
