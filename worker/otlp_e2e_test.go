@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/otlpout/otlptest"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // otlpWant is one series the recorded drain must produce per bucket, in
@@ -287,5 +289,72 @@ func TestOTLPConfigErrors(t *testing.T) {
 				t.Fatalf("error leaks a secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestOTLPBesideLibrato runs the worker in-process with the OTLP and the
+// Librato outlets at once, minute after minute on a test clock: the OTLP
+// receiver fails for a while (503 three times, then 429 with a 2 s
+// Retry-After), Librato is not held back by it, and both end with every
+// series of both minutes, the OTLP sums cumulative across the two flushes.
+func TestOTLPBesideLibrato(t *testing.T) {
+	r := otlptest.New(t, otlptest.Options{Headers: map[string]string{"X-Api-Key": "k-otlp-secret"}})
+	r.Inject(3, otlptest.Fault{Status: http.StatusServiceUnavailable})
+	r.Inject(1, otlptest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "2"})
+	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
+	cfg := testConfig(fake.URL)
+	cfg.OTLPEndpoint, cfg.OTLPHeaders, cfg.OTELServiceName = r.URL, "X-Api-Key=k-otlp-secret", "shop"
+	now := time.Now().UTC().Truncate(time.Minute)
+	starts := []time.Time{now.Add(-3 * time.Minute), now.Add(-2 * time.Minute)}
+	clock := &testClock{t: starts[0].Add(30 * time.Second)}
+	url, wk, stop := runWorker(t, cfg, outlet.QueueConfig{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, clock)
+	if len(wk.outlets) != 2 || wk.outlets[1].name != "otlp" {
+		t.Fatalf("outlets %v, want librato and otlp", wk.outlets)
+	}
+	for i, s := range starts {
+		clock.Set(s.Add(30 * time.Second)) // the previous minute is now due
+		postDrain(t, url, fmt.Sprintf("beside-%d", i), frame(drainMessages(t, s)...))
+		waitFor(t, "the body to be parsed", 5*time.Second, func() bool { return wk.drain.Stats().Processed == uint64(i+1) })
+	}
+	clock.Set(now)
+	wants := drainOTLPWants()
+	waitFor(t, "Librato to get both minutes", 10*time.Second, func() bool { return len(fake.Measurements()) == 2*len(drainWants()) })
+	if n := len(r.Points()); n == 2*len(wants) {
+		t.Errorf("OTLP had every point (%d) before Librato finished: its 2 s Retry-After was not honoured", n)
+	}
+	waitFor(t, "OTLP to get both minutes", 15*time.Second, func() bool { return len(r.Points()) == 2*len(wants) })
+	if err := stop(); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	if c := r.Counts(); c.Faults != 4 || c.Invalid != 0 {
+		t.Errorf("receiver counts %+v: want the 4 faults used, nothing invalid", c)
+	}
+	got := map[string]otlptest.Point{}
+	for _, p := range r.Points() {
+		got[fmt.Sprintf("%s@%d", p.Key(), p.Time.Unix())] = p
+	}
+	for i, s := range starts {
+		for _, w := range wants {
+			if w.typ != "sum" {
+				continue
+			}
+			attrs := "{"
+			if w.source != "" {
+				attrs += "source=" + w.source
+			}
+			k := fmt.Sprintf("%s.%s%s}@%d", testPrefix, w.name, attrs, s.Add(time.Minute).Unix())
+			if p := got[k]; !near(p.Value, float64(i+1)*w.value) || !p.Start.Equal(starts[0]) || p.Temporality != "cumulative" {
+				t.Errorf("%s: value %v start %v %s; want %v from %v, cumulative", k, p.Value, p.Start, p.Temporality, float64(i+1)*w.value, starts[0])
+			}
+		}
+	}
+	for _, s := range starts {
+		var in []libratotest.Measurement
+		for _, m := range fake.Measurements() {
+			if m.Time == s.Unix() {
+				in = append(in, m)
+			}
+		}
+		checkAccepted(t, in, drainWants(), s)
 	}
 }
