@@ -106,7 +106,7 @@ func newEncoder(c Config) *encoder {
 		now:         c.Now,
 		resource:    c.Resource,
 		tagKeys:     slices.Sorted(maps.Keys(c.Tags)),
-		tags:        c.Tags,
+		tags:        maps.Clone(c.Tags),
 		tagBytes:    tagBytes(c.Tags),
 		sums:        newLRU[sumState](c.MaxTrackedSeries),
 		hists:       newLRU[histState](c.MaxTrackedHistograms),
@@ -186,12 +186,14 @@ func (e *encoder) newRequest() request {
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
 	sm.Metrics().EnsureCapacity(e.maxPoints)
-	return request{md: md, metrics: sm.Metrics(), index: make(map[metricKey]pmetric.Metric, min(e.maxPoints, 4096))}
+	return request{md: md, metrics: sm.Metrics(), index: make(map[metricKey]pmetric.Metric, min(e.maxPoints, 4096)),
+		size: tagBytes(e.resource) + len(scopeName) + metricBytes}
 }
 
 // encode turns bucket b into request bodies of at most maxPoints data points
-// and about maxBytes bytes each and calls emit with each body and its number of points. It updates
-// the cumulative state even for series it does not send (late buckets).
+// and maxBytes estimated bytes each, and calls emit with each body and its
+// number of points. It updates the cumulative state even for series it does
+// not send (late buckets).
 func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)) error {
 	start, end := e.pointTimes(b)
 	ts, te := pcommon.Timestamp(start), pcommon.Timestamp(end)
