@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 
 	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/outlet"
@@ -65,5 +66,8 @@ func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	s.gauge(p+"tracked_series", func() int64 { st := o.Stats(); return int64(st.TrackedSeries + st.TrackedHists) })
 	w.log.Info("OTLP outlet", "endpoint", o.Endpoint(), "protocol", oc.Protocol,
 		"compression", oc.Compression, "temporality", oc.Temporality.String(), "headers", len(oc.Headers))
+	if u, err := url.Parse(oc.Endpoint); err == nil && u.Port() == "4317" {
+		w.log.Warn("OTLP endpoint on port 4317, OTLP/gRPC's port: this outlet speaks OTLP/HTTP, usually on 4318")
+	}
 	return nil
 }
