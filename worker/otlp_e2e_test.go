@@ -18,6 +18,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/otlpout/otlptest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	metrics "github.com/rcrowley/go-metrics"
 )
 
 // otlpWant is one series the recorded drain must produce per bucket, in
@@ -323,6 +324,17 @@ func TestOTLPBesideLibrato(t *testing.T) {
 		t.Errorf("OTLP had every point (%d) before Librato finished: its 2 s Retry-After was not honoured", n)
 	}
 	waitFor(t, "OTLP to get both minutes", 15*time.Second, func() bool { return len(r.Points()) == 2*len(wants) })
+	// The self-metrics read the outlet's counters.
+	for name, want := range map[string]int64{
+		"worker.outlet.otlp.batches_sent": 2, "worker.outlet.otlp.send_failures": 4,
+		"worker.outlet.otlp.batches_dropped": 0, "worker.outlet.otlp.partial_rejected_points": 0,
+		"worker.outlet.otlp.rejected_requests": 0,
+	} {
+		c, ok := wk.reg.Get(name).(metrics.Counter)
+		if !ok || c.Count() != want {
+			t.Errorf("self-metric %s = %v, want %d", name, wk.reg.Get(name), want)
+		}
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("worker: %v", err)
 	}
