@@ -31,6 +31,10 @@ func TestEnvConfig(t *testing.T) {
 				MetricsHeaders: "authorization=Bearer%20tok%2Cen , x-honeycomb-dataset=my%20app,"},
 			want: Config{Endpoint: "https://x/v1/metrics", Headers: map[string]string{"Authorization": "Bearer tok,en", "X-Honeycomb-Dataset": "my app"}},
 		},
+		"base64 credentials keep their + / and =": {
+			env:  Env{Endpoint: "https://x", Headers: "Authorization=Basic%20MTIz+NDU2/OmdsYytYeVo/a2V5PQ=="},
+			want: Config{Endpoint: "https://x/v1/metrics", Headers: map[string]string{"Authorization": "Basic MTIz+NDU2/OmdsYytYeVo/a2V5PQ=="}},
+		},
 		"general settings": {
 			env: Env{Endpoint: "https://x", Protocol: "HTTP/JSON", Compression: "none", Timeout: "2500", Temporality: "Delta"},
 			want: Config{Endpoint: "https://x/v1/metrics", Protocol: HTTPJSON, Compression: CompressionNone,
