@@ -620,3 +620,39 @@ func TestInvalidUTF8(t *testing.T) {
 		t.Fatalf("points %v", keys(got))
 	}
 }
+
+// TestConcurrentWrites: Write and Stats from several goroutines (run with
+// -race); every point arrives once.
+func TestConcurrentWrites(t *testing.T) {
+	r := otlptest.New(t, otlptest.Options{})
+	o, _ := newOutlet(t, r, Config{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				ms := []metric.Measurement{m(metric.Counter, fmt.Sprintf("g%d", g), "web.1", t0.Add(time.Duration(i)*time.Minute+time.Second), 1, "")}
+				ms = append(ms, measures(fmt.Sprintf("h%d", g), "web.1", t0.Add(time.Duration(i)*time.Minute+time.Second), "ms", 1, 2, 3)...)
+				o.Write(flush(t, ms)[0])
+				_ = o.Stats()
+			}
+		}()
+	}
+	wg.Wait()
+	closeOutlet(t, o)
+	got := byKey(t, r.Points())
+	if len(got) != 40 {
+		t.Fatalf("%d distinct points, want 40", len(got))
+	}
+	for g := range 4 {
+		k := fmt.Sprintf("g%d{source=web.1}@12:05:00", g)
+		if p := got[k]; p.Value != 5 || !p.Start.Equal(t0) {
+			t.Errorf("%s: %v from %v, want 5 from %v", k, p.Value, p.Start, t0)
+		}
+		k = fmt.Sprintf("h%d{source=web.1}@12:05:00", g)
+		if p := got[k]; p.Count != 15 || p.Sum != 30 {
+			t.Errorf("%s: count %d sum %v, want 15 and 30", k, p.Count, p.Sum)
+		}
+	}
+}
