@@ -656,3 +656,32 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONRules: the http/json body follows the OTLP JSON rules the
+// receivers' parsers rely on: lowerCamelCase names, enums as integers,
+// 64-bit integers as strings.
+func TestJSONRules(t *testing.T) {
+	cfg, err := Config{Endpoint: "http://x/v1/metrics", Protocol: HTTPJSON, Compression: CompressionNone}.check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEncoder(cfg)
+	ms := []metric.Measurement{m(metric.Counter, "n", "web.1", t0.Add(time.Second), 3, "")}
+	ms = append(ms, measures("h", "web.1", t0.Add(time.Second), "ms", 1, 2, 3)...)
+	var body string
+	if err := e.encode(flush(t, ms)[0], func(b []byte, _ int) { body += string(b) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"resourceMetrics":[`, `"scopeMetrics":[`, `"dataPoints":[`, `"aggregationTemporality":2`,
+		`"isMonotonic":true`, `"startTimeUnixNano":"1777636800000000000"`, `"timeUnixNano":"1777636860000000000"`,
+		`"count":"3"`, `"bucketCounts":[`, `"asDouble":3`, `"stringValue":"web.1"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("JSON body lacks %s:\n%s", want, body)
+		}
+	}
+	for _, bad := range []string{"resource_metrics", "AGGREGATION_TEMPORALITY", "start_time_unix_nano"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("JSON body contains %s:\n%s", bad, body)
+		}
+	}
+}
