@@ -43,6 +43,20 @@ type Config struct {
 	RemoteWriteBearerToken string `envconfig:"REMOTE_WRITE_BEARER_TOKEN" desc:"remote-write bearer token (instead of Basic auth)"`
 	RemoteWriteHeaders     string `envconfig:"REMOTE_WRITE_HEADERS" desc:"extra headers Name:value,Name:value (e.g. X-Scope-OrgID:tenant1)"`
 
+	OTLPEndpoint           string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL, /v1/metrics appended; set (or the next): enables the OTLP outlet"`
+	OTLPMetricsEndpoint    string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"OTLP/HTTP metrics URL, used as is"`
+	OTLPHeaders            string `envconfig:"OTEL_EXPORTER_OTLP_HEADERS" desc:"k=v,k=v request headers, values URL-encoded (authorization=Bearer%20TOKEN)"`
+	OTLPMetricsHeaders     string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_HEADERS" desc:"as OTEL_EXPORTER_OTLP_HEADERS, wins over it"`
+	OTLPProtocol           string `envconfig:"OTEL_EXPORTER_OTLP_PROTOCOL" desc:"http/protobuf (default) or http/json"`
+	OTLPMetricsProtocol    string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" desc:"as OTEL_EXPORTER_OTLP_PROTOCOL, wins over it"`
+	OTLPCompression        string `envconfig:"OTEL_EXPORTER_OTLP_COMPRESSION" desc:"gzip (default) or none"`
+	OTLPMetricsCompression string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" desc:"as OTEL_EXPORTER_OTLP_COMPRESSION, wins over it"`
+	OTLPTimeout            string `envconfig:"OTEL_EXPORTER_OTLP_TIMEOUT" desc:"per-request timeout in milliseconds (default 10000)"`
+	OTLPMetricsTimeout     string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" desc:"as OTEL_EXPORTER_OTLP_TIMEOUT, wins over it"`
+	OTLPTemporality        string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE" desc:"cumulative (default), delta, or lowmemory (= delta here)"`
+	OTELResourceAttributes string `envconfig:"OTEL_RESOURCE_ATTRIBUTES" desc:"k=v,k=v resource attributes of the OTLP outlet"`
+	OTELServiceName        string `envconfig:"OTEL_SERVICE_NAME" desc:"service.name of the OTLP outlet's resource (default unknown_service)"`
+
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 
@@ -88,6 +102,7 @@ func (c Config) validate() error {
 	if c.RemoteWriteBearerToken != "" && (c.RemoteWriteUser != "" || c.RemoteWritePassword != "") {
 		errs = append(errs, errors.New("config: REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"))
 	}
+	errs = append(errs, c.validateOTLP()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("config: SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout))
 	}

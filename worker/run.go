@@ -148,8 +148,11 @@ func (w *worker) buildOutlets() error {
 		w.outlets = append(w.outlets, namedOutlet{"remote_write", o})
 		w.outletMetrics("remote_write", func() outlet.QueueStats { return o.Stats().Queue })
 	}
+	if err := w.buildOTLPOutlet(tags); err != nil {
+		return err
+	}
 	if len(w.outlets) == 0 {
-		w.log.Info("no outlet configured (LIBRATO_TOKEN, REMOTE_WRITE_URL): printing buckets to stdout")
+		w.log.Info("no outlet configured (LIBRATO_TOKEN, REMOTE_WRITE_URL, OTEL_EXPORTER_OTLP_ENDPOINT): printing buckets to stdout")
 		w.outlets = append(w.outlets, namedOutlet{"console", console.New(w.opt.stdout, cfg.MetricsPrefix)})
 	}
 	return nil

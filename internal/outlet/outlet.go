@@ -6,6 +6,11 @@ package outlet
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +47,8 @@ var ErrDropped = errors.New("batch dropped")
 // Sender sends one batch. Its error decides what the Queue does next:
 // nil means accepted; an error wrapping ErrPermanent drops the batch (counted
 // and logged); an error wrapping ErrUnauthorized keeps the batch and retries
-// (logged at most once per interval); any other error is retried with backoff.
+// (logged at most once per interval); any other error is retried with backoff,
+// waiting at least the delay of a RetryAfterError it wraps (see RetryAfter).
 // Errors must never contain credentials.
 type Sender interface {
 	Send(ctx context.Context, b *Batch) error
@@ -55,6 +61,32 @@ var ErrPermanent = errors.New("permanent failure")
 // ErrUnauthorized marks a credentials failure (HTTP 401/403): the data is kept
 // and retried, since credentials may be fixed without losing it.
 var ErrUnauthorized = errors.New("unauthorized")
+
+// RetryAfterError is a transient failure whose receiver said how long to wait
+// (HTTP Retry-After on 429 or 503). The Queue waits at least Delay, capped at
+// QueueConfig.MaxRetryAfter, before the next attempt; like any backoff delay,
+// no new batch starts in the meantime.
+type RetryAfterError struct {
+	Err   error
+	Delay time.Duration
+}
+
+// Error implements error.
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.Delay)
+}
+
+// Unwrap returns the failure.
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err so that the Queue waits at least d before retrying.
+// With d <= 0 it returns err unchanged.
+func RetryAfter(err error, d time.Duration) error {
+	if d <= 0 {
+		return err
+	}
+	return &RetryAfterError{Err: err, Delay: d}
+}
 
 // Ack returns the Done callbacks for the n batches one bucket was encoded
 // into: done is called once, after all n settled, with nil when every batch
@@ -100,4 +132,24 @@ func PushBucket(q *Queue, name string, b *aggregate.Bucket, batches []Batch) {
 		bt.Done = done
 		q.Push(bt)
 	}
+}
+
+// ParseRetryAfter reads an HTTP Retry-After header value: delay-seconds
+// ("120") or an HTTP-date, taken relative to now. It returns 0 for an empty,
+// malformed or past value.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(math.MaxInt64/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

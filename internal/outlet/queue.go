@@ -28,6 +28,10 @@ const (
 	// DefaultAuthLogEvery is the minimum interval between two credentials
 	// errors (and, separately, two transient-failure warnings) in the log.
 	DefaultAuthLogEvery = time.Minute
+	// DefaultMaxRetryAfter caps how long a receiver's Retry-After may hold
+	// the queue back (RetryAfterError), so that a mistaken "Retry-After:
+	// 86400" does not stall delivery until every batch expires.
+	DefaultMaxRetryAfter = 5 * time.Minute
 )
 
 // ErrUndelivered is wrapped by the error Close returns when batches were still
@@ -36,15 +40,17 @@ var ErrUndelivered = errors.New("batches undelivered at close")
 
 // QueueConfig bounds and tunes a Queue. Zero values mean the documented defaults.
 type QueueConfig struct {
-	Name         string           // outlet name for logs and errors, e.g. "librato"
-	MaxBatches   int              // queued batches before the oldest are dropped (default 1000)
-	MaxAge       time.Duration    // batches whose Time is older are dropped (default 2h: Librato refuses older measure_time)
-	Concurrency  int              // requests in flight at once (default 2)
-	MinBackoff   time.Duration    // first retry delay (default 500ms), doubled per failure with jitter
-	MaxBackoff   time.Duration    // retry delay cap (default 30s)
-	AuthLogEvery time.Duration    // credentials errors are logged at most this often (default 1m)
-	Logger       *slog.Logger     // default slog.Default()
-	Now          func() time.Time // clock for the age bound and log intervals; default time.Now
+	Name         string        // outlet name for logs and errors, e.g. "librato"
+	MaxBatches   int           // queued batches before the oldest are dropped (default 1000)
+	MaxAge       time.Duration // batches whose Time is older are dropped (default 2h: Librato refuses older measure_time)
+	Concurrency  int           // requests in flight at once (default 2)
+	MinBackoff   time.Duration // first retry delay (default 500ms), doubled per failure with jitter
+	MaxBackoff   time.Duration // retry delay cap (default 30s)
+	AuthLogEvery time.Duration // credentials errors are logged at most this often (default 1m)
+	// MaxRetryAfter caps the delay a RetryAfterError asks for (default 5m).
+	MaxRetryAfter time.Duration
+	Logger        *slog.Logger     // default slog.Default()
+	Now           func() time.Time // clock for the age bound and log intervals; default time.Now
 
 	// Backoff, when set, replaces the default retry delay: it gets the number
 	// of consecutive failures of one batch (1 for the first) and returns how
@@ -141,6 +147,9 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 	}
 	if cfg.AuthLogEvery <= 0 {
 		cfg.AuthLogEvery = DefaultAuthLogEvery
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -350,6 +359,9 @@ func (q *Queue) deliver(id int, b *Batch) {
 			}
 		}
 		wait := q.cfg.Backoff(attempt)
+		if ra := (*RetryAfterError)(nil); errors.As(err, &ra) {
+			wait = max(wait, min(ra.Delay, q.cfg.MaxRetryAfter))
+		}
 		if until := time.Now().Add(wait); until.After(q.pauseUntil) {
 			q.pauseUntil = until
 		}

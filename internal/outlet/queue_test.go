@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -571,5 +572,81 @@ func TestPushBucketDone(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no Done after an aborted Close")
+	}
+}
+
+// TestQueueRetryAfter: a RetryAfterError holds the next attempt back for at
+// least its delay (longer than the backoff), capped at MaxRetryAfter, and no
+// other batch starts meanwhile.
+func TestQueueRetryAfter(t *testing.T) {
+	tests := map[string]struct {
+		delay, maxRetryAfter time.Duration
+		minGap, maxGap       time.Duration
+	}{
+		"honoured": {delay: 150 * time.Millisecond, minGap: 150 * time.Millisecond, maxGap: 5 * time.Second},
+		"capped":   {delay: time.Hour, maxRetryAfter: 30 * time.Millisecond, minGap: 30 * time.Millisecond, maxGap: 5 * time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var times []time.Time
+			var order []string
+			s := newFakeSender(func(b *Batch, attempt int) error {
+				mu.Lock()
+				defer mu.Unlock()
+				times = append(times, time.Now())
+				order = append(order, string(b.Body))
+				if string(b.Body) == "b000" && attempt == 1 {
+					return RetryAfter(errors.New("HTTP 429"), tc.delay)
+				}
+				return nil
+			})
+			log, _ := testLogger()
+			q := NewQueue(s, QueueConfig{Concurrency: 2, Backoff: noBackoff, MaxRetryAfter: tc.maxRetryAfter, Logger: log, Now: (&fakeClock{now: t0}).Now})
+			q.Push(batch(0))
+			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(times) == 1 })
+			q.Push(batch(1)) // must wait for the pause too
+			if err := closeWithin(t, q, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(times) != 3 {
+				t.Fatalf("%d attempts (%v), want 3", len(times), order)
+			}
+			for i := 1; i < 3; i++ {
+				if gap := times[i].Sub(times[0]); gap < tc.minGap || gap > tc.maxGap {
+					t.Errorf("attempt %d (%s) %v after the refused one, want in [%v, %v]", i+1, order[i], gap, tc.minGap, tc.maxGap)
+				}
+			}
+			if st := q.Stats(); st.Sent != 2 || st.Failed != 1 || st.Dropped != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	tests := map[string]struct {
+		in   string
+		want time.Duration
+	}{
+		"seconds":   {"120", 2 * time.Minute},
+		"spaces":    {" 7 ", 7 * time.Second},
+		"zero":      {"0", 0},
+		"negative":  {"-5", 0},
+		"empty":     {"", 0},
+		"garbage":   {"soon", 0},
+		"http date": {"Tue, 01 Dec 2026 14:00:30 GMT", 30 * time.Second},
+		"past date": {"Tue, 01 Dec 2026 13:00:00 GMT", 0},
+		"huge":      {"99999999999999999", time.Duration(math.MaxInt64/int64(time.Second)) * time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := ParseRetryAfter(tc.in, now); got != tc.want {
+				t.Fatalf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,255 @@
+package otlpout
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The standard OpenTelemetry exporter variables Env holds.
+const (
+	VarEndpoint           = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	VarMetricsEndpoint    = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+	VarHeaders            = "OTEL_EXPORTER_OTLP_HEADERS"
+	VarMetricsHeaders     = "OTEL_EXPORTER_OTLP_METRICS_HEADERS"
+	VarProtocol           = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	VarMetricsProtocol    = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+	VarCompression        = "OTEL_EXPORTER_OTLP_COMPRESSION"
+	VarMetricsCompression = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION"
+	VarTimeout            = "OTEL_EXPORTER_OTLP_TIMEOUT"
+	VarMetricsTimeout     = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
+	VarTemporality        = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+	VarResourceAttributes = "OTEL_RESOURCE_ATTRIBUTES"
+	VarServiceName        = "OTEL_SERVICE_NAME"
+)
+
+// MetricsPath is appended to OTEL_EXPORTER_OTLP_ENDPOINT.
+const MetricsPath = "v1/metrics"
+
+// Env holds the raw values of the standard OpenTelemetry exporter variables
+// (the worker reads them with envconfig). Where a _METRICS_ form is set
+// (non-empty) it wins over the general one, as the OpenTelemetry
+// specification says; the whole value wins, so METRICS_HEADERS replaces
+// HEADERS rather than adding to it.
+type Env struct {
+	Endpoint, MetricsEndpoint       string
+	Headers, MetricsHeaders         string
+	Protocol, MetricsProtocol       string
+	Compression, MetricsCompression string
+	Timeout, MetricsTimeout         string
+	Temporality                     string
+	ResourceAttributes, ServiceName string
+}
+
+// Enabled reports whether an endpoint is set: the OTLP outlet runs only then
+// (the specification's default, http://localhost:4318, would send nowhere
+// useful on Heroku).
+func (e Env) Enabled() bool {
+	return strings.TrimSpace(e.Endpoint) != "" || strings.TrimSpace(e.MetricsEndpoint) != ""
+}
+
+// pick returns the metrics-specific value when set, else the general one,
+// with the name of the variable it came from.
+func pick(general, metrics, generalVar, metricsVar string) (string, string) {
+	if v := strings.TrimSpace(metrics); v != "" {
+		return v, metricsVar
+	}
+	return strings.TrimSpace(general), generalVar
+}
+
+// Config returns the connection part of a Config (Endpoint, Headers,
+// Protocol, Compression, Timeout, Temporality, Resource) from e. Errors name
+// the variable and what it accepts, and never quote a header value or an
+// endpoint's query or credentials. Values of PROTOCOL, COMPRESSION and
+// TEMPORALITY_PREFERENCE are case-insensitive. TIMEOUT is in milliseconds
+// (the specification's unit; a Go duration such as "10s" is accepted too).
+func (e Env) Config() (Config, error) {
+	var c Config
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if v := strings.TrimSpace(e.MetricsEndpoint); v != "" {
+		if u, err := checkURL(v); err != nil {
+			fail("%s: %w", VarMetricsEndpoint, err)
+		} else {
+			c.Endpoint = u.String()
+		}
+	} else if v := strings.TrimSpace(e.Endpoint); v != "" {
+		if u, err := checkURL(v); err != nil {
+			fail("%s: %w", VarEndpoint, err)
+		} else {
+			u.Path = strings.TrimSuffix(u.Path, "/") + "/" + MetricsPath
+			u.RawPath = ""
+			c.Endpoint = u.String()
+		}
+	} else {
+		fail("%s or %s: not set", VarEndpoint, VarMetricsEndpoint)
+	}
+
+	if v, name := pick(e.Headers, e.MetricsHeaders, VarHeaders, VarMetricsHeaders); v != "" {
+		h, err := ParseHeaders(v)
+		if err != nil {
+			fail("%s: %w", name, err)
+		}
+		c.Headers = h
+	}
+	switch v, name := pick(e.Protocol, e.MetricsProtocol, VarProtocol, VarMetricsProtocol); strings.ToLower(v) {
+	case "", string(HTTPProtobuf):
+		c.Protocol = HTTPProtobuf
+	case string(HTTPJSON):
+		c.Protocol = HTTPJSON
+	case "grpc":
+		fail("%s=grpc: not supported; want http/protobuf (the default) or http/json, with the OTLP/HTTP endpoint (port 4318 on a Collector)", name)
+	default:
+		fail("%s=%q: want http/protobuf or http/json", name, v)
+	}
+	switch v, name := pick(e.Compression, e.MetricsCompression, VarCompression, VarMetricsCompression); strings.ToLower(v) {
+	case "", CompressionGzip:
+		c.Compression = CompressionGzip
+	case CompressionNone:
+		c.Compression = CompressionNone
+	default:
+		fail("%s=%q: want gzip or none", name, v)
+	}
+	if v, name := pick(e.Timeout, e.MetricsTimeout, VarTimeout, VarMetricsTimeout); v != "" {
+		d, err := parseTimeout(v)
+		if err != nil {
+			fail("%s=%q: %w", name, v, err)
+		}
+		c.Timeout = d
+	}
+	switch v := strings.ToLower(strings.TrimSpace(e.Temporality)); v {
+	case "", "cumulative":
+		c.Temporality = Cumulative
+	case "delta", "lowmemory":
+		c.Temporality = Delta
+	default:
+		fail("%s=%q: want cumulative (the default), delta or lowmemory (delta here)", VarTemporality, e.Temporality)
+	}
+	c.Resource = map[string]string{}
+	if v := strings.TrimSpace(e.ResourceAttributes); v != "" {
+		attrs, err := ParseAttributes(v)
+		if err != nil {
+			fail("%s: %w", VarResourceAttributes, err)
+		}
+		c.Resource = attrs
+	}
+	if v := strings.TrimSpace(e.ServiceName); v != "" {
+		c.Resource[ServiceNameKey] = v
+	}
+	if c.Resource[ServiceNameKey] == "" {
+		c.Resource[ServiceNameKey] = DefaultServiceName
+	}
+	return c, errors.Join(errs...)
+}
+
+// checkURL parses an endpoint and checks it is an http(s) URL with a host
+// and no credentials. Its errors quote no part of the URL that could be
+// secret.
+func checkURL(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return nil, errors.New("does not parse as a URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("want an http:// or https:// URL (OTLP/HTTP), got scheme %q", u.Scheme)
+	case u.Host == "":
+		return nil, errors.New("the URL has no host")
+	case u.User != nil:
+		return nil, errors.New("credentials in the URL: put them in OTEL_EXPORTER_OTLP_HEADERS")
+	}
+	return u, nil
+}
+
+// parseTimeout reads milliseconds ("10000") or a Go duration ("10s").
+func parseTimeout(v string) (time.Duration, error) {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms <= 0 || ms > int64(time.Hour/time.Millisecond) {
+			return 0, errors.New("want milliseconds between 1 and 3600000")
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 || d > time.Hour {
+		return 0, errors.New("want milliseconds, e.g. 10000 (or a duration such as 10s), at most an hour")
+	}
+	return d, nil
+}
+
+// ErrList is wrapped by the errors ParseHeaders and ParseAttributes return.
+var ErrList = errors.New("invalid key=value list")
+
+// ParseHeaders parses the OTEL_EXPORTER_OTLP_HEADERS format: comma-separated
+// key=value pairs, values percent-decoded ("Authorization=Bearer%20abc"),
+// spaces around keys and values trimmed, empty entries skipped. Keys must be
+// HTTP tokens and appear once (case-insensitively). Errors name the entry by
+// position and never quote a value, which is usually a secret. Safe for
+// concurrent use.
+func ParseHeaders(s string) (map[string]string, error) {
+	h := map[string]string{}
+	err := parseList(s, func(i int, k, v string) error {
+		if !validHeaderName(k) {
+			return fmt.Errorf("%w: entry %d: header name is not a valid HTTP token", ErrList, i)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("%w: entry %d (%s): value contains a line break or NUL", ErrList, i, k)
+		}
+		canon := http.CanonicalHeaderKey(k)
+		if _, dup := h[canon]; dup {
+			return fmt.Errorf("%w: entry %d (%s): header given twice", ErrList, i, k)
+		}
+		h[canon] = v
+		return nil
+	})
+	return h, err
+}
+
+// ParseAttributes parses the OTEL_RESOURCE_ATTRIBUTES format:
+// comma-separated key=value pairs, values percent-decoded, spaces trimmed,
+// empty entries skipped, each key once. Safe for concurrent use.
+func ParseAttributes(s string) (map[string]string, error) {
+	attrs := map[string]string{}
+	err := parseList(s, func(i int, k, v string) error {
+		if _, dup := attrs[k]; dup {
+			return fmt.Errorf("%w: entry %d (%s): key given twice", ErrList, i, k)
+		}
+		attrs[k] = v
+		return nil
+	})
+	return attrs, err
+}
+
+// parseList splits s into key=value entries and calls f for each with its
+// 1-based position; errors never quote a value.
+func parseList(s string, f func(i int, k, v string) error) error {
+	for i, entry := range strings.Split(s, ",") {
+		if strings.TrimSpace(entry) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(entry, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: entry %d: no '=' between key and value", ErrList, i+1)
+		case k == "":
+			return fmt.Errorf("%w: entry %d: empty key", ErrList, i+1)
+		}
+		dk, err := url.PathUnescape(k)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: key is not valid percent-encoding", ErrList, i+1)
+		}
+		dv, err := url.PathUnescape(v)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
+		}
+		if err := f(i+1, dk, dv); err != nil {
+			return err
+		}
+	}
+	return nil
+}

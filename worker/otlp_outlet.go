@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/dynometrics/dynometrics/internal/otlpout"
+	"github.com/dynometrics/dynometrics/internal/outlet"
+)
+
+// otlpEnv returns the standard OpenTelemetry exporter variables of c.
+func (c Config) otlpEnv() otlpout.Env {
+	return otlpout.Env{
+		Endpoint: c.OTLPEndpoint, MetricsEndpoint: c.OTLPMetricsEndpoint,
+		Headers: c.OTLPHeaders, MetricsHeaders: c.OTLPMetricsHeaders,
+		Protocol: c.OTLPProtocol, MetricsProtocol: c.OTLPMetricsProtocol,
+		Compression: c.OTLPCompression, MetricsCompression: c.OTLPMetricsCompression,
+		Timeout: c.OTLPTimeout, MetricsTimeout: c.OTLPMetricsTimeout,
+		Temporality:        c.OTLPTemporality,
+		ResourceAttributes: c.OTELResourceAttributes, ServiceName: c.OTELServiceName,
+	}
+}
+
+// otlp reports whether the OTLP outlet is configured (an endpoint is set).
+func (c Config) otlp() bool { return c.otlpEnv().Enabled() }
+
+// validateOTLP checks the OTEL_* variables when the OTLP outlet is enabled.
+// The errors name the variable and never quote a header value.
+func (c Config) validateOTLP() []error {
+	if !c.otlp() {
+		return nil
+	}
+	if _, err := c.otlpEnv().Config(); err != nil {
+		return []error{fmt.Errorf("config: %w", err)}
+	}
+	return nil
+}
+
+// buildOTLPOutlet adds the OTLP metrics outlet when an OTEL_EXPORTER_OTLP_*
+// endpoint is set, with its self-metrics (worker.outlet.otlp.*).
+func (w *worker) buildOTLPOutlet(tags map[string]string) error {
+	cfg := w.cfg
+	if !cfg.otlp() {
+		return nil
+	}
+	oc, err := cfg.otlpEnv().Config()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	oc.Prefix, oc.Tags, oc.Queue, oc.Logger, oc.Now = cfg.MetricsPrefix, tags, w.opt.queue, w.log, w.opt.now
+	o, err := otlpout.New(oc)
+	if err != nil {
+		return fmt.Errorf("OTLP outlet: %w", err)
+	}
+	w.outlets = append(w.outlets, namedOutlet{otlpout.QueueName, o})
+	w.outletMetrics(otlpout.QueueName, func() outlet.QueueStats { return o.Stats().Queue })
+	s := selfMetrics{w.reg}
+	p := "worker.outlet." + otlpout.QueueName + "."
+	s.counter(p+"rejected_requests", func() int64 { return o.Stats().Rejected })
+	s.counter(p+"partial_rejected_points", func() int64 { return o.Stats().PartialDropped })
+	s.counter(p+"bad_responses", func() int64 { return o.Stats().BadResponses })
+	s.counter(p+"late_series", func() int64 { return o.Stats().Late })
+	s.counter(p+"evicted_series", func() int64 { return o.Stats().Evicted })
+	s.counter(p+"histogram_resets", func() int64 { return o.Stats().Resets })
+	s.counter(p+"encode_errors", func() int64 { return o.Stats().EncodeErrors })
+	s.gauge(p+"tracked_series", func() int64 { st := o.Stats(); return int64(st.TrackedSeries + st.TrackedHists) })
+	w.log.Info("OTLP outlet", "endpoint", o.Endpoint(), "protocol", oc.Protocol,
+		"compression", oc.Compression, "temporality", oc.Temporality.String(), "headers", len(oc.Headers))
+	if u, err := url.Parse(oc.Endpoint); err == nil && u.Port() == "4317" {
+		w.log.Warn("OTLP endpoint on port 4317, OTLP/gRPC's port: this outlet speaks OTLP/HTTP, usually on 4318")
+	}
+	return nil
+}
