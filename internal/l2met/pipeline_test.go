@@ -56,7 +56,7 @@ func pipeline(t testing.TB, body []byte) string {
 }
 
 func TestDrainGolden(t *testing.T) {
-	for _, name := range []string{"drain", "broken"} {
+	for _, name := range []string{"drain", "broken", "router2"} {
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile("testdata/" + name + ".body")
 			if err != nil {
