@@ -8,5 +8,8 @@ require (
 	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/klauspost/compress v1.20.4
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9
-	google.golang.org/protobuf v1.36.11
+	go.opentelemetry.io/proto/otlp v1.11.1
+	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/stretchr/testify v1.12.1 // indirect
