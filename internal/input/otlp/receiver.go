@@ -163,12 +163,12 @@ type Receiver struct {
 
 	gzips sync.Pool // of *gzip.Reader
 
-	queuedBytes                                                          atomic.Int64
-	requests, accepted, unauthorized, tooLarge, unsupported, malformed   atomic.Uint64
-	queueFull, closing, logRecords, dataPoints, rejected, tooMany        atomic.Uint64
-	tooManyAtt, invalid, summaries, nonString, noValue                   atomic.Uint64
-	cumFirst, cumResets, cumOutOfOrder, cumDropped                       atomic.Uint64
-	lastLog                                                              [numProblems]atomic.Int64
+	queuedBytes                                                        atomic.Int64
+	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
+	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
+	tooManyAtt, invalid, summaries, nonString, noValue                 atomic.Uint64
+	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
+	lastLog                                                            [numProblems]atomic.Int64
 }
 
 type job struct {
