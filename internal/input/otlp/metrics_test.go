@@ -11,7 +11,9 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 )
 
-func ns(sec float64) uint64 { return uint64(testNow.Add(time.Duration(sec * float64(time.Second))).UnixNano()) }
+func ns(sec float64) uint64 {
+	return uint64(testNow.Add(time.Duration(sec * float64(time.Second))).UnixNano())
+}
 
 func metricsRequest(ms ...*metricspb.Metric) *colmetricspb.ExportMetricsServiceRequest {
 	return &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{
@@ -123,7 +125,7 @@ func TestCumulativeHistograms(t *testing.T) {
 	// one value in (10,100] and one in (100,300].
 	r, c := newTestReceiver(t, nil)
 	for _, req := range []*colmetricspb.ExportMetricsServiceRequest{
-		metricsRequest(hist(2, 3, 60, 1, 2, 0), exp(2, 1, 0, 1, 1)), // started after the receiver: whole
+		metricsRequest(hist(2, 3, 60, 1, 2, 0), exp(2, 1, 0, 1, 1)),  // started after the receiver: whole
 		metricsRequest(hist(4, 5, 460, 1, 3, 1), exp(4, 0, 0, 3, 2)), // +1 in (10,100], +1 in (100,∞); scale 1 → 0
 	} {
 		if w := post(r, MetricsPath, "application/x-protobuf", "", marshal(t, req)); w.Code != 200 {
