@@ -274,7 +274,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			"otlp: Content-Type must be application/x-protobuf or application/json")
 		return
 	}
-	body, status, err := r.readBody(req)
+	bufs := getBufs()
+	defer putBufs(bufs)
+	body, status, err := r.readBody(req, bufs)
 	if err != nil {
 		switch status {
 		case http.StatusRequestEntityTooLarge:
@@ -376,7 +378,7 @@ func (r *Receiver) authorized(req *http.Request) bool {
 
 // readBody reads the body within MaxBodyBytes and inflates it within
 // MaxDecodedBytes. On error it returns the HTTP status to answer.
-func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
+func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, error) {
 	enc := req.Header.Get("Content-Encoding")
 	if enc != "" && enc != "identity" && enc != "gzip" {
 		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("otlp: Content-Encoding %.32q: want gzip or none", enc)
@@ -384,7 +386,8 @@ func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
 	if req.ContentLength > MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body of %d bytes exceeds %d", req.ContentLength, MaxBodyBytes)
 	}
-	raw, err := readLimited(req.Body, MaxBodyBytes, req.ContentLength)
+	raw, err := readLimited(bufs.raw[:0], req.Body, MaxBodyBytes, req.ContentLength)
+	bufs.raw = raw[:0]
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body exceeds %d bytes", MaxBodyBytes)
@@ -394,7 +397,8 @@ func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
 	if enc != "gzip" {
 		return raw, 0, nil
 	}
-	body, err := r.gunzip(raw)
+	body, err := r.gunzip(bufs.inflated[:0], raw)
+	bufs.inflated = body[:0]
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes", MaxDecodedBytes)
@@ -406,14 +410,17 @@ func (r *Receiver) readBody(req *http.Request) ([]byte, int, error) {
 
 var errTooLarge = errors.New("too large")
 
-// readLimited reads all of rd, failing with errTooLarge past limit bytes.
-// n is the expected length when known (>= 0).
-func readLimited(rd io.Reader, limit int, n int64) ([]byte, error) {
+// readLimited appends all of rd to b, failing with errTooLarge past limit
+// bytes. n is the expected length when known (>= 0). The returned slice is
+// b grown, also on error (for reuse).
+func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
 	size := 32 << 10
 	if n >= 0 {
 		size = int(n) + 1 // +1: see the EOF without growing
 	}
-	b := make([]byte, 0, min(size, limit+1))
+	if size = min(size, limit+1); cap(b) < size {
+		b = make([]byte, 0, size)
+	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -421,13 +428,13 @@ func readLimited(rd io.Reader, limit int, n int64) ([]byte, error) {
 		k, err := rd.Read(b[len(b):min(cap(b), limit+1)])
 		b = b[:len(b)+k]
 		if len(b) > limit {
-			return nil, errTooLarge
+			return b, errTooLarge
 		}
 		if err == io.EOF {
 			return b, nil
 		}
 		if err != nil {
-			return nil, err
+			return b, err
 		}
 	}
 }
@@ -435,7 +442,7 @@ func readLimited(rd io.Reader, limit int, n int64) ([]byte, error) {
 // gunzip inflates raw within MaxDecodedBytes. klauspost/compress's gzip is
 // the project's compression dependency already (remote write's snappy), and
 // about twice as fast as compress/gzip at inflating.
-func (r *Receiver) gunzip(raw []byte) ([]byte, error) {
+func (r *Receiver) gunzip(dst, raw []byte) ([]byte, error) {
 	zr, _ := r.gzips.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
@@ -444,10 +451,31 @@ func (r *Receiver) gunzip(raw []byte) ([]byte, error) {
 		err = zr.Reset(bytes.NewReader(raw))
 	}
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	defer r.gzips.Put(zr)
-	return readLimited(zr, MaxDecodedBytes, int64(min(len(raw)*4, MaxDecodedBytes)))
+	return readLimited(dst, zr, MaxDecodedBytes, int64(min(len(raw)*4, MaxDecodedBytes)))
+}
+
+// buffers are the body buffers of one request. Decoding copies every string
+// and byte field out of the body, so they are reused once the body is
+// decoded. Only buffers of at most maxPooledBuffer bytes are kept.
+type buffers struct{ raw, inflated []byte }
+
+const maxPooledBuffer = 1 << 20
+
+var bufferPool = sync.Pool{New: func() any { return new(buffers) }}
+
+func getBufs() *buffers { return bufferPool.Get().(*buffers) }
+
+func putBufs(b *buffers) {
+	if cap(b.raw) > maxPooledBuffer {
+		b.raw = nil
+	}
+	if cap(b.inflated) > maxPooledBuffer {
+		b.inflated = nil
+	}
+	bufferPool.Put(b)
 }
 
 // decode unmarshals a body into m, bounding its nesting by MaxNesting.

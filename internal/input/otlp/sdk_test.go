@@ -25,7 +25,7 @@ import (
 )
 
 const (
-	drainUser, drainPass     = "drain", "Dr41n-pass"
+	drainUser, drainPass    = "drain", "Dr41n-pass"
 	libratoUser, libratoTok = "ops@example.com", "l1br4t0"
 )
 
