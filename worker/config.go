@@ -19,6 +19,9 @@ type Config struct {
 	DrainPassword       string `envconfig:"DRAIN_PASSWORD" desc:"Basic auth password the drain URL carries (required with PORT)"`
 	DrainInsecureNoAuth bool   `envconfig:"DRAIN_INSECURE_NO_AUTH" default:"false" desc:"accept drain POSTs without credentials (logs a warning)"`
 
+	OTLPSourceAttributes string `envconfig:"OTLP_SOURCE_ATTRIBUTES" default:"heroku.dyno.name" desc:"OTLP (Fir telemetry drain, POST /v1/logs and /v1/metrics on PORT): attributes whose value is the source, first found on the record, then the resource"`
+	FirDynoNames         string `envconfig:"FIR_DYNO_NAMES" default:"full" desc:"full: keep Fir dyno names (web-5d8f7c9b4-x2k9p) as sources; type: reduce them to the process type (web)"`
+
 	HerokuAPIKey  string `envconfig:"HEROKU_API_KEY" desc:"Platform API key: tail the app's own logs through log sessions"`
 	HerokuAppName string `envconfig:"HEROKU_APP_NAME" desc:"app whose logs are tailed (with HEROKU_API_KEY)"`
 	HerokuAPIURL  string `envconfig:"HEROKU_API_URL" default:"https://api.heroku.com" desc:"Platform API base URL"`
@@ -88,6 +91,7 @@ func (c Config) validate() error {
 	if c.RemoteWriteBearerToken != "" && (c.RemoteWriteUser != "" || c.RemoteWritePassword != "") {
 		errs = append(errs, errors.New("config: REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"))
 	}
+	errs = append(errs, c.validateOTLP()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("config: SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout))
 	}

@@ -60,6 +60,7 @@ func (w *worker) buildEmitter() error {
 		s.counter("worker.drain.queue_full", u(func() uint64 { return d().QueueFull }))
 		s.gauge("worker.drain.queued", func() int64 { return int64(d().Queued) })
 	}
+	w.otlpMetrics(s)
 	if w.syslog != nil {
 		s.counter("worker.syslog.connections", u(func() uint64 { return w.syslog.Stats().Accepted }))
 		s.gauge("worker.syslog.active", func() int64 { return int64(w.syslog.Stats().Active) })

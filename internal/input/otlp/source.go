@@ -33,10 +33,10 @@ const (
 	DynoType
 )
 
-// ParseDynoNames parses "full" or "type".
+// ParseDynoNames parses "full" or "type"; "" is "full".
 func ParseDynoNames(s string) (DynoNames, error) {
 	switch s {
-	case "full":
+	case "full", "":
 		return DynoFull, nil
 	case "type":
 		return DynoType, nil
