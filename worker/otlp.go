@@ -86,7 +86,7 @@ func (w *worker) otlpMetrics(s selfMetrics) {
 	s.counter("worker.otlp.data_points", u(func(x otlp.Stats) uint64 { return x.DataPoints }))
 	s.counter("worker.otlp.rejected", u(func(x otlp.Stats) uint64 { return x.Rejected }))
 	s.counter("worker.otlp.skipped", u(func(x otlp.Stats) uint64 {
-		return x.NonStringBodies + x.NoValue + x.CumulativeOutOfOrder + x.CumulativeSeriesDropped
+		return x.NonStringBodies + x.NoValue + x.Unplaceable + x.CumulativeOutOfOrder + x.CumulativeSeriesDropped
 	}))
 	s.counter("worker.otlp.cumulative_resets", u(func(x otlp.Stats) uint64 { return x.CumulativeResets }))
 	s.counter("worker.otlp.cumulative_series_dropped", u(func(x otlp.Stats) uint64 { return x.CumulativeSeriesDropped }))

@@ -186,8 +186,8 @@ func validHistogram(p *metricspb.HistogramDataPoint) string {
 		return "more than " + strconv.Itoa(MaxHistogramBuckets) + " buckets"
 	case nb > 0 && nb != len(p.ExplicitBounds)+1:
 		return "bucket_counts must have one more entry than explicit_bounds"
-	case nb == 0 && p.Count > 0 && p.Sum == nil:
-		return "count without buckets or sum"
+	case nb <= 1 && p.Count > 0 && p.Sum == nil && (p.Min == nil || p.Max == nil):
+		return "count without buckets, sum, or min and max"
 	case !finitePtr(p.Sum) || !finitePtr(p.Min) || !finitePtr(p.Max):
 		return "sum, min or max not finite"
 	}
@@ -323,6 +323,9 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 						}
 						if dist := histogramDist(p, exact); dist != nil {
 							emit(p.Attributes, p.TimeUnixNano, metric.Measure, dist.Sum/float64(dist.Count), dist)
+						} else if p.Count > 0 {
+							r.unplaceable.Add(1)
+							r.warn(problemPoint, "otlp: histogram point whose values cannot be placed skipped", "metric", m.Name)
 						}
 					}
 				case *metricspb.Metric_ExponentialHistogram:
@@ -341,8 +344,8 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 						if dist := exponentialDist(p, exact); dist != nil {
 							emit(p.Attributes, p.TimeUnixNano, metric.Measure, dist.Sum/float64(dist.Count), dist)
 						} else if p.Count > 0 {
-							r.invalid.Add(1)
-							r.warn(problemCumulative, "otlp: exponential histogram point out of float64 range skipped", "metric", m.Name)
+							r.unplaceable.Add(1)
+							r.warn(problemPoint, "otlp: exponential histogram point out of float64 range skipped", "metric", m.Name)
 						}
 					}
 				}

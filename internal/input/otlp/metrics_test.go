@@ -198,3 +198,28 @@ func TestParseDynoNames(t *testing.T) {
 		t.Error("web accepted")
 	}
 }
+
+// TestUnplaceable: a point the checks let through but whose buckets lie
+// beyond float64 is counted and skipped; a histogram with nothing to place
+// its values by is rejected in partial_success.
+func TestUnplaceable(t *testing.T) {
+	r, c := newTestReceiver(t, nil)
+	huge := &metricspb.Metric{Name: "huge", Data: &metricspb.Metric_ExponentialHistogram{ExponentialHistogram: &metricspb.ExponentialHistogram{
+		AggregationTemporality: temporalityDelta,
+		DataPoints: []*metricspb.ExponentialHistogramDataPoint{{TimeUnixNano: ns(0), Count: 1, Scale: -10,
+			Positive: &metricspb.ExponentialHistogramDataPoint_Buckets{Offset: 3, BucketCounts: []uint64{1}}}},
+	}}}
+	blind := &metricspb.Metric{Name: "blind", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
+		AggregationTemporality: temporalityDelta,
+		DataPoints:             []*metricspb.HistogramDataPoint{{TimeUnixNano: ns(0), Count: 2, BucketCounts: []uint64{2}}},
+	}}}
+	w := post(r, MetricsPath, "application/x-protobuf", "", marshal(t, metricsRequest(huge, blind)))
+	var resp colmetricspb.ExportMetricsServiceResponse
+	if err := unmarshalAs(w, &resp); err != nil || resp.GetPartialSuccess().GetRejectedDataPoints() != 1 {
+		t.Fatalf("status %d, %v, %v", w.Code, err, resp.GetPartialSuccess())
+	}
+	_ = r.Close(t.Context())
+	if st := r.Stats(); st.Unplaceable != 1 || st.Invalid != 1 || len(c.all()) != 0 {
+		t.Errorf("stats %+v, measurements %v", st, c.all())
+	}
+}

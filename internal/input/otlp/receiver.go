@@ -129,6 +129,7 @@ type Stats struct {
 
 	NonStringBodies uint64 // log records whose body is not a string (no metric in them)
 	NoValue         uint64 // points without a value or flagged "no recorded value", skipped
+	Unplaceable     uint64 // histogram points whose values cannot be placed (beyond float64, one unbounded bucket without sum), skipped
 
 	CumulativeFirst         uint64 // first points of cumulative series, kept as the reference
 	CumulativeResets        uint64 // resets of cumulative series (start time changed or value went down)
@@ -166,7 +167,7 @@ type Receiver struct {
 	queuedBytes                                                        atomic.Int64
 	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
 	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
-	tooManyAtt, invalid, summaries, nonString, noValue                 atomic.Uint64
+	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
 	lastLog                                                            [numProblems]atomic.Int64
 }
@@ -570,7 +571,7 @@ func (r *Receiver) Stats() Stats {
 		QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
 		LogRecords: r.logRecords.Load(), DataPoints: r.dataPoints.Load(), Rejected: r.rejected.Load(),
 		TooMany: r.tooMany.Load(), TooManyAtt: r.tooManyAtt.Load(), Invalid: r.invalid.Load(), Summaries: r.summaries.Load(),
-		NonStringBodies: r.nonString.Load(), NoValue: r.noValue.Load(),
+		NonStringBodies: r.nonString.Load(), NoValue: r.noValue.Load(), Unplaceable: r.unplaceable.Load(),
 		CumulativeFirst: r.cumFirst.Load(), CumulativeResets: r.cumResets.Load(),
 		CumulativeOutOfOrder: r.cumOutOfOrder.Load(), CumulativeSeriesDropped: r.cumDropped.Load(),
 		Queued: len(r.queue), QueuedBytes: r.queuedBytes.Load(),
@@ -588,6 +589,7 @@ const (
 	problemRejected
 	problemQueue
 	problemCumulative
+	problemPoint
 	numProblems
 )
 
