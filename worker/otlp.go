@@ -80,11 +80,19 @@ func (w *worker) otlpMetrics(s selfMetrics) {
 	u := func(f func(otlp.Stats) uint64) func() int64 { return func() int64 { return int64(f(st())) } }
 	s.counter("worker.otlp.requests", u(func(x otlp.Stats) uint64 { return x.Requests }))
 	s.counter("worker.otlp.unauthorized", u(func(x otlp.Stats) uint64 { return x.Unauthorized }))
-	s.counter("worker.otlp.refused", u(func(x otlp.Stats) uint64 { return x.TooLarge + x.Unsupported + x.Malformed }))
+	s.counter("worker.otlp.too_large", u(func(x otlp.Stats) uint64 { return x.TooLarge + x.GzipBombs }))
+	s.counter("worker.otlp.gzip_bombs", u(func(x otlp.Stats) uint64 { return x.GzipBombs }))
+	s.counter("worker.otlp.unsupported", u(func(x otlp.Stats) uint64 { return x.Unsupported }))
+	s.counter("worker.otlp.malformed", u(func(x otlp.Stats) uint64 { return x.Malformed }))
+	s.counter("worker.otlp.too_deep", u(func(x otlp.Stats) uint64 { return x.TooDeep }))
 	s.counter("worker.otlp.queue_full", u(func(x otlp.Stats) uint64 { return x.QueueFull + x.Closing }))
 	s.counter("worker.otlp.log_records", u(func(x otlp.Stats) uint64 { return x.LogRecords }))
 	s.counter("worker.otlp.data_points", u(func(x otlp.Stats) uint64 { return x.DataPoints }))
 	s.counter("worker.otlp.rejected", u(func(x otlp.Stats) uint64 { return x.Rejected }))
+	s.counter("worker.otlp.rejected_too_many", u(func(x otlp.Stats) uint64 { return x.TooMany }))
+	s.counter("worker.otlp.rejected_attributes", u(func(x otlp.Stats) uint64 { return x.TooManyAtt }))
+	s.counter("worker.otlp.rejected_invalid", u(func(x otlp.Stats) uint64 { return x.Invalid }))
+	s.counter("worker.otlp.rejected_summaries", u(func(x otlp.Stats) uint64 { return x.Summaries }))
 	s.counter("worker.otlp.skipped", u(func(x otlp.Stats) uint64 {
 		return x.NonStringBodies + x.NoValue + x.Unplaceable + x.CumulativeOutOfOrder + x.CumulativeSeriesDropped
 	}))

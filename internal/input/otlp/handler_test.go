@@ -63,11 +63,14 @@ func TestAnswers(t *testing.T) {
 		return marshal(t, req)
 	}()
 	bomb := gz(t, make([]byte, MaxDecodedBytes+1))
+	deepJSON := []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":` + strings.Repeat(`{"arrayValue":{"values":[`, MaxNesting) +
+		`{"stringValue":"x"}` + strings.Repeat(`]}}`, MaxNesting) + `}]}]}]}`)
 	tests := map[string]struct {
 		method, path, ctype, enc, auth string
 		body                           []byte
 		status                         int
 		msg                            string // in the google.rpc.Status or partial_success message
+		counter                        func(Stats) uint64
 	}{
 		"protobuf":                 {path: LogsPath, ctype: "application/x-protobuf", body: good, status: 200},
 		"protobuf gzip":            {path: LogsPath, ctype: "application/x-protobuf", enc: "gzip", body: gz(t, good), status: 200},
@@ -78,13 +81,14 @@ func TestAnswers(t *testing.T) {
 		"GET":                      {method: http.MethodGet, path: LogsPath, status: 405},
 		"text/plain":               {path: LogsPath, ctype: "text/plain", body: good, status: 415, msg: "Content-Type"},
 		"brotli":                   {path: LogsPath, ctype: "application/x-protobuf", enc: "br", body: good, status: 415, msg: "Content-Encoding"},
-		"too large":                {path: LogsPath, ctype: "application/x-protobuf", body: make([]byte, MaxBodyBytes+1), status: 413, msg: "exceeds"},
-		"gzip bomb":                {path: LogsPath, ctype: "application/x-protobuf", enc: "gzip", body: bomb, status: 413, msg: "decompressed body exceeds"},
+		"too large":                {path: LogsPath, ctype: "application/x-protobuf", body: make([]byte, MaxBodyBytes+1), status: 413, msg: "exceeds", counter: func(s Stats) uint64 { return s.TooLarge }},
+		"gzip bomb":                {path: LogsPath, ctype: "application/x-protobuf", enc: "gzip", body: bomb, status: 413, msg: "decompressed body exceeds", counter: func(s Stats) uint64 { return s.GzipBombs }},
 		"corrupt gzip":             {path: LogsPath, ctype: "application/x-protobuf", enc: "gzip", body: good, status: 400, msg: "gzip"},
 		"not protobuf":             {path: MetricsPath, ctype: "application/x-protobuf", body: []byte{0xff, 0xff, 0xff}, status: 400},
 		"not json":                 {path: MetricsPath, ctype: "application/json", body: []byte(`{"resourceMetrics":[{`), status: 400},
 		"wrong json type":          {path: LogsPath, ctype: "application/json", body: []byte(`{"resourceLogs":"x"}`), status: 400},
-		"nested deeper than bound": {path: LogsPath, ctype: "application/x-protobuf", body: deep, status: 400},
+		"nested deeper than bound": {path: LogsPath, ctype: "application/x-protobuf", body: deep, status: 400, counter: func(s Stats) uint64 { return s.TooDeep }},
+		"json nested deeper":       {path: LogsPath, ctype: "application/json", body: deepJSON, status: 400, counter: func(s Stats) uint64 { return s.TooDeep }},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -132,6 +136,11 @@ func TestAnswers(t *testing.T) {
 			}
 			if tt.status == 401 && w.Header().Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
+			}
+			if tt.counter != nil {
+				if n := tt.counter(r.Stats()); n != 1 {
+					t.Errorf("counter %d, want 1 (stats %+v)", n, r.Stats())
+				}
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,9 +114,11 @@ type Stats struct {
 	Requests     uint64 // POSTs to LogsPath or MetricsPath
 	Accepted     uint64 // requests queued (answered 200)
 	Unauthorized uint64 // missing or wrong credentials (401)
-	TooLarge     uint64 // bodies over MaxBodyBytes or MaxDecodedBytes (413)
+	TooLarge     uint64 // bodies over MaxBodyBytes (413)
+	GzipBombs    uint64 // gzip bodies inflating beyond MaxDecodedBytes (413)
 	Unsupported  uint64 // other content types or encodings (415)
-	Malformed    uint64 // bodies that did not decompress or decode, or nested deeper than MaxNesting (400)
+	Malformed    uint64 // bodies that did not decompress or decode (400), TooDeep included
+	TooDeep      uint64 // of Malformed: bodies nested deeper than MaxNesting
 	QueueFull    uint64 // refused because the queue was full (503)
 	Closing      uint64 // refused because the Receiver was closing (503)
 
@@ -166,6 +169,7 @@ type Receiver struct {
 
 	queuedBytes                                                        atomic.Int64
 	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
+	gzipBombs, tooDeep                                                 atomic.Uint64
 	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
 	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
@@ -279,10 +283,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer putBufs(bufs)
 	body, status, err := r.readBody(req, bufs)
 	if err != nil {
-		switch status {
-		case http.StatusRequestEntityTooLarge:
+		switch {
+		case errors.Is(err, errBomb):
+			r.gzipBombs.Add(1)
+		case status == http.StatusRequestEntityTooLarge:
 			r.tooLarge.Add(1)
-		case http.StatusUnsupportedMediaType:
+		case status == http.StatusUnsupportedMediaType:
 			r.unsupported.Add(1)
 		default:
 			r.malformed.Add(1)
@@ -308,6 +314,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if err != nil {
 		r.malformed.Add(1)
+		if strings.Contains(err.Error(), "recursion depth") {
+			// proto and protojson report their RecursionLimit so, unexported.
+			r.tooDeep.Add(1)
+		}
 		// The decoder's error may quote a token of the body: it goes back to
 		// the sender, not into the log.
 		r.warn(problemBody, "otlp: malformed body", "path", req.URL.Path, "bytes", len(body))
@@ -402,14 +412,17 @@ func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, erro
 	bufs.inflated = body[:0]
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes", MaxDecodedBytes)
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes: %w", MaxDecodedBytes, errBomb)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("otlp: gzip: %w", err)
 	}
 	return body, 0, nil
 }
 
-var errTooLarge = errors.New("too large")
+var (
+	errTooLarge = errors.New("too large")
+	errBomb     = errors.New("gzip bomb")
+)
 
 // readLimited appends all of rd to b, failing with errTooLarge past limit
 // bytes. n is the expected length when known (>= 0). The returned slice is
@@ -567,7 +580,8 @@ func (r *Receiver) Close(ctx context.Context) error {
 func (r *Receiver) Stats() Stats {
 	st := Stats{
 		Requests: r.requests.Load(), Accepted: r.accepted.Load(), Unauthorized: r.unauthorized.Load(),
-		TooLarge: r.tooLarge.Load(), Unsupported: r.unsupported.Load(), Malformed: r.malformed.Load(),
+		TooLarge: r.tooLarge.Load(), GzipBombs: r.gzipBombs.Load(), Unsupported: r.unsupported.Load(),
+		Malformed: r.malformed.Load(), TooDeep: r.tooDeep.Load(),
 		QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
 		LogRecords: r.logRecords.Load(), DataPoints: r.dataPoints.Load(), Rejected: r.rejected.Load(),
 		TooMany: r.tooMany.Load(), TooManyAtt: r.tooManyAtt.Load(), Invalid: r.invalid.Load(), Summaries: r.summaries.Load(),
