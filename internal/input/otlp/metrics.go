@@ -459,10 +459,12 @@ const (
 	stepDelta             // the difference with the previous point
 )
 
-// lookup finds or adds the series' previous point and decides the step for
-// a point with the given start and time; reset says whether the point went
-// down against prev. Called with c.mu held; on stepDelta and stepWhole the
-// caller updates prev after computing with it.
+// lookup finds or adds the series' previous point (isNew: just added, empty)
+// and decides the step for a point with the given start and time; it sweeps
+// series unseen for CumulativeTTL first. The caller holds r.cum.mu, compares
+// the values (a value that went down is a reset too) and stores the point in
+// prev when the step is not stepSkip or the series is new. It returns a nil
+// prev when MaxCumulativeSeries series are remembered already.
 func (r *Receiver) lookup(key uint64, start, t uint64, now int64) (pp *prevPoint, st step, isNew bool) {
 	c := &r.cum
 	if now-c.lastSweep > int64(CumulativeTTL/4) {
