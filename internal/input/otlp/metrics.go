@@ -440,6 +440,7 @@ type cumulative struct {
 	mu        sync.Mutex
 	series    map[uint64]*prevPoint
 	lastSweep int64
+	max       int // MaxCumulativeSeries; tests lower it
 }
 
 type prevPoint struct {
@@ -477,7 +478,7 @@ func (r *Receiver) lookup(key uint64, start, t uint64, now int64) (pp *prevPoint
 	}
 	pp = c.series[key]
 	if pp == nil {
-		if len(c.series) >= MaxCumulativeSeries {
+		if len(c.series) >= c.max {
 			r.cumDropped.Add(1)
 			r.warn(problemCumulative, "otlp: MaxCumulativeSeries reached: points of new cumulative series skipped", "max", MaxCumulativeSeries)
 			return nil, stepSkip, false

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +222,43 @@ func TestUnplaceable(t *testing.T) {
 	_ = r.Close(t.Context())
 	if st := r.Stats(); st.Unplaceable != 1 || st.Invalid != 1 || len(c.all()) != 0 {
 		t.Errorf("stats %+v, measurements %v", st, c.all())
+	}
+}
+
+// TestCumulativeBounds: series unseen for CumulativeTTL are forgotten (their
+// next point is a first point again) and no more than the bound are kept.
+func TestCumulativeBounds(t *testing.T) {
+	var mu sync.Mutex
+	now := testNow
+	r, c := newTestReceiver(t, func(cfg *Config) {
+		cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	r.cum.max = 2
+	series := func(name string, tsec float64, v int64) *metricspb.Metric {
+		m := cumSum(-100, tsec, v)
+		m.Name = name
+		return m
+	}
+	send := func(ms ...*metricspb.Metric) {
+		t.Helper()
+		if w := post(r, MetricsPath, "application/x-protobuf", "", marshal(t, metricsRequest(ms...))); w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		waitQueued(t, r)
+	}
+	send(series("a", 0, 1), series("b", 0, 1), series("c", 0, 1)) // c: no room
+	if st := r.Stats(); st.CumulativeSeries != 2 || st.CumulativeSeriesDropped != 1 || st.CumulativeFirst != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	mu.Lock()
+	now = now.Add(CumulativeTTL + time.Minute)
+	mu.Unlock()
+	send(series("a", 10, 5)) // sweeps a and b, then a is new again
+	if st := r.Stats(); st.CumulativeSeries != 1 || st.CumulativeFirst != 3 {
+		t.Fatalf("after the TTL: stats %+v", st)
+	}
+	send(series("a", 20, 8))
+	if ms := c.all(); len(ms) != 1 || ms[0].Value != 3 {
+		t.Errorf("measurements %s", describe(ms))
 	}
 }

@@ -229,6 +229,7 @@ func New(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	r.cum.series = make(map[uint64]*prevPoint)
+	r.cum.max = MaxCumulativeSeries
 	if cfg.InsecureNoAuth {
 		r.log.Warn("otlp: InsecureNoAuth is set: " + LogsPath + " and " + MetricsPath + " accept telemetry from anyone")
 	}
