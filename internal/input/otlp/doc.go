@@ -33,7 +33,8 @@
 //
 // # Log records
 //
-// The body, when it is a string, is parsed as a drain message would be:
+// The body, when it is a string, is split into lines (a trailing newline or
+// a multi-line message) and each line is parsed as a drain message would be:
 // l2met pairs, runtime and add-on lines, and router lines, recognised by
 // their content (l2met.IsRouterLine) since a telemetry drain has no syslog
 // PROCID. A record's time is time_unix_nano, else observed_time_unix_nano,

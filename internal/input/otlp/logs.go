@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 
@@ -72,11 +73,24 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 				} else if ns := lr.GetObservedTimeUnixNano(); ns != 0 {
 					t = unixNano(ns)
 				}
-				src := r.sourceOf(lr.GetAttributes(), resSource)
-				if l2met.IsRouterLine(msg) {
-					s.Message(t, appHeroku, procRoute, msg)
-				} else {
-					s.Message(t, nil, bytesOf(src), msg)
+				src := bytesOf(r.sourceOf(lr.GetAttributes(), resSource))
+				// A body may hold several lines (an SDK's multi-line message, a
+				// trailing newline): each is a message, as Logplex splits them.
+				for len(msg) > 0 {
+					line := msg
+					if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+						line, msg = msg[:i], msg[i+1:]
+					} else {
+						msg = nil
+					}
+					line = bytes.TrimSuffix(line, []byte{'\r'})
+					switch {
+					case len(line) == 0:
+					case l2met.IsRouterLine(line):
+						s.Message(t, appHeroku, procRoute, line)
+					default:
+						s.Message(t, nil, src, line)
+					}
 				}
 			}
 		}
