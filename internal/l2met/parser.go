@@ -626,6 +626,10 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 		if len(val) == 0 {
 			continue // H14 and friends: `dyno= connect= service= bytes=`
 		}
+		if len(dst)-start >= MaxPerLine && string(key) != "dyno" {
+			p.reject(r, &p.stats.tooMany, key, nil, "more than "+strconv.Itoa(MaxPerLine)+" metrics in the line")
+			continue
+		}
 		switch string(key) {
 		case "dyno":
 			dyno = val

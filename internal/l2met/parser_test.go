@@ -483,3 +483,15 @@ func TestIsRouterLine(t *testing.T) {
 		}
 	}
 }
+
+// TestRouterMaxPerLine: a router line repeating its fields yields at most
+// MaxPerLine measurements; the rest are rejected and counted.
+func TestRouterMaxPerLine(t *testing.T) {
+	p := NewParser()
+	msg := "at=info dyno=web.1" + strings.Repeat(" status=200", MaxPerLine+5)
+	ms, err := p.Parse(nil, line("heroku", "router", msg))
+	var pe *ParseError
+	if len(ms) != MaxPerLine || !errors.As(err, &pe) || pe.Rejected != 5 || p.Stats().TooMany != 5 {
+		t.Fatalf("%d measurements, err %v, stats %+v", len(ms), err, p.Stats())
+	}
+}
