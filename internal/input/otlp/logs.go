@@ -26,7 +26,7 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 			for _, sl := range rl.GetScopeLogs() {
 				n += int64(len(sl.GetLogRecords()))
 			}
-			r.tooManyAtt.Add(uint64(n))
+			res.tooManyAtt += n
 			res.reject(n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 			rl.ScopeLogs = nil
 			continue
@@ -38,10 +38,10 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 				case lr == nil:
 					continue
 				case res.accepted >= MaxRecords:
-					r.tooMany.Add(1)
+					res.tooMany++
 					res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
 				case len(lr.GetAttributes()) > MaxAttributes:
-					r.tooManyAtt.Add(1)
+					res.tooManyAtt++
 					res.reject(1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 				default:
 					keep = append(keep, lr)

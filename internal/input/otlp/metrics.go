@@ -41,7 +41,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					n += int64(pointCount(m))
 				}
 			}
-			r.tooManyAtt.Add(uint64(n))
+			res.tooManyAtt += n
 			res.reject(n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 			rm.ScopeMetrics = nil
 			continue
@@ -57,7 +57,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 				}
 				switch data := m.Data.(type) {
 				case *metricspb.Metric_Gauge:
-					data.Gauge.DataPoints = filter(r, &res, m.Name, why, data.Gauge.DataPoints, nil)
+					data.Gauge.DataPoints = filter(&res, m.Name, why, data.Gauge.DataPoints, nil)
 				case *metricspb.Metric_Sum:
 					if why == "" && !knownTemporality(data.Sum.AggregationTemporality) {
 						why = "aggregation_temporality unspecified"
@@ -66,13 +66,13 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					if data.Sum.AggregationTemporality == temporalityCumulative && data.Sum.IsMonotonic {
 						valid = func(p *metricspb.NumberDataPoint) string { return needsTime(p) }
 					}
-					data.Sum.DataPoints = filter(r, &res, m.Name, why, data.Sum.DataPoints, valid)
+					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid)
 				case *metricspb.Metric_Histogram:
 					if why == "" && !knownTemporality(data.Histogram.AggregationTemporality) {
 						why = "aggregation_temporality unspecified"
 					}
 					cum := data.Histogram.AggregationTemporality == temporalityCumulative
-					data.Histogram.DataPoints = filter(r, &res, m.Name, why, data.Histogram.DataPoints, func(p *metricspb.HistogramDataPoint) string {
+					data.Histogram.DataPoints = filter(&res, m.Name, why, data.Histogram.DataPoints, func(p *metricspb.HistogramDataPoint) string {
 						if cum {
 							if w := needsTime(p); w != "" {
 								return w
@@ -85,7 +85,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 						why = "aggregation_temporality unspecified"
 					}
 					cum := data.ExponentialHistogram.AggregationTemporality == temporalityCumulative
-					data.ExponentialHistogram.DataPoints = filter(r, &res, m.Name, why, data.ExponentialHistogram.DataPoints, func(p *metricspb.ExponentialHistogramDataPoint) string {
+					data.ExponentialHistogram.DataPoints = filter(&res, m.Name, why, data.ExponentialHistogram.DataPoints, func(p *metricspb.ExponentialHistogramDataPoint) string {
 						if cum {
 							if w := needsTime(p); w != "" {
 								return w
@@ -95,7 +95,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					})
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
-					r.summaries.Add(uint64(n))
+					res.summaries += int64(n)
 					res.reject(int64(n), m.Name+": Summary points are not converted (their quantiles do not merge)")
 					data.Summary.DataPoints = nil
 				}
@@ -134,7 +134,7 @@ func pointCount(m *metricspb.Metric) int {
 
 // filter keeps the points that pass the bounds and valid (when not nil); why,
 // when not empty, rejects every point of the metric.
-func filter[P point](r *Receiver, res *result, name, why string, pts []P, valid func(P) string) []P {
+func filter[P point](res *result, name, why string, pts []P, valid func(P) string) []P {
 	var zero P
 	keep := pts[:0]
 	for _, p := range pts {
@@ -142,18 +142,18 @@ func filter[P point](r *Receiver, res *result, name, why string, pts []P, valid 
 		case p == zero:
 			continue
 		case why != "":
-			r.invalid.Add(1)
+			res.invalid++
 			res.reject(1, quoteName(name)+": "+why)
 		case res.accepted >= MaxRecords:
-			r.tooMany.Add(1)
+			res.tooMany++
 			res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" data points in the request")
 		case len(p.GetAttributes()) > MaxAttributes:
-			r.tooManyAtt.Add(1)
+			res.tooManyAtt++
 			res.reject(1, quoteName(name)+": data point with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 		default:
 			if valid != nil {
 				if w := valid(p); w != "" {
-					r.invalid.Add(1)
+					res.invalid++
 					res.reject(1, quoteName(name)+": "+w)
 					continue
 				}

@@ -325,10 +325,6 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, http.StatusBadRequest, codeInvalidArgument, "otlp: "+err.Error())
 		return
 	}
-	if res.rejected > 0 {
-		r.rejected.Add(uint64(res.rejected))
-		r.warn(problemRejected, "otlp: records rejected", "path", req.URL.Path, "rejected", res.rejected, "first", res.reason)
-	}
 	if res.accepted > 0 {
 		switch r.enqueue(j) {
 		case queueFull:
@@ -345,6 +341,15 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		} else {
 			r.dataPoints.Add(uint64(res.accepted))
 		}
+	}
+	if res.rejected > 0 {
+		// Counted once answered: a request refused with 503 comes again.
+		r.rejected.Add(uint64(res.rejected))
+		r.tooMany.Add(uint64(res.tooMany))
+		r.tooManyAtt.Add(uint64(res.tooManyAtt))
+		r.invalid.Add(uint64(res.invalid))
+		r.summaries.Add(uint64(res.summaries))
+		r.warn(problemRejected, "otlp: records rejected", "path", req.URL.Path, "rejected", res.rejected, "first", res.reason)
 	}
 	writeResponse(w, f, logs, res)
 }

@@ -11,8 +11,10 @@ import (
 // result is what the checks of one request found.
 type result struct {
 	accepted int64  // records or points kept
-	rejected int64  // records or points rejected
+	rejected int64  // records or points rejected, for the reasons below
 	reason   string // the first rejection
+
+	tooMany, tooManyAtt, invalid, summaries int64
 }
 
 // reject counts n rejected records or points; the first reason is kept.
