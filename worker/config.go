@@ -14,7 +14,7 @@ import (
 // Config is every environment variable the worker reads, in one place. The
 // struct tags are the documentation `worker -h` prints.
 type Config struct {
-	Port                string `envconfig:"PORT" desc:"HTTP drain listen port (POST /logs, GET /health); unset: no HTTP input"`
+	Port                string `envconfig:"PORT" desc:"HTTP listen port: drain (POST /logs, GET /health) and OTLP receiver (POST /v1/logs, /v1/metrics); unset: no HTTP input"`
 	DrainUser           string `envconfig:"DRAIN_USER" desc:"Basic auth user the drain URL carries (required with PORT)"`
 	DrainPassword       string `envconfig:"DRAIN_PASSWORD" desc:"Basic auth password the drain URL carries (required with PORT)"`
 	DrainInsecureNoAuth bool   `envconfig:"DRAIN_INSECURE_NO_AUTH" default:"false" desc:"accept drain POSTs without credentials (logs a warning)"`
