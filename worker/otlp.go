@@ -80,7 +80,8 @@ func (w *worker) otlpMetrics(s selfMetrics) {
 	u := func(f func(otlp.Stats) uint64) func() int64 { return func() int64 { return int64(f(st())) } }
 	s.counter("worker.otlp.requests", u(func(x otlp.Stats) uint64 { return x.Requests }))
 	s.counter("worker.otlp.unauthorized", u(func(x otlp.Stats) uint64 { return x.Unauthorized }))
-	s.counter("worker.otlp.too_large", u(func(x otlp.Stats) uint64 { return x.TooLarge + x.GzipBombs }))
+	s.counter("worker.otlp.too_large", u(func(x otlp.Stats) uint64 { return x.TooLarge + x.GzipBombs + x.TooManyMsgs }))
+	s.counter("worker.otlp.too_many_messages", u(func(x otlp.Stats) uint64 { return x.TooManyMsgs }))
 	s.counter("worker.otlp.gzip_bombs", u(func(x otlp.Stats) uint64 { return x.GzipBombs }))
 	s.counter("worker.otlp.unsupported", u(func(x otlp.Stats) uint64 { return x.Unsupported }))
 	s.counter("worker.otlp.malformed", u(func(x otlp.Stats) uint64 { return x.Malformed }))

@@ -21,7 +21,8 @@
 // partial_success counts the records or points rejected, with the first
 // reason); 400 for a body that does not decode; 401 for missing or wrong
 // Basic credentials (the drain's, compared in constant time); 413 when the
-// body or its decompressed form is over MaxBodyBytes or MaxDecodedBytes; 415
+// body or its decompressed form is over MaxBodyBytes or MaxDecodedBytes, or
+// holds more than MaxMessages messages; 415
 // for another content type or encoding; 503 with Retry-After when the queue
 // of decoded requests is full or the Receiver is closing. Error bodies are a
 // google.rpc.Status in the request's format.
@@ -75,7 +76,9 @@
 // # Bounds
 //
 // Every bound is a named constant and counted in Stats when hit:
-// MaxBodyBytes, MaxDecodedBytes, MaxNesting (a deeper body is malformed),
+// MaxBodyBytes, MaxDecodedBytes, MaxMessages (counted on the wire before
+// decoding, since a 2-byte message decodes into some 150 bytes of heap),
+// MaxNesting (a deeper body is malformed),
 // MaxRecords per request (records past it are rejected), MaxAttributes per
 // record, point or resource (the record or point is rejected),
 // MaxHistogramBuckets, QueueDepth and MaxQueueBytes, MaxCumulativeSeries.

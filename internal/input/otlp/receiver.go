@@ -26,6 +26,7 @@ import (
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Paths the Receiver serves (OTLP/HTTP's defaults).
@@ -62,8 +63,9 @@ const (
 	// QueueDepth bounds the decoded requests waiting to be processed; when
 	// full, requests get 503 with Retry-After and the exporter retries.
 	QueueDepth = 256
-	// MaxQueueBytes bounds the decoded bytes of the requests waiting to be
-	// processed; when reached, requests get 503 with Retry-After.
+	// MaxQueueBytes bounds the memory of the decoded requests waiting to be
+	// processed, estimated as body bytes plus 160 bytes per message; when
+	// reached, requests get 503 with Retry-After.
 	MaxQueueBytes = 64 << 20
 	// MaxCumulativeSeries bounds the cumulative series whose previous point
 	// is remembered; the points of a new series past it are counted in
@@ -116,6 +118,7 @@ type Stats struct {
 	Unauthorized uint64 // missing or wrong credentials (401)
 	TooLarge     uint64 // bodies over MaxBodyBytes (413)
 	GzipBombs    uint64 // gzip bodies inflating beyond MaxDecodedBytes (413)
+	TooManyMsgs  uint64 // bodies of more than MaxMessages messages, refused before decoding (413)
 	Unsupported  uint64 // other content types or encodings (415)
 	Malformed    uint64 // bodies that did not decompress or decode (400), TooDeep included
 	TooDeep      uint64 // of Malformed: bodies nested deeper than MaxNesting
@@ -141,7 +144,7 @@ type Stats struct {
 	CumulativeSeries        int    // cumulative series remembered now
 
 	Queued      int   // requests waiting to be processed now
-	QueuedBytes int64 // their decoded bytes
+	QueuedBytes int64 // their estimated memory (see MaxQueueBytes)
 
 	Input input.Stats // log bodies through the l2met parser
 }
@@ -169,7 +172,7 @@ type Receiver struct {
 
 	queuedBytes                                                        atomic.Int64
 	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
-	gzipBombs, tooDeep                                                 atomic.Uint64
+	gzipBombs, tooDeep, tooManyMessages                                atomic.Uint64
 	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
 	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
@@ -298,7 +301,26 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, status, codeInvalidArgument, err.Error())
 		return
 	}
-	j := job{size: int64(len(body)), arrival: r.cfg.Now()}
+	var md protoreflect.MessageDescriptor
+	if logs {
+		md = (*logspb.LogsData)(nil).ProtoReflect().Descriptor()
+	} else {
+		md = (*metricspb.MetricsData)(nil).ProtoReflect().Descriptor()
+	}
+	var messages int
+	if f == formatJSON {
+		messages = countJSON(body)
+	} else {
+		messages = countProto(body, md, MaxMessages)
+	}
+	if messages > MaxMessages {
+		r.tooManyMessages.Add(1)
+		r.warn(problemBody, "otlp: request refused", "path", req.URL.Path, "status", http.StatusRequestEntityTooLarge, "err", "too many messages")
+		writeStatus(w, f, http.StatusRequestEntityTooLarge, codeInvalidArgument,
+			"otlp: more than "+strconv.Itoa(MaxMessages)+" messages in the body: send smaller batches")
+		return
+	}
+	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now()}
 	var res result
 	if logs {
 		j.logs = new(logspb.LogsData)
@@ -586,7 +608,7 @@ func (r *Receiver) Close(ctx context.Context) error {
 func (r *Receiver) Stats() Stats {
 	st := Stats{
 		Requests: r.requests.Load(), Accepted: r.accepted.Load(), Unauthorized: r.unauthorized.Load(),
-		TooLarge: r.tooLarge.Load(), GzipBombs: r.gzipBombs.Load(), Unsupported: r.unsupported.Load(),
+		TooLarge: r.tooLarge.Load(), GzipBombs: r.gzipBombs.Load(), TooManyMsgs: r.tooManyMessages.Load(), Unsupported: r.unsupported.Load(),
 		Malformed: r.malformed.Load(), TooDeep: r.tooDeep.Load(),
 		QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
 		LogRecords: r.logRecords.Load(), DataPoints: r.dataPoints.Load(), Rejected: r.rejected.Load(),
