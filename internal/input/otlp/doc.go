@@ -82,6 +82,8 @@
 // MaxRecords per request (records past it are rejected), MaxAttributes per
 // record, point or resource (the record or point is rejected),
 // MaxHistogramBuckets, QueueDepth and MaxQueueBytes, MaxCumulativeSeries.
+// MaxConcurrentDecodes bounds the requests inflated and decoded at once:
+// others wait for a slot.
 //
 // # Decoding
 //

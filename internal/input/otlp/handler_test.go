@@ -301,3 +301,45 @@ func TestNew(t *testing.T) {
 		t.Errorf("InsecureNoAuth: %d", w.Code)
 	}
 }
+
+// TestDecodeSlots: while MaxConcurrentDecodes requests are being decoded,
+// another waits for a slot (and gives up when its client does), then goes
+// through once a slot is free.
+func TestDecodeSlots(t *testing.T) {
+	r, c := newTestReceiver(t, nil)
+	for range MaxConcurrentDecodes {
+		r.decoding <- struct{}{}
+	}
+	body := marshal(t, logsRequest("web.1", testNow, "count#req=1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequest(http.MethodPost, LogsPath, bytes.NewReader(body)).WithContext(ctx)
+	req.Header.Set("Authorization", basicAuth(testUser, testPass))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("with every slot taken: %d, want 503", w.Code)
+	}
+	done := make(chan int)
+	go func() { done <- post(r, LogsPath, "application/x-protobuf", "", body).Code }()
+	select {
+	case code := <-done:
+		t.Fatalf("answered %d while every slot was taken", code)
+	case <-time.After(20 * time.Millisecond):
+	}
+	<-r.decoding
+	if code := <-done; code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for range MaxConcurrentDecodes - 1 {
+		<-r.decoding
+	}
+	if len(r.decoding) != 0 {
+		t.Errorf("%d slots still held after the requests", len(r.decoding))
+	}
+	_ = r.Close(t.Context())
+	if n := len(c.all()); n != 1 {
+		t.Errorf("%d measurements, want 1", n)
+	}
+}

@@ -43,7 +43,12 @@ const (
 	MaxBodyBytes = 4 << 20
 	// MaxDecodedBytes bounds a body after gzip decompression, so that a gzip
 	// bomb (a few kilobytes that inflate to gigabytes) stops here with 413.
-	MaxDecodedBytes = 32 << 20
+	// A Collector batch of 8,192 log records of 500 bytes is about 5 MiB.
+	MaxDecodedBytes = 16 << 20
+	// MaxConcurrentDecodes bounds the requests being inflated and decoded at
+	// once (each may hold MaxDecodedBytes and MaxMessages decoded messages,
+	// some 60 MB); others wait for a slot while their client waits.
+	MaxConcurrentDecodes = 4
 	// MaxNesting bounds how deeply messages nest in a body (AnyValue lists
 	// and maps in attributes and bodies nest without limit in the schema); a
 	// deeper body is malformed (400). A log record with a map body nested
@@ -166,6 +171,8 @@ type Receiver struct {
 	queue  chan job
 	wg     sync.WaitGroup
 
+	decoding chan struct{} // MaxConcurrentDecodes slots
+
 	cum cumulative
 
 	gzips sync.Pool // of *gzip.Reader
@@ -216,6 +223,7 @@ func New(cfg Config) (*Receiver, error) {
 		passHash:   sha256.Sum256([]byte(cfg.Password)),
 		sourceKeys: make(map[string]int, len(cfg.SourceAttributes)),
 		queue:      make(chan job, QueueDepth),
+		decoding:   make(chan struct{}, MaxConcurrentDecodes),
 	}
 	for i, k := range cfg.SourceAttributes {
 		if _, dup := r.sourceKeys[k]; !dup && k != "" {
@@ -294,6 +302,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.tooLarge.Add(1)
 		case status == http.StatusUnsupportedMediaType:
 			r.unsupported.Add(1)
+		case status == http.StatusServiceUnavailable:
+			// The client went away while waiting for a decoding slot.
 		default:
 			r.malformed.Add(1)
 		}
@@ -433,6 +443,14 @@ func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, erro
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("otlp: reading body: %w", err)
 	}
+	// From here the request holds memory in proportion to its decoded size:
+	// at most MaxConcurrentDecodes requests at once.
+	select {
+	case r.decoding <- struct{}{}:
+		bufs.slot = r.decoding
+	case <-req.Context().Done():
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("otlp: request ended while waiting to decode: %w", req.Context().Err())
+	}
 	if enc != "gzip" {
 		return raw, 0, nil
 	}
@@ -502,7 +520,10 @@ func (r *Receiver) gunzip(dst, raw []byte) ([]byte, error) {
 // buffers are the body buffers of one request. Decoding copies every string
 // and byte field out of the body, so they are reused once the body is
 // decoded. Only buffers of at most maxPooledBuffer bytes are kept.
-type buffers struct{ raw, inflated []byte }
+type buffers struct {
+	raw, inflated []byte
+	slot          chan struct{} // the decoding slot held, released by putBufs
+}
 
 const maxPooledBuffer = 1 << 20
 
@@ -511,6 +532,10 @@ var bufferPool = sync.Pool{New: func() any { return new(buffers) }}
 func getBufs() *buffers { return bufferPool.Get().(*buffers) }
 
 func putBufs(b *buffers) {
+	if b.slot != nil {
+		<-b.slot
+		b.slot = nil
+	}
 	if cap(b.raw) > maxPooledBuffer {
 		b.raw = nil
 	}
