@@ -16,6 +16,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
 
 // benchMessages are the four lines of the drain package's benchmark body, as
@@ -130,4 +131,22 @@ func run(b *testing.B, h http.Handler, path, ctype, enc string, body []byte, wan
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)*benchLines/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkCountProto measures the wire walk that counts a body's messages
+// before it is decoded, on the 100-record body of BenchmarkIngest.
+func BenchmarkCountProto(b *testing.B) {
+	bodies := make([]string, benchLines)
+	for i := range bodies {
+		bodies[i] = benchMessages[i%len(benchMessages)][1]
+	}
+	pb := marshal(b, logsRequest("web-5d8f7c9b4-x2k9p", time.Now(), bodies...))
+	md := (*logspb.LogsData)(nil).ProtoReflect().Descriptor()
+	b.SetBytes(int64(len(pb)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := countProto(pb, md, MaxMessages); n != 6+2*benchLines { // data, resource logs, resource, attribute, its value, scope logs; record and body each
+			b.Fatalf("%d messages", n)
+		}
+	}
 }
