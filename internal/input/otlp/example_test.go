@@ -50,3 +50,14 @@ func Example() {
 	// count req 1 source=web
 	// measure db.latency 4ms source=web
 }
+
+// A Fir dyno's name changes on every deploy; its process type does not.
+func ExampleProcessType() {
+	fmt.Println(otlp.ProcessType("web-5d8f7c9b4-x2k9p"))
+	fmt.Println(otlp.ProcessType("worker-7f6e5d4c3-ab12c"))
+	fmt.Println(otlp.ProcessType("web.1")) // a Cedar dyno: unchanged
+	// Output:
+	// web
+	// worker
+	// web.1
+}
