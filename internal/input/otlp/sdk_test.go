@@ -140,10 +140,22 @@ func TestSDKExporters(t *testing.T) {
 		t.Fatalf("Librato refused: %v", errs)
 	}
 
-	value := func(name, source string, want float64) {
+	value := func(name, source string, want float64) { // a count: added up over buckets
 		t.Helper()
 		if got, n := total(lib, name, source); n == 0 || got.Value != want {
 			t.Errorf("%s/%s = %v (%d measurements), want %v", name, source, got.Value, n, want)
+		}
+	}
+	last := func(name, source string, want float64) { // a sample: the latest bucket's
+		t.Helper()
+		var got libratotest.Measurement
+		for _, m := range lib.Measurements() {
+			if m.Name == name && m.Source == source && m.Time >= got.Time {
+				got = m
+			}
+		}
+		if got.Name == "" || got.Value != want {
+			t.Errorf("%s/%s = %+v, want %v", name, source, got, want)
 		}
 	}
 	summary := func(name, source string, count int64, sum, lo, hi float64) {
@@ -159,9 +171,9 @@ func TestSDKExporters(t *testing.T) {
 	value("router.protocol.http2.0", "web", 1)
 	summary("router.service", "web", 1, 12, 12, 12)
 	value("jobs.done", "worker", 8)
-	value("queue.depth", "worker", 7)
-	value("db.pool", "worker", 4)
-	value("memory.rss", "worker", 1<<20)
+	last("queue.depth", "worker", 7)
+	last("db.pool", "worker", 4)
+	last("memory.rss", "worker", 1<<20)
 	// http.duration: 3, 30, 300 then 40. The second point is the difference
 	// of two cumulative points: its min and max are the edges of its bucket
 	// (25, 50], within the series' 3 and 300.
