@@ -66,7 +66,12 @@ func TestOTLPWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = w.closeOTLP(context.Background()) }()
+	defer func() {
+		_ = w.closeOTLP(context.Background())
+		for _, o := range w.outlets {
+			_ = o.Close(context.Background())
+		}
+	}()
 	for _, path := range []string{otlp.LogsPath, otlp.MetricsPath} {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{}`))
 		req.Header.Set("Content-Type", "application/json")
