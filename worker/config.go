@@ -14,10 +14,13 @@ import (
 // Config is every environment variable the worker reads, in one place. The
 // struct tags are the documentation `worker -h` prints.
 type Config struct {
-	Port                string `envconfig:"PORT" desc:"HTTP drain listen port (POST /logs, GET /health); unset: no HTTP input"`
+	Port                string `envconfig:"PORT" desc:"HTTP listen port: drain (POST /logs, GET /health) and OTLP receiver (POST /v1/logs, /v1/metrics); unset: no HTTP input"`
 	DrainUser           string `envconfig:"DRAIN_USER" desc:"Basic auth user the drain URL carries (required with PORT)"`
 	DrainPassword       string `envconfig:"DRAIN_PASSWORD" desc:"Basic auth password the drain URL carries (required with PORT)"`
 	DrainInsecureNoAuth bool   `envconfig:"DRAIN_INSECURE_NO_AUTH" default:"false" desc:"accept drain POSTs without credentials (logs a warning)"`
+
+	OTLPSourceAttributes string `envconfig:"OTLP_SOURCE_ATTRIBUTES" default:"heroku.dyno.name" desc:"OTLP (Fir telemetry drain, POST /v1/logs and /v1/metrics on PORT): attributes whose value is the source, first found on the record, then the resource"`
+	FirDynoNames         string `envconfig:"FIR_DYNO_NAMES" default:"full" desc:"full: keep Fir dyno names (web-5d8f7c9b4-x2k9p) as sources; type: reduce them to the process type (web)"`
 
 	HerokuAPIKey  string `envconfig:"HEROKU_API_KEY" desc:"Platform API key: tail the app's own logs through log sessions"`
 	HerokuAppName string `envconfig:"HEROKU_APP_NAME" desc:"app whose logs are tailed (with HEROKU_API_KEY)"`
@@ -103,6 +106,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("config: REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"))
 	}
 	errs = append(errs, c.validateOTLP()...)
+	errs = append(errs, c.validateOTLPOutlet()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("config: SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout))
 	}

@@ -24,9 +24,9 @@ func (c Config) otlpEnv() otlpout.Env {
 // otlp reports whether the OTLP outlet is configured (an endpoint is set).
 func (c Config) otlp() bool { return c.otlpEnv().Enabled() }
 
-// validateOTLP checks the OTEL_* variables when the OTLP outlet is enabled.
+// validateOTLPOutlet checks the OTEL_* variables when the OTLP outlet is enabled.
 // The errors name the variable and never quote a header value.
-func (c Config) validateOTLP() []error {
+func (c Config) validateOTLPOutlet() []error {
 	if !c.otlp() {
 		return nil
 	}

@@ -82,7 +82,8 @@ func TestEndToEndPrometheus(t *testing.T) {
 		{p + `db_latency_seconds_max{source="web.2"}`, 0.010},
 		{p + `router_service_seconds{source="web.2",quantile="0.5"}`, 30},
 		{p + `load_avg_5m{source="web.1"}`, 1.1},
-		{p + `memory_rss_bytes{source="web.2"}`, 30.5 * 1024 * 1024},
+		{p + `memory_rss_bytes{source="web.2",quantile="0.5"}`, 30.5 * 1024 * 1024}, // the labs measure= form is a measure
+		{p + `memory_rss_bytes_count{source="web.2"}`, 2},                           // one value per minute, cumulative
 		{p + `db_size_bytes{source="DATABASE"}`, 8945836},
 		{p + `queue_depth{source="web.2",region="us-east",env="prod"}`, 9},
 	}

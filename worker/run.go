@@ -17,6 +17,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/logsession"
+	"github.com/dynometrics/dynometrics/internal/input/otlp"
 	"github.com/dynometrics/dynometrics/internal/input/syslog"
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/outlet"
@@ -63,6 +64,7 @@ type worker struct {
 	reg     metrics.Registry
 
 	drain   *drain.Handler
+	otlp    *otlp.Receiver // the OTLP/HTTP receiver on PORT (worker/otlp.go)
 	mux     *http.ServeMux // what PORT serves: the drain, and beside it whatever else shares the port
 	server  *drain.Server
 	syslog  *syslog.Server
@@ -170,6 +172,9 @@ func (w *worker) buildInputs() error {
 		w.drain = h
 		w.mux.Handle(drain.LogsPath, h)
 		w.mux.Handle(drain.HealthPath, h)
+		if err := w.buildOTLP(); err != nil {
+			return err
+		}
 		w.server = drain.NewServer(":"+cfg.Port, w.mux, 0)
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
@@ -331,6 +336,7 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	if w.drain != nil {
 		errs = append(errs, w.drain.Close(dctx))
 	}
+	errs = append(errs, w.closeOTLP(dctx))
 	stopInputs()
 	stopped := make(chan struct{})
 	go func() { wg.Wait(); close(stopped) }()

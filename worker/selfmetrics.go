@@ -55,6 +55,7 @@ func (w *worker) buildEmitter() error {
 		s.gauge("worker.drain.queued", func() int64 { return int64(d().Queued) })
 		s.gauge("worker.drain.pending", func() int64 { return int64(d().Pending) })
 	}
+	w.otlpMetrics(s)
 	if w.syslog != nil {
 		s.counter("worker.syslog.connections", u(func() uint64 { return w.syslog.Stats().Accepted }))
 		s.gauge("worker.syslog.active", func() int64 { return int64(w.syslog.Stats().Active) })

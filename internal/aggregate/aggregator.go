@@ -160,7 +160,8 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 	var invalid, outOfRange, future, old uint64
 	for i := range ms {
 		m := &ms[i]
-		if m.Kind < metric.Counter || m.Kind > metric.Measure || math.IsNaN(m.Value) {
+		if m.Kind < metric.Counter || m.Kind > metric.Measure || math.IsNaN(m.Value) ||
+			m.Dist != nil && !validDist(m) {
 			invalid++
 			continue
 		}
@@ -225,7 +226,11 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 		sh.droppedConflict++
 		return
 	}
-	st.add(tn, m.Value)
+	if m.Dist != nil {
+		st.addDist(tn, m.Dist)
+	} else {
+		st.add(tn, m.Value)
+	}
 	sh.added++
 }
 

@@ -340,3 +340,64 @@ func sketchRank(sk *ddsketch.DDSketch, r int64) float64 {
 }
 
 func clamp(v, lo, hi float64) float64 { return max(lo, min(v, hi)) }
+
+// AddDistribution merges a pre-aggregated distribution observed at t (an OTLP
+// histogram point) into a metric.Measure state: count, sum, min and max are
+// exact; each bin's representative value enters the raw values (while the
+// total stays within ExactLimit) or the sketch with its count, so percentiles
+// are those of the representatives. The sum of squares is estimated from the
+// representatives, and the distribution's mean becomes the series' last
+// value. An empty distribution, a state of another kind, or non-finite
+// statistics add nothing and return false.
+func (s *State) AddDistribution(t time.Time, d *metric.Distribution) bool {
+	if d == nil || !validDist(&metric.Measurement{Kind: s.Kind, Dist: d}) {
+		return false
+	}
+	s.addDist(t.UnixNano(), d)
+	return true
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// addDist is AddDistribution without the checks; tn is unix nanoseconds.
+func (s *State) addDist(tn int64, d *metric.Distribution) {
+	n := int64(d.Count)
+	if s.count == 0 {
+		s.min, s.max = d.Min, d.Max
+	} else {
+		s.min = min(s.min, d.Min)
+		s.max = max(s.max, d.Max)
+	}
+	s.count += n
+	s.sum += d.Sum
+	mean := d.Sum / float64(d.Count)
+	if s.count == n || tn >= s.lastTime {
+		s.last, s.lastTime = mean, tn
+	}
+	if !s.inSketch() && int64(len(s.values))+n <= ExactLimit {
+		for _, b := range d.Bins {
+			s.sumSq += float64(b.Count) * b.Value * b.Value
+			for range b.Count {
+				s.values = append(s.values, b.Value)
+			}
+		}
+		return
+	}
+	if !s.inSketch() {
+		s.moveToSketch()
+	}
+	for _, b := range d.Bins {
+		s.sumSq += float64(b.Count) * b.Value * b.Value
+		if err := s.sketch.AddWithCount(b.Value, float64(b.Count)); err != nil {
+			_ = s.sketch.AddWithCount(math.Copysign(sketchMapping.MaxIndexableValue(), b.Value), float64(b.Count))
+		}
+	}
+}
+
+// validDist says whether m.Dist can be merged: a Measure with a non-empty
+// distribution of finite statistics.
+func validDist(m *metric.Measurement) bool {
+	d := m.Dist
+	return m.Kind == metric.Measure && d.Count > 0 && d.Count <= math.MaxInt64/2 &&
+		finite(d.Sum) && finite(d.Min) && finite(d.Max)
+}

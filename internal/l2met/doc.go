@@ -10,7 +10,7 @@
 //	heroku web.1           source=web.1 dyno=heroku.2808254.d97d… sample#memory_rss=21.22MB
 //	       → memory_rss (Sample 21.22 MB), source web.1
 //	heroku web.1           source=heroku.2808254.web.1.d97d… measure=memory_rss val=21.22 units=MB
-//	       → memory_rss (Sample 21.22 MB), source web.1
+//	       → memory_rss (Measure 21.22 MB), source web.1
 //	heroku router          at=error code=H12 … dyno=web.2 connect=0ms service=30000ms status=503 bytes=0
 //	       → router.error.H12 (Counter 1), router.connect (Measure 0 ms),
 //	         router.service (Measure 30000 ms), router.status.5xx (Counter 1),
@@ -33,8 +33,10 @@
 //   - measure#name=V and the legacy measure.name=V are a Measure.
 //   - sample#name=V is a Sample.
 //   - measure=name val=V [units=U] (l2met's old form, and the labs runtime
-//     metrics until 2013) is a Sample when APP-NAME is "heroku" (so old and new
-//     runtime metrics feed the same memory_rss series) and a Measure otherwise.
+//     metrics until 2013) is a Measure, from an app and from Heroku alike: the
+//     line says measure, and the dashboards of that time read memory_rss.median
+//     and load_avg_5m.perc95. (The current runtime form, sample#memory_rss, is
+//     a Sample; the two forms never ran side by side.)
 //
 // A value is a decimal number, optionally signed, with an optional exponent
 // (-3, .5, 12.5, 1.5e3), followed by an optional unit of letters or '%'
@@ -49,7 +51,13 @@
 //     router.service (Measure, ms), router.bytes (Measure, bytes), a Counter
 //     of 1 for the status class (router.status.2xx …) and one for the error
 //     code (router.error.H12 …). Empty fields (`dyno= connect= service=
-//     bytes=` on H14) are skipped without error.
+//     bytes=` on H14) are skipped without error. Router 2.0 lines
+//     (`fwd=1.2.3.4` unquoted, `protocol=http2.0 tls=true tls_version=tls1.3`)
+//     parse alike, plus a Counter router.protocol.http1.1 or
+//     router.protocol.http2.0 per request; the legacy router's
+//     protocol=https (a scheme) and tls fields count nothing. Inputs without a
+//     syslog header (Fir's OTLP log records) recognise router lines by their
+//     content with IsRouterLine and pass APP-NAME heroku, PROCID router.
 //   - Logplex's `Error L10 (output buffer overflow): N messages dropped …`
 //     (heroku, logplex) gives logplex.dropped, a Counter of N with an empty
 //     source: the loss is drain-wide, not a dyno's.

@@ -32,7 +32,7 @@ func ExampleParser_Parse() {
 	// Output:
 	// count req source="web.1" value=1 unit=""
 	// measure db.latency source="web.1" value=4 unit="ms"
-	// sample memory_rss source="web.1" value=21.22 unit="MB"
+	// measure memory_rss source="web.1" value=21.22 unit="MB"
 	// count router.error.H12 source="web.2" value=1 unit=""
 	// measure router.connect source="web.2" value=0 unit="ms"
 	// measure router.service source="web.2" value=30000 unit="ms"

@@ -41,11 +41,13 @@ const (
 
 // Metric names the Parser produces itself (see the package documentation).
 const (
-	RouterConnect  = "router.connect"  // metric.Measure, ms
-	RouterService  = "router.service"  // metric.Measure, ms
-	RouterBytes    = "router.bytes"    // metric.Measure, bytes
-	RouterSource   = "router"          // source of router lines without a dyno
-	LogplexDropped = "logplex.dropped" // metric.Counter: messages Logplex dropped (L10)
+	RouterConnect  = "router.connect"          // metric.Measure, ms
+	RouterService  = "router.service"          // metric.Measure, ms
+	RouterBytes    = "router.bytes"            // metric.Measure, bytes
+	RouterHTTP11   = "router.protocol.http1.1" // metric.Counter: Router 2.0 requests over HTTP/1.1
+	RouterHTTP20   = "router.protocol.http2.0" // metric.Counter: Router 2.0 requests over HTTP/2
+	RouterSource   = "router"                  // source of router lines without a dyno
+	LogplexDropped = "logplex.dropped"         // metric.Counter: messages Logplex dropped (L10)
 )
 
 var routerStatus = [6]string{"", "router.status.1xx", "router.status.2xx", "router.status.3xx", "router.status.4xx", "router.status.5xx"}
@@ -220,6 +222,23 @@ func (p *Parser) reject(r *rejects, counter *atomic.Uint64, key, val []byte, wha
 	r.n++
 }
 
+// IsRouterLine reports whether msg is a Heroku router line by its content
+// alone, for inputs that carry no syslog APP-NAME and PROCID (a Fir telemetry
+// drain's log records): it starts with at=info, at=warning or at=error and
+// has the router's method=, status=, connect= and service= fields (empty
+// values, as on H14, included). An app's own access log lines rarely carry
+// connect= and service= beside at=.
+func IsRouterLine(msg []byte) bool {
+	switch {
+	case bytes.HasPrefix(msg, []byte("at=info ")), bytes.HasPrefix(msg, []byte("at=error ")),
+		bytes.HasPrefix(msg, []byte("at=warning ")):
+	default:
+		return false
+	}
+	return bytes.Contains(msg, []byte(" method=")) && bytes.Contains(msg, []byte(" status=")) &&
+		bytes.Contains(msg, []byte(" connect=")) && bytes.Contains(msg, []byte(" service="))
+}
+
 // Parse appends the measurements found in line to dst and returns dst. A line
 // with no metric in it returns dst unchanged and a nil error. When some pairs
 // are rejected, the good ones are still appended and err is a *ParseError.
@@ -376,12 +395,10 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 		dst = p.metric(dst, line.Time, kind, key, name, val, hasVal, nil, start, r)
 	}
 	if len(oldName) > 0 && hasOldVal {
-		// Old labs runtime metrics: measure=memory_rss val=21.22 units=MB.
-		kind := metric.Measure
-		if string(line.AppName) == "heroku" {
-			kind = metric.Sample
-		}
-		dst = p.metric(dst, line.Time, kind, []byte("measure"), oldName, oldVal, true, oldUnits, start, r)
+		// l2met's old form and the labs runtime metrics: measure=memory_rss
+		// val=21.22 units=MB. It says measure, and the tools of its time
+		// kept count, sum, min, max and percentiles of it (memory_rss.median).
+		dst = p.metric(dst, line.Time, metric.Measure, []byte("measure"), oldName, oldVal, true, oldUnits, start, r)
 	}
 	if len(dst) == start {
 		return dst
@@ -609,6 +626,10 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 		if len(val) == 0 {
 			continue // H14 and friends: `dyno= connect= service= bytes=`
 		}
+		if len(dst)-start >= MaxPerLine && string(key) != "dyno" {
+			p.reject(r, &p.stats.tooMany, key, nil, "more than "+strconv.Itoa(MaxPerLine)+" metrics in the line")
+			continue
+		}
 		switch string(key) {
 		case "dyno":
 			dyno = val
@@ -642,6 +663,15 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 				continue
 			}
 			dst = append(dst, metric.Measurement{Name: routerStatus[val[0]-'0'], Time: line.Time, Kind: metric.Counter, Value: 1})
+		case "protocol":
+			// Router 2.0: the HTTP version of the client's request. The
+			// legacy router's protocol=https|http (the scheme) counts nothing.
+			switch string(val) {
+			case "http1.1":
+				dst = append(dst, metric.Measurement{Name: RouterHTTP11, Time: line.Time, Kind: metric.Counter, Value: 1})
+			case "http2.0":
+				dst = append(dst, metric.Measurement{Name: RouterHTTP20, Time: line.Time, Kind: metric.Counter, Value: 1})
+			}
 		case "code":
 			if !isErrorCode(val) {
 				p.reject(r, nil, key, val, "is not an error code")

@@ -82,13 +82,13 @@ func TestParse(t *testing.T) {
 			want: []metric.Measurement{m("memory_total", "web.1", metric.Sample, 21, "MB"), m("memory_rss", "web.1", metric.Sample, 21.22, "MB"),
 				m("memory_pgpgin", "web.1", metric.Sample, 348836, "pages"), m("load_avg_1m", "web.1", metric.Sample, 2.46, "")},
 		},
-		"runtime metrics, old labs form": {
+		"runtime metrics, old labs form is a Measure (memory_rss.median exists downstream)": {
 			in:   line("heroku", "web.1", "source=heroku.2808254.web.1.d97d0ea7-cf3d-411b-b453-d2943a50b456 measure=memory_rss val=21.22 units=MB"),
-			want: []metric.Measurement{m("memory_rss", "web.1", metric.Sample, 21.22, "MB")},
+			want: []metric.Measurement{m("memory_rss", "web.1", metric.Measure, 21.22, "MB")},
 		},
 		"runtime metrics, old labs form without units": {
 			in:   line("heroku", "run.9157", "source=heroku.2808254.run.9157.d97d0ea7-cf3d-411b-b453-d2943a50b456 measure=load_avg_5m val=0.05"),
-			want: []metric.Measurement{m("load_avg_5m", "run.9157", metric.Sample, 0.05, "")},
+			want: []metric.Measurement{m("load_avg_5m", "run.9157", metric.Measure, 0.05, "")},
 		},
 		"old form from an app is a metric.Measure": {
 			in:   line("app", "web.1", "measure=db.get val=20 units=ms"),
@@ -129,6 +129,22 @@ func TestParse(t *testing.T) {
 		"router path with quotes and spaces": {
 			in:   line("heroku", "router", `at=info method=POST path="/api?q=\"x status=500\"" dyno=web.1 status=201`),
 			want: []metric.Measurement{m("router.status.2xx", "web.1", metric.Counter, 1, "")},
+		},
+		"Router 2.0: unquoted fwd, protocol, tls fields": {
+			in: line("heroku", "router", `at=info method=GET path="/" host=my-app.example.com request_id=6903a168-b79b-ec27-03c8-b8f64d8d8792 fwd=138.68.186.89 dyno=web.1 connect=0ms service=3ms status=200 bytes=0 protocol=http2.0 tls=true tls_version=tls1.3`),
+			want: []metric.Measurement{m("router.connect", "web.1", metric.Measure, 0, "ms"), m("router.service", "web.1", metric.Measure, 3, "ms"),
+				m("router.status.2xx", "web.1", metric.Counter, 1, ""), m("router.bytes", "web.1", metric.Measure, 0, "bytes"),
+				m("router.protocol.http2.0", "web.1", metric.Counter, 1, "")},
+		},
+		"Router 2.0 error over HTTP/1.1, Fir dyno name": {
+			in: line("heroku", "router", `at=error code=H13 desc="Connection closed without response" method=POST path="/upload" host=my-app.example.com request_id=1f0e fwd=10.1.2.3,138.68.186.89 dyno=web-5d8f7c9b4-x2k9p connect=1ms service=120ms status=503 bytes=0 protocol=http1.1 tls=false tls_version=unknown`),
+			want: []metric.Measurement{m("router.error.H13", "web-5d8f7c9b4-x2k9p", metric.Counter, 1, ""), m("router.connect", "web-5d8f7c9b4-x2k9p", metric.Measure, 1, "ms"),
+				m("router.service", "web-5d8f7c9b4-x2k9p", metric.Measure, 120, "ms"), m("router.status.5xx", "web-5d8f7c9b4-x2k9p", metric.Counter, 1, ""),
+				m("router.bytes", "web-5d8f7c9b4-x2k9p", metric.Measure, 0, "bytes"), m("router.protocol.http1.1", "web-5d8f7c9b4-x2k9p", metric.Counter, 1, "")},
+		},
+		"Router 2.0 4xx with an unknown protocol value": {
+			in:   line("heroku", "router", `at=info method=GET path="/x" host=h fwd=1.2.3.4 dyno=web.2 connect=0ms service=1ms status=404 bytes=9 protocol=http3.0 tls=true tls_version=tls1.2`),
+			want: []metric.Measurement{m("router.connect", "web.2", metric.Measure, 0, "ms"), m("router.service", "web.2", metric.Measure, 1, "ms"), m("router.status.4xx", "web.2", metric.Counter, 1, ""), m("router.bytes", "web.2", metric.Measure, 9, "bytes")},
 		},
 		"logplex L10": {
 			in:   line("heroku", "logplex", "Error L10 (output buffer overflow): 500 messages dropped since 2024-05-01T11:59:00+00:00."),
@@ -445,4 +461,37 @@ func FuzzParseValue(f *testing.F) {
 			t.Fatalf("parseValue(%q) = %v (%#x) unit %q; strconv(%q) = %v (%#x) %v", s, v, math.Float64bits(v), u, num, want, math.Float64bits(want), err)
 		}
 	})
+}
+
+func TestIsRouterLine(t *testing.T) {
+	tests := map[string]struct {
+		msg  string
+		want bool
+	}{
+		"legacy router":      {`at=info method=GET path="/" host=ex.herokuapp.com request_id=5d1a fwd="1.2.3.4" dyno=web.1 connect=1ms service=18ms status=200 bytes=13 protocol=https`, true},
+		"router 2.0":         {`at=info method=GET path="/" host=my-app.example.com request_id=69 fwd=138.68.186.89 dyno=web.1 connect=0ms service=0ms status=200 bytes=0 protocol=http2.0 tls=true tls_version=tls1.3`, true},
+		"H14 empty fields":   {`at=error code=H14 desc="No web processes running" method=GET path="/" host=h fwd="1.2.3.4" dyno= connect= service= status=503 bytes=`, true},
+		"warning":            {`at=warning code=H81 desc="Blank app" method=GET path="/" host=h dyno= connect= service= status=502 bytes=`, true},
+		"app access log":     {`at=info method=GET path=/items status=200 duration=12ms`, false},
+		"app metrics":        {`count#req=1 measure#db.latency=4ms`, false},
+		"fields not leading": {`msg="x" at=info method=GET connect=1ms service=2ms status=200`, false},
+		"empty":              {``, false},
+	}
+	for name, tt := range tests {
+		if got := IsRouterLine([]byte(tt.msg)); got != tt.want {
+			t.Errorf("%s: IsRouterLine = %v, want %v", name, got, tt.want)
+		}
+	}
+}
+
+// TestRouterMaxPerLine: a router line repeating its fields yields at most
+// MaxPerLine measurements; the rest are rejected and counted.
+func TestRouterMaxPerLine(t *testing.T) {
+	p := NewParser()
+	msg := "at=info dyno=web.1" + strings.Repeat(" status=200", MaxPerLine+5)
+	ms, err := p.Parse(nil, line("heroku", "router", msg))
+	var pe *ParseError
+	if len(ms) != MaxPerLine || !errors.As(err, &pe) || pe.Rejected != 5 || p.Stats().TooMany != 5 {
+		t.Fatalf("%d measurements, err %v, stats %+v", len(ms), err, p.Stats())
+	}
 }

@@ -56,7 +56,7 @@ func pipeline(t testing.TB, body []byte) string {
 }
 
 func TestDrainGolden(t *testing.T) {
-	for _, name := range []string{"drain", "broken"} {
+	for _, name := range []string{"drain", "broken", "router2"} {
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile("testdata/" + name + ".body")
 			if err != nil {
@@ -216,20 +216,25 @@ func BenchmarkParseKinds(b *testing.B) {
 }
 
 func FuzzParse(f *testing.F) {
-	body, err := os.ReadFile("testdata/drain.body")
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := logplex.NewScanner(bytes.NewReader(body), 0)
-	for {
-		frame, err := s.Next()
+	for _, name := range []string{"testdata/drain.body", "testdata/router2.body"} {
+		body, err := os.ReadFile(name)
 		if err != nil {
-			break
+			f.Fatal(err)
 		}
-		h, msg, _ := logplex.ParseMessage(frame)
-		f.Add(string(h.AppName), string(h.ProcID), string(msg))
+		s := logplex.NewScanner(bytes.NewReader(body), 0)
+		for {
+			frame, err := s.Next()
+			if err != nil {
+				break
+			}
+			h, msg, _ := logplex.ParseMessage(frame)
+			f.Add(string(h.AppName), string(h.ProcID), string(msg))
+		}
 	}
 	f.Fuzz(func(t *testing.T, app, proc, msg string) {
+		if l2met.IsRouterLine([]byte(msg)) && !strings.HasPrefix(msg, "at=") {
+			t.Fatalf("IsRouterLine(%q) without at=", msg)
+		}
 		p := l2met.NewParser()
 		ms, err := p.Parse(nil, l2met.Line{AppName: []byte(app), ProcID: []byte(proc), Msg: []byte(msg)})
 		var pe *l2met.ParseError

@@ -36,6 +36,11 @@ func (k Kind) String() string {
 // aggregation. Name, Source and Unit are never hostnames; Source is the dyno
 // (web.1), the router's dyno= field, or an add-on attachment name (DATABASE).
 // Time is in UTC.
+//
+// Dist, when not nil, carries a pre-aggregated distribution (an OTLP
+// histogram point) instead of one value: Kind is then Measure and Value is
+// ignored by the aggregator, which merges the whole distribution into the
+// series. Parsers of log lines leave it nil.
 type Measurement struct {
 	Name   string
 	Source string
@@ -43,4 +48,24 @@ type Measurement struct {
 	Kind   Kind
 	Value  float64
 	Unit   string
+	Dist   *Distribution
+}
+
+// Distribution is a set of values already aggregated elsewhere: their count,
+// sum, minimum and maximum, and representative values with the number of
+// values each stands for. The Bins' counts add up to Count, every bin's Value
+// lies within [Min, Max], and Bins are in ascending order of Value. Producers
+// (the OTLP receiver) guarantee these invariants; the aggregator trusts them.
+type Distribution struct {
+	Count    uint64
+	Sum      float64
+	Min, Max float64
+	Bins     []Bin
+}
+
+// Bin is one representative value of a Distribution and how many of its
+// values it stands for.
+type Bin struct {
+	Value float64
+	Count uint64
 }

@@ -1,0 +1,107 @@
+package otlp
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/l2met"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+)
+
+var (
+	appHeroku = []byte("heroku")
+	procRoute = []byte("router")
+)
+
+// checkLogs enforces MaxRecords and MaxAttributes on a decoded request,
+// removing the records it rejects, and counts what it keeps.
+func (r *Receiver) checkLogs(d *logspb.LogsData) result {
+	var res result
+	for _, rl := range d.GetResourceLogs() {
+		if len(rl.GetResource().GetAttributes()) > MaxAttributes {
+			n := int64(0)
+			for _, sl := range rl.GetScopeLogs() {
+				n += int64(len(sl.GetLogRecords()))
+			}
+			res.tooManyAtt += n
+			res.reject(n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+			rl.ScopeLogs = nil
+			continue
+		}
+		for _, sl := range rl.GetScopeLogs() {
+			keep := sl.LogRecords[:0]
+			for _, lr := range sl.GetLogRecords() {
+				switch {
+				case lr == nil:
+					continue
+				case res.accepted >= MaxRecords:
+					res.tooMany++
+					res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
+				case len(lr.GetAttributes()) > MaxAttributes:
+					res.tooManyAtt++
+					res.reject(1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+				default:
+					keep = append(keep, lr)
+					res.accepted++
+				}
+			}
+			clear(sl.LogRecords[len(keep):])
+			sl.LogRecords = keep
+		}
+	}
+	return res
+}
+
+// processLogs parses the string bodies of the records with s.
+func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival time.Time) {
+	for _, rl := range d.GetResourceLogs() {
+		resSource, _ := r.source(rl.GetResource().GetAttributes())
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				body, ok := lr.GetBody().GetValue().(*commonpb.AnyValue_StringValue)
+				if !ok {
+					r.nonString.Add(1)
+					continue
+				}
+				msg := bytesOf(body.StringValue)
+				t := arrival
+				if ns := lr.GetTimeUnixNano(); ns != 0 {
+					t = unixNano(ns)
+				} else if ns := lr.GetObservedTimeUnixNano(); ns != 0 {
+					t = unixNano(ns)
+				}
+				src := bytesOf(r.sourceOf(lr.GetAttributes(), resSource))
+				// A body may hold several lines (an SDK's multi-line message, a
+				// trailing newline): each is a message, as Logplex splits them.
+				for len(msg) > 0 {
+					line := msg
+					if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+						line, msg = msg[:i], msg[i+1:]
+					} else {
+						msg = nil
+					}
+					line = bytes.TrimSuffix(line, []byte{'\r'})
+					switch {
+					case len(line) == 0:
+					case l2met.IsRouterLine(line):
+						s.Message(t, appHeroku, procRoute, line)
+					default:
+						s.Message(t, nil, src, line)
+					}
+				}
+			}
+		}
+	}
+}
+
+// unixNano converts OTLP's fixed64 nanoseconds to a UTC time; values beyond
+// int64 are clamped (the aggregator then refuses them as too far ahead).
+func unixNano(ns uint64) time.Time {
+	if ns > 1<<63-1 {
+		ns = 1<<63 - 1
+	}
+	return time.Unix(0, int64(ns)).UTC()
+}
