@@ -16,6 +16,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // Outlet sends flushed buckets to an OTLP/HTTP metrics endpoint. It
@@ -135,14 +136,14 @@ func (o *Outlet) Stats() Stats {
 
 // sender posts one batch. Safe for concurrent use.
 type sender struct {
-	client  *http.Client
-	url     string
-	display string // redacted URL for errors
-	header  http.Header
-	secrets []string // header values and the URL query, redacted from response text
-	timeout time.Duration
-	log     *slog.Logger
-	now     func() time.Time
+	client   *http.Client
+	url      string
+	display  string // redacted URL for errors
+	header   http.Header
+	redactor *redact.Redactor // header values and the URL query, in every form, removed from response text
+	timeout  time.Duration
+	log      *slog.Logger
+	now      func() time.Time
 
 	rejected, serverErrors, partial, partialDropped, badResponses atomic.Int64
 
@@ -172,28 +173,25 @@ func newSender(cfg Config) *sender {
 		client: cfg.HTTPClient, url: cfg.Endpoint, display: redactedURL(u), header: h,
 		timeout: cfg.Timeout, log: cfg.Logger.With("outlet", cfg.Queue.Name), now: cfg.Now,
 	}
+	var secrets []string
 	for _, v := range cfg.Headers {
 		if len(v) >= 4 { // redacting a 1-character value would mangle every message
-			s.secrets = append(s.secrets, v)
+			secrets = append(secrets, v)
 		}
 		// "Bearer xyz" and "Basic xyz": the token alone may be echoed.
 		if _, tok, ok := strings.Cut(v, " "); ok && len(tok) >= 4 {
-			s.secrets = append(s.secrets, tok)
+			secrets = append(secrets, tok)
 		}
 	}
 	if u.RawQuery != "" {
-		s.secrets = append(s.secrets, u.RawQuery)
+		secrets = append(secrets, u.RawQuery)
 	}
+	s.redactor = redact.New(secrets...)
 	return s
 }
 
-// redact replaces every secret in msg.
-func (s *sender) redact(msg string) string {
-	for _, secret := range s.secrets {
-		msg = strings.ReplaceAll(msg, secret, "[redacted]")
-	}
-	return msg
-}
+// redact replaces every secret in msg, in every form internal/redact knows.
+func (s *sender) redact(msg string) string { return s.redactor.String(msg) }
 
 // maxResponseBody bounds how much of a response body is read.
 const maxResponseBody = 64 << 10
@@ -219,7 +217,7 @@ func (s *sender) Send(ctx context.Context, b *outlet.Batch) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("otlp: POST %s: %d points: %w", s.display, b.N, err)
+		return s.redactor.Error(fmt.Errorf("otlp: POST %s: %d points: %w", s.display, b.N, err))
 	}
 	defer resp.Body.Close()
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))

@@ -1,6 +1,7 @@
 package otlpout
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -531,7 +532,8 @@ func TestCloseFlushesAndDropsAfter(t *testing.T) {
 func TestSecretsNeverLogged(t *testing.T) {
 	const key = "very-secret-api-key"
 	r := otlptest.New(t, otlptest.Options{})
-	r.Inject(1, otlptest.Fault{Status: 400, Body: "bad key " + key + " and token=qsecret"})
+	b64 := base64.StdEncoding.EncodeToString([]byte(key))
+	r.Inject(1, otlptest.Fault{Status: 400, Body: "bad key " + key + " (" + b64 + `, "very\/secret") and token=qsecret`})
 	log, logs := testLogger()
 	now := func() time.Time { return t0.Add(time.Hour) }
 	o, err := New(Config{Endpoint: r.URL + otlptest.Path + "?token=qsecret", Headers: map[string]string{"X-Api-Key": key},
@@ -541,7 +543,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	o.Write(flush(t, []metric.Measurement{m(metric.Counter, "n", "web.1", t0.Add(time.Second), 1, "")})[0])
 	closeOutlet(t, o)
-	if s := logs.String(); strings.Contains(s, key) || strings.Contains(s, "qsecret") || !strings.Contains(s, "[redacted]") {
+	if s := logs.String(); strings.Contains(s, key) || strings.Contains(s, b64) || strings.Contains(s, "qsecret") || !strings.Contains(s, "[redacted]") {
 		t.Fatalf("logs:\n%s", s)
 	}
 }
