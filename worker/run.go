@@ -32,6 +32,7 @@ const flushEvery = time.Second
 type options struct {
 	stdin  io.Reader // read log lines from here (-stdin); nil: no stdin input
 	stdout io.Writer // the local outlet and the self-metrics emitter write here
+	stderr io.Writer // with the local outlet, self-metrics go here instead (nil: stdout)
 	logger *slog.Logger
 
 	// Tests only.
@@ -254,6 +255,9 @@ loop:
 		select {
 		case <-ctx.Done():
 			w.log.Info("shutting down", "reason", context.Cause(ctx))
+			if w.opt.stdin != nil {
+				runErr = w.finishStdin(stdinDone)
+			}
 			break loop
 		case err := <-stdinDone:
 			if err != nil {
@@ -279,6 +283,27 @@ loop:
 		err = errors.Join(err, fmt.Errorf("self-metrics: %w", e))
 	}
 	return errors.Join(runErr, err)
+}
+
+// finishStdin keeps reading stdin after SIGINT/SIGTERM until it ends, for at
+// most half of SHUTDOWN_TIMEOUT (the rest is for flushing and sending): on
+// Ctrl-C the app writing into the pipe gets the signal too and prints its
+// final emission before it exits, which closes the pipe.
+func (w *worker) finishStdin(stdinDone <-chan error) error {
+	limit := w.cfg.ShutdownTimeout / 2
+	w.log.Info("reading stdin until it ends", "at_most", limit.String())
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-stdinDone:
+		if err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+		w.log.Info("end of stdin: flushing and exiting")
+	case <-t.C:
+		w.log.Warn("stdin did not end within half of SHUTDOWN_TIMEOUT: flushing what was read", "waited", limit.String())
+	}
+	return nil
 }
 
 // shutdown stops the inputs (the drain's queued bodies still reach the
