@@ -29,9 +29,9 @@ var errConfig = errors.New("config")
 // variable adds one line here, and a rule spanning several variables goes in
 // configRules.
 type configVar struct {
-	name    string               // the environment variable, as in the envconfig tag
-	accepts string               // what is accepted, e.g. "whole seconds that divide a day, e.g. 60s"
-	secret  bool                 // its value never appears in errors (nor anywhere else)
+	name    string                // the environment variable, as in the envconfig tag
+	accepts string                // what is accepted, e.g. "whole seconds that divide a day, e.g. 60s"
+	secret  bool                  // its value never appears in errors (nor anywhere else)
 	check   func(c *Config) error // nil: any value is accepted; called only when the variable is set
 }
 
