@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sumPairs adds up every value of key= (e.g. "count#http.requests=") in out.
+func sumPairs(t *testing.T, out, key string) int {
+	t.Helper()
+	total := 0
+	for _, f := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(f, key); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s%s: %v", key, v, err)
+			}
+			total += n
+		}
+	}
+	return total
+}
+
+// TestCtrlCOnThePipeline is README's first command with built binaries,
+// `webapp -demo | worker -stdin`, stopped as a terminal's Ctrl-C does it:
+// SIGINT to both processes at once. The worker keeps reading until the
+// webapp's final emission and the end of the pipe, so every request the app
+// counted is in the worker's buckets (issue 12 saw 199 of 208).
+func TestCtrlCOnThePipeline(t *testing.T) {
+	webBin := buildBinary(t, "../examples/webapp")
+	workerBin := buildBinary(t, ".")
+	for run := range 2 {
+		web := exec.Command(webBin, "-demo", "-demo-rate", "40", "-addr", "127.0.0.1:0")
+		web.Env = append(cleanEnv(), "EMITTER_INTERVAL=1s")
+		web.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		webOut, err := web.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		worker := exec.Command(workerBin, "-stdin")
+		worker.Env = append(cleanEnv(), "METRICS_RESOLUTION=1s")
+		pipeR, pipeW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		worker.Stdin = pipeR
+		var workerOut, workerErr bytes.Buffer
+		worker.Stdout, worker.Stderr = &workerOut, &workerErr
+		if err := web.Start(); err != nil {
+			t.Fatal(err)
+		}
+		worker.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: web.Process.Pid} // one process group, as a shell pipeline
+		if err := worker.Start(); err != nil {
+			web.Process.Kill()
+			t.Fatal(err)
+		}
+		pipeR.Close() // the worker holds it
+		// The pipe, keeping a copy of what the app printed.
+		var appOut bytes.Buffer
+		var mu sync.Mutex
+		emissions := 0
+		copied := make(chan struct{})
+		go func() {
+			defer close(copied)
+			sc := bufio.NewScanner(webOut)
+			for sc.Scan() {
+				mu.Lock()
+				appOut.Write(sc.Bytes())
+				appOut.WriteByte('\n')
+				emissions++
+				mu.Unlock()
+				if _, err := pipeW.Write(append(sc.Bytes(), '\n')); err != nil {
+					t.Errorf("pipe to the worker: %v", err) // the worker exited
+				}
+			}
+			pipeW.Close()
+		}()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			mu.Lock()
+			n := emissions
+			mu.Unlock()
+			if n >= 2 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(run*300) * time.Millisecond) // mid-interval too
+		if err := syscall.Kill(-web.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		<-copied
+		if err := web.Wait(); err != nil {
+			t.Fatalf("webapp exit: %v", err)
+		}
+		if err := worker.Wait(); err != nil {
+			t.Fatalf("worker exit: %v\n%s", err, workerErr.String())
+		}
+		sent := sumPairs(t, appOut.String(), "count#http.requests=")
+		got := sumPairs(t, workerOut.String(), "count#http.requests=")
+		if sent < 10 || got != sent {
+			t.Errorf("run %d: the app counted %d requests, the worker's buckets hold %d\napp:\n%s\nworker stdout:\n%s\nworker stderr:\n%s",
+				run, sent, got, appOut.String(), workerOut.String(), workerErr.String())
+		}
+		if strings.Contains(workerErr.String(), "did not end") {
+			t.Errorf("worker gave up on stdin:\n%s", workerErr.String())
+		}
+	}
+}
+
+// cleanEnv is the test's environment without the variables the worker and
+// the emitter read.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := varByName(name); !ok && !strings.HasPrefix(name, "EMITTER_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// TestOwnOutputPipedBack feeds everything a -stdin worker printed (buckets
+// on stdout, self-metrics on stderr) into a second worker: the buckets are
+// never counted again; the self-metrics are the worker's own health.
+func TestOwnOutputPipedBack(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("EMITTER_INTERVAL", "1h")
+	in := "at=metrics count#http.requests=3 measure#db=5ms sample#queue=2\n"
+	var out1, err1 bytes.Buffer
+	if code := realMain([]string{"-stdin"}, strings.NewReader(in), &out1, &err1); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, err1.String())
+	}
+	buckets := strings.Count(out1.String(), "bucket=")
+	if buckets != 3 || !strings.Contains(out1.String(), "count#http.requests=3") {
+		t.Fatalf("first run printed:\n%s", out1.String())
+	}
+	var selfLines []string
+	for _, l := range strings.Split(err1.String(), "\n") {
+		if strings.HasPrefix(l, "at=metrics ") {
+			selfLines = append(selfLines, l)
+		}
+	}
+	back := out1.String() + strings.Join(selfLines, "\n") + "\n"
+	var out2, err2 bytes.Buffer
+	if code := realMain([]string{"-stdin"}, strings.NewReader(back), &out2, &err2); code != 0 {
+		t.Fatalf("second run: exit %d\n%s", code, err2.String())
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out2.String()), "\n") {
+		if !strings.Contains(l, "#worker.") {
+			t.Errorf("the second worker counted its input's buckets again: %q", l)
+		}
+	}
+	fields := strings.Fields(err2.String())
+	for _, want := range []string{"count#worker.input.own_lines=" + strconv.Itoa(buckets), "count#worker.input.lines=" + strconv.Itoa(len(selfLines))} {
+		if !contains(fields, want) {
+			t.Errorf("second run's self-metrics lack %s:\n%s", want, err2.String())
+		}
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestVersion(t *testing.T) {
+	bin := buildBinary(t, ".")
+	out, err := exec.Command(bin, "-version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(v, "worker ") || !strings.HasSuffix(v, "("+runtime.Version()+")") {
+		t.Errorf("worker -version = %q", v)
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.0"}}
+	if got := formatVersion(bi); got != "worker v1.2.0 (go1.26.8)" {
+		t.Errorf("installed module: %q", got)
+	}
+	bi = &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-12-01T14:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got := formatVersion(bi); got != "worker (devel) 0123456789ab 2026-12-01T14:00:00Z modified (go1.26.8)" {
+		t.Errorf("clone build: %q", got)
+	}
+}
