@@ -1,7 +1,7 @@
 // +heroku install ./worker ./examples/...
 module github.com/dynometrics/dynometrics
 
-go 1.26.8
+go 1.26
 
 require (
 	github.com/DataDog/sketches-go v1.4.8
