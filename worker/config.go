@@ -30,7 +30,7 @@ type Config struct {
 	MetricsPrefix     string        `envconfig:"METRICS_PREFIX" desc:"metric name prefix, e.g. us-east.prod.app"`
 	MetricsTags       string        `envconfig:"METRICS_TAGS" desc:"k:v,k:v tags (Librato measurements API) and labels (remote write)"`
 	MetricsResolution time.Duration `envconfig:"METRICS_RESOLUTION" default:"60s" desc:"bucket width"`
-	MetricsGrace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" desc:"wait after a bucket's end for late lines before flushing it"`
+	MetricsGrace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" desc:"wait after a bucket's end for late lines before flushing it (2s with -stdin)"`
 
 	LibratoUser  string `envconfig:"LIBRATO_USER" desc:"Librato account email (empty with LIBRATO_API=measurements: AppOptics token auth)"`
 	LibratoToken string `envconfig:"LIBRATO_TOKEN" desc:"Librato/AppOptics API token; set: enables the Librato outlet"`

@@ -26,11 +26,15 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+// stdinGrace is METRICS_GRACE's default with -stdin.
+const stdinGrace = 2 * time.Second
 
 func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -68,6 +72,11 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	opt := options{stdout: stdout, stderr: stderr, logger: logger}
 	if *useStdin {
 		opt.stdin = stdin
+		if os.Getenv("METRICS_GRACE") == "" {
+			// Bare lines on stdin are stamped as they arrive: none is late,
+			// and the first bucket shows sooner.
+			cfg.MetricsGrace = stdinGrace
+		}
 	}
 	// Everything is built and checked before anything starts.
 	w, err := newWorker(cfg, opt)
