@@ -9,9 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,4 +257,39 @@ func writeCert(t *testing.T, dir string) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
+}
+
+// TestBusyPortBeforeListening: a syslog address in use stops the worker
+// before it starts any input or says it listens anywhere.
+func TestBusyPortBeforeListening(t *testing.T) {
+	clearEnv(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
+	free.Close()
+	t.Setenv("SYSLOG_ADDR", busy.Addr().String())
+	t.Setenv("PORT", port)
+	t.Setenv("DRAIN_USER", "u")
+	t.Setenv("DRAIN_PASSWORD", secretPass)
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, strings.NewReader(""), &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr.String())
+	}
+	if out := stderr.String(); strings.Contains(out, "listening") || !strings.Contains(out, "listen on SYSLOG_ADDR="+busy.Addr().String()) {
+		t.Errorf("stderr:\n%s", out)
+	}
+	// The drain's port was released again.
+	l, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		t.Errorf("PORT %s still bound: %v", port, err)
+	} else {
+		l.Close()
+	}
 }

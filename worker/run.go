@@ -204,26 +204,40 @@ func (w *worker) run(ctx context.Context) error {
 		go func() { defer wg.Done(); done <- f() }()
 	}
 
+	// Bind every listener before starting anything, so that a port in use
+	// stops the worker before it says it listens anywhere.
+	var drainL, syslogL net.Listener
 	if w.server != nil {
-		l := w.opt.drainListener
-		if l == nil {
+		drainL = w.opt.drainListener
+		if drainL == nil {
 			var err error
-			if l, err = net.Listen("tcp", w.server.Addr); err != nil {
+			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
 				return fmt.Errorf("drain: listen on PORT=%s: %w", w.cfg.Port, err)
 			}
 		}
-		w.log.Info("HTTPS drain listening", "addr", l.Addr().String(), "path", drain.LogsPath)
+	}
+	if w.syslog != nil {
+		var err error
+		if syslogL, err = net.Listen("tcp", w.cfg.SyslogAddr); err != nil {
+			if drainL != nil {
+				drainL.Close()
+			}
+			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.SyslogAddr, err)
+		}
+	}
+	if w.server != nil {
+		w.log.Info("HTTPS drain listening", "addr", drainL.Addr().String(), "path", drain.LogsPath)
 		start(func() error {
-			if err := w.server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			if err := w.server.Serve(drainL); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("drain: %w", err)
 			}
 			return nil
 		})
 	}
 	if w.syslog != nil {
-		w.log.Info("syslog listening", "addr", w.cfg.SyslogAddr, "tls", w.syslog.TLS())
+		w.log.Info("syslog listening", "addr", syslogL.Addr().String(), "tls", w.syslog.TLS())
 		start(func() error {
-			if err := w.syslog.ListenAndServe(); !errors.Is(err, syslog.ErrServerClosed) {
+			if err := w.syslog.Serve(syslogL); !errors.Is(err, syslog.ErrServerClosed) {
 				return fmt.Errorf("syslog: %w", err)
 			}
 			return nil
