@@ -29,7 +29,8 @@ func TestStopWaitsForFinalEmission(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn.Close()
-		time.Sleep(10 * time.Millisecond) // the packet is queued on the socket, maybe not read yet
+		// The packet is queued on the socket, maybe not read yet: Stop reads
+		// it before the final emission.
 		if err := e.Stop(); err != nil {
 			t.Fatalf("run %d: Stop: %v", i, err)
 		}
