@@ -6,14 +6,19 @@
 // tagged API), Prometheus remote write, or, with none configured, stdout.
 //
 // All configuration comes from the environment; `worker -h` lists every
-// variable with its default. On SIGTERM or SIGINT (and at the end of stdin with
-// -stdin) the worker stops its inputs, flushes every open bucket, sends what is
-// queued, and exits within SHUTDOWN_TIMEOUT.
+// variable with its default. Every variable is checked before anything
+// starts: a configuration error exits with status 2 and names the variable,
+// its value (never a secret's) and what is accepted. On SIGTERM or SIGINT
+// (and at the end of stdin with -stdin) the worker stops its inputs (with
+// -stdin it first reads to the end of its input), flushes every open bucket,
+// sends what is queued, and exits within SHUTDOWN_TIMEOUT.
 //
 // Usage:
 //
 //	webapp | worker -stdin                               # local: print per-dyno buckets
 //	PORT=8080 DRAIN_USER=u DRAIN_PASSWORD=p worker      # HTTPS drain on :8080/logs
+//	worker -h                                           # flags and every variable
+//	worker -version                                     # from the build information
 package main
 
 import (
