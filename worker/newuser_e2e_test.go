@@ -201,3 +201,39 @@ func TestVersion(t *testing.T) {
 		t.Errorf("clone build: %q", got)
 	}
 }
+
+// TestTimerStatsMoreOftenThanBuckets: an app in another environment emits
+// timer statistics twice per bucket; the worker keeps the last and says so,
+// once, naming the series; with one emission per bucket it says nothing.
+func TestTimerStatsMoreOftenThanBuckets(t *testing.T) {
+	start := time.Now().UTC().Truncate(10 * time.Second).Add(-time.Minute)
+	emission := func(at time.Duration, perc95 string) string {
+		return syslogTime(start.Add(at)) + " app[web.1]: at=metrics count#db.query.count=4 sample#db.query.perc95=" + perc95 + " sample#db.query.max=9ms"
+	}
+	for name, tc := range map[string]struct {
+		lines []string
+		warn  bool
+	}{
+		"5s emissions into 10s buckets":  {[]string{emission(4750*time.Millisecond, "8ms"), emission(9750*time.Millisecond, "3ms"), emission(14750*time.Millisecond, "4ms")}, true},
+		"10s emissions into 10s buckets": {[]string{emission(9750*time.Millisecond, "8ms"), emission(19750*time.Millisecond, "3ms")}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv("METRICS_RESOLUTION", "10s")
+			t.Setenv("EMITTER_INTERVAL", "1h")
+			var stdout, stderr bytes.Buffer
+			if code := realMain([]string{"-stdin"}, strings.NewReader(strings.Join(tc.lines, "\n")+"\n"), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr.String())
+			}
+			got := strings.Count(stderr.String(), "timer statistics arrived more than once in one bucket")
+			if tc.warn {
+				if got != 1 || !strings.Contains(stderr.String(), "series=sample#db.query.perc95 source=web.1 times=2") ||
+					!contains(strings.Fields(stderr.String()), "count#worker.aggregate.partial_timer_stats=1") {
+					t.Errorf("want one warning naming sample#db.query.perc95 from web.1 and the self-metric:\n%s", stderr.String())
+				}
+			} else if got != 0 {
+				t.Errorf("warned without cause:\n%s", stderr.String())
+			}
+		})
+	}
+}

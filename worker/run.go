@@ -69,6 +69,8 @@ type worker struct {
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer
 	emitter *emitter.Emitter
+
+	intervals *intervalCheck // timer statistics emitted more often than the buckets (intervalcheck.go)
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -110,6 +112,8 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildInputs(); err != nil {
 		return nil, err
 	}
+	w.intervals = &intervalCheck{res: cfg.MetricsResolution, log: w.log, now: opt.now}
+	w.viewers = append(w.viewers, w.intervals.view)
 	if err := w.buildEmitter(); err != nil {
 		return nil, err
 	}

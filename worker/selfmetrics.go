@@ -83,6 +83,7 @@ func (w *worker) buildEmitter() error {
 	}))
 	s.counter("worker.aggregate.series_flushed", u(func() uint64 { return a().SeriesFlushed }))
 	s.gauge("worker.aggregate.open_series", func() int64 { return a().OpenSeries })
+	s.counter("worker.aggregate.partial_timer_stats", u(w.intervals.count.Load))
 
 	cfg, err := emitter.FromEnv()
 	if err != nil {
