@@ -2,6 +2,7 @@ package input_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,22 @@ func TestIsWorkerOutput(t *testing.T) {
 			t.Errorf("IsWorkerOutput(%q) = %v, want %v", line, got, want)
 		}
 	}
+}
+
+var workerOutputRE = regexp.MustCompile(`^bucket=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z period=`)
+
+// FuzzIsWorkerOutput checks the hand-written matcher against the regular
+// expression it implements, on any bytes.
+func FuzzIsWorkerOutput(f *testing.F) {
+	for _, s := range []string{
+		"bucket=2026-12-01T14:00:00Z period=60s source=web.1 count#x=1", "bucket=uploads count#files=1",
+		"bucket=2026-12-01T14:00:00+01:00 period=60s", "at=metrics count#x=1", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if got, want := input.IsWorkerOutput(msg), workerOutputRE.Match(msg); got != want {
+			t.Errorf("IsWorkerOutput(%q) = %v, the expression says %v", msg, got, want)
+		}
+	})
 }
