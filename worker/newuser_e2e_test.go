@@ -237,3 +237,64 @@ func TestTimerStatsMoreOftenThanBuckets(t *testing.T) {
 		})
 	}
 }
+
+// TestSecondSignalStopsWaitingForStdin: with a stdin that does not end, a
+// second SIGINT stops the wait at once, and what was read is flushed.
+func TestSecondSignalStopsWaitingForStdin(t *testing.T) {
+	bin := buildBinary(t, ".")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close() // held open: stdin never ends
+	cmd := exec.Command(bin, "-stdin")
+	cmd.Env = cleanEnv()
+	cmd.Stdin = r
+	var stdout bytes.Buffer
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, err := w.Write([]byte("count#http.requests=7\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "printing buckets to stdout") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the signal handlers are in place once the worker runs
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	for !strings.Contains(stderr.String(), "reading stdin until it ends") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	if d := time.Since(sent); d > 5*time.Second {
+		t.Errorf("the second signal took %s to stop the worker", d)
+	}
+	if !strings.Contains(stdout.String(), " count#http.requests=7\n") || !strings.Contains(stderr.String(), "second signal") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

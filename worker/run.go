@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dynometrics/dynometrics/emitter"
@@ -309,10 +312,15 @@ loop:
 // final emission before it exits, which closes the pipe.
 func (w *worker) finishStdin(stdinDone <-chan error) error {
 	limit := w.cfg.ShutdownTimeout / 2
-	w.log.Info("reading stdin until it ends", "at_most", limit.String())
+	w.log.Info("reading stdin until it ends (a second Ctrl-C stops at once)", "at_most", limit.String())
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
+	case <-again:
+		w.log.Warn("second signal: flushing what was read from stdin")
 	case err := <-stdinDone:
 		if err != nil {
 			return fmt.Errorf("stdin: %w", err)
