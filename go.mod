@@ -1,7 +1,8 @@
 // +heroku install ./worker ./examples/...
+// +heroku goVersion go1.26
 module github.com/dynometrics/dynometrics
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/DataDog/sketches-go v1.4.8

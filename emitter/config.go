@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -79,7 +80,10 @@ type Config struct {
 	MaxLineBytes int
 
 	// NewTicker returns the channel Run emits on and a function that stops
-	// it. Default: a time.Ticker. Tests inject a channel they control.
+	// it. Default: AlignedTicker, which ticks AlignLead(d) before every
+	// wall-clock multiple of d, so that each emission reaches the log router
+	// inside the time bucket it describes. Tests inject a channel they
+	// control.
 	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
 
 	// Logger receives Run's write errors. Default slog.Default().
@@ -88,7 +92,7 @@ type Config struct {
 
 // envSpec is what FromEnv reads.
 type envSpec struct {
-	Interval   time.Duration `envconfig:"EMITTER_INTERVAL" default:"60s" desc:"time between emissions (at least 1s)"`
+	Interval   time.Duration `envconfig:"EMITTER_INTERVAL" default:"60s" desc:"time between emissions (at least 1s); unset: METRICS_RESOLUTION when that is set"`
 	Prefix     string        `envconfig:"EMITTER_PREFIX" desc:"prefix for every metric name, e.g. myapp"`
 	Source     string        `envconfig:"EMITTER_SOURCE" desc:"source= for every line; empty on Heroku (the router supplies the dyno)"`
 	StatsdAddr string        `envconfig:"EMITTER_STATSD_ADDR" desc:"UDP address of the statsd listener, e.g. 127.0.0.1:8125; empty: none"`
@@ -100,6 +104,12 @@ type envSpec struct {
 // EMITTER_SOURCE, EMITTER_STATSD_ADDR and EMITTER_RUNTIME (a boolean). The
 // caller sets Registry (and anything else) before calling New. An error
 // names the variable and wraps ErrConfig.
+//
+// When the environment also holds the worker's METRICS_RESOLUTION (an app
+// and its worker sharing one Heroku app's config vars), the emitter follows
+// it: EMITTER_INTERVAL defaults to it, and an EMITTER_INTERVAL that is not a
+// whole multiple of it is refused, because timer and histogram statistics
+// would then be those of the last emission in each bucket only.
 func FromEnv() (Config, error) {
 	var s envSpec
 	if err := envconfig.Process("", &s); err != nil {
@@ -110,7 +120,16 @@ func FromEnv() (Config, error) {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if err := checkInterval(s.Interval); err != nil {
-		return Config{}, fmt.Errorf("%w: EMITTER_INTERVAL: %v", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: EMITTER_INTERVAL=%s: %v", ErrConfig, s.Interval, err)
+	}
+	if res, ok := workerResolution(); ok {
+		if _, set := os.LookupEnv("EMITTER_INTERVAL"); !set {
+			s.Interval = max(res, MinInterval)
+		} else if s.Interval%res != 0 {
+			return Config{}, fmt.Errorf("%w: EMITTER_INTERVAL=%s does not suit METRICS_RESOLUTION=%s: timer statistics "+
+				"cover one emission interval and the worker keeps the last per bucket; want EMITTER_INTERVAL=%s or a "+
+				"multiple of it, or leave EMITTER_INTERVAL unset to follow METRICS_RESOLUTION", ErrConfig, s.Interval, res, res)
+		}
 	}
 	if err := checkName(s.Prefix, MaxPrefixLen); err != nil {
 		return Config{}, fmt.Errorf("%w: EMITTER_PREFIX: %v", ErrConfig, err)
@@ -127,11 +146,27 @@ func FromEnv() (Config, error) {
 	}, nil
 }
 
-// PrintEnvUsage writes a table of the variables FromEnv reads, with their
-// defaults, to w (envconfig's usage format).
-func PrintEnvUsage(w io.Writer) error {
-	return envconfig.Usagef("", &envSpec{}, w, envconfig.DefaultTableFormat)
+// workerResolution returns the worker's METRICS_RESOLUTION when it is set
+// and valid (the worker reports invalid values itself).
+func workerResolution() (time.Duration, bool) {
+	v, ok := os.LookupEnv("METRICS_RESOLUTION")
+	if !ok || v == "" {
+		return 0, false
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, false
+	}
+	return d, true
 }
+
+// PrintEnvUsage writes the variables FromEnv reads to w, one a line: name,
+// default and meaning separated by tabs (for a text/tabwriter.Writer).
+func PrintEnvUsage(w io.Writer) error {
+	return envconfig.Usagef("", &envSpec{}, w, envUsageFormat)
+}
+
+const envUsageFormat = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
 
 // validate fills in defaults and checks every field, naming the field in
 // errors.
@@ -158,10 +193,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MaxLineBytes %d is outside [%d, %d]", ErrConfig, c.MaxLineBytes, MinMaxLineBytes, MaxMaxLineBytes)
 	}
 	if c.NewTicker == nil {
-		c.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}
+		c.NewTicker = AlignedTicker
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -16,11 +16,27 @@
 //	cfg.Registry = reg
 //	em, err := emitter.New(cfg)
 //	if err != nil { … }
-//	go em.Run(ctx) // emits every 60 s, and once more when ctx ends
+//	em.Start()      // emits every 60 s, on the minute
+//	defer em.Stop() // when main returns: emits once more and waits until it is written
 //
-// Run emits every Config.Interval and once more when its context ends, so a
-// dyno stopping on SIGTERM still reports what it counted. Flush and WriteTo
-// emit once.
+// The complete program, with a web server stopped on SIGTERM, is
+// examples/quickstart in this module. Stop returns only after the final
+// emission, so a dyno stopping on SIGTERM still reports everything it
+// counted; call it after the application stopped counting (after
+// http.Server.Shutdown). Run(ctx) is the same loop for callers that manage the
+// goroutine themselves: it returns after the final emission, so wait for it.
+// Flush and WriteTo emit once.
+//
+// # Timing
+//
+// Run emits just before every wall-clock multiple of Interval (AlignedTicker:
+// at hh:mm:59 for 60 s), so each emission reaches Heroku's log router, which
+// timestamps the line, inside the time bucket that the emission describes.
+// Timer and histogram statistics (min, mean, percentiles, max) describe one
+// emission interval and are printed as sample#, of which the worker keeps the
+// last per bucket: set EMITTER_INTERVAL equal to the worker's
+// METRICS_RESOLUTION (or a multiple of it). Counters are right for any
+// interval: the worker sums them.
 //
 // # Mapping
 //

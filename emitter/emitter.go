@@ -65,6 +65,7 @@ type Emitter struct {
 	statsd  *statsdBridge
 	conn    net.PacketConn
 	runOnce atomic.Bool
+	bg      background // Start and Stop
 
 	emissions, lineCount, bytes, writeErrors atomic.Uint64
 	nonFinite, oversized, skipped, replaced  atomic.Uint64
@@ -145,9 +146,11 @@ func (e *Emitter) Stats() Stats {
 	}
 }
 
-// Run emits every Interval until ctx ends, then emits once more so that
+// Run emits every Interval (by default just before each wall-clock multiple
+// of it, see AlignedTicker) until ctx ends, then emits once more so that
 // nothing counted before shutdown is lost (Heroku sends SIGTERM and waits
-// 30 s). With a statsd listener it serves it meanwhile, and at shutdown reads
+// 30 s), and returns after that final emission: a program must wait for Run
+// to return before it exits (Start and Stop do that for you). With a statsd listener it serves it meanwhile, and at shutdown reads
 // what is already queued on the socket before the final emission. Write
 // errors of the periodic emissions are logged; Run returns the final
 // emission's error, or nil. Call Run once.

@@ -718,7 +718,29 @@ func TestFromEnv(t *testing.T) {
 		},
 		"short interval": {
 			env: map[string]string{"EMITTER_INTERVAL": "10ms"},
-			err: "emitter: invalid configuration: EMITTER_INTERVAL: 10ms is shorter than the minimum 1s",
+			err: "emitter: invalid configuration: EMITTER_INTERVAL=10ms: 10ms is shorter than the minimum 1s",
+		},
+		"follows the worker's resolution": {
+			env:  map[string]string{"METRICS_RESOLUTION": "10s"},
+			want: Config{Interval: 10 * time.Second},
+		},
+		"a multiple of the resolution": {
+			env:  map[string]string{"METRICS_RESOLUTION": "10s", "EMITTER_INTERVAL": "1m"},
+			want: Config{Interval: time.Minute},
+		},
+		"shorter than the resolution": {
+			env: map[string]string{"METRICS_RESOLUTION": "10s", "EMITTER_INTERVAL": "5s"},
+			err: "emitter: invalid configuration: EMITTER_INTERVAL=5s does not suit METRICS_RESOLUTION=10s: timer statistics " +
+				"cover one emission interval and the worker keeps the last per bucket; want EMITTER_INTERVAL=10s or a " +
+				"multiple of it, or leave EMITTER_INTERVAL unset to follow METRICS_RESOLUTION",
+		},
+		"not a multiple of the resolution": {
+			env: map[string]string{"METRICS_RESOLUTION": "1m", "EMITTER_INTERVAL": "90s"},
+			err: "emitter: invalid configuration: EMITTER_INTERVAL=1m30s does not suit METRICS_RESOLUTION=1m0s",
+		},
+		"invalid resolution is the worker's to report": {
+			env:  map[string]string{"METRICS_RESOLUTION": "abc"},
+			want: Config{Interval: time.Minute},
 		},
 		"bad prefix": {
 			env: map[string]string{"EMITTER_PREFIX": "a/b"},
@@ -735,7 +757,7 @@ func TestFromEnv(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			for _, k := range []string{"EMITTER_INTERVAL", "EMITTER_PREFIX", "EMITTER_SOURCE", "EMITTER_STATSD_ADDR", "EMITTER_RUNTIME"} {
+			for _, k := range []string{"EMITTER_INTERVAL", "EMITTER_PREFIX", "EMITTER_SOURCE", "EMITTER_STATSD_ADDR", "EMITTER_RUNTIME", "METRICS_RESOLUTION"} {
 				t.Setenv(k, tc.env[k])
 				if _, ok := tc.env[k]; !ok {
 					os.Unsetenv(k)
@@ -743,7 +765,7 @@ func TestFromEnv(t *testing.T) {
 			}
 			got, err := FromEnv()
 			if tc.err != "" {
-				if err == nil || err.Error() != tc.err {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
 					t.Fatalf("error\n got %v\nwant %s", err, tc.err)
 				}
 				if !errors.Is(err, ErrConfig) {
@@ -771,6 +793,9 @@ func TestPrintEnvUsage(t *testing.T) {
 		if !strings.Contains(b.String(), v) {
 			t.Errorf("usage lacks %s:\n%s", v, b.String())
 		}
+	}
+	if strings.Contains(b.String(), "This application is configured") {
+		t.Errorf("usage carries envconfig's boilerplate:\n%s", b.String())
 	}
 }
 

@@ -123,6 +123,22 @@ func ExampleEmitter_Run() {
 	// at=metrics count#shutdown.safe=1
 }
 
+func ExampleEmitter_Start() {
+	reg := metrics.NewRegistry()
+	requests := metrics.GetOrRegisterCounter("http.requests", reg)
+	em, err := emitter.New(emitter.Config{Registry: reg})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	em.Start()      // emits every minute, on the minute
+	defer em.Stop() // in main: when it returns, emit once more and wait for it
+
+	requests.Inc(2) // … the application runs until SIGTERM …
+	// Output:
+	// at=metrics count#http.requests=2
+}
+
 func ExampleSanitizeName() {
 	fmt.Println(emitter.SanitizeName("myapp", "GET /users/{id} #2"))
 	// Output:

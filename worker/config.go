@@ -33,7 +33,7 @@ type Config struct {
 	MetricsPrefix     string        `envconfig:"METRICS_PREFIX" desc:"metric name prefix, e.g. us-east.prod.app"`
 	MetricsTags       string        `envconfig:"METRICS_TAGS" desc:"k:v,k:v tags (Librato measurements API) and labels (remote write)"`
 	MetricsResolution time.Duration `envconfig:"METRICS_RESOLUTION" default:"60s" desc:"bucket width"`
-	MetricsGrace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" desc:"wait after a bucket's end for late lines before flushing it"`
+	MetricsGrace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" desc:"wait after a bucket's end for late lines before flushing it (2s with -stdin)"`
 
 	LibratoUser  string `envconfig:"LIBRATO_USER" desc:"Librato account email (empty with LIBRATO_API=measurements: AppOptics token auth)"`
 	LibratoToken string `envconfig:"LIBRATO_TOKEN" desc:"Librato/AppOptics API token; set: enables the Librato outlet"`
@@ -63,54 +63,20 @@ type Config struct {
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 
-// loadConfig reads the environment and checks the combinations envconfig
-// cannot. Error messages name the variable and never carry a secret's value.
+// loadConfig reads the environment and checks every variable (configcheck.go)
+// and the emitter's EMITTER_* variables, before anything starts. Every error
+// wraps errConfig, names the variable and what it accepts, and never carries
+// a secret's value.
 func loadConfig() (Config, error) {
 	var c Config
 	if err := envconfig.Process("", &c); err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return c, envError(err)
 	}
-	return c, c.validate()
-}
-
-func (c Config) validate() error {
-	var errs []error
-	if c.Port != "" && !c.DrainInsecureNoAuth && (c.DrainUser == "" || c.DrainPassword == "") {
-		errs = append(errs, errors.New("config: PORT is set but DRAIN_USER and DRAIN_PASSWORD are not: the drain needs credentials (or set DRAIN_INSECURE_NO_AUTH=true to accept unauthenticated POSTs)"))
+	err := c.validate()
+	if _, eerr := emitter.FromEnv(); eerr != nil {
+		err = errors.Join(err, fmt.Errorf("%w: %w", errConfig, eerr))
 	}
-	if (c.HerokuAPIKey == "") != (c.HerokuAppName == "") {
-		errs = append(errs, errors.New("config: HEROKU_API_KEY and HEROKU_APP_NAME go together: set both to tail the app's logs, or neither"))
-	}
-	if (c.SyslogTLSCert == "") != (c.SyslogTLSKey == "") {
-		errs = append(errs, errors.New("config: SYSLOG_TLS_CERT and SYSLOG_TLS_KEY go together"))
-	}
-	if c.SyslogTLSCert != "" && c.SyslogAddr == "" {
-		errs = append(errs, errors.New("config: SYSLOG_TLS_CERT is set but SYSLOG_ADDR is not"))
-	}
-	if c.MetricsResolution < time.Second || c.MetricsResolution%time.Second != 0 {
-		errs = append(errs, fmt.Errorf("config: METRICS_RESOLUTION=%s: want whole seconds, at least 1s", c.MetricsResolution))
-	}
-	if c.MetricsGrace < 0 {
-		errs = append(errs, fmt.Errorf("config: METRICS_GRACE=%s: must not be negative", c.MetricsGrace))
-	}
-	if c.LibratoAPI != "metrics" && c.LibratoAPI != "measurements" {
-		errs = append(errs, fmt.Errorf("config: LIBRATO_API=%q: want metrics or measurements", c.LibratoAPI))
-	}
-	if c.LibratoUser != "" && c.LibratoToken == "" {
-		errs = append(errs, errors.New("config: LIBRATO_USER is set but LIBRATO_TOKEN is not"))
-	}
-	if c.LibratoToken != "" && c.LibratoUser == "" && c.LibratoAPI == "metrics" {
-		errs = append(errs, errors.New("config: LIBRATO_TOKEN without LIBRATO_USER works only with LIBRATO_API=measurements (AppOptics token auth)"))
-	}
-	if c.RemoteWriteBearerToken != "" && (c.RemoteWriteUser != "" || c.RemoteWritePassword != "") {
-		errs = append(errs, errors.New("config: REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"))
-	}
-	errs = append(errs, c.validateOTLP()...)
-	errs = append(errs, c.validateOTLPOutlet()...)
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("config: SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout))
-	}
-	return errors.Join(errs...)
+	return c, err
 }
 
 // librato reports whether the Librato outlet is configured.
@@ -119,15 +85,16 @@ func (c Config) librato() bool { return c.LibratoToken != "" }
 // remoteWrite reports whether the remote-write outlet is configured.
 func (c Config) remoteWrite() bool { return c.RemoteWriteURL != "" }
 
-// printUsage writes the flags and envconfig's table of variables to w.
+// printUsage writes the flags and every variable the worker reads, with its
+// default and meaning, to w.
 func printUsage(w io.Writer, flags func(io.Writer)) {
-	fmt.Fprintf(w, "Usage: worker [-stdin]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: worker [-stdin] [-version]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
 	flags(w)
-	fmt.Fprintf(w, "\nEnvironment (no outlet configured: buckets are printed to stdout):\n")
+	fmt.Fprintf(w, "\nEnvironment (variable, default, meaning; no outlet configured: buckets are printed to stdout):\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	_ = envconfig.Usagef("", &Config{}, tw, usageFormat)
 	tw.Flush()
-	fmt.Fprintf(w, "\nThe worker's own health metrics are printed to stdout by the emitter library:\n")
+	fmt.Fprintf(w, "\nThe worker's own health metrics, printed by the emitter library:\n\n")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	_ = emitter.PrintEnvUsage(tw)
 	tw.Flush()

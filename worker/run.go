@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dynometrics/dynometrics/emitter"
@@ -33,6 +36,7 @@ const flushEvery = time.Second
 type options struct {
 	stdin  io.Reader // read log lines from here (-stdin); nil: no stdin input
 	stdout io.Writer // the local outlet and the self-metrics emitter write here
+	stderr io.Writer // with the local outlet, self-metrics go here instead (nil: stdout)
 	logger *slog.Logger
 
 	// Tests only.
@@ -70,6 +74,8 @@ type worker struct {
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer
 	emitter *emitter.Emitter
+
+	intervals *intervalCheck // timer statistics emitted more often than the buckets (intervalcheck.go)
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -111,6 +117,8 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildInputs(); err != nil {
 		return nil, err
 	}
+	w.intervals = &intervalCheck{res: cfg.MetricsResolution, log: w.log, now: opt.now}
+	w.viewers = append(w.viewers, w.intervals.view)
 	if err := w.buildEmitter(); err != nil {
 		return nil, err
 	}
@@ -211,26 +219,40 @@ func (w *worker) run(ctx context.Context) error {
 		go func() { defer wg.Done(); done <- f() }()
 	}
 
+	// Bind every listener before starting anything, so that a port in use
+	// stops the worker before it says it listens anywhere.
+	var drainL, syslogL net.Listener
 	if w.server != nil {
-		l := w.opt.drainListener
-		if l == nil {
+		drainL = w.opt.drainListener
+		if drainL == nil {
 			var err error
-			if l, err = net.Listen("tcp", w.server.Addr); err != nil {
+			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
 				return fmt.Errorf("drain: listen on PORT=%s: %w", w.cfg.Port, err)
 			}
 		}
-		w.log.Info("HTTPS drain listening", "addr", l.Addr().String(), "path", drain.LogsPath)
+	}
+	if w.syslog != nil {
+		var err error
+		if syslogL, err = net.Listen("tcp", w.cfg.SyslogAddr); err != nil {
+			if drainL != nil {
+				drainL.Close()
+			}
+			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.SyslogAddr, err)
+		}
+	}
+	if w.server != nil {
+		w.log.Info("HTTPS drain listening", "addr", drainL.Addr().String(), "path", drain.LogsPath)
 		start(func() error {
-			if err := w.server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			if err := w.server.Serve(drainL); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("drain: %w", err)
 			}
 			return nil
 		})
 	}
 	if w.syslog != nil {
-		w.log.Info("syslog listening", "addr", w.cfg.SyslogAddr, "tls", w.syslog.TLS())
+		w.log.Info("syslog listening", "addr", syslogL.Addr().String(), "tls", w.syslog.TLS())
 		start(func() error {
-			if err := w.syslog.ListenAndServe(); !errors.Is(err, syslog.ErrServerClosed) {
+			if err := w.syslog.Serve(syslogL); !errors.Is(err, syslog.ErrServerClosed) {
 				return fmt.Errorf("syslog: %w", err)
 			}
 			return nil
@@ -257,11 +279,16 @@ func (w *worker) run(ctx context.Context) error {
 	}
 
 	var runErr error
+	var deadline time.Time // SHUTDOWN_TIMEOUT counts from the signal, stdin's wait included
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			w.log.Info("shutting down", "reason", context.Cause(ctx))
+			deadline = time.Now().Add(w.cfg.ShutdownTimeout)
+			if w.opt.stdin != nil {
+				runErr = w.finishStdin(stdinDone)
+			}
 			break loop
 		case err := <-stdinDone:
 			if err != nil {
@@ -279,7 +306,10 @@ loop:
 		}
 	}
 
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), w.cfg.ShutdownTimeout)
+	if deadline.IsZero() {
+		deadline = time.Now().Add(w.cfg.ShutdownTimeout)
+	}
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	err := w.shutdown(shutdownCtx, stopInputs, &wg)
 	stopEmitter()
@@ -298,6 +328,32 @@ const (
 	drainShare  = 0.2 // parse the bodies the drain accepted; the other inputs stop
 	outletShare = 1 - serverShare - drainShare
 )
+
+// finishStdin keeps reading stdin after SIGINT/SIGTERM until it ends, for at
+// most half of SHUTDOWN_TIMEOUT (the rest is for flushing and sending): on
+// Ctrl-C the app writing into the pipe gets the signal too and prints its
+// final emission before it exits, which closes the pipe.
+func (w *worker) finishStdin(stdinDone <-chan error) error {
+	limit := w.cfg.ShutdownTimeout / 2
+	w.log.Info("reading stdin until it ends (a second Ctrl-C stops at once)", "at_most", limit.String())
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-again:
+		w.log.Warn("second signal: flushing what was read from stdin")
+	case err := <-stdinDone:
+		if err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+		w.log.Info("end of stdin: flushing and exiting")
+	case <-t.C:
+		w.log.Warn("stdin did not end within half of SHUTDOWN_TIMEOUT: flushing what was read", "waited", limit.String())
+	}
+	return nil
+}
 
 // shutdown stops the inputs (the drain's queued bodies still reach the
 // aggregator), flushes every open bucket including the current partial one,

@@ -37,9 +37,10 @@ func (s selfMetrics) gauge(name string, f func() int64) {
 }
 
 // buildEmitter registers the worker's self-metrics and builds the emitter that
-// prints them to stdout (EMITTER_INTERVAL, EMITTER_PREFIX, EMITTER_SOURCE):
-// on Heroku they come back through the drain like any app line, with the
-// worker's dyno as their source.
+// prints them to stdout, or to stderr when stdout carries the local outlet's
+// buckets (EMITTER_INTERVAL, EMITTER_PREFIX, EMITTER_SOURCE): on Heroku both
+// reach the log stream and they come back through the drain like any app
+// line, with the worker's dyno as their source.
 func (w *worker) buildEmitter() error {
 	s := selfMetrics{w.reg}
 	u := func(f func() uint64) func() int64 { return func() int64 { return int64(f()) } }
@@ -47,6 +48,7 @@ func (w *worker) buildEmitter() error {
 	p := func() input.Stats { return w.proc.Stats() }
 	s.counter("worker.input.lines", u(func() uint64 { return p().Lines }))
 	s.counter("worker.input.measurements", u(func() uint64 { return p().Measurements }))
+	s.counter("worker.input.own_lines", u(w.proc.OwnLines))
 
 	if w.drain != nil {
 		d := func() drain.Stats { return w.drain.Stats() }
@@ -82,6 +84,7 @@ func (w *worker) buildEmitter() error {
 	}))
 	s.counter("worker.aggregate.series_flushed", u(func() uint64 { return a().SeriesFlushed }))
 	s.gauge("worker.aggregate.open_series", func() int64 { return a().OpenSeries })
+	s.counter("worker.aggregate.partial_timer_stats", u(w.intervals.count.Load))
 
 	cfg, err := emitter.FromEnv()
 	if err != nil {
@@ -89,9 +92,23 @@ func (w *worker) buildEmitter() error {
 	}
 	cfg.Registry = w.reg
 	cfg.Writer = w.opt.stdout
+	if w.hasOutlet("console") && w.opt.stderr != nil {
+		// stdout carries the buckets: keep the health lines apart.
+		cfg.Writer = w.opt.stderr
+	}
 	cfg.Logger = w.log
 	w.emitter, err = emitter.New(cfg)
 	return err
+}
+
+// hasOutlet reports whether an outlet of that name is configured.
+func (w *worker) hasOutlet(name string) bool {
+	for _, o := range w.outlets {
+		if o.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // outletMetrics registers the delivery counters of one outlet's queue.

@@ -6,14 +6,16 @@
 //	$ webapp -demo
 //	at=metrics count#http.handler.root.count=12 sample#http.handler.root.min=0.01ms … count#http.requests=30 count#http.status.2xx=24 count#http.status.4xx=6
 //
-// It listens on :$PORT (5000 when PORT is unset, Heroku always sets it) or on
-// -addr. The emitter reads EMITTER_INTERVAL (default 60s), EMITTER_PREFIX,
+// It listens on :$PORT (Heroku always sets it), or on -addr, or on :8000
+// (DefaultPort) when neither is given, and prints the URL it serves on
+// stderr. The emitter reads EMITTER_INTERVAL (default 60s), EMITTER_PREFIX,
 // EMITTER_SOURCE, EMITTER_STATSD_ADDR and EMITTER_RUNTIME.
 //
 // For a local demo, -demo (or DEMO_TRAFFIC=1) makes the app send itself a few
-// requests per second for -demo-duration (default 30s) and, unless
-// EMITTER_INTERVAL is set, emit every 5 seconds, so metric lines appear within
-// seconds.
+// requests per second until it is stopped (or for -demo-duration) and, unless
+// EMITTER_INTERVAL or METRICS_RESOLUTION is set, emit every 10 seconds
+// (DemoInterval), so metric lines appear within seconds. In -demo mode
+// without PORT or -addr, a busy port 8000 is replaced by a free one.
 //
 // On SIGTERM or SIGINT it stops accepting requests, lets running ones finish
 // (up to ShutdownTimeout), then the emitter prints a final emission, so
@@ -44,12 +46,15 @@ import (
 // after SIGTERM, which leaves time for the final emission.
 const ShutdownTimeout = 20 * time.Second
 
-// DemoInterval is the emission interval in demo mode when EMITTER_INTERVAL is
-// unset.
-const DemoInterval = 5 * time.Second
+// DemoInterval is the emission interval in demo mode when EMITTER_INTERVAL and
+// METRICS_RESOLUTION are unset: the README's demo runs the worker with
+// METRICS_RESOLUTION=10s, and timer statistics are right per bucket when the
+// two are equal.
+const DemoInterval = 10 * time.Second
 
-// DefaultPort is used when $PORT is unset.
-const DefaultPort = "5000"
+// DefaultPort is used when $PORT and -addr are unset. Not 5000, which macOS
+// uses for AirPlay.
+const DefaultPort = "8000"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -67,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address (default :$PORT, or :"+DefaultPort+" when PORT is unset)")
 	demo := fs.Bool("demo", os.Getenv("DEMO_TRAFFIC") == "1", "send requests to itself (also DEMO_TRAFFIC=1)")
-	demoFor := fs.Duration("demo-duration", 30*time.Second, "how long -demo sends requests")
+	demoFor := fs.Duration("demo-duration", 0, "how long -demo sends requests (0: until the app is stopped)")
 	demoRate := fs.Int("demo-rate", 5, "requests per second -demo sends")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if err != nil {
 		return err
 	}
-	if *demo && os.Getenv("EMITTER_INTERVAL") == "" {
+	if *demo && os.Getenv("EMITTER_INTERVAL") == "" && os.Getenv("METRICS_RESOLUTION") == "" {
 		cfg.Interval = DemoInterval
 	}
 	reg := metrics.NewRegistry()
@@ -87,28 +92,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if err != nil {
 		return err
 	}
-	defer em.Close()
 
-	if *addr == "" {
-		port := os.Getenv("PORT")
-		if port == "" {
-			port = DefaultPort
-		}
-		*addr = ":" + port
-	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr, *demo)
 	if err != nil {
+		em.Close()
 		return err
 	}
 	srv := &http.Server{Handler: newApp(reg).routes(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("webapp listening", "addr", ln.Addr().String(), "emit_interval", cfg.Interval.String(), "demo", *demo)
+	url := "http://" + displayAddr(ln.Addr())
+	log.Info("webapp listening", "url", url, "emit_interval", cfg.Interval.String(), "demo", *demo)
+	if *demo {
+		fmt.Fprintf(stderr, "webapp: serving %s; sending itself %d requests a second; metric lines every %s on stdout; Ctrl-C stops it\n",
+			url, *demoRate, cfg.Interval)
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
 
-	emitCtx, stopEmit := context.WithCancel(context.Background())
-	emitDone := make(chan error, 1)
-	go func() { emitDone <- em.Run(emitCtx) }()
+	em.Start()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	if *demo {
@@ -125,8 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("webapp: shutdown", "err", err)
 	}
-	stopEmit() // after the last request: the final emission includes it
-	emitErr := <-emitDone
+	emitErr := em.Stop() // after the last request: the final emission includes it
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
@@ -200,22 +200,29 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// demoTraffic sends rate requests per second to base for d, spread over the
+// demoTraffic sends rate requests per second to base until ctx ends or, when
+// d > 0, for d, spread over the
 // app's routes and a missing one (for some 404s).
 func demoTraffic(ctx context.Context, base string, rate int, d time.Duration, log *slog.Logger) {
 	if rate < 1 {
 		rate = 1
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	paths := []string{"/", "/work", "/work", "/health", "/missing"}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
-		case <-ctx.Done():
-			log.Info("webapp: demo traffic done")
+		case <-ctx.Done(): // stopping: nothing to say
+			return
+		case <-timeout:
+			log.Info("webapp: demo traffic done (-demo-duration elapsed); still serving until stopped", "after", d.String())
 			return
 		case <-tick.C:
 		}
@@ -230,4 +237,29 @@ func demoTraffic(ctx context.Context, base string, rate int, d time.Duration, lo
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+// listen binds addr, else :$PORT, else :DefaultPort. In demo mode a busy
+// default port is replaced by a free one (the URL is printed either way).
+func listen(addr string, demo bool) (net.Listener, error) {
+	if addr != "" {
+		return net.Listen("tcp", addr)
+	}
+	if port := os.Getenv("PORT"); port != "" {
+		return net.Listen("tcp", ":"+port)
+	}
+	ln, err := net.Listen("tcp", ":"+DefaultPort)
+	if err != nil && demo {
+		return net.Listen("tcp", "127.0.0.1:0")
+	}
+	return ln, err
+}
+
+// displayAddr turns a listener address into one a browser can open:
+// localhost for the unspecified address.
+func displayAddr(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return "localhost:" + strconv.Itoa(ta.Port)
+	}
+	return a.String()
 }

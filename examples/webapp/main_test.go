@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -121,10 +122,10 @@ func TestRunDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-demo", "-demo-rate", "50", "-demo-duration", "1500ms"}, &stdout, &stderr, nil)
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-demo", "-demo-rate", "50", "-demo-duration", "1200ms"}, &stdout, &stderr, nil)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(stdout.String(), "at=metrics") && time.Now().Before(deadline) {
+	for !strings.Contains(stderr.String(), "demo traffic done") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()
@@ -147,6 +148,9 @@ func TestRunDemo(t *testing.T) {
 	if !strings.Contains(stdout.String(), "count#http.status.4xx=") {
 		t.Errorf("no status counts:\n%s", stdout.String())
 	}
+	if !strings.Contains(stderr.String(), "demo traffic done (-demo-duration elapsed)") {
+		t.Errorf("-demo-duration elapsed without saying so:\n%s", stderr.String())
+	}
 }
 
 func TestBadFlag(t *testing.T) {
@@ -156,5 +160,69 @@ func TestBadFlag(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout: %q", stdout.String())
+	}
+}
+
+// TestDemoRunsUntilStopped: -demo without -demo-duration keeps sending
+// requests until the app is stopped, prints the URL it serves, and says
+// nothing about the demo being done when it is interrupted.
+func TestDemoRunsUntilStopped(t *testing.T) {
+	t.Setenv("EMITTER_INTERVAL", "1s")
+	var stdout, stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	addrc := make(chan string, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-demo", "-demo-rate", "20"}, &stdout, &stderr, func(a string) { addrc <- a })
+	}()
+	addr := <-addrc
+	// Two emissions with requests in each: traffic goes on past the first.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(stdout.String(), "count#http.requests=") < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var perEmission []string
+	for _, f := range strings.Fields(stdout.String()) {
+		if v, ok := strings.CutPrefix(f, "count#http.requests="); ok {
+			perEmission = append(perEmission, v)
+		}
+	}
+	if len(perEmission) < 3 || perEmission[1] == "0" {
+		t.Errorf("requests per emission %v: want traffic in the second emission too", perEmission)
+	}
+	if err := stderr.String(); !strings.Contains(err, "serving http://"+addr) || !strings.Contains(err, "Ctrl-C stops it") {
+		t.Errorf("stderr does not say where the app serves and how to stop it:\n%s", err)
+	}
+	if strings.Contains(stderr.String(), "demo traffic done") {
+		t.Errorf("stderr says the demo is done after an interrupt:\n%s", stderr.String())
+	}
+}
+
+func TestDefaultPort(t *testing.T) {
+	if DefaultPort == "5000" || DefaultPort == "7000" {
+		t.Errorf("DefaultPort %s collides with macOS AirPlay", DefaultPort)
+	}
+	t.Setenv("PORT", "")
+	// Keep the default port busy: the demo falls back to a free port, the
+	// plain app reports the busy port.
+	busy, err := net.Listen("tcp", ":"+DefaultPort)
+	if err != nil {
+		t.Skipf("port %s is in use by something else: %v", DefaultPort, err)
+	}
+	defer busy.Close()
+	ln, err := listen("", true)
+	if err != nil {
+		t.Fatalf("demo with a busy default port: %v", err)
+	}
+	ln.Close()
+	if _, err := listen("", false); err == nil {
+		t.Error("without -demo a busy default port is not reported")
+	}
+	if got := displayAddr(&net.TCPAddr{IP: net.IPv6unspecified, Port: 8000}); got != "localhost:8000" {
+		t.Errorf("displayAddr(:8000) = %s", got)
 	}
 }

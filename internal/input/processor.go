@@ -94,6 +94,7 @@ type Processor struct {
 
 	lines, measurements, rejectedLines, rejectedPairs  atomic.Uint64
 	malformed, badHeaders, overlong, broken, sinkCalls atomic.Uint64
+	ownLines                                           atomic.Uint64 // see OwnLines
 }
 
 // NewProcessor returns a Processor that feeds sink.
@@ -140,6 +141,10 @@ func (p *Processor) Stats() Stats {
 		SinkCalls:       p.sinkCalls.Load(),
 	}
 }
+
+// OwnLines returns how many messages were the worker's own console output
+// (IsWorkerOutput) and were skipped. Safe for concurrent use.
+func (p *Processor) OwnLines() uint64 { return p.ownLines.Load() }
 
 // Session returns a Session from the Processor's pool. Call Release when done.
 func (p *Processor) Session() *Session {
@@ -294,6 +299,10 @@ func (s *Session) parse(h *logplex.Header, msg []byte) {
 			s.arrival = s.p.now()
 		}
 		t = s.arrival
+	}
+	if IsWorkerOutput(msg) {
+		s.p.ownLines.Add(1)
+		return
 	}
 	s.st.lines++
 	var err error

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clearEnv unsets every variable the worker and the emitter read, for the
+// duration of the test.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	names := []string{"EMITTER_INTERVAL", "EMITTER_PREFIX", "EMITTER_SOURCE", "EMITTER_STATSD_ADDR", "EMITTER_RUNTIME"}
+	for _, v := range configVars {
+		names = append(names, v.name)
+	}
+	for _, n := range names {
+		t.Setenv(n, "")
+		os.Unsetenv(n)
+	}
+}
+
+// The secrets of the table below: none may appear in any output.
+const (
+	secretPass  = "s3cret-pass"
+	secretToken = "s3cret-token"
+)
+
+// TestConfigErrorsNameTheVariable runs the worker with one bad variable (or
+// combination) at a time: it exits 2 before starting anything, and the error
+// names the variable, its value unless secret, and what is accepted.
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeCert(t, dir)
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const rw = "http://127.0.0.1:9090/api/v1/write"
+	type env = map[string]string
+	tests := map[string]struct {
+		env  env
+		want []string // each must appear in stderr
+	}{
+		"PORT not a number":     {env{"PORT": "http", "DRAIN_USER": "u", "DRAIN_PASSWORD": secretPass}, []string{`PORT="http": not a port number; want a TCP port number`}},
+		"PORT out of range":     {env{"PORT": "70000", "DRAIN_USER": "u", "DRAIN_PASSWORD": secretPass}, []string{`PORT="70000": not a port number`}},
+		"DRAIN_USER with colon": {env{"PORT": "8080", "DRAIN_USER": "a:b", "DRAIN_PASSWORD": secretPass}, []string{`DRAIN_USER="a:b": contains ':'`}},
+		"DRAIN_PASSWORD missing": {env{"PORT": "8080", "DRAIN_USER": "metrics"},
+			[]string{"PORT=8080 serves the drain, but DRAIN_PASSWORD is not set", "DRAIN_INSECURE_NO_AUTH=true"}},
+		"DRAIN_USER missing":     {env{"PORT": "8080", "DRAIN_PASSWORD": secretPass}, []string{"but DRAIN_USER is not set"}},
+		"DRAIN_INSECURE_NO_AUTH": {env{"DRAIN_INSECURE_NO_AUTH": "yes please"}, []string{`DRAIN_INSECURE_NO_AUTH="yes please": not a boolean; want true or false`}},
+		"HEROKU_API_KEY alone":   {env{"HEROKU_API_KEY": secretToken}, []string{"HEROKU_API_KEY is set but HEROKU_APP_NAME is not"}},
+		"HEROKU_APP_NAME":        {env{"HEROKU_API_KEY": secretToken, "HEROKU_APP_NAME": "My App"}, []string{`HEROKU_APP_NAME="My App": not an app name; want a Heroku app name`}},
+		"HEROKU_API_URL":         {env{"HEROKU_API_URL": "api.heroku.com"}, []string{`HEROKU_API_URL="api.heroku.com": no http:// or https:// in front; want an http(s) base URL`}},
+		"SYSLOG_ADDR":            {env{"SYSLOG_ADDR": "notanaddr"}, []string{`SYSLOG_ADDR="notanaddr": not host:port; want a TCP listen address`}},
+		"SYSLOG_ADDR port":       {env{"SYSLOG_ADDR": ":syslog"}, []string{`SYSLOG_ADDR=":syslog": not a port number`}},
+		"SYSLOG_TLS_CERT missing file": {env{"SYSLOG_ADDR": ":6514", "SYSLOG_TLS_CERT": "/nonexistent/c.pem", "SYSLOG_TLS_KEY": key},
+			[]string{`SYSLOG_TLS_CERT="/nonexistent/c.pem": cannot be read; want a readable PEM certificate file`}},
+		"SYSLOG_TLS_KEY not a key": {env{"SYSLOG_ADDR": ":6514", "SYSLOG_TLS_CERT": cert, "SYSLOG_TLS_KEY": junk},
+			[]string{`SYSLOG_TLS_CERT="` + cert + `" and SYSLOG_TLS_KEY="` + junk + `": not a matching PEM certificate and key`}},
+		"SYSLOG_TLS_KEY alone":    {env{"SYSLOG_ADDR": ":6514", "SYSLOG_TLS_KEY": key}, []string{"SYSLOG_TLS_KEY is set but SYSLOG_TLS_CERT is not"}},
+		"SYSLOG_TLS without addr": {env{"SYSLOG_TLS_CERT": cert, "SYSLOG_TLS_KEY": key}, []string{"SYSLOG_TLS_CERT and SYSLOG_TLS_KEY are set but SYSLOG_ADDR is not"}},
+		"METRICS_PREFIX":          {env{"METRICS_PREFIX": "bad prefix!"}, []string{`METRICS_PREFIX="bad prefix!": ' ' at byte 3 is not allowed; want 1 to 128 of A-Z a-z 0-9 . : _ -`}},
+		"METRICS_TAGS":            {env{"METRICS_TAGS": "region"}, []string{`METRICS_TAGS="region": tags: pair 1 "region" has no ':'`, "want name:value pairs"}},
+		"METRICS_TAGS for remote write": {env{"METRICS_TAGS": "source:x", "REMOTE_WRITE_URL": rw},
+			[]string{`METRICS_TAGS="source:x": for remote write: label name source is reserved`}},
+		"METRICS_RESOLUTION not a duration": {env{"METRICS_RESOLUTION": "abc"},
+			[]string{`METRICS_RESOLUTION="abc": not a duration; want whole seconds from 1s to 24h that divide a day`}},
+		"METRICS_RESOLUTION 7s":   {env{"METRICS_RESOLUTION": "7s"}, []string{`METRICS_RESOLUTION="7s": does not divide a day`}},
+		"METRICS_RESOLUTION 1.5s": {env{"METRICS_RESOLUTION": "1500ms"}, []string{`METRICS_RESOLUTION="1500ms": not whole seconds`}},
+		"METRICS_GRACE":           {env{"METRICS_GRACE": "2h"}, []string{`METRICS_GRACE="2h": out of range; want a duration from 0s to 1h0m0s`}},
+		"METRICS_GRACE negative":  {env{"METRICS_GRACE": "-1s"}, []string{`METRICS_GRACE="-1s": out of range`}},
+		"LIBRATO_USER alone":      {env{"LIBRATO_USER": "ops@example.com"}, []string{"LIBRATO_USER is set but LIBRATO_TOKEN is not"}},
+		"LIBRATO_TOKEN alone":     {env{"LIBRATO_TOKEN": secretToken}, []string{"LIBRATO_TOKEN is set without LIBRATO_USER", "LIBRATO_API=measurements"}},
+		"LIBRATO_URL":             {env{"LIBRATO_URL": "ftp://metrics.example.com"}, []string{`LIBRATO_URL="ftp://metrics.example.com": scheme "ftp" is not http or https`}},
+		"LIBRATO_URL credentials": {env{"LIBRATO_URL": "https://ops:" + secretPass + "@metrics.example.com"},
+			[]string{`LIBRATO_URL="https://metrics.example.com": credentials in the URL`}},
+		"LIBRATO_API":      {env{"LIBRATO_API": "v2"}, []string{`LIBRATO_API="v2": unknown API; want metrics (legacy source API) or measurements`}},
+		"REMOTE_WRITE_URL": {env{"REMOTE_WRITE_URL": "localhost:9090/api/v1/write"}, []string{`REMOTE_WRITE_URL="localhost:9090/api/v1/write": no http:// or https:// in front; want an http(s) URL such as http://127.0.0.1:9090/api/v1/write`}},
+		"REMOTE_WRITE_URL token in query": {env{"REMOTE_WRITE_URL": "https://push.example.com/write?key=" + secretToken + "#x", "METRICS_RESOLUTION": "7s"},
+			[]string{`METRICS_RESOLUTION="7s"`}}, // a valid URL with a secret in the query: never echoed
+		"REMOTE_WRITE_USER alone":     {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_USER": "123456"}, []string{"REMOTE_WRITE_USER is set but REMOTE_WRITE_PASSWORD is not"}},
+		"REMOTE_WRITE_PASSWORD alone": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_PASSWORD": secretPass}, []string{"REMOTE_WRITE_PASSWORD is set but REMOTE_WRITE_USER is not"}},
+		"REMOTE_WRITE_BEARER_TOKEN and Basic": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_USER": "u", "REMOTE_WRITE_PASSWORD": secretPass, "REMOTE_WRITE_BEARER_TOKEN": secretToken},
+			[]string{"REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"}},
+		"REMOTE_WRITE_BEARER_TOKEN without URL": {env{"REMOTE_WRITE_BEARER_TOKEN": secretToken}, []string{"but REMOTE_WRITE_URL is not"}},
+		"REMOTE_WRITE_HEADERS": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_HEADERS": "Content-Type:text/plain"},
+			[]string{"REMOTE_WRITE_HEADERS (value not shown): header Content-Type is set by the protocol; want Name:value pairs"}},
+		"REMOTE_WRITE_HEADERS syntax": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_HEADERS": "Authorization " + secretToken},
+			[]string{"REMOTE_WRITE_HEADERS (value not shown): entry 1: no ':' between name and value"}},
+		"SHUTDOWN_TIMEOUT":       {env{"SHUTDOWN_TIMEOUT": "0s"}, []string{`SHUTDOWN_TIMEOUT="0s": not positive; want a positive duration`}},
+		"SHUTDOWN_TIMEOUT parse": {env{"SHUTDOWN_TIMEOUT": "soon"}, []string{`SHUTDOWN_TIMEOUT="soon": not a duration`}},
+		"EMITTER_INTERVAL":       {env{"EMITTER_INTERVAL": "often"}, []string{`EMITTER_INTERVAL="often" is not a valid time.Duration`}},
+		"EMITTER_INTERVAL vs METRICS_RESOLUTION": {env{"EMITTER_INTERVAL": "5s", "METRICS_RESOLUTION": "10s"},
+			[]string{"EMITTER_INTERVAL=5s does not suit METRICS_RESOLUTION=10s"}},
+		"EMITTER_PREFIX": {env{"EMITTER_PREFIX": "a b"}, []string{`EMITTER_PREFIX: "a b" has ' ' at byte 1`}},
+		"several at once": {env{"METRICS_GRACE": "2h", "LIBRATO_API": "v2", "SYSLOG_ADDR": "x"},
+			[]string{"METRICS_GRACE=", "LIBRATO_API=", "SYSLOG_ADDR="}},
+	}
+	covered := map[string]bool{}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := realMain([]string{"-stdin"}, strings.NewReader(""), &stdout, &stderr)
+			out := stderr.String()
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr:\n%s", code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "s3cret") {
+				t.Errorf("stderr shows a secret:\n%s", out)
+			}
+			if stdout.Len() != 0 || strings.Contains(out, "listening") || strings.Contains(out, "level=") {
+				t.Errorf("something started before the configuration was checked:\nstdout %q\nstderr %s", stdout.String(), out)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				if !strings.HasPrefix(line, "worker: config: ") && line != "worker: see worker -h for every variable" {
+					t.Errorf("line %q is not a worker: config: error", line)
+				}
+			}
+		})
+		for _, w := range tc.want {
+			for _, v := range configVars {
+				if strings.Contains(w, v.name) {
+					covered[v.name] = true
+				}
+			}
+		}
+	}
+	for _, v := range configVars {
+		if !covered[v.name] {
+			t.Errorf("no case shows an error naming %s: add one", v.name)
+		}
+	}
+}
+
+// TestEveryVariableHasARule keeps configVars and Config in step: a new
+// variable needs a configVar (its accepted values) and a case above.
+func TestEveryVariableHasARule(t *testing.T) {
+	tags := map[string]bool{}
+	rt := reflect.TypeOf(Config{})
+	for i := 0; i < rt.NumField(); i++ {
+		tag := rt.Field(i).Tag.Get("envconfig")
+		if tag == "" {
+			continue
+		}
+		tags[tag] = true
+		if _, ok := varByName(tag); !ok {
+			t.Errorf("%s (Config.%s) has no entry in configVars", tag, rt.Field(i).Name)
+		}
+	}
+	for _, v := range configVars {
+		if !tags[v.name] {
+			t.Errorf("configVars has %s, which Config does not read", v.name)
+		}
+		if v.accepts == "" {
+			t.Errorf("%s does not say what it accepts", v.name)
+		}
+	}
+}
+
+func TestNoInput(t *testing.T) {
+	clearEnv(t)
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, strings.NewReader(""), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), "worker: config: no input configured: set PORT") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+func TestStrayArgument(t *testing.T) {
+	clearEnv(t)
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"stdin"}, strings.NewReader(""), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), `unexpected argument "stdin"`) {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// TestUsage: -h prints to stdout, exits 0, lists every flag and every
+// variable the worker reads (its own and the emitter's) with defaults, and
+// carries no envconfig boilerplate.
+func TestUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"-h"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("worker -h: exit %d", code)
+	}
+	out := stdout.String()
+	want := []string{"-stdin", "-version", "60s", "https://metrics-api.librato.com", "25s",
+		"EMITTER_INTERVAL", "EMITTER_PREFIX", "EMITTER_SOURCE", "EMITTER_STATSD_ADDR", "EMITTER_RUNTIME"}
+	for _, v := range configVars {
+		want = append(want, v.name)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("worker -h does not mention %s", w)
+		}
+	}
+	if strings.Contains(out, "This application is configured") || strings.Contains(out, "REQUIRED") {
+		t.Errorf("worker -h carries envconfig's boilerplate")
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("worker -h wrote to stderr: %q", stderr.String())
+	}
+	if t.Failed() {
+		t.Logf("worker -h:\n%s", out)
+	}
+}
+
+// writeCert writes a self-signed certificate and its key for the TLS cases.
+func writeCert(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// TestBusyPortBeforeListening: a syslog address in use stops the worker
+// before it starts any input or says it listens anywhere.
+func TestBusyPortBeforeListening(t *testing.T) {
+	clearEnv(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
+	free.Close()
+	t.Setenv("SYSLOG_ADDR", busy.Addr().String())
+	t.Setenv("PORT", port)
+	t.Setenv("DRAIN_USER", "u")
+	t.Setenv("DRAIN_PASSWORD", secretPass)
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, strings.NewReader(""), &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr.String())
+	}
+	if out := stderr.String(); strings.Contains(out, "listening") || !strings.Contains(out, "listen on SYSLOG_ADDR="+busy.Addr().String()) {
+		t.Errorf("stderr:\n%s", out)
+	}
+	// The drain's port was released again.
+	l, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		t.Errorf("PORT %s still bound: %v", port, err)
+	} else {
+		l.Close()
+	}
+}
