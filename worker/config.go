@@ -43,6 +43,12 @@ type Config struct {
 	RemoteWriteBearerToken string `envconfig:"REMOTE_WRITE_BEARER_TOKEN" desc:"remote-write bearer token (instead of Basic auth)"`
 	RemoteWriteHeaders     string `envconfig:"REMOTE_WRITE_HEADERS" desc:"extra headers Name:value,Name:value (e.g. X-Scope-OrgID:tenant1)"`
 
+	ViewUser      string        `envconfig:"VIEW_USER" desc:"Basic auth user of the live view (with VIEW_PASSWORD)"`
+	ViewPassword  string        `envconfig:"VIEW_PASSWORD" desc:"set: the live view is served at / on PORT, and on -view's address, behind Basic auth; must differ from DRAIN_PASSWORD"`
+	ViewWindow    time.Duration `envconfig:"VIEW_WINDOW" default:"6h" desc:"how far back the live view's history reaches"`
+	ViewMaxPoints int           `envconfig:"VIEW_MAX_POINTS" default:"720" desc:"points kept per line of the live view, whatever VIEW_WINDOW"`
+	ViewMaxSeries int           `envconfig:"VIEW_MAX_SERIES" default:"5000" desc:"per-dyno series the live view keeps; more are dropped and counted"`
+
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 
@@ -88,6 +94,7 @@ func (c Config) validate() error {
 	if c.RemoteWriteBearerToken != "" && (c.RemoteWriteUser != "" || c.RemoteWritePassword != "") {
 		errs = append(errs, errors.New("config: REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"))
 	}
+	errs = append(errs, c.validateView()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("config: SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout))
 	}
@@ -102,7 +109,7 @@ func (c Config) remoteWrite() bool { return c.RemoteWriteURL != "" }
 
 // printUsage writes the flags and envconfig's table of variables to w.
 func printUsage(w io.Writer, flags func(io.Writer)) {
-	fmt.Fprintf(w, "Usage: worker [-stdin]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: worker [-stdin] [-view ADDR]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
 	flags(w)
 	fmt.Fprintf(w, "\nEnvironment (no outlet configured: buckets are printed to stdout):\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -13,6 +13,7 @@
 // Usage:
 //
 //	webapp | worker -stdin                               # local: print per-dyno buckets
+//	webapp | worker -stdin -view 127.0.0.1:8080          # … and chart them at http://127.0.0.1:8080/
 //	PORT=8080 DRAIN_USER=u DRAIN_PASSWORD=p worker      # HTTPS drain on :8080/logs
 package main
 
@@ -36,6 +37,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	useStdin := fs.Bool("stdin", false, "read log lines from standard input: bare app lines, heroku-logs lines or syslog lines")
+	viewAddr := fs.String("view", "", "serve the live view (charts per dyno and for the whole app) on this address, e.g. 127.0.0.1:8080; works in every mode, -stdin included")
 	fs.Usage = func() {
 		printUsage(stderr, func(w io.Writer) { fs.SetOutput(w); fs.PrintDefaults() })
 	}
@@ -56,6 +58,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opt := options{stdout: stdout, logger: logger}
+	opt.view = *viewAddr
 	if *useStdin {
 		opt.stdin = stdin
 	}

@@ -40,6 +40,8 @@ type options struct {
 	queue         outlet.QueueConfig // delivery tuning for every outlet (tests shorten the backoff)
 	now           func() time.Time   // the clock of arrival times and flushes; nil means time.Now
 	ready         func(a *worker)    // called once every input runs
+
+	viewOptions // the live view (worker/view.go)
 }
 
 // namedOutlet is an outlet with the name its self-metrics carry.
@@ -68,6 +70,8 @@ type worker struct {
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer
 	emitter *emitter.Emitter
+
+	liveView // worker/view.go
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -107,6 +111,9 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 		return nil, err
 	}
 	if err := w.buildInputs(); err != nil {
+		return nil, err
+	}
+	if err := w.buildView(); err != nil {
 		return nil, err
 	}
 	if err := w.buildEmitter(); err != nil {
@@ -219,6 +226,9 @@ func (w *worker) run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if err := w.startView(start); err != nil {
+		return err
+	}
 	if w.syslog != nil {
 		w.log.Info("syslog listening", "addr", w.cfg.SyslogAddr, "tls", w.syslog.TLS())
 		start(func() error {
@@ -298,6 +308,9 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 		if err := w.syslog.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := w.stopView(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	stopInputs()
 	wg.Wait()
