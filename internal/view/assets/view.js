@@ -263,6 +263,7 @@
       name: c.m.name,
       stat: c.series ? c.series.stat : null,
       labels: c.u ? c.u.series.slice(1).map((s) => s.label) : [],
+      axis: c.u ? c.u.axes[1].label : null,
       data: c.u ? c.u.data.map((a) => Array.from(a)) : null,
       canvas: !!c.el.querySelector('canvas'),
       visible: c.visible,
