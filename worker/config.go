@@ -47,7 +47,7 @@ type Config struct {
 	ViewPassword  string        `envconfig:"VIEW_PASSWORD" desc:"set: the live view is served at / on PORT, and on -view's address, behind Basic auth; must differ from DRAIN_PASSWORD"`
 	ViewWindow    time.Duration `envconfig:"VIEW_WINDOW" default:"6h" desc:"how far back the live view's history reaches"`
 	ViewMaxPoints int           `envconfig:"VIEW_MAX_POINTS" default:"720" desc:"points kept per line of the live view, whatever VIEW_WINDOW"`
-	ViewMaxSeries int           `envconfig:"VIEW_MAX_SERIES" default:"5000" desc:"per-dyno series the live view keeps; more are dropped and counted"`
+	ViewMaxSeries int           `envconfig:"VIEW_MAX_SERIES" default:"2000" desc:"per-dyno series the live view keeps; more are dropped and counted"`
 
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"compress/gzip"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
@@ -54,8 +55,16 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 	})
 	mux.Handle("GET "+AssetsPath, http.StripPrefix(AssetsPath[:len(AssetsPath)-1], files))
 	sem := make(chan struct{}, MaxConcurrentRequests)
+	// BestSpeed: the answers are mostly digits and compress well at any
+	// level; BestSpeed compresses 1,000 × 360 points (7.6 MB → 1.4 MB) in
+	// about a third of the default level's time, for an answer 13 % larger
+	// (see BenchmarkSeries).
+	gz, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		panic(err) // fixed options
+	}
 	api := func(f func(http.ResponseWriter, *http.Request)) http.Handler {
-		return gzhttp.GzipHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return gz(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
@@ -168,9 +177,19 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request) {
 		h.mu.RUnlock()
 		return
 	}
-	b := h.appendSeries(make([]byte, 0, 256+len(m.lines)*64+int(h.stats.Values)*12), m, stat)
+	b := h.appendSeries(make([]byte, 0, seriesSize(m)), m, stat)
 	h.mu.RUnlock()
 	writeJSON(w, http.StatusOK, b)
+}
+
+// seriesSize estimates the length of m's answer: about 24 bytes a point
+// ("[1764597600,12.5],") and 64 a line.
+func seriesSize(m *metricHist) int {
+	n := 256 + (len(m.lines)+1)*64 + m.all.n*24
+	for _, l := range m.lines {
+		n += l.n * 24
+	}
+	return n
 }
 
 // appendMetrics appends the answer of GET /api/metrics to b; h.mu is held.

@@ -28,8 +28,10 @@ const (
 	// (see BenchmarkMemoryPerSeries).
 	DefaultMaxPoints = 720
 	// DefaultMaxSeries caps the per-dyno lines over all metrics (each metric
-	// adds its all-dynos line on top).
-	DefaultMaxSeries = 5000
+	// adds its all-dynos line on top). At 360 points a count# or sample#
+	// series takes about 3.5 KB, a measure# series about 18 KB: at most
+	// about 36 MB at the cap (see BenchmarkMemoryPerSeries).
+	DefaultMaxSeries = 2000
 	// dropLogEvery is how often at most a drop is logged.
 	dropLogEvery = time.Minute
 )
