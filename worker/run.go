@@ -203,13 +203,16 @@ func (w *worker) buildInputs() error {
 func (w *worker) run(ctx context.Context) error {
 	inputCtx, stopInputs := context.WithCancel(context.Background())
 	defer stopInputs()
-	done := make(chan error, 4) // an input that ended: nil for the end of stdin
+	done := make(chan error, 8) // an input (or the view server) that ended: nil for the end of stdin
 	var wg sync.WaitGroup
 	start := func(f func() error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); done <- f() }()
 	}
 
+	if err := w.startView(start); err != nil {
+		return err
+	}
 	if w.server != nil {
 		l := w.opt.drainListener
 		if l == nil {
@@ -225,9 +228,6 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			return nil
 		})
-	}
-	if err := w.startView(start); err != nil {
-		return err
 	}
 	if w.syslog != nil {
 		w.log.Info("syslog listening", "addr", w.cfg.SyslogAddr, "tls", w.syslog.TLS())

@@ -147,14 +147,14 @@ func (c Config) validateView() []error {
 	if c.ViewPassword != "" && subtle.ConstantTimeCompare([]byte(c.ViewPassword), []byte(c.DrainPassword)) == 1 {
 		errs = append(errs, errors.New("config: VIEW_PASSWORD equals DRAIN_PASSWORD: the drain's credentials travel in the drain URL, give the view its own password"))
 	}
-	if c.ViewWindow < c.MetricsResolution {
+	if c.ViewWindow < 0 || (c.ViewWindow > 0 && c.ViewWindow < c.MetricsResolution) {
 		errs = append(errs, fmt.Errorf("config: VIEW_WINDOW=%s: want at least METRICS_RESOLUTION (%s)", c.ViewWindow, c.MetricsResolution))
 	}
-	if c.ViewMaxPoints < 1 {
-		errs = append(errs, fmt.Errorf("config: VIEW_MAX_POINTS=%d: want at least 1", c.ViewMaxPoints))
+	if c.ViewMaxPoints < 0 {
+		errs = append(errs, fmt.Errorf("config: VIEW_MAX_POINTS=%d: want a positive number of points", c.ViewMaxPoints))
 	}
-	if c.ViewMaxSeries < 1 {
-		errs = append(errs, fmt.Errorf("config: VIEW_MAX_SERIES=%d: want at least 1", c.ViewMaxSeries))
+	if c.ViewMaxSeries < 0 {
+		errs = append(errs, fmt.Errorf("config: VIEW_MAX_SERIES=%d: want a positive number of series", c.ViewMaxSeries))
 	}
 	return errs
 }
