@@ -70,7 +70,7 @@ func (w *worker) buildView() error {
 	s.gauge("worker.view.values", func() int64 { return st().Values })
 	s.counter("worker.view.dropped", func() int64 {
 		x := st()
-		return x.DroppedSeriesLimit + x.DroppedConflict + x.DroppedPeriod
+		return x.DroppedSeriesLimit + x.DroppedConflict + x.DroppedPeriod + x.DroppedOld
 	})
 	s.counter("worker.view.busy", func() int64 { return st().Busy })
 	return nil

@@ -112,6 +112,7 @@ type Stats struct {
 	DroppedSeriesLimit int64 // series of a bucket dropped because MaxSeries lines exist
 	DroppedConflict    int64 // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
 	DroppedPeriod      int64 // series dropped: their bucket's Period is not Resolution
+	DroppedOld         int64 // series dropped: their bucket is older than the window
 	Resets             int64 // metrics whose history was cleared because their kind or unit changed
 	Busy               int64 // API requests answered 503 because MaxConcurrentRequests were running
 }
@@ -129,7 +130,7 @@ type History struct {
 	latest  int64 // bucket index (start/period) of the newest bucket written
 	version uint64
 	stats   Stats
-	lastLog time.Time
+	lastLog map[string]time.Time // per message: when it was last logged
 }
 
 // metricHist is the history of one metric: a line per source and the
@@ -173,6 +174,7 @@ func New(cfg Config) (*History, error) {
 		period:  int64(cfg.Resolution / time.Second),
 		points:  min(int(cfg.Window/cfg.Resolution), cfg.MaxPoints),
 		metrics: make(map[string]*metricHist),
+		lastLog: make(map[string]time.Time),
 	}, nil
 }
 
@@ -221,9 +223,17 @@ func (h *History) Write(b *aggregate.Bucket) {
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if idx <= h.latest-int64(h.points) {
+		h.stats.DroppedOld += int64(len(b.Series))
+		h.logDropLocked("bucket older than the window (VIEW_WINDOW, VIEW_MAX_POINTS)", "bucket", b.Start, "series", len(b.Series))
+		return
+	}
 	h.version++
 	h.stats.Buckets++
 	h.stats.DroppedConflict += conflicts
+	if conflicts > 0 {
+		h.logDropLocked("series left out: source \""+AllSource+"\" is reserved for all dynos, or kind or unit unlike the other dynos' in the bucket", "dropped", conflicts)
+	}
 	var dropped int64
 	for i := range ups {
 		dropped += h.apply(&ups[i], idx)
@@ -415,13 +425,14 @@ func (h *History) logDrop(msg string, args ...any) {
 	h.logDropLocked(msg, args...)
 }
 
-// logDropLocked logs a drop at most once per dropLogEvery. h.mu is held.
+// logDropLocked logs a drop at most once per dropLogEvery for each
+// message. h.mu is held.
 func (h *History) logDropLocked(msg string, args ...any) {
 	now := h.cfg.Now()
-	if !h.lastLog.IsZero() && now.Sub(h.lastLog) < dropLogEvery {
+	if last, ok := h.lastLog[msg]; ok && now.Sub(last) < dropLogEvery {
 		return
 	}
-	h.lastLog = now
+	h.lastLog[msg] = now
 	h.cfg.Logger.Warn("view: "+msg, args...)
 }
 

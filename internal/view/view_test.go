@@ -398,8 +398,10 @@ func TestBounds(t *testing.T) {
 	if st.DroppedSeriesLimit != 3 || st.DroppedConflict != 2 || st.Series != 3 || st.Metrics != 2 {
 		t.Errorf("stats = %+v, want 3 dropped for the cap (req from web.3, web.4, web.5), 2 conflicts, 3 series (lat, req)", st)
 	}
-	if !strings.Contains(logs.String(), "series cap reached") {
-		t.Errorf("no warning logged for the cap: %q", logs.String())
+	for _, w := range []string{"series cap reached", `source \"*\" is reserved`} {
+		if strings.Count(logs.String(), w) != 1 {
+			t.Errorf("want one warning with %q: %q", w, logs.String())
+		}
 	}
 	if rec := get(t, hd, "/api/series?name=a", nil); rec.Code != http.StatusNotFound {
 		t.Errorf("metric with only the reserved source: %d, want 404", rec.Code)
@@ -408,6 +410,12 @@ func TestBounds(t *testing.T) {
 	h.Write(&aggregate.Bucket{Start: at(1, 0), Period: time.Second, Series: []aggregate.Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Sum: 1}}})
 	if st := h.Stats(); st.DroppedPeriod != 1 {
 		t.Errorf("DroppedPeriod = %d, want 1", st.DroppedPeriod)
+	}
+	// A bucket older than the window (6 h at 1 min: 360 buckets) is dropped.
+	h.Write(&aggregate.Bucket{Start: at(400, 0), Period: time.Minute, Series: []aggregate.Series{{Name: "req", Source: "web.1", Kind: metric.Counter, Sum: 1}}})
+	h.Write(&aggregate.Bucket{Start: at(40, 0), Period: time.Minute, Series: []aggregate.Series{{Name: "req", Source: "web.9", Kind: metric.Counter, Sum: 1}}})
+	if st := h.Stats(); st.DroppedOld != 1 || st.Series != 1 {
+		t.Errorf("stats = %+v, want 1 dropped as old, and only req/web.1 left", st)
 	}
 
 	// Kind and unit conflicts within a bucket: the first source decides.
