@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/metric"
 	// gzhttp compresses the API's answers (a chart's JSON shrinks about
@@ -53,7 +54,13 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, static, "index.html")
 	})
-	mux.Handle("GET "+AssetsPath, http.StripPrefix(AssetsPath[:len(AssetsPath)-1], files))
+	mux.Handle("GET "+AssetsPath, http.StripPrefix(AssetsPath[:len(AssetsPath)-1], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // files only, no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})))
 	sem := make(chan struct{}, MaxConcurrentRequests)
 	// BestSpeed: the answers are mostly digits and compress well at any
 	// level; BestSpeed compresses 1,000 × 360 points (7.6 MB → 1.4 MB) in
