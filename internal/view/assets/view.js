@@ -39,6 +39,14 @@
     return `${s} s`;
   }
 
+  // axisValues formats the y ticks with as many decimals as the tick step
+  // needs (uPlot's default keeps three, so 0.0052 and 0.0054 both read 0.005).
+  function axisValues(u, splits, axisIdx, space, incr) {
+    const [mant, exp] = String(+incr.toPrecision(6)).split('e');
+    const dp = Math.min(Math.max(0, (mant.split('.')[1] || '').length - (+exp || 0)), 12);
+    return splits.map((v) => v.toLocaleString(undefined, { minimumFractionDigits: dp, maximumFractionDigits: dp }));
+  }
+
   function axisLabel(m, stat) {
     const per = `per ${fmtDuration(info.resolution)}`;
     if (m.kind === 'count') return m.unit ? `${m.unit} ${per}` : `count ${per}`;
@@ -151,7 +159,7 @@
       height: HEIGHT,
       series,
       scales: { x: { time: true } },
-      axes: [{}, { label: axisLabel(s, s.stat), size: 64 }],
+      axes: [{}, { label: axisLabel(s, s.stat), size: 70, values: axisValues }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
     };
