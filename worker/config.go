@@ -60,6 +60,12 @@ type Config struct {
 	OTELResourceAttributes string `envconfig:"OTEL_RESOURCE_ATTRIBUTES" desc:"k=v,k=v resource attributes of the OTLP outlet"`
 	OTELServiceName        string `envconfig:"OTEL_SERVICE_NAME" desc:"service.name of the OTLP outlet's resource (default unknown_service)"`
 
+	ViewUser      string        `envconfig:"VIEW_USER" desc:"Basic auth user of the live view (with VIEW_PASSWORD)"`
+	ViewPassword  string        `envconfig:"VIEW_PASSWORD" desc:"set: the live view is served at / on PORT, and on -view's address, behind Basic auth; must differ from DRAIN_PASSWORD"`
+	ViewWindow    time.Duration `envconfig:"VIEW_WINDOW" default:"6h" desc:"how far back the live view's history reaches"`
+	ViewMaxPoints int           `envconfig:"VIEW_MAX_POINTS" default:"720" desc:"points kept per line of the live view, whatever VIEW_WINDOW"`
+	ViewMaxSeries int           `envconfig:"VIEW_MAX_SERIES" default:"2000" desc:"per-dyno series the live view keeps; more are dropped and counted"`
+
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 
@@ -88,7 +94,7 @@ func (c Config) remoteWrite() bool { return c.RemoteWriteURL != "" }
 // printUsage writes the flags and every variable the worker reads, with its
 // default and meaning, to w.
 func printUsage(w io.Writer, flags func(io.Writer)) {
-	fmt.Fprintf(w, "Usage: worker [-stdin] [-version]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: worker [-stdin] [-view ADDR] [-version]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
 	flags(w)
 	fmt.Fprintf(w, "\nEnvironment (variable, default, meaning; no outlet configured: buckets are printed to stdout):\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

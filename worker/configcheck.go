@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/otlp"
 	"github.com/dynometrics/dynometrics/internal/librato"
+	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
 	"github.com/kelseyhightower/envconfig"
 )
@@ -117,11 +121,71 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
+
+	// The OTLP receiver (Fir telemetry drains, worker/otlp.go).
+	{name: "OTLP_SOURCE_ATTRIBUTES", accepts: "comma-separated attribute names, e.g. " + otlp.DefaultSourceAttributes, check: func(c *Config) error {
+		_, err := otlpSourceAttributes(c.OTLPSourceAttributes)
+		return err
+	}},
+	{name: "FIR_DYNO_NAMES", accepts: "full (web-5d8f7c9b4-x2k9p) or type (web)", check: func(c *Config) error {
+		if _, err := otlp.ParseDynoNames(c.FirDynoNames); err != nil {
+			return errors.New("unknown mode")
+		}
+		return nil
+	}},
+
+	// The OTLP outlet (worker/otlp_outlet.go): checked together by the rule
+	// below, since the _METRICS_ forms win over the general ones.
+	{name: otlpout.VarEndpoint, accepts: "an OTLP/HTTP base URL; /v1/metrics is appended"},
+	{name: otlpout.VarMetricsEndpoint, accepts: "an OTLP/HTTP metrics URL, used as is"},
+	{name: otlpout.VarHeaders, accepts: "key=value pairs separated by commas, values URL-encoded", secret: true},
+	{name: otlpout.VarMetricsHeaders, accepts: "key=value pairs separated by commas, values URL-encoded", secret: true},
+	{name: otlpout.VarProtocol, accepts: "http/protobuf or http/json"},
+	{name: otlpout.VarMetricsProtocol, accepts: "http/protobuf or http/json"},
+	{name: otlpout.VarCompression, accepts: "gzip or none"},
+	{name: otlpout.VarMetricsCompression, accepts: "gzip or none"},
+	{name: otlpout.VarTimeout, accepts: "milliseconds, e.g. 10000"},
+	{name: otlpout.VarMetricsTimeout, accepts: "milliseconds, e.g. 10000"},
+	{name: otlpout.VarTemporality, accepts: "cumulative, delta or lowmemory"},
+	{name: otlpout.VarResourceAttributes, accepts: "key=value pairs separated by commas, values URL-encoded"},
+	{name: otlpout.VarServiceName, accepts: "a service name without control characters", check: func(c *Config) error {
+		if i := strings.IndexFunc(c.OTELServiceName, unicode.IsControl); i >= 0 {
+			return fmt.Errorf("control character at byte %d", i)
+		}
+		return nil
+	}},
+
+	// The live view (worker/view.go).
+	{name: "VIEW_USER", accepts: "a Basic auth user name without ':' (with VIEW_PASSWORD)", check: func(c *Config) error {
+		return noneOf(c.ViewUser, ":")
+	}},
+	{name: "VIEW_PASSWORD", accepts: "a password other than DRAIN_PASSWORD (with VIEW_USER)", secret: true},
+	{name: "VIEW_WINDOW", accepts: "a duration of at least METRICS_RESOLUTION, e.g. 6h", check: func(c *Config) error {
+		if c.ViewWindow < 0 || (c.ViewWindow > 0 && c.ViewWindow < c.MetricsResolution) {
+			return fmt.Errorf("shorter than METRICS_RESOLUTION=%s", c.MetricsResolution)
+		}
+		return nil
+	}},
+	{name: "VIEW_MAX_POINTS", accepts: "a positive number of points per line, e.g. 720", check: func(c *Config) error {
+		return positive(c.ViewMaxPoints)
+	}},
+	{name: "VIEW_MAX_SERIES", accepts: "a positive number of per-dyno series, e.g. 2000", check: func(c *Config) error {
+		return positive(c.ViewMaxSeries)
+	}},
+}
+
+func positive(n int) error {
+	if n < 0 {
+		return errors.New("negative")
+	}
+	return nil
 }
 
 // configRules check variables that go together. Each error names every
 // variable involved.
 var configRules = []func(c *Config) error{
+	otlpOutletRule,
+	viewRule,
 	func(c *Config) error {
 		if c.Port == "" || c.DrainInsecureNoAuth || (c.DrainUser != "" && c.DrainPassword != "") {
 			return nil
@@ -192,6 +256,28 @@ var configRules = []func(c *Config) error{
 		}
 		return nil
 	},
+}
+
+// otlpOutletRule checks the OTLP outlet's variables together when an
+// endpoint enables it; the errors name the variable and never quote a header
+// value or an endpoint's credentials.
+func otlpOutletRule(c *Config) error {
+	if !c.otlp() {
+		return nil
+	}
+	_, err := c.otlpEnv().Config()
+	return err
+}
+
+// viewRule: the view's credentials go together and are not the drain's.
+func viewRule(c *Config) error {
+	if err := together("VIEW_USER", c.ViewUser, "VIEW_PASSWORD", c.ViewPassword, "to serve the live view behind Basic auth"); err != nil {
+		return err
+	}
+	if c.ViewPassword != "" && subtle.ConstantTimeCompare([]byte(c.ViewPassword), []byte(c.DrainPassword)) == 1 {
+		return errors.New("VIEW_PASSWORD equals DRAIN_PASSWORD: the drain's credentials travel in the drain URL, give the view its own password")
+	}
+	return nil
 }
 
 // validate checks every variable that is set against its configVar, then

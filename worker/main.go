@@ -16,6 +16,7 @@
 // Usage:
 //
 //	webapp | worker -stdin                               # local: print per-dyno buckets
+//	webapp | worker -stdin -view 127.0.0.1:8080          # … and chart them at http://127.0.0.1:8080/
 //	PORT=8080 DRAIN_USER=u DRAIN_PASSWORD=p worker      # HTTPS drain on :8080/logs
 //	worker -h                                           # flags and every variable
 //	worker -version                                     # from the build information
@@ -47,6 +48,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	useStdin := fs.Bool("stdin", false, "read log lines from standard input: bare app lines, heroku-logs lines or syslog lines; "+
 		"on SIGINT/SIGTERM keep reading until stdin ends (at most SHUTDOWN_TIMEOUT), then flush")
 	version := fs.Bool("version", false, "print the version and exit")
+	viewAddr := fs.String("view", "", "serve the live view (charts per dyno and for the whole app) on this address, e.g. 127.0.0.1:8080; works in every mode, -stdin included")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Run worker -h for the flags and every variable.\n")
 	}
@@ -75,6 +77,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opt := options{stdout: stdout, stderr: stderr, logger: logger}
+	opt.view = *viewAddr
 	if *useStdin {
 		opt.stdin = stdin
 		if os.Getenv("METRICS_GRACE") == "" {

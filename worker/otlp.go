@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,23 +19,11 @@ func otlpSourceAttributes(s string) ([]string, error) {
 	for _, k := range strings.Split(s, ",") {
 		k = strings.TrimSpace(k)
 		if k == "" || len(k) > 255 {
-			return nil, fmt.Errorf("config: OTLP_SOURCE_ATTRIBUTES=%q: want comma-separated attribute names such as %s", s, otlp.DefaultSourceAttributes)
+			return nil, errors.New("an empty or over-long attribute name")
 		}
 		out = append(out, k)
 	}
 	return out, nil
-}
-
-// validateOTLP checks the OTLP receiver's variables.
-func (c Config) validateOTLP() []error {
-	var errs []error
-	if _, err := otlpSourceAttributes(c.OTLPSourceAttributes); err != nil {
-		errs = append(errs, err)
-	}
-	if _, err := otlp.ParseDynoNames(c.FirDynoNames); err != nil {
-		errs = append(errs, fmt.Errorf("config: FIR_DYNO_NAMES=%w", err))
-	}
-	return errs
 }
 
 // buildOTLP serves the OTLP/HTTP receiver (a Fir telemetry drain) on PORT

@@ -24,18 +24,6 @@ func (c Config) otlpEnv() otlpout.Env {
 // otlp reports whether the OTLP outlet is configured (an endpoint is set).
 func (c Config) otlp() bool { return c.otlpEnv().Enabled() }
 
-// validateOTLPOutlet checks the OTEL_* variables when the OTLP outlet is enabled.
-// The errors name the variable and never quote a header value.
-func (c Config) validateOTLPOutlet() []error {
-	if !c.otlp() {
-		return nil
-	}
-	if _, err := c.otlpEnv().Config(); err != nil {
-		return []error{fmt.Errorf("config: %w", err)}
-	}
-	return nil
-}
-
 // buildOTLPOutlet adds the OTLP metrics outlet when an OTEL_EXPORTER_OTLP_*
 // endpoint is set, with its self-metrics (worker.outlet.otlp.*).
 func (w *worker) buildOTLPOutlet(tags map[string]string) error {

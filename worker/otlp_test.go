@@ -22,15 +22,16 @@ func TestOTLPConfig(t *testing.T) {
 		"several, spaces":   {" heroku.dyno.name , service.instance.id", "type", "", []string{"heroku.dyno.name", "service.instance.id"}},
 		"none":              {"", "", "", nil},
 		"empty item":        {"heroku.dyno.name,,x", "full", "OTLP_SOURCE_ATTRIBUTES=", nil},
-		"unknown dyno mode": {"heroku.dyno.name", "short", `FIR_DYNO_NAMES="short": want full or type`, nil},
+		"unknown dyno mode": {"heroku.dyno.name", "short", `FIR_DYNO_NAMES="short": unknown mode; want full (web-5d8f7c9b4-x2k9p) or type (web)`, nil},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := Config{OTLPSourceAttributes: tc.attrs, FirDynoNames: tc.names}
-			errs := c.validateOTLP()
+			c := viewConfig() // a valid configuration
+			c.OTLPSourceAttributes, c.FirDynoNames = tc.attrs, tc.names
+			err := c.validate()
 			if tc.want == "" {
-				if len(errs) != 0 {
-					t.Fatalf("unexpected errors %v", errs)
+				if err != nil {
+					t.Fatalf("unexpected errors %v", err)
 				}
 				got, _ := otlpSourceAttributes(tc.attrs)
 				if !reflect.DeepEqual(got, tc.parsed) {
@@ -38,8 +39,8 @@ func TestOTLPConfig(t *testing.T) {
 				}
 				return
 			}
-			if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
-				t.Fatalf("errors %v, want one containing %q", errs, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "\n") != 0 {
+				t.Fatalf("errors %v, want one containing %q", err, tc.want)
 			}
 		})
 	}

@@ -45,6 +45,8 @@ type options struct {
 	queue         outlet.QueueConfig // delivery tuning for every outlet (tests shorten the backoff)
 	now           func() time.Time   // the clock of arrival times and flushes; nil means time.Now
 	ready         func(a *worker)    // called once every input runs
+
+	viewOptions // the live view (worker/view.go)
 }
 
 // namedOutlet is an outlet with the name its self-metrics carry.
@@ -76,6 +78,7 @@ type worker struct {
 	emitter *emitter.Emitter
 
 	intervals *intervalCheck // timer statistics emitted more often than the buckets (intervalcheck.go)
+	liveView                 // worker/view.go
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -119,6 +122,9 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	}
 	w.intervals = &intervalCheck{res: cfg.MetricsResolution, log: w.log, now: opt.now}
 	w.viewers = append(w.viewers, w.intervals.view)
+	if err := w.buildView(); err != nil {
+		return nil, err
+	}
 	if err := w.buildEmitter(); err != nil {
 		return nil, err
 	}
@@ -212,7 +218,7 @@ func (w *worker) buildInputs() error {
 func (w *worker) run(ctx context.Context) error {
 	inputCtx, stopInputs := context.WithCancel(context.Background())
 	defer stopInputs()
-	done := make(chan error, 4) // an input that ended: nil for the end of stdin
+	done := make(chan error, 8) // an input (or the view server) that ended: nil for the end of stdin
 	var wg sync.WaitGroup
 	start := func(f func() error) {
 		wg.Add(1)
@@ -239,6 +245,14 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.SyslogAddr, err)
 		}
+	}
+	if err := w.startView(start); err != nil {
+		for _, l := range []net.Listener{drainL, syslogL} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return err
 	}
 	if w.server != nil {
 		w.log.Info("HTTPS drain listening", "addr", drainL.Addr().String(), "path", drain.LogsPath)
@@ -386,6 +400,9 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	swg.Wait()
 	cancel()
 	errs = append(errs, serverErr, syslogErr)
+	if err := w.stopView(sctx); err != nil {
+		errs = append(errs, err)
+	}
 
 	// 2. Parse what the drain accepted; stop the other inputs.
 	dctx, cancel := stage(drainShare)
