@@ -397,12 +397,11 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	if w.syslog != nil {
 		swg.Go(func() { syslogErr = w.syslog.Close(sctx) })
 	}
+	var viewErr error
+	swg.Go(func() { viewErr = w.stopView(sctx) })
 	swg.Wait()
 	cancel()
-	errs = append(errs, serverErr, syslogErr)
-	if err := w.stopView(sctx); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, serverErr, syslogErr, viewErr)
 
 	// 2. Parse what the drain accepted; stop the other inputs.
 	dctx, cancel := stage(drainShare)
