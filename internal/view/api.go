@@ -2,8 +2,6 @@ package view
 
 import (
 	"compress/gzip"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"io/fs"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	// gzhttp compresses the API's answers (a chart's JSON shrinks about
 	// fourfold) and handles Accept-Encoding, Vary and small bodies for us; it
@@ -107,17 +106,13 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// basicAuth requires the credentials user:password. Both are compared as
-// SHA-256 digests in constant time, so neither their content nor their
-// length leaks through timing.
+// basicAuth requires the credentials user:password, checked as every server
+// of the worker checks them (internal/httpauth: SHA-256 digests compared in
+// constant time, so neither their content nor their length leaks).
 func basicAuth(h http.Handler, user, password string) http.Handler {
-	wantUser, wantPass := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(password))
+	auth := httpauth.NewBasic(user, password)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		gotUser, gotPass := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
-		userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
-		passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
-		if !ok || userOK&passOK != 1 {
+		if !auth.Check(r) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics view", charset="UTF-8"`)
 			http.Error(w, "view: unauthorized", http.StatusUnauthorized)
 			return

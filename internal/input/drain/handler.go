@@ -2,9 +2,6 @@ package drain
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/redact"
 )
@@ -114,13 +112,12 @@ type Stats struct {
 
 // Handler is the drain's http.Handler. Safe for concurrent use.
 type Handler struct {
-	p                  *input.Processor
-	cfg                Config
-	log                *slog.Logger
-	userHash, passHash [sha256.Size]byte
-	authHash           [sha256.Size]byte // of the canonical header "Basic base64(user:password)"
-	retryAfter         string
-	redact             *redact.Redactor
+	p          *input.Processor
+	cfg        Config
+	log        *slog.Logger
+	auth       *httpauth.Basic // nil with InsecureNoAuth
+	retryAfter string
+	redact     *redact.Redactor
 
 	mu     sync.Mutex // guards closed, seen and sends on queue
 	closed bool
@@ -178,9 +175,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		p:          p,
 		cfg:        cfg,
 		log:        cfg.Logger,
-		userHash:   sha256.Sum256([]byte(cfg.User)),
-		passHash:   sha256.Sum256([]byte(cfg.Password)),
-		authHash:   sha256.Sum256([]byte("Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)))),
+		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		free:       make(chan *[]byte, cfg.QueueDepth+cfg.Workers),
 		retryAfter: strconv.Itoa(max(1, int(cfg.RetryAfter/time.Second))),
 		queue:      make(chan job, cfg.QueueDepth),
@@ -330,33 +325,10 @@ func (h *Handler) tooLargeError(w http.ResponseWriter) {
 	http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 }
 
-// authorized compares the Basic auth credentials in constant time. Comparing
-// SHA-256 digests keeps the lengths of the secrets from leaking too. The
-// canonical header Logplex sends is checked first, without allocating; other
-// spellings ("basic", other padding) are decoded.
+// authorized checks the Basic auth credentials (internal/httpauth: constant
+// time, allocation-free for the canonical header Logplex sends).
 func (h *Handler) authorized(r *http.Request) bool {
-	if h.cfg.InsecureNoAuth {
-		return true
-	}
-	hdr := r.Header["Authorization"]
-	if len(hdr) != 1 {
-		return false
-	}
-	// Copying to a stack buffer avoids the allocation of []byte(hdr[0]).
-	var b [256]byte
-	if len(hdr[0]) <= len(b) {
-		a := sha256.Sum256(b[:copy(b[:], hdr[0])])
-		if subtle.ConstantTimeCompare(a[:], h.authHash[:]) == 1 {
-			return true
-		}
-	}
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return false
-	}
-	u := sha256.Sum256([]byte(user))
-	p := sha256.Sum256([]byte(pass))
-	return subtle.ConstantTimeCompare(u[:], h.userHash[:])&subtle.ConstantTimeCompare(p[:], h.passHash[:]) == 1
+	return h.cfg.InsecureNoAuth || h.auth.Check(r)
 }
 
 var errTooLarge = errors.New("body too large")

@@ -3,9 +3,6 @@ package otlp
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/klauspost/compress/gzip"
@@ -160,11 +158,9 @@ type Receiver struct {
 	log        *slog.Logger
 	proc       *input.Processor
 	sink       input.Sink
-	start      uint64 // unix nanoseconds when New ran
-	authHash   [sha256.Size]byte
-	userHash   [sha256.Size]byte
-	passHash   [sha256.Size]byte
-	sourceKeys map[string]int // SourceAttributes → preference (0 best)
+	start      uint64          // unix nanoseconds when New ran
+	auth       *httpauth.Basic // the drain's credentials
+	sourceKeys map[string]int  // SourceAttributes → preference (0 best)
 
 	mu     sync.Mutex // guards closed and sends on queue
 	closed bool
@@ -218,9 +214,7 @@ func New(cfg Config) (*Receiver, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		start:      uint64(cfg.Now().UnixNano()),
-		authHash:   sha256.Sum256([]byte("Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)))),
-		userHash:   sha256.Sum256([]byte(cfg.User)),
-		passHash:   sha256.Sum256([]byte(cfg.Password)),
+		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		sourceKeys: make(map[string]int, len(cfg.SourceAttributes)),
 		queue:      make(chan job, QueueDepth),
 		decoding:   make(chan struct{}, MaxConcurrentDecodes),
@@ -402,27 +396,10 @@ func bodyFormat(ct string) (format, bool) {
 	return formatProto, false
 }
 
-// authorized compares the Basic credentials in constant time, as the drain
-// does: the SHA-256 digests are compared, so the secrets' lengths do not leak.
+// authorized checks the Basic credentials as the drain does
+// (internal/httpauth).
 func (r *Receiver) authorized(req *http.Request) bool {
-	if r.cfg.InsecureNoAuth {
-		return true
-	}
-	hdr := req.Header["Authorization"]
-	if len(hdr) != 1 {
-		return false
-	}
-	a := sha256.Sum256([]byte(hdr[0]))
-	if subtle.ConstantTimeCompare(a[:], r.authHash[:]) == 1 {
-		return true
-	}
-	user, pass, ok := req.BasicAuth()
-	if !ok {
-		return false
-	}
-	u := sha256.Sum256([]byte(user))
-	p := sha256.Sum256([]byte(pass))
-	return subtle.ConstantTimeCompare(u[:], r.userHash[:])&subtle.ConstantTimeCompare(p[:], r.passHash[:]) == 1
+	return r.cfg.InsecureNoAuth || r.auth.Check(req)
 }
 
 // readBody reads the body within MaxBodyBytes and inflates it within
