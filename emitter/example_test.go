@@ -153,3 +153,17 @@ func ExampleFromEnv() {
 	// Output:
 	// emitter: invalid configuration: EMITTER_INTERVAL="ten seconds" is not a valid time.Duration: time: invalid duration "ten seconds"
 }
+
+// AppendValue prints a value as the emitter's lines do: no exponent, no
+// binary floating-point noise.
+func ExampleAppendValue() {
+	for _, v := range []float64{120, 909.5000000000001, 0.1 + 0.2, -1e21, 12.3456789012345} {
+		fmt.Println(string(emitter.AppendValue(nil, v)))
+	}
+	// Output:
+	// 120
+	// 909.5
+	// 0.3
+	// -1000000000000000000000
+	// 12.3456789012
+}

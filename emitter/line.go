@@ -75,6 +75,12 @@ var pow10s = func() (p [23]float64) {
 	return p
 }()
 
+// AppendValue appends v to b as the emitter prints values: without exponent,
+// an integer as one, anything else rounded to SignificantDigits significant
+// digits (so 909.5000000000001 prints as 909.5). The worker's local outlet
+// prints its buckets the same way.
+func AppendValue(b []byte, v float64) []byte { return appendFloat(b, v) }
+
 // appendFloat formats v without exponent, rounded to SignificantDigits
 // significant digits.
 func appendFloat(b []byte, v float64) []byte {

@@ -19,12 +19,12 @@ package console
 import (
 	"context"
 	"io"
-	"math"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
 )
@@ -133,39 +133,10 @@ func appendField(dst []byte, key string, v float64) []byte {
 	return appendFloat(append(dst, key...), v)
 }
 
-// SignificantDigits is the precision of printed non-integer values, the
-// emitter's (emitter.SignificantDigits): enough for any metric, and it hides
-// binary floating-point noise.
-const SignificantDigits = 12
-
-// pow10s holds the exact powers of ten of float64, 1e0 to 1e22.
-var pow10s = func() (p [23]float64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
-// appendFloat formats v without exponent, rounded to SignificantDigits
-// significant digits. It is the emitter's rule (emitter/line.go), which that
-// public package does not export.
-func appendFloat(dst []byte, v float64) []byte {
-	a := math.Abs(v)
-	if v == math.Trunc(v) && a < 1<<53 {
-		return strconv.AppendInt(dst, int64(v), 10)
-	}
-	if a < 1e12 && a > 0 {
-		// v*10^k rounded to an integer below 10^12 < 2^53 is exact, and an
-		// exact integer divided by an exact power of ten is correctly
-		// rounded, so the result prints as the shortest decimal.
-		k := SignificantDigits - 1 - int(math.Floor(math.Log10(a)))
-		if k > 0 && k < len(pow10s) {
-			v = math.Round(v*pow10s[k]) / pow10s[k]
-		}
-	}
-	return strconv.AppendFloat(dst, v, 'f', -1, 64)
-}
+// appendFloat formats v as the emitter prints values (emitter.AppendValue):
+// without exponent, at most 12 significant digits, so that binary
+// floating-point noise does not show.
+func appendFloat(dst []byte, v float64) []byte { return emitter.AppendValue(dst, v) }
 
 // appendText appends s as is when it is plain text, else Go-quoted (see the
 // package comment), so that a name or source cannot break the line.
