@@ -43,6 +43,12 @@ type Config struct {
 	RemoteWriteBearerToken string `envconfig:"REMOTE_WRITE_BEARER_TOKEN" desc:"remote-write bearer token (instead of Basic auth)"`
 	RemoteWriteHeaders     string `envconfig:"REMOTE_WRITE_HEADERS" desc:"extra headers Name:value,Name:value (e.g. X-Scope-OrgID:tenant1)"`
 
+	RedisURL           string        `envconfig:"REDIS_URL" desc:"redis:// or rediss:// URL (Heroku Key-Value Store sets it): share state across workers and restarts; unset: this worker alone"`
+	RedisTLSSkipVerify bool          `envconfig:"REDIS_TLS_SKIP_VERIFY" default:"false" desc:"accept any certificate on rediss:// (Heroku Key-Value Store's is self-signed)"`
+	RedisHandover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose; shorter than METRICS_GRACE"`
+	RedisFallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
+	RedisPartitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" desc:"series partitions in Redis (same on every worker of the app)"`
+
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 
@@ -88,6 +94,7 @@ func (c Config) validate() error {
 	if c.RemoteWriteBearerToken != "" && (c.RemoteWriteUser != "" || c.RemoteWritePassword != "") {
 		errs = append(errs, errors.New("config: REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"))
 	}
+	errs = append(errs, c.validateRedis()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("config: SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout))
 	}

@@ -68,6 +68,7 @@ type worker struct {
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer
 	emitter *emitter.Emitter
+	shared  *shared // REDIS_URL: shared state (worker/store.go); nil without
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -102,6 +103,9 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildOutlets(); err != nil {
 		return nil, err
 	}
+	if err := w.buildShared(); err != nil {
+		return nil, err
+	}
 	w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now})
 	if err != nil {
 		return nil, err
@@ -124,7 +128,7 @@ func (w *worker) buildOutlets() error {
 	if cfg.librato() {
 		o, err := librato.New(librato.Config{
 			User: cfg.LibratoUser, Token: cfg.LibratoToken, URL: cfg.LibratoURL, API: cfg.LibratoAPI,
-			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.opt.queue, Logger: w.log,
+			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.queueFor(4, librato.MaxMetricsPerPost), Logger: w.log,
 		})
 		if err != nil {
 			return err
@@ -140,7 +144,8 @@ func (w *worker) buildOutlets() error {
 		o, err := promwrite.New(promwrite.Config{
 			URL: cfg.RemoteWriteURL, User: cfg.RemoteWriteUser, Password: cfg.RemoteWritePassword,
 			BearerToken: cfg.RemoteWriteBearerToken, Headers: headers,
-			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.opt.queue, Logger: w.log,
+			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.queueFor(7, promwrite.DefaultMaxSeriesPerRequest), Logger: w.log,
+			Now: w.opt.now,
 		})
 		if err != nil {
 			return err
@@ -160,6 +165,7 @@ func (w *worker) buildInputs() error {
 	if cfg.Port != "" || w.opt.drainListener != nil {
 		h, err := drain.New(w.proc, drain.Config{
 			User: cfg.DrainUser, Password: cfg.DrainPassword, InsecureNoAuth: cfg.DrainInsecureNoAuth, Logger: w.log,
+			SharedSeen: w.sharedFrameSeen(),
 		})
 		if err != nil {
 			return err
@@ -244,6 +250,7 @@ func (w *worker) run(ctx context.Context) error {
 
 	tick := time.NewTicker(w.opt.flushEvery)
 	defer tick.Stop()
+	w.startShared()
 	if w.opt.ready != nil {
 		w.opt.ready(w)
 	}
@@ -267,7 +274,9 @@ loop:
 				break loop
 			}
 		case <-tick.C:
-			w.write(w.agg.Flush(w.opt.now()))
+			if w.shared == nil { // with shared state the store flushes
+				w.write(w.agg.Flush(w.opt.now()))
+			}
 		}
 	}
 
@@ -302,7 +311,7 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	stopInputs()
 	wg.Wait()
 
-	w.write(w.agg.FlushAll())
+	w.flushAtExit(ctx)
 	var owg sync.WaitGroup
 	oerrs := make([]error, len(w.outlets))
 	for i, o := range w.outlets {
@@ -315,6 +324,9 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 		}()
 	}
 	owg.Wait()
+	if err := w.releaseShared(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(append(errs, oerrs...)...)
 }
 
