@@ -27,6 +27,9 @@ const (
 	// the holder renews it every second. A worker that dies without
 	// releasing it (kill -9) delays that partition's buckets by at most this.
 	DefaultLeaseTTL = 15 * time.Second
+	// DefaultLeaseSettle is how long a worker that takes a partition over
+	// waits before flushing it.
+	DefaultLeaseSettle = 2 * time.Second
 	// DefaultRetention is how long a bucket's keys live in Redis at most: the
 	// closed mark (which turns late partials away), the recorded totals, and
 	// partials nobody could deliver.
@@ -70,12 +73,13 @@ type Config struct {
 	// false. b.Done is set; Deliver must not block for long.
 	Deliver func(b *aggregate.Bucket, skip func(outlet string) bool)
 
-	LeaseTTL  time.Duration // DefaultLeaseTTL
-	Retention time.Duration // DefaultRetention
-	MaxAge    time.Duration // DefaultMaxAge
-	FeedLen   int64         // DefaultFeedLen
-	TotalsTTL time.Duration // DefaultTotalsTTL
-	OpTimeout time.Duration // DefaultOpTimeout
+	LeaseTTL    time.Duration // DefaultLeaseTTL
+	LeaseSettle time.Duration // DefaultLeaseSettle; negative: none
+	Retention   time.Duration // DefaultRetention
+	MaxAge      time.Duration // DefaultMaxAge
+	FeedLen     int64         // DefaultFeedLen
+	TotalsTTL   time.Duration // DefaultTotalsTTL
+	OpTimeout   time.Duration // DefaultOpTimeout
 
 	ID     string           // this worker's id in leases and blob ids; default: random
 	Logger *slog.Logger     // default slog.Default()
@@ -147,6 +151,12 @@ func (c *Config) withDefaults() error {
 		return fmt.Errorf("%w: Deliver is nil", ErrConfig)
 	}
 	setDur(&c.LeaseTTL, DefaultLeaseTTL)
+	switch {
+	case c.LeaseSettle == 0:
+		c.LeaseSettle = DefaultLeaseSettle
+	case c.LeaseSettle < 0:
+		c.LeaseSettle = 0
+	}
 	setDur(&c.Retention, DefaultRetention)
 	setDur(&c.MaxAge, DefaultMaxAge)
 	setDur(&c.TotalsTTL, DefaultTotalsTTL)

@@ -121,60 +121,54 @@ func dueCutoff(now time.Time, res, grace time.Duration) int64 {
 }
 
 // leases renews the leases held and tries to take the others; it returns
-// the partitions held, ascending.
+// the partitions held for at least LeaseSettle, ascending: a worker that
+// just took a partition over leaves the previous holder, whose Redis
+// connection may have stalled, time to record the deliveries its outlets
+// settled meanwhile, so that it does not resend them.
 func (s *Store) leases(ctx context.Context) ([]int, error) {
-	ttl := s.cfg.LeaseTTL
-	s.mu.Lock()
-	wasHeld := make(map[int]bool, len(s.held))
-	for p := range s.held {
-		wasHeld[p] = true
-	}
-	s.mu.Unlock()
+	ttl := s.cfg.LeaseTTL.Milliseconds()
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for p := range s.cfg.Partitions {
-			k := s.keys(p).lease()
-			if wasHeld[p] {
-				evalsha(ctx, pipe, renewScript, []string{k}, s.cfg.ID, ttl.Milliseconds())
-			} else {
-				pipe.SetNX(ctx, k, s.cfg.ID, ttl)
-			}
+			evalsha(ctx, pipe, leaseScript, []string{s.keys(p).lease()}, s.cfg.ID, ttl)
 		}
 	})
-	if err != nil && !errors.Is(err, redis.Nil) && len(cmds) != s.cfg.Partitions {
+	if len(cmds) != s.cfg.Partitions {
 		return nil, err
 	}
 	var held []int
 	var firstErr error
 	for p, c := range cmds {
-		var ok bool
-		switch c := c.(type) {
-		case *redis.Cmd:
-			n, err := c.Int64()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			ok = err == nil && n == 1
-		case *redis.BoolCmd:
-			v, err := c.Result()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			ok = err == nil && v
+		n, err := c.(*redis.Cmd).Int64()
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
-		if ok {
+		if err == nil && n == 1 {
 			held = append(held, p)
 		}
 	}
+	now := s.cfg.Now()
+	ready := held[:0:0]
+	s.mu.Lock()
+	for p := range s.held {
+		if !slices.Contains(held, p) {
+			delete(s.held, p)
+		}
+	}
+	for _, p := range held {
+		since, ok := s.held[p]
+		if !ok {
+			since = now
+			s.held[p] = now
+		}
+		if now.Sub(since) >= s.cfg.LeaseSettle {
+			ready = append(ready, p)
+		}
+	}
+	s.mu.Unlock()
 	if firstErr != nil && len(held) == 0 {
 		return nil, s.redact(firstErr)
 	}
-	s.mu.Lock()
-	clear(s.held)
-	for _, p := range held {
-		s.held[p] = true
-	}
-	s.mu.Unlock()
-	return held, nil
+	return ready, nil
 }
 
 // flush closes one (partition, bucket), merges its partials, computes its
@@ -241,6 +235,7 @@ func (s *Store) flush(ctx context.Context, k pkey, attempts int, now time.Time) 
 	if fl.resend {
 		s.stats.bucketsResent.Add(1)
 	}
+
 	s.cfg.Deliver(b, skip)
 	return nil
 }

@@ -71,12 +71,22 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return r
 `)
 
-// renewScript extends a lease only if the caller holds it.
+// leaseScript takes a free lease or extends the caller's own; it returns 1
+// when the caller holds the lease afterwards. A renewal that timed out on
+// the client may still have run on the server (a stalled Redis runs the
+// commands queued on its sockets when it resumes): the worker then finds
+// its own id and goes on holding, instead of waiting out the TTL.
 //
 //	KEYS: lease; ARGV: holder id, ttl milliseconds
-var renewScript = newScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+var leaseScript = newScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
 end
 return 0
 `)

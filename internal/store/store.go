@@ -67,7 +67,7 @@ type Store struct {
 
 	// Flush state, under mu.
 	mu       sync.Mutex
-	held     map[int]bool
+	held     map[int]time.Time // partitions leased, since when
 	flights  map[pkey]*flight
 	retry    map[pkey]retryState
 	settled  []*flight
@@ -119,7 +119,7 @@ func Open(cfg Config) (*Store, error) {
 		rdb:         redis.NewClient(opt),
 		log:         cfg.Logger.With("component", "store"),
 		unattempted: make(map[pkey]map[skey]*aggregate.State),
-		held:        make(map[int]bool),
+		held:        make(map[int]time.Time),
 		flights:     make(map[pkey]*flight),
 		retry:       make(map[pkey]retryState),
 		nextWarn:    make(map[string]time.Time),
@@ -218,7 +218,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, closeScript, totalsScript, renewScript, releaseScript, cleanupScript}
+var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript, releaseScript, cleanupScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs

@@ -73,7 +73,7 @@ func open(t *testing.T, srv *redistest.Server, id string, c *clock, r *recorder,
 	t.Helper()
 	s, err := Open(Config{
 		URL: srv.URL, Partitions: 4, Resolution: res, Grace: 2 * time.Second, ID: id,
-		Outlets: outlets, Deliver: r.deliver(outlets...), Now: c.now, LeaseTTL: 2 * time.Second,
+		Outlets: outlets, Deliver: r.deliver(outlets...), Now: c.now, LeaseTTL: 2 * time.Second, LeaseSettle: -1,
 		OpTimeout: time.Second,
 	})
 	if err != nil {
