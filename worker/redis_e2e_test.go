@@ -352,7 +352,14 @@ func (s *sender) run(retryElsewhere func() bool) {
 			s.fails++
 			live = slices.Clone(s.live)
 			s.mu.Unlock()
-			time.Sleep(10 * time.Millisecond)
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if len(live) == 0 {
+				return
+			}
 		}
 		if i%7 == 0 {
 			to := live[first%len(live)]
@@ -448,4 +455,59 @@ func TestSharedStateRedisPaused(t *testing.T) {
 		t.Errorf("%d POSTs refused while Redis was paused", s.fails)
 	}
 	t.Logf("%d lines in %d series-buckets; %d identical gauges resent", s.o.n, len(s.o.reqs), resends)
+}
+
+// TestSharedStateKill9LossBound: a worker killed with SIGKILL loses at most
+// what it received since its last hand-over (REDIS_HANDOVER), nothing
+// earlier; the other worker sends everything else, never more than was sent.
+func TestSharedStateKill9LossBound(t *testing.T) {
+	e := newSharedEnv(t)
+	b := startProc(t, e.bin, e.env) // first: it takes every partition's lease
+	waitFor(t, "b to lead", 5*time.Second, func() bool {
+		v, _ := e.redis.Do("EXISTS", "dm:{p3}:lease")
+		return v == "1"
+	})
+	a := startProc(t, e.bin, e.env)
+	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
+	s.set(a)
+	go s.run(func() bool { return false })
+	time.Sleep(3 * time.Second)
+	s.set()
+	a.kill(t)
+	close(s.stop)
+	<-s.done
+
+	// Delivered by b: every bucket that had anything handed over.
+	time.Sleep(e2eRes + e2eGrace + 2*time.Second)
+	b.term(t)
+	got := map[int64]float64{}
+	for _, m := range e.fake.Measurements() {
+		if m.Name == testPrefix+".req" {
+			got[m.Time] += m.Value
+		}
+	}
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	sent := map[int64]float64{}
+	var total, delivered float64
+	for k, v := range s.o.reqs {
+		sent[k.start] += v
+		total += v
+	}
+	for start, v := range got {
+		delivered += v
+		if v > sent[start] {
+			t.Errorf("bucket %d: delivered %v > sent %v", start, v, sent[start])
+		}
+	}
+	lost := total - delivered
+	// The bound: what the sender posted within one hand-over interval
+	// (plus 300 ms for the body queue and scheduling) before the kill.
+	rate := total / 3 // count# units per second
+	bound := rate * (e2eHandover + 300*time.Millisecond).Seconds()
+	t.Logf("kill -9 with REDIS_HANDOVER=%s: lost %.0f of %.0f count units (%.0f ms of traffic at %.0f/s); bound %.0f",
+		e2eHandover, lost, total, 1000*lost/rate, rate, bound)
+	if lost > bound {
+		t.Errorf("lost %.0f > bound %.0f", lost, bound)
+	}
 }

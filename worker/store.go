@@ -100,17 +100,17 @@ func (w *worker) startShared() {
 		defer s.wg.Done()
 		s.st.Run(ctx, w.opt.flushEvery)
 	}()
-	if len(w.viewers) > 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.st.Feed(ctx, func(b *aggregate.Bucket) {
-				for _, v := range w.viewers {
-					v(b)
-				}
-			})
-		}()
-	}
+	// The viewers (registered before run or by opt.ready) see the feed of
+	// every worker's merged buckets.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.st.Feed(ctx, func(b *aggregate.Bucket) {
+			for _, v := range w.viewers {
+				v(b)
+			}
+		})
+	}()
 }
 
 // handover takes the aggregator's partials to Redis; when Redis has been
