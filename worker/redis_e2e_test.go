@@ -511,3 +511,55 @@ func TestSharedStateKill9LossBound(t *testing.T) {
 		t.Errorf("lost %.0f > bound %.0f", lost, bound)
 	}
 }
+
+// TestRestartWithoutRedisPrometheusAcceptsBoth: a single worker without
+// Redis restarted in the middle of a bucket sends that bucket twice, as two
+// partial values: the first stamped when it was cut, the second at the
+// bucket's end. Prometheus must accept both (before, both carried the end
+// and the second request was refused as a duplicate sample).
+func TestRestartWithoutRedisPrometheusAcceptsBoth(t *testing.T) {
+	bin := buildBinary(t, ".")
+	prom := promtest.Start(t)
+	const res = 6 * time.Second
+	env := []string{"DRAIN_USER=" + testUser, "DRAIN_PASSWORD=" + testPass,
+		"METRICS_RESOLUTION=" + res.String(), "METRICS_GRACE=500ms",
+		"REMOTE_WRITE_URL=" + prom.WriteURL, "SHUTDOWN_TIMEOUT=10s", "EMITTER_INTERVAL=1h"}
+	start := time.Now().Truncate(res).Add(res)
+	time.Sleep(time.Until(start.Add(200 * time.Millisecond)))
+	line := func(n int) []byte {
+		var msgs []string
+		for range n {
+			msgs = append(msgs, fmt.Sprintf("<190>1 %s host app web.1 - count#req=1", syslogTime(time.Now())))
+		}
+		return frame(msgs...)
+	}
+	a := startProc(t, bin, env)
+	if !postBody(a.url, "f1", line(3)) {
+		t.Fatal("POST to a refused")
+	}
+	a.term(t)
+	cut := time.Now()
+	a2 := startProc(t, bin, env)
+	if !postBody(a2.url, "f2", line(5)) {
+		t.Fatal("POST to a2 refused")
+	}
+	if time.Now().After(start.Add(res)) {
+		t.Skip("the machine was too slow to restart within one bucket")
+	}
+	time.Sleep(time.Until(start.Add(res + 2*time.Second)))
+	a2.term(t)
+	for _, p := range []*proc{a, a2} {
+		if out := p.stderr.String(); strings.Contains(out, "dropped") || strings.Contains(out, "refused") {
+			t.Errorf("a batch was dropped:\n%s", out)
+		}
+	}
+	end := start.Add(res)
+	got := prom.Query(t, `req_total{source="web.1"}`, end)
+	if len(got) != 1 || got[0].Value != 5 || !got[0].Time.Equal(end) {
+		t.Errorf("at the bucket's end: %v, want the second worker's 5", got)
+	}
+	got = prom.Query(t, `req_total{source="web.1"}`, cut)
+	if len(got) != 1 || got[0].Value != 3 || !got[0].Time.After(start) || !got[0].Time.Before(cut) {
+		t.Errorf("at the cut (%s): %v, want the first worker's 3 stamped before it", cut.Format("15:04:05.000"), got)
+	}
+}
