@@ -38,8 +38,10 @@ const (
 	// older ones are given up (counted): Librato refuses measure times older
 	// than about two hours.
 	DefaultMaxAge = 2 * time.Hour
-	// DefaultFeedLen caps the stream of merged buckets the viewers read.
-	DefaultFeedLen = 2000
+	// DefaultFeedLen caps the stream of merged buckets the viewers read, in
+	// entries per partition: the readers follow it live, so a few buckets'
+	// worth is enough, and each entry holds a partition's whole bucket.
+	DefaultFeedLen = 4
 	// DefaultTotalsTTL is how long a series' running totals are kept after
 	// its partition last flushed a bucket.
 	DefaultTotalsTTL = 7 * 24 * time.Hour
@@ -162,7 +164,7 @@ func (c *Config) withDefaults() error {
 	setDur(&c.TotalsTTL, DefaultTotalsTTL)
 	setDur(&c.OpTimeout, DefaultOpTimeout)
 	if c.FeedLen <= 0 {
-		c.FeedLen = DefaultFeedLen
+		c.FeedLen = DefaultFeedLen * int64(c.Partitions)
 	}
 	if c.ID == "" {
 		var b [6]byte

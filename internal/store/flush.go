@@ -377,7 +377,7 @@ func (s *Store) processSettled(ctx context.Context) {
 			}
 			if !fl.failed {
 				evalsha(ctx, pipe, cleanupScript,
-					[]string{keys.parts(fl.key.start), keys.done(fl.key.start), keys.pending(), keys.fed(fl.key.start)}, fl.key.start)
+					[]string{keys.parts(fl.key.start), keys.done(fl.key.start), keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start)}, fl.key.start)
 			}
 		})
 		if err != nil {
@@ -410,7 +410,7 @@ func (s *Store) processSettled(ctx context.Context) {
 func (s *Store) cleanup(ctx context.Context, k pkey) error {
 	keys := s.keys(k.p)
 	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, cleanupScript, []string{keys.parts(k.start), keys.done(k.start), keys.pending(), keys.fed(k.start)}, k.start)
+		evalsha(ctx, pipe, cleanupScript, []string{keys.parts(k.start), keys.done(k.start), keys.pending(), keys.fed(k.start), keys.tot(k.start)}, k.start)
 	})
 	if err == nil {
 		s.mu.Lock()

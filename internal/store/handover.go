@@ -14,18 +14,23 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Handover appends the partial states taken from the aggregator (see
-// aggregate.Aggregator.TakeStates) to Redis, one blob per partition and
-// bucket. Store takes ownership of the states. Partials Redis did not take
-// (it is down or slow) are kept and sent with the next call, unchanged when
-// they may have reached Redis (so that a retry cannot count them twice), and
-// merged into one blob per partition and bucket when they never left; the
-// error says why. Partials for a bucket already flushed are refused by Redis
-// and counted as late (Stats.LateStates, LateMeasurements).
+// dropClean is how long after a bucket's deadline (end plus grace) a
+// partial with nothing unwritten is kept: by then the flusher has closed the
+// bucket. A value arriving later for that bucket starts a new partial under
+// a new field id, which is refused as late once the bucket is closed.
+const dropClean = time.Minute
+
+// Handover merges the partial states taken from the aggregator (see
+// aggregate.Aggregator.TakeStates) into this worker's partial of each
+// (partition, bucket) and writes every partial that changed to Redis, whole,
+// in one round trip. Store takes ownership of the states. A write that
+// fails (Redis down or slow) is simply made again, with whatever was added
+// meanwhile, at the next call; the error says why. What Redis refuses
+// because the bucket was already flushed is counted as late
+// (Stats.LateStates, LateMeasurements) and dropped.
 //
 // While Redis is known to be down, Handover first checks that it answers
-// (one PING) and otherwise only keeps the partials. Not for concurrent use
-// with itself.
+// (one PING) and otherwise only merges. Not for concurrent use with itself.
 func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) error {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
@@ -33,21 +38,31 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		start := b.Start.Unix()
 		for _, st := range b.States {
 			k := pkey{partition(st.Name, st.Source, s.cfg.Partitions), start}
-			m := s.unattempted[k]
-			if m == nil {
-				m = make(map[skey]*aggregate.State)
-				s.unattempted[k] = m
+			c := s.cum[k]
+			if c == nil {
+				c = &partial{id: s.cfg.ID + ":" + fmt.Sprintf("%016x", s.seq.Add(1)),
+					states: make(map[skey]*aggregate.State), dirty: make(map[skey]int64)}
+				s.cum[k] = c
 			}
 			sk := skey{st.Name, st.Source}
-			if have := m[sk]; have != nil {
+			c.dirty[sk] += st.Count()
+			if have := c.states[sk]; have != nil {
 				if err := have.Merge(st); err != nil {
 					// Same series, other kind or unit: keep the first,
 					// as the aggregator does within a bucket.
 					s.stats.seriesConflicts.Add(1)
+					c.dirty[sk] -= st.Count()
 				}
 				continue
 			}
-			m[sk] = st
+			c.states[sk] = st
+		}
+	}
+	now := s.cfg.Now()
+	for k, c := range s.cum {
+		deadline := time.Unix(k.start, 0).Add(s.cfg.Resolution + s.cfg.Grace)
+		if len(c.dirty) == 0 && !c.clean.IsZero() && now.Sub(deadline) > dropClean && now.Sub(c.clean) > dropClean {
+			delete(s.cum, k)
 		}
 	}
 	if !s.downSince.IsZero() {
@@ -55,52 +70,71 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			return s.handoverFailed(err)
 		}
 	}
-	if err := s.encodeUnattempted(); err != nil {
-		return err
+	type write struct {
+		k    pkey
+		c    *partial
+		data []byte
 	}
-	if len(s.attempted) == 0 {
+	var writes []write
+	for k, c := range s.cum {
+		if len(c.dirty) == 0 {
+			continue
+		}
+		data, err := encodeStates(nil, sortedStates(c.states))
+		if err != nil {
+			return fmt.Errorf("store: encode partials: %w", err)
+		}
+		writes = append(writes, write{k, c, data})
+	}
+	if len(writes) == 0 {
 		return nil
 	}
+	slices.SortFunc(writes, func(a, b write) int {
+		return cmp.Or(cmp.Compare(a.k.start, b.k.start), cmp.Compare(a.k.p, b.k.p))
+	})
 	ttl := int64(s.cfg.Retention / time.Second)
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, b := range s.attempted {
-			k := s.keys(b.key.p)
-			evalsha(ctx, pipe, appendScript, []string{k.closed(b.key.start), k.parts(b.key.start), k.pending()},
-				b.id, b.data, b.key.start, ttl)
+		for _, w := range writes {
+			k := s.keys(w.k.p)
+			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending()},
+				w.c.id, w.data, w.k.start, ttl)
 		}
 	})
-	if len(cmds) != len(s.attempted) {
+	if len(cmds) != len(writes) {
 		return s.handoverFailed(err)
 	}
-	kept := s.attempted[:0]
 	var firstErr error
-	for i, c := range cmds {
-		b := s.attempted[i]
-		n, cerr := c.(*redis.Cmd).Int64()
+	for i, cmd := range cmds {
+		w := writes[i]
+		n, cerr := cmd.(*redis.Cmd).Int64()
 		switch {
 		case cerr != nil:
-			kept = append(kept, b)
 			if firstErr == nil {
 				firstErr = cerr
 			}
 		case n == 0:
-			s.stats.lateStates.Add(uint64(b.states))
-			s.stats.lateMeasurements.Add(uint64(b.measure))
+			var m int64
+			for _, v := range w.c.dirty {
+				m += v
+			}
+			s.stats.lateStates.Add(uint64(len(w.c.dirty)))
+			s.stats.lateMeasurements.Add(uint64(m))
 			s.warn("late", "store: partial states for a bucket already flushed: counted late, not sent",
-				"bucket", time.Unix(b.key.start, 0).UTC(), "series", b.states, "measurements", b.measure)
+				"bucket", time.Unix(w.k.start, 0).UTC(), "series", len(w.c.dirty), "measurements", m)
+			delete(s.cum, w.k)
 		default:
 			s.stats.handoverBlobs.Add(1)
-			s.stats.handoverStates.Add(uint64(b.states))
-			s.stats.handoverBytes.Add(uint64(len(b.data)))
+			s.stats.handoverStates.Add(uint64(len(w.c.states)))
+			s.stats.handoverBytes.Add(uint64(len(w.data)))
+			clear(w.c.dirty)
+			w.c.clean = now
 		}
 	}
-	clear(s.attempted[len(kept):])
-	s.attempted = kept
 	if firstErr != nil {
 		return s.handoverFailed(s.redact(firstErr))
 	}
 	if !s.downSince.IsZero() {
-		s.log.Info("store: Redis answers again; partials handed over", "down_for", s.cfg.Now().Sub(s.downSince).Round(time.Second))
+		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
 	}
 	s.downSince, s.failures = time.Time{}, 0
 	return nil
@@ -113,44 +147,12 @@ func (s *Store) handoverFailed(err error) error {
 		s.downSince = s.cfg.Now()
 	}
 	n := 0
-	for _, m := range s.unattempted {
-		n += len(m)
-	}
-	for _, b := range s.attempted {
-		n += b.states
+	for _, c := range s.cum {
+		n += len(c.dirty)
 	}
 	s.warn("handover", "store: cannot hand partial states to Redis; keeping them and retrying",
-		"err", err, "unsent_states", n, "down_since", s.downSince)
+		"err", err, "unsent_series", n, "down_since", s.downSince)
 	return fmt.Errorf("store: hand-over: %w", err)
-}
-
-// encodeUnattempted turns every never-sent partial into a blob with a fresh
-// id. Called with hmu held.
-func (s *Store) encodeUnattempted() error {
-	keys := make([]pkey, 0, len(s.unattempted))
-	for k := range s.unattempted {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b pkey) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.p, b.p))
-	})
-	for _, k := range keys {
-		m := s.unattempted[k]
-		states := sortedStates(m)
-		data, err := encodeStates(nil, states)
-		if err != nil {
-			return fmt.Errorf("store: encode partials: %w", err)
-		}
-		var n int64
-		for _, st := range states {
-			n += st.Count()
-		}
-		// Ids sort by worker, then sequence: the merge order.
-		id := s.cfg.ID + ":" + fmt.Sprintf("%016x", s.seq.Add(1))
-		s.attempted = append(s.attempted, blob{key: k, id: id, data: data, states: len(states), measure: n})
-		delete(s.unattempted, k)
-	}
-	return nil
 }
 
 func sortedStates(m map[skey]*aggregate.State) []*aggregate.State {
@@ -176,61 +178,32 @@ func (s *Store) DownSince() time.Time {
 	return s.downSince
 }
 
-// TakeUnsent removes and returns, merged per bucket, every partial Redis has
-// not taken whose bucket started at or before cutoff: for the worker to send
-// them itself when Redis has been down too long (or at shutdown). Partials
-// that may have reached Redis before it stopped answering are included, so
-// such a bucket may be sent twice (once from here, once by the worker that
-// flushes it in Redis); that is the documented cost of the fallback.
+// TakeUnsent removes and returns, merged per bucket, this worker's whole
+// partial of every bucket that started at or before cutoff and still has
+// something Redis did not acknowledge: for the worker to send it itself when
+// Redis has been down too long (or at shutdown). What was acknowledged is
+// included, so that the bucket sent is this worker's whole view of it; the
+// flusher may send the same bucket again, merged with the other workers'
+// partials, once Redis answers. That is the documented cost of the
+// fallback.
 func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	limit := cutoff.Unix()
-	byStart := make(map[int64]map[skey]*aggregate.State)
-	add := func(start int64, st *aggregate.State) {
-		m := byStart[start]
-		if m == nil {
-			m = make(map[skey]*aggregate.State)
-			byStart[start] = m
-		}
-		sk := skey{st.Name, st.Source}
-		if have := m[sk]; have != nil {
-			if have.Merge(st) != nil {
-				s.stats.seriesConflicts.Add(1)
-			}
-			return
-		}
-		m[sk] = st
-	}
-	kept := s.attempted[:0]
-	for _, b := range s.attempted {
-		if b.key.start > limit {
-			kept = append(kept, b)
+	byStart := make(map[int64][]*aggregate.State)
+	for k, c := range s.cum {
+		if k.start > limit || len(c.dirty) == 0 {
 			continue
 		}
-		states, err := decodeStates(b.data)
-		if err != nil { // our own encoding: cannot happen
-			s.stats.badBlobs.Add(1)
-			continue
+		for _, st := range c.states {
+			byStart[k.start] = append(byStart[k.start], st)
 		}
-		for _, st := range states {
-			add(b.key.start, st)
-		}
-	}
-	clear(s.attempted[len(kept):])
-	s.attempted = kept
-	for k, m := range s.unattempted {
-		if k.start > limit {
-			continue
-		}
-		for _, st := range sortedStates(m) {
-			add(k.start, st)
-		}
-		delete(s.unattempted, k)
+		delete(s.cum, k)
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))
-	for start, m := range byStart {
-		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: sortedStates(m)})
+	for start, states := range byStart {
+		sortStates(states)
+		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
 	}
 	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
 	s.stats.fallbackBuckets.Add(uint64(len(out)))

@@ -13,16 +13,17 @@ type script struct {
 
 func newScript(src string) *script { return &script{src, redis.NewScript(src)} }
 
-// appendScript adds one partial blob to an open bucket, idempotently.
+// appendScript stores a worker's partial of an open bucket under the
+// worker's field, replacing the field's previous, smaller, value.
 //
 //	KEYS: closed mark, parts hash, pending zset
-//	ARGV: blob id, blob, bucket start, retention seconds
+//	ARGV: field id, blob, bucket start, retention seconds
 //
-// Returns 1 when stored (or already stored under that id), 0 when the bucket
-// is closed: the partial is late and the caller counts it.
+// Returns 1 when stored, 0 when the bucket is closed: what the partial adds
+// to the field's last stored value is late, and the caller counts it.
 var appendScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
 return 1
@@ -99,13 +100,14 @@ end
 return 0
 `)
 
-// cleanupScript removes a delivered bucket's partials and bookkeeping; the
-// closed mark and the totals record stay until they expire, so that a late
-// partial is still refused and a straggling resend reuses the totals.
+// cleanupScript removes a delivered bucket's partials and bookkeeping (its
+// totals record too: no resend can follow once it left the pending set);
+// the closed mark stays until it expires, so that a late partial is still
+// refused.
 //
-//	KEYS: parts, done set, pending zset, fed mark; ARGV: bucket start
+//	KEYS: parts, done set, pending zset, fed mark, totals record; ARGV: bucket start
 var cleanupScript = newScript(`
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 `)

@@ -59,11 +59,10 @@ type Store struct {
 	seq atomic.Uint64 // blob ids
 
 	// Hand-over state, under hmu.
-	hmu         sync.Mutex
-	unattempted map[pkey]map[skey]*aggregate.State // taken, never sent: merged in place
-	attempted   []blob                             // sent once without an answer: resent as they are
-	downSince   time.Time                          // zero while Redis answers
-	failures    int
+	hmu       sync.Mutex
+	cum       map[pkey]*partial // this worker's partial of each open (partition, bucket)
+	downSince time.Time         // zero while Redis answers
+	failures  int
 
 	// Flush state, under mu.
 	mu       sync.Mutex
@@ -94,13 +93,17 @@ type skey struct {
 	name, source string
 }
 
-// blob is an encoded partial with its id, for resending as is.
-type blob struct {
-	key     pkey
-	id      string
-	data    []byte
-	states  int
-	measure int64 // measurements in it, counted when refused as late
+// partial is everything this worker aggregated for one (partition, bucket)
+// so far. It is written whole, under its own field id, at every hand-over
+// that has something new: an overwrite with a superset of what the field
+// held, so that a write whose answer was lost is simply written again, and
+// Redis keeps one copy per series and worker however often hand-overs
+// happen.
+type partial struct {
+	id     string // field in the bucket's parts hash: worker id, sequence
+	states map[skey]*aggregate.State
+	dirty  map[skey]int64 // series changed since the last acknowledged write: measurements added
+	clean  time.Time      // when the last write was acknowledged with nothing left dirty
 }
 
 // Open connects to cfg.URL (lazily: a Redis that is down now is retried)
@@ -115,14 +118,14 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:         cfg,
-		rdb:         redis.NewClient(opt),
-		log:         cfg.Logger.With("component", "store"),
-		unattempted: make(map[pkey]map[skey]*aggregate.State),
-		held:        make(map[int]time.Time),
-		flights:     make(map[pkey]*flight),
-		retry:       make(map[pkey]retryState),
-		nextWarn:    make(map[string]time.Time),
+		cfg:      cfg,
+		rdb:      redis.NewClient(opt),
+		log:      cfg.Logger.With("component", "store"),
+		cum:      make(map[pkey]*partial),
+		held:     make(map[int]time.Time),
+		flights:  make(map[pkey]*flight),
+		retry:    make(map[pkey]retryState),
+		nextWarn: make(map[string]time.Time),
 	}
 	return s, nil
 }
@@ -166,11 +169,8 @@ func (s *Store) Stats() Stats {
 		HandoverBytes:    s.stats.handoverBytes.Load(),
 	}
 	s.hmu.Lock()
-	for _, m := range s.unattempted {
-		st.UnsentStates += len(m)
-	}
-	for _, b := range s.attempted {
-		st.UnsentStates += b.states
+	for _, c := range s.cum {
+		st.UnsentStates += len(c.dirty)
 	}
 	st.ConsecutiveErrors = s.failures
 	s.hmu.Unlock()

@@ -83,8 +83,8 @@ func open(t *testing.T, srv *redistest.Server, id string, c *clock, r *recorder,
 	return s
 }
 
-// partial builds the states one worker saw: values per (name, source).
-func partial(t *testing.T, start time.Time, kind metric.Kind, vals map[[2]string][]float64) []*aggregate.StateBucket {
+// takeFrom builds the states one worker saw: values per (name, source).
+func takeFrom(t *testing.T, start time.Time, kind metric.Kind, vals map[[2]string][]float64) []*aggregate.StateBucket {
 	t.Helper()
 	a, err := aggregate.New(aggregate.Config{Resolution: res, Now: func() time.Time { return start }})
 	if err != nil {
@@ -121,10 +121,10 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 	for i := range 50 {
 		k := [2]string{"req", fmt.Sprintf("web.%d", i)}
 		want[k] = float64(3*i + 6)
-		if err := a.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {float64(i), 1}})); err != nil {
+		if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {float64(i), 1}})); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {float64(2 * i), 5}})); err != nil {
+		if err := b.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {float64(2 * i), 5}})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 
 	// A late partial (another worker's straggler) is refused and counted.
 	k := [2]string{"req", "web.1"}
-	if err := b.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {100, 200}})); err != nil {
+	if err := b.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {100, 200}})); err != nil {
 		t.Fatal(err)
 	}
 	if st := b.Stats(); st.LateStates != 1 || st.LateMeasurements != 2 {
@@ -189,7 +189,7 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 
 	// The next bucket continues the totals.
 	next := start.Add(res)
-	if err := a.Handover(ctx, partial(t, next, metric.Counter, map[[2]string][]float64{k: {10}})); err != nil {
+	if err := a.Handover(ctx, takeFrom(t, next, metric.Counter, map[[2]string][]float64{k: {10}})); err != nil {
 		t.Fatal(err)
 	}
 	a.Tick(ctx)
@@ -218,7 +218,7 @@ func TestResendAfterDropAndTakeover(t *testing.T) {
 	}}
 	a := open(t, srv, "a", c, r, "librato", "remote_write")
 	vals := map[[2]string][]float64{{"lat", "web.1"}: {5, 1, 9}, {"lat", "web.2"}: {2}}
-	if err := a.Handover(ctx, partial(t, start, metric.Measure, vals)); err != nil {
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Measure, vals)); err != nil {
 		t.Fatal(err)
 	}
 	a.Tick(ctx) // flush: librato accepts, remote_write drops
@@ -284,14 +284,14 @@ func TestRedisDownKeepsPartials(t *testing.T) {
 	r := &recorder{}
 	a := open(t, srv, "a", c, r, "librato")
 	k := [2]string{"req", "web.1"}
-	if err := a.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {1}})); err != nil {
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {1}})); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := a.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {10}})); err == nil {
+		if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {10}})); err == nil {
 			t.Fatalf("hand-over %d with Redis paused: no error", i)
 		}
 	}
@@ -325,9 +325,9 @@ func TestTakeUnsent(t *testing.T) {
 	}
 	defer srv.Resume()
 	k := [2]string{"req", "web.1"}
-	_ = a.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {1, 2}}))
-	_ = a.Handover(ctx, partial(t, start, metric.Counter, map[[2]string][]float64{k: {4}}))
-	_ = a.Handover(ctx, partial(t, start.Add(res), metric.Counter, map[[2]string][]float64{k: {8}}))
+	_ = a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {1, 2}}))
+	_ = a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {4}}))
+	_ = a.Handover(ctx, takeFrom(t, start.Add(res), metric.Counter, map[[2]string][]float64{k: {8}}))
 	got := a.TakeUnsent(start)
 	if len(got) != 1 || len(got[0].States) != 1 || got[0].States[0].Series().Sum != 7 {
 		t.Fatalf("TakeUnsent: %+v", got)
@@ -385,7 +385,7 @@ func TestFeedShowsEveryWorkersBuckets(t *testing.T) {
 	for i := range 20 {
 		vals[[2]string{"req", fmt.Sprintf("web.%d", i)}] = []float64{float64(i)}
 	}
-	if err := a.Handover(ctx, partial(t, start, metric.Counter, vals)); err != nil {
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, vals)); err != nil {
 		t.Fatal(err)
 	}
 	c.set(start.Add(2 * res))
