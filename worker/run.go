@@ -165,7 +165,7 @@ func (w *worker) buildInputs() error {
 	if cfg.Port != "" || w.opt.drainListener != nil {
 		h, err := drain.New(w.proc, drain.Config{
 			User: cfg.DrainUser, Password: cfg.DrainPassword, InsecureNoAuth: cfg.DrainInsecureNoAuth, Logger: w.log,
-			SharedSeen: w.sharedFrameSeen(),
+			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(),
 		})
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -71,6 +72,16 @@ func (w *worker) sharedFrameSeen() func(string) bool {
 		dup, _ := w.shared.st.FrameSeen(context.Background(), id, drain.DefaultDedupAge)
 		return dup
 	}
+}
+
+// drainWorkers is the drain's parsing goroutines: the default without Redis;
+// with it, four per CPU, so that the Frame-Id round trip to Redis each body
+// waits for overlaps with other bodies' parsing.
+func (w *worker) drainWorkers() int {
+	if w.shared == nil {
+		return 0
+	}
+	return 4 * runtime.GOMAXPROCS(0)
 }
 
 // startShared starts the hand-over, flush and feed loops. The hot path never
@@ -217,6 +228,12 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.feed_errors", u(func(x store.Stats) uint64 { return x.FeedErrors }))
 	s.counter("worker.redis.fallback_buckets", u(func(x store.Stats) uint64 { return x.FallbackBuckets }))
 	s.counter("worker.redis.commands", u(func(x store.Stats) uint64 { return x.RedisCommands }))
+	s.counter("worker.drain.shared_duplicates", func() int64 {
+		if w.drain == nil {
+			return 0
+		}
+		return int64(w.drain.Stats().SharedDups)
+	})
 	s.gauge("worker.redis.unsent_series", func() int64 { return int64(st().UnsentStates) })
 	s.gauge("worker.redis.leases", func() int64 { return int64(st().Leases) })
 }

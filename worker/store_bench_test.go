@@ -22,8 +22,11 @@ import (
 // series.
 func BenchmarkIngestRedis(b *testing.B) {
 	srv := redistest.Start(b)
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("redis=%v", on), func(b *testing.B) {
+	for _, tc := range []struct {
+		on, frameIDs bool
+	}{{false, true}, {true, false}, {true, true}} {
+		on := tc.on
+		b.Run(fmt.Sprintf("redis=%v/frame-ids=%v", on, tc.frameIDs), func(b *testing.B) {
 			cfg := Config{DrainUser: testUser, DrainPassword: testPass, MetricsResolution: time.Minute,
 				MetricsGrace: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
 				RedisHandover: 500 * time.Millisecond, RedisFallbackAfter: time.Minute, RedisPartitions: 16}
@@ -56,17 +59,22 @@ func BenchmarkIngestRedis(b *testing.B) {
 			}
 			client := &http.Client{}
 			post := func(i int) {
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
-				req.SetBasicAuth(testUser, testPass)
-				req.Header.Set("Logplex-Frame-Id", fmt.Sprintf("%d-%d", now.UnixNano(), i))
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusServiceUnavailable {
-					time.Sleep(time.Millisecond)
+				for {
+					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
+					req.SetBasicAuth(testUser, testPass)
+					if tc.frameIDs {
+						req.Header.Set("Logplex-Frame-Id", fmt.Sprintf("%d-%d", now.UnixNano(), i))
+					}
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusServiceUnavailable {
+						return
+					}
+					time.Sleep(time.Millisecond) // the queue is full: retry, as Logplex does
 				}
 			}
 			added0 := wk.agg.Stats().Added

@@ -80,6 +80,7 @@ type Store struct {
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
+	fr             frames
 }
 
 // pkey is one partition's part of one bucket.
@@ -126,6 +127,7 @@ func Open(cfg Config) (*Store, error) {
 		flights:  make(map[pkey]*flight),
 		retry:    make(map[pkey]retryState),
 		nextWarn: make(map[string]time.Time),
+		fr:       frames{stop: make(chan struct{})},
 	}
 	return s, nil
 }
@@ -138,8 +140,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.redact(s.rdb.Ping(ctx).Err())
 }
 
-// Close closes the connections. Call Release first.
-func (s *Store) Close() error { return s.rdb.Close() }
+// Close stops the Frame-Id batcher and closes the connections. Call Release
+// first.
+func (s *Store) Close() error {
+	close(s.fr.stop)
+	return s.rdb.Close()
+}
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
