@@ -73,8 +73,8 @@ func open(t *testing.T, srv *redistest.Server, id string, c *clock, r *recorder,
 	t.Helper()
 	s, err := Open(Config{
 		URL: srv.URL, Partitions: 4, Resolution: res, Grace: 2 * time.Second, ID: id,
-		Outlets: outlets, Deliver: r.deliver(outlets...), Now: c.now, LeaseTTL: 2 * time.Second, LeaseSettle: -1,
-		OpTimeout: time.Second,
+		Outlets: outlets, Deliver: r.deliver(outlets...), Now: c.now, LeaseTTL: time.Second, LeaseSettle: -1,
+		OpTimeout: 300 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func TestResendAfterDropAndTakeover(t *testing.T) {
 	if n := len(rb.buckets("remote_write")); n != 0 {
 		t.Fatal("b flushed while a's lease was live")
 	}
-	time.Sleep(2100 * time.Millisecond) // the lease TTL (real time in Redis)
+	time.Sleep(1100 * time.Millisecond) // the lease TTL (real time in Redis)
 	b.Tick(ctx)
 	if n := len(rb.buckets("librato")); n != 0 {
 		t.Fatalf("librato had the bucket; resent %d times", n)
