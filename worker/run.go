@@ -40,6 +40,7 @@ type options struct {
 	queue         outlet.QueueConfig // delivery tuning for every outlet (tests shorten the backoff)
 	now           func() time.Time   // the clock of arrival times and flushes; nil means time.Now
 	ready         func(a *worker)    // called once every input runs
+	redisTimeout  time.Duration      // one Redis round trip's bound; 0 means store.DefaultOpTimeout
 }
 
 // namedOutlet is an outlet with the name its self-metrics carry.

@@ -42,7 +42,7 @@ func (w *worker) buildShared() error {
 	st, err := store.Open(store.Config{
 		URL: w.cfg.RedisURL, TLSSkipVerify: w.cfg.RedisTLSSkipVerify, Partitions: w.cfg.RedisPartitions,
 		Resolution: w.cfg.MetricsResolution, Grace: w.cfg.MetricsGrace,
-		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now,
+		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now, OpTimeout: w.opt.redisTimeout,
 	})
 	if err != nil {
 		return err
