@@ -98,18 +98,25 @@ func startProc(t *testing.T, bin string, env []string) *proc {
 // term sends SIGTERM and waits for a clean exit.
 func (p *proc) term(t *testing.T) {
 	t.Helper()
+	if err := p.termExit(t); err != nil {
+		t.Fatalf("worker exit: %v\n%s", err, p.stderr.String())
+	}
+}
+
+// termExit sends SIGTERM and returns the process' exit error.
+func (p *proc) termExit(t *testing.T) error {
+	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-p.exited:
 		p.exited <- err
-		if err != nil {
-			t.Fatalf("worker exit: %v\n%s", err, p.stderr.String())
-		}
+		return err
 	case <-time.After(20 * time.Second):
 		t.Fatalf("worker did not exit 20 s after SIGTERM")
 	}
+	return nil
 }
 
 // kill sends SIGKILL and waits.
@@ -562,4 +569,42 @@ func TestRestartWithoutRedisPrometheusAcceptsBoth(t *testing.T) {
 	if len(got) != 1 || got[0].Value != 3 || !got[0].Time.After(start) || !got[0].Time.Before(cut) {
 		t.Errorf("at the cut (%s): %v, want the first worker's 3 stamped before it", cut.Format("15:04:05.000"), got)
 	}
+}
+
+// TestSharedStateUnsentAtSIGTERMSentByNextWorker: a worker whose Librato is
+// unreachable gets SIGTERM with flushed buckets still undelivered; they stay
+// in Redis and the next worker sends them, whole, once.
+func TestSharedStateUnsentAtSIGTERMSentByNextWorker(t *testing.T) {
+	e := newSharedEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	envDown := append(slices.Clone(e.env), "LIBRATO_URL="+dead, "SHUTDOWN_TIMEOUT=2s")
+	a := startProc(t, e.bin, envDown)
+	o := newOracle()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 20 {
+		if !postBody(a.url, fmt.Sprintf("u%d", i), o.body(rng, 10)) {
+			t.Fatal("POST refused")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Every bucket due and flushed into a's queue, none delivered.
+	time.Sleep(e2eRes + e2eGrace + 2*time.Second)
+	if err := a.termExit(t); err == nil || !strings.Contains(a.stderr.String(), "undelivered") {
+		t.Fatalf("a exited with %v; want an error naming the undelivered batches:\n%s", err, a.stderr.String())
+	}
+	if n := len(e.fake.Measurements()); n != 0 {
+		t.Fatalf("the fake got %d measurements from a", n)
+	}
+	if !strings.Contains(a.stderr.String(), "batch dropped") {
+		t.Fatalf("a dropped nothing at SIGTERM:\n%s", a.stderr.String())
+	}
+	b := startProc(t, e.bin, e.env)
+	waitDelivered(t, e.fake, o, 20*time.Second)
+	b.term(t)
+	checkLibratoExact(t, e.fake, o, false)
 }

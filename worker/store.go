@@ -185,7 +185,13 @@ func (w *worker) releaseShared(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	err := s.st.Release(ctx)
+	// The outlets may have used up the shutdown time waiting for a receiver
+	// that is down: recording their verdicts and releasing the leases still
+	// gets a moment of its own, so that the next worker resends at once
+	// instead of after the lease TTL.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := s.st.Release(rctx)
 	if cerr := s.st.Close(); err == nil {
 		err = cerr
 	}
