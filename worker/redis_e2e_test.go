@@ -255,7 +255,7 @@ func checkLibratoExact(t *testing.T, fake *libratotest.Server, o *oracle, identi
 
 // checkPrometheus checks, for every source, that the counter at each
 // bucket's end is the running sum of every bucket so far (one series across
-// workers and restarts, no reset), and the median is the bucket's.
+// workers and restarts, no reset), and the quantiles are the bucket's.
 func checkPrometheus(t *testing.T, prom *promtest.Server, o *oracle) {
 	t.Helper()
 	o.mu.Lock()
@@ -279,10 +279,15 @@ func checkPrometheus(t *testing.T, prom *promtest.Server, o *oracle) {
 					t.Errorf("req_total{source=%s} at %s: got %v, want %v", src, at.Format("15:04:05"), got, running)
 				}
 			}
-			med := prom.Query(t, fmt.Sprintf(`%s_lat_seconds{source=%q,quantile="0.5"}`, name, src), at)
-			if want := nearestRank(o.lats[k], 50) / 1000; len(med) != 1 || math.Abs(med[0].Value-want) > 1e-12 {
-				if bad++; bad <= 10 {
-					t.Errorf("lat_seconds{source=%s,quantile=0.5} at %s: got %v, want %v", src, at.Format("15:04:05"), med, want)
+			for _, q := range []struct {
+				label string
+				p     int
+			}{{"0.5", 50}, {"0.95", 95}, {"0.99", 99}} {
+				got := prom.Query(t, fmt.Sprintf(`%s_lat_seconds{source=%q,quantile=%q}`, name, src, q.label), at)
+				if want := nearestRank(o.lats[k], q.p) / 1000; len(got) != 1 || math.Abs(got[0].Value-want) > 1e-12 {
+					if bad++; bad <= 10 {
+						t.Errorf("lat_seconds{source=%s,quantile=%s} at %s: got %v, want %v", src, q.label, at.Format("15:04:05"), got, want)
+					}
 				}
 			}
 		}
