@@ -81,6 +81,7 @@ type Store struct {
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
 	fr             frames
+	closeOnce      sync.Once
 }
 
 // pkey is one partition's part of one bucket.
@@ -143,8 +144,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops the Frame-Id batcher and closes the connections. Call Release
 // first.
 func (s *Store) Close() error {
-	close(s.fr.stop)
-	return s.rdb.Close()
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.fr.stop)
+		err = s.rdb.Close()
+	})
+	return err
 }
 
 // Stats returns the counters.
