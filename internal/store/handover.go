@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -41,11 +42,12 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			c := s.cum[k]
 			if c == nil {
 				c = &partial{id: s.cfg.ID + ":" + fmt.Sprintf("%016x", s.seq.Add(1)),
-					states: make(map[skey]*aggregate.State), dirty: make(map[skey]int64)}
+					states: make(map[skey]*aggregate.State), enc: make(map[skey][]byte), dirty: make(map[skey]int64)}
 				s.cum[k] = c
 			}
 			sk := skey{st.Name, st.Source}
 			c.dirty[sk] += st.Count()
+			delete(c.enc, sk)
 			if have := c.states[sk]; have != nil {
 				if err := have.Merge(st); err != nil {
 					// Same series, other kind or unit: keep the first,
@@ -80,7 +82,7 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		if len(c.dirty) == 0 {
 			continue
 		}
-		data, err := encodeStates(nil, sortedStates(c.states))
+		data, err := c.encode()
 		if err != nil {
 			return fmt.Errorf("store: encode partials: %w", err)
 		}
@@ -153,6 +155,36 @@ func (s *Store) handoverFailed(err error) error {
 	s.warn("handover", "store: cannot hand partial states to Redis; keeping them and retrying",
 		"err", err, "unsent_series", n, "down_since", s.downSince)
 	return fmt.Errorf("store: hand-over: %w", err)
+}
+
+// encode returns the partial in encodeStates' form (states in no
+// particular order), encoding again only the states that changed since the
+// last call.
+func (c *partial) encode() ([]byte, error) {
+	keys := make([]skey, 0, len(c.states))
+	size := 16
+	for k, st := range c.states {
+		keys = append(keys, k)
+		b, ok := c.enc[k]
+		if !ok {
+			var err error
+			if b, err = st.MarshalBinary(); err != nil {
+				return nil, err
+			}
+			c.enc[k] = b
+		}
+		size += len(b) + binary.MaxVarintLen32
+	}
+	// No order within a blob is needed: the flusher merges by series.
+	out := make([]byte, 0, size)
+	out = append(out, blobVersion)
+	out = binary.AppendUvarint(out, uint64(len(keys)))
+	for _, k := range keys {
+		b := c.enc[k]
+		out = binary.AppendUvarint(out, uint64(len(b)))
+		out = append(out, b...)
+	}
+	return out, nil
 }
 
 func sortedStates(m map[skey]*aggregate.State) []*aggregate.State {

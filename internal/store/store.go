@@ -104,8 +104,9 @@ type skey struct {
 type partial struct {
 	id     string // field in the bucket's parts hash: worker id, sequence
 	states map[skey]*aggregate.State
-	dirty  map[skey]int64 // series changed since the last acknowledged write: measurements added
-	clean  time.Time      // when the last write was acknowledged with nothing left dirty
+	enc    map[skey][]byte // each state's encoding, redone only for changed series
+	dirty  map[skey]int64  // series changed since the last acknowledged write: measurements added
+	clean  time.Time       // when the last write was acknowledged with nothing left dirty
 }
 
 // Open connects to cfg.URL (lazily: a Redis that is down now is retried)
