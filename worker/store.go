@@ -74,14 +74,16 @@ func (w *worker) sharedFrameSeen() func(string) bool {
 	}
 }
 
-// drainWorkers is the drain's parsing goroutines: the default without Redis;
-// with it, four per CPU, so that the Frame-Id round trip to Redis each body
-// waits for overlaps with other bodies' parsing.
+// drainWorkers is the drain's parsing goroutines: the default (one per
+// CPU) without Redis; with it, two per CPU, so that the Frame-Id round trip
+// each body waits for overlaps with other bodies' parsing (measured in
+// BenchmarkIngestRedis: four per CPU cost more in lock contention than they
+// saved).
 func (w *worker) drainWorkers() int {
 	if w.shared == nil {
 		return 0
 	}
-	return 4 * runtime.GOMAXPROCS(0)
+	return 2 * runtime.GOMAXPROCS(0)
 }
 
 // startShared starts the hand-over, flush and feed loops. The hot path never
