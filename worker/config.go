@@ -66,6 +66,12 @@ type Config struct {
 	ViewMaxPoints int           `envconfig:"VIEW_MAX_POINTS" default:"720" desc:"points kept per line of the live view, whatever VIEW_WINDOW"`
 	ViewMaxSeries int           `envconfig:"VIEW_MAX_SERIES" default:"2000" desc:"per-dyno series the live view keeps; more are dropped and counted"`
 
+	RedisURL           string        `envconfig:"REDIS_URL" desc:"redis:// or rediss:// URL (Heroku Key-Value Store sets it): share state across workers and restarts; unset: this worker alone"`
+	RedisTLSSkipVerify bool          `envconfig:"REDIS_TLS_SKIP_VERIFY" default:"false" desc:"accept any certificate on rediss:// (Heroku Key-Value Store's is self-signed)"`
+	RedisHandover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose; shorter than METRICS_GRACE"`
+	RedisFallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
+	RedisPartitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" desc:"series partitions in Redis (same on every worker of the app)"`
+
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 

@@ -155,6 +155,45 @@ var configVars = []configVar{
 		return nil
 	}},
 
+	// Shared state (worker/store.go). Without REDIS_URL the others are
+	// not used, and not checked.
+	{name: "REDIS_URL", accepts: "redis://[user:password@]host:port[/db] or rediss://… (Heroku Key-Value Store sets it)", check: func(c *Config) error {
+		u, err := url.Parse(c.RedisURL)
+		switch {
+		case err != nil:
+			return errors.New("not a URL") // url.Parse's error quotes the input, password included
+		case u.Scheme != "redis" && u.Scheme != "rediss":
+			return fmt.Errorf("scheme %q is not redis or rediss", u.Scheme)
+		case u.Host == "":
+			return errors.New("no host")
+		}
+		return nil
+	}},
+	{name: "REDIS_TLS_SKIP_VERIFY", accepts: "true or false; true only with a rediss:// REDIS_URL", check: func(c *Config) error {
+		if c.RedisTLSSkipVerify && c.RedisURL == "" {
+			return errors.New("set but REDIS_URL is not")
+		}
+		return nil
+	}},
+	{name: "REDIS_HANDOVER", accepts: "a positive duration shorter than METRICS_GRACE, e.g. 2s", check: func(c *Config) error {
+		if c.RedisURL != "" && (c.RedisHandover <= 0 || c.RedisHandover >= c.MetricsGrace) {
+			return fmt.Errorf("not within (0, METRICS_GRACE=%s): a partial handed over after the grace would be late", c.MetricsGrace)
+		}
+		return nil
+	}},
+	{name: "REDIS_FALLBACK_AFTER", accepts: "a positive duration, e.g. 2m", check: func(c *Config) error {
+		if c.RedisURL != "" && c.RedisFallbackAfter <= 0 {
+			return errors.New("not positive")
+		}
+		return nil
+	}},
+	{name: "REDIS_PARTITIONS", accepts: "1 to 1024, the same on every worker of the app", check: func(c *Config) error {
+		if c.RedisURL != "" && (c.RedisPartitions < 1 || c.RedisPartitions > 1024) {
+			return errors.New("out of range")
+		}
+		return nil
+	}},
+
 	// The live view (worker/view.go).
 	{name: "VIEW_USER", accepts: "a Basic auth user name without ':' (with VIEW_PASSWORD)", check: func(c *Config) error {
 		return noneOf(c.ViewUser, ":")

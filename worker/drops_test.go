@@ -57,6 +57,7 @@ var covered = map[string]string{
 	"drain.Stats.Busy":                   "internal/input/drain/slowloris_test.go:TestBusyWhileReading",
 	"drain.Stats.Closing":                "internal/input/drain/handler_test.go:TestCloseDrains",
 	"drain.Stats.DedupEvicted":           "internal/input/drain/handler_test.go:TestDedupBounds",
+	"drain.Stats.SharedDups":             "internal/input/drain/handler_test.go:TestSharedSeen",
 	"drain.ServerStats.Saturated":        "internal/input/drain/handler_test.go:TestServer",
 	"drain.ServerStats.IdleClosed":       "internal/input/drain/slowloris_test.go:TestIdleKeepAliveClosed",
 	"drain.ServerStats.SlowClosed":       "internal/input/drain/slowloris_test.go:TestSlowHeaders",

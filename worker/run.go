@@ -46,7 +46,8 @@ type options struct {
 	now           func() time.Time   // the clock of arrival times and flushes; nil means time.Now
 	ready         func(a *worker)    // called once every input runs
 
-	viewOptions // the live view (worker/view.go)
+	viewOptions                // the live view (worker/view.go)
+	redisTimeout time.Duration // one Redis round trip's bound; 0 means store.DefaultOpTimeout
 }
 
 // namedOutlet is an outlet with the name its self-metrics carry.
@@ -79,6 +80,7 @@ type worker struct {
 
 	intervals *intervalCheck // timer statistics emitted more often than the buckets (intervalcheck.go)
 	liveView                 // worker/view.go
+	shared    *shared        // REDIS_URL: shared state (worker/store.go); nil without
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -113,6 +115,9 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildOutlets(); err != nil {
 		return nil, err
 	}
+	if err := w.buildShared(); err != nil {
+		return nil, err
+	}
 	w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now})
 	if err != nil {
 		return nil, err
@@ -140,7 +145,7 @@ func (w *worker) buildOutlets() error {
 	if cfg.librato() {
 		o, err := librato.New(librato.Config{
 			User: cfg.LibratoUser, Token: cfg.LibratoToken, URL: cfg.LibratoURL, API: cfg.LibratoAPI,
-			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.opt.queue, Logger: w.log,
+			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.queueFor(4, librato.MaxMetricsPerPost), Logger: w.log,
 		})
 		if err != nil {
 			return err
@@ -156,7 +161,8 @@ func (w *worker) buildOutlets() error {
 		o, err := promwrite.New(promwrite.Config{
 			URL: cfg.RemoteWriteURL, User: cfg.RemoteWriteUser, Password: cfg.RemoteWritePassword,
 			BearerToken: cfg.RemoteWriteBearerToken, Headers: headers,
-			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.opt.queue, Logger: w.log,
+			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.queueFor(7, promwrite.DefaultMaxSeriesPerRequest), Logger: w.log,
+			Now: w.opt.now,
 		})
 		if err != nil {
 			return err
@@ -179,6 +185,7 @@ func (w *worker) buildInputs() error {
 	if cfg.Port != "" || w.opt.drainListener != nil {
 		h, err := drain.New(w.proc, drain.Config{
 			User: cfg.DrainUser, Password: cfg.DrainPassword, InsecureNoAuth: cfg.DrainInsecureNoAuth, Logger: w.log,
+			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(),
 		})
 		if err != nil {
 			return err
@@ -288,6 +295,7 @@ func (w *worker) run(ctx context.Context) error {
 
 	tick := time.NewTicker(w.opt.flushEvery)
 	defer tick.Stop()
+	w.startShared()
 	if w.opt.ready != nil {
 		w.opt.ready(w)
 	}
@@ -316,7 +324,9 @@ loop:
 				break loop
 			}
 		case <-tick.C:
-			w.write(w.agg.Flush(w.opt.now()))
+			if w.shared == nil { // with shared state the store flushes
+				w.write(w.agg.Flush(w.opt.now()))
+			}
 		}
 	}
 
@@ -420,7 +430,7 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	cancel()
 
 	// 3. Flush every open bucket and deliver: the rest of ctx.
-	w.write(w.agg.FlushAll())
+	w.flushAtExit(ctx)
 	var owg sync.WaitGroup
 	oerrs := make([]error, len(w.outlets))
 	for i, o := range w.outlets {
@@ -433,6 +443,9 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 		}()
 	}
 	owg.Wait()
+	if err := w.releaseShared(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(append(errs, oerrs...)...)
 }
 

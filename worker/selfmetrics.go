@@ -166,6 +166,7 @@ func (w *worker) dropCounters() []dropCounter {
 		add("worker.drain.long_frame_ids", "drain.Stats.LongFrameIDs", func() int64 { return u(d().LongFrameIDs) })
 		add("worker.drain.dedup_evicted", "drain.Stats.DedupEvicted", func() int64 { return u(d().DedupEvicted) })
 		add("worker.drain.count_differs", "drain.Stats.CountDiffers", func() int64 { return u(d().CountDiffers) })
+		add("worker.drain.shared_duplicates", "drain.Stats.SharedDups", func() int64 { return u(d().SharedDups) })
 	}
 	if w.server != nil {
 		v := w.server.Stats

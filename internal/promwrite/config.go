@@ -93,6 +93,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the outlet's and its queue's messages (default slog.Default()).
 	Logger *slog.Logger
+
+	// Now is the clock that caps a sample's timestamp (a bucket cut short at
+	// shutdown is stamped now, not at its end); default time.Now.
+	Now func() time.Time
 }
 
 // reservedHeaders are set by the protocol and may not be replaced.
@@ -181,6 +185,9 @@ func (c Config) check() (Config, map[string]string, error) {
 	}
 	if c.Queue.Concurrency == 0 {
 		c.Queue.Concurrency = DefaultConcurrency
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

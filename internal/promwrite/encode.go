@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/klauspost/compress/snappy"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -118,6 +119,9 @@ type encoder struct {
 	samples []sample // reused between buckets
 	pb      []byte   // reused protobuf buffer
 
+	now func() time.Time // the clock; nil: samples carry the bucket's end
+	ts  int64            // the timestamp of the bucket collect last saw
+
 	late       int64 // input series whose bucket was not newer than the last one sent
 	collisions int64 // output series dropped because an earlier one had the same labels
 	unknown    int64 // input series of an unknown Kind
@@ -127,17 +131,30 @@ func newEncoder(prefix string, tags map[string]string, maxTracked int) *encoder 
 	return &encoder{tr: newTracker(maxTracked, prefix), slots: newSlots(tags)}
 }
 
-// timestamp is the time every sample of b carries: the bucket's end, in
-// milliseconds since the Unix epoch.
-func timestamp(b *aggregate.Bucket) int64 {
-	return b.Start.Add(b.Period).UnixMilli()
+// timestamp is the time every sample of b carries, in milliseconds since the
+// Unix epoch: the bucket's end, or now when that is earlier. A bucket cut
+// short (flushed at shutdown) is thus stamped when it was cut, never at the
+// end the next worker's sample for the rest of the bucket will carry:
+// Prometheus refuses a second, different sample at one timestamp, and with
+// it the whole request.
+func (e *encoder) timestamp(b *aggregate.Bucket) int64 {
+	ts := b.Start.Add(b.Period).UnixMilli()
+	if e.now != nil {
+		ts = min(ts, e.now().UnixMilli())
+	}
+	return ts
 }
 
 // collect updates the running totals with b and returns its output samples,
 // sorted by name, source and quantile, without duplicates. The slice is
 // reused by the next call.
+//
+// A series with Totals (shared state) takes its running sums from them, so
+// that a counter continues across workers and restarts; without, the
+// tracker's own running sums are used.
 func (e *encoder) collect(b *aggregate.Bucket) []sample {
-	ts := timestamp(b)
+	ts := e.timestamp(b)
+	e.ts = ts
 	out := e.samples[:0]
 	for i := range b.Series {
 		s := &b.Series[i]
@@ -151,12 +168,18 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 		switch s.Kind {
 		case metric.Counter:
 			en.total += s.Sum * f.factor
+			if s.Totals != nil {
+				en.total = s.Totals.Sum * f.factor
+			}
 			if !late {
 				out = append(out, sample{name: f.total, source: src, value: en.total})
 			}
 		case metric.Measure:
 			en.total += s.Sum * f.factor
 			en.count += float64(s.Count)
+			if s.Totals != nil {
+				en.total, en.count = s.Totals.Sum*f.factor, s.Totals.Count
+			}
 			if !late {
 				out = append(out,
 					sample{name: f.base, quantile: q50, source: src, value: s.Median * f.factor},
@@ -274,7 +297,7 @@ func (e *encoder) appendWriteRequest(dst []byte, samples []sample, ts int64) []b
 // allocations the caller owns.
 func (e *encoder) encode(b *aggregate.Bucket, max int, emit func(body []byte, n int)) {
 	samples := e.collect(b)
-	ts := timestamp(b)
+	ts := e.ts
 	for start := 0; start < len(samples); start += max {
 		chunk := samples[start:min(start+max, len(samples))]
 		e.pb = e.appendWriteRequest(e.pb[:0], chunk, ts)

@@ -335,3 +335,49 @@ func TestDocExample(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestEncodeSharedTotals: with Totals (shared state) the cumulative samples
+// are the shared running sums, not this outlet's own: a worker that starts
+// mid-stream continues the counter.
+func TestEncodeSharedTotals(t *testing.T) {
+	e := newEncoder("", nil, 100)
+	tot := &aggregate.Totals{Start: t0.Add(-time.Hour), Sum: 1005, Count: 40}
+	got := flatten(encodeAll(t, e, bucket(t0,
+		aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 2, Sum: 5, Totals: tot},
+		aggregate.Series{Name: "lat", Source: "web.1", Kind: metric.Measure, Count: 2, Sum: 3, Min: 1, Max: 2, Median: 1, P95: 2, P99: 2,
+			Totals: &aggregate.Totals{Start: t0, Sum: 300, Count: 21}},
+		aggregate.Series{Name: "own", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 4},
+	), 100))
+	want := []string{
+		`0 hits_total{source="web.1"} 1005 @1714564860000`,
+		`0 lat{quantile="0.5",source="web.1"} 1 @1714564860000`,
+		`0 lat{quantile="0.95",source="web.1"} 2 @1714564860000`,
+		`0 lat{quantile="0.99",source="web.1"} 2 @1714564860000`,
+		`0 lat_count{source="web.1"} 21 @1714564860000`,
+		`0 lat_max{source="web.1"} 2 @1714564860000`,
+		`0 lat_min{source="web.1"} 1 @1714564860000`,
+		`0 lat_sum{source="web.1"} 300 @1714564860000`,
+		`0 own_total{source="web.1"} 4 @1714564860000`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestEncodeCutBucketStampedNow: a bucket flushed before its end (shutdown)
+// carries now, not its end, so the next worker's sample for the rest of the
+// bucket (at the end) is a different timestamp.
+func TestEncodeCutBucketStampedNow(t *testing.T) {
+	e := newEncoder("", nil, 100)
+	cut := t0.Add(25*time.Second + 123*time.Millisecond)
+	e.now = func() time.Time { return cut }
+	got := flatten(encodeAll(t, e, bucket(t0, aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 5}), 100))
+	if want := fmt.Sprintf(`0 hits_total{source="web.1"} 5 @%d`, cut.UnixMilli()); len(got) != 1 || got[0] != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	e.now = func() time.Time { return t0.Add(time.Hour) } // a complete bucket: its end
+	got = flatten(encodeAll(t, e, bucket(t0.Add(time.Minute), aggregate.Series{Name: "hits", Source: "web.1", Kind: metric.Counter, Count: 1, Sum: 1}), 100))
+	if want := `0 hits_total{source="web.1"} 6 @1714564920000`; len(got) != 1 || got[0] != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -66,6 +66,7 @@ func New(cfg Config) (*Outlet, error) {
 		sender: s,
 		enc:    newEncoder(cfg.Prefix, tags, cfg.MaxTrackedSeries),
 	}
+	o.enc.now = cfg.Now
 	o.queue = outlet.NewQueue(s, cfg.Queue)
 	return o, nil
 }

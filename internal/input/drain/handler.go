@@ -86,6 +86,14 @@ type Config struct {
 	// Now is the clock for arrival times and the de-duplication window; nil
 	// means the Processor's clock.
 	Now func() time.Time
+
+	// SharedSeen, when set, extends de-duplication to every worker of the
+	// app (shared state on Redis): the body consumer asks it once per body
+	// with a Frame-Id, after the local window, and drops the body when it
+	// returns true (another worker, or this one, already took that
+	// Frame-Id). It must be safe for concurrent use and return promptly;
+	// when it cannot tell, it returns false and the body is kept.
+	SharedSeen func(frameID string) bool
 }
 
 // Stats are the cumulative counters of a Handler (Queued and QueuedBytes are
@@ -96,6 +104,7 @@ type Stats struct {
 	Bytes        uint64 // bytes of the accepted bodies
 	Processed    uint64 // bodies parsed
 	Duplicates   uint64 // POSTs whose Frame-Id was already accepted (answered 204, dropped)
+	SharedDups   uint64 // bodies dropped because another worker had taken their Frame-Id (Config.SharedSeen)
 	Unauthorized uint64 // POSTs with missing or wrong credentials (401)
 	TooLarge     uint64 // bodies over MaxBodyBytes (413)
 	QueueFull    uint64 // POSTs refused because the queue was full (503)
@@ -134,12 +143,14 @@ type Handler struct {
 
 	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
 	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64
+	sharedDups                                                            atomic.Uint64
 }
 
 type job struct {
 	buf      *[]byte
 	arrival  time.Time
-	msgCount int // Logplex-Msg-Count, or -1
+	msgCount int    // Logplex-Msg-Count, or -1
+	frameID  string // Logplex-Frame-Id when de-duplicated by it, else ""
 }
 
 // New returns a Handler that parses drain bodies with p and starts its
@@ -443,6 +454,9 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 		h.queueFull.Add(1)
 		return full
 	}
+	if useID {
+		j.frameID = id
+	}
 	select {
 	case h.queue <- j:
 	default:
@@ -467,11 +481,15 @@ func (h *Handler) work() {
 	s := h.p.Session()
 	defer s.Release()
 	for j := range h.queue {
-		s.SetArrival(j.arrival)
-		frames := s.Frames(*j.buf)
-		s.Flush()
-		if j.msgCount >= 0 && frames != j.msgCount {
-			h.countDiffers.Add(1)
+		if j.frameID != "" && h.cfg.SharedSeen != nil && h.cfg.SharedSeen(j.frameID) {
+			h.sharedDups.Add(1)
+		} else {
+			s.SetArrival(j.arrival)
+			frames := s.Frames(*j.buf)
+			s.Flush()
+			if j.msgCount >= 0 && frames != j.msgCount {
+				h.countDiffers.Add(1)
+			}
 		}
 		h.queuedBytes.Add(-int64(len(*j.buf)))
 		h.putBuf(j.buf)
@@ -512,6 +530,7 @@ func (h *Handler) Stats() Stats {
 		Bytes:        h.bytes.Load(),
 		Processed:    h.processed.Load(),
 		Duplicates:   h.duplicates.Load(),
+		SharedDups:   h.sharedDups.Load(),
 		Unauthorized: h.unauthorized.Load(),
 		TooLarge:     h.tooLarge.Load(),
 		QueueFull:    h.queueFull.Load(),

@@ -513,3 +513,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestSharedSeen: a body whose Frame-Id another worker took (SharedSeen says
+// so) is dropped by the consumer and counted; the local window is asked
+// first, so a retry to this worker never reaches SharedSeen.
+func TestSharedSeen(t *testing.T) {
+	rec := inputtest.NewRecorder()
+	var mu sync.Mutex
+	var asked []string
+	taken := map[string]bool{"other-worker-took-this": true}
+	h, _ := newHandler(t, rec, drain.Config{SharedSeen: func(id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, id)
+		return taken[id]
+	}})
+	post(h, frame(msgA), "fresh")
+	post(h, frame(msgA), "fresh") // local duplicate
+	post(h, frame(msgB), "other-worker-took-this")
+	post(h, frame(msgB), "") // no Frame-Id: not asked
+	closeHandler(t, h)
+	if got, want := rec.Sorted(), slices.Concat(wantA, wantB); !slices.Equal(got, want) {
+		t.Errorf("measurements:\n got %q\nwant %q", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(asked)
+	if !slices.Equal(asked, []string{"fresh", "other-worker-took-this"}) {
+		t.Errorf("SharedSeen asked for %q", asked)
+	}
+	if st := h.Stats(); st.Duplicates != 1 || st.SharedDups != 1 || st.Processed != 3 {
+		t.Errorf("stats = %+v", st)
+	}
+}

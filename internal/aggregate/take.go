@@ -1,0 +1,49 @@
+package aggregate
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// TakeStates removes the states of every open bucket, the current partial
+// one included, and returns them oldest bucket first, each bucket's states
+// sorted by Name then Source. Unlike FlushAll it does not mark the buckets
+// flushed: later measurements for the same buckets start fresh states, and
+// the caller merges what it took with what it takes next (shared state hands
+// these partials to Redis every few seconds). The caller owns the returned
+// states. Taken series are not counted in Stats.BucketsFlushed or
+// SeriesFlushed. Safe for concurrent use.
+func (a *Aggregator) TakeStates() []*StateBucket {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
+	byStart := make(map[int64][]*State)
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for start, b := range sh.buckets {
+			delete(sh.buckets, start)
+			for _, st := range b.series {
+				byStart[start] = append(byStart[start], st)
+			}
+			a.open.Add(-int64(len(b.series)))
+			clear(b.series)
+			a.buckets.Put(b)
+		}
+		sh.cur = nil
+		sh.mu.Unlock()
+	}
+	out := make([]*StateBucket, 0, len(byStart))
+	for start, states := range byStart {
+		slices.SortFunc(states, func(x, y *State) int {
+			if c := strings.Compare(x.Name, y.Name); c != 0 {
+				return c
+			}
+			return strings.Compare(x.Source, y.Source)
+		})
+		out = append(out, &StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: states})
+	}
+	slices.SortFunc(out, func(x, y *StateBucket) int { return cmp.Compare(x.Start.Unix(), y.Start.Unix()) })
+	return out
+}

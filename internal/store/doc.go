@@ -1,0 +1,33 @@
+// Package store keeps the aggregation state of every worker of one app in
+// Redis, so that restarts and several workers lose nothing and each bucket is
+// sent once.
+//
+// Every worker keeps aggregating in memory (nothing here is on the per-line
+// path). Every hand-over interval, and at shutdown, it takes the partial
+// states of its open buckets out of the aggregator and appends them to Redis
+// (Handover), split into partitions by a hash of (name, source). Appends are
+// idempotent (each partial blob has a unique id, written with HSETNX) and
+// go through a Lua script that refuses a partial for a bucket already
+// closed, so that no read-modify-write race can lose or double a partial.
+//
+// Exactly one worker at a time holds the lease of a partition (SET NX PX,
+// renewed) and flushes its buckets once their end plus the grace has passed
+// (Run): a Lua script closes the bucket and returns its partials, which are
+// merged in a fixed order (so that a resend after a crash carries identical
+// values); the running totals of the partition's series are advanced once per
+// bucket by another script (recorded, so a resend reuses them) and handed to
+// the outlets in aggregate.Series.Totals. The partials are deleted only when
+// every outlet has settled the bucket (aggregate.Bucket.Done); a per-outlet
+// delivered set lets a resend skip outlets that already have it. Every merged
+// bucket is also appended to a capped stream that every worker reads (Feed),
+// so that each worker's live view sees the whole app.
+//
+// Logplex Frame-Ids are shared too (FrameSeen: SET NX EX per id).
+//
+// The client is github.com/redis/go-redis/v9 rather than rueidis: it is the
+// Redis project's reference Go client, its Script helper runs EVALSHA with an
+// EVAL fallback, ParseURL takes Heroku's redis:// and rediss:// URLs as they
+// are, and nothing here is latency-bound enough (a few pipelined round trips
+// per worker per second) to want rueidis' auto-pipelining or client-side
+// caching. See docs/shared-state.md for the key layout.
+package store

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/redis/go-redis/v9"
+)
+
+// FeedWindow is how long Feed waits, after the first partition of a bucket
+// arrives, for the others before it shows the viewers the whole bucket: the
+// partitions of one bucket are flushed within a flush round of each other.
+const FeedWindow = 2 * time.Second
+
+// publish appends a merged (partition, bucket) to the feed, once: a resend
+// of the same bucket finds the fed mark and appends nothing.
+func (s *Store) publish(ctx context.Context, k pkey, states []*aggregate.State) error {
+	keys := s.keys(k.p)
+	set, err := func() (bool, error) {
+		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		defer cancel()
+		s.count(1)
+		return s.rdb.SetNX(octx, keys.fed(k.start), "1", s.cfg.Retention).Result()
+	}()
+	if err != nil || !set {
+		return s.redact(err)
+	}
+	data, err := encodeBucket(k.start, int64(s.cfg.Resolution/time.Second), states)
+	if err != nil {
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	s.count(1)
+	s.stats.feedBytes.Add(uint64(len(data)))
+	return s.redact(s.rdb.XAdd(octx, &redis.XAddArgs{
+		Stream: s.feedKey(), MaxLen: s.cfg.FeedLen, Approx: true, Values: []any{"b", data},
+	}).Err())
+}
+
+// Feed calls view with every merged bucket any worker of the app flushes
+// from now on, whole (its partitions put together, see FeedWindow), oldest
+// first, until ctx ends. view is called from Feed's goroutine only.
+func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
+	last := "$"
+	type asm struct {
+		first  time.Time
+		period int64
+		states []*aggregate.State
+	}
+	var mu sync.Mutex
+	pending := make(map[int64]*asm)
+	emit := func(force bool) {
+		mu.Lock()
+		var ready []int64
+		now := time.Now()
+		for start, a := range pending {
+			if force || now.Sub(a.first) >= FeedWindow {
+				ready = append(ready, start)
+			}
+		}
+		slices.Sort(ready)
+		out := make([]*aggregate.Bucket, 0, len(ready))
+		for _, start := range ready {
+			a := pending[start]
+			delete(pending, start)
+			sortStates(a.states)
+			b := &aggregate.Bucket{Start: time.Unix(start, 0).UTC(), Period: time.Duration(a.period) * time.Second,
+				Series: make([]aggregate.Series, len(a.states))}
+			for i, st := range a.states {
+				b.Series[i] = st.Series()
+				if st.Kind == metric.Measure {
+					b.Series[i].State = st
+				}
+			}
+			out = append(out, b)
+		}
+		mu.Unlock()
+		for _, b := range out {
+			s.stats.feedBuckets.Add(1)
+			view(b)
+		}
+	}
+	defer emit(true)
+	for ctx.Err() == nil {
+		block := FeedWindow / 2
+		s.count(1)
+		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.feedKey(), last}, Count: 256, Block: block}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			s.stats.feedErrors.Add(1)
+			s.warn("feed-read", "store: cannot read the feed of merged buckets; retrying", "err", s.redact(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		default:
+			for _, str := range res {
+				for _, m := range str.Messages {
+					last = m.ID
+					data, _ := m.Values["b"].(string)
+					start, period, states, err := decodeBucket([]byte(data))
+					if err != nil {
+						s.stats.badBlobs.Add(1)
+						continue
+					}
+					mu.Lock()
+					a := pending[start]
+					if a == nil {
+						a = &asm{first: time.Now(), period: period}
+						pending[start] = a
+					}
+					a.states = append(a.states, states...)
+					mu.Unlock()
+				}
+			}
+		}
+		emit(false)
+	}
+}

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/redis/go-redis/v9"
+)
+
+// dropClean is how long after a bucket's deadline (end plus grace) a
+// partial with nothing unwritten is kept: by then the flusher has closed the
+// bucket. A value arriving later for that bucket starts a new partial under
+// a new field id, which is refused as late once the bucket is closed.
+const dropClean = time.Minute
+
+// Handover merges the partial states taken from the aggregator (see
+// aggregate.Aggregator.TakeStates) into this worker's partial of each
+// (partition, bucket) and writes every partial that changed to Redis, whole,
+// in one round trip. Store takes ownership of the states. A write that
+// fails (Redis down or slow) is simply made again, with whatever was added
+// meanwhile, at the next call; the error says why. What Redis refuses
+// because the bucket was already flushed is counted as late
+// (Stats.LateStates, LateMeasurements) and dropped.
+//
+// While Redis is known to be down, Handover first checks that it answers
+// (one PING) and otherwise only merges. Not for concurrent use with itself.
+func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) error {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	for _, b := range taken {
+		start := b.Start.Unix()
+		for _, st := range b.States {
+			k := pkey{partition(st.Name, st.Source, s.cfg.Partitions), start}
+			c := s.cum[k]
+			if c == nil {
+				c = &partial{id: s.cfg.ID + ":" + fmt.Sprintf("%016x", s.seq.Add(1)),
+					states: make(map[skey]*aggregate.State), enc: make(map[skey][]byte), dirty: make(map[skey]int64)}
+				s.cum[k] = c
+			}
+			sk := skey{st.Name, st.Source}
+			c.dirty[sk] += st.Count()
+			delete(c.enc, sk)
+			if have := c.states[sk]; have != nil {
+				if err := have.Merge(st); err != nil {
+					// Same series, other kind or unit: keep the first,
+					// as the aggregator does within a bucket.
+					s.stats.seriesConflicts.Add(1)
+					c.dirty[sk] -= st.Count()
+				}
+				continue
+			}
+			c.states[sk] = st
+		}
+	}
+	now := s.cfg.Now()
+	for k, c := range s.cum {
+		deadline := time.Unix(k.start, 0).Add(s.cfg.Resolution + s.cfg.Grace)
+		if len(c.dirty) == 0 && !c.clean.IsZero() && now.Sub(deadline) > dropClean && now.Sub(c.clean) > dropClean {
+			delete(s.cum, k)
+		}
+	}
+	if !s.downSince.IsZero() {
+		if err := s.Ping(ctx); err != nil {
+			return s.handoverFailed(err)
+		}
+	}
+	type write struct {
+		k    pkey
+		c    *partial
+		data []byte
+	}
+	var writes []write
+	for k, c := range s.cum {
+		if len(c.dirty) == 0 {
+			continue
+		}
+		data, err := c.encode()
+		if err != nil {
+			return fmt.Errorf("store: encode partials: %w", err)
+		}
+		writes = append(writes, write{k, c, data})
+	}
+	if len(writes) == 0 {
+		return nil
+	}
+	slices.SortFunc(writes, func(a, b write) int {
+		return cmp.Or(cmp.Compare(a.k.start, b.k.start), cmp.Compare(a.k.p, b.k.p))
+	})
+	ttl := int64(s.cfg.Retention / time.Second)
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, w := range writes {
+			k := s.keys(w.k.p)
+			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending()},
+				w.c.id, w.data, w.k.start, ttl)
+		}
+	})
+	if len(cmds) != len(writes) {
+		return s.handoverFailed(err)
+	}
+	var firstErr error
+	for i, cmd := range cmds {
+		w := writes[i]
+		n, cerr := cmd.(*redis.Cmd).Int64()
+		switch {
+		case cerr != nil:
+			if firstErr == nil {
+				firstErr = cerr
+			}
+		case n == 0:
+			var m int64
+			for _, v := range w.c.dirty {
+				m += v
+			}
+			s.stats.lateStates.Add(uint64(len(w.c.dirty)))
+			s.stats.lateMeasurements.Add(uint64(m))
+			s.warn("late", "store: partial states for a bucket already flushed: counted late, not sent",
+				"bucket", time.Unix(w.k.start, 0).UTC(), "series", len(w.c.dirty), "measurements", m)
+			delete(s.cum, w.k)
+		default:
+			s.stats.handoverBlobs.Add(1)
+			s.stats.handoverStates.Add(uint64(len(w.c.states)))
+			s.stats.handoverBytes.Add(uint64(len(w.data)))
+			clear(w.c.dirty)
+			w.c.clean = now
+		}
+	}
+	if firstErr != nil {
+		return s.handoverFailed(s.redact(firstErr))
+	}
+	if !s.downSince.IsZero() {
+		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
+	}
+	s.downSince, s.failures = time.Time{}, 0
+	return nil
+}
+
+func (s *Store) handoverFailed(err error) error {
+	s.stats.handoverErrors.Add(1)
+	s.failures++
+	if s.downSince.IsZero() {
+		s.downSince = s.cfg.Now()
+	}
+	n := 0
+	for _, c := range s.cum {
+		n += len(c.dirty)
+	}
+	s.warn("handover", "store: cannot hand partial states to Redis; keeping them and retrying",
+		"err", err, "unsent_series", n, "down_since", s.downSince)
+	return fmt.Errorf("store: hand-over: %w", err)
+}
+
+// encode returns the partial in encodeStates' form (states in no
+// particular order), encoding again only the states that changed since the
+// last call.
+func (c *partial) encode() ([]byte, error) {
+	keys := make([]skey, 0, len(c.states))
+	size := 16
+	for k, st := range c.states {
+		keys = append(keys, k)
+		b, ok := c.enc[k]
+		if !ok {
+			var err error
+			if b, err = st.MarshalBinary(); err != nil {
+				return nil, err
+			}
+			c.enc[k] = b
+		}
+		size += len(b) + binary.MaxVarintLen32
+	}
+	// No order within a blob is needed: the flusher merges by series.
+	out := make([]byte, 0, size)
+	out = append(out, blobVersion)
+	out = binary.AppendUvarint(out, uint64(len(keys)))
+	for _, k := range keys {
+		b := c.enc[k]
+		out = binary.AppendUvarint(out, uint64(len(b)))
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+func sortedStates(m map[skey]*aggregate.State) []*aggregate.State {
+	states := make([]*aggregate.State, 0, len(m))
+	for _, st := range m {
+		states = append(states, st)
+	}
+	sortStates(states)
+	return states
+}
+
+func sortStates(states []*aggregate.State) {
+	slices.SortFunc(states, func(x, y *aggregate.State) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
+	})
+}
+
+// DownSince returns when hand-overs began to fail, or the zero time while
+// Redis answers.
+func (s *Store) DownSince() time.Time {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.downSince
+}
+
+// TakeUnsent removes and returns, merged per bucket, this worker's whole
+// partial of every bucket that started at or before cutoff and still has
+// something Redis did not acknowledge: for the worker to send it itself when
+// Redis has been down too long (or at shutdown). What was acknowledged is
+// included, so that the bucket sent is this worker's whole view of it; the
+// flusher may send the same bucket again, merged with the other workers'
+// partials, once Redis answers. That is the documented cost of the
+// fallback.
+func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	limit := cutoff.Unix()
+	byStart := make(map[int64][]*aggregate.State)
+	for k, c := range s.cum {
+		if k.start > limit || len(c.dirty) == 0 {
+			continue
+		}
+		for _, st := range c.states {
+			byStart[k.start] = append(byStart[k.start], st)
+		}
+		delete(s.cum, k)
+	}
+	out := make([]*aggregate.StateBucket, 0, len(byStart))
+	for start, states := range byStart {
+		sortStates(states)
+		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
+	}
+	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
+	s.stats.fallbackBuckets.Add(uint64(len(out)))
+	return out
+}
+
+// seriesField is a series' field in the totals hash: kind, unit, name and
+// source, NUL-separated (none of them may hold a NUL byte that matters: a
+// name with one merely shares a field with another such name).
+func seriesField(st *aggregate.State) string {
+	return strconv.Itoa(int(st.Kind)) + "\x00" + st.Unit + "\x00" + st.Name + "\x00" + st.Source
+}
+
+// wantsTotals says whether a series kind has running totals.
+func wantsTotals(k metric.Kind) bool { return k == metric.Counter || k == metric.Measure }

@@ -1,0 +1,43 @@
+package store
+
+import (
+	"hash/fnv"
+	"strconv"
+)
+
+// keys names the Redis keys of one partition. Every key of a partition
+// carries the same {hash tag}, so a Redis Cluster keeps them in one slot and
+// a Lua script may touch all of them; different partitions spread over the
+// cluster. See docs/shared-state.md.
+type keys struct{ tag string } // "dm:{p3}"
+
+func (s *Store) keys(p int) keys {
+	return keys{tag: s.cfg.Prefix + ":{p" + strconv.Itoa(p) + "}"}
+}
+
+func (k keys) lease() string   { return k.tag + ":lease" }   // string: the holder's id
+func (k keys) pending() string { return k.tag + ":pending" } // zset: bucket starts with partials, scored by start
+func (k keys) totals() string  { return k.tag + ":totals" }  // hash: series → "start sum count"
+
+func (k keys) parts(start int64) string  { return k.tag + ":parts:" + strconv.FormatInt(start, 10) }  // hash: blob id → partial states
+func (k keys) closed(start int64) string { return k.tag + ":closed:" + strconv.FormatInt(start, 10) } // string: the bucket is closed
+func (k keys) tot(start int64) string    { return k.tag + ":tot:" + strconv.FormatInt(start, 10) }    // string: the bucket's totals, recorded
+func (k keys) done(start int64) string   { return k.tag + ":done:" + strconv.FormatInt(start, 10) }   // set: outlets that accepted the bucket
+func (k keys) fed(start int64) string    { return k.tag + ":fed:" + strconv.FormatInt(start, 10) }    // string: the bucket went to the feed
+
+// feedKey is the stream of merged buckets every worker's viewers read. One
+// key for the app (not per partition): a reader follows one stream.
+func (s *Store) feedKey() string { return s.cfg.Prefix + ":feed" }
+
+// frameKey remembers one Logplex Frame-Id.
+func (s *Store) frameKey(id string) string { return s.cfg.Prefix + ":frame:" + id }
+
+// partition returns the partition of a series: FNV-1a of name, NUL,
+// source, so that every worker (whatever its process seed) agrees.
+func partition(name, source string, n int) int {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(source))
+	return int(h.Sum64() % uint64(n))
+}

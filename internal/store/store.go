@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/redis/go-redis/v9"
+)
+
+// LogEvery is the shortest interval between two log lines about the same
+// kind of trouble (Redis unreachable, a late partial, …); the counts go to
+// Stats every time.
+const LogEvery = time.Minute
+
+// Stats are cumulative counters since Open (Leases and Unsent* are current
+// values), for self-metrics.
+type Stats struct {
+	HandoverBlobs     uint64 // partial blobs stored in Redis
+	HandoverStates    uint64 // series states in those blobs
+	HandoverErrors    uint64 // hand-overs that failed (Redis down or slow); the partials are kept and retried
+	LateStates        uint64 // partial states refused: their bucket was already flushed (by any worker)
+	LateMeasurements  uint64 // measurements in those states
+	UnsentStates      int    // partial states waiting for Redis now
+	BucketsFlushed    uint64 // (partition, bucket) pairs merged and handed to the outlets (resends included)
+	BucketsResent     uint64 // of those, resends: an outlet failed, or another worker had begun it
+	BucketsDone       uint64 // pairs every outlet settled, whose partials were deleted
+	BucketsAbandoned  uint64 // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
+	OutletRefused     uint64 // bucket deliveries an outlet refused for good (not resent)
+	SeriesConflicts   uint64 // partial states dropped at merge: same series, different kind or unit
+	BadBlobs          uint64 // partials or feed entries that did not decode (skipped)
+	FlushErrors       uint64 // flush steps that failed on a Redis error (retried)
+	Leases            int    // partitions this worker flushes now
+	FramesDuplicate   uint64 // drain bodies whose Frame-Id another worker (or this one) had taken
+	FrameErrors       uint64 // Frame-Id checks that could not reach Redis (the body was kept)
+	FeedBuckets       uint64 // merged buckets the viewers were given from the feed
+	FeedErrors        uint64 // failed reads of the feed
+	FallbackBuckets   uint64 // buckets taken back for local delivery while Redis was down (TakeUnsent)
+	RedisCommands     uint64 // commands sent to Redis (pipelined ones each count)
+	RedisRoundTrips   uint64 // round trips to Redis
+	FlushedSeries     uint64 // series in the flushed (partition, bucket) pairs
+	FeedBytes         uint64 // bytes appended to the feed
+	HandoverBytes     uint64 // bytes of the stored partial blobs
+	ConsecutiveErrors int    // failed hand-overs in a row (0 when Redis answers)
+}
+
+// Store is one worker's connection to the shared state. Safe for concurrent
+// use.
+type Store struct {
+	cfg Config
+	rdb *redis.Client
+	log *slog.Logger
+	seq atomic.Uint64 // blob ids
+
+	// Hand-over state, under hmu.
+	hmu       sync.Mutex
+	cum       map[pkey]*partial // this worker's partial of each open (partition, bucket)
+	downSince time.Time         // zero while Redis answers
+	failures  int
+
+	// Flush state, under mu.
+	mu       sync.Mutex
+	held     map[int]time.Time // partitions leased, since when
+	flights  map[pkey]*flight
+	retry    map[pkey]retryState
+	settled  []*flight
+	nextWarn map[string]time.Time
+
+	stats struct {
+		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
+		bucketsFlushed, bucketsResent, bucketsDone, bucketsAbandoned, outletRefused atomic.Uint64
+		seriesConflicts, badBlobs, flushErrors, framesDuplicate, frameErrors        atomic.Uint64
+		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
+		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
+	}
+	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
+	fr             frames
+	closeOnce      sync.Once
+}
+
+// pkey is one partition's part of one bucket.
+type pkey struct {
+	p     int
+	start int64 // unix seconds
+}
+
+// skey is one series.
+type skey struct {
+	name, source string
+}
+
+// partial is everything this worker aggregated for one (partition, bucket)
+// so far. It is written whole, under its own field id, at every hand-over
+// that has something new: an overwrite with a superset of what the field
+// held, so that a write whose answer was lost is simply written again, and
+// Redis keeps one copy per series and worker however often hand-overs
+// happen.
+type partial struct {
+	id     string // field in the bucket's parts hash: worker id, sequence
+	states map[skey]*aggregate.State
+	enc    map[skey][]byte // each state's encoding, redone only for changed series
+	dirty  map[skey]int64  // series changed since the last acknowledged write: measurements added
+	clean  time.Time       // when the last write was acknowledged with nothing left dirty
+}
+
+// Open connects to cfg.URL (lazily: a Redis that is down now is retried)
+// and returns a Store. Errors name the variable at fault and never carry the
+// URL's password.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	opt, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:      cfg,
+		rdb:      redis.NewClient(opt),
+		log:      cfg.Logger.With("component", "store"),
+		cum:      make(map[pkey]*partial),
+		held:     make(map[int]time.Time),
+		flights:  make(map[pkey]*flight),
+		retry:    make(map[pkey]retryState),
+		nextWarn: make(map[string]time.Time),
+		fr:       frames{stop: make(chan struct{})},
+	}
+	return s, nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	s.count(1)
+	return s.redact(s.rdb.Ping(ctx).Err())
+}
+
+// Close stops the Frame-Id batcher and closes the connections. Call Release
+// first.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.fr.stop)
+		err = s.rdb.Close()
+	})
+	return err
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		HandoverBlobs:    s.stats.handoverBlobs.Load(),
+		HandoverStates:   s.stats.handoverStates.Load(),
+		HandoverErrors:   s.stats.handoverErrors.Load(),
+		LateStates:       s.stats.lateStates.Load(),
+		LateMeasurements: s.stats.lateMeasurements.Load(),
+		BucketsFlushed:   s.stats.bucketsFlushed.Load(),
+		BucketsResent:    s.stats.bucketsResent.Load(),
+		BucketsDone:      s.stats.bucketsDone.Load(),
+		BucketsAbandoned: s.stats.bucketsAbandoned.Load(),
+		OutletRefused:    s.stats.outletRefused.Load(),
+		SeriesConflicts:  s.stats.seriesConflicts.Load(),
+		BadBlobs:         s.stats.badBlobs.Load(),
+		FlushErrors:      s.stats.flushErrors.Load(),
+		FramesDuplicate:  s.stats.framesDuplicate.Load(),
+		FrameErrors:      s.stats.frameErrors.Load(),
+		FeedBuckets:      s.stats.feedBuckets.Load(),
+		FeedErrors:       s.stats.feedErrors.Load(),
+		FallbackBuckets:  s.stats.fallbackBuckets.Load(),
+		RedisCommands:    s.stats.commands.Load(),
+		RedisRoundTrips:  s.stats.roundTrips.Load(),
+		FlushedSeries:    s.stats.flushedSeries.Load(),
+		FeedBytes:        s.stats.feedBytes.Load(),
+		HandoverBytes:    s.stats.handoverBytes.Load(),
+	}
+	s.hmu.Lock()
+	for _, c := range s.cum {
+		st.UnsentStates += len(c.dirty)
+	}
+	st.ConsecutiveErrors = s.failures
+	s.hmu.Unlock()
+	s.mu.Lock()
+	st.Leases = len(s.held)
+	s.mu.Unlock()
+	return st
+}
+
+// count records one round trip of n commands.
+func (s *Store) count(n int) {
+	s.stats.roundTrips.Add(1)
+	s.stats.commands.Add(uint64(n))
+}
+
+// warn logs at most once per LogEvery per kind.
+func (s *Store) warn(kind, msg string, args ...any) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	if now.Before(s.nextWarn[kind]) {
+		s.mu.Unlock()
+		return
+	}
+	s.nextWarn[kind] = now.Add(LogEvery)
+	s.mu.Unlock()
+	s.log.Warn(msg, args...)
+}
+
+// redact removes the URL's password from an error, should a client error
+// ever quote it.
+func (s *Store) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	opt := s.rdb.Options()
+	if opt.Password != "" && strings.Contains(err.Error(), opt.Password) {
+		return errors.New(strings.ReplaceAll(err.Error(), opt.Password, "xxxxx"))
+	}
+	return err
+}
+
+// evalsha queues script on pipe by its hash; loadScripts must have run on
+// this server (runPipe does it on NOSCRIPT).
+func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []string, args ...any) *redis.Cmd {
+	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
+}
+
+var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript, releaseScript, cleanupScript}
+
+// runPipe runs fill's commands in one round trip with OpTimeout. When Redis
+// answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
+// the pipeline once more. The returned error is the first command error or
+// the connection's; callers look at each command's own error.
+func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([]redis.Cmder, error) {
+	for attempt := 0; ; attempt++ {
+		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		pipe := s.rdb.Pipeline()
+		fill(pipe)
+		n := pipe.Len()
+		if n == 0 {
+			cancel()
+			return nil, nil
+		}
+		cmds, err := pipe.Exec(octx)
+		cancel()
+		s.count(n)
+		if err != nil && attempt == 0 && hasNoScript(cmds) {
+			if lerr := s.loadScripts(ctx); lerr != nil {
+				return cmds, lerr
+			}
+			continue
+		}
+		return cmds, s.redact(err)
+	}
+}
+
+func hasNoScript(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) loadScripts(ctx context.Context) error {
+	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	for _, sc := range allScripts {
+		pipe.ScriptLoad(octx, sc.src)
+	}
+	_, err := pipe.Exec(octx)
+	s.count(len(allScripts))
+	if err != nil {
+		return fmt.Errorf("store: load scripts: %w", s.redact(err))
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/store"
+)
+
+// shared is the worker's side of shared state on Redis (REDIS_URL): it
+// hands the aggregator's partials to the store every REDIS_HANDOVER, lets the
+// store flush the partitions this worker leads, feeds the viewers from the
+// app-wide stream of merged buckets, and falls back to local delivery when
+// Redis has been down longer than REDIS_FALLBACK_AFTER. See
+// docs/shared-state.md.
+type shared struct {
+	w  *worker
+	st *store.Store
+
+	stop func()
+	wg   sync.WaitGroup
+
+	mu           sync.Mutex
+	nextFallback time.Time // the next fallback warning may be logged then
+}
+
+// buildShared opens the store when REDIS_URL is set. Called after the
+// outlets are built, before the inputs.
+func (w *worker) buildShared() error {
+	if w.cfg.RedisURL == "" {
+		return nil
+	}
+	names := make([]string, len(w.outlets))
+	for i, o := range w.outlets {
+		names[i] = o.name
+	}
+	st, err := store.Open(store.Config{
+		URL: w.cfg.RedisURL, TLSSkipVerify: w.cfg.RedisTLSSkipVerify, Partitions: w.cfg.RedisPartitions,
+		Resolution: w.cfg.MetricsResolution, Grace: w.cfg.MetricsGrace,
+		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now, OpTimeout: w.opt.redisTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	w.shared = &shared{w: w, st: st}
+	w.sharedMetrics()
+	return nil
+}
+
+// deliverShared hands a bucket the store merged to every outlet that does
+// not have it yet. The viewers get it from the feed, like every other
+// worker's.
+func (w *worker) deliverShared(b *aggregate.Bucket, skip func(string) bool) {
+	for _, o := range w.outlets {
+		if !skip(o.name) {
+			o.Write(b)
+		}
+	}
+}
+
+// sharedFrameSeen is the drain's SharedSeen, or nil without Redis.
+func (w *worker) sharedFrameSeen() func(string) bool {
+	if w.shared == nil {
+		return nil
+	}
+	return func(id string) bool {
+		dup, _ := w.shared.st.FrameSeen(context.Background(), id, drain.DefaultDedupAge)
+		return dup
+	}
+}
+
+// drainWorkers is the drain's parsing goroutines: the default (one per
+// CPU) without Redis; with it, two per CPU, so that the Frame-Id round trip
+// each body waits for overlaps with other bodies' parsing (measured in
+// BenchmarkIngestRedis: four per CPU cost more in lock contention than they
+// saved).
+func (w *worker) drainWorkers() int {
+	if w.shared == nil {
+		return 0
+	}
+	return 2 * runtime.GOMAXPROCS(0)
+}
+
+// startShared starts the hand-over, flush and feed loops. The hot path never
+// waits for them.
+func (w *worker) startShared() {
+	s := w.shared
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(w.cfg.RedisHandover)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.handover(ctx)
+			}
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.st.Run(ctx, w.opt.flushEvery)
+	}()
+	// The viewers (registered before run or by opt.ready) see the feed of
+	// every worker's merged buckets.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.st.Feed(ctx, func(b *aggregate.Bucket) {
+			for _, v := range w.viewers {
+				v(b)
+			}
+		})
+	}()
+}
+
+// handover takes the aggregator's partials to Redis; when Redis has been
+// down longer than REDIS_FALLBACK_AFTER it sends the buckets that are due
+// itself.
+func (s *shared) handover(ctx context.Context) {
+	w := s.w
+	if err := s.st.Handover(ctx, w.agg.TakeStates()); err == nil {
+		return
+	}
+	since := s.st.DownSince()
+	now := w.opt.now()
+	if since.IsZero() || now.Sub(since) < w.cfg.RedisFallbackAfter {
+		return
+	}
+	due := now.Add(-w.cfg.MetricsResolution - w.cfg.MetricsGrace)
+	bs := s.st.TakeUnsent(due)
+	if len(bs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	logIt := !now.Before(s.nextFallback)
+	if logIt {
+		s.nextFallback = now.Add(store.LogEvery)
+	}
+	s.mu.Unlock()
+	if logIt {
+		w.log.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
+			"down_since", since, "buckets", len(bs))
+	}
+	w.write(stateBuckets(bs))
+}
+
+// flushAtExit hands every open partial to Redis (or, without Redis or when
+// it does not answer, sends every open bucket from here).
+func (w *worker) flushAtExit(ctx context.Context) {
+	s := w.shared
+	if s == nil {
+		w.write(w.agg.FlushAll())
+		return
+	}
+	s.stop()
+	s.wg.Wait()
+	hctx, cancel := context.WithTimeout(ctx, max(time.Second, w.cfg.ShutdownTimeout/3))
+	defer cancel()
+	err := s.st.Handover(hctx, w.agg.TakeStates())
+	if err == nil {
+		w.log.Info("shutdown: open buckets handed to Redis for the next worker")
+		return
+	}
+	bs := s.st.TakeUnsent(time.Unix(1<<62, 0))
+	w.log.Error("shutdown: Redis does not answer; sending this worker's open buckets itself (their values may be partial)",
+		"err", err, "buckets", len(bs))
+	w.write(stateBuckets(bs))
+}
+
+// releaseShared records what the outlets settled and gives up the leases.
+// Call it after the outlets are closed.
+func (w *worker) releaseShared(ctx context.Context) error {
+	s := w.shared
+	if s == nil {
+		return nil
+	}
+	// The outlets may have used up the shutdown time waiting for a receiver
+	// that is down: recording their verdicts and releasing the leases still
+	// gets a moment of its own, so that the next worker resends at once
+	// instead of after the lease TTL.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := s.st.Release(rctx)
+	if cerr := s.st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: release: %w", err)
+	}
+	return nil
+}
+
+// stateBuckets turns merged states into buckets.
+func stateBuckets(bs []*aggregate.StateBucket) []*aggregate.Bucket {
+	out := make([]*aggregate.Bucket, len(bs))
+	for i, b := range bs {
+		out[i] = b.Bucket()
+	}
+	return out
+}
+
+// sharedMetrics registers the store's counters.
+func (w *worker) sharedMetrics() {
+	s := selfMetrics{w.reg}
+	st := func() store.Stats { return w.shared.st.Stats() }
+	u := func(f func(store.Stats) uint64) func() int64 { return func() int64 { return int64(f(st())) } }
+	s.counter("worker.redis.handover_blobs", u(func(x store.Stats) uint64 { return x.HandoverBlobs }))
+	s.counter("worker.redis.handover_series", u(func(x store.Stats) uint64 { return x.HandoverStates }))
+	s.counter("worker.redis.handover_errors", u(func(x store.Stats) uint64 { return x.HandoverErrors }))
+	s.counter("worker.redis.late_series", u(func(x store.Stats) uint64 { return x.LateStates }))
+	s.counter("worker.redis.late_measurements", u(func(x store.Stats) uint64 { return x.LateMeasurements }))
+	s.counter("worker.redis.buckets_flushed", u(func(x store.Stats) uint64 { return x.BucketsFlushed }))
+	s.counter("worker.redis.buckets_resent", u(func(x store.Stats) uint64 { return x.BucketsResent }))
+	s.counter("worker.redis.buckets_done", u(func(x store.Stats) uint64 { return x.BucketsDone }))
+	s.counter("worker.redis.buckets_abandoned", u(func(x store.Stats) uint64 { return x.BucketsAbandoned }))
+	s.counter("worker.redis.outlet_refused", u(func(x store.Stats) uint64 { return x.OutletRefused }))
+	s.counter("worker.redis.series_conflicts", u(func(x store.Stats) uint64 { return x.SeriesConflicts }))
+	s.counter("worker.redis.bad_blobs", u(func(x store.Stats) uint64 { return x.BadBlobs }))
+	s.counter("worker.redis.flush_errors", u(func(x store.Stats) uint64 { return x.FlushErrors }))
+	s.counter("worker.redis.frame_duplicates", u(func(x store.Stats) uint64 { return x.FramesDuplicate }))
+	s.counter("worker.redis.frame_errors", u(func(x store.Stats) uint64 { return x.FrameErrors }))
+	s.counter("worker.redis.feed_buckets", u(func(x store.Stats) uint64 { return x.FeedBuckets }))
+	s.counter("worker.redis.feed_errors", u(func(x store.Stats) uint64 { return x.FeedErrors }))
+	s.counter("worker.redis.fallback_buckets", u(func(x store.Stats) uint64 { return x.FallbackBuckets }))
+	s.counter("worker.redis.commands", u(func(x store.Stats) uint64 { return x.RedisCommands }))
+	s.gauge("worker.redis.unsent_series", func() int64 { return int64(st().UnsentStates) })
+	s.gauge("worker.redis.leases", func() int64 { return int64(st().Leases) })
+}

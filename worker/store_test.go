@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRedisConfigErrors(t *testing.T) {
+	valid := func() Config {
+		c := viewConfig() // a valid configuration
+		c.RedisHandover, c.RedisFallbackAfter, c.RedisPartitions = 2*time.Second, 2*time.Minute, 16
+		return c
+	}
+	for name, tc := range map[string]struct {
+		change func(*Config)
+		want   string
+	}{
+		"redis":                   {func(c *Config) { c.RedisURL = "redis://h:1" }, ""},
+		"skip verify without url": {func(c *Config) { c.RedisTLSSkipVerify = true }, `REDIS_TLS_SKIP_VERIFY="true": set but REDIS_URL is not`},
+		"handover beyond grace":   {func(c *Config) { c.RedisURL, c.RedisHandover = "redis://h:1", 10*time.Second }, `REDIS_HANDOVER="10s": not within (0, METRICS_GRACE=10s)`},
+		"no handover":             {func(c *Config) { c.RedisURL, c.RedisHandover = "redis://h:1", 0 }, `REDIS_HANDOVER="0s": not within`},
+		"no fallback":             {func(c *Config) { c.RedisURL, c.RedisFallbackAfter = "redis://h:1", 0 }, `REDIS_FALLBACK_AFTER="0s": not positive`},
+		"partitions":              {func(c *Config) { c.RedisURL, c.RedisPartitions = "redis://h:1", 0 }, `REDIS_PARTITIONS="0": out of range; want 1 to 1024`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := valid()
+			tc.change(&c)
+			err := c.validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRedisURLErrorsHideThePassword: a bad REDIS_URL is named, its password
+// never printed.
+func TestRedisURLErrorsHideThePassword(t *testing.T) {
+	for _, url := range []string{"http://u:secret-token@h:1", "redis://u:secret-token@h :1", "redis://u:secret-token@h:1/x"} {
+		t.Setenv("REDIS_URL", url)
+		var stdout, stderr bytes.Buffer
+		if code := realMain([]string{"-stdin"}, strings.NewReader(""), &stdout, &stderr); code == 0 {
+			t.Fatalf("%s: exit 0", url)
+		}
+		if !strings.Contains(stderr.String(), "REDIS_URL") || strings.Contains(stderr.String(), "secret-token") {
+			t.Fatalf("%s: stderr %q: want REDIS_URL named, no password", url, stderr.String())
+		}
+	}
+}
