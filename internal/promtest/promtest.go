@@ -13,7 +13,6 @@
 package promtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,9 +26,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 // Bounds of the harness.
@@ -55,9 +55,7 @@ type Server struct {
 	// WriteURL is the remote-write receiver: URL + "/api/v1/write".
 	WriteURL string
 
-	cmd    *exec.Cmd
-	exited chan error // receives the process' exit
-	log    *limitedBuffer
+	proc *testproc.Proc
 }
 
 // Sample is one element of an instant-vector query result.
@@ -87,19 +85,9 @@ func (s Sample) String() string {
 	return b.String()
 }
 
-// Binary returns the path of the prometheus binary, or "" when none is found.
-func Binary() string {
-	if p := os.Getenv("PROMETHEUS_BIN"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/prometheus"); err == nil {
-		return "/usr/bin/prometheus"
-	}
-	return ""
-}
+// Binary returns the path of the prometheus binary ($PROMETHEUS_BIN, PATH,
+// /usr/bin), or "" when none is found.
+func Binary() string { return testproc.Find("PROMETHEUS_BIN", "prometheus") }
 
 // Start runs Prometheus on a free 127.0.0.1 port with a fresh TSDB in
 // t.TempDir() and the remote-write receiver on, waits until it is ready, and
@@ -109,7 +97,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		noBinary(t, os.Getenv("CI") == "true")
+		testproc.Missing(t, "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN)")
 		return nil
 	}
 	dir := t.TempDir()
@@ -126,7 +114,7 @@ func Start(t testing.TB) *Server {
 					t.Errorf("promtest: stop: %v", err)
 				}
 				if t.Failed() {
-					t.Logf("promtest: prometheus output:\n%s", s.log.String())
+					t.Logf("promtest: prometheus output:\n%s", s.proc.Log.String())
 				}
 			})
 			return s
@@ -137,83 +125,39 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-// noBinary skips the test, or fails it on CI where the binary must be there.
-func noBinary(t testing.TB, ci bool) {
-	t.Helper()
-	const msg = "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN)"
-	if ci {
-		t.Fatal(msg + "; CI=true requires it")
-		return
-	}
-	t.Skip(msg)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start(bin, cfgPath, dataDir string) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{URL: "http://" + addr, WriteURL: "http://" + addr + "/api/v1/write", log: &limitedBuffer{max: MaxLog}}
-	s.cmd = exec.Command(bin,
+	s := &Server{URL: "http://" + addr, WriteURL: "http://" + addr + "/api/v1/write"}
+	s.proc, err = testproc.Start(exec.Command(bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+dataDir,
 		"--web.listen-address="+addr,
 		"--web.enable-remote-write-receiver",
 		"--log.level=warn",
-	)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
+	), MaxLog)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
-	deadline := time.Now().Add(ReadyTimeout)
 	client := &http.Client{Timeout: time.Second}
-	for {
+	ready := func() bool {
 		resp, err := client.Get(s.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.exited = exited
-				return s, nil
-			}
+		if err != nil {
+			return false
 		}
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("exited before ready (%v):\n%s", err, s.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = s.cmd.Process.Kill()
-			<-exited
-			return nil, fmt.Errorf("not ready after %v:\n%s", ReadyTimeout, s.log.String())
-		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
 	}
+	if err := s.proc.WaitReady(ready, 50*time.Millisecond, ReadyTimeout); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-func (s *Server) stop() error {
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
-		return err
-	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(StopTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("no exit %v after SIGINT, killed", StopTimeout)
-	}
-}
+func (s *Server) stop() error { return s.proc.Stop(os.Interrupt, StopTimeout) }
 
 // queryResponse is the /api/v1/query answer.
 type queryResponse struct {
@@ -322,33 +266,4 @@ func truncate(b []byte) string {
 		return string(b[:200]) + "…"
 	}
 	return string(b)
-}
-
-// limitedBuffer keeps the first max bytes written to it. Safe for concurrent use.
-type limitedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-	cut bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room < len(p) {
-		b.buf.Write(p[:max(room, 0)])
-		b.cut = true
-		return len(p), nil
-	}
-	b.buf.Write(p)
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cut {
-		return b.buf.String() + "\n[output truncated]"
-	}
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package promtest
 
 import (
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -31,38 +30,5 @@ func TestStartQueryStop(t *testing.T) {
 	}
 	if _, err := srv.query(`sum(`, time.Now()); err == nil {
 		t.Fatal("bad PromQL: no error")
-	}
-}
-
-func TestLimitedBuffer(t *testing.T) {
-	b := &limitedBuffer{max: 5}
-	b.Write([]byte("abc"))
-	b.Write([]byte("defg"))
-	b.Write([]byte("h"))
-	if got, want := b.String(), "abcde\n[output truncated]"; got != want {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-}
-
-// fakeTB records Skip and Fatal instead of stopping the goroutine.
-type fakeTB struct {
-	testing.TB
-	skipped, fatal string
-}
-
-func (f *fakeTB) Helper()           {}
-func (f *fakeTB) Skip(args ...any)  { f.skipped = fmt.Sprint(args...) }
-func (f *fakeTB) Fatal(args ...any) { f.fatal = fmt.Sprint(args...) }
-
-func TestNoBinary(t *testing.T) {
-	local := &fakeTB{TB: t}
-	noBinary(local, false)
-	if local.skipped != "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN)" || local.fatal != "" {
-		t.Errorf("local: skipped %q fatal %q", local.skipped, local.fatal)
-	}
-	ci := &fakeTB{TB: t}
-	noBinary(ci, true)
-	if ci.fatal != "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN); CI=true requires it" || ci.skipped != "" {
-		t.Errorf("CI: skipped %q fatal %q", ci.skipped, ci.fatal)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 // Bounds of the harness.
@@ -42,27 +43,15 @@ type Server struct {
 	Addr string // 127.0.0.1:PORT
 	URL  string // redis://127.0.0.1:PORT/0
 
-	cmd    *exec.Cmd
-	exited chan error
-	log    *limitedBuffer
+	proc *testproc.Proc
 
 	mu     sync.Mutex
 	paused bool
 }
 
-// Binary returns the path of redis-server, or "" when none is found.
-func Binary() string {
-	if p := os.Getenv("REDIS_SERVER_BIN"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
-		return "/usr/bin/redis-server"
-	}
-	return ""
-}
+// Binary returns the path of redis-server ($REDIS_SERVER_BIN, PATH,
+// /usr/bin), or "" when none is found.
+func Binary() string { return testproc.Find("REDIS_SERVER_BIN", "redis-server") }
 
 // Start runs redis-server on a free 127.0.0.1 port without persistence,
 // waits until it answers PING, and stops it in t.Cleanup. Without a binary it
@@ -71,11 +60,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		const msg = "redistest: no redis-server binary (apt-get install redis-server, or set REDIS_SERVER_BIN)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "; CI=true requires it")
-		}
-		t.Skip(msg)
+		testproc.Missing(t, "redistest: no redis-server binary (apt-get install redis-server, or set REDIS_SERVER_BIN)")
 		return nil
 	}
 	var lastErr error
@@ -87,7 +72,7 @@ func Start(t testing.TB) *Server {
 					t.Errorf("redistest: stop: %v", err)
 				}
 				if t.Failed() {
-					t.Logf("redistest: redis-server output:\n%s", s.log.String())
+					t.Logf("redistest: redis-server output:\n%s", s.proc.Log.String())
 				}
 			})
 			return s
@@ -98,46 +83,23 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start(bin, dir string) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", log: &limitedBuffer{max: MaxLog}}
-	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
+	s := &Server{Addr: addr, URL: "redis://" + addr + "/0"}
+	s.proc, err = testproc.Start(exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"), MaxLog)
+	if err != nil {
 		return nil, err
 	}
-	s.exited = make(chan error, 1)
-	go func() { s.exited <- s.cmd.Wait() }()
-	deadline := time.Now().Add(ReadyTimeout)
-	for {
-		if reply, err := s.Do("PING"); err == nil && reply == "PONG" {
-			return s, nil
-		}
-		select {
-		case err := <-s.exited:
-			return nil, fmt.Errorf("exited before ready (%v):\n%s", err, s.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-			return nil, fmt.Errorf("no PONG after %v:\n%s", ReadyTimeout, s.log.String())
-		}
+	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
+	if err := s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout); err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // Do sends one command over a fresh connection and returns the reply's
@@ -204,7 +166,7 @@ func (s *Server) Pause() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.paused = true
-	return s.cmd.Process.Signal(syscall.SIGSTOP)
+	return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
 }
 
 // Resume continues a paused server (SIGCONT).
@@ -212,54 +174,15 @@ func (s *Server) Resume() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.paused = false
-	return s.cmd.Process.Signal(syscall.SIGCONT)
+	return s.proc.Cmd.Process.Signal(syscall.SIGCONT)
 }
 
 func (s *Server) stop() error {
 	s.mu.Lock()
 	if s.paused {
-		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
 		s.paused = false
 	}
 	s.mu.Unlock()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(StopTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("no exit %v after SIGTERM, killed", StopTimeout)
-	}
-}
-
-// limitedBuffer keeps the first max bytes written to it. Safe for concurrent use.
-type limitedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-	cut bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room < len(p) {
-		b.buf.Write(p[:max(room, 0)])
-		b.cut = true
-		return len(p), nil
-	}
-	b.buf.Write(p)
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cut {
-		return b.buf.String() + "\n[output truncated]"
-	}
-	return b.buf.String()
+	return s.proc.Stop(syscall.SIGTERM, StopTimeout)
 }

@@ -1,0 +1,88 @@
+package testproc
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestLimitedBuffer(t *testing.T) {
+	b := &LimitedBuffer{Max: 5}
+	b.Write([]byte("abc"))
+	b.Write([]byte("defg"))
+	b.Write([]byte("h"))
+	if got, want := b.String(), "abcde\n[output truncated]"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// fakeTB records Skip and Fatal instead of stopping the goroutine.
+type fakeTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (f *fakeTB) Helper()           {}
+func (f *fakeTB) Skip(args ...any)  { f.skipped = fmt.Sprint(args...) }
+func (f *fakeTB) Fatal(args ...any) { f.fatal = fmt.Sprint(args...) }
+
+func TestMissing(t *testing.T) {
+	const msg = "x: no x binary (apt-get install x)"
+	t.Setenv("CI", "")
+	local := &fakeTB{TB: t}
+	Missing(local, msg)
+	if local.skipped != msg || local.fatal != "" {
+		t.Errorf("local: skipped %q fatal %q", local.skipped, local.fatal)
+	}
+	t.Setenv("CI", "true")
+	ci := &fakeTB{TB: t}
+	Missing(ci, msg)
+	if ci.fatal != msg+"; CI=true requires it" || ci.skipped != "" {
+		t.Errorf("CI: skipped %q fatal %q", ci.skipped, ci.fatal)
+	}
+}
+
+// TestProcLifecycle: a process that never gets ready is killed with its
+// output in the error; one that exits early says so; Stop ends a running one.
+func TestProcLifecycle(t *testing.T) {
+	sh := Find("SH_BIN", "sh")
+	if sh == "" {
+		t.Skip("no sh")
+	}
+	p, err := Start(exec.Command(sh, "-c", "echo starting; exec sleep 30"), 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.WaitReady(func() bool { return false }, 10*time.Millisecond, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "not ready after") || !strings.Contains(err.Error(), "starting") {
+		t.Fatalf("never ready: %v", err)
+	}
+
+	p, err = Start(exec.Command(sh, "-c", "echo bad flag >&2; exit 3"), 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.WaitReady(func() bool { return false }, 10*time.Millisecond, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "exited before ready") || !strings.Contains(err.Error(), "bad flag") {
+		t.Fatalf("early exit: %v", err)
+	}
+
+	p, err = Start(exec.Command(sh, "-c", "exec sleep 30"), 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := p.WaitReady(func() bool { n++; return n == 3 }, time.Millisecond, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("Stop took %v: the process ignored SIGTERM and was killed", d)
+	}
+}
