@@ -540,6 +540,7 @@ func TestEndToEndLibratoFaults(t *testing.T) {
 // still open bucket, and sends SIGTERM at once: the worker flushes the partial
 // bucket, delivers it, and exits 0 well within Heroku's 30 s.
 func TestSIGTERMMidBucket(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	bin := buildBinary(t, ".")
 	l, err := net.Listen("tcp", "127.0.0.1:0")

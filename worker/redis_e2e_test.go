@@ -383,6 +383,7 @@ func waitDelivered(t *testing.T, fake *libratotest.Server, o *oracle, d time.Dur
 // (series, bucket) exactly once with the whole bucket's aggregate; Prometheus
 // shows one continuous counter per source and the right medians.
 func TestSharedStateRestartAndRetries(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	e := newSharedEnv(t)
 	a := startProc(t, e.bin, e.env)
 	b := startProc(t, e.bin, e.env)
@@ -421,6 +422,7 @@ func TestSharedStateRestartAndRetries(t *testing.T) {
 // could not record may be resent with identical values (at least once);
 // those are counted, any differing second value fails.
 func TestSharedStateRedisPaused(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	e := newSharedEnv(t)
 	a := startProc(t, e.bin, e.env)
 	b := startProc(t, e.bin, e.env)
@@ -513,6 +515,7 @@ func TestSharedStateKill9LossBound(t *testing.T) {
 // bucket's end. Prometheus must accept both (before, both carried the end
 // and the second request was refused as a duplicate sample).
 func TestRestartWithoutRedisPrometheusAcceptsBoth(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	bin := buildBinary(t, ".")
 	prom := promtest.Start(t)
 	const res = 6 * time.Second
@@ -563,6 +566,7 @@ func TestRestartWithoutRedisPrometheusAcceptsBoth(t *testing.T) {
 // unreachable gets SIGTERM with flushed buckets still undelivered; they stay
 // in Redis and the next worker sends them, whole, once.
 func TestSharedStateUnsentAtSIGTERMSentByNextWorker(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	e := newSharedEnv(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

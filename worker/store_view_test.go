@@ -18,6 +18,7 @@ import (
 // whichever worker flushed it, including buckets of lines the other worker
 // received.
 func TestViewersSeeEveryWorkersBuckets(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	srv := redistest.Start(t)
 	cfg := Config{DrainUser: testUser, DrainPassword: testPass, MetricsResolution: time.Second,
 		MetricsGrace: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RedisURL: srv.URL,
