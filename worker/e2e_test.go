@@ -542,33 +542,10 @@ func TestEndToEndLibratoFaults(t *testing.T) {
 func TestSIGTERMMidBucket(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
-	bin := buildBinary(t, ".")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass,
+	base, cmd, stderr := startBinary(t, buildBinary(t, "."),
 		"METRICS_PREFIX="+testPrefix, "METRICS_GRACE=30m", // the bucket cannot be due before SIGTERM
 		"LIBRATO_USER="+testLUser, "LIBRATO_TOKEN="+testLToken, "LIBRATO_URL="+fake.URL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	url := "http://127.0.0.1:" + port + "/logs"
-	waitFor(t, "worker to listen", 10*time.Second, func() bool {
-		r, err := http.Get("http://127.0.0.1:" + port + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil
-	})
+	url := base + "/logs"
 
 	start := time.Now().UTC().Truncate(time.Minute)
 	postDrain(t, url, "mid-bucket", frame(drainMessages(t, start)...))
@@ -586,6 +563,31 @@ func TestSIGTERMMidBucket(t *testing.T) {
 	if strings.Contains(stderr.String(), testPass) || strings.Contains(stderr.String(), testLToken) {
 		t.Errorf("worker logs contain a secret:\n%s", stderr.String())
 	}
+}
+
+// startBinary runs the built worker binary with PORT on a free port, the
+// drain's test credentials and env, and waits until it listens. It is killed
+// when the test ends, if still running. stderr collects its log.
+func startBinary(t *testing.T, bin string, env ...string) (base string, cmd *exec.Cmd, stderr *syncBuffer) {
+	t.Helper()
+	port := strconv.Itoa(freePort(t))
+	cmd = exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), "PORT="+port, "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass), env...)
+	stderr = &syncBuffer{}
+	cmd.Stderr, cmd.Stdout = stderr, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base = "http://127.0.0.1:" + port
+	waitFor(t, "worker to listen", 10*time.Second, func() bool {
+		r, err := http.Get(base + "/health")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil
+	})
+	return base, cmd, stderr
 }
 
 // sortedNames is for failure messages.

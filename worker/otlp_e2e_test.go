@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,32 +88,9 @@ func postOTLP(t *testing.T, url, user, pass string, m proto.Message, asJSON bool
 // sources and values.
 func TestEndToEndFir(t *testing.T) {
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
-	bin := buildBinary(t, ".")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass,
+	base, cmd, stderr := startBinary(t, buildBinary(t, "."),
 		"OTLP_SOURCE_ATTRIBUTES=heroku.dyno.name", "METRICS_PREFIX="+testPrefix, "METRICS_GRACE=30m",
 		"LIBRATO_USER="+testLUser, "LIBRATO_TOKEN="+testLToken, "LIBRATO_URL="+fake.URL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	base := "http://127.0.0.1:" + port
-	waitFor(t, "worker to listen", 10*time.Second, func() bool {
-		r, err := http.Get(base + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil
-	})
 
 	start := time.Now().UTC().Truncate(time.Minute)
 	at := start.Add(time.Second)

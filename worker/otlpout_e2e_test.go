@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,29 +86,13 @@ func TestEndToEndOTLP(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			const token = "otlp-e2e-secret-token"
 			r := otlptest.New(t, otlptest.Options{Headers: map[string]string{"Authorization": "Bearer " + token}})
-			port := strconv.Itoa(freePort(t))
-			cmd := exec.Command(bin)
-			cmd.Env = append(os.Environ(), "PORT="+port, "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass,
-				"METRICS_PREFIX="+testPrefix, "METRICS_TAGS=region:us-east,env:prod", "METRICS_GRACE=30m",
-				"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20"+token, "OTEL_SERVICE_NAME=shop",
-				"OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,service.name=ignored")
+			env := []string{"METRICS_PREFIX=" + testPrefix, "METRICS_TAGS=region:us-east,env:prod", "METRICS_GRACE=30m",
+				"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20" + token, "OTEL_SERVICE_NAME=shop",
+				"OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,service.name=ignored"}
 			for _, e := range tc.env {
-				cmd.Env = append(cmd.Env, strings.ReplaceAll(e, "{URL}", r.URL))
+				env = append(env, strings.ReplaceAll(e, "{URL}", r.URL))
 			}
-			var stderr bytes.Buffer
-			cmd.Stderr, cmd.Stdout = &stderr, io.Discard
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			base := "http://127.0.0.1:" + port
-			waitFor(t, "worker to listen", 10*time.Second, func() bool {
-				resp, err := http.Get(base + "/health")
-				if err == nil {
-					resp.Body.Close()
-				}
-				return err == nil
-			})
+			base, cmd, stderr := startBinary(t, bin, env...)
 
 			wants := drainOTLPWants()
 			now := time.Now().UTC().Truncate(time.Minute)
