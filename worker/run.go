@@ -382,7 +382,9 @@ func (w *worker) finishStdin(stdinDone <-chan error) error {
 // shutdown stops the inputs (the drain's queued bodies still reach the
 // aggregator), flushes every open bucket including the current partial one,
 // and closes the outlets, which send what they have queued until ctx ends.
-// ctx must end SHUTDOWN_TIMEOUT from now; see serverShare.
+// ctx ends at most SHUTDOWN_TIMEOUT from now (less after -stdin waited for the
+// end of its input): each stage gets its share of SHUTDOWN_TIMEOUT, capped by ctx;
+// see serverShare.
 func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitGroup) error {
 	stage := func(share float64) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(ctx, time.Duration(share*float64(w.cfg.ShutdownTimeout)))
