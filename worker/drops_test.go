@@ -126,7 +126,7 @@ var covered = map[string]string{
 	"otlp.Stats.TooDeep":                 "internal/input/otlp/handler_test.go:TestAnswers",
 	"otlp.Stats.TooManyMsgs":             "internal/input/otlp/prescan_test.go:TestManyEmptyRecords",
 	"otlp.Stats.QueueFull":               "internal/input/otlp/handler_test.go:TestQueueFull",
-	"otlp.Stats.Closing":                 "internal/input/otlp/handler_test.go:TestClosing",
+	"otlp.Stats.Closing":                 "internal/input/otlp/handler_test.go:TestQueueFull",
 	"otlp.Stats.Rejected":                "internal/input/otlp/handler_test.go:TestPartialSuccess",
 	"otlp.Stats.TooMany":                 "internal/input/otlp/handler_test.go:TestPartialSuccess",
 	"otlp.Stats.TooManyAtt":              "internal/input/otlp/handler_test.go:TestPartialSuccess",
