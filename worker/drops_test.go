@@ -162,7 +162,9 @@ var covered = map[string]string{
 // statistic of every component that counts something dropped, refused or cut
 // short, checks that each has a self-metric, triggers each one that a running
 // worker can be made to hit cheaply (the others name the test that does), and
-// checks that the self-metric counted it.
+// checks that the self-metric counted it. Components this worker does not
+// run are checked by type: their Stats fields against the counters a worker
+// running them would register.
 func TestEveryDropPathCounted(t *testing.T) {
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	rw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
@@ -184,8 +186,9 @@ func TestEveryDropPathCounted(t *testing.T) {
 			byField[f] = c
 		}
 	}
-	// The components this worker does not run (the live view, Redis) still
-	// have their fields mapped: the counters of a worker that has them.
+	// The components this worker does not run (the live view, Redis, the
+	// OTLP outlet) still have their fields mapped: the counters a worker
+	// that has them registers. Their drop paths are covered by named tests.
 	mapped := map[string]string{}
 	absent := append(viewDrops(func() view.Stats { return view.Stats{} }), sharedDrops(func() store.Stats { return store.Stats{} })...)
 	absent = append(absent, otlpOutletDrops("worker.outlet.otlp.", func() otlpout.Stats { return otlpout.Stats{} })...)
