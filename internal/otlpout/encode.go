@@ -75,7 +75,6 @@ type encoder struct {
 	maxPoints   int
 	maxBytes    int // bound on the estimated protobuf size of a request
 	maxBuckets  int
-	protocol    Protocol
 	gzip        bool
 	now         func() time.Time
 
@@ -103,7 +102,6 @@ func newEncoder(c Config) *encoder {
 		maxPoints:   c.MaxPointsPerRequest,
 		maxBytes:    c.MaxRequestBytes,
 		maxBuckets:  c.MaxBuckets,
-		protocol:    c.Protocol,
 		gzip:        c.Compression == CompressionGzip,
 		now:         c.Now,
 		resource:    c.Resource,
