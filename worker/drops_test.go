@@ -18,11 +18,15 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/logsession"
+	"github.com/dynometrics/dynometrics/internal/input/otlp"
 	"github.com/dynometrics/dynometrics/internal/input/syslog"
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
+	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
+	"github.com/dynometrics/dynometrics/internal/store"
+	"github.com/dynometrics/dynometrics/internal/view"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -46,6 +50,40 @@ var notDrops = map[string]string{
 	"promwrite.Stats.Series": "volume", "promwrite.Stats.Samples": "volume", "promwrite.Stats.Requests": "volume",
 	"promwrite.Stats.Tracked":      "gauge",
 	"promwrite.Stats.ServerErrors": "retried, not dropped (worker.outlet.<name>.send_failures)",
+
+	"otlp.Stats.Requests": "volume", "otlp.Stats.Accepted": "volume", "otlp.Stats.LogRecords": "volume",
+	"otlp.Stats.DataPoints":       "volume",
+	"otlp.Stats.CumulativeFirst":  "a cumulative series' first point: the reference later points are counted from",
+	"otlp.Stats.CumulativeResets": "a reset: the point is kept, all of it counted as new",
+	"otlp.Stats.CumulativeSeries": "gauge", "otlp.Stats.Queued": "gauge", "otlp.Stats.QueuedBytes": "gauge",
+	"otlp.Stats.Input.Lines": "volume", "otlp.Stats.Input.Measurements": "volume", "otlp.Stats.Input.SinkCalls": "volume",
+	"otlp.Stats.Input.MalformedFrames": "cannot happen: a log record's body has no frames (input.Session.Message)",
+	"otlp.Stats.Input.BadHeaders":      "cannot happen: a log record's body has no syslog header",
+	"otlp.Stats.Input.BrokenStreams":   "cannot happen: a request is decoded whole before its records are parsed",
+
+	"otlpout.Stats.Queue": "outlet.QueueStats, per outlet", "otlpout.Stats.Buckets": "volume",
+	"otlpout.Stats.Series": "volume", "otlpout.Stats.Points": "volume", "otlpout.Stats.Requests": "volume",
+	"otlpout.Stats.TrackedSeries": "gauge", "otlpout.Stats.TrackedHists": "gauge",
+	"otlpout.Stats.Resets":       "a cumulative histogram restarted with a new start time; nothing lost",
+	"otlpout.Stats.ServerErrors": "retried, not dropped (worker.outlet.<name>.send_failures)",
+	"otlpout.Stats.Partial":      "responses; the points they refused are PartialDropped",
+	"otlpout.Stats.BadResponses": "a 2xx whose body did not decode: the batch was accepted (logged)",
+
+	"view.Stats.Metrics": "gauge", "view.Stats.Series": "gauge", "view.Stats.Values": "gauge",
+	"view.Stats.Buckets": "volume",
+	"view.Stats.Resets":  "a metric's shown history restarted when its kind or unit changed; the buckets were delivered",
+
+	"store.Stats.HandoverBlobs": "volume", "store.Stats.HandoverStates": "volume",
+	"store.Stats.HandoverErrors": "retried: the partials are kept", "store.Stats.UnsentStates": "gauge",
+	"store.Stats.BucketsFlushed": "volume", "store.Stats.BucketsResent": "volume", "store.Stats.BucketsDone": "volume",
+	"store.Stats.FlushErrors": "retried", "store.Stats.Leases": "gauge",
+	"store.Stats.FrameErrors":     "the body is kept (a duplicate may pass)",
+	"store.Stats.FeedBuckets":     "volume",
+	"store.Stats.FeedErrors":      "the feed read is retried from the last entry read",
+	"store.Stats.FallbackBuckets": "volume: sent by this worker instead",
+	"store.Stats.RedisCommands":   "volume", "store.Stats.RedisRoundTrips": "volume", "store.Stats.FlushedSeries": "volume",
+	"store.Stats.FeedBytes": "volume", "store.Stats.HandoverBytes": "volume",
+	"store.Stats.ConsecutiveErrors": "gauge",
 }
 
 // covered names, for a drop path too costly to trigger here, the test that
@@ -82,13 +120,51 @@ var covered = map[string]string{
 	"promwrite.Stats.ClosedDrops":        "internal/promwrite/outlet_test.go:TestWriteAfterClose",
 	"promwrite.Stats.Rejected":           "internal/promwrite/outlet_test.go:TestOutletFaults",
 	"console.Outlet.Stats.writeErrors":   "internal/console/console_test.go:TestOutletCounts",
+
+	"otlp.Stats.TooLarge":                "internal/input/otlp/handler_test.go:TestAnswers",
+	"otlp.Stats.GzipBombs":               "internal/input/otlp/handler_test.go:TestAnswers",
+	"otlp.Stats.TooDeep":                 "internal/input/otlp/handler_test.go:TestAnswers",
+	"otlp.Stats.TooManyMsgs":             "internal/input/otlp/prescan_test.go:TestManyEmptyRecords",
+	"otlp.Stats.QueueFull":               "internal/input/otlp/handler_test.go:TestQueueFull",
+	"otlp.Stats.Closing":                 "internal/input/otlp/handler_test.go:TestQueueFull",
+	"otlp.Stats.Rejected":                "internal/input/otlp/handler_test.go:TestPartialSuccess",
+	"otlp.Stats.TooMany":                 "internal/input/otlp/handler_test.go:TestPartialSuccess",
+	"otlp.Stats.TooManyAtt":              "internal/input/otlp/handler_test.go:TestPartialSuccess",
+	"otlp.Stats.Invalid":                 "internal/input/otlp/metrics_test.go:TestUnplaceable",
+	"otlp.Stats.Unplaceable":             "internal/input/otlp/metrics_test.go:TestUnplaceable",
+	"otlp.Stats.CumulativeOutOfOrder":    "internal/input/otlp/metrics_test.go:TestCumulativeSum",
+	"otlp.Stats.CumulativeSeriesDropped": "internal/input/otlp/metrics_test.go:TestCumulativeBounds",
+
+	"otlpout.Stats.Rejected":       "internal/otlpout/outlet_test.go:TestFaults",
+	"otlpout.Stats.PartialDropped": "internal/otlpout/outlet_test.go:TestFaults",
+	"otlpout.Stats.Late":           "internal/otlpout/outlet_test.go:TestCumulativeStateBounds",
+	"otlpout.Stats.Evicted":        "internal/otlpout/outlet_test.go:TestCumulativeStateBounds",
+	"otlpout.Stats.ClosedDrops":    "internal/otlpout/outlet_test.go:TestCloseFlushesAndDropsAfter",
+	"otlpout.Stats.Unknown":        "internal/otlpout/outlet_test.go:TestUnknownKindSkipped",
+	"otlpout.Stats.EncodeErrors":   "internal/otlpout/outlet_test.go:TestEncodeErrorDropsBucket",
+
+	"view.Stats.DroppedSeriesLimit": "internal/view/view_test.go:TestBounds",
+	"view.Stats.DroppedConflict":    "internal/view/view_test.go:TestBounds",
+	"view.Stats.DroppedPeriod":      "internal/view/view_test.go:TestBounds",
+	"view.Stats.DroppedOld":         "internal/view/view_test.go:TestBounds",
+	"view.Stats.Busy":               "internal/view/view_test.go:TestBusy",
+
+	"store.Stats.LateStates":       "internal/store/store_test.go:TestHandoverMergeFlushOnce",
+	"store.Stats.LateMeasurements": "internal/store/store_test.go:TestHandoverMergeFlushOnce",
+	"store.Stats.FramesDuplicate":  "internal/store/store_test.go:TestFrameSeen",
+	"store.Stats.BucketsAbandoned": "internal/store/store_test.go:TestDropCounters",
+	"store.Stats.OutletRefused":    "internal/store/store_test.go:TestDropCounters",
+	"store.Stats.SeriesConflicts":  "internal/store/store_test.go:TestDropCounters",
+	"store.Stats.BadBlobs":         "internal/store/store_test.go:TestDropCounters",
 }
 
 // TestEveryDropPathCounted is issue 13's ninth item: it enumerates every
 // statistic of every component that counts something dropped, refused or cut
 // short, checks that each has a self-metric, triggers each one that a running
 // worker can be made to hit cheaply (the others name the test that does), and
-// checks that the self-metric counted it.
+// checks that the self-metric counted it. Components this worker does not
+// run are checked by type: their Stats fields against the counters a worker
+// running them would register.
 func TestEveryDropPathCounted(t *testing.T) {
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	rw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
@@ -106,18 +182,44 @@ func TestEveryDropPathCounted(t *testing.T) {
 	// Every drop statistic has a self-metric (or is listed as covered).
 	byField := map[string]dropCounter{}
 	for _, c := range w.dropCounters() {
-		byField[c.field] = c
+		for _, f := range append([]string{c.field}, c.also...) {
+			byField[f] = c
+		}
 	}
-	for _, typ := range []any{input.Stats{}, drain.Stats{}, drain.ServerStats{}, syslog.Stats{}, logsession.Stats{},
-		aggregate.Stats{}, librato.Stats{}, promwrite.Stats{}} {
-		rt := reflect.TypeOf(typ)
+	// The components this worker does not run (the live view, Redis, the
+	// OTLP outlet) still have their fields mapped: the counters a worker
+	// that has them registers. Their drop paths are covered by named tests.
+	mapped := map[string]string{}
+	absent := append(viewDrops(func() view.Stats { return view.Stats{} }), sharedDrops(func() store.Stats { return store.Stats{} })...)
+	absent = append(absent, otlpOutletDrops("worker.outlet.otlp.", func() otlpout.Stats { return otlpout.Stats{} })...)
+	for _, c := range absent {
+		for _, f := range append([]string{c.field}, c.also...) {
+			mapped[f] = c.metric
+		}
+	}
+	for field, c := range byField {
+		mapped[field] = c.metric
+	}
+	var check func(prefix string, rt reflect.Type)
+	check = func(prefix string, rt reflect.Type) {
 		for _, f := range reflect.VisibleFields(rt) {
-			field := rt.String() + "." + f.Name
-			_, counted := byField[field]
-			if _, ok := notDrops[field]; !ok && !counted {
+			field := prefix + "." + f.Name
+			_, counted := mapped[field]
+			_, not := notDrops[field]
+			switch {
+			case counted && not:
+				t.Errorf("%s is both counted as a drop and listed in notDrops", field)
+			case !counted && !not && f.Type.Kind() == reflect.Struct && !f.Anonymous:
+				check(field, f.Type) // a nested Stats: its fields are listed
+			case !counted && !not:
 				t.Errorf("%s has no self-metric", field)
 			}
 		}
+	}
+	for _, typ := range []any{input.Stats{}, drain.Stats{}, drain.ServerStats{}, syslog.Stats{}, logsession.Stats{},
+		aggregate.Stats{}, librato.Stats{}, promwrite.Stats{}, otlp.Stats{}, otlpout.Stats{}, view.Stats{}, store.Stats{}} {
+		rt := reflect.TypeOf(typ)
+		check(rt.String(), rt)
 	}
 	for _, name := range []string{"queue_full", "expired", "refused", "shutdown"} {
 		for _, o := range []string{"librato", "remote_write"} {
@@ -167,6 +269,24 @@ func TestEveryDropPathCounted(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	base := strings.TrimSuffix(url, "/logs")
+	postOTLP := func(path, ctype, body string, auth bool) {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		if auth {
+			req.SetBasicAuth(testUser, testPass)
+		}
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	ns := fmt.Sprint(start.Add(time.Second).UnixNano())
+	logs := func(body string) string {
+		return `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"` + ns + `","body":` + body + `}]}]}]}`
+	}
+	metricsJSON := func(m string) string { return `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[` + m + `]}]}]}` }
 	triggers := map[string]func(){
 		"input.Stats.RejectedLines":   func() { postDrain(t, url, "rej", frame(msg(0, "count#bad=abc"))) },
 		"input.Stats.RejectedPairs":   func() {}, // the same line
@@ -203,6 +323,28 @@ func TestEveryDropPathCounted(t *testing.T) {
 		"librato.Stats.Dropped":             func() { postDrain(t, url, "ss", frame(msg(0, "measure#lat=5ms"), msg(1, "measure#lat=1e64ms"))) },
 		"librato.Stats.Collisions":          func() { postDrain(t, url, "coll", frame(msg(0, "count#coll.é=1"), msg(1, "count#coll.ü=1"))) },
 		"promwrite.Stats.Collisions":        func() { postDrain(t, url, "pcoll", frame(msg(0, "count#p.q=1"), msg(1, "count#p_q=1"))) },
+
+		// The OTLP receiver, on the drain's port.
+		"otlp.Stats.Unauthorized": func() { postOTLP(otlp.LogsPath, "application/json", `{"resourceLogs":[]}`, false) },
+		"otlp.Stats.Unsupported":  func() { postOTLP(otlp.LogsPath, "text/plain", "count#x=1", true) },
+		"otlp.Stats.Malformed":    func() { postOTLP(otlp.MetricsPath, "application/json", `{"resourceMetrics":[{`, true) },
+		"otlp.Stats.NonStringBodies": func() {
+			postOTLP(otlp.LogsPath, "application/json", logs(`{"intValue":"1"}`), true)
+		},
+		"otlp.Stats.Input.RejectedLines": func() {
+			postOTLP(otlp.LogsPath, "application/json", logs(`{"stringValue":"count#obad=abc"}`), true)
+		},
+		"otlp.Stats.Input.RejectedPairs": func() {}, // the same record
+		"otlp.Stats.Input.OverlongLines": func() {
+			postOTLP(otlp.LogsPath, "application/json", logs(`{"stringValue":"count#olong=1 `+strings.Repeat("x", 17<<10)+`"}`), true)
+		},
+		"otlp.Stats.NoValue": func() {
+			postOTLP(otlp.MetricsPath, "application/json", metricsJSON(`{"name":"nv","gauge":{"dataPoints":[{"timeUnixNano":"`+ns+`"}]}}`), true)
+		},
+		"otlp.Stats.Summaries": func() {
+			postOTLP(otlp.MetricsPath, "application/json",
+				metricsJSON(`{"name":"sm","summary":{"dataPoints":[{"timeUnixNano":"`+ns+`","count":"1","sum":1}]}}`), true)
+		},
 	}
 	// Mark the bucket before start flushed, as the flush loop would, so that
 	// a line for it is late (nothing is due: the call returns no bucket).
@@ -212,6 +354,11 @@ func TestEveryDropPathCounted(t *testing.T) {
 	for _, f := range triggers {
 		f()
 	}
+	// The OTLP receiver parses what it accepted in the background.
+	waitFor(t, "the OTLP receiver to process its requests", 10*time.Second, func() bool {
+		st := w.otlp.Stats()
+		return st.Input.OverlongLines > 0 && st.Input.RejectedLines > 0 && st.NonStringBodies > 0 && st.NoValue > 0
+	})
 	// The bucket ends: the outlets see it.
 	clock.Set(start.Add(time.Minute + 2*time.Second))
 	waitFor(t, "the bucket at the fake", 10*time.Second, func() bool { _, ok := fake.Find(testPrefix+".hits", "web.1"); return ok })
@@ -226,6 +373,13 @@ func TestEveryDropPathCounted(t *testing.T) {
 		}
 		if _, ok := covered[field]; !ok {
 			t.Errorf("%s (self-metric %s): neither triggered here nor covered by a named test", field, c.metric)
+		}
+	}
+	for field, metric := range mapped {
+		if _, ok := byField[field]; !ok {
+			if _, ok := covered[field]; !ok {
+				t.Errorf("%s (self-metric %s, not running here): not covered by a named test", field, metric)
+			}
 		}
 	}
 	if err := stop(); err != nil {

@@ -60,7 +60,8 @@ func (w *worker) closeOTLP(ctx context.Context) error {
 	return w.otlp.Close(ctx)
 }
 
-// otlpMetrics registers the receiver's self-metrics.
+// otlpMetrics registers the receiver's volume counters and gauges; its drop
+// counters are in dropCounters (otlpDrops).
 func (w *worker) otlpMetrics(s selfMetrics) {
 	if w.otlp == nil {
 		return
@@ -68,30 +69,42 @@ func (w *worker) otlpMetrics(s selfMetrics) {
 	st := func() otlp.Stats { return w.otlp.Stats() }
 	u := func(f func(otlp.Stats) uint64) func() int64 { return func() int64 { return int64(f(st())) } }
 	s.counter("worker.otlp.requests", u(func(x otlp.Stats) uint64 { return x.Requests }))
-	s.counter("worker.otlp.unauthorized", u(func(x otlp.Stats) uint64 { return x.Unauthorized }))
-	s.counter("worker.otlp.too_large", u(func(x otlp.Stats) uint64 { return x.TooLarge + x.GzipBombs + x.TooManyMsgs }))
-	s.counter("worker.otlp.too_many_messages", u(func(x otlp.Stats) uint64 { return x.TooManyMsgs }))
-	s.counter("worker.otlp.gzip_bombs", u(func(x otlp.Stats) uint64 { return x.GzipBombs }))
-	s.counter("worker.otlp.unsupported", u(func(x otlp.Stats) uint64 { return x.Unsupported }))
-	s.counter("worker.otlp.malformed", u(func(x otlp.Stats) uint64 { return x.Malformed }))
-	s.counter("worker.otlp.too_deep", u(func(x otlp.Stats) uint64 { return x.TooDeep }))
-	s.counter("worker.otlp.queue_full", u(func(x otlp.Stats) uint64 { return x.QueueFull + x.Closing }))
 	s.counter("worker.otlp.log_records", u(func(x otlp.Stats) uint64 { return x.LogRecords }))
 	s.counter("worker.otlp.data_points", u(func(x otlp.Stats) uint64 { return x.DataPoints }))
-	s.counter("worker.otlp.rejected", u(func(x otlp.Stats) uint64 { return x.Rejected }))
-	s.counter("worker.otlp.rejected_too_many", u(func(x otlp.Stats) uint64 { return x.TooMany }))
-	s.counter("worker.otlp.rejected_attributes", u(func(x otlp.Stats) uint64 { return x.TooManyAtt }))
-	s.counter("worker.otlp.rejected_invalid", u(func(x otlp.Stats) uint64 { return x.Invalid }))
-	s.counter("worker.otlp.rejected_summaries", u(func(x otlp.Stats) uint64 { return x.Summaries }))
-	s.counter("worker.otlp.skipped", u(func(x otlp.Stats) uint64 {
-		return x.NonStringBodies + x.NoValue + x.Unplaceable + x.CumulativeOutOfOrder + x.CumulativeSeriesDropped
-	}))
 	s.counter("worker.otlp.cumulative_resets", u(func(x otlp.Stats) uint64 { return x.CumulativeResets }))
-	s.counter("worker.otlp.cumulative_series_dropped", u(func(x otlp.Stats) uint64 { return x.CumulativeSeriesDropped }))
 	s.counter("worker.otlp.lines", u(func(x otlp.Stats) uint64 { return x.Input.Lines }))
 	s.counter("worker.otlp.measurements", u(func(x otlp.Stats) uint64 { return x.Input.Measurements }))
-	s.counter("worker.otlp.rejected_pairs", u(func(x otlp.Stats) uint64 { return x.Input.RejectedPairs }))
-	s.counter("worker.otlp.overlong_lines", u(func(x otlp.Stats) uint64 { return x.Input.OverlongLines }))
 	s.gauge("worker.otlp.queued", func() int64 { return int64(st().Queued) })
 	s.gauge("worker.otlp.cumulative_series", func() int64 { return int64(st().CumulativeSeries) })
+}
+
+// otlpDrops lists the receiver's drop counters, read from st. A counter
+// that sums several statistics names the others in also.
+func otlpDrops(st func() otlp.Stats) []dropCounter {
+	var cs []dropCounter
+	c := func(metric, field string, read func(otlp.Stats) uint64, also ...string) {
+		cs = append(cs, dropCounter{metric: metric, field: "otlp.Stats." + field, also: also,
+			read: func() int64 { return int64(read(st())) }})
+	}
+	c("worker.otlp.unauthorized", "Unauthorized", func(x otlp.Stats) uint64 { return x.Unauthorized })
+	c("worker.otlp.too_large", "TooLarge", func(x otlp.Stats) uint64 { return x.TooLarge + x.GzipBombs + x.TooManyMsgs })
+	c("worker.otlp.too_many_messages", "TooManyMsgs", func(x otlp.Stats) uint64 { return x.TooManyMsgs })
+	c("worker.otlp.gzip_bombs", "GzipBombs", func(x otlp.Stats) uint64 { return x.GzipBombs })
+	c("worker.otlp.unsupported", "Unsupported", func(x otlp.Stats) uint64 { return x.Unsupported })
+	c("worker.otlp.malformed", "Malformed", func(x otlp.Stats) uint64 { return x.Malformed })
+	c("worker.otlp.too_deep", "TooDeep", func(x otlp.Stats) uint64 { return x.TooDeep })
+	c("worker.otlp.queue_full", "QueueFull", func(x otlp.Stats) uint64 { return x.QueueFull + x.Closing }, "otlp.Stats.Closing")
+	c("worker.otlp.rejected", "Rejected", func(x otlp.Stats) uint64 { return x.Rejected })
+	c("worker.otlp.rejected_too_many", "TooMany", func(x otlp.Stats) uint64 { return x.TooMany })
+	c("worker.otlp.rejected_attributes", "TooManyAtt", func(x otlp.Stats) uint64 { return x.TooManyAtt })
+	c("worker.otlp.rejected_invalid", "Invalid", func(x otlp.Stats) uint64 { return x.Invalid })
+	c("worker.otlp.rejected_summaries", "Summaries", func(x otlp.Stats) uint64 { return x.Summaries })
+	c("worker.otlp.skipped", "NonStringBodies", func(x otlp.Stats) uint64 {
+		return x.NonStringBodies + x.NoValue + x.Unplaceable + x.CumulativeOutOfOrder + x.CumulativeSeriesDropped
+	}, "otlp.Stats.NoValue", "otlp.Stats.Unplaceable", "otlp.Stats.CumulativeOutOfOrder")
+	c("worker.otlp.cumulative_series_dropped", "CumulativeSeriesDropped", func(x otlp.Stats) uint64 { return x.CumulativeSeriesDropped })
+	c("worker.otlp.rejected_lines", "Input.RejectedLines", func(x otlp.Stats) uint64 { return x.Input.RejectedLines })
+	c("worker.otlp.rejected_pairs", "Input.RejectedPairs", func(x otlp.Stats) uint64 { return x.Input.RejectedPairs })
+	c("worker.otlp.overlong_lines", "Input.OverlongLines", func(x otlp.Stats) uint64 { return x.Input.OverlongLines })
+	return cs
 }

@@ -44,13 +44,9 @@ func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	w.outletMetrics(otlpout.QueueName, func() outlet.QueueStats { return o.Stats().Queue })
 	s := selfMetrics{w.reg}
 	p := "worker.outlet." + otlpout.QueueName + "."
-	s.counter(p+"rejected_requests", func() int64 { return o.Stats().Rejected })
-	s.counter(p+"partial_rejected_points", func() int64 { return o.Stats().PartialDropped })
+	// Its drop counters are in dropCounters.
 	s.counter(p+"bad_responses", func() int64 { return o.Stats().BadResponses })
-	s.counter(p+"late_series", func() int64 { return o.Stats().Late })
-	s.counter(p+"evicted_series", func() int64 { return o.Stats().Evicted })
 	s.counter(p+"histogram_resets", func() int64 { return o.Stats().Resets })
-	s.counter(p+"encode_errors", func() int64 { return o.Stats().EncodeErrors })
 	s.gauge(p+"tracked_series", func() int64 { st := o.Stats(); return int64(st.TrackedSeries + st.TrackedHists) })
 	w.log.Info("OTLP outlet", "endpoint", o.Endpoint(), "protocol", oc.Protocol,
 		"compression", oc.Compression, "temporality", oc.Temporality.String(), "headers", len(oc.Headers))

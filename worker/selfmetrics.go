@@ -7,6 +7,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/librato"
+	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
 	metrics "github.com/rcrowley/go-metrics"
@@ -133,6 +134,7 @@ func (w *worker) outletMetrics(name string, q func() outlet.QueueStats) {
 type dropCounter struct {
 	metric string       // self-metric name
 	field  string       // the statistic it reads, "package.Type.Field", for TestEveryDropPathCounted
+	also   []string     // other statistics it sums, when it counts several (worker.view.dropped)
 	read   func() int64 // cumulative count
 }
 
@@ -142,7 +144,7 @@ type dropCounter struct {
 func (w *worker) dropCounters() []dropCounter {
 	var cs []dropCounter
 	add := func(metric, field string, read func() int64) {
-		cs = append(cs, dropCounter{metric, field, read})
+		cs = append(cs, dropCounter{metric: metric, field: field, read: read})
 	}
 	u := func(v uint64) int64 { return int64(v) }
 
@@ -175,6 +177,9 @@ func (w *worker) dropCounters() []dropCounter {
 		add("worker.drain.slow_closed", "drain.ServerStats.SlowClosed", func() int64 { return u(v().SlowClosed) })
 		add("worker.drain.header_too_large", "drain.ServerStats.HeaderTooLarge", func() int64 { return u(v().HeaderTooLarge) })
 		add("worker.drain.bad_requests", "drain.ServerStats.BadRequests", func() int64 { return u(v().BadRequests) })
+	}
+	if w.otlp != nil {
+		cs = append(cs, otlpDrops(w.otlp.Stats)...)
 	}
 	if w.syslog != nil {
 		y := w.syslog.Stats
@@ -219,9 +224,33 @@ func (w *worker) dropCounters() []dropCounter {
 			add(prefix+"totals_evicted", "promwrite.Stats.Evicted", func() int64 { return o.Stats().Evicted })
 			add(prefix+"closed_drops", "promwrite.Stats.ClosedDrops", func() int64 { return o.Stats().ClosedDrops })
 			add(prefix+"rejected", "promwrite.Stats.Rejected", func() int64 { return o.Stats().Rejected })
+		case *otlpout.Outlet:
+			cs = append(cs, otlpOutletDrops(prefix, o.Stats)...)
 		case *console.Outlet:
 			add(prefix+"write_errors", "console.Outlet.Stats.writeErrors", func() int64 { _, e := o.Stats(); return e })
 		}
 	}
+	if w.shared != nil {
+		cs = append(cs, sharedDrops(w.shared.st.Stats)...)
+	}
+	if w.view != nil {
+		cs = append(cs, viewDrops(w.view.Stats)...)
+	}
 	return cs
+}
+
+// otlpOutletDrops lists the OTLP outlet's drop counters, read from st.
+func otlpOutletDrops(prefix string, st func() otlpout.Stats) []dropCounter {
+	c := func(metric, field string, read func(otlpout.Stats) int64) dropCounter {
+		return dropCounter{metric: prefix + metric, field: "otlpout.Stats." + field, read: func() int64 { return read(st()) }}
+	}
+	return []dropCounter{
+		c("rejected_requests", "Rejected", func(x otlpout.Stats) int64 { return x.Rejected }),
+		c("partial_rejected_points", "PartialDropped", func(x otlpout.Stats) int64 { return x.PartialDropped }),
+		c("late_series", "Late", func(x otlpout.Stats) int64 { return x.Late }),
+		c("evicted_series", "Evicted", func(x otlpout.Stats) int64 { return x.Evicted }),
+		c("encode_errors", "EncodeErrors", func(x otlpout.Stats) int64 { return x.EncodeErrors }),
+		c("unknown_kind", "Unknown", func(x otlpout.Stats) int64 { return x.Unknown }),
+		c("closed_drops", "ClosedDrops", func(x otlpout.Stats) int64 { return x.ClosedDrops }),
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/otlpout/otlptest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // twoMinutes is the input of the mapping test: two consecutive buckets.
@@ -685,5 +686,73 @@ func TestJSONRules(t *testing.T) {
 		if strings.Contains(body, bad) {
 			t.Errorf("JSON body contains %s:\n%s", bad, body)
 		}
+	}
+}
+
+// TestUnknownKindSkipped: a series of a kind the outlet does not know is
+// skipped and counted; the rest of its bucket is sent.
+func TestUnknownKindSkipped(t *testing.T) {
+	r := otlptest.New(t, otlptest.Options{})
+	o, _ := newOutlet(t, r, Config{})
+	b := flush(t, []metric.Measurement{
+		m(metric.Counter, "odd", "web.1", t0.Add(time.Second), 1, ""),
+		m(metric.Counter, "good", "web.1", t0.Add(time.Second), 2, ""),
+	})[0]
+	for i := range b.Series {
+		if b.Series[i].Name == "odd" {
+			b.Series[i].Kind = metric.Kind(200)
+		}
+	}
+	o.Write(b)
+	closeOutlet(t, o)
+	got := byKey(t, r.Points())
+	if len(got) != 1 || got["good{source=web.1}@12:01:00"].Value != 2 {
+		t.Fatalf("points %v, want good only", keys(got))
+	}
+	if st := o.Stats(); st.Unknown != 1 || st.Points != 1 {
+		t.Fatalf("Unknown %d, Points %d; want 1, 1", st.Unknown, st.Points)
+	}
+}
+
+// failingMarshaler is a pmetric.Marshaler that always fails.
+type failingMarshaler struct{}
+
+func (failingMarshaler) MarshalMetrics(pmetric.Metrics) ([]byte, error) {
+	return nil, errors.New("no encoding today")
+}
+
+// TestEncodeErrorDropsBucket: a bucket that cannot be encoded is dropped
+// whole (not in part), counted, logged and reported to Done; the next one
+// is sent, and a cumulative sum's total still carries the dropped value.
+func TestEncodeErrorDropsBucket(t *testing.T) {
+	r := otlptest.New(t, otlptest.Options{})
+	o, logs := newOutlet(t, r, Config{})
+	ms := []metric.Measurement{m(metric.Counter, "n", "web.1", t0.Add(time.Second), 1, "")}
+	o.mu.Lock()
+	good := o.enc.marshaler
+	o.enc.marshaler = failingMarshaler{}
+	o.mu.Unlock()
+	var d doneRecorder
+	b := flush(t, ms)[0]
+	b.Done = d.done
+	o.Write(b)
+	if errs := d.errs(); len(errs) != 1 || !errors.Is(errs[0], outlet.ErrDropped) || !strings.Contains(errs[0].Error(), "no encoding today") {
+		t.Fatalf("Done: %v", errs)
+	}
+	o.mu.Lock()
+	o.enc.marshaler = good
+	o.mu.Unlock()
+	o.Write(flush(t, []metric.Measurement{m(metric.Counter, "n", "web.1", t0.Add(time.Minute+time.Second), 3, "")})[0])
+	closeOutlet(t, o)
+	if st := o.Stats(); st.EncodeErrors != 1 || st.Requests != 1 {
+		t.Fatalf("EncodeErrors %d, Requests %d; want 1, 1", st.EncodeErrors, st.Requests)
+	}
+	// One point, the second bucket's: cumulative, its total still holds
+	// the dropped bucket's 1 (the running total was updated before encoding).
+	if pts := r.Points(); len(pts) != 1 || pts[0].Value != 4 || !pts[0].Time.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("points %+v, want the second bucket's only, total 4", pts)
+	}
+	if !strings.Contains(logs.String(), "cannot encode") {
+		t.Fatalf("not logged: %s", logs.String())
 	}
 }

@@ -430,3 +430,72 @@ func TestConfigErrorsHideThePassword(t *testing.T) {
 		t.Fatalf("rediss with skip-verify: %+v", o.TLSConfig)
 	}
 }
+
+// TestDropCounters: a partial of a series under another kind, a partial that
+// does not decode, a bucket an outlet refuses for good and a bucket no
+// outlet got within MaxAge are each dropped and counted; the good values
+// around them are delivered.
+func TestDropCounters(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	start := time.Now().Truncate(res).Add(-time.Hour)
+	c := &clock{t: start.Add(time.Second)}
+	r := &recorder{verdict: func(o string) error {
+		if o == "remote_write" {
+			return fmt.Errorf("remote_write: %w: 400 bad request", outlet.ErrPermanent)
+		}
+		return nil
+	}}
+	a := open(t, srv, "a", c, r, "librato", "remote_write")
+	k := [2]string{"req", "web.1"}
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {1, 2}})); err != nil {
+		t.Fatal(err)
+	}
+	// The same series as a sample: the first kind wins.
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Sample, map[[2]string][]float64{k: {50}})); err != nil {
+		t.Fatal(err)
+	}
+	// A partial that does not decode, beside the good one.
+	parts := a.keys(partition(k[0], k[1], 4)).parts(start.Unix())
+	if _, err := srv.Do("HSET", parts, "junk", "not a partial"); err != nil {
+		t.Fatal(err)
+	}
+	// A bucket handed over, then nothing flushed until it is past MaxAge.
+	old := start.Add(res)
+	if err := a.Handover(ctx, takeFrom(t, old, metric.Counter, map[[2]string][]float64{{"old", "web.1"}: {7}})); err != nil {
+		t.Fatal(err)
+	}
+	c.set(start.Add(res + 2*time.Second))
+	a.Tick(ctx) // flush start: librato accepts, remote_write refuses
+	a.Tick(ctx) // record the verdicts
+	var got []float64
+	for _, b := range r.buckets("librato") {
+		if s := find(b, "req", "web.1"); s != nil {
+			got = append(got, s.Sum)
+			if s.Kind != metric.Counter {
+				t.Errorf("kind %v, want the first (counter)", s.Kind)
+			}
+		}
+	}
+	if fmt.Sprint(got) != "[3]" {
+		t.Fatalf("librato got req/web.1 sums %v, want [3]", got)
+	}
+	st := a.Stats()
+	if st.SeriesConflicts != 1 || st.BadBlobs != 1 || st.OutletRefused != 1 {
+		t.Fatalf("SeriesConflicts %d, BadBlobs %d, OutletRefused %d; want 1 each", st.SeriesConflicts, st.BadBlobs, st.OutletRefused)
+	}
+	if n := len(r.buckets("remote_write")); n != 1 {
+		t.Fatalf("remote_write: %d deliveries, want 1 (a refusal is not resent)", n)
+	}
+
+	c.set(old.Add(res + DefaultMaxAge + time.Minute))
+	a.Tick(ctx)
+	for _, b := range r.buckets("librato") {
+		if find(b, "old", "web.1") != nil {
+			t.Fatal("a bucket older than MaxAge was delivered")
+		}
+	}
+	if st := a.Stats(); st.BucketsAbandoned != 1 {
+		t.Fatalf("BucketsAbandoned %d, want 1", st.BucketsAbandoned)
+	}
+}

@@ -688,3 +688,54 @@ func TestJSONEncoding(t *testing.T) {
 		}
 	}
 }
+
+// blockingRecorder is a ResponseRecorder whose successful answers wait
+// for release before their body is written: the request keeps its slot.
+type blockingRecorder struct {
+	*httptest.ResponseRecorder
+	release chan struct{}
+}
+
+func (b blockingRecorder) Write(p []byte) (int, error) {
+	if b.Code == 0 || b.Code == http.StatusOK {
+		<-b.release
+	}
+	return b.ResponseRecorder.Write(p)
+}
+
+// TestBusy: with MaxConcurrentRequests API requests running, the others are
+// answered 503 with Retry-After at once and counted (Stats.Busy); the
+// running ones complete.
+func TestBusy(t *testing.T) {
+	h := newHistory(t, Config{})
+	for _, b := range flushed(t, twoDynos()) {
+		h.Write(b)
+	}
+	hd := h.Handler(HandlerConfig{})
+	const extra = 4
+	release := make(chan struct{})
+	codes := make(chan *httptest.ResponseRecorder, MaxConcurrentRequests+extra)
+	for range MaxConcurrentRequests + extra {
+		go func() {
+			rec := blockingRecorder{httptest.NewRecorder(), release}
+			hd.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/metrics", nil)) // no gzip: written as it goes
+			codes <- rec.ResponseRecorder
+		}()
+	}
+	// Only the requests without a slot can answer before the release.
+	for range extra {
+		rec := <-codes
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+			t.Errorf("a request beyond the bound: %d, Retry-After %q; want 503, 1", rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+	close(release)
+	for range MaxConcurrentRequests {
+		if rec := <-codes; rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "http.requests") {
+			t.Errorf("a request within the bound: %d %.100q, want 200 with the metrics", rec.Code, rec.Body.String())
+		}
+	}
+	if st := h.Stats(); st.Busy != extra {
+		t.Errorf("Busy = %d, want %d", st.Busy, extra)
+	}
+}

@@ -249,6 +249,10 @@ func TestQueueFull(t *testing.T) {
 	if w := post(r, LogsPath, "application/x-protobuf", "", body); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("after Close: %d, want 503", w.Code)
 	}
+	// Refused while closing: counted apart from a full queue.
+	if st := r.Stats(); st.Closing != 1 || st.QueueFull != 1 {
+		t.Errorf("after Close: Closing %d, QueueFull %d, want 1 and 1", st.Closing, st.QueueFull)
+	}
 }
 
 // TestConcurrentRequests sends from several goroutines and checks that the
