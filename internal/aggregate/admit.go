@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Fair series admission. Opening a series is where memory grows, so it is
@@ -48,6 +49,11 @@ type admission struct {
 type bucketAdmission struct {
 	n, fresh  int            // series opened; of those, new (unknown) ones
 	perSource map[string]int // new series opened per source
+
+	// taken are the series of this bucket handed over to shared state
+	// (TakeStates): one that opens again is the same series of the same
+	// bucket, already counted. nil without shared state.
+	taken map[uint64]struct{}
 }
 
 // knownSeries are the hashes of the series of the buckets of the last two
@@ -98,6 +104,10 @@ func (a *Aggregator) admit(h uint64, start int64, source string) bool {
 		b = &bucketAdmission{perSource: make(map[string]int)}
 		ad.buckets[start] = b
 	}
+	if _, ok := b.taken[h]; ok {
+		a.open.Add(1) // opens again after a hand-over: counted in this bucket already
+		return true
+	}
 	if known {
 		if b.n >= c {
 			ad.droppedLimit++
@@ -123,6 +133,37 @@ func (a *Aggregator) admit(h uint64, start int64, source string) bool {
 	b.n++
 	a.open.Add(1)
 	return true
+}
+
+// handedOver records the series TakeStates took out of each bucket (hashes
+// by bucket start), so that their opening again in the same bucket is not
+// counted twice, and drops the admission state of the buckets whose deadline
+// passed at now, which shared state flushes, not this aggregator. It does not
+// publish known series: those are refreshed by flushes, which shared state
+// replaces, so with it every series is admitted as new (the per-bucket bound
+// and the per-source share still apply). Called with flushMu held and no
+// shard lock.
+func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
+	cutoff := a.dueCutoff(now)
+	a.adm.mu.Lock()
+	defer a.adm.mu.Unlock()
+	for start, hs := range taken {
+		b := a.adm.buckets[start]
+		if b == nil || start <= cutoff {
+			continue
+		}
+		if b.taken == nil {
+			b.taken = make(map[uint64]struct{}, len(hs))
+		}
+		for _, h := range hs {
+			b.taken[h] = struct{}{}
+		}
+	}
+	for start := range a.adm.buckets {
+		if start <= cutoff {
+			delete(a.adm.buckets, start)
+		}
+	}
 }
 
 // forget drops the admission state of the buckets starting at or before

@@ -19,13 +19,15 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
 	byStart := make(map[int64][]*State)
+	hashes := make(map[int64][]uint64)
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		for start, b := range sh.buckets {
 			delete(sh.buckets, start)
-			for _, st := range b.series {
+			for k, st := range b.series {
 				byStart[start] = append(byStart[start], st)
+				hashes[start] = append(hashes[start], seriesHash(a.seed, k.name, k.source))
 			}
 			a.open.Add(-int64(len(b.series)))
 			clear(b.series)
@@ -34,6 +36,7 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 		sh.cur = nil
 		sh.mu.Unlock()
 	}
+	a.handedOver(hashes, a.cfg.Now())
 	out := make([]*StateBucket, 0, len(byStart))
 	for start, states := range byStart {
 		slices.SortFunc(states, func(x, y *State) int {

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,5 +44,59 @@ func TestTakeStates(t *testing.T) {
 	}
 	if a.TakeStates() == nil || len(a.TakeStates()) != 0 {
 		t.Fatal("empty aggregator: want an empty, non-nil slice")
+	}
+}
+
+// TestTakeStatesAdmission: with shared state the same series open again in
+// the same bucket after every hand-over; fair admission counts each series
+// of a bucket once, however many hand-overs, so a bucket under MaxSeries
+// loses nothing, a bucket over it still loses the series beyond it, and the
+// admission state of buckets whose deadline passed is dropped.
+func TestTakeStatesAdmission(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0).UTC()
+	clock := now
+	a, err := New(Config{Resolution: 10 * time.Second, Grace: time.Second, MaxSeries: 20,
+		Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := now.Truncate(10 * time.Second)
+	series := func(n int) []metric.Measurement {
+		ms := make([]metric.Measurement, n)
+		for i := range ms {
+			ms[i] = metric.Measurement{Name: "m", Source: "web." + strconv.Itoa(i), Time: start, Kind: metric.Counter, Value: 1}
+		}
+		return ms
+	}
+	// 15 series of one bucket, handed over 10 times: 150 openings of 15 series.
+	for range 10 {
+		a.Add(series(15))
+		a.TakeStates()
+	}
+	if st := a.Stats(); st.Added != 150 || st.DroppedSeriesLimit+st.DroppedSourceShare+st.DroppedOpenLimit != 0 {
+		t.Fatalf("15 series handed over 10 times: added %d, dropped %d/%d/%d; want 150 and none",
+			st.Added, st.DroppedSeriesLimit, st.DroppedSourceShare, st.DroppedOpenLimit)
+	}
+	// The bound still holds per bucket: 25 series of that bucket, 5 beyond it.
+	a.Add(series(25))
+	if st := a.Stats(); st.Added != 170 || st.DroppedSeriesLimit+st.DroppedSourceShare == 0 {
+		t.Fatalf("25 series in a bucket of MaxSeries 20: added %d (want 170), dropped %d/%d",
+			st.Added, st.DroppedSeriesLimit, st.DroppedSourceShare)
+	}
+	a.TakeStates()
+	a.adm.mu.Lock()
+	n := len(a.adm.buckets)
+	a.adm.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d buckets in admission, want the open one", n)
+	}
+	// Past the bucket's deadline a hand-over forgets its admission state.
+	clock = start.Add(12 * time.Second)
+	a.TakeStates()
+	a.adm.mu.Lock()
+	n = len(a.adm.buckets)
+	a.adm.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d buckets in admission after the deadline, want 0", n)
 	}
 }
