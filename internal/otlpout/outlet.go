@@ -1,7 +1,6 @@
 package otlpout
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -204,19 +203,11 @@ const maxResponseBody = 64 << 10
 func (s *sender) Send(ctx context.Context, b *outlet.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(b.Body))
-	if err != nil {
+	resp, err := outlet.Post(ctx, s.client, s.url, s.header, b.Body)
+	if errors.Is(err, outlet.ErrPermanent) {
 		return fmt.Errorf("otlp: POST %s: %w", s.display, outlet.ErrPermanent)
 	}
-	req.Header = s.header.Clone()
-	resp, err := s.client.Do(req)
 	if err != nil {
-		// *url.Error repeats the full URL, whose query may hold a key: keep
-		// only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
 		return s.redactor.Error(fmt.Errorf("otlp: POST %s: %d points: %w", s.display, b.N, err))
 	}
 	defer resp.Body.Close()

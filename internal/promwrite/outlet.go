@@ -1,7 +1,6 @@
 package promwrite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -166,19 +165,11 @@ func newSender(cfg Config) *sender {
 
 // Send implements outlet.Sender.
 func (s *sender) Send(ctx context.Context, b *outlet.Batch) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(b.Body))
-	if err != nil {
+	resp, err := outlet.Post(ctx, s.client, s.url, s.header, b.Body)
+	if errors.Is(err, outlet.ErrPermanent) {
 		return fmt.Errorf("promwrite: POST %s: %w", s.display, outlet.ErrPermanent)
 	}
-	req.Header = s.header.Clone()
-	resp, err := s.client.Do(req)
 	if err != nil {
-		// *url.Error repeats the full URL, whose query may hold a key: keep
-		// only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
 		return s.redact.Error(fmt.Errorf("promwrite: POST %s: %w", s.display, err))
 	}
 	defer resp.Body.Close()
