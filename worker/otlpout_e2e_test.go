@@ -285,7 +285,7 @@ func TestOTLPBesideLibrato(t *testing.T) {
 	r.Inject(1, otlptest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "2"})
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	cfg := testConfig(fake.URL)
-	cfg.OTLPEndpoint, cfg.OTLPHeaders, cfg.OTELServiceName = r.URL, "X-Api-Key=k-otlp-secret", "shop"
+	cfg.OTLP.Endpoint, cfg.OTLP.Headers, cfg.OTLP.ServiceName = r.URL, "X-Api-Key=k-otlp-secret", "shop"
 	now := time.Now().UTC().Truncate(time.Minute)
 	starts := []time.Time{now.Add(-3 * time.Minute), now.Add(-2 * time.Minute)}
 	clock := &testClock{t: starts[0].Add(30 * time.Second)}

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -248,13 +249,8 @@ func (c Config) check() (Config, error) {
 		res[ServiceNameKey] = DefaultServiceName
 	}
 	c.Resource = res
-	for k, v := range c.Tags {
-		switch {
-		case k == SourceKey:
-			return c, fmt.Errorf("%w: tag %q is reserved for the dyno", ErrConfig, k)
-		case k == "" || !utf8.ValidString(k) || !utf8.ValidString(v):
-			return c, fmt.Errorf("%w: tag %q: name empty or not UTF-8, or value not UTF-8", ErrConfig, k)
-		}
+	if err := checkTags(c.Tags); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if !utf8.ValidString(c.Prefix) {
 		return c, fmt.Errorf("%w: prefix is not valid UTF-8", ErrConfig)
@@ -314,4 +310,17 @@ func validHeaderName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// checkTags holds METRICS_TAGS to what OTLP attributes allow here.
+func checkTags(tags map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		switch v := tags[k]; {
+		case k == SourceKey:
+			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q is reserved for the dyno", k)
+		case k == "" || !utf8.ValidString(k) || !utf8.ValidString(v):
+			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q: name empty or not UTF-8, or value not UTF-8", k)
+		}
+	}
+	return nil
 }
