@@ -147,7 +147,11 @@ func printUsage(w io.Writer, flags func(func(name, usage string))) {
 				line += " (default " + v.Default + ")"
 			}
 			fmt.Fprintln(w, line)
-			wrap(w, v.Desc, "      ")
+			text := v.Desc
+			if v.Accepts != "" {
+				text += "; accepts " + v.Accepts
+			}
+			wrap(w, text, "      ")
 		}
 	}
 }

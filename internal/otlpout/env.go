@@ -101,18 +101,19 @@ func (e Env) Config() (Config, error) {
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if v := strings.TrimSpace(e.MetricsEndpoint); v != "" {
-		if u, err := checkURL(v); err != nil {
-			fail("%s: %w", VarMetricsEndpoint, err)
+		if err := envcfg.URL(VarMetricsEndpoint, v, false); err != nil {
+			errs = append(errs, err)
 		} else {
-			c.Endpoint = u.String()
+			c.Endpoint = v
 		}
 	} else if v := strings.TrimSpace(e.Endpoint); v != "" {
-		if u, err := checkURL(v); err != nil {
-			fail("%s: %w", VarEndpoint, err)
+		if err := envcfg.URL(VarEndpoint, v, false); err != nil {
+			errs = append(errs, err)
 		} else {
 			// A generic endpoint that already ends in /v1/metrics is
 			// used as is (without a trailing slash): appending would
 			// give …/v1/metrics/v1/metrics.
+			u, _ := url.Parse(v)
 			u.Path = strings.TrimSuffix(u.Path, "/")
 			if !strings.HasSuffix(u.Path, "/"+MetricsPath) {
 				u.Path += "/" + MetricsPath
@@ -182,25 +183,6 @@ func (e Env) Config() (Config, error) {
 		c.Resource[ServiceNameKey] = DefaultServiceName
 	}
 	return c, errors.Join(errs...)
-}
-
-// checkURL parses an endpoint and checks it is an http(s) URL with a host
-// and no credentials. Its errors quote no part of the URL that could be
-// secret.
-func checkURL(v string) (*url.URL, error) {
-	u, err := url.Parse(v)
-	if err != nil {
-		return nil, errors.New("does not parse as a URL")
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("want an http:// or https:// URL (OTLP/HTTP), got scheme %q", u.Scheme)
-	case u.Host == "":
-		return nil, errors.New("the URL has no host")
-	case u.User != nil:
-		return nil, errors.New("credentials in the URL: put them in OTEL_EXPORTER_OTLP_HEADERS")
-	}
-	return u, nil
 }
 
 // parseTimeout reads milliseconds ("10000") or a Go duration ("10s").

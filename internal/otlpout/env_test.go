@@ -79,7 +79,7 @@ func TestEnvConfig(t *testing.T) {
 			env: Env{Endpoint: "ftp://x", MetricsHeaders: "Authorization Bearer sekrit", Compression: "br",
 				MetricsTimeout: "-5", Temporality: "sometimes", ResourceAttributes: "a=1,a=2"},
 			wantErr: []string{
-				"OTEL_EXPORTER_OTLP_ENDPOINT: want an http:// or https:// URL",
+				`OTEL_EXPORTER_OTLP_ENDPOINT: scheme "ftp" is not http or https`,
 				"OTEL_EXPORTER_OTLP_METRICS_HEADERS: invalid key=value list: entry 1: no '='",
 				`OTEL_EXPORTER_OTLP_COMPRESSION="br": want gzip or none`,
 				`OTEL_EXPORTER_OTLP_METRICS_TIMEOUT="-5": want milliseconds`,

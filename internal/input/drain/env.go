@@ -9,9 +9,8 @@ import (
 // Env is the drain's environment: the HTTP port it (with the OTLP receiver
 // and the live view) is served on, and its Basic auth credentials.
 type Env struct {
-	Port string `envconfig:"PORT" accepts:"a TCP port number, 1 to 65535 (Heroku sets it)" desc:"HTTP listen port: drain (POST /logs, GET /health) and OTLP receiver (POST /v1/logs, /v1/metrics); unset: no HTTP input"`
-	User string `envconfig:"DRAIN_USER" accepts:"a Basic auth user name without ':'" desc:"Basic auth user the drain URL carries (required with PORT)"`
-	// Password is DRAIN_PASSWORD.
+	Port           string `envconfig:"PORT" accepts:"a TCP port number, 1 to 65535 (Heroku sets it)" desc:"HTTP listen port: drain (POST /logs, GET /health) and OTLP receiver (POST /v1/logs, /v1/metrics); unset: no HTTP input"`
+	User           string `envconfig:"DRAIN_USER" accepts:"a Basic auth user name without ':'" desc:"Basic auth user the drain URL carries (required with PORT)"`
 	Password       string `envconfig:"DRAIN_PASSWORD" secret:"true" accepts:"any password (e.g. openssl rand -hex 16)" desc:"Basic auth password the drain URL carries (required with PORT)"`
 	InsecureNoAuth bool   `envconfig:"DRAIN_INSECURE_NO_AUTH" default:"false" accepts:"true or false" desc:"accept drain POSTs without credentials (logs a warning)"`
 }
