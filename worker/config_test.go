@@ -102,7 +102,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"METRICS_TAGS":             {env{"METRICS_TAGS": "region"}, []string{`METRICS_TAGS="region": pair 1 "region" has no ':'`, "want name:value pairs"}},
 		"METRICS_TAGS empty value": {env{"METRICS_TAGS": "region:"}, []string{`METRICS_TAGS="region:": pair 1 "region:": empty name or value`}},
 		"METRICS_TAGS for Librato": {env{"METRICS_TAGS": "dyno:web", "LIBRATO_USER": "ops@example.com", "LIBRATO_TOKEN": secretToken},
-			[]string{`METRICS_TAGS="dyno:web": for Librato: tags: tag "dyno" is set from each series' source`}},
+			[]string{`METRICS_TAGS="dyno:web": for Librato: tag "dyno" is set from each series' source`}},
 		"METRICS_TAGS for OTLP": {env{"METRICS_TAGS": "source:x", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com"},
 			[]string{`METRICS_TAGS="source:x": for OTLP: tag "source" is reserved for the dyno`}},
 		"METRICS_TAGS for remote write": {env{"METRICS_TAGS": "source:x", "REMOTE_WRITE_URL": rw},

@@ -59,7 +59,8 @@ func (c Config) check() (Config, *url.URL, error) {
 	}
 	tags, terr := lowerTags(c.Tags)
 	if terr != nil {
-		errs = append(errs, envcfg.Bad("METRICS_TAGS", "for Librato: %v", terr))
+		msg := strings.TrimSuffix(strings.TrimPrefix(terr.Error(), "tags: "), ": "+ErrInvalidTags.Error())
+		errs = append(errs, envcfg.Bad("METRICS_TAGS", "for Librato: %s", msg))
 	}
 	c.Tags = tags
 	if err := errors.Join(errs...); err != nil {

@@ -189,18 +189,8 @@ func (c Config) check() (Config, error) {
 	if c.Endpoint == "" {
 		return c, fmt.Errorf("%w: Endpoint is empty", ErrConfig)
 	}
-	u, err := url.Parse(c.Endpoint)
-	if err != nil {
-		// url.Parse errors quote the whole URL, which may hold credentials.
-		return c, fmt.Errorf("%w: endpoint does not parse as a URL", ErrConfig)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return c, fmt.Errorf("%w: endpoint %s: scheme must be http or https", ErrConfig, redactedURL(u))
-	case u.Host == "":
-		return c, fmt.Errorf("%w: endpoint %s: no host", ErrConfig, redactedURL(u))
-	case u.User != nil:
-		return c, fmt.Errorf("%w: endpoint %s: put credentials in a header, not in the URL", ErrConfig, redactedURL(u))
+	if err := envcfg.URL("endpoint", c.Endpoint, false); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if !validHeaderName(name) {

@@ -162,7 +162,7 @@ func TestConfigCheck(t *testing.T) {
 		"negative bound":  {Config{Endpoint: "http://x/v1/metrics", MaxPointsPerRequest: -1}, "MaxPointsPerRequest -1 is negative"},
 		"one bucket":      {Config{Endpoint: "http://x/v1/metrics", MaxBuckets: 1}, "MaxBuckets 1: want at least 2"},
 		"bad utf-8 tag":   {Config{Endpoint: "http://x/v1/metrics", Tags: map[string]string{"a": "\xff"}}, "not UTF-8"},
-		"query secret":    {Config{Endpoint: "ftp://x/v1/metrics?key=abc"}, "endpoint ftp://x/v1/metrics: scheme must be http or https"},
+		"query secret":    {Config{Endpoint: "ftp://x/v1/metrics?key=abc"}, `endpoint: scheme "ftp" is not http or https`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
