@@ -152,6 +152,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="https://otlp.example.com/v1/metrics": credentials in the URL`}},
 		"OTEL_EXPORTER_OTLP_HEADERS": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_HEADERS": "api-key" + secretToken},
 			[]string{"OTEL_EXPORTER_OTLP_HEADERS: invalid key=value list: entry 1: no '='"}},
+		"OTEL_EXPORTER_OTLP_HEADERS protocol header": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_HEADERS": "Content-Type=text/plain"},
+			[]string{"OTEL_EXPORTER_OTLP_HEADERS: header Content-Type is set by the protocol"}},
 		"OTEL_EXPORTER_OTLP_METRICS_HEADERS": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_METRICS_HEADERS": "=" + secretToken},
 			[]string{"OTEL_EXPORTER_OTLP_METRICS_HEADERS: invalid key=value list: entry 1: empty key"}},
 		"OTEL_EXPORTER_OTLP_PROTOCOL": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},

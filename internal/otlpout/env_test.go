@@ -95,6 +95,10 @@ func TestEnvConfig(t *testing.T) {
 			env:     Env{Endpoint: "https://x", Headers: "Bad Name: Bearer abcdef=1"},
 			wantErr: []string{"OTEL_EXPORTER_OTLP_HEADERS: invalid key=value list: entry 1: header name is not a valid HTTP token"},
 		},
+		"protocol header": {
+			env:     Env{Endpoint: "https://x", MetricsHeaders: "content-type=text/plain"},
+			wantErr: []string{"OTEL_EXPORTER_OTLP_METRICS_HEADERS: header Content-Type is set by the protocol"},
+		},
 		"bad percent-encoding": {
 			env:     Env{Endpoint: "https://x", Headers: "api-key=abc%zzsecret"},
 			wantErr: []string{"OTEL_EXPORTER_OTLP_HEADERS: invalid key=value list: entry 1: value is not valid percent-encoding"},
