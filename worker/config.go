@@ -1,88 +1,92 @@
 package main
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/dynometrics/dynometrics/emitter"
-	"github.com/kelseyhightower/envconfig"
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/envcfg"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/input/logsession"
+	"github.com/dynometrics/dynometrics/internal/input/otlp"
+	"github.com/dynometrics/dynometrics/internal/input/syslog"
+	"github.com/dynometrics/dynometrics/internal/librato"
+	"github.com/dynometrics/dynometrics/internal/otlpout"
+	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/promwrite"
+	"github.com/dynometrics/dynometrics/internal/store"
+	"github.com/dynometrics/dynometrics/internal/view"
 )
 
-// Config is every environment variable the worker reads, in one place. The
-// struct tags are the documentation `worker -h` prints.
+// errConfig is wrapped by every configuration error: realMain exits 2 on it.
+var errConfig = errors.New("config")
+
+// Config is the worker's environment, composed of the settings each
+// component owns (its Env type, with its tags and its Validate); the worker
+// itself owns only SHUTDOWN_TIMEOUT and the rules that span components.
 type Config struct {
-	Port                string `envconfig:"PORT" desc:"HTTP listen port: drain (POST /logs, GET /health) and OTLP receiver (POST /v1/logs, /v1/metrics); unset: no HTTP input"`
-	DrainUser           string `envconfig:"DRAIN_USER" desc:"Basic auth user the drain URL carries (required with PORT)"`
-	DrainPassword       string `envconfig:"DRAIN_PASSWORD" desc:"Basic auth password the drain URL carries (required with PORT)"`
-	DrainInsecureNoAuth bool   `envconfig:"DRAIN_INSECURE_NO_AUTH" default:"false" desc:"accept drain POSTs without credentials (logs a warning)"`
+	Drain       drain.Env      `ignored:"true"`
+	Fir         otlp.Env       `ignored:"true"`
+	LogSession  logsession.Env `ignored:"true"`
+	Syslog      syslog.Env     `ignored:"true"`
+	Buckets     aggregate.Env  `ignored:"true"`
+	Metrics     outlet.Env     `ignored:"true"`
+	Librato     librato.Env    `ignored:"true"`
+	RemoteWrite promwrite.Env  `ignored:"true"`
+	OTLP        otlpout.Env    `ignored:"true"`
+	View        view.Env       `ignored:"true"`
+	Redis       store.Env      `ignored:"true"`
 
-	OTLPSourceAttributes string `envconfig:"OTLP_SOURCE_ATTRIBUTES" default:"heroku.dyno.name" desc:"OTLP (Fir telemetry drain, POST /v1/logs and /v1/metrics on PORT): attributes whose value is the source, first found on the record, then the resource"`
-	FirDynoNames         string `envconfig:"FIR_DYNO_NAMES" default:"full" desc:"full: keep Fir dyno names (web-5d8f7c9b4-x2k9p) as sources; type: reduce them to the process type (web)"`
-
-	HerokuAPIKey  string `envconfig:"HEROKU_API_KEY" desc:"Platform API key: tail the app's own logs through log sessions"`
-	HerokuAppName string `envconfig:"HEROKU_APP_NAME" desc:"app whose logs are tailed (with HEROKU_API_KEY)"`
-	HerokuAPIURL  string `envconfig:"HEROKU_API_URL" default:"https://api.heroku.com" desc:"Platform API base URL"`
-
-	SyslogAddr    string `envconfig:"SYSLOG_ADDR" desc:"syslog TCP listen address, e.g. :6514; unset: no syslog input"`
-	SyslogTLSCert string `envconfig:"SYSLOG_TLS_CERT" desc:"PEM certificate file: serve syslog over TLS (with SYSLOG_TLS_KEY)"`
-	SyslogTLSKey  string `envconfig:"SYSLOG_TLS_KEY" desc:"PEM private key file for SYSLOG_TLS_CERT"`
-
-	MetricsPrefix     string        `envconfig:"METRICS_PREFIX" desc:"metric name prefix, e.g. us-east.prod.app"`
-	MetricsTags       string        `envconfig:"METRICS_TAGS" desc:"k:v,k:v tags (Librato measurements API) and labels (remote write)"`
-	MetricsResolution time.Duration `envconfig:"METRICS_RESOLUTION" default:"60s" desc:"bucket width"`
-	MetricsGrace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" desc:"wait after a bucket's end for late lines before flushing it (2s with -stdin)"`
-
-	LibratoUser  string `envconfig:"LIBRATO_USER" desc:"Librato account email (empty with LIBRATO_API=measurements: AppOptics token auth)"`
-	LibratoToken string `envconfig:"LIBRATO_TOKEN" desc:"Librato/AppOptics API token; set: enables the Librato outlet"`
-	LibratoURL   string `envconfig:"LIBRATO_URL" default:"https://metrics-api.librato.com" desc:"Librato API base URL"`
-	LibratoAPI   string `envconfig:"LIBRATO_API" default:"metrics" desc:"metrics (legacy source API) or measurements (tagged API)"`
-
-	RemoteWriteURL         string `envconfig:"REMOTE_WRITE_URL" desc:"Prometheus remote-write endpoint; set: enables that outlet"`
-	RemoteWriteUser        string `envconfig:"REMOTE_WRITE_USER" desc:"remote-write Basic auth user"`
-	RemoteWritePassword    string `envconfig:"REMOTE_WRITE_PASSWORD" desc:"remote-write Basic auth password"`
-	RemoteWriteBearerToken string `envconfig:"REMOTE_WRITE_BEARER_TOKEN" desc:"remote-write bearer token (instead of Basic auth)"`
-	RemoteWriteHeaders     string `envconfig:"REMOTE_WRITE_HEADERS" desc:"extra headers Name:value,Name:value (e.g. X-Scope-OrgID:tenant1)"`
-
-	OTLPEndpoint           string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL, /v1/metrics appended; set (or the next): enables the OTLP outlet"`
-	OTLPMetricsEndpoint    string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"OTLP/HTTP metrics URL, used as is"`
-	OTLPHeaders            string `envconfig:"OTEL_EXPORTER_OTLP_HEADERS" desc:"k=v,k=v request headers, values URL-encoded (authorization=Bearer%20TOKEN)"`
-	OTLPMetricsHeaders     string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_HEADERS" desc:"as OTEL_EXPORTER_OTLP_HEADERS, wins over it"`
-	OTLPProtocol           string `envconfig:"OTEL_EXPORTER_OTLP_PROTOCOL" desc:"http/protobuf (default) or http/json"`
-	OTLPMetricsProtocol    string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" desc:"as OTEL_EXPORTER_OTLP_PROTOCOL, wins over it"`
-	OTLPCompression        string `envconfig:"OTEL_EXPORTER_OTLP_COMPRESSION" desc:"gzip (default) or none"`
-	OTLPMetricsCompression string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" desc:"as OTEL_EXPORTER_OTLP_COMPRESSION, wins over it"`
-	OTLPTimeout            string `envconfig:"OTEL_EXPORTER_OTLP_TIMEOUT" desc:"per-request timeout in milliseconds (default 10000)"`
-	OTLPMetricsTimeout     string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" desc:"as OTEL_EXPORTER_OTLP_TIMEOUT, wins over it"`
-	OTLPTemporality        string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE" desc:"cumulative (default), delta, or lowmemory (= delta here)"`
-	OTELResourceAttributes string `envconfig:"OTEL_RESOURCE_ATTRIBUTES" desc:"k=v,k=v resource attributes of the OTLP outlet"`
-	OTELServiceName        string `envconfig:"OTEL_SERVICE_NAME" desc:"service.name of the OTLP outlet's resource (default unknown_service)"`
-
-	ViewUser      string        `envconfig:"VIEW_USER" desc:"Basic auth user of the live view (with VIEW_PASSWORD)"`
-	ViewPassword  string        `envconfig:"VIEW_PASSWORD" desc:"set: the live view is served at / on PORT, and on -view's address, behind Basic auth; must differ from DRAIN_PASSWORD"`
-	ViewWindow    time.Duration `envconfig:"VIEW_WINDOW" default:"6h" desc:"how far back the live view's history reaches"`
-	ViewMaxPoints int           `envconfig:"VIEW_MAX_POINTS" default:"720" desc:"points kept per line of the live view, whatever VIEW_WINDOW"`
-	ViewMaxSeries int           `envconfig:"VIEW_MAX_SERIES" default:"2000" desc:"per-dyno series the live view keeps; more are dropped and counted"`
-
-	RedisURL           string        `envconfig:"REDIS_URL" desc:"redis:// or rediss:// URL (Heroku Key-Value Store sets it): share state across workers and restarts; unset: this worker alone"`
-	RedisTLSSkipVerify bool          `envconfig:"REDIS_TLS_SKIP_VERIFY" default:"false" desc:"accept any certificate on rediss:// (Heroku Key-Value Store's is self-signed)"`
-	RedisHandover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose; shorter than METRICS_GRACE"`
-	RedisFallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
-	RedisPartitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" desc:"series partitions in Redis (same on every worker of the app)"`
-
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" accepts:"a positive duration, below Heroku's 30s, e.g. 25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }
 
-// loadConfig reads the environment and checks every variable (configcheck.go)
-// and the emitter's EMITTER_* variables, before anything starts. Every error
-// wraps errConfig, names the variable and what it accepts, and never carries
-// a secret's value.
+// A section is one component's variables, as `worker -h` and
+// docs/configuration.md group them.
+type section struct {
+	title string
+	spec  any // pointer to an env-tagged struct
+}
+
+// sections returns c's parts in the order they are documented.
+func (c *Config) sections() []section {
+	return []section{
+		{"Inputs: HTTPS drain and OTLP receiver (internal/input/drain)", &c.Drain},
+		{"Inputs: Fir telemetry drains (internal/input/otlp)", &c.Fir},
+		{"Inputs: syslog (internal/input/syslog)", &c.Syslog},
+		{"Inputs: log sessions (internal/input/logsession)", &c.LogSession},
+		{"Buckets (internal/aggregate)", &c.Buckets},
+		{"Every outlet (internal/outlet)", &c.Metrics},
+		{"OTLP outlet (internal/otlpout)", &c.OTLP},
+		{"Prometheus remote-write outlet (internal/promwrite)", &c.RemoteWrite},
+		{"Librato outlet (internal/librato)", &c.Librato},
+		{"Live view (internal/view)", &c.View},
+		{"Shared state across workers (internal/store)", &c.Redis},
+		{"Worker", c},
+	}
+}
+
+// specs returns the env-tagged structs of c.
+func (c *Config) specs() []any {
+	var specs []any
+	for _, s := range c.sections() {
+		specs = append(specs, s.spec)
+	}
+	return specs
+}
+
+// loadConfig reads the environment and checks every variable, and the
+// emitter's EMITTER_* variables, before anything starts. Every error wraps
+// errConfig, names the variable and what it accepts, and never carries a
+// secret's value.
 func loadConfig() (Config, error) {
 	var c Config
-	if err := envconfig.Process("", &c); err != nil {
-		return c, envError(err)
+	if err := envcfg.Load(c.specs()...); err != nil {
+		return c, wrapConfig(err)
 	}
 	err := c.validate()
 	if _, eerr := emitter.FromEnv(); eerr != nil {
@@ -91,25 +95,113 @@ func loadConfig() (Config, error) {
 	return c, err
 }
 
-// librato reports whether the Librato outlet is configured.
-func (c Config) librato() bool { return c.LibratoToken != "" }
-
-// remoteWrite reports whether the remote-write outlet is configured.
-func (c Config) remoteWrite() bool { return c.RemoteWriteURL != "" }
-
-// printUsage writes the flags and every variable the worker reads, with its
-// default and meaning, to w.
-func printUsage(w io.Writer, flags func(io.Writer)) {
-	fmt.Fprintf(w, "Usage: worker [-stdin] [-view ADDR] [-version]\n\nThe dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n\nFlags:\n")
-	flags(w)
-	fmt.Fprintf(w, "\nEnvironment (variable, default, meaning; no outlet configured: buckets are printed to stdout):\n\n")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_ = envconfig.Usagef("", &Config{}, tw, usageFormat)
-	tw.Flush()
-	fmt.Fprintf(w, "\nThe worker's own health metrics, printed by the emitter library:\n\n")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_ = emitter.PrintEnvUsage(tw)
-	tw.Flush()
+// validate runs every component's Validate, then the rules that span
+// components, and returns every problem found, each wrapping errConfig.
+func (c *Config) validate() error {
+	errs := []error{c.Drain.Validate(), c.Fir.Validate(), c.Syslog.Validate(), c.LogSession.Validate(),
+		c.Buckets.Validate(), c.Metrics.Validate()}
+	if tags, err := c.Metrics.ParsedTags(); err == nil {
+		errs = append(errs, c.OTLP.Validate(tags), c.RemoteWrite.Validate(tags), c.Librato.Validate(tags))
+	}
+	errs = append(errs, c.View.Validate(c.Buckets.Resolution), c.Redis.Validate(c.Buckets.Grace))
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, envcfg.Bad("SHUTDOWN_TIMEOUT", "not positive"))
+	}
+	if c.View.Password != "" && subtle.ConstantTimeCompare([]byte(c.View.Password), []byte(c.Drain.Password)) == 1 {
+		errs = append(errs, errors.New("VIEW_PASSWORD equals DRAIN_PASSWORD: the drain's credentials travel in the drain URL, give the view its own password"))
+	}
+	return wrapConfig(envcfg.Explain(errors.Join(errs...), c.specs()...))
 }
 
-const usageFormat = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
+// wrapConfig wraps each of the joined errors in errConfig.
+func wrapConfig(err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		out = append(out, fmt.Errorf("%w: %s", errConfig, line))
+	}
+	return errors.Join(out...)
+}
+
+// usageWidth is the widest line `worker -h` prints.
+const usageWidth = 100
+
+// printUsage writes the flags and every variable the worker reads, with its
+// default and meaning, to w, in lines of at most usageWidth columns.
+func printUsage(w io.Writer, flags func(func(name, usage string))) {
+	fmt.Fprintf(w, "Usage: worker [-stdin] [-view ADDR] [-version]\n\n"+
+		"The dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n"+
+		"Every variable, with what it accepts: docs/configuration.md.\n\nFlags:\n")
+	flags(func(name, usage string) {
+		fmt.Fprintf(w, "  -%s\n", name)
+		wrap(w, usage, "      ")
+	})
+	fmt.Fprintf(w, "\nEnvironment (no outlet configured: buckets are printed to stdout):\n")
+	for _, s := range allSections() {
+		fmt.Fprintf(w, "\n%s\n", s.title)
+		for _, v := range s.vars {
+			line := "  " + v.Name
+			if v.Default != "" {
+				line += " (default " + v.Default + ")"
+			}
+			fmt.Fprintln(w, line)
+			text := v.Desc
+			if v.Accepts != "" {
+				text += "; accepts " + v.Accepts
+			}
+			wrap(w, text, "      ")
+		}
+	}
+}
+
+// A varSection is a titled list of variables.
+type varSection struct {
+	title string
+	vars  []envcfg.Var
+}
+
+// allSections lists every variable the worker reads: its components' and
+// the emitter's (its own health metrics).
+func allSections() []varSection {
+	var c Config
+	var out []varSection
+	for _, s := range c.sections() {
+		out = append(out, varSection{s.title, envcfg.Vars(s.spec)})
+	}
+	return append(out, varSection{"The worker's own health metrics (emitter)", emitterVars()})
+}
+
+// emitterVars reads the emitter's variables from its usage lines
+// (name, default and meaning, tab-separated).
+func emitterVars() []envcfg.Var {
+	var b strings.Builder
+	_ = emitter.PrintEnvUsage(&b)
+	var vars []envcfg.Var
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if f := strings.SplitN(line, "\t", 3); len(f) == 3 {
+			vars = append(vars, envcfg.Var{Name: f[0], Default: f[1], Desc: f[2]})
+		}
+	}
+	return vars
+}
+
+// wrap writes text in lines of at most usageWidth columns, each starting
+// with indent; a word longer than a line gets a line of its own.
+func wrap(w io.Writer, text, indent string) {
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > usageWidth {
+			fmt.Fprintln(w, line)
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	if len(line) > len(indent) {
+		fmt.Fprintln(w, line)
+	}
+}

@@ -8,29 +8,54 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"flag"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/dynometrics/dynometrics/emitter"
+	"github.com/dynometrics/dynometrics/internal/envcfg"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // clearEnv unsets every variable the worker and the emitter read, for the
 // duration of the test.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	names := []string{"EMITTER_INTERVAL", "EMITTER_PREFIX", "EMITTER_SOURCE", "EMITTER_STATSD_ADDR", "EMITTER_RUNTIME"}
-	for _, v := range configVars {
-		names = append(names, v.name)
-	}
-	for _, n := range names {
+	for _, n := range allVarNames() {
 		t.Setenv(n, "")
 		os.Unsetenv(n)
 	}
+}
+
+// allVarNames lists every variable the worker reads, the emitter's too.
+func allVarNames() []string {
+	var names []string
+	for _, s := range allSections() {
+		for _, v := range s.vars {
+			names = append(names, v.Name)
+		}
+	}
+	return names
+}
+
+// ownVars lists the worker's own variables (its components'), not the
+// emitter's.
+func ownVars() []envcfg.Var {
+	var c Config
+	var vars []envcfg.Var
+	for _, s := range c.sections() {
+		vars = append(vars, envcfg.Vars(s.spec)...)
+	}
+	return vars
 }
 
 // The secrets of the table below: none may appear in any output.
@@ -71,27 +96,36 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{`SYSLOG_TLS_CERT="/nonexistent/c.pem": cannot be read; want a readable PEM certificate file`}},
 		"SYSLOG_TLS_KEY not a key": {env{"SYSLOG_ADDR": ":6514", "SYSLOG_TLS_CERT": cert, "SYSLOG_TLS_KEY": junk},
 			[]string{`SYSLOG_TLS_CERT="` + cert + `" and SYSLOG_TLS_KEY="` + junk + `": not a matching PEM certificate and key`}},
-		"SYSLOG_TLS_KEY alone":    {env{"SYSLOG_ADDR": ":6514", "SYSLOG_TLS_KEY": key}, []string{"SYSLOG_TLS_KEY is set but SYSLOG_TLS_CERT is not"}},
-		"SYSLOG_TLS without addr": {env{"SYSLOG_TLS_CERT": cert, "SYSLOG_TLS_KEY": key}, []string{"SYSLOG_TLS_CERT and SYSLOG_TLS_KEY are set but SYSLOG_ADDR is not"}},
-		"METRICS_PREFIX":          {env{"METRICS_PREFIX": "bad prefix!"}, []string{`METRICS_PREFIX="bad prefix!": ' ' at byte 3 is not allowed; want 1 to 128 of A-Z a-z 0-9 . : _ -`}},
-		"METRICS_TAGS":            {env{"METRICS_TAGS": "region"}, []string{`METRICS_TAGS="region": tags: pair 1 "region" has no ':'`, "want name:value pairs"}},
+		"SYSLOG_TLS_KEY alone":     {env{"SYSLOG_ADDR": ":6514", "SYSLOG_TLS_KEY": key}, []string{"SYSLOG_TLS_KEY is set but SYSLOG_TLS_CERT is not"}},
+		"SYSLOG_TLS without addr":  {env{"SYSLOG_TLS_CERT": cert, "SYSLOG_TLS_KEY": key}, []string{"SYSLOG_TLS_CERT and SYSLOG_TLS_KEY are set but SYSLOG_ADDR is not"}},
+		"METRICS_PREFIX":           {env{"METRICS_PREFIX": "bad prefix!"}, []string{`METRICS_PREFIX="bad prefix!": ' ' at byte 3 is not allowed; want 1 to 128 of A-Z a-z 0-9 . : _ -`}},
+		"METRICS_TAGS":             {env{"METRICS_TAGS": "region"}, []string{`METRICS_TAGS="region": pair 1 "region" has no ':'`, "want name:value pairs"}},
+		"METRICS_TAGS empty value": {env{"METRICS_TAGS": "region:"}, []string{`METRICS_TAGS="region:": pair 1 "region:": empty name or value`}},
+		"METRICS_TAGS for Librato": {env{"METRICS_TAGS": "dyno:web", "LIBRATO_USER": "ops@example.com", "LIBRATO_TOKEN": secretToken},
+			[]string{`METRICS_TAGS="dyno:web": for Librato: tag "dyno" is set from each series' source`}},
+		"METRICS_TAGS for OTLP": {env{"METRICS_TAGS": "source:x", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com"},
+			[]string{`METRICS_TAGS="source:x": for OTLP: tag "source" is reserved for the dyno`}},
 		"METRICS_TAGS for remote write": {env{"METRICS_TAGS": "source:x", "REMOTE_WRITE_URL": rw},
-			[]string{`METRICS_TAGS="source:x": for remote write: label name source is reserved`}},
+			[]string{`METRICS_TAGS="source:x": for remote write: tag "source": label name source is reserved`}},
 		"METRICS_RESOLUTION not a duration": {env{"METRICS_RESOLUTION": "abc"},
 			[]string{`METRICS_RESOLUTION="abc": not a duration; want whole seconds from 1s to 24h that divide a day`}},
 		"METRICS_RESOLUTION 7s":   {env{"METRICS_RESOLUTION": "7s"}, []string{`METRICS_RESOLUTION="7s": does not divide a day`}},
 		"METRICS_RESOLUTION 1.5s": {env{"METRICS_RESOLUTION": "1500ms"}, []string{`METRICS_RESOLUTION="1500ms": not whole seconds`}},
-		"METRICS_GRACE":           {env{"METRICS_GRACE": "2h"}, []string{`METRICS_GRACE="2h": out of range; want a duration from 0s to 1h0m0s`}},
+		"METRICS_GRACE":           {env{"METRICS_GRACE": "2h"}, []string{`METRICS_GRACE="2h": out of range; want a duration from 0s (none) to 1h`}},
 		"METRICS_GRACE negative":  {env{"METRICS_GRACE": "-1s"}, []string{`METRICS_GRACE="-1s": out of range`}},
 		"LIBRATO_USER alone":      {env{"LIBRATO_USER": "ops@example.com"}, []string{"LIBRATO_USER is set but LIBRATO_TOKEN is not"}},
 		"LIBRATO_TOKEN alone":     {env{"LIBRATO_TOKEN": secretToken}, []string{"LIBRATO_TOKEN is set without LIBRATO_USER", "LIBRATO_API=measurements"}},
-		"LIBRATO_URL":             {env{"LIBRATO_URL": "ftp://metrics.example.com"}, []string{`LIBRATO_URL="ftp://metrics.example.com": scheme "ftp" is not http or https`}},
-		"LIBRATO_URL credentials": {env{"LIBRATO_URL": "https://ops:" + secretPass + "@metrics.example.com"},
+		"LIBRATO_URL": {env{"LIBRATO_USER": "ops@example.com", "LIBRATO_TOKEN": secretToken, "LIBRATO_URL": "ftp://metrics.example.com"},
+			[]string{`LIBRATO_URL="ftp://metrics.example.com": scheme "ftp" is not http or https`}},
+		"LIBRATO_URL credentials": {env{"LIBRATO_USER": "ops@example.com", "LIBRATO_TOKEN": secretToken, "LIBRATO_URL": "https://ops:" + secretPass + "@metrics.example.com"},
 			[]string{`LIBRATO_URL="https://metrics.example.com": credentials in the URL`}},
-		"LIBRATO_API":      {env{"LIBRATO_API": "v2"}, []string{`LIBRATO_API="v2": unknown API; want metrics (legacy source API) or measurements`}},
+		"LIBRATO_API": {env{"LIBRATO_USER": "ops@example.com", "LIBRATO_TOKEN": secretToken, "LIBRATO_API": "v2"},
+			[]string{`LIBRATO_API="v2": unknown API; want metrics (legacy source API) or measurements`}},
 		"REMOTE_WRITE_URL": {env{"REMOTE_WRITE_URL": "localhost:9090/api/v1/write"}, []string{`REMOTE_WRITE_URL="localhost:9090/api/v1/write": no http:// or https:// in front; want an http(s) URL such as http://127.0.0.1:9090/api/v1/write`}},
 		"REMOTE_WRITE_URL token in query": {env{"REMOTE_WRITE_URL": "https://push.example.com/write?key=" + secretToken + "#x", "METRICS_RESOLUTION": "7s"},
 			[]string{`METRICS_RESOLUTION="7s"`}}, // a valid URL with a secret in the query: never echoed
+		"REMOTE_WRITE_USER colon": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_USER": "a:b", "REMOTE_WRITE_PASSWORD": secretPass},
+			[]string{`REMOTE_WRITE_USER="a:b": contains ':'; want a Basic auth user name without ':'`}},
 		"REMOTE_WRITE_USER alone":     {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_USER": "123456"}, []string{"REMOTE_WRITE_USER is set but REMOTE_WRITE_PASSWORD is not"}},
 		"REMOTE_WRITE_PASSWORD alone": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_PASSWORD": secretPass}, []string{"REMOTE_WRITE_PASSWORD is set but REMOTE_WRITE_USER is not"}},
 		"REMOTE_WRITE_BEARER_TOKEN and Basic": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_USER": "u", "REMOTE_WRITE_PASSWORD": secretPass, "REMOTE_WRITE_BEARER_TOKEN": secretToken},
@@ -101,6 +135,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{"REMOTE_WRITE_HEADERS (value not shown): header Content-Type is set by the protocol; want Name:value pairs"}},
 		"REMOTE_WRITE_HEADERS syntax": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_HEADERS": "Authorization " + secretToken},
 			[]string{"REMOTE_WRITE_HEADERS (value not shown): entry 1: no ':' between name and value"}},
+		"REMOTE_WRITE_HEADERS Authorization twice": {env{"REMOTE_WRITE_URL": rw, "REMOTE_WRITE_BEARER_TOKEN": secretToken, "REMOTE_WRITE_HEADERS": "Authorization:" + secretToken},
+			[]string{"REMOTE_WRITE_HEADERS sets Authorization, which REMOTE_WRITE_USER or REMOTE_WRITE_BEARER_TOKEN sets too"}},
 		"SHUTDOWN_TIMEOUT":       {env{"SHUTDOWN_TIMEOUT": "0s"}, []string{`SHUTDOWN_TIMEOUT="0s": not positive; want a positive duration`}},
 		"SHUTDOWN_TIMEOUT parse": {env{"SHUTDOWN_TIMEOUT": "soon"}, []string{`SHUTDOWN_TIMEOUT="soon": not a duration`}},
 		"EMITTER_INTERVAL":       {env{"EMITTER_INTERVAL": "often"}, []string{`EMITTER_INTERVAL="often" is not a valid time.Duration`}},
@@ -111,11 +147,13 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{`OTLP_SOURCE_ATTRIBUTES="heroku.dyno.name,,x": an empty or over-long attribute name; want comma-separated attribute names`}},
 		"FIR_DYNO_NAMES": {env{"FIR_DYNO_NAMES": "short"}, []string{`FIR_DYNO_NAMES="short": unknown mode; want full (web-5d8f7c9b4-x2k9p) or type (web)`}},
 		"OTEL_EXPORTER_OTLP_ENDPOINT": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
-			[]string{"OTEL_EXPORTER_OTLP_ENDPOINT: want an http:// or https:// URL"}},
+			[]string{`OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318": no http:// or https:// in front; want an http(s) base URL`}},
 		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": {env{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://u:" + secretPass + "@otlp.example.com/v1/metrics"},
-			[]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: credentials in the URL"}},
+			[]string{`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="https://otlp.example.com/v1/metrics": credentials in the URL`}},
 		"OTEL_EXPORTER_OTLP_HEADERS": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_HEADERS": "api-key" + secretToken},
 			[]string{"OTEL_EXPORTER_OTLP_HEADERS: invalid key=value list: entry 1: no '='"}},
+		"OTEL_EXPORTER_OTLP_HEADERS protocol header": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_HEADERS": "Content-Type=text/plain"},
+			[]string{"OTEL_EXPORTER_OTLP_HEADERS: header Content-Type is set by the protocol"}},
 		"OTEL_EXPORTER_OTLP_METRICS_HEADERS": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_METRICS_HEADERS": "=" + secretToken},
 			[]string{"OTEL_EXPORTER_OTLP_METRICS_HEADERS: invalid key=value list: entry 1: empty key"}},
 		"OTEL_EXPORTER_OTLP_PROTOCOL": {env{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
@@ -137,17 +175,21 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"OTEL_SERVICE_NAME":     {env{"OTEL_SERVICE_NAME": "my\napp"}, []string{`OTEL_SERVICE_NAME="my\napp": control character at byte 2`}},
 		"REDIS_URL":             {env{"REDIS_URL": "http://u:" + secretPass + "@kv.example.com:6379"}, []string{`REDIS_URL="http://kv.example.com:6379": scheme "http" is not redis or rediss`}},
 		"REDIS_TLS_SKIP_VERIFY": {env{"REDIS_TLS_SKIP_VERIFY": "true"}, []string{`REDIS_TLS_SKIP_VERIFY="true": set but REDIS_URL is not`}},
-		"REDIS_HANDOVER":        {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_HANDOVER": "30s"}, []string{`REDIS_HANDOVER="30s": not within (0, METRICS_GRACE=10s)`}},
-		"REDIS_FALLBACK_AFTER":  {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_FALLBACK_AFTER": "-1m"}, []string{`REDIS_FALLBACK_AFTER="-1m": not positive`}},
-		"REDIS_PARTITIONS":      {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_PARTITIONS": "4096"}, []string{`REDIS_PARTITIONS="4096": out of range`}},
-		"VIEW_USER":             {env{"VIEW_USER": "a:b", "VIEW_PASSWORD": secretPass}, []string{`VIEW_USER="a:b": contains ':'`}},
-		"VIEW_PASSWORD alone":   {env{"VIEW_PASSWORD": secretPass}, []string{"VIEW_PASSWORD is set but VIEW_USER is not"}},
+		"REDIS_TLS_SKIP_VERIFY with redis://": {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_TLS_SKIP_VERIFY": "true"},
+			[]string{`REDIS_TLS_SKIP_VERIFY="true": true with a redis:// REDIS_URL: only rediss:// has a certificate to skip; want true or false; true only with a rediss://`}},
+		"REDIS_HANDOVER":       {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_HANDOVER": "30s"}, []string{`REDIS_HANDOVER="30s": not within (0, METRICS_GRACE=10s)`}},
+		"REDIS_FALLBACK_AFTER": {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_FALLBACK_AFTER": "-1m"}, []string{`REDIS_FALLBACK_AFTER="-1m": not positive`}},
+		"REDIS_PARTITIONS":     {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_PARTITIONS": "4096"}, []string{`REDIS_PARTITIONS="4096": out of range`}},
+		"VIEW_USER":            {env{"VIEW_USER": "a:b", "VIEW_PASSWORD": secretPass}, []string{`VIEW_USER="a:b": contains ':'`}},
+		"VIEW_PASSWORD alone":  {env{"VIEW_PASSWORD": secretPass}, []string{"VIEW_PASSWORD is set but VIEW_USER is not"}},
 		"VIEW_PASSWORD is the drain's": {env{"PORT": "8080", "DRAIN_USER": "d", "DRAIN_PASSWORD": secretPass, "VIEW_USER": "v", "VIEW_PASSWORD": secretPass},
 			[]string{"VIEW_PASSWORD equals DRAIN_PASSWORD"}},
-		"VIEW_WINDOW":     {env{"VIEW_WINDOW": "30s"}, []string{`VIEW_WINDOW="30s": shorter than METRICS_RESOLUTION=1m0s; want a duration of at least METRICS_RESOLUTION`}},
-		"VIEW_MAX_POINTS": {env{"VIEW_MAX_POINTS": "-1"}, []string{`VIEW_MAX_POINTS="-1": negative; want a positive number`}},
-		"VIEW_MAX_SERIES": {env{"VIEW_MAX_SERIES": "many"}, []string{`VIEW_MAX_SERIES="many": not a int; want a positive number`}},
-		"several at once": {env{"METRICS_GRACE": "2h", "LIBRATO_API": "v2", "SYSLOG_ADDR": "x"},
+		"VIEW_WINDOW":       {env{"VIEW_WINDOW": "30s"}, []string{`VIEW_WINDOW="30s": shorter than METRICS_RESOLUTION=1m0s; want a duration of at least METRICS_RESOLUTION`}},
+		"VIEW_MAX_POINTS":   {env{"VIEW_MAX_POINTS": "-1"}, []string{`VIEW_MAX_POINTS="-1": not positive; want a positive number`}},
+		"VIEW_MAX_POINTS 0": {env{"VIEW_MAX_POINTS": "0"}, []string{`VIEW_MAX_POINTS="0": not positive; want a positive number`}},
+		"VIEW_MAX_SERIES":   {env{"VIEW_MAX_SERIES": "many"}, []string{`VIEW_MAX_SERIES="many": not a whole number; want a positive number`}},
+		"VIEW_MAX_SERIES 0": {env{"VIEW_MAX_SERIES": "0"}, []string{`VIEW_MAX_SERIES="0": not positive; want a positive number`}},
+		"several at once": {env{"METRICS_GRACE": "2h", "LIBRATO_USER": "u", "LIBRATO_TOKEN": secretToken, "LIBRATO_API": "v2", "SYSLOG_ADDR": "x"},
 			[]string{"METRICS_GRACE=", "LIBRATO_API=", "SYSLOG_ADDR="}},
 	}
 	covered := map[string]bool{}
@@ -181,42 +223,39 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			}
 		})
 		for _, w := range tc.want {
-			for _, v := range configVars {
-				if strings.Contains(w, v.name) {
-					covered[v.name] = true
+			for _, v := range ownVars() {
+				if strings.Contains(w, v.Name) {
+					covered[v.Name] = true
 				}
 			}
 		}
 	}
-	for _, v := range configVars {
-		if !covered[v.name] {
-			t.Errorf("no case shows an error naming %s: add one", v.name)
+	for _, v := range ownVars() {
+		if !covered[v.Name] {
+			t.Errorf("no case shows an error naming %s: add one", v.Name)
 		}
 	}
 }
 
-// TestEveryVariableHasARule keeps configVars and Config in step: a new
-// variable needs a configVar (its accepted values) and a case above.
-func TestEveryVariableHasARule(t *testing.T) {
-	tags := map[string]bool{}
-	rt := reflect.TypeOf(Config{})
-	for i := 0; i < rt.NumField(); i++ {
-		tag := rt.Field(i).Tag.Get("envconfig")
-		if tag == "" {
-			continue
+// TestEveryVariableSaysWhatItAccepts: every variable of every component
+// has a meaning and the values it accepts, which errors, worker -h and
+// docs/configuration.md show; and no variable has two owners.
+func TestEveryVariableSaysWhatItAccepts(t *testing.T) {
+	seen := map[string]bool{}
+	for _, v := range ownVars() {
+		if v.Desc == "" || v.Accepts == "" {
+			t.Errorf("%s lacks a desc or accepts tag", v.Name)
 		}
-		tags[tag] = true
-		if _, ok := varByName(tag); !ok {
-			t.Errorf("%s (Config.%s) has no entry in configVars", tag, rt.Field(i).Name)
+		if seen[v.Name] {
+			t.Errorf("%s is read by two components", v.Name)
 		}
+		seen[v.Name] = true
 	}
-	for _, v := range configVars {
-		if !tags[v.name] {
-			t.Errorf("configVars has %s, which Config does not read", v.name)
-		}
-		if v.accepts == "" {
-			t.Errorf("%s does not say what it accepts", v.name)
-		}
+	if outlet.MaxPrefixLen != emitter.MaxPrefixLen {
+		t.Errorf("METRICS_PREFIX allows %d bytes, EMITTER_PREFIX %d: the same rule", outlet.MaxPrefixLen, emitter.MaxPrefixLen)
+	}
+	if len(seen) < 45 {
+		t.Errorf("only %d variables found", len(seen))
 	}
 }
 
@@ -253,9 +292,7 @@ func TestUsage(t *testing.T) {
 	out := stdout.String()
 	want := []string{"-stdin", "-version", "60s", "https://metrics-api.librato.com", "25s",
 		"EMITTER_INTERVAL", "EMITTER_PREFIX", "EMITTER_SOURCE", "EMITTER_STATSD_ADDR", "EMITTER_RUNTIME"}
-	for _, v := range configVars {
-		want = append(want, v.name)
-	}
+	want = append(want, allVarNames()...)
 	for _, w := range want {
 		if !strings.Contains(out, w) {
 			t.Errorf("worker -h does not mention %s", w)
@@ -266,6 +303,11 @@ func TestUsage(t *testing.T) {
 	}
 	if stderr.Len() != 0 {
 		t.Errorf("worker -h wrote to stderr: %q", stderr.String())
+	}
+	for i, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > usageWidth {
+			t.Errorf("worker -h line %d has %d columns, at most %d: %q", i+1, n, usageWidth, line)
+		}
 	}
 	if t.Failed() {
 		t.Logf("worker -h:\n%s", out)
@@ -331,5 +373,80 @@ func TestBusyPortBeforeListening(t *testing.T) {
 		t.Errorf("PORT %s still bound: %v", port, err)
 	} else {
 		l.Close()
+	}
+}
+
+var updateDoc = flag.Bool("update-doc", false, "rewrite the generated part of docs/configuration.md")
+
+// The generated part of docs/configuration.md lies between these lines.
+const (
+	docBegin = "<!-- BEGIN variables: generated from the Config structs by `go test ./worker -run TestConfigurationDoc -update-doc` -->"
+	docEnd   = "<!-- END variables -->"
+)
+
+// configTable renders every variable, section by section, as Markdown
+// tables: name, default, what it accepts, what it does.
+func configTable() string {
+	cell := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return strings.ReplaceAll(s, "|", `\|`)
+	}
+	var b strings.Builder
+	for _, s := range allSections() {
+		fmt.Fprintf(&b, "\n### %s\n\n| Variable | Default | Accepts | Meaning |\n|---|---|---|---|\n", s.title)
+		for _, v := range s.vars {
+			def := ""
+			if v.Default != "" {
+				def = "`" + v.Default + "`"
+			}
+			accepts := cell(v.Accepts)
+			if v.Secret {
+				accepts += " (secret: never shown)"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", v.Name, def, accepts, cell(v.Desc))
+		}
+	}
+	return b.String()
+}
+
+// TestConfigurationDoc: docs/configuration.md lists every variable the
+// worker reads, and only those, with the defaults, accepted values and
+// meanings the Config structs declare.
+func TestConfigurationDoc(t *testing.T) {
+	const path = "../docs/configuration.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i, j := strings.Index(doc, docBegin), strings.Index(doc, docEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the markers %q and %q", path, docBegin, docEnd)
+	}
+	want := docBegin + "\n" + configTable() + "\n" + docEnd
+	got := doc[i : j+len(docEnd)]
+	if *updateDoc {
+		if err := os.WriteFile(path, []byte(doc[:i]+want+doc[j+len(docEnd):]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got != want {
+		listed := map[string]bool{}
+		for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\|").FindAllStringSubmatch(got, -1) {
+			listed[m[1]] = true
+		}
+		for _, n := range allVarNames() {
+			if !listed[n] {
+				t.Errorf("%s does not list %s", path, n)
+			}
+			delete(listed, n)
+		}
+		for n := range listed {
+			t.Errorf("%s lists %s, which the worker does not read", path, n)
+		}
+		t.Errorf("%s is not what the Config structs say: run go test ./worker -run TestConfigurationDoc -update-doc", path)
 	}
 }

@@ -172,10 +172,10 @@ func TestEveryDropPathCounted(t *testing.T) {
 	start := time.Now().UTC().Truncate(time.Minute)
 	clock := &testClock{t: start.Add(30 * time.Second)}
 	cfg := testConfig(fake.URL)
-	cfg.SyslogAddr = freeAddr(t)
-	cfg.RemoteWriteURL = rw.URL
-	cfg.HerokuAPIKey, cfg.HerokuAppName = "heroku-secret-key", "myapp"
-	cfg.HerokuAPIURL, _ = fakePlatformAPI(t, "")
+	cfg.Syslog.Addr = freeAddr(t)
+	cfg.RemoteWrite.URL = rw.URL
+	cfg.LogSession.APIKey, cfg.LogSession.App = "heroku-secret-key", "myapp"
+	cfg.LogSession.BaseURL, _ = fakePlatformAPI(t, "")
 	url, w, stop := runWorker(t, cfg, outlet.QueueConfig{}, clock)
 	drainAddr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/logs")
 
@@ -306,7 +306,7 @@ func TestEveryDropPathCounted(t *testing.T) {
 		},
 		"drain.ServerStats.BadRequests": func() { raw("GARBAGE\r\n\r\n") },
 		"syslog.Stats.ReadErrors": func() {
-			c, err := net.Dial("tcp", cfg.SyslogAddr)
+			c, err := net.Dial("tcp", cfg.Syslog.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}

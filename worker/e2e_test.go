@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
@@ -324,9 +327,10 @@ func postDrain(t *testing.T, url, frameID string, body []byte) {
 
 func testConfig(libratoURL string) Config {
 	return Config{
-		DrainUser: testUser, DrainPassword: testPass,
-		MetricsPrefix: testPrefix, MetricsResolution: time.Minute, MetricsGrace: time.Second,
-		LibratoUser: testLUser, LibratoToken: testLToken, LibratoURL: libratoURL, LibratoAPI: "metrics",
+		Drain:           drain.Env{User: testUser, Password: testPass},
+		Metrics:         outlet.Env{Prefix: testPrefix},
+		Buckets:         aggregate.Env{Resolution: time.Minute, Grace: time.Second},
+		Librato:         librato.Env{User: testLUser, Token: testLToken, URL: libratoURL, API: "metrics"},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 )
 
 // appJSON is the part of app.json (the Heroku Button's manifest) checked
@@ -51,7 +53,7 @@ func TestAppJSON(t *testing.T) {
 	clearEnv(t)
 	var required []string
 	for name, v := range a.Env {
-		if _, ok := varByName(name); !ok && !strings.HasPrefix(name, "EMITTER_") {
+		if !slices.Contains(allVarNames(), name) {
 			t.Errorf("app.json sets %s, which the worker does not read", name)
 		}
 		if v.Description == "" {
@@ -85,6 +87,52 @@ func TestAppJSON(t *testing.T) {
 	}
 	if _, err := newWorker(cfg, options{stdout: os.Stdout}); err != nil {
 		t.Fatalf("the configuration app.json makes does not build a worker: %v", err)
+	}
+}
+
+// notOnTheButton are variables README's recipes set that app.json does not
+// offer, and why.
+var notOnTheButton = map[string]string{
+	"PORT":        "Heroku sets it",
+	"REDIS_URL":   "the Key-Value Store add-on sets it",
+	"SYSLOG_ADDR": "a Heroku app cannot listen on a raw TCP port",
+}
+
+// TestAppJSONOffersREADMEsVariables: every worker variable README's recipes
+// set (NAME=value) can be set from the Heroku Button's form.
+func TestAppJSONOffersREADMEsVariables(t *testing.T) {
+	b, err := os.ReadFile("../app.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a appJSON
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	var own []string
+	for _, s := range c.sections() {
+		for _, v := range envcfg.Vars(s.spec) {
+			own = append(own, v.Name)
+		}
+	}
+	used := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\b([A-Z][A-Z0-9_]+)=`).FindAllStringSubmatch(string(readme), -1) {
+		name := m[1]
+		if !slices.Contains(own, name) || notOnTheButton[name] != "" || used[name] {
+			continue
+		}
+		used[name] = true
+		if _, ok := a.Env[name]; !ok {
+			t.Errorf("README's recipes set %s, which app.json does not offer", name)
+		}
+	}
+	if len(used) < 5 {
+		t.Errorf("found only %d variables set in README: is the pattern still right?", len(used))
 	}
 }
 

@@ -67,15 +67,15 @@ func TestAllInputsOnePipeline(t *testing.T) {
 	apiURL, sessions := fakePlatformAPI(t, syslogTime(start.Add(20*time.Second))+" app[web.4]: count#jobs.enqueued=2 sample#queue.depth=4\n")
 
 	cfg := testConfig(fake.URL)
-	cfg.SyslogAddr = freeAddr(t)
-	cfg.HerokuAPIKey, cfg.HerokuAppName, cfg.HerokuAPIURL = "heroku-secret-key", "myapp", apiURL
+	cfg.Syslog.Addr = freeAddr(t)
+	cfg.LogSession.APIKey, cfg.LogSession.App, cfg.LogSession.BaseURL = "heroku-secret-key", "myapp", apiURL
 	clock := &testClock{t: start.Add(40 * time.Second)}
 	url, wk, stop := runWorker(t, cfg, outlet.QueueConfig{}, clock)
 
 	postDrain(t, url, "drain-1", frame(drainMessages(t, start)...))
 	var conn net.Conn
 	waitFor(t, "the syslog listener", 5*time.Second, func() bool {
-		c, err := net.Dial("tcp", cfg.SyslogAddr)
+		c, err := net.Dial("tcp", cfg.Syslog.Addr)
 		conn = c
 		return err == nil
 	})

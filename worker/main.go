@@ -1,9 +1,13 @@
 // Command worker is the dynometrics worker: it consumes a Heroku-style app's
-// log stream (an HTTPS drain with Logplex framing, a syslog drain, stdin, or
-// the app's own Platform API log session), parses the l2met conventions and the
-// platform's own lines, aggregates them into time buckets per metric and per
-// dyno, and forwards every bucket to the configured outlets: Librato (source or
-// tagged API), Prometheus remote write, or, with none configured, stdout.
+// log stream (an HTTPS drain with Logplex framing, a Fir telemetry drain
+// speaking OTLP/HTTP, a syslog drain, stdin, or the app's own Platform API
+// log session), parses the l2met conventions and the platform's own lines,
+// aggregates them into time buckets per metric and per dyno, optionally
+// shares those buckets with the app's other workers through Redis
+// (REDIS_URL), and forwards every bucket to the configured outlets: OTLP,
+// Prometheus remote write, Librato (source or tagged API), or, with none
+// configured, stdout. A live view charts the recent buckets (-view, or
+// VIEW_USER and VIEW_PASSWORD on PORT).
 //
 // All configuration comes from the environment; `worker -h` lists every
 // variable with its default. Every variable is checked before anything
@@ -55,7 +59,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
 			// Asked for: the usage goes to stdout, so `worker -h | less` works.
-			printUsage(stdout, func(w io.Writer) { fs.SetOutput(w); fs.PrintDefaults() })
+			printUsage(stdout, func(f func(name, usage string)) { fs.VisitAll(func(fl *flag.Flag) { f(fl.Name, fl.Usage) }) })
 			return 0
 		}
 	}
@@ -83,7 +87,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if os.Getenv("METRICS_GRACE") == "" {
 			// Bare lines on stdin are stamped as they arrive: none is late,
 			// and the first bucket shows sooner.
-			cfg.MetricsGrace = stdinGrace
+			cfg.Buckets.Grace = stdinGrace
 		}
 	}
 	// Everything is built and checked before anything starts.

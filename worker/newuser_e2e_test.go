@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,7 @@ func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if _, ok := varByName(name); !ok && !strings.HasPrefix(name, "EMITTER_") {
+		if !slices.Contains(allVarNames(), name) && !strings.HasPrefix(name, "EMITTER_") {
 			env = append(env, kv)
 		}
 	}

@@ -2,43 +2,25 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/input/otlp"
 )
 
-// otlpSourceAttributes splits OTLP_SOURCE_ATTRIBUTES: comma-separated
-// attribute names, spaces around them ignored, empty items refused.
-func otlpSourceAttributes(s string) ([]string, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	var out []string
-	for _, k := range strings.Split(s, ",") {
-		k = strings.TrimSpace(k)
-		if k == "" || len(k) > 255 {
-			return nil, errors.New("an empty or over-long attribute name")
-		}
-		out = append(out, k)
-	}
-	return out, nil
-}
-
 // buildOTLP serves the OTLP/HTTP receiver (a Fir telemetry drain) on PORT
 // beside the drain, with the drain's credentials.
 func (w *worker) buildOTLP() error {
-	attrs, err := otlpSourceAttributes(w.cfg.OTLPSourceAttributes)
+	attrs, err := w.cfg.Fir.Attributes()
 	if err != nil {
 		return err
 	}
-	names, err := otlp.ParseDynoNames(w.cfg.FirDynoNames)
+	names, err := otlp.ParseDynoNames(w.cfg.Fir.DynoNames)
 	if err != nil {
 		return fmt.Errorf("config: FIR_DYNO_NAMES=%w", err)
 	}
 	r, err := otlp.New(otlp.Config{
-		Sink: w.agg, User: w.cfg.DrainUser, Password: w.cfg.DrainPassword, InsecureNoAuth: w.cfg.DrainInsecureNoAuth,
+		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth,
 		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now,
 	})
 	if err != nil {

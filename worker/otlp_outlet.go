@@ -8,34 +8,18 @@ import (
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
-// otlpEnv returns the standard OpenTelemetry exporter variables of c.
-func (c Config) otlpEnv() otlpout.Env {
-	return otlpout.Env{
-		Endpoint: c.OTLPEndpoint, MetricsEndpoint: c.OTLPMetricsEndpoint,
-		Headers: c.OTLPHeaders, MetricsHeaders: c.OTLPMetricsHeaders,
-		Protocol: c.OTLPProtocol, MetricsProtocol: c.OTLPMetricsProtocol,
-		Compression: c.OTLPCompression, MetricsCompression: c.OTLPMetricsCompression,
-		Timeout: c.OTLPTimeout, MetricsTimeout: c.OTLPMetricsTimeout,
-		Temporality:        c.OTLPTemporality,
-		ResourceAttributes: c.OTELResourceAttributes, ServiceName: c.OTELServiceName,
-	}
-}
-
-// otlp reports whether the OTLP outlet is configured (an endpoint is set).
-func (c Config) otlp() bool { return c.otlpEnv().Enabled() }
-
 // buildOTLPOutlet adds the OTLP metrics outlet when an OTEL_EXPORTER_OTLP_*
 // endpoint is set, with its self-metrics (worker.outlet.otlp.*).
 func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	cfg := w.cfg
-	if !cfg.otlp() {
+	if !cfg.OTLP.Enabled() {
 		return nil
 	}
-	oc, err := cfg.otlpEnv().Config()
+	oc, err := cfg.OTLP.Config()
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	oc.Prefix, oc.Tags, oc.Queue, oc.Logger, oc.Now = cfg.MetricsPrefix, tags, w.opt.queue, w.log, w.opt.now
+	oc.Prefix, oc.Tags, oc.Queue, oc.Logger, oc.Now = cfg.Metrics.Prefix, tags, w.opt.queue, w.log, w.opt.now
 	o, err := otlpout.New(oc)
 	if err != nil {
 		return fmt.Errorf("OTLP outlet: %w", err)

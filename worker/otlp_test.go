@@ -27,13 +27,13 @@ func TestOTLPConfig(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := viewConfig() // a valid configuration
-			c.OTLPSourceAttributes, c.FirDynoNames = tc.attrs, tc.names
+			c.Fir.SourceAttributes, c.Fir.DynoNames = tc.attrs, tc.names
 			err := c.validate()
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected errors %v", err)
 				}
-				got, _ := otlpSourceAttributes(tc.attrs)
+				got, _ := c.Fir.Attributes()
 				if !reflect.DeepEqual(got, tc.parsed) {
 					t.Errorf("attributes %q, want %q", got, tc.parsed)
 				}
@@ -48,11 +48,11 @@ func TestOTLPConfig(t *testing.T) {
 
 // TestOTLPDefaults: the defaults envconfig applies are the receiver's documented ones.
 func TestOTLPDefaults(t *testing.T) {
-	f, _ := reflect.TypeOf(Config{}).FieldByName("OTLPSourceAttributes")
+	f, _ := reflect.TypeOf(otlp.Env{}).FieldByName("SourceAttributes")
 	if d := f.Tag.Get("default"); d != otlp.DefaultSourceAttributes {
 		t.Errorf("OTLP_SOURCE_ATTRIBUTES default %q, otlp.DefaultSourceAttributes %q", d, otlp.DefaultSourceAttributes)
 	}
-	f, _ = reflect.TypeOf(Config{}).FieldByName("FirDynoNames")
+	f, _ = reflect.TypeOf(otlp.Env{}).FieldByName("DynoNames")
 	if d := f.Tag.Get("default"); d != otlp.DynoFull.String() {
 		t.Errorf("FIR_DYNO_NAMES default %q, want %q", d, otlp.DynoFull.String())
 	}
@@ -62,7 +62,7 @@ func TestOTLPDefaults(t *testing.T) {
 // credentials, and its self-metrics are registered.
 func TestOTLPWiring(t *testing.T) {
 	cfg := testConfig("http://127.0.0.1:1")
-	cfg.Port, cfg.OTLPSourceAttributes, cfg.FirDynoNames = "0", "heroku.dyno.name", "type"
+	cfg.Drain.Port, cfg.Fir.SourceAttributes, cfg.Fir.DynoNames = "0", "heroku.dyno.name", "type"
 	w, err := newWorker(cfg, options{stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)

@@ -242,7 +242,7 @@ func TestOTLPConfigErrors(t *testing.T) {
 		"bad header":       {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://x", "OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Bearer secret-token"}, "OTEL_EXPORTER_OTLP_HEADERS: invalid key=value list: entry 1"},
 		"bad temporality":  {map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://x/v1/metrics", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulativ"}, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="cumulativ"`},
 		"bad timeout":      {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://x", "OTEL_EXPORTER_OTLP_TIMEOUT": "ten"}, `OTEL_EXPORTER_OTLP_TIMEOUT="ten"`},
-		"endpoint scheme":  {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "otlp.example.com:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT: want an http:// or https:// URL"},
+		"endpoint scheme":  {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "otlp.example.com:4317"}, `OTEL_EXPORTER_OTLP_ENDPOINT="otlp.example.com:4317": no http:// or https:// in front`},
 		"credentials":      {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://u:secret-token@x"}, "credentials in the URL"},
 		"bad resource":     {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://x", "OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES: invalid key=value list: entry 1: no '='"},
 		"bad compression":  {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://x", "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": "br"}, `OTEL_EXPORTER_OTLP_METRICS_COMPRESSION="br"`},
@@ -285,7 +285,7 @@ func TestOTLPBesideLibrato(t *testing.T) {
 	r.Inject(1, otlptest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "2"})
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	cfg := testConfig(fake.URL)
-	cfg.OTLPEndpoint, cfg.OTLPHeaders, cfg.OTELServiceName = r.URL, "X-Api-Key=k-otlp-secret", "shop"
+	cfg.OTLP.Endpoint, cfg.OTLP.Headers, cfg.OTLP.ServiceName = r.URL, "X-Api-Key=k-otlp-secret", "shop"
 	now := time.Now().UTC().Truncate(time.Minute)
 	starts := []time.Time{now.Add(-3 * time.Minute), now.Add(-2 * time.Minute)}
 	clock := &testClock{t: starts[0].Add(30 * time.Second)}

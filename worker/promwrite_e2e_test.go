@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promtest"
@@ -20,11 +23,11 @@ func TestEndToEndPrometheus(t *testing.T) {
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	fake.SetCredentials(testLUser, "a-rotated-token") // Librato answers 401 until the token is "fixed"
 	cfg := Config{
-		DrainUser: testUser, DrainPassword: testPass,
-		MetricsPrefix: testPrefix, MetricsTags: "region:us-east,env:prod",
-		MetricsResolution: time.Minute, MetricsGrace: time.Second,
-		RemoteWriteURL: prom.WriteURL,
-		LibratoUser:    testLUser, LibratoToken: testLToken, LibratoURL: fake.URL, LibratoAPI: "metrics",
+		Drain:           drain.Env{User: testUser, Password: testPass},
+		Metrics:         outlet.Env{Prefix: testPrefix, Tags: "region:us-east,env:prod"},
+		Buckets:         aggregate.Env{Resolution: time.Minute, Grace: time.Second},
+		RemoteWrite:     promwrite.Env{URL: prom.WriteURL},
+		Librato:         librato.Env{User: testLUser, Token: testLToken, URL: fake.URL, API: "metrics"},
 		ShutdownTimeout: 20 * time.Second,
 	}
 	now := time.Now().UTC().Truncate(time.Minute)

@@ -104,11 +104,13 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 		opt.flushEvery = flushEvery
 	}
 	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry(), mux: http.NewServeMux()}
-	if cfg.Port == "" && cfg.SyslogAddr == "" && cfg.HerokuAPIKey == "" && opt.stdin == nil && opt.drainListener == nil {
+	if cfg.Drain.Port == "" && cfg.Syslog.Addr == "" && cfg.LogSession.APIKey == "" && opt.stdin == nil && opt.drainListener == nil {
 		return nil, errors.New("no input configured: set PORT (HTTPS drain), SYSLOG_ADDR, or HEROKU_API_KEY and HEROKU_APP_NAME (log sessions), or run with -stdin")
 	}
 	var err error
-	w.agg, err = aggregate.New(aggregate.Config{Resolution: cfg.MetricsResolution, Grace: cfg.MetricsGrace, Now: opt.now})
+	ac := cfg.Buckets.Config()
+	ac.Now = opt.now
+	w.agg, err = aggregate.New(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +127,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildInputs(); err != nil {
 		return nil, err
 	}
-	w.intervals = &intervalCheck{res: cfg.MetricsResolution, log: w.log, now: opt.now}
+	w.intervals = &intervalCheck{res: cfg.Buckets.Resolution, log: w.log, now: opt.now}
 	w.viewers = append(w.viewers, w.intervals.view)
 	if err := w.buildView(); err != nil {
 		return nil, err
@@ -138,14 +140,14 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 
 func (w *worker) buildOutlets() error {
 	cfg := w.cfg
-	tags, err := librato.ParseTags(cfg.MetricsTags)
+	tags, err := cfg.Metrics.ParsedTags()
 	if err != nil {
-		return fmt.Errorf("METRICS_TAGS: %w", err)
+		return err
 	}
-	if cfg.librato() {
+	if cfg.Librato.Enabled() {
 		o, err := librato.New(librato.Config{
-			User: cfg.LibratoUser, Token: cfg.LibratoToken, URL: cfg.LibratoURL, API: cfg.LibratoAPI,
-			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.queueFor(4, librato.MaxMetricsPerPost), Logger: w.log,
+			User: cfg.Librato.User, Token: cfg.Librato.Token, URL: cfg.Librato.URL, API: cfg.Librato.API,
+			Prefix: cfg.Metrics.Prefix, Tags: tags, Queue: w.queueFor(4, librato.MaxMetricsPerPost), Logger: w.log,
 		})
 		if err != nil {
 			return err
@@ -153,17 +155,13 @@ func (w *worker) buildOutlets() error {
 		w.outlets = append(w.outlets, namedOutlet{"librato", o})
 		w.outletMetrics("librato", func() outlet.QueueStats { return o.Stats().Queue })
 	}
-	if cfg.remoteWrite() {
-		headers, err := promwrite.ParseHeaders(cfg.RemoteWriteHeaders)
+	if cfg.RemoteWrite.Enabled() {
+		pc, err := cfg.RemoteWrite.Config(tags)
 		if err != nil {
-			return fmt.Errorf("REMOTE_WRITE_HEADERS: %w", err)
+			return err
 		}
-		o, err := promwrite.New(promwrite.Config{
-			URL: cfg.RemoteWriteURL, User: cfg.RemoteWriteUser, Password: cfg.RemoteWritePassword,
-			BearerToken: cfg.RemoteWriteBearerToken, Headers: headers,
-			Prefix: cfg.MetricsPrefix, Tags: tags, Queue: w.queueFor(7, promwrite.DefaultMaxSeriesPerRequest), Logger: w.log,
-			Now: w.opt.now,
-		})
+		pc.Prefix, pc.Queue, pc.Logger, pc.Now = cfg.Metrics.Prefix, w.queueFor(7, promwrite.DefaultMaxSeriesPerRequest), w.log, w.opt.now
+		o, err := promwrite.New(pc)
 		if err != nil {
 			return err
 		}
@@ -175,16 +173,16 @@ func (w *worker) buildOutlets() error {
 	}
 	if len(w.outlets) == 0 {
 		w.log.Info("no outlet configured (LIBRATO_TOKEN, REMOTE_WRITE_URL, OTEL_EXPORTER_OTLP_ENDPOINT): printing buckets to stdout")
-		w.outlets = append(w.outlets, namedOutlet{"console", console.New(w.opt.stdout, cfg.MetricsPrefix)})
+		w.outlets = append(w.outlets, namedOutlet{"console", console.New(w.opt.stdout, cfg.Metrics.Prefix)})
 	}
 	return nil
 }
 
 func (w *worker) buildInputs() error {
 	cfg := w.cfg
-	if cfg.Port != "" || w.opt.drainListener != nil {
+	if cfg.Drain.Port != "" || w.opt.drainListener != nil {
 		h, err := drain.New(w.proc, drain.Config{
-			User: cfg.DrainUser, Password: cfg.DrainPassword, InsecureNoAuth: cfg.DrainInsecureNoAuth, Logger: w.log,
+			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Logger: w.log,
 			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(),
 		})
 		if err != nil {
@@ -196,21 +194,21 @@ func (w *worker) buildInputs() error {
 		if err := w.buildOTLP(); err != nil {
 			return err
 		}
-		w.server = drain.NewServer(":"+cfg.Port, w.mux, 0)
+		w.server = drain.NewServer(":"+cfg.Drain.Port, w.mux, 0)
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
-	if cfg.SyslogAddr != "" {
+	if cfg.Syslog.Addr != "" {
 		s, err := syslog.New(w.proc, syslog.Config{
-			Addr: cfg.SyslogAddr, TLSCertFile: cfg.SyslogTLSCert, TLSKeyFile: cfg.SyslogTLSKey, Logger: w.log,
+			Addr: cfg.Syslog.Addr, TLSCertFile: cfg.Syslog.TLSCert, TLSKeyFile: cfg.Syslog.TLSKey, Logger: w.log,
 		})
 		if err != nil {
 			return err
 		}
 		w.syslog = s
 	}
-	if cfg.HerokuAPIKey != "" {
+	if cfg.LogSession.APIKey != "" {
 		t, err := logsession.New(w.proc, logsession.Config{
-			APIKey: cfg.HerokuAPIKey, App: cfg.HerokuAppName, BaseURL: cfg.HerokuAPIURL, Logger: w.log,
+			APIKey: cfg.LogSession.APIKey, App: cfg.LogSession.App, BaseURL: cfg.LogSession.BaseURL, Logger: w.log,
 		})
 		if err != nil {
 			return err
@@ -240,17 +238,17 @@ func (w *worker) run(ctx context.Context) error {
 		if drainL == nil {
 			var err error
 			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
-				return fmt.Errorf("drain: listen on PORT=%s: %w", w.cfg.Port, err)
+				return fmt.Errorf("drain: listen on PORT=%s: %w", w.cfg.Drain.Port, err)
 			}
 		}
 	}
 	if w.syslog != nil {
 		var err error
-		if syslogL, err = net.Listen("tcp", w.cfg.SyslogAddr); err != nil {
+		if syslogL, err = net.Listen("tcp", w.cfg.Syslog.Addr); err != nil {
 			if drainL != nil {
 				drainL.Close()
 			}
-			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.SyslogAddr, err)
+			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.Syslog.Addr, err)
 		}
 	}
 	if err := w.startView(start); err != nil {
@@ -280,7 +278,7 @@ func (w *worker) run(ctx context.Context) error {
 		})
 	}
 	if w.tailer != nil {
-		w.log.Info("tailing the app's logs through log sessions", "app", w.cfg.HerokuAppName)
+		w.log.Info("tailing the app's logs through log sessions", "app", w.cfg.LogSession.App)
 		start(func() error { _ = w.tailer.Run(inputCtx); return nil })
 	}
 	stdinDone := make(chan error, 1)

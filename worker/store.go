@@ -32,7 +32,7 @@ type shared struct {
 // buildShared opens the store when REDIS_URL is set. Called after the
 // outlets are built, before the inputs.
 func (w *worker) buildShared() error {
-	if w.cfg.RedisURL == "" {
+	if w.cfg.Redis.URL == "" {
 		return nil
 	}
 	names := make([]string, len(w.outlets))
@@ -40,8 +40,8 @@ func (w *worker) buildShared() error {
 		names[i] = o.name
 	}
 	st, err := store.Open(store.Config{
-		URL: w.cfg.RedisURL, TLSSkipVerify: w.cfg.RedisTLSSkipVerify, Partitions: w.cfg.RedisPartitions,
-		Resolution: w.cfg.MetricsResolution, Grace: w.cfg.MetricsGrace,
+		URL: w.cfg.Redis.URL, TLSSkipVerify: w.cfg.Redis.TLSSkipVerify, Partitions: w.cfg.Redis.Partitions,
+		Resolution: w.cfg.Buckets.Resolution, Grace: w.cfg.Buckets.Grace,
 		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now, OpTimeout: w.opt.redisTimeout,
 	})
 	if err != nil {
@@ -98,7 +98,7 @@ func (w *worker) startShared() {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(w.cfg.RedisHandover)
+		t := time.NewTicker(w.cfg.Redis.Handover)
 		defer t.Stop()
 		for {
 			select {
@@ -136,10 +136,10 @@ func (s *shared) handover(ctx context.Context) {
 	}
 	since := s.st.DownSince()
 	now := w.opt.now()
-	if since.IsZero() || now.Sub(since) < w.cfg.RedisFallbackAfter {
+	if since.IsZero() || now.Sub(since) < w.cfg.Redis.FallbackAfter {
 		return
 	}
-	due := now.Add(-w.cfg.MetricsResolution - w.cfg.MetricsGrace)
+	due := now.Add(-w.cfg.Buckets.Resolution - w.cfg.Buckets.Grace)
 	bs := s.st.TakeUnsent(due)
 	if len(bs) == 0 {
 		return

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
 )
 
@@ -27,11 +30,14 @@ func BenchmarkIngestRedis(b *testing.B) {
 	}{{false, true}, {true, false}, {true, true}} {
 		on := tc.on
 		b.Run(fmt.Sprintf("redis=%v/frame-ids=%v", on, tc.frameIDs), func(b *testing.B) {
-			cfg := Config{DrainUser: testUser, DrainPassword: testPass, MetricsResolution: time.Minute,
-				MetricsGrace: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
-				RedisHandover: 500 * time.Millisecond, RedisFallbackAfter: time.Minute, RedisPartitions: 16}
+			cfg := Config{
+				Drain:           drain.Env{User: testUser, Password: testPass},
+				Buckets:         aggregate.Env{Resolution: time.Minute, Grace: 10 * time.Second},
+				Redis:           store.Env{Handover: 500 * time.Millisecond, FallbackAfter: time.Minute, Partitions: 16},
+				ShutdownTimeout: 10 * time.Second,
+			}
 			if on {
-				cfg.RedisURL = srv.URL
+				cfg.Redis.URL = srv.URL
 			}
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {

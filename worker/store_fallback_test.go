@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
 )
 
@@ -20,9 +23,12 @@ import (
 // logged once; nothing accepted is lost.
 func TestRedisDownFallback(t *testing.T) {
 	srv := redistest.Start(t)
-	cfg := Config{DrainUser: testUser, DrainPassword: testPass, MetricsResolution: time.Second,
-		MetricsGrace: 500 * time.Millisecond, ShutdownTimeout: 10 * time.Second, RedisURL: srv.URL,
-		RedisHandover: 100 * time.Millisecond, RedisFallbackAfter: time.Second, RedisPartitions: 4}
+	cfg := Config{
+		Drain:           drain.Env{User: testUser, Password: testPass},
+		Buckets:         aggregate.Env{Resolution: time.Second, Grace: 500 * time.Millisecond},
+		Redis:           store.Env{URL: srv.URL, Handover: 100 * time.Millisecond, FallbackAfter: time.Second, Partitions: 4},
+		ShutdownTimeout: 10 * time.Second,
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,19 +10,21 @@ import (
 func TestRedisConfigErrors(t *testing.T) {
 	valid := func() Config {
 		c := viewConfig() // a valid configuration
-		c.RedisHandover, c.RedisFallbackAfter, c.RedisPartitions = 2*time.Second, 2*time.Minute, 16
+		c.Redis.Handover, c.Redis.FallbackAfter, c.Redis.Partitions = 2*time.Second, 2*time.Minute, 16
 		return c
 	}
 	for name, tc := range map[string]struct {
 		change func(*Config)
 		want   string
 	}{
-		"redis":                   {func(c *Config) { c.RedisURL = "redis://h:1" }, ""},
-		"skip verify without url": {func(c *Config) { c.RedisTLSSkipVerify = true }, `REDIS_TLS_SKIP_VERIFY="true": set but REDIS_URL is not`},
-		"handover beyond grace":   {func(c *Config) { c.RedisURL, c.RedisHandover = "redis://h:1", 10*time.Second }, `REDIS_HANDOVER="10s": not within (0, METRICS_GRACE=10s)`},
-		"no handover":             {func(c *Config) { c.RedisURL, c.RedisHandover = "redis://h:1", 0 }, `REDIS_HANDOVER="0s": not within`},
-		"no fallback":             {func(c *Config) { c.RedisURL, c.RedisFallbackAfter = "redis://h:1", 0 }, `REDIS_FALLBACK_AFTER="0s": not positive`},
-		"partitions":              {func(c *Config) { c.RedisURL, c.RedisPartitions = "redis://h:1", 0 }, `REDIS_PARTITIONS="0": out of range; want 1 to 1024`},
+		"redis":                    {func(c *Config) { c.Redis.URL = "redis://h:1" }, ""},
+		"skip verify without url":  {func(c *Config) { c.Redis.TLSSkipVerify = true }, `REDIS_TLS_SKIP_VERIFY="true": set but REDIS_URL is not`},
+		"skip verify on redis://":  {func(c *Config) { c.Redis.URL, c.Redis.TLSSkipVerify = "redis://h:1", true }, `REDIS_TLS_SKIP_VERIFY="true": true with a redis:// REDIS_URL`},
+		"skip verify on rediss://": {func(c *Config) { c.Redis.URL, c.Redis.TLSSkipVerify = "rediss://h:1", true }, ""},
+		"handover beyond grace":    {func(c *Config) { c.Redis.URL, c.Redis.Handover = "redis://h:1", 10*time.Second }, `REDIS_HANDOVER="10s": not within (0, METRICS_GRACE=10s)`},
+		"no handover":              {func(c *Config) { c.Redis.URL, c.Redis.Handover = "redis://h:1", 0 }, `REDIS_HANDOVER="0s": not within`},
+		"no fallback":              {func(c *Config) { c.Redis.URL, c.Redis.FallbackAfter = "redis://h:1", 0 }, `REDIS_FALLBACK_AFTER="0s": not positive`},
+		"partitions":               {func(c *Config) { c.Redis.URL, c.Redis.Partitions = "redis://h:1", 0 }, `REDIS_PARTITIONS="0": out of range; want 1 to 1024`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := valid()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
 )
 
@@ -20,9 +22,12 @@ import (
 func TestViewersSeeEveryWorkersBuckets(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	srv := redistest.Start(t)
-	cfg := Config{DrainUser: testUser, DrainPassword: testPass, MetricsResolution: time.Second,
-		MetricsGrace: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RedisURL: srv.URL,
-		RedisHandover: 100 * time.Millisecond, RedisFallbackAfter: time.Minute, RedisPartitions: 4}
+	cfg := Config{
+		Drain:           drain.Env{User: testUser, Password: testPass},
+		Buckets:         aggregate.Env{Resolution: time.Second, Grace: 500 * time.Millisecond},
+		Redis:           store.Env{URL: srv.URL, Handover: 100 * time.Millisecond, FallbackAfter: time.Minute, Partitions: 4},
+		ShutdownTimeout: 5 * time.Second,
+	}
 	type view struct {
 		start time.Time
 		sums  map[string]float64

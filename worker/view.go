@@ -36,25 +36,25 @@ type liveView struct {
 // VIEW_PASSWORD and PORT the page is also served at / on PORT, beside the
 // drain, behind Basic auth. VIEW_PASSWORD protects -view's address too.
 func (w *worker) buildView() error {
-	onPort := w.cfg.ViewPassword != "" && w.server != nil
+	onPort := w.cfg.View.Password != "" && w.server != nil
 	if w.opt.view == "" && w.opt.viewListener == nil && !onPort {
 		return nil
 	}
 	h, err := view.New(view.Config{
-		Resolution: w.cfg.MetricsResolution, Window: w.cfg.ViewWindow,
-		MaxPoints: w.cfg.ViewMaxPoints, MaxSeries: w.cfg.ViewMaxSeries, Logger: w.log,
+		Resolution: w.cfg.Buckets.Resolution, Window: w.cfg.View.Window,
+		MaxPoints: w.cfg.View.MaxPoints, MaxSeries: w.cfg.View.MaxSeries, Logger: w.log,
 	})
 	if err != nil {
 		return fmt.Errorf("view (VIEW_WINDOW, VIEW_MAX_POINTS, VIEW_MAX_SERIES): %w", err)
 	}
 	w.view = h
 	w.viewers = append(w.viewers, h.Write)
-	handler := h.Handler(view.HandlerConfig{User: w.cfg.ViewUser, Password: w.cfg.ViewPassword})
+	handler := h.Handler(view.HandlerConfig{User: w.cfg.View.User, Password: w.cfg.View.Password})
 	if onPort {
 		w.mux.Handle("/", handler)
 	}
 	if w.opt.view != "" || w.opt.viewListener != nil {
-		if w.cfg.ViewPassword == "" && !loopback(w.opt.view) {
+		if w.cfg.View.Password == "" && !loopback(w.opt.view) {
 			w.log.Warn("the live view on -view has no password: anyone who reaches the address sees the metrics (set VIEW_USER and VIEW_PASSWORD)", "addr", w.opt.view)
 		}
 		w.viewServer = &http.Server{

@@ -12,16 +12,23 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/input/logsession"
+	"github.com/dynometrics/dynometrics/internal/input/otlp"
+	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/view"
 )
 
 func viewConfig() Config {
 	return Config{
-		Port: "8080", DrainUser: "drain", DrainPassword: "drain-secret",
-		MetricsResolution: time.Minute, MetricsGrace: 10 * time.Second, LibratoAPI: "metrics",
-		ShutdownTimeout: 25 * time.Second, ViewWindow: 6 * time.Hour, ViewMaxPoints: 720, ViewMaxSeries: 2000,
-		HerokuAPIURL: "https://api.heroku.com", LibratoURL: "https://metrics-api.librato.com",
-		OTLPSourceAttributes: "heroku.dyno.name", FirDynoNames: "full",
+		Drain:           drain.Env{Port: "8080", User: "drain", Password: "drain-secret"},
+		Buckets:         aggregate.Env{Resolution: time.Minute, Grace: 10 * time.Second},
+		Librato:         librato.Env{API: "metrics", URL: "https://metrics-api.librato.com"},
+		View:            view.Env{Window: 6 * time.Hour, MaxPoints: 720, MaxSeries: 2000},
+		LogSession:      logsession.Env{BaseURL: "https://api.heroku.com"},
+		Fir:             otlp.Env{SourceAttributes: "heroku.dyno.name", DynoNames: "full"},
+		ShutdownTimeout: 25 * time.Second,
 	}
 }
 
@@ -32,7 +39,7 @@ func viewConfig() Config {
 func TestViewOnPort(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := viewConfig()
-	cfg.ViewUser, cfg.ViewPassword = "ops", "view-secret"
+	cfg.View.User, cfg.View.Password = "ops", "view-secret"
 	w, err := newWorker(cfg, options{stdout: io.Discard, logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -108,14 +115,16 @@ func TestViewConfigErrors(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		"valid":                 {func(c *Config) { c.ViewUser, c.ViewPassword = "ops", "view-secret" }, ""},
-		"defaults (zero)":       {func(c *Config) { c.ViewWindow, c.ViewMaxPoints, c.ViewMaxSeries = 0, 0, 0 }, ""},
-		"user without password": {func(c *Config) { c.ViewUser = "ops" }, "VIEW_USER is set but VIEW_PASSWORD is not"},
-		"password without user": {func(c *Config) { c.ViewPassword = "view-secret" }, "VIEW_PASSWORD is set but VIEW_USER is not"},
-		"the drain's password":  {func(c *Config) { c.ViewUser, c.ViewPassword = "ops", "drain-secret" }, "VIEW_PASSWORD equals DRAIN_PASSWORD"},
-		"window < resolution":   {func(c *Config) { c.ViewWindow = time.Second }, `VIEW_WINDOW="1s": shorter than METRICS_RESOLUTION=1m0s`},
-		"negative points":       {func(c *Config) { c.ViewMaxPoints = -1 }, `VIEW_MAX_POINTS="-1": negative`},
-		"negative series":       {func(c *Config) { c.ViewMaxSeries = -5 }, `VIEW_MAX_SERIES="-5": negative`},
+		"valid":                 {func(c *Config) { c.View.User, c.View.Password = "ops", "view-secret" }, ""},
+		"zero points":           {func(c *Config) { c.View.MaxPoints = 0 }, `VIEW_MAX_POINTS="0": not positive`},
+		"zero series":           {func(c *Config) { c.View.MaxSeries = 0 }, `VIEW_MAX_SERIES="0": not positive`},
+		"zero window":           {func(c *Config) { c.View.Window = 0 }, `VIEW_WINDOW="0s": shorter than METRICS_RESOLUTION`},
+		"user without password": {func(c *Config) { c.View.User = "ops" }, "VIEW_USER is set but VIEW_PASSWORD is not"},
+		"password without user": {func(c *Config) { c.View.Password = "view-secret" }, "VIEW_PASSWORD is set but VIEW_USER is not"},
+		"the drain's password":  {func(c *Config) { c.View.User, c.View.Password = "ops", "drain-secret" }, "VIEW_PASSWORD equals DRAIN_PASSWORD"},
+		"window < resolution":   {func(c *Config) { c.View.Window = time.Second }, `VIEW_WINDOW="1s": shorter than METRICS_RESOLUTION=1m0s`},
+		"negative points":       {func(c *Config) { c.View.MaxPoints = -1 }, `VIEW_MAX_POINTS="-1": not positive`},
+		"negative series":       {func(c *Config) { c.View.MaxSeries = -5 }, `VIEW_MAX_SERIES="-5": not positive`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

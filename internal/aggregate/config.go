@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -83,13 +85,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Resolution == 0 {
 		cfg.Resolution = DefaultResolution
 	}
-	switch {
-	case cfg.Resolution < MinResolution || cfg.Resolution > MaxResolution:
-		return cfg, fmt.Errorf("%w: Resolution %s is outside [%s, %s]", ErrConfig, cfg.Resolution, MinResolution, MaxResolution)
-	case cfg.Resolution%time.Second != 0:
-		return cfg, fmt.Errorf("%w: Resolution %s is not a whole number of seconds", ErrConfig, cfg.Resolution)
-	case (24*time.Hour)%cfg.Resolution != 0:
-		return cfg, fmt.Errorf("%w: Resolution %s does not divide 24h evenly", ErrConfig, cfg.Resolution)
+	if p := resolutionProblem(cfg.Resolution); p != "" {
+		return cfg, fmt.Errorf("%w: Resolution %s: %s", ErrConfig, cfg.Resolution, p)
 	}
 	switch {
 	case cfg.Grace == 0:
@@ -121,4 +118,45 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Now = time.Now
 	}
 	return cfg, nil
+}
+
+// resolutionProblem says what is wrong with a bucket width, or "".
+func resolutionProblem(d time.Duration) string {
+	switch {
+	case d < MinResolution || d > MaxResolution:
+		return fmt.Sprintf("outside [%s, %s]", MinResolution, MaxResolution)
+	case d%time.Second != 0:
+		return "not whole seconds"
+	case (24*time.Hour)%d != 0:
+		return "does not divide a day"
+	}
+	return ""
+}
+
+// Env is the aggregator's environment: the bucket width and the grace.
+type Env struct {
+	Resolution time.Duration `envconfig:"METRICS_RESOLUTION" default:"60s" accepts:"whole seconds from 1s to 24h that divide a day, e.g. 10s or 60s" desc:"bucket width"`
+	Grace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" accepts:"a duration from 0s (none) to 1h, e.g. 10s" desc:"wait after a bucket's end for late lines before flushing it (2s with -stdin)"`
+}
+
+// Validate checks the variables; errors are *envcfg.Error.
+func (e Env) Validate() error {
+	var errs []error
+	if p := resolutionProblem(e.Resolution); p != "" {
+		errs = append(errs, envcfg.Bad("METRICS_RESOLUTION", "%s", p))
+	}
+	if e.Grace < 0 || e.Grace > MaxGrace {
+		errs = append(errs, envcfg.Bad("METRICS_GRACE", "out of range"))
+	}
+	return errors.Join(errs...)
+}
+
+// Config returns the Aggregator's Config for e: METRICS_GRACE=0s means no
+// grace (Config's zero Grace would mean DefaultGrace).
+func (e Env) Config() Config {
+	c := Config{Resolution: e.Resolution, Grace: e.Grace}
+	if c.Grace == 0 {
+		c.Grace = -1
+	}
+	return c
 }

@@ -123,37 +123,6 @@ func SanitizeName(name string) string {
 	return string(appendSanitized(nil, name, MaxNameLen, nameByte, false))
 }
 
-// ParseTags parses a METRICS_TAGS value such as "region:us-east,env:prod" into
-// a map. Pairs are separated by commas and split at their first colon;
-// surrounding spaces are trimmed. Names and values are lowercased, as Librato
-// stores them. The result is checked with ValidateTags. An empty string means
-// no tags (a nil map).
-func ParseTags(s string) (map[string]string, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	tags := map[string]string{}
-	for i, pair := range strings.Split(s, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			return nil, fmt.Errorf("tags: pair %d is empty (want name:value): %w", i+1, ErrInvalidTags)
-		}
-		k, v, ok := strings.Cut(pair, ":")
-		if !ok {
-			return nil, fmt.Errorf("tags: pair %d %q has no ':' (want name:value): %w", i+1, pair, ErrInvalidTags)
-		}
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.ToLower(strings.TrimSpace(v))
-		if _, dup := tags[k]; dup {
-			return nil, fmt.Errorf("tags: pair %d: tag %q given twice: %w", i+1, k, ErrInvalidTags)
-		}
-		tags[k] = v
-	}
-	if err := ValidateTags(tags); err != nil {
-		return nil, err
-	}
-	return tags, nil
-}
-
 // ValidateTags checks configured tags against the measurements API's rules:
 // names match [-.:_A-Za-z0-9]{1,64}, values [-.:_?\\/A-Za-z0-9 ]{1,255}, at
 // most MaxTags-1 tags (the dyno tag is added to each measurement), and no tag

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +38,7 @@ type Config struct {
 	API   string // LIBRATO_API: APIMetrics (default) or APIMeasurements
 
 	Prefix string            // METRICS_PREFIX: prepended to every name with a dot
-	Tags   map[string]string // METRICS_TAGS (see ParseTags): sent on APIMeasurements only
+	Tags   map[string]string // METRICS_TAGS, lower-cased and checked (ValidateTags): sent on APIMeasurements only
 
 	Queue      outlet.QueueConfig // delivery bounds; Name defaults to "librato"
 	HTTPClient *http.Client       // default: a client with Timeout = Timeout
@@ -74,36 +73,9 @@ var _ outlet.Outlet = (*Outlet)(nil)
 
 // New validates cfg and returns a running Outlet. Call Close to stop it.
 func New(cfg Config) (*Outlet, error) {
-	if cfg.Token == "" {
-		return nil, fmt.Errorf("%w: LIBRATO_TOKEN is empty: the API token is required", ErrConfig)
-	}
-	if cfg.API == "" {
-		cfg.API = APIMetrics
-	}
-	if cfg.API != APIMetrics && cfg.API != APIMeasurements {
-		return nil, fmt.Errorf("%w: LIBRATO_API %q: want %q or %q", ErrConfig, cfg.API, APIMetrics, APIMeasurements)
-	}
-	if cfg.User == "" && cfg.API == APIMetrics {
-		return nil, fmt.Errorf("%w: LIBRATO_USER is empty: the %q API needs the account email (only %q accepts a token alone)",
-			ErrConfig, APIMetrics, APIMeasurements)
-	}
-	if cfg.URL == "" {
-		cfg.URL = DefaultURL
-	}
-	u, err := url.Parse(cfg.URL)
-	switch {
-	case err != nil:
-		// url.Parse errors quote the input, which could hold credentials.
-		return nil, fmt.Errorf("%w: LIBRATO_URL does not parse as a URL", ErrConfig)
-	case u.User != nil:
-		return nil, fmt.Errorf("%w: LIBRATO_URL must not contain credentials: use LIBRATO_USER and LIBRATO_TOKEN", ErrConfig)
-	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		return nil, fmt.Errorf("%w: LIBRATO_URL %q: want an http(s) base URL such as %s", ErrConfig, u.Redacted(), DefaultURL)
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("%w: LIBRATO_URL %q: a base URL has no query or fragment", ErrConfig, u.Redacted())
-	}
-	if err := ValidateTags(cfg.Tags); err != nil {
-		return nil, fmt.Errorf("%w: METRICS_TAGS: %w", ErrConfig, err)
+	cfg, u, err := cfg.check()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout

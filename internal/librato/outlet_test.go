@@ -346,12 +346,12 @@ func TestNewValidates(t *testing.T) {
 		want string
 	}{
 		"no token":       {librato.Config{User: user}, "LIBRATO_TOKEN is empty"},
-		"no user legacy": {librato.Config{Token: token}, "LIBRATO_USER is empty"},
-		"bad api":        {librato.Config{User: user, Token: token, API: "v2"}, `LIBRATO_API "v2"`},
-		"creds in url":   {librato.Config{User: user, Token: token, URL: "https://me:pw@example.com"}, "must not contain credentials"},
-		"no scheme":      {librato.Config{User: user, Token: token, URL: "metrics-api.librato.com"}, "want an http(s) base URL"},
-		"query":          {librato.Config{User: user, Token: token, URL: "https://x.example/?a=1"}, "no query"},
-		"unparsable url": {librato.Config{User: user, Token: token, URL: "https://x.example/%zz"}, "does not parse"},
+		"no user legacy": {librato.Config{Token: token}, "LIBRATO_TOKEN is set without LIBRATO_USER"},
+		"bad api":        {librato.Config{User: user, Token: token, API: "v2"}, "LIBRATO_API: unknown API"},
+		"creds in url":   {librato.Config{User: user, Token: token, URL: "https://me:pw@example.com"}, "LIBRATO_URL: credentials in the URL"},
+		"no scheme":      {librato.Config{User: user, Token: token, URL: "metrics-api.librato.com"}, "LIBRATO_URL: no http:// or https:// in front"},
+		"query":          {librato.Config{User: user, Token: token, URL: "https://x.example/?a=1"}, "LIBRATO_URL: a base URL has no query"},
+		"unparsable url": {librato.Config{User: user, Token: token, URL: "https://x.example/%zz"}, "LIBRATO_URL: not a URL"},
 		"dyno tag":       {librato.Config{User: user, Token: token, Tags: map[string]string{"dyno": "x"}}, `tag "dyno" is set from each series`},
 		"bad tag value":  {librato.Config{User: user, Token: token, Tags: map[string]string{"a": "x*"}}, `tag "a": value "x*"`},
 		"ok legacy":      {librato.Config{User: user, Token: token}, ""},

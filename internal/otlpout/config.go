@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -188,31 +189,11 @@ func (c Config) check() (Config, error) {
 	if c.Endpoint == "" {
 		return c, fmt.Errorf("%w: Endpoint is empty", ErrConfig)
 	}
-	u, err := url.Parse(c.Endpoint)
-	if err != nil {
-		// url.Parse errors quote the whole URL, which may hold credentials.
-		return c, fmt.Errorf("%w: endpoint does not parse as a URL", ErrConfig)
+	if err := envcfg.URL("endpoint", c.Endpoint, false); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return c, fmt.Errorf("%w: endpoint %s: scheme must be http or https", ErrConfig, redactedURL(u))
-	case u.Host == "":
-		return c, fmt.Errorf("%w: endpoint %s: no host", ErrConfig, redactedURL(u))
-	case u.User != nil:
-		return c, fmt.Errorf("%w: endpoint %s: put credentials in a header, not in the URL", ErrConfig, redactedURL(u))
-	}
-	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
-		if !validHeaderName(name) {
-			return c, fmt.Errorf("%w: header name %q is not a valid HTTP token", ErrConfig, name)
-		}
-		if strings.ContainsAny(c.Headers[name], "\r\n\x00") {
-			return c, fmt.Errorf("%w: header %s: value contains a line break or NUL", ErrConfig, name)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(name, r) {
-				return c, fmt.Errorf("%w: header %s is set by the protocol", ErrConfig, name)
-			}
-		}
+	if err := checkHeaders(c.Headers); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	switch c.Protocol {
 	case "":
@@ -248,13 +229,8 @@ func (c Config) check() (Config, error) {
 		res[ServiceNameKey] = DefaultServiceName
 	}
 	c.Resource = res
-	for k, v := range c.Tags {
-		switch {
-		case k == SourceKey:
-			return c, fmt.Errorf("%w: tag %q is reserved for the dyno", ErrConfig, k)
-		case k == "" || !utf8.ValidString(k) || !utf8.ValidString(v):
-			return c, fmt.Errorf("%w: tag %q: name empty or not UTF-8, or value not UTF-8", ErrConfig, k)
-		}
+	if err := checkTags(c.Tags); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if !utf8.ValidString(c.Prefix) {
 		return c, fmt.Errorf("%w: prefix is not valid UTF-8", ErrConfig)
@@ -314,4 +290,36 @@ func validHeaderName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// checkTags holds METRICS_TAGS to what OTLP attributes allow here.
+func checkTags(tags map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		switch v := tags[k]; {
+		case k == SourceKey:
+			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q is reserved for the dyno", k)
+		case k == "" || !utf8.ValidString(k) || !utf8.ValidString(v):
+			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q: name empty or not UTF-8, or value not UTF-8", k)
+		}
+	}
+	return nil
+}
+
+// checkHeaders refuses a header name that is not an HTTP token, a value
+// with a line break or NUL, and the headers the protocol sets itself.
+func checkHeaders(h map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if !validHeaderName(name) {
+			return fmt.Errorf("header name %q is not a valid HTTP token", name)
+		}
+		if strings.ContainsAny(h[name], "\r\n\x00") {
+			return fmt.Errorf("header %s: value contains a line break or NUL", name)
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(name, r) {
+				return fmt.Errorf("header %s is set by the protocol", name)
+			}
+		}
+	}
+	return nil
 }

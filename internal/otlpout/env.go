@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 )
 
 // The standard OpenTelemetry exporter variables Env holds.
@@ -27,22 +30,47 @@ const (
 	VarServiceName        = "OTEL_SERVICE_NAME"
 )
 
-// MetricsPath is appended to OTEL_EXPORTER_OTLP_ENDPOINT.
+// MetricsPath is appended to OTEL_EXPORTER_OTLP_ENDPOINT, unless it
+// already ends in it.
 const MetricsPath = "v1/metrics"
 
-// Env holds the raw values of the standard OpenTelemetry exporter variables
-// (the worker reads them with envconfig). Where a _METRICS_ form is set
-// (non-empty) it wins over the general one, as the OpenTelemetry
-// specification says; the whole value wins, so METRICS_HEADERS replaces
-// HEADERS rather than adding to it.
+// Env holds the raw values of the standard OpenTelemetry exporter variables,
+// read with envconfig. Where a _METRICS_ form is set (non-empty) it wins over
+// the general one, as the OpenTelemetry specification says; the whole value
+// wins, so METRICS_HEADERS replaces HEADERS rather than adding to it.
 type Env struct {
-	Endpoint, MetricsEndpoint       string
-	Headers, MetricsHeaders         string
-	Protocol, MetricsProtocol       string
-	Compression, MetricsCompression string
-	Timeout, MetricsTimeout         string
-	Temporality                     string
-	ResourceAttributes, ServiceName string
+	Endpoint           string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" accepts:"an http(s) base URL; /v1/metrics is appended unless it already ends so" desc:"OTLP/HTTP base URL; set (or the next): enables the OTLP outlet"`
+	MetricsEndpoint    string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" accepts:"an http(s) URL, used as is" desc:"OTLP/HTTP metrics URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT"`
+	Headers            string `envconfig:"OTEL_EXPORTER_OTLP_HEADERS" secret:"true" accepts:"key=value pairs separated by commas, values URL-encoded (authorization=Bearer%20TOKEN)" desc:"request headers, e.g. the vendor's API key"`
+	MetricsHeaders     string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_HEADERS" secret:"true" accepts:"as OTEL_EXPORTER_OTLP_HEADERS" desc:"wins over OTEL_EXPORTER_OTLP_HEADERS"`
+	Protocol           string `envconfig:"OTEL_EXPORTER_OTLP_PROTOCOL" accepts:"http/protobuf (default) or http/json" desc:"OTLP/HTTP body encoding"`
+	MetricsProtocol    string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" accepts:"http/protobuf or http/json" desc:"wins over OTEL_EXPORTER_OTLP_PROTOCOL"`
+	Compression        string `envconfig:"OTEL_EXPORTER_OTLP_COMPRESSION" accepts:"gzip (default) or none" desc:"request body compression"`
+	MetricsCompression string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" accepts:"gzip or none" desc:"wins over OTEL_EXPORTER_OTLP_COMPRESSION"`
+	Timeout            string `envconfig:"OTEL_EXPORTER_OTLP_TIMEOUT" accepts:"milliseconds from 1 to 3600000 (default 10000), or a duration such as 10s" desc:"per-request timeout"`
+	MetricsTimeout     string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" accepts:"as OTEL_EXPORTER_OTLP_TIMEOUT" desc:"wins over OTEL_EXPORTER_OTLP_TIMEOUT"`
+	Temporality        string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE" accepts:"cumulative (default), delta, or lowmemory (= delta here)" desc:"temporality of sums and histograms"`
+	ResourceAttributes string `envconfig:"OTEL_RESOURCE_ATTRIBUTES" accepts:"key=value pairs separated by commas, values URL-encoded" desc:"resource attributes of the OTLP outlet"`
+	ServiceName        string `envconfig:"OTEL_SERVICE_NAME" accepts:"a service name without control characters (default unknown_service)" desc:"service.name of the OTLP outlet's resource"`
+}
+
+// Validate checks the variables when an endpoint enables the outlet, with
+// the tags (METRICS_TAGS, parsed neutrally), and OTEL_SERVICE_NAME always.
+// Errors name the variable and never quote a header value or an endpoint's
+// credentials.
+func (e Env) Validate(tags map[string]string) error {
+	if !e.Enabled() {
+		return serviceNameProblem(e.ServiceName)
+	}
+	_, err := e.Config()
+	return errors.Join(err, checkTags(tags))
+}
+
+func serviceNameProblem(s string) error {
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return envcfg.Bad(VarServiceName, "control character at byte %d", i)
+	}
+	return nil
 }
 
 // Enabled reports whether an endpoint is set: the OTLP outlet runs only then
@@ -73,16 +101,23 @@ func (e Env) Config() (Config, error) {
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if v := strings.TrimSpace(e.MetricsEndpoint); v != "" {
-		if u, err := checkURL(v); err != nil {
-			fail("%s: %w", VarMetricsEndpoint, err)
+		if err := envcfg.URL(VarMetricsEndpoint, v, false); err != nil {
+			errs = append(errs, err)
 		} else {
-			c.Endpoint = u.String()
+			c.Endpoint = v
 		}
 	} else if v := strings.TrimSpace(e.Endpoint); v != "" {
-		if u, err := checkURL(v); err != nil {
-			fail("%s: %w", VarEndpoint, err)
+		if err := envcfg.URL(VarEndpoint, v, false); err != nil {
+			errs = append(errs, err)
 		} else {
-			u.Path = strings.TrimSuffix(u.Path, "/") + "/" + MetricsPath
+			// A generic endpoint that already ends in /v1/metrics is
+			// used as is (without a trailing slash): appending would
+			// give …/v1/metrics/v1/metrics.
+			u, _ := url.Parse(v)
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			if !strings.HasSuffix(u.Path, "/"+MetricsPath) {
+				u.Path += "/" + MetricsPath
+			}
 			u.RawPath = ""
 			c.Endpoint = u.String()
 		}
@@ -92,6 +127,9 @@ func (e Env) Config() (Config, error) {
 
 	if v, name := pick(e.Headers, e.MetricsHeaders, VarHeaders, VarMetricsHeaders); v != "" {
 		h, err := ParseHeaders(v)
+		if err == nil {
+			err = checkHeaders(h)
+		}
 		if err != nil {
 			fail("%s: %w", name, err)
 		}
@@ -138,6 +176,9 @@ func (e Env) Config() (Config, error) {
 		}
 		c.Resource = attrs
 	}
+	if err := serviceNameProblem(e.ServiceName); err != nil {
+		errs = append(errs, err)
+	}
 	if v := strings.TrimSpace(e.ServiceName); v != "" {
 		c.Resource[ServiceNameKey] = v
 	}
@@ -145,25 +186,6 @@ func (e Env) Config() (Config, error) {
 		c.Resource[ServiceNameKey] = DefaultServiceName
 	}
 	return c, errors.Join(errs...)
-}
-
-// checkURL parses an endpoint and checks it is an http(s) URL with a host
-// and no credentials. Its errors quote no part of the URL that could be
-// secret.
-func checkURL(v string) (*url.URL, error) {
-	u, err := url.Parse(v)
-	if err != nil {
-		return nil, errors.New("does not parse as a URL")
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("want an http:// or https:// URL (OTLP/HTTP), got scheme %q", u.Scheme)
-	case u.Host == "":
-		return nil, errors.New("the URL has no host")
-	case u.User != nil:
-		return nil, errors.New("credentials in the URL: put them in OTEL_EXPORTER_OTLP_HEADERS")
-	}
-	return u, nil
 }
 
 // parseTimeout reads milliseconds ("10000") or a Go duration ("10s").

@@ -22,6 +22,14 @@ func TestEnvConfig(t *testing.T) {
 			env:  Env{Endpoint: "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/"},
 			want: Config{Endpoint: "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/metrics"},
 		},
+		"base endpoint already ending in /v1/metrics is used as is": {
+			env:  Env{Endpoint: "https://otlp.example.com/otlp/v1/metrics"},
+			want: Config{Endpoint: "https://otlp.example.com/otlp/v1/metrics"},
+		},
+		"base endpoint ending in /v1/metrics/ is used without the slash": {
+			env:  Env{Endpoint: "https://otlp.example.com/v1/metrics/"},
+			want: Config{Endpoint: "https://otlp.example.com/v1/metrics"},
+		},
 		"metrics endpoint is used as is and wins": {
 			env:  Env{Endpoint: "https://a.example.com", MetricsEndpoint: "http://127.0.0.1:4318/custom"},
 			want: Config{Endpoint: "http://127.0.0.1:4318/custom"},
@@ -59,6 +67,10 @@ func TestEnvConfig(t *testing.T) {
 			env:     Env{},
 			wantErr: []string{"OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: not set"},
 		},
+		"control character in the service name": {
+			env:     Env{Endpoint: "https://x", ServiceName: "my\napp"},
+			wantErr: []string{"OTEL_SERVICE_NAME: control character at byte 2"},
+		},
 		"grpc": {
 			env:     Env{Endpoint: "https://x", Protocol: "grpc"},
 			wantErr: []string{"OTEL_EXPORTER_OTLP_PROTOCOL=grpc: not supported"},
@@ -67,7 +79,7 @@ func TestEnvConfig(t *testing.T) {
 			env: Env{Endpoint: "ftp://x", MetricsHeaders: "Authorization Bearer sekrit", Compression: "br",
 				MetricsTimeout: "-5", Temporality: "sometimes", ResourceAttributes: "a=1,a=2"},
 			wantErr: []string{
-				"OTEL_EXPORTER_OTLP_ENDPOINT: want an http:// or https:// URL",
+				`OTEL_EXPORTER_OTLP_ENDPOINT: scheme "ftp" is not http or https`,
 				"OTEL_EXPORTER_OTLP_METRICS_HEADERS: invalid key=value list: entry 1: no '='",
 				`OTEL_EXPORTER_OTLP_COMPRESSION="br": want gzip or none`,
 				`OTEL_EXPORTER_OTLP_METRICS_TIMEOUT="-5": want milliseconds`,
@@ -82,6 +94,10 @@ func TestEnvConfig(t *testing.T) {
 		"bad header name": {
 			env:     Env{Endpoint: "https://x", Headers: "Bad Name: Bearer abcdef=1"},
 			wantErr: []string{"OTEL_EXPORTER_OTLP_HEADERS: invalid key=value list: entry 1: header name is not a valid HTTP token"},
+		},
+		"protocol header": {
+			env:     Env{Endpoint: "https://x", MetricsHeaders: "content-type=text/plain"},
+			wantErr: []string{"OTEL_EXPORTER_OTLP_METRICS_HEADERS: header Content-Type is set by the protocol"},
 		},
 		"bad percent-encoding": {
 			env:     Env{Endpoint: "https://x", Headers: "api-key=abc%zzsecret"},
@@ -145,12 +161,12 @@ func TestConfigCheck(t *testing.T) {
 	}{
 		"no endpoint":     {Config{}, "Endpoint is empty"},
 		"reserved header": {Config{Endpoint: "http://x/v1/metrics", Headers: map[string]string{"Content-Type": "text/plain"}}, "header Content-Type is set by the protocol"},
-		"source tag":      {Config{Endpoint: "http://x/v1/metrics", Tags: map[string]string{"source": "x"}}, `tag "source" is reserved`},
+		"source tag":      {Config{Endpoint: "http://x/v1/metrics", Tags: map[string]string{"source": "x"}}, `METRICS_TAGS: for OTLP: tag "source" is reserved`},
 		"bad protocol":    {Config{Endpoint: "http://x/v1/metrics", Protocol: "grpc"}, `protocol "grpc"`},
 		"negative bound":  {Config{Endpoint: "http://x/v1/metrics", MaxPointsPerRequest: -1}, "MaxPointsPerRequest -1 is negative"},
 		"one bucket":      {Config{Endpoint: "http://x/v1/metrics", MaxBuckets: 1}, "MaxBuckets 1: want at least 2"},
 		"bad utf-8 tag":   {Config{Endpoint: "http://x/v1/metrics", Tags: map[string]string{"a": "\xff"}}, "not UTF-8"},
-		"query secret":    {Config{Endpoint: "ftp://x/v1/metrics?key=abc"}, "endpoint ftp://x/v1/metrics: scheme must be http or https"},
+		"query secret":    {Config{Endpoint: "ftp://x/v1/metrics?key=abc"}, `endpoint: scheme "ftp" is not http or https`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

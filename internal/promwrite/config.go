@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
@@ -108,62 +109,52 @@ func redactedURL(u *url.URL) string {
 	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }
 
-// check validates c and returns it with defaults applied, and the sanitized tags.
-func (c Config) check() (Config, map[string]string, error) {
-	if c.URL == "" {
-		return c, nil, fmt.Errorf("%w: URL is empty", ErrConfig)
-	}
-	u, err := url.Parse(c.URL)
+// Env is the remote-write outlet's environment. REMOTE_WRITE_URL enables it.
+type Env struct {
+	URL         string `envconfig:"REMOTE_WRITE_URL" accepts:"an http(s) URL such as http://127.0.0.1:9090/api/v1/write" desc:"Prometheus remote-write endpoint; set: enables that outlet"`
+	User        string `envconfig:"REMOTE_WRITE_USER" accepts:"a Basic auth user name without ':' (with REMOTE_WRITE_PASSWORD)" desc:"remote-write Basic auth user"`
+	Password    string `envconfig:"REMOTE_WRITE_PASSWORD" secret:"true" accepts:"a Basic auth password (with REMOTE_WRITE_USER)" desc:"remote-write Basic auth password"`
+	BearerToken string `envconfig:"REMOTE_WRITE_BEARER_TOKEN" secret:"true" accepts:"a bearer token" desc:"remote-write bearer token (instead of Basic auth)"`
+	Headers     string `envconfig:"REMOTE_WRITE_HEADERS" secret:"true" accepts:"Name:value pairs separated by commas, e.g. X-Scope-OrgID:tenant1" desc:"extra request headers"`
+}
+
+// Enabled reports whether REMOTE_WRITE_URL is set.
+func (e Env) Enabled() bool { return e.URL != "" }
+
+// Config returns the outlet's connection settings from e, the headers
+// parsed, with tags; what check refuses, Validate reports.
+func (e Env) Config(tags map[string]string) (Config, error) {
+	h, err := ParseHeaders(e.Headers)
 	if err != nil {
-		// url.Parse errors quote the whole URL, which may hold credentials.
-		return c, nil, fmt.Errorf("%w: URL does not parse", ErrConfig)
+		return Config{}, envcfg.Bad("REMOTE_WRITE_HEADERS", "%s", strings.TrimPrefix(err.Error(), ErrHeaders.Error()+": "))
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return c, nil, fmt.Errorf("%w: URL %s: scheme must be http or https", ErrConfig, redactedURL(u))
-	}
-	if u.Host == "" {
-		return c, nil, fmt.Errorf("%w: URL %s: no host", ErrConfig, redactedURL(u))
-	}
-	if u.User != nil {
-		return c, nil, fmt.Errorf("%w: URL %s: put credentials in User and Password, not in the URL", ErrConfig, redactedURL(u))
-	}
-	if (c.User == "") != (c.Password == "") {
-		return c, nil, fmt.Errorf("%w: User and Password must be set together", ErrConfig)
-	}
-	if c.User != "" && c.BearerToken != "" {
-		return c, nil, fmt.Errorf("%w: set either User/Password or BearerToken, not both", ErrConfig)
-	}
-	for name, value := range c.Headers {
-		if !validHeaderName(name) {
-			return c, nil, fmt.Errorf("%w: header name %q is not a valid HTTP token", ErrConfig, name)
+	return Config{URL: e.URL, User: e.User, Password: e.Password, BearerToken: e.BearerToken, Headers: h, Tags: tags}, nil
+}
+
+// Validate checks the variables and, when the outlet is enabled, the tags
+// (METRICS_TAGS, parsed neutrally) as labels.
+func (e Env) Validate(tags map[string]string) error {
+	if !e.Enabled() {
+		if e.User != "" || e.Password != "" || e.BearerToken != "" || e.Headers != "" {
+			return errors.New("REMOTE_WRITE_USER, REMOTE_WRITE_PASSWORD, REMOTE_WRITE_BEARER_TOKEN or REMOTE_WRITE_HEADERS is set " +
+				"but REMOTE_WRITE_URL is not: the URL enables the remote-write outlet")
 		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return c, nil, fmt.Errorf("%w: header %s: value contains a line break or NUL", ErrConfig, name)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(name, r) {
-				return c, nil, fmt.Errorf("%w: header %s is set by the protocol", ErrConfig, name)
-			}
-		}
-		if strings.EqualFold(name, "Authorization") && (c.User != "" || c.BearerToken != "") {
-			return c, nil, fmt.Errorf("%w: header Authorization conflicts with User/BearerToken", ErrConfig)
-		}
+		return nil
 	}
-	tags := make(map[string]string, len(c.Tags))
-	for name, value := range c.Tags {
-		n := SanitizeLabelName(name)
-		switch {
-		case n == labelSource || n == labelQuantile || strings.HasPrefix(n, "__"):
-			return c, nil, fmt.Errorf("%w: tag %q: label name %s is reserved", ErrConfig, name, n)
-		case value == "":
-			return c, nil, fmt.Errorf("%w: tag %q: empty value (Prometheus treats it as no label)", ErrConfig, name)
-		case !utf8.ValidString(value):
-			return c, nil, fmt.Errorf("%w: tag %q: value is not valid UTF-8", ErrConfig, name)
-		}
-		if _, dup := tags[n]; dup {
-			return c, nil, fmt.Errorf("%w: tag %q: label name %s used twice after sanitizing", ErrConfig, name, n)
-		}
-		tags[n] = value
+	c, err := e.Config(tags)
+	if err != nil {
+		return err
+	}
+	_, err = c.rules()
+	return err
+}
+
+// check validates c and returns it with defaults applied, and the sanitized
+// tags. Its errors wrap ErrConfig.
+func (c Config) check() (Config, map[string]string, error) {
+	tags, err := c.rules()
+	if err != nil {
+		return c, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.MaxSeriesPerRequest < 0 {
 		return c, nil, fmt.Errorf("%w: MaxSeriesPerRequest %d is negative", ErrConfig, c.MaxSeriesPerRequest)
@@ -199,6 +190,59 @@ func (c Config) check() (Config, map[string]string, error) {
 		c.HTTPClient = &http.Client{Timeout: DefaultTimeout}
 	}
 	return c, tags, nil
+}
+
+// rules checks the settings the environment gives (see Env) and returns the
+// tags as labels. Errors name the variable and never quote a secret.
+func (c Config) rules() (map[string]string, error) {
+	if c.URL == "" {
+		return nil, envcfg.Bad("REMOTE_WRITE_URL", "empty")
+	}
+	if err := envcfg.URL("REMOTE_WRITE_URL", c.URL, false); err != nil {
+		return nil, err
+	}
+	if err := envcfg.NoneOf("REMOTE_WRITE_USER", c.User, ":"); err != nil {
+		return nil, err
+	}
+	if err := envcfg.Together("REMOTE_WRITE_USER", c.User, "REMOTE_WRITE_PASSWORD", c.Password, "for Basic auth"); err != nil {
+		return nil, err
+	}
+	if c.User != "" && c.BearerToken != "" {
+		return nil, errors.New("REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other: set one kind of auth")
+	}
+	for name, value := range c.Headers {
+		if !validHeaderName(name) {
+			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header name %q is not a valid HTTP token", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header %s: value contains a line break or NUL", name)
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(name, r) {
+				return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header %s is set by the protocol", name)
+			}
+		}
+		if strings.EqualFold(name, "Authorization") && (c.User != "" || c.BearerToken != "") {
+			return nil, errors.New("REMOTE_WRITE_HEADERS sets Authorization, which REMOTE_WRITE_USER or REMOTE_WRITE_BEARER_TOKEN sets too: use one")
+		}
+	}
+	tags := make(map[string]string, len(c.Tags))
+	for name, value := range c.Tags {
+		n := SanitizeLabelName(name)
+		switch {
+		case n == labelSource || n == labelQuantile || strings.HasPrefix(n, "__"):
+			return nil, envcfg.Bad("METRICS_TAGS", "for remote write: tag %q: label name %s is reserved", name, n)
+		case value == "":
+			return nil, envcfg.Bad("METRICS_TAGS", "for remote write: tag %q: empty value (Prometheus treats it as no label)", name)
+		case !utf8.ValidString(value):
+			return nil, envcfg.Bad("METRICS_TAGS", "for remote write: tag %q: value is not valid UTF-8", name)
+		}
+		if _, dup := tags[n]; dup {
+			return nil, envcfg.Bad("METRICS_TAGS", "for remote write: tag %q: label name %s used twice after sanitizing", name, n)
+		}
+		tags[n] = value
+	}
+	return tags, nil
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

@@ -74,25 +74,25 @@ func TestNewErrors(t *testing.T) {
 		cfg  Config
 		want string // error text after "promwrite: invalid config: "
 	}{
-		"no URL":        {Config{}, "URL is empty"},
-		"bad scheme":    {Config{URL: "ftp://h/x?key=s3cret"}, "URL ftp://h/x: scheme must be http or https"},
-		"no host":       {Config{URL: "http:///api/v1/write"}, "URL http:///api/v1/write: no host"},
-		"unparsable":    {Config{URL: "http://h/%zz?key=s3cret"}, "URL does not parse"},
-		"userinfo":      {Config{URL: "https://u:s3cret@h/x"}, "URL https://h/x: put credentials in User and Password, not in the URL"},
-		"user only":     {Config{URL: "http://h", User: "u"}, "User and Password must be set together"},
-		"password only": {Config{URL: "http://h", Password: "s3cret"}, "User and Password must be set together"},
+		"no URL":        {Config{}, "REMOTE_WRITE_URL: empty"},
+		"bad scheme":    {Config{URL: "ftp://h/x?key=s3cret"}, `REMOTE_WRITE_URL: scheme "ftp" is not http or https`},
+		"no host":       {Config{URL: "http:///api/v1/write"}, "REMOTE_WRITE_URL: no host"},
+		"unparsable":    {Config{URL: "http://h/%zz?key=s3cret"}, "REMOTE_WRITE_URL: not a URL"},
+		"userinfo":      {Config{URL: "https://u:s3cret@h/x"}, "REMOTE_WRITE_URL: credentials in the URL"},
+		"user only":     {Config{URL: "http://h", User: "u"}, "REMOTE_WRITE_USER is set but REMOTE_WRITE_PASSWORD is not"},
+		"password only": {Config{URL: "http://h", Password: "s3cret"}, "REMOTE_WRITE_PASSWORD is set but REMOTE_WRITE_USER is not"},
 		"user and bearer": {Config{URL: "http://h", User: "u", Password: "s3cret", BearerToken: "s3cret"},
-			"set either User/Password or BearerToken, not both"},
-		"header name":     {Config{URL: "http://h", Headers: map[string]string{"Bad Name": "s3cret"}}, `header name "Bad Name" is not a valid HTTP token`},
-		"header CRLF":     {Config{URL: "http://h", Headers: map[string]string{"X-A": "s3cret\r\nX-B: 1"}}, "header X-A: value contains a line break or NUL"},
-		"reserved header": {Config{URL: "http://h", Headers: map[string]string{"content-encoding": "gzip"}}, "header content-encoding is set by the protocol"},
+			"REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other"},
+		"header name":     {Config{URL: "http://h", Headers: map[string]string{"Bad Name": "s3cret"}}, `REMOTE_WRITE_HEADERS: header name "Bad Name" is not a valid HTTP token`},
+		"header CRLF":     {Config{URL: "http://h", Headers: map[string]string{"X-A": "s3cret\r\nX-B: 1"}}, "REMOTE_WRITE_HEADERS: header X-A: value contains a line break or NUL"},
+		"reserved header": {Config{URL: "http://h", Headers: map[string]string{"content-encoding": "gzip"}}, "REMOTE_WRITE_HEADERS: header content-encoding is set by the protocol"},
 		"auth conflict": {Config{URL: "http://h", BearerToken: "s3cret", Headers: map[string]string{"Authorization": "s3cret"}},
-			"header Authorization conflicts with User/BearerToken"},
-		"tag source":      {Config{URL: "http://h", Tags: map[string]string{"source": "x"}}, `tag "source": label name source is reserved`},
-		"tag __":          {Config{URL: "http://h", Tags: map[string]string{"__name__": "x"}}, `tag "__name__": label name __name__ is reserved`},
-		"tag quantile":    {Config{URL: "http://h", Tags: map[string]string{"quantile": "x"}}, `tag "quantile": label name quantile is reserved`},
-		"tag empty value": {Config{URL: "http://h", Tags: map[string]string{"app": ""}}, `tag "app": empty value (Prometheus treats it as no label)`},
-		"tag bad UTF-8":   {Config{URL: "http://h", Tags: map[string]string{"app": "\xff"}}, `tag "app": value is not valid UTF-8`},
+			"REMOTE_WRITE_HEADERS sets Authorization"},
+		"tag source":      {Config{URL: "http://h", Tags: map[string]string{"source": "x"}}, `METRICS_TAGS: for remote write: tag "source": label name source is reserved`},
+		"tag __":          {Config{URL: "http://h", Tags: map[string]string{"__name__": "x"}}, `METRICS_TAGS: for remote write: tag "__name__": label name __name__ is reserved`},
+		"tag quantile":    {Config{URL: "http://h", Tags: map[string]string{"quantile": "x"}}, `METRICS_TAGS: for remote write: tag "quantile": label name quantile is reserved`},
+		"tag empty value": {Config{URL: "http://h", Tags: map[string]string{"app": ""}}, `METRICS_TAGS: for remote write: tag "app": empty value (Prometheus treats it as no label)`},
+		"tag bad UTF-8":   {Config{URL: "http://h", Tags: map[string]string{"app": "\xff"}}, `METRICS_TAGS: for remote write: tag "app": value is not valid UTF-8`},
 		"tags collide": {Config{URL: "http://h", Tags: map[string]string{"a.b": "1", "a-b": "2"}},
 			"label name a_b used twice after sanitizing"},
 		"negative batch":   {Config{URL: "http://h", MaxSeriesPerRequest: -1}, "MaxSeriesPerRequest -1 is negative"},
@@ -178,5 +178,37 @@ func TestErrorBodyBound(t *testing.T) {
 	err := newSender(cfg).Send(context.Background(), &outlet.Batch{N: 1})
 	if err == nil || !strings.Contains(err.Error(), `"`+long[:MaxErrorBody]+`"`) || strings.Contains(err.Error(), long[:MaxErrorBody+1]) {
 		t.Fatalf("error not bounded to %d body bytes: %.80v", MaxErrorBody, err)
+	}
+}
+
+// TestEnvValidate: the remote-write rules, tags as labels included, apply
+// only when REMOTE_WRITE_URL enables the outlet; errors name the variable.
+func TestEnvValidate(t *testing.T) {
+	const url = "http://127.0.0.1:9090/api/v1/write"
+	tests := map[string]struct {
+		env  Env
+		tags map[string]string
+		want string // "" for no error
+	}{
+		"off, tags it refuses": {Env{}, map[string]string{"source": "x"}, ""},
+		"off, token set":       {Env{BearerToken: "s3cret"}, nil, "is set but REMOTE_WRITE_URL is not"},
+		"on":                   {Env{URL: url, Headers: "X-Scope-OrgID:tenant1"}, map[string]string{"Region": "us"}, ""},
+		"on, reserved label":   {Env{URL: url}, map[string]string{"source": "x"}, "METRICS_TAGS: for remote write: tag \"source\": label name source is reserved"},
+		"on, header syntax":    {Env{URL: url, Headers: "Authorization s3cret"}, nil, "REMOTE_WRITE_HEADERS: entry 1: no ':' between name and value"},
+		"on, reserved header":  {Env{URL: url, Headers: "Host:x"}, nil, "REMOTE_WRITE_HEADERS: header Host is set by the protocol"},
+		"on, user with colon":  {Env{URL: url, User: "a:b", Password: "s3cret"}, nil, `REMOTE_WRITE_USER: contains ':'`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.env.Validate(tc.tags)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			case err != nil && strings.Contains(err.Error(), "s3cret"):
+				t.Fatalf("secret in error %q", err)
+			}
+		})
 	}
 }

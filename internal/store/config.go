@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -88,19 +89,71 @@ type Config struct {
 	Now    func() time.Time // default time.Now
 }
 
-// options parses URL into go-redis options. Errors name REDIS_URL and never
-// carry its password.
+// MaxPartitions bounds REDIS_PARTITIONS.
+const MaxPartitions = 1024
+
+// Env is the shared state's environment. REDIS_URL enables it; without it
+// the others are not used, and not checked.
+type Env struct {
+	URL           string        `envconfig:"REDIS_URL" accepts:"redis://[user:password@]host:port[/db] or rediss://… (Heroku Key-Value Store sets it)" desc:"share state across workers and restarts; unset: this worker alone"`
+	TLSSkipVerify bool          `envconfig:"REDIS_TLS_SKIP_VERIFY" default:"false" accepts:"true or false; true only with a rediss:// REDIS_URL" desc:"accept any certificate (Heroku Key-Value Store's is self-signed)"`
+	Handover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" accepts:"a positive duration shorter than METRICS_GRACE, e.g. 2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose"`
+	FallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" accepts:"a positive duration, e.g. 2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
+	Partitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" accepts:"1 to 1024, the same on every worker of the app" desc:"series partitions in Redis"`
+}
+
+// Validate checks the variables; grace is METRICS_GRACE, which
+// REDIS_HANDOVER must stay below (a partial handed over after the grace
+// would be late). Errors are *envcfg.Error and never carry the password.
+func (e Env) Validate(grace time.Duration) error {
+	if e.URL == "" {
+		if e.TLSSkipVerify {
+			return envcfg.Bad("REDIS_TLS_SKIP_VERIFY", "set but REDIS_URL is not")
+		}
+		return nil
+	}
+	var errs []error
+	if _, err := (&Config{URL: e.URL, TLSSkipVerify: e.TLSSkipVerify}).redisOptions(); err != nil {
+		errs = append(errs, err)
+	}
+	if e.Handover <= 0 || e.Handover >= grace {
+		errs = append(errs, envcfg.Bad("REDIS_HANDOVER", "not within (0, METRICS_GRACE=%s): a partial handed over after the grace would be late", grace))
+	}
+	if e.FallbackAfter <= 0 {
+		errs = append(errs, envcfg.Bad("REDIS_FALLBACK_AFTER", "not positive"))
+	}
+	if e.Partitions < 1 || e.Partitions > MaxPartitions {
+		errs = append(errs, envcfg.Bad("REDIS_PARTITIONS", "out of range"))
+	}
+	return errors.Join(errs...)
+}
+
+// options parses URL into go-redis options; its errors wrap ErrConfig.
 func (c *Config) options() (*redis.Options, error) {
+	opt, err := c.redisOptions()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return opt, nil
+}
+
+// redisOptions parses URL into go-redis options. Errors name the variable
+// and never carry the password.
+func (c *Config) redisOptions() (*redis.Options, error) {
 	if c.URL == "" {
-		return nil, fmt.Errorf("%w: REDIS_URL is empty", ErrConfig)
+		return nil, envcfg.Bad("REDIS_URL", "empty")
 	}
 	u, err := url.Parse(c.URL)
-	if err != nil {
+	switch {
+	case err != nil:
 		// url.Error quotes the whole URL, password included: say less.
-		return nil, fmt.Errorf("%w: REDIS_URL is not a URL (want redis://[user:password@]host:port[/db] or rediss://…)", ErrConfig)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("%w: REDIS_URL scheme %q: want redis:// or rediss://", ErrConfig, u.Scheme)
+		return nil, envcfg.Bad("REDIS_URL", "not a URL")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return nil, envcfg.Bad("REDIS_URL", "scheme %q is not redis or rediss", u.Scheme)
+	case u.Host == "":
+		return nil, envcfg.Bad("REDIS_URL", "no host")
+	case c.TLSSkipVerify && u.Scheme != "rediss":
+		return nil, envcfg.Bad("REDIS_TLS_SKIP_VERIFY", "true with a redis:// REDIS_URL: only rediss:// has a certificate to skip")
 	}
 	opt, err := redis.ParseURL(c.URL)
 	if err != nil {
@@ -108,12 +161,9 @@ func (c *Config) options() (*redis.Options, error) {
 		if p, ok := u.User.Password(); ok && p != "" {
 			msg = strings.ReplaceAll(msg, p, "xxxxx")
 		}
-		return nil, fmt.Errorf("%w: REDIS_URL: %s", ErrConfig, msg)
+		return nil, envcfg.Bad("REDIS_URL", "%s", msg)
 	}
 	if c.TLSSkipVerify {
-		if opt.TLSConfig == nil {
-			return nil, fmt.Errorf("%w: REDIS_TLS_SKIP_VERIFY=true needs a rediss:// REDIS_URL", ErrConfig)
-		}
 		// Heroku Key-Value Store's certificate is self-signed: the user
 		// asked, explicitly, to accept it.
 		opt.TLSConfig.InsecureSkipVerify = true //nolint:gosec // explicit, documented opt-in
@@ -140,7 +190,7 @@ func (c *Config) withDefaults() error {
 	if c.Partitions == 0 {
 		c.Partitions = DefaultPartitions
 	}
-	if c.Partitions < 1 || c.Partitions > 1024 {
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
 		return fmt.Errorf("%w: REDIS_PARTITIONS=%d: want 1 to 1024", ErrConfig, c.Partitions)
 	}
 	if c.Prefix == "" {

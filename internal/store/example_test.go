@@ -48,5 +48,5 @@ func ExampleOpen() {
 	_, err := store.Open(store.Config{URL: "http://user:s3cret@host:6379", Resolution: time.Minute,
 		Deliver: func(*aggregate.Bucket, func(string) bool) {}})
 	fmt.Println(err)
-	// Output: store: invalid configuration: REDIS_URL scheme "http": want redis:// or rediss://
+	// Output: store: invalid configuration: REDIS_URL: scheme "http" is not redis or rediss
 }

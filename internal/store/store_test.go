@@ -410,11 +410,11 @@ func TestConfigErrorsHideThePassword(t *testing.T) {
 		url, want string
 		skip      bool
 	}{
-		{"", "REDIS_URL is empty", false},
-		{"http://u:s3cret@host:1", "REDIS_URL scheme", false},
-		{"redis://u:s3cret@ho st:1", "REDIS_URL is not a URL", false},
+		{"", "REDIS_URL: empty", false},
+		{"http://u:s3cret@host:1", `REDIS_URL: scheme "http" is not redis or rediss`, false},
+		{"redis://u:s3cret@ho st:1", "REDIS_URL: not a URL", false},
 		{"redis://u:s3cret@host:1/notanumber", "REDIS_URL", false},
-		{"redis://u:s3cret@host:1", "REDIS_TLS_SKIP_VERIFY=true needs a rediss://", true},
+		{"redis://u:s3cret@host:1", "REDIS_TLS_SKIP_VERIFY: true with a redis:// REDIS_URL", true},
 	} {
 		_, err := Open(Config{URL: tc.url, TLSSkipVerify: tc.skip, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") || !errors.Is(err, ErrConfig) {
