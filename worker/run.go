@@ -151,7 +151,6 @@ func (w *worker) buildOutlets() error {
 			return err
 		}
 		w.outlets = append(w.outlets, namedOutlet{"librato", o})
-		w.outletMetrics("librato", func() outlet.QueueStats { return o.Stats().Queue })
 	}
 	if cfg.remoteWrite() {
 		headers, err := promwrite.ParseHeaders(cfg.RemoteWriteHeaders)
@@ -168,7 +167,6 @@ func (w *worker) buildOutlets() error {
 			return err
 		}
 		w.outlets = append(w.outlets, namedOutlet{"remote_write", o})
-		w.outletMetrics("remote_write", func() outlet.QueueStats { return o.Stats().Queue })
 	}
 	if err := w.buildOTLPOutlet(tags); err != nil {
 		return err

@@ -303,7 +303,7 @@ func TestOutletPermanentErrorDropsOnlyThatBatch(t *testing.T) {
 		t.Fatalf("%d recorded", got)
 	}
 	l := logs.String()
-	if !strings.Contains(l, `HTTP 400 Bad Request: {\"errors\":{\"params\":{\"measure_time\":[\"is too far in the past\"]}}}`) {
+	if !strings.Contains(l, `HTTP 400 Bad Request: \"{\\\"errors\\\":{\\\"params\\\":{\\\"measure_time\\\":[\\\"is too far in the past\\\"]}}}\"`) {
 		t.Fatalf("log lacks the error body:\n%s", l)
 	}
 	if strings.Contains(l, token) || strings.Contains(l, user) {

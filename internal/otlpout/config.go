@@ -177,12 +177,6 @@ type Config struct {
 // reservedHeaders are set by the protocol and may not be replaced.
 var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host"}
 
-// redactedURL returns u without user info and query, safe for errors and
-// logs (a query may carry an API key).
-func redactedURL(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
-}
-
 // check validates c and returns it with defaults applied.
 func (c Config) check() (Config, error) {
 	if c.Endpoint == "" {
@@ -299,19 +293,4 @@ func (c Config) check() (Config, error) {
 		c.HTTPClient = &http.Client{Timeout: c.Timeout}
 	}
 	return c, nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }

@@ -64,17 +64,19 @@ type QueueConfig struct {
 // Dropped is the sum of the four DroppedXxx reasons (the same holds for
 // measurements).
 type QueueStats struct {
-	Sent, SentMeasurements       int64 // batches and measurements accepted by the receiver
-	Failed                       int64 // send attempts that failed (each retry counts)
-	Dropped, DroppedMeasurements int64 // batches and measurements given up: permanent error, queue full, too old, shutdown
-	Depth                        int   // batches waiting now, including those in flight or waiting to be retried
-	LastLatency                  time.Duration
+	Sent                int64         `metric:"batches_sent"`              // batches accepted by the receiver
+	SentMeasurements    int64         `metric:"measurements_sent"`         // measurements in them
+	Failed              int64         `metric:"send_failures"`             // send attempts that failed (each retry counts)
+	Dropped             int64         `metric:"batches_dropped,drop"`      // batches given up: permanent error, queue full, too old, shutdown
+	DroppedMeasurements int64         `metric:"measurements_dropped,drop"` // measurements in them
+	Depth               int           `metric:"queue_depth,gauge"`         // batches waiting now, including those in flight or waiting to be retried
+	LastLatency         time.Duration `metric:"latency_ms,gauge"`          // of the last accepted request
 
-	Unauthorized     int64 // failed attempts that were credentials errors (also counted in Failed)
-	DroppedFull      int64 // batches dropped because MaxBatches were already queued
-	DroppedExpired   int64 // batches dropped because their Time was older than MaxAge
-	DroppedPermanent int64 // batches the receiver refused for good (ErrPermanent)
-	DroppedShutdown  int64 // batches pushed after Close or still undelivered when Close's context ended
+	Unauthorized     int64 `metric:"-"`                               // failed attempts that were credentials errors (also counted in Failed)
+	DroppedFull      int64 `metric:"batches_dropped.queue_full,drop"` // batches dropped because MaxBatches were already queued
+	DroppedExpired   int64 `metric:"batches_dropped.expired,drop"`    // batches dropped because their Time was older than MaxAge
+	DroppedPermanent int64 `metric:"batches_dropped.refused,drop"`    // batches the receiver refused for good (ErrPermanent)
+	DroppedShutdown  int64 `metric:"batches_dropped.shutdown,drop"`   // batches pushed after Close or still undelivered when Close's context ended
 }
 
 // Drop reasons, used in logs.

@@ -104,17 +104,17 @@ var ErrConfig = errors.New("view: invalid config")
 
 // Stats are the History's counters and sizes. Counters are cumulative.
 type Stats struct {
-	Metrics int   // metrics held
-	Series  int   // per-dyno lines held (the all-dynos lines not included)
-	Values  int64 // float64 slots allocated for points over all lines
-	Buckets int64 // buckets written
+	Metrics int   `metric:"-"`            // metrics held
+	Series  int   `metric:"series,gauge"` // per-dyno lines held (the all-dynos lines not included)
+	Values  int64 `metric:"values,gauge"` // float64 slots allocated for points over all lines
+	Buckets int64 `metric:"-"`            // buckets written
 
-	DroppedSeriesLimit int64 // series of a bucket dropped because MaxSeries lines exist
-	DroppedConflict    int64 // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
-	DroppedPeriod      int64 // series dropped: their bucket's Period is not Resolution
-	DroppedOld         int64 // series dropped: their bucket is older than the window
-	Resets             int64 // metrics whose history was cleared because their kind or unit changed
-	Busy               int64 // API requests answered 503 because MaxConcurrentRequests were running
+	DroppedSeriesLimit int64 `metric:"dropped,drop"` // series of a bucket dropped because MaxSeries lines exist
+	DroppedConflict    int64 `metric:"dropped,drop"` // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
+	DroppedPeriod      int64 `metric:"dropped,drop"` // series dropped: their bucket's Period is not Resolution
+	DroppedOld         int64 `metric:"dropped,drop"` // series dropped: their bucket is older than the window
+	Resets             int64 `metric:"-"`            // metrics whose history was cleared because their kind or unit changed
+	Busy               int64 `metric:"busy,drop"`    // API requests answered 503 because MaxConcurrentRequests were running
 }
 
 // History holds the recent buckets of every series. Write and the readers
