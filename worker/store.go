@@ -10,6 +10,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/store"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // shared is the worker's side of shared state on Redis (REDIS_URL): it
@@ -25,8 +26,7 @@ type shared struct {
 	stop func()
 	wg   sync.WaitGroup
 
-	mu           sync.Mutex
-	nextFallback time.Time // the next fallback warning may be logged then
+	fallbackLog *throttle.Logger // the fallback warning, at most once per store.LogEvery
 }
 
 // buildShared opens the store when REDIS_URL is set. Called after the
@@ -47,7 +47,7 @@ func (w *worker) buildShared() error {
 	if err != nil {
 		return err
 	}
-	w.shared = &shared{w: w, st: st}
+	w.shared = &shared{w: w, st: st, fallbackLog: throttle.New(w.log, store.LogEvery, w.opt.now)}
 	return nil
 }
 
@@ -143,16 +143,8 @@ func (s *shared) handover(ctx context.Context) {
 	if len(bs) == 0 {
 		return
 	}
-	s.mu.Lock()
-	logIt := !now.Before(s.nextFallback)
-	if logIt {
-		s.nextFallback = now.Add(store.LogEvery)
-	}
-	s.mu.Unlock()
-	if logIt {
-		w.log.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
-			"down_since", since, "buckets", len(bs))
-	}
+	s.fallbackLog.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
+		"down_since", since, "buckets", len(bs))
 	w.write(stateBuckets(bs))
 }
 

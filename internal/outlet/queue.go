@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/backoff"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // Defaults for the zero values of QueueConfig.
@@ -113,9 +114,8 @@ type Queue struct {
 	held       []*Batch // batches taken by workers and not yet settled, per worker
 	closed     bool
 	aborted    bool
-	pauseUntil time.Time // monotonic wall clock: no new batch starts before this
-	nextAuth   time.Time // injected clock: next time a credentials error may be logged
-	nextWarn   time.Time // injected clock: next time a transient failure may be logged
+	pauseUntil time.Time        // monotonic wall clock: no new batch starts before this
+	throttled  *throttle.Logger // credentials errors and transient failures, at most once per AuthLogEvery each
 	stats      QueueStats
 	// Done callbacks settled under mu, run by unlock after releasing it.
 	pendingDone []doneCall
@@ -172,6 +172,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 		held: make([]*Batch, cfg.Concurrency),
 	}
 	q.cond = sync.NewCond(&q.mu)
+	q.throttled = throttle.New(q.log, cfg.AuthLogEvery, cfg.Now)
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range cfg.Concurrency {
@@ -340,7 +341,6 @@ func (q *Queue) deliver(id int, b *Batch) {
 			return
 		}
 		q.stats.Failed++
-		now := q.cfg.Now()
 		switch {
 		case errors.Is(err, ErrPermanent):
 			q.dropLocked(b, reasonPermanent, err)
@@ -349,16 +349,10 @@ func (q *Queue) deliver(id int, b *Batch) {
 			return
 		case errors.Is(err, ErrUnauthorized):
 			q.stats.Unauthorized++
-			if !now.Before(q.nextAuth) {
-				q.nextAuth = now.Add(q.cfg.AuthLogEvery)
-				q.log.Error("credentials refused; keeping data and retrying (check the token and user)",
-					"err", err, "depth", q.ring.len()+1)
-			}
+			q.throttled.Error("credentials refused; keeping data and retrying (check the token and user)",
+				"err", err, "depth", q.ring.len()+1)
 		default:
-			if !now.Before(q.nextWarn) {
-				q.nextWarn = now.Add(q.cfg.AuthLogEvery)
-				q.log.Warn("send failed; retrying", "err", err, "attempt", attempt, "depth", q.ring.len()+1)
-			}
+			q.throttled.Warn("send failed; retrying", "err", err, "attempt", attempt, "depth", q.ring.len()+1)
 		}
 		wait := q.cfg.Backoff(attempt)
 		if ra := (*RetryAfterError)(nil); errors.As(err, &ra) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -65,12 +66,12 @@ type Store struct {
 	failures  int
 
 	// Flush state, under mu.
-	mu       sync.Mutex
-	held     map[int]time.Time // partitions leased, since when
-	flights  map[pkey]*flight
-	retry    map[pkey]retryState
-	settled  []*flight
-	nextWarn map[string]time.Time
+	mu      sync.Mutex
+	held    map[int]time.Time // partitions leased, since when
+	flights map[pkey]*flight
+	retry   map[pkey]retryState
+	settled []*flight
+	warns   *throttle.Logger // at most once per LogEvery per kind
 
 	stats struct {
 		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
@@ -121,15 +122,15 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:      cfg,
-		rdb:      redis.NewClient(opt),
-		log:      cfg.Logger.With("component", "store"),
-		cum:      make(map[pkey]*partial),
-		held:     make(map[int]time.Time),
-		flights:  make(map[pkey]*flight),
-		retry:    make(map[pkey]retryState),
-		nextWarn: make(map[string]time.Time),
-		fr:       frames{stop: make(chan struct{})},
+		cfg:     cfg,
+		rdb:     redis.NewClient(opt),
+		log:     cfg.Logger.With("component", "store"),
+		cum:     make(map[pkey]*partial),
+		held:    make(map[int]time.Time),
+		flights: make(map[pkey]*flight),
+		retry:   make(map[pkey]retryState),
+		warns:   throttle.New(cfg.Logger.With("component", "store"), LogEvery, cfg.Now),
+		fr:      frames{stop: make(chan struct{})},
 	}
 	return s, nil
 }
@@ -200,15 +201,7 @@ func (s *Store) count(n int) {
 
 // warn logs at most once per LogEvery per kind.
 func (s *Store) warn(kind, msg string, args ...any) {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	if now.Before(s.nextWarn[kind]) {
-		s.mu.Unlock()
-		return
-	}
-	s.nextWarn[kind] = now.Add(LogEvery)
-	s.mu.Unlock()
-	s.log.Warn(msg, args...)
+	s.warns.Log(slog.LevelWarn, kind, msg, args...)
 }
 
 // redact removes the URL's password from an error, should a client error

@@ -16,6 +16,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/redact"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // Paths the Handler serves.
@@ -136,10 +137,10 @@ type Handler struct {
 	free   chan *[]byte // recycled body buffers
 
 	queuedBytes  atomic.Int64
-	freeBytes    atomic.Int64 // capacity of the buffers on the free list
-	readingBytes atomic.Int64 // bytes of bodies being read (MaxReadingBytes)
-	pending      atomic.Int64 // bodies accepted and not yet parsed
-	readErrLog   atomic.Int64 // unix nanoseconds of the last read error logged
+	freeBytes    atomic.Int64     // capacity of the buffers on the free list
+	readingBytes atomic.Int64     // bytes of bodies being read (MaxReadingBytes)
+	pending      atomic.Int64     // bodies accepted and not yet parsed
+	readErrLog   *throttle.Logger // read errors, at most once per readErrorLogEvery
 
 	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
 	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64
@@ -186,6 +187,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		p:          p,
 		cfg:        cfg,
 		log:        cfg.Logger,
+		readErrLog: throttle.New(cfg.Logger, readErrorLogEvery, nil),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		free:       make(chan *[]byte, cfg.QueueDepth+cfg.Workers),
 		retryAfter: strconv.Itoa(max(1, int(cfg.RetryAfter/time.Second))),
@@ -323,12 +325,7 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 // (a flood of broken connections must not flood the log); Stats.ReadErrors
 // counts them all.
 func (h *Handler) logReadError(r *http.Request, err error) {
-	now := time.Now().UnixNano()
-	last := h.readErrLog.Load()
-	if now-last < int64(readErrorLogEvery) || !h.readErrLog.CompareAndSwap(last, now) {
-		return
-	}
-	h.log.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
+	h.readErrLog.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
 		"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	"github.com/klauspost/compress/gzip"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -179,7 +180,7 @@ type Receiver struct {
 	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
 	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
-	lastLog                                                            [numProblems]atomic.Int64
+	throttled                                                          *throttle.Logger // problems, at most once per logEvery per kind
 }
 
 type job struct {
@@ -213,6 +214,7 @@ func New(cfg Config) (*Receiver, error) {
 	r := &Receiver{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		throttled:  throttle.New(cfg.Logger, logEvery, cfg.Now),
 		start:      uint64(cfg.Now().UnixNano()),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		sourceKeys: make(map[string]int, len(cfg.SourceAttributes)),
@@ -639,10 +641,5 @@ const (
 
 // warn logs at most once per logEvery for each kind of problem.
 func (r *Receiver) warn(kind int, msg string, args ...any) {
-	now := r.cfg.Now().UnixNano()
-	last := r.lastLog[kind].Load()
-	if last != 0 && now-last < int64(logEvery) || !r.lastLog[kind].CompareAndSwap(last, now) {
-		return
-	}
-	r.log.Warn(msg, args...)
+	r.throttled.Log(slog.LevelWarn, strconv.Itoa(kind), msg, args...)
 }
