@@ -14,8 +14,14 @@ import (
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
-// DefaultURL is the Librato API base URL.
-const DefaultURL = "https://metrics-api.librato.com"
+const (
+	// DefaultURL is the Librato API base URL.
+	DefaultURL = "https://metrics-api.librato.com"
+	// DefaultTimeout bounds one request, connection to last response byte.
+	DefaultTimeout = 10 * time.Second
+	// userAgent identifies the outlet to the receiver.
+	userAgent = "dynometrics-librato/1"
+)
 
 // The two APIs, the values of Config.API.
 const (

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // Protocol is the OTLP/HTTP body encoding.
@@ -189,14 +190,14 @@ func (c Config) check() (Config, error) {
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return c, fmt.Errorf("%w: endpoint %s: scheme must be http or https", ErrConfig, redactedURL(u))
+		return c, fmt.Errorf("%w: endpoint %s: scheme must be http or https", ErrConfig, redact.URL(u))
 	case u.Host == "":
-		return c, fmt.Errorf("%w: endpoint %s: no host", ErrConfig, redactedURL(u))
+		return c, fmt.Errorf("%w: endpoint %s: no host", ErrConfig, redact.URL(u))
 	case u.User != nil:
-		return c, fmt.Errorf("%w: endpoint %s: put credentials in a header, not in the URL", ErrConfig, redactedURL(u))
+		return c, fmt.Errorf("%w: endpoint %s: put credentials in a header, not in the URL", ErrConfig, redact.URL(u))
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
-		if !validHeaderName(name) {
+		if !outlet.ValidHeaderName(name) {
 			return c, fmt.Errorf("%w: header name %q is not a valid HTTP token", ErrConfig, name)
 		}
 		if strings.ContainsAny(c.Headers[name], "\r\n\x00") {

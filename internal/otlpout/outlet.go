@@ -11,7 +11,6 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/outlet"
-	"github.com/dynometrics/dynometrics/internal/redact"
 	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
@@ -30,12 +29,6 @@ type Outlet struct {
 }
 
 var _ outlet.Outlet = (*Outlet)(nil)
-
-// The shared checks config.go validates with.
-var (
-	redactedURL     = redact.URL
-	validHeaderName = outlet.ValidHeaderName
-)
 
 // Stats are the outlet's cumulative counters since New, plus its queue's;
 // the metric tags name the self-metrics under worker.outlet.otlp.

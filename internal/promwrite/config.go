@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 // Defaults and bounds for the zero values of Config.
@@ -113,13 +114,13 @@ func (c Config) check() (Config, map[string]string, error) {
 		return c, nil, fmt.Errorf("%w: URL does not parse", ErrConfig)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return c, nil, fmt.Errorf("%w: URL %s: scheme must be http or https", ErrConfig, redactedURL(u))
+		return c, nil, fmt.Errorf("%w: URL %s: scheme must be http or https", ErrConfig, redact.URL(u))
 	}
 	if u.Host == "" {
-		return c, nil, fmt.Errorf("%w: URL %s: no host", ErrConfig, redactedURL(u))
+		return c, nil, fmt.Errorf("%w: URL %s: no host", ErrConfig, redact.URL(u))
 	}
 	if u.User != nil {
-		return c, nil, fmt.Errorf("%w: URL %s: put credentials in User and Password, not in the URL", ErrConfig, redactedURL(u))
+		return c, nil, fmt.Errorf("%w: URL %s: put credentials in User and Password, not in the URL", ErrConfig, redact.URL(u))
 	}
 	if (c.User == "") != (c.Password == "") {
 		return c, nil, fmt.Errorf("%w: User and Password must be set together", ErrConfig)
@@ -128,7 +129,7 @@ func (c Config) check() (Config, map[string]string, error) {
 		return c, nil, fmt.Errorf("%w: set either User/Password or BearerToken, not both", ErrConfig)
 	}
 	for name, value := range c.Headers {
-		if !validHeaderName(name) {
+		if !outlet.ValidHeaderName(name) {
 			return c, nil, fmt.Errorf("%w: header name %q is not a valid HTTP token", ErrConfig, name)
 		}
 		if strings.ContainsAny(value, "\r\n\x00") {
@@ -215,7 +216,7 @@ func ParseHeaders(s string) (map[string]string, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("%w: entry %d: no ':' between name and value", ErrHeaders, i+1)
-		case !validHeaderName(name):
+		case !outlet.ValidHeaderName(name):
 			return nil, fmt.Errorf("%w: entry %d: header name is empty or not a valid HTTP token", ErrHeaders, i+1)
 		case value == "":
 			return nil, fmt.Errorf("%w: entry %d (%s): empty value", ErrHeaders, i+1, name)
