@@ -1,7 +1,6 @@
 package librato
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,10 +65,10 @@ type Stats struct {
 // Outlet sends flushed buckets to Librato (or an AppOptics-compatible
 // endpoint). Safe for concurrent use.
 type Outlet struct {
-	base  *outlet.Base
-	log   *slog.Logger
-	enc   *encoder // guarded by base
-	stats Stats    // guarded by base
+	*outlet.Base // Close and the skeleton
+	log          *slog.Logger
+	enc          *encoder // guarded by Base
+	stats        Stats    // guarded by Base
 }
 
 var _ outlet.Outlet = (*Outlet)(nil)
@@ -124,7 +123,7 @@ func New(cfg Config) (*Outlet, error) {
 	}
 	s := newSender(cfg, strings.TrimRight(u.String(), "/"))
 	return &Outlet{
-		base: outlet.NewBase("librato", s, cfg.Queue),
+		Base: outlet.NewBase("librato", s, cfg.Queue),
 		log:  cfg.Logger,
 		enc:  newEncoder(cfg.API == APIMeasurements, sanitizePrefix(cfg.Prefix), cfg.Tags),
 	}, nil
@@ -147,9 +146,9 @@ func newSender(cfg Config, base string) *outlet.HTTPSender {
 // Write encodes b into request bodies of at most MaxMetricsPerPost (legacy) or
 // MaxMeasurementsPerPost (tagged) measurements and queues them. It does not
 // wait for the network. b is not kept.
-func (o *Outlet) Write(b *aggregate.Bucket) { o.base.Write(b, o.encode) }
+func (o *Outlet) Write(b *aggregate.Bucket) { o.Base.Write(b, o.encode) }
 
-// encode runs with the base's lock held.
+// encode runs with the Base's lock held.
 func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	var batches []outlet.Batch
 	st := o.enc.encode(b, func(body []byte, n int) {
@@ -173,14 +172,10 @@ func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	return batches, nil
 }
 
-// Close stops the outlet, delivering what is queued until ctx ends; see
-// outlet.Queue.Close.
-func (o *Outlet) Close(ctx context.Context) error { return o.base.Close(ctx) }
-
 // Stats returns the outlet's counters.
 func (o *Outlet) Stats() Stats {
 	var st Stats
-	base := o.base.Stats(func() { st = o.stats })
+	base := o.Base.Stats(func() { st = o.stats })
 	st.Stats = base
 	return st
 }

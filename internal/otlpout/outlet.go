@@ -1,7 +1,6 @@
 package otlpout
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -17,12 +16,12 @@ import (
 // Outlet sends flushed buckets to an OTLP/HTTP metrics endpoint. It
 // implements outlet.Outlet. Safe for concurrent use.
 type Outlet struct {
-	cfg    Config
-	log    *slog.Logger
-	sender *outlet.HTTPSender
-	base   *outlet.Base
-	enc    *encoder // guarded by base
-	stats  Stats    // guarded by base
+	cfg          Config
+	log          *slog.Logger
+	sender       *outlet.HTTPSender
+	*outlet.Base          // Close and the skeleton
+	enc          *encoder // guarded by Base
+	stats        Stats    // guarded by Base
 
 	partial, partialDropped, badResponses atomic.Int64
 	throttled                             *throttle.Logger
@@ -65,7 +64,7 @@ func New(cfg Config) (*Outlet, error) {
 		throttled: throttle.New(cfg.Logger.With("outlet", cfg.Queue.Name), PartialLogEvery, cfg.Now),
 	}
 	o.sender = o.newSender()
-	o.base = outlet.NewBase(cfg.Queue.Name, o.sender, cfg.Queue)
+	o.Base = outlet.NewBase(cfg.Queue.Name, o.sender, cfg.Queue)
 	return o, nil
 }
 
@@ -73,9 +72,9 @@ func New(cfg Config) (*Outlet, error) {
 // data points each) and queues them. It does not keep b. A bucket that
 // cannot be encoded is not sent at all: a partial bucket would make the
 // cumulative series it left out look reset.
-func (o *Outlet) Write(b *aggregate.Bucket) { o.base.Write(b, o.encode) }
+func (o *Outlet) Write(b *aggregate.Bucket) { o.Base.Write(b, o.encode) }
 
-// encode runs with the base's lock held.
+// encode runs with the Base's lock held.
 func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	o.stats.Series += int64(len(b.Series))
 	var batches []outlet.Batch
@@ -92,14 +91,10 @@ func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	return batches, nil
 }
 
-// Close stops accepting buckets and delivers what is queued until ctx ends;
-// the error (wrapping outlet.ErrUndelivered) counts what was dropped then.
-func (o *Outlet) Close(ctx context.Context) error { return o.base.Close(ctx) }
-
 // Stats returns the outlet's counters.
 func (o *Outlet) Stats() Stats {
 	var st Stats
-	st.Stats = o.base.Stats(func() {
+	st.Stats = o.Base.Stats(func() {
 		st = o.stats
 		e := o.enc
 		st.Late, st.Unknown, st.Resets = e.late, e.unknown, e.resets

@@ -1,7 +1,6 @@
 package promwrite
 
 import (
-	"context"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -13,12 +12,12 @@ import (
 // Outlet sends flushed buckets to a Prometheus remote-write endpoint. It
 // implements outlet.Outlet. Safe for concurrent use.
 type Outlet struct {
-	cfg    Config
-	log    *slog.Logger
-	sender *outlet.HTTPSender
-	base   *outlet.Base
-	enc    *encoder // guarded by base
-	stats  Stats    // guarded by base
+	cfg          Config
+	log          *slog.Logger
+	sender       *outlet.HTTPSender
+	*outlet.Base          // Close and the skeleton
+	enc          *encoder // guarded by Base
+	stats        Stats    // guarded by Base
 }
 
 var _ outlet.Outlet = (*Outlet)(nil)
@@ -51,7 +50,7 @@ func New(cfg Config) (*Outlet, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With("outlet", cfg.Queue.Name),
 		sender: s,
-		base:   outlet.NewBase("remote_write", s, cfg.Queue),
+		Base:   outlet.NewBase("remote_write", s, cfg.Queue),
 		enc:    newEncoder(cfg.Prefix, tags, cfg.MaxTrackedSeries),
 	}
 	o.enc.now = cfg.Now
@@ -60,9 +59,9 @@ func New(cfg Config) (*Outlet, error) {
 
 // Write encodes b into one or more requests (at most MaxSeriesPerRequest time
 // series each) and queues them. It does not keep b.
-func (o *Outlet) Write(b *aggregate.Bucket) { o.base.Write(b, o.encode) }
+func (o *Outlet) Write(b *aggregate.Bucket) { o.Base.Write(b, o.encode) }
 
-// encode runs with the base's lock held.
+// encode runs with the Base's lock held.
 func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	o.stats.Series += int64(len(b.Series))
 	collisions := o.enc.collisions
@@ -79,14 +78,10 @@ func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	return batches, nil
 }
 
-// Close stops accepting buckets and delivers what is queued until ctx ends;
-// the error (wrapping outlet.ErrUndelivered) counts what was dropped then.
-func (o *Outlet) Close(ctx context.Context) error { return o.base.Close(ctx) }
-
 // Stats returns the outlet's counters.
 func (o *Outlet) Stats() Stats {
 	var st Stats
-	st.Stats = o.base.Stats(func() {
+	st.Stats = o.Base.Stats(func() {
 		st = o.stats
 		st.Late, st.Collisions, st.Unknown = o.enc.late, o.enc.collisions, o.enc.unknown
 		st.Evicted, st.Tracked = o.enc.tr.Evicted(), o.enc.tr.Len()

@@ -324,7 +324,7 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	}
 	var total float64
-	o.base.Stats(func() { total = o.enc.tr.Peek(seriesKey{name: "c", source: "web.1", kind: metric.Counter}).total })
+	o.Base.Stats(func() { total = o.enc.tr.Peek(seriesKey{name: "c", source: "web.1", kind: metric.Counter}).total })
 	if total != writers*each {
 		t.Errorf("running total %v, want %d", total, writers*each)
 	}

@@ -134,13 +134,6 @@ func walk(t reflect.Type, path string, base []int, prefix string, only []string,
 	return nil
 }
 
-// Check reports whether every exported field of the struct type t carries
-// a valid metric tag.
-func Check(t reflect.Type) error {
-	_, err := Metrics("", t)
-	return err
-}
-
 // Register registers in r, under prefix, every self-metric of the Stats type
 // read returns; each reads a fresh value through read when the emitter
 // prints it. It fails on an invalid tag or a name already registered.

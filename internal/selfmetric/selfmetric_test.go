@@ -105,8 +105,8 @@ func TestBadTags(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if err := selfmetric.Check(tc.typ); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Check: %v, want %q", err, tc.want)
+			if _, err := selfmetric.Metrics("", tc.typ); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Metrics: %v, want %q", err, tc.want)
 			}
 		})
 	}
