@@ -20,7 +20,8 @@
 // summed. A time.Duration gauge is published in milliseconds. A struct
 // field tagged with an empty name is descended into, with the same prefix;
 // "only=…" keeps just the metrics named. Every field must carry a tag
-// (Check), so that a new statistic is never silently unpublished.
+// (Metrics fails otherwise), so that a new statistic is never silently
+// unpublished.
 package selfmetric
 
 import (
