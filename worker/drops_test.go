@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/console"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/logsession"
@@ -25,101 +26,52 @@ import (
 	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
+	"github.com/dynometrics/dynometrics/internal/selfmetric"
 	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/view"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
-// notDrops are the statistics that count something other than data dropped,
-// refused or cut short (volumes, gauges, retries), with why.
-var notDrops = map[string]string{
-	"input.Stats.Lines": "volume", "input.Stats.Measurements": "volume", "input.Stats.SinkCalls": "volume",
-	"drain.Stats.Requests": "volume", "drain.Stats.Accepted": "volume", "drain.Stats.Bytes": "volume",
-	"drain.Stats.Processed": "volume", "drain.Stats.Queued": "gauge", "drain.Stats.QueuedBytes": "gauge",
-	"drain.Stats.Pending":             "gauge",
-	"drain.ServerStats.ListenerStats": "embedded: its fields are listed", "drain.ServerStats.Accepted": "volume",
-	"drain.ServerStats.Active": "gauge",
-	"syslog.Stats.Accepted":    "volume", "syslog.Stats.Active": "gauge",
-	"logsession.Stats.Sessions": "volume", "logsession.Stats.Streams": "volume",
-	"logsession.Stats.StreamEnds": "a clean end; the tailer reconnects", "logsession.Stats.Backoff": "gauge",
-	"aggregate.Stats.Added": "volume", "aggregate.Stats.BucketsFlushed": "volume",
-	"aggregate.Stats.SeriesFlushed": "volume", "aggregate.Stats.OpenSeries": "gauge",
-	"librato.Stats.Queue": "outlet.QueueStats, per outlet (worker.outlet.<name>.*)", "librato.Stats.Buckets": "volume",
-	"librato.Stats.Series": "volume", "librato.Stats.Measurements": "volume", "librato.Stats.Batches": "volume",
-	"promwrite.Stats.Queue": "outlet.QueueStats, per outlet", "promwrite.Stats.Buckets": "volume",
-	"promwrite.Stats.Series": "volume", "promwrite.Stats.Samples": "volume", "promwrite.Stats.Requests": "volume",
-	"promwrite.Stats.Tracked":      "gauge",
-	"promwrite.Stats.ServerErrors": "retried, not dropped (worker.outlet.<name>.send_failures)",
-
-	"otlp.Stats.Requests": "volume", "otlp.Stats.Accepted": "volume", "otlp.Stats.LogRecords": "volume",
-	"otlp.Stats.DataPoints":       "volume",
-	"otlp.Stats.CumulativeFirst":  "a cumulative series' first point: the reference later points are counted from",
-	"otlp.Stats.CumulativeResets": "a reset: the point is kept, all of it counted as new",
-	"otlp.Stats.CumulativeSeries": "gauge", "otlp.Stats.Queued": "gauge", "otlp.Stats.QueuedBytes": "gauge",
-	"otlp.Stats.Input.Lines": "volume", "otlp.Stats.Input.Measurements": "volume", "otlp.Stats.Input.SinkCalls": "volume",
-	"otlp.Stats.Input.MalformedFrames": "cannot happen: a log record's body has no frames (input.Session.Message)",
-	"otlp.Stats.Input.BadHeaders":      "cannot happen: a log record's body has no syslog header",
-	"otlp.Stats.Input.BrokenStreams":   "cannot happen: a request is decoded whole before its records are parsed",
-
-	"otlpout.Stats.Queue": "outlet.QueueStats, per outlet", "otlpout.Stats.Buckets": "volume",
-	"otlpout.Stats.Series": "volume", "otlpout.Stats.Points": "volume", "otlpout.Stats.Requests": "volume",
-	"otlpout.Stats.TrackedSeries": "gauge", "otlpout.Stats.TrackedHists": "gauge",
-	"otlpout.Stats.Resets":       "a cumulative histogram restarted with a new start time; nothing lost",
-	"otlpout.Stats.ServerErrors": "retried, not dropped (worker.outlet.<name>.send_failures)",
-	"otlpout.Stats.Partial":      "responses; the points they refused are PartialDropped",
-	"otlpout.Stats.BadResponses": "a 2xx whose body did not decode: the batch was accepted (logged)",
-
-	"view.Stats.Metrics": "gauge", "view.Stats.Series": "gauge", "view.Stats.Values": "gauge",
-	"view.Stats.Buckets": "volume",
-	"view.Stats.Resets":  "a metric's shown history restarted when its kind or unit changed; the buckets were delivered",
-
-	"store.Stats.HandoverBlobs": "volume", "store.Stats.HandoverStates": "volume",
-	"store.Stats.HandoverErrors": "retried: the partials are kept", "store.Stats.UnsentStates": "gauge",
-	"store.Stats.BucketsFlushed": "volume", "store.Stats.BucketsResent": "volume", "store.Stats.BucketsDone": "volume",
-	"store.Stats.FlushErrors": "retried", "store.Stats.Leases": "gauge",
-	"store.Stats.FrameErrors":     "the body is kept (a duplicate may pass)",
-	"store.Stats.FeedBuckets":     "volume",
-	"store.Stats.FeedErrors":      "the feed read is retried from the last entry read",
-	"store.Stats.FallbackBuckets": "volume: sent by this worker instead",
-	"store.Stats.RedisCommands":   "volume", "store.Stats.RedisRoundTrips": "volume", "store.Stats.FlushedSeries": "volume",
-	"store.Stats.FeedBytes": "volume", "store.Stats.HandoverBytes": "volume",
-	"store.Stats.ConsecutiveErrors": "gauge",
-}
-
 // covered names, for a drop path too costly to trigger here, the test that
 // triggers it and checks its statistic: "dir/file_test.go:TestName".
 var covered = map[string]string{
-	"input.Stats.OverlongLines":          "internal/input/processor_test.go:TestMaxLineBytesBoundary",
-	"input.Stats.BrokenStreams":          "internal/input/processor_test.go:TestReadErrors",
-	"drain.Stats.QueueFull":              "internal/input/drain/handler_test.go:TestQueueFull",
-	"drain.Stats.Busy":                   "internal/input/drain/slowloris_test.go:TestBusyWhileReading",
-	"drain.Stats.Closing":                "internal/input/drain/handler_test.go:TestCloseDrains",
-	"drain.Stats.DedupEvicted":           "internal/input/drain/handler_test.go:TestDedupBounds",
-	"drain.Stats.SharedDups":             "internal/input/drain/handler_test.go:TestSharedSeen",
-	"drain.ServerStats.Saturated":        "internal/input/drain/handler_test.go:TestServer",
-	"drain.ServerStats.IdleClosed":       "internal/input/drain/slowloris_test.go:TestIdleKeepAliveClosed",
-	"drain.ServerStats.SlowClosed":       "internal/input/drain/slowloris_test.go:TestSlowHeaders",
-	"syslog.Stats.Saturated":             "internal/input/syslog/syslog_test.go:TestMaxConns",
-	"syslog.Stats.IdleTimeouts":          "internal/input/syslog/syslog_test.go:TestIdleTimeout",
-	"syslog.Stats.SilentClosed":          "internal/input/syslog/reclaim_test.go:TestFirstByteTimeout",
-	"syslog.Stats.Reclaimed":             "internal/input/syslog/reclaim_test.go:TestIdleConnectionsReclaimed",
-	"syslog.Stats.HandshakeErrors":       "internal/input/syslog/syslog_test.go:TestTLS",
-	"logsession.Stats.SessionErrors":     "internal/input/logsession/logsession_test.go:TestUnauthorized",
-	"logsession.Stats.Unauthorized":      "internal/input/logsession/logsession_test.go:TestUnauthorized",
-	"logsession.Stats.StreamErrors":      "internal/input/logsession/logsession_test.go:TestStreamFailures",
-	"logsession.Stats.IdleTimeouts":      "internal/input/logsession/logsession_test.go:TestStreamFailures",
-	"aggregate.Stats.DroppedSeriesLimit": "internal/aggregate/admit_test.go:TestAdmissionRules",
-	"aggregate.Stats.DroppedSourceShare": "internal/aggregate/admit_test.go:TestBurstDoesNotStarveKnownSeries",
-	"aggregate.Stats.DroppedOpenLimit":   "internal/aggregate/admit_test.go:TestAdmissionRules",
-	"aggregate.Stats.DroppedInvalid":     "internal/aggregate/aggregator_test.go:TestInvalid",
-	"aggregate.Stats.SketchSaturated":    "internal/aggregate/aggregator_test.go:TestSketchSaturated",
-	"librato.Stats.Skipped":              "internal/librato/harden_test.go:TestOutletFieldRules",
-	"promwrite.Stats.Late":               "internal/promwrite/encode_test.go:TestEncodeCumulative",
-	"promwrite.Stats.Unknown":            "internal/promwrite/encode_test.go:TestEncodeCollisionsAndUnknown",
-	"promwrite.Stats.Evicted":            "internal/promwrite/encode_test.go:TestTrackerBound",
-	"promwrite.Stats.ClosedDrops":        "internal/promwrite/outlet_test.go:TestWriteAfterClose",
-	"promwrite.Stats.Rejected":           "internal/promwrite/outlet_test.go:TestOutletFaults",
-	"console.Outlet.Stats.writeErrors":   "internal/console/console_test.go:TestOutletCounts",
+	"input.Stats.OverlongLines":              "internal/input/processor_test.go:TestMaxLineBytesBoundary",
+	"input.Stats.BrokenStreams":              "internal/input/processor_test.go:TestReadErrors",
+	"drain.Stats.QueueFull":                  "internal/input/drain/handler_test.go:TestQueueFull",
+	"drain.Stats.Busy":                       "internal/input/drain/slowloris_test.go:TestBusyWhileReading",
+	"drain.Stats.Closing":                    "internal/input/drain/handler_test.go:TestCloseDrains",
+	"drain.Stats.DedupEvicted":               "internal/input/drain/handler_test.go:TestDedupBounds",
+	"drain.Stats.SharedDups":                 "internal/input/drain/handler_test.go:TestSharedSeen",
+	"input.ListenerStats.Saturated":          "internal/input/drain/handler_test.go:TestServer",
+	"drain.ServerStats.IdleClosed":           "internal/input/drain/slowloris_test.go:TestIdleKeepAliveClosed",
+	"drain.ServerStats.SlowClosed":           "internal/input/drain/slowloris_test.go:TestSlowHeaders",
+	"syslog.Stats.Saturated":                 "internal/input/syslog/syslog_test.go:TestMaxConns",
+	"syslog.Stats.IdleTimeouts":              "internal/input/syslog/syslog_test.go:TestIdleTimeout",
+	"syslog.Stats.SilentClosed":              "internal/input/syslog/reclaim_test.go:TestFirstByteTimeout",
+	"syslog.Stats.Reclaimed":                 "internal/input/syslog/reclaim_test.go:TestIdleConnectionsReclaimed",
+	"syslog.Stats.HandshakeErrors":           "internal/input/syslog/syslog_test.go:TestTLS",
+	"logsession.Stats.SessionErrors":         "internal/input/logsession/logsession_test.go:TestUnauthorized",
+	"logsession.Stats.Unauthorized":          "internal/input/logsession/logsession_test.go:TestUnauthorized",
+	"logsession.Stats.StreamErrors":          "internal/input/logsession/logsession_test.go:TestStreamFailures",
+	"logsession.Stats.IdleTimeouts":          "internal/input/logsession/logsession_test.go:TestStreamFailures",
+	"aggregate.Stats.DroppedSeriesLimit":     "internal/aggregate/admit_test.go:TestAdmissionRules",
+	"aggregate.Stats.DroppedSourceShare":     "internal/aggregate/admit_test.go:TestBurstDoesNotStarveKnownSeries",
+	"aggregate.Stats.DroppedOpenLimit":       "internal/aggregate/admit_test.go:TestAdmissionRules",
+	"aggregate.Stats.DroppedInvalid":         "internal/aggregate/aggregator_test.go:TestInvalid",
+	"aggregate.Stats.SketchSaturated":        "internal/aggregate/aggregator_test.go:TestSketchSaturated",
+	"librato.Stats.Skipped":                  "internal/librato/harden_test.go:TestOutletFieldRules",
+	"promwrite.Stats.Late":                   "internal/promwrite/encode_test.go:TestEncodeCumulative",
+	"promwrite.Stats.Unknown":                "internal/promwrite/encode_test.go:TestEncodeCollisionsAndUnknown",
+	"promwrite.Stats.Evicted":                "internal/promwrite/encode_test.go:TestTrackerBound",
+	"promwrite.Stats.Rejected":               "internal/promwrite/outlet_test.go:TestOutletFaults",
+	"console.Stats.WriteErrors":              "internal/console/console_test.go:TestOutletCounts",
+	"outlet.Stats.ClosedDrops":               "internal/outlet/base_test.go:TestBaseClosedDrops",
+	"outlet.Stats.Queue.Dropped":             "internal/outlet/queue_test.go:TestQueueDropOldestWhenFull",
+	"outlet.Stats.Queue.DroppedMeasurements": "internal/outlet/queue_test.go:TestQueueDropOldestWhenFull",
+	"outlet.Stats.Queue.DroppedFull":         "internal/outlet/queue_test.go:TestQueueDropOldestWhenFull",
+	"outlet.Stats.Queue.DroppedExpired":      "internal/outlet/queue_test.go:TestQueueAgeBound",
+	"outlet.Stats.Queue.DroppedPermanent":    "internal/outlet/queue_test.go:TestQueuePermanentDropsOnlyThatBatch",
+	"outlet.Stats.Queue.DroppedShutdown":     "internal/outlet/queue_test.go:TestQueueCloseReportsLeftovers",
 
 	"otlp.Stats.TooLarge":                "internal/input/otlp/handler_test.go:TestAnswers",
 	"otlp.Stats.GzipBombs":               "internal/input/otlp/handler_test.go:TestAnswers",
@@ -139,7 +91,6 @@ var covered = map[string]string{
 	"otlpout.Stats.PartialDropped": "internal/otlpout/outlet_test.go:TestFaults",
 	"otlpout.Stats.Late":           "internal/otlpout/outlet_test.go:TestCumulativeStateBounds",
 	"otlpout.Stats.Evicted":        "internal/otlpout/outlet_test.go:TestCumulativeStateBounds",
-	"otlpout.Stats.ClosedDrops":    "internal/otlpout/outlet_test.go:TestCloseFlushesAndDropsAfter",
 	"otlpout.Stats.Unknown":        "internal/otlpout/outlet_test.go:TestUnknownKindSkipped",
 	"otlpout.Stats.EncodeErrors":   "internal/otlpout/outlet_test.go:TestEncodeErrorDropsBucket",
 
@@ -156,15 +107,32 @@ var covered = map[string]string{
 	"store.Stats.OutletRefused":    "internal/store/store_test.go:TestDropCounters",
 	"store.Stats.SeriesConflicts":  "internal/store/store_test.go:TestDropCounters",
 	"store.Stats.BadBlobs":         "internal/store/store_test.go:TestDropCounters",
+	"store.Stats.FeedErrors":       "internal/store/feed_test.go:TestFeedErrorsCounted",
 }
 
-// TestEveryDropPathCounted is issue 13's ninth item: it enumerates every
-// statistic of every component that counts something dropped, refused or cut
-// short, checks that each has a self-metric, triggers each one that a running
-// worker can be made to hit cheaply (the others name the test that does), and
-// checks that the self-metric counted it. Components this worker does not
-// run are checked by type: their Stats fields against the counters a worker
-// running them would register.
+// allStats is every component's Stats type, as the worker publishes it.
+var allStats = []statsSource{
+	{prefix: "worker.input.", typ: reflect.TypeFor[input.Stats]()},
+	{prefix: "worker.drain.", typ: reflect.TypeFor[drain.Stats]()},
+	{prefix: "worker.drain.", typ: reflect.TypeFor[drain.ServerStats]()},
+	{prefix: "worker.syslog.", typ: reflect.TypeFor[syslog.Stats]()},
+	{prefix: "worker.logsession.", typ: reflect.TypeFor[logsession.Stats]()},
+	{prefix: "worker.aggregate.", typ: reflect.TypeFor[aggregate.Stats]()},
+	{prefix: "worker.otlp.", typ: reflect.TypeFor[otlp.Stats]()},
+	{prefix: "worker.outlet.librato.", typ: reflect.TypeFor[librato.Stats]()},
+	{prefix: "worker.outlet.remote_write.", typ: reflect.TypeFor[promwrite.Stats]()},
+	{prefix: "worker.outlet.otlp.", typ: reflect.TypeFor[otlpout.Stats]()},
+	{prefix: "worker.outlet.console.", typ: reflect.TypeFor[console.Stats]()},
+	{prefix: "worker.redis.", typ: reflect.TypeFor[store.Stats]()},
+	{prefix: "worker.view.", typ: reflect.TypeFor[view.Stats]()},
+}
+
+// TestEveryDropPathCounted is issue 13's ninth item: every statistic that
+// counts something dropped, refused or cut short (tagged "drop", see
+// internal/selfmetric; every field of every Stats must carry a tag) has a
+// self-metric; each that a running worker can be made to hit cheaply is
+// triggered here and its self-metric must count it; the others name the
+// test that does.
 func TestEveryDropPathCounted(t *testing.T) {
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	rw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
@@ -179,52 +147,30 @@ func TestEveryDropPathCounted(t *testing.T) {
 	url, w, stop := runWorker(t, cfg, outlet.QueueConfig{}, clock)
 	drainAddr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/logs")
 
-	// Every drop statistic has a self-metric (or is listed as covered).
-	byField := map[string]dropCounter{}
-	for _, c := range w.dropCounters() {
-		for _, f := range append([]string{c.field}, c.also...) {
-			byField[f] = c
-		}
-	}
-	// The components this worker does not run (the live view, Redis, the
-	// OTLP outlet) still have their fields mapped: the counters a worker
-	// that has them registers. Their drop paths are covered by named tests.
-	mapped := map[string]string{}
-	absent := append(viewDrops(func() view.Stats { return view.Stats{} }), sharedDrops(func() store.Stats { return store.Stats{} })...)
-	absent = append(absent, otlpOutletDrops("worker.outlet.otlp.", func() otlpout.Stats { return otlpout.Stats{} })...)
-	for _, c := range absent {
-		for _, f := range append([]string{c.field}, c.also...) {
-			mapped[f] = c.metric
-		}
-	}
-	for field, c := range byField {
-		mapped[field] = c.metric
-	}
-	var check func(prefix string, rt reflect.Type)
-	check = func(prefix string, rt reflect.Type) {
-		for _, f := range reflect.VisibleFields(rt) {
-			field := prefix + "." + f.Name
-			_, counted := mapped[field]
-			_, not := notDrops[field]
-			switch {
-			case counted && not:
-				t.Errorf("%s is both counted as a drop and listed in notDrops", field)
-			case !counted && !not && f.Type.Kind() == reflect.Struct && !f.Anonymous:
-				check(field, f.Type) // a nested Stats: its fields are listed
-			case !counted && !not:
-				t.Errorf("%s has no self-metric", field)
+	// Every drop statistic, with the self-metrics it feeds: of the running
+	// worker's components (byField), of every component (mapped).
+	drops := func(ss []statsSource) map[string][]string {
+		out := map[string][]string{}
+		for _, s := range ss {
+			ms, err := selfmetric.Metrics(s.prefix, s.typ)
+			if err != nil {
+				t.Error(err)
+			}
+			for _, m := range ms {
+				for _, f := range m.Fields {
+					if m.Drop {
+						out[f] = append(out[f], m.Name)
+					}
+				}
 			}
 		}
+		return out
 	}
-	for _, typ := range []any{input.Stats{}, drain.Stats{}, drain.ServerStats{}, syslog.Stats{}, logsession.Stats{},
-		aggregate.Stats{}, librato.Stats{}, promwrite.Stats{}, otlp.Stats{}, otlpout.Stats{}, view.Stats{}, store.Stats{}} {
-		rt := reflect.TypeOf(typ)
-		check(rt.String(), rt)
-	}
-	for _, name := range []string{"queue_full", "expired", "refused", "shutdown"} {
-		for _, o := range []string{"librato", "remote_write"} {
-			if w.reg.Get("worker.outlet."+o+".batches_dropped."+name) == nil {
-				t.Errorf("no self-metric worker.outlet.%s.batches_dropped.%s", o, name)
+	byField, mapped := drops(w.statsSources()), drops(allStats)
+	for field, names := range byField {
+		for _, n := range names {
+			if w.reg.Get(n) == nil {
+				t.Errorf("%s: self-metric %s not registered", field, n)
 			}
 		}
 	}
@@ -363,19 +309,23 @@ func TestEveryDropPathCounted(t *testing.T) {
 	clock.Set(start.Add(time.Minute + 2*time.Second))
 	waitFor(t, "the bucket at the fake", 10*time.Second, func() bool { _, ok := fake.Find(testPrefix+".hits", "web.1"); return ok })
 
-	for field, c := range byField {
+	for field, names := range byField {
 		if _, ok := triggers[field]; ok {
-			n := w.reg.Get(c.metric).(metrics.Counter).Count()
-			if n == 0 {
-				t.Errorf("%s (self-metric %s) did not count its trigger", field, c.metric)
+			for _, name := range names {
+				if w.reg.Get(name).(metrics.Counter).Count() == 0 {
+					t.Errorf("%s (self-metric %s) did not count its trigger", field, name)
+				}
 			}
 			continue
 		}
 		if _, ok := covered[field]; !ok {
-			t.Errorf("%s (self-metric %s): neither triggered here nor covered by a named test", field, c.metric)
+			t.Errorf("%s (self-metrics %v): neither triggered here nor covered by a named test", field, names)
 		}
 	}
 	for field, metric := range mapped {
+		if _, ok := triggers[field]; ok {
+			continue
+		}
 		if _, ok := byField[field]; !ok {
 			if _, ok := covered[field]; !ok {
 				t.Errorf("%s (self-metric %s, not running here): not covered by a named test", field, metric)

@@ -5,11 +5,10 @@ import (
 	"net/url"
 
 	"github.com/dynometrics/dynometrics/internal/otlpout"
-	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // buildOTLPOutlet adds the OTLP metrics outlet when an OTEL_EXPORTER_OTLP_*
-// endpoint is set, with its self-metrics (worker.outlet.otlp.*).
+// endpoint is set; its self-metrics (worker.outlet.otlp.*) are its Stats'.
 func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	cfg := w.cfg
 	if !cfg.OTLP.Enabled() {
@@ -25,13 +24,6 @@ func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 		return fmt.Errorf("OTLP outlet: %w", err)
 	}
 	w.outlets = append(w.outlets, namedOutlet{otlpout.QueueName, o})
-	w.outletMetrics(otlpout.QueueName, func() outlet.QueueStats { return o.Stats().Queue })
-	s := selfMetrics{w.reg}
-	p := "worker.outlet." + otlpout.QueueName + "."
-	// Its drop counters are in dropCounters.
-	s.counter(p+"bad_responses", func() int64 { return o.Stats().BadResponses })
-	s.counter(p+"histogram_resets", func() int64 { return o.Stats().Resets })
-	s.gauge(p+"tracked_series", func() int64 { st := o.Stats(); return int64(st.TrackedSeries + st.TrackedHists) })
 	w.log.Info("OTLP outlet", "endpoint", o.Endpoint(), "protocol", oc.Protocol,
 		"compression", oc.Compression, "temporality", oc.Temporality.String(), "headers", len(oc.Headers))
 	if u, err := url.Parse(oc.Endpoint); err == nil && u.Port() == "4317" {

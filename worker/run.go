@@ -153,7 +153,6 @@ func (w *worker) buildOutlets() error {
 			return err
 		}
 		w.outlets = append(w.outlets, namedOutlet{"librato", o})
-		w.outletMetrics("librato", func() outlet.QueueStats { return o.Stats().Queue })
 	}
 	if cfg.RemoteWrite.Enabled() {
 		pc, err := cfg.RemoteWrite.Config(tags)
@@ -166,7 +165,6 @@ func (w *worker) buildOutlets() error {
 			return err
 		}
 		w.outlets = append(w.outlets, namedOutlet{"remote_write", o})
-		w.outletMetrics("remote_write", func() outlet.QueueStats { return o.Stats().Queue })
 	}
 	if err := w.buildOTLPOutlet(tags); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/store"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // shared is the worker's side of shared state on Redis (REDIS_URL): it
@@ -25,8 +26,7 @@ type shared struct {
 	stop func()
 	wg   sync.WaitGroup
 
-	mu           sync.Mutex
-	nextFallback time.Time // the next fallback warning may be logged then
+	fallbackLog *throttle.Logger // the fallback warning, at most once per store.LogEvery
 }
 
 // buildShared opens the store when REDIS_URL is set. Called after the
@@ -47,8 +47,7 @@ func (w *worker) buildShared() error {
 	if err != nil {
 		return err
 	}
-	w.shared = &shared{w: w, st: st}
-	w.sharedMetrics()
+	w.shared = &shared{w: w, st: st, fallbackLog: throttle.New(w.log, store.LogEvery, w.opt.now)}
 	return nil
 }
 
@@ -144,16 +143,8 @@ func (s *shared) handover(ctx context.Context) {
 	if len(bs) == 0 {
 		return
 	}
-	s.mu.Lock()
-	logIt := !now.Before(s.nextFallback)
-	if logIt {
-		s.nextFallback = now.Add(store.LogEvery)
-	}
-	s.mu.Unlock()
-	if logIt {
-		w.log.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
-			"down_since", since, "buckets", len(bs))
-	}
+	s.fallbackLog.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
+		"down_since", since, "buckets", len(bs))
 	w.write(stateBuckets(bs))
 }
 
@@ -210,42 +201,4 @@ func stateBuckets(bs []*aggregate.StateBucket) []*aggregate.Bucket {
 		out[i] = b.Bucket()
 	}
 	return out
-}
-
-// sharedMetrics registers the store's volume counters and gauges; its drop
-// counters are in dropCounters (sharedDrops).
-func (w *worker) sharedMetrics() {
-	s := selfMetrics{w.reg}
-	st := func() store.Stats { return w.shared.st.Stats() }
-	u := func(f func(store.Stats) uint64) func() int64 { return func() int64 { return int64(f(st())) } }
-	s.counter("worker.redis.handover_blobs", u(func(x store.Stats) uint64 { return x.HandoverBlobs }))
-	s.counter("worker.redis.handover_series", u(func(x store.Stats) uint64 { return x.HandoverStates }))
-	s.counter("worker.redis.handover_errors", u(func(x store.Stats) uint64 { return x.HandoverErrors }))
-	s.counter("worker.redis.buckets_flushed", u(func(x store.Stats) uint64 { return x.BucketsFlushed }))
-	s.counter("worker.redis.buckets_resent", u(func(x store.Stats) uint64 { return x.BucketsResent }))
-	s.counter("worker.redis.buckets_done", u(func(x store.Stats) uint64 { return x.BucketsDone }))
-	s.counter("worker.redis.flush_errors", u(func(x store.Stats) uint64 { return x.FlushErrors }))
-	s.counter("worker.redis.frame_errors", u(func(x store.Stats) uint64 { return x.FrameErrors }))
-	s.counter("worker.redis.feed_buckets", u(func(x store.Stats) uint64 { return x.FeedBuckets }))
-	s.counter("worker.redis.feed_errors", u(func(x store.Stats) uint64 { return x.FeedErrors }))
-	s.counter("worker.redis.fallback_buckets", u(func(x store.Stats) uint64 { return x.FallbackBuckets }))
-	s.counter("worker.redis.commands", u(func(x store.Stats) uint64 { return x.RedisCommands }))
-	s.gauge("worker.redis.unsent_series", func() int64 { return int64(st().UnsentStates) })
-	s.gauge("worker.redis.leases", func() int64 { return int64(st().Leases) })
-}
-
-// sharedDrops lists the store's drop counters, read from st.
-func sharedDrops(st func() store.Stats) []dropCounter {
-	var cs []dropCounter
-	c := func(metric, field string, read func(store.Stats) uint64) {
-		cs = append(cs, dropCounter{metric: metric, field: "store.Stats." + field, read: func() int64 { return int64(read(st())) }})
-	}
-	c("worker.redis.late_series", "LateStates", func(x store.Stats) uint64 { return x.LateStates })
-	c("worker.redis.late_measurements", "LateMeasurements", func(x store.Stats) uint64 { return x.LateMeasurements })
-	c("worker.redis.buckets_abandoned", "BucketsAbandoned", func(x store.Stats) uint64 { return x.BucketsAbandoned })
-	c("worker.redis.outlet_refused", "OutletRefused", func(x store.Stats) uint64 { return x.OutletRefused })
-	c("worker.redis.series_conflicts", "SeriesConflicts", func(x store.Stats) uint64 { return x.SeriesConflicts })
-	c("worker.redis.bad_blobs", "BadBlobs", func(x store.Stats) uint64 { return x.BadBlobs })
-	c("worker.redis.frame_duplicates", "FramesDuplicate", func(x store.Stats) uint64 { return x.FramesDuplicate })
-	return cs
 }

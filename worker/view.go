@@ -63,24 +63,7 @@ func (w *worker) buildView() error {
 		}
 	}
 
-	s := selfMetrics{w.reg}
-	st := func() view.Stats { return h.Stats() }
-	s.gauge("worker.view.series", func() int64 { return int64(st().Series) })
-	s.gauge("worker.view.values", func() int64 { return st().Values })
-	return nil // worker.view.dropped and .busy: dropCounters (viewDrops)
-}
-
-// viewDrops lists the live view's drop counters, read from st.
-func viewDrops(st func() view.Stats) []dropCounter {
-	return []dropCounter{
-		{metric: "worker.view.dropped", field: "view.Stats.DroppedSeriesLimit",
-			also: []string{"view.Stats.DroppedConflict", "view.Stats.DroppedPeriod", "view.Stats.DroppedOld"},
-			read: func() int64 {
-				x := st()
-				return x.DroppedSeriesLimit + x.DroppedConflict + x.DroppedPeriod + x.DroppedOld
-			}},
-		{metric: "worker.view.busy", field: "view.Stats.Busy", read: func() int64 { return st().Busy }},
-	}
+	return nil
 }
 
 // loopback reports whether addr listens on a loopback address only.

@@ -103,20 +103,20 @@ type seriesKey struct{ name, source string }
 // measurement given to Add is counted in exactly one of Added, Late and the
 // Dropped fields.
 type Stats struct {
-	Added              uint64 // measurements aggregated into an open series
-	Late               uint64 // measurements for a bucket already flushed (or past its deadline at a Flush)
-	DroppedSeriesLimit uint64 // measurements that would have opened a series beyond their bucket's room (MaxSeries; see admit.go)
-	DroppedSourceShare uint64 // measurements that would have opened a new series beyond their source's share of a contested bucket
-	DroppedOpenLimit   uint64 // measurements that would have opened a series beyond 2×MaxSeries open in all buckets
-	DroppedFuture      uint64 // measurements timestamped more than MaxFuture after the clock
-	DroppedOld         uint64 // measurements timestamped more than MaxAge before the clock
-	DroppedConflict    uint64 // measurements whose kind or unit differs from their series'
-	DroppedInvalid     uint64 // measurements with an unknown kind or a NaN value
-	DroppedOutOfRange  uint64 // measurements whose magnitude exceeds MaxAbsValue (±Inf included)
-	BucketsFlushed     uint64 // buckets returned by Flush and FlushAll
-	SeriesFlushed      uint64 // series in those buckets
-	SketchSaturated    uint64 // flushed series whose sketch reached SketchMaxBins
-	OpenSeries         int64  // series open now (a gauge, not cumulative)
+	Added              uint64 `metric:"added"`                             // measurements aggregated into an open series
+	Late               uint64 `metric:"late,drop"`                         // measurements for a bucket already flushed (or past its deadline at a Flush)
+	DroppedSeriesLimit uint64 `metric:"dropped.series_limit dropped,drop"` // measurements that would have opened a series beyond their bucket's room (MaxSeries; see admit.go)
+	DroppedSourceShare uint64 `metric:"dropped.source_share dropped,drop"` // measurements that would have opened a new series beyond their source's share of a contested bucket
+	DroppedOpenLimit   uint64 `metric:"dropped.open_limit dropped,drop"`   // measurements that would have opened a series beyond 2×MaxSeries open in all buckets
+	DroppedFuture      uint64 `metric:"dropped.future dropped,drop"`       // measurements timestamped more than MaxFuture after the clock
+	DroppedOld         uint64 `metric:"dropped.old dropped,drop"`          // measurements timestamped more than MaxAge before the clock
+	DroppedConflict    uint64 `metric:"dropped.conflict dropped,drop"`     // measurements whose kind or unit differs from their series'
+	DroppedInvalid     uint64 `metric:"dropped.invalid dropped,drop"`      // measurements with an unknown kind or a NaN value
+	DroppedOutOfRange  uint64 `metric:"dropped.out_of_range dropped,drop"` // measurements whose magnitude exceeds MaxAbsValue (±Inf included)
+	BucketsFlushed     uint64 `metric:"-"`                                 // buckets returned by Flush and FlushAll
+	SeriesFlushed      uint64 `metric:"series_flushed"`                    // series in those buckets
+	SketchSaturated    uint64 `metric:"sketch_saturated,drop"`             // flushed series whose sketch reached SketchMaxBins
+	OpenSeries         int64  `metric:"open_series,gauge"`                 // series open now (a gauge, not cumulative)
 }
 
 // New returns an Aggregator for cfg after applying defaults and validating

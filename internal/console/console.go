@@ -36,8 +36,13 @@ type Outlet struct {
 	w      io.Writer
 	prefix string
 	buf    []byte
-	series int64
-	errs   int64
+	stats  Stats
+}
+
+// Stats are the console outlet's counters.
+type Stats struct {
+	Series      int64 `metric:"-"`                 // series printed (a volume, not published)
+	WriteErrors int64 `metric:"write_errors,drop"` // buckets whose write failed (lost: stdout is gone)
 }
 
 // New returns an Outlet writing to w, naming metrics prefix+"."+name (just name
@@ -54,9 +59,9 @@ func (o *Outlet) Write(b *aggregate.Bucket) {
 	var err error
 	if len(o.buf) > 0 {
 		if _, err = o.w.Write(o.buf); err != nil {
-			o.errs++
+			o.stats.WriteErrors++
 		} else {
-			o.series += int64(len(b.Series))
+			o.stats.Series += int64(len(b.Series))
 		}
 	}
 	if b.Done != nil {
@@ -68,10 +73,10 @@ func (o *Outlet) Write(b *aggregate.Bucket) {
 func (o *Outlet) Close(context.Context) error { return nil }
 
 // Stats returns how many series were printed and how many writes failed.
-func (o *Outlet) Stats() (series, writeErrors int64) {
+func (o *Outlet) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.series, o.errs
+	return o.stats
 }
 
 // AppendBucket appends the lines for b to dst and returns it.

@@ -94,16 +94,16 @@ func TestOutletCounts(t *testing.T) {
 	o := New(&buf, "")
 	o.Write(testBucket())
 	o.Write(&aggregate.Bucket{Start: time.Unix(0, 0), Period: time.Minute})
-	if n, errs := o.Stats(); n != 4 || errs != 0 {
-		t.Fatalf("Stats() = %d, %d; want 4, 0", n, errs)
+	if st := o.Stats(); st.Series != 4 || st.WriteErrors != 0 {
+		t.Fatalf("Stats() = %+v; want 4 series, 0 errors", st)
 	}
 	if lines := bytes.Count(buf.Bytes(), []byte("\n")); lines != 4 {
 		t.Fatalf("printed %d lines, want 4", lines)
 	}
 	f := New(failWriter{}, "")
 	f.Write(testBucket())
-	if n, errs := f.Stats(); n != 0 || errs != 1 {
-		t.Fatalf("failing writer: Stats() = %d, %d; want 0, 1", n, errs)
+	if st := f.Stats(); st.Series != 0 || st.WriteErrors != 1 {
+		t.Fatalf("failing writer: Stats() = %+v; want 0 series, 1 error", st)
 	}
 }
 

@@ -31,9 +31,9 @@ type LimitListener struct {
 
 // ListenerStats are the cumulative counters of a LimitListener.
 type ListenerStats struct {
-	Accepted  uint64 // connections accepted
-	Saturated uint64 // times Accept had to wait because the limit was reached
-	Active    int    // connections open now
+	Accepted  uint64 `metric:"-"`              // connections accepted
+	Saturated uint64 `metric:"saturated,drop"` // times Accept had to wait because the limit was reached
+	Active    int    `metric:"-"`              // connections open now
 }
 
 // NewLimitListener wraps l so that at most n connections are open at once;

@@ -72,15 +72,15 @@ type Config struct {
 // Stats are the cumulative counters of a Processor. A Session publishes its
 // counts when it flushes, so they lag by at most one body or read.
 type Stats struct {
-	Lines           uint64 // messages handed to the l2met parser
-	Measurements    uint64 // measurements passed to Sink.Add
-	RejectedLines   uint64 // messages with at least one rejected pair (l2met.ParseError)
-	RejectedPairs   uint64 // pairs or values rejected in those messages
-	MalformedFrames uint64 // frames the logplex Scanner skipped (bad length, over MaxLineBytes, …)
-	BadHeaders      uint64 // messages whose syslog or text header could not be parsed
-	OverlongLines   uint64 // text lines over MaxLineBytes, skipped (ReadLines)
-	BrokenStreams   uint64 // streams abandoned on a read error other than EOF or cancellation
-	SinkCalls       uint64 // calls to Sink.Add
+	Lines           uint64 `metric:"lines"`                 // messages handed to the l2met parser
+	Measurements    uint64 `metric:"measurements"`          // measurements passed to Sink.Add
+	RejectedLines   uint64 `metric:"rejected_lines,drop"`   // messages with at least one rejected pair (l2met.ParseError)
+	RejectedPairs   uint64 `metric:"rejected_pairs,drop"`   // pairs or values rejected in those messages
+	MalformedFrames uint64 `metric:"malformed_frames,drop"` // frames the logplex Scanner skipped (bad length, over MaxLineBytes, …)
+	BadHeaders      uint64 `metric:"bad_headers,drop"`      // messages whose syslog or text header could not be parsed
+	OverlongLines   uint64 `metric:"overlong_lines,drop"`   // text lines over MaxLineBytes, skipped (ReadLines)
+	BrokenStreams   uint64 `metric:"broken_streams,drop"`   // streams abandoned on a read error other than EOF or cancellation
+	SinkCalls       uint64 `metric:"-"`                     // calls to Sink.Add
 }
 
 // Processor turns frames and lines into measurements for a Sink. It is safe

@@ -39,8 +39,10 @@
 // Responses: 2xx is delivered; 400 and other 4xx (except 401, 403, 429) drop
 // that batch only, logging the response body; 401/403 keep the data and
 // retry, logging a credentials error at most once per QueueConfig.AuthLogEvery;
-// 429, 5xx and network errors are retried with backoff. Credentials travel
-// only in the Authorization header and never appear in errors or logs.
+// 429, 5xx and network errors are retried with backoff, waiting at least the
+// Retry-After the receiver asked for. Credentials travel only in the
+// Authorization header, never follow a redirect to another host or to plain
+// http (outlet.SameOrigin), and never appear in errors or logs.
 //
 // Delivery is at least once: a request the receiver processed but whose
 // answer was lost (a timeout after the server committed it) is sent again.

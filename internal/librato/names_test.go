@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/dynometrics/dynometrics/internal/outlet"
-	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
 func TestAppendMetricName(t *testing.T) {
@@ -134,8 +133,7 @@ func TestSenderClassifiesResponses(t *testing.T) {
 				io.WriteString(w, `{"errors":{"request":["echo `+token+`"]}}`+strings.Repeat("x", 2000))
 			}))
 			defer srv.Close()
-			s := &httpSender{client: srv.Client(), endpoint: srv.URL + "/v1/metrics", path: "/v1/metrics",
-				user: "u", pass: token, timeout: DefaultTimeout, redact: redact.New(token).Basic("u", token)}
+			s := newSender(Config{User: "u", Token: token, API: APIMetrics, HTTPClient: srv.Client(), Timeout: DefaultTimeout}, srv.URL)
 			err := s.Send(context.Background(), &outlet.Batch{Body: []byte(`{}`)})
 			if tc.ok != (err == nil) || tc.perm != errors.Is(err, outlet.ErrPermanent) || tc.unauth != errors.Is(err, outlet.ErrUnauthorized) {
 				t.Fatalf("HTTP %d: err %v", code, err)
@@ -146,7 +144,7 @@ func TestSenderClassifiesResponses(t *testing.T) {
 			if strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "[redacted]") {
 				t.Fatalf("error %q leaks or lacks the body", err)
 			}
-			if len(err.Error()) > MaxErrorBody+200 {
+			if len(err.Error()) > outlet.MaxErrorBody+200 {
 				t.Fatalf("error body not capped: %d bytes", len(err.Error()))
 			}
 		})
@@ -155,8 +153,7 @@ func TestSenderClassifiesResponses(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := srv.URL
 		srv.Close()
-		s := &httpSender{client: http.DefaultClient, endpoint: url + "/v1/metrics", path: "/v1/metrics",
-			user: "u@example.com", pass: token, timeout: DefaultTimeout}
+		s := newSender(Config{User: "u@example.com", Token: token, API: APIMetrics, Timeout: DefaultTimeout}, url)
 		err := s.Send(context.Background(), &outlet.Batch{Body: []byte(`{}`)})
 		if err == nil || errors.Is(err, outlet.ErrPermanent) || errors.Is(err, outlet.ErrUnauthorized) {
 			t.Fatalf("err %v, want a retryable error", err)

@@ -1,22 +1,25 @@
 package librato
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/outlet"
-	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
-// DefaultURL is the Librato API base URL.
-const DefaultURL = "https://metrics-api.librato.com"
+const (
+	// DefaultURL is the Librato API base URL.
+	DefaultURL = "https://metrics-api.librato.com"
+	// DefaultTimeout bounds one request, connection to last response byte.
+	DefaultTimeout = 10 * time.Second
+	// userAgent identifies the outlet to the receiver.
+	userAgent = "dynometrics-librato/1"
+)
 
 // The two APIs, the values of Config.API.
 const (
@@ -46,27 +49,25 @@ type Config struct {
 	Logger     *slog.Logger       // default slog.Default()
 }
 
-// Stats are cumulative counts since the Outlet started.
+// Stats are cumulative counts since the Outlet started; the metric tags
+// name the self-metrics under worker.outlet.librato.
 type Stats struct {
-	Queue        outlet.QueueStats
-	Buckets      int64 // buckets written
-	Series       int64 // series encoded
-	Measurements int64 // measurements encoded (a measure# series makes four)
-	Batches      int64 // request bodies queued
-	Skipped      int64 // series of which nothing could be sent: empty name, or its value is one Librato refuses (NaN, Inf, |v| ≥ 1e126)
-	Dropped      int64 // optional fields (min, max, sum_squares, last) and percentile gauges left out: value Librato refuses
-	Collisions   int64 // measurements left out: the bucket already held one with the same name and source after sanitizing
+	outlet.Stats `metric:""` // buckets, closed drops, the queue
+	Series       int64       `metric:"-"`                   // series encoded (a volume)
+	Measurements int64       `metric:"-"`                   // measurements encoded (a measure# series makes four)
+	Batches      int64       `metric:"-"`                   // request bodies queued
+	Skipped      int64       `metric:"series_skipped,drop"` // series of which nothing could be sent: empty name, or its value is one Librato refuses (NaN, Inf, |v| ≥ 1e126)
+	Dropped      int64       `metric:"fields_dropped,drop"` // optional fields (min, max, sum_squares, last) and percentile gauges left out: value Librato refuses
+	Collisions   int64       `metric:"collisions,drop"`     // measurements left out: the bucket already held one with the same name and source after sanitizing
 }
 
 // Outlet sends flushed buckets to Librato (or an AppOptics-compatible
 // endpoint). Safe for concurrent use.
 type Outlet struct {
-	q   *outlet.Queue
-	log *slog.Logger
-
-	mu    sync.Mutex // guards enc and stats
-	enc   *encoder
-	stats Stats
+	*outlet.Base // Close and the skeleton
+	log          *slog.Logger
+	enc          *encoder // guarded by Base
+	stats        Stats    // guarded by Base
 }
 
 var _ outlet.Outlet = (*Outlet)(nil)
@@ -92,38 +93,39 @@ func New(cfg Config) (*Outlet, error) {
 	if cfg.Queue.Logger == nil {
 		cfg.Queue.Logger = cfg.Logger
 	}
-	path := "/v1/" + cfg.API
-	s := &httpSender{
-		client:   cfg.HTTPClient,
-		endpoint: strings.TrimRight(u.String(), "/") + path,
-		path:     path,
-		user:     cfg.User,
-		pass:     cfg.Token,
-		timeout:  cfg.Timeout,
-	}
-	if cfg.User == "" { // AppOptics: the token is the user, the password is empty
-		s.user, s.pass = cfg.Token, ""
-	}
-	s.redact = redact.New(cfg.Token).Basic(s.user, s.pass)
+	s := newSender(cfg, strings.TrimRight(u.String(), "/"))
 	return &Outlet{
-		q:   outlet.NewQueue(s, cfg.Queue),
-		log: cfg.Logger,
-		enc: newEncoder(cfg.API == APIMeasurements, sanitizePrefix(cfg.Prefix), cfg.Tags),
+		Base: outlet.NewBase("librato", s, cfg.Queue),
+		log:  cfg.Logger,
+		enc:  newEncoder(cfg.API == APIMeasurements, sanitizePrefix(cfg.Prefix), cfg.Tags),
 	}, nil
+}
+
+// newSender returns the sender of cfg (defaults applied) to the API base URL.
+func newSender(cfg Config, base string) *outlet.HTTPSender {
+	user, pass := cfg.User, cfg.Token
+	if cfg.User == "" { // AppOptics: the token is the user, the password is empty
+		user, pass = cfg.Token, ""
+	}
+	return outlet.NewHTTPSender(outlet.HTTPConfig{
+		Name: "librato", URL: base + "/v1/" + cfg.API, Unit: "measurements",
+		Client: cfg.HTTPClient, Timeout: cfg.Timeout,
+		Header: http.Header{"Content-Type": {"application/json"}, "User-Agent": {userAgent}},
+		User:   user, Password: pass, Secrets: []string{cfg.Token},
+	})
 }
 
 // Write encodes b into request bodies of at most MaxMetricsPerPost (legacy) or
 // MaxMeasurementsPerPost (tagged) measurements and queues them. It does not
 // wait for the network. b is not kept.
-func (o *Outlet) Write(b *aggregate.Bucket) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+func (o *Outlet) Write(b *aggregate.Bucket) { o.Base.Write(b, o.encode) }
+
+// encode runs with the Base's lock held.
+func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 	var batches []outlet.Batch
 	st := o.enc.encode(b, func(body []byte, n int) {
 		batches = append(batches, outlet.Batch{Body: body, N: n, Time: b.Start})
 	})
-	outlet.PushBucket(o.q, "librato", b, batches)
-	o.stats.Buckets++
 	o.stats.Series += int64(st.series)
 	o.stats.Measurements += int64(st.measurements)
 	o.stats.Batches += int64(st.batches)
@@ -139,17 +141,13 @@ func (o *Outlet) Write(b *aggregate.Bucket) {
 		o.log.Warn("librato: series with the same name and source after sanitizing in one bucket, kept the first",
 			"dropped", st.collisions, "bucket", b.Start)
 	}
+	return batches, nil
 }
-
-// Close stops the outlet, delivering what is queued until ctx ends; see
-// outlet.Queue.Close.
-func (o *Outlet) Close(ctx context.Context) error { return o.q.Close(ctx) }
 
 // Stats returns the outlet's counters.
 func (o *Outlet) Stats() Stats {
-	o.mu.Lock()
-	st := o.stats
-	o.mu.Unlock()
-	st.Queue = o.q.Stats()
+	var st Stats
+	base := o.Base.Stats(func() { st = o.stats })
+	st.Stats = base
 	return st
 }

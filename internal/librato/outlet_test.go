@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -303,7 +304,7 @@ func TestOutletPermanentErrorDropsOnlyThatBatch(t *testing.T) {
 		t.Fatalf("%d recorded", got)
 	}
 	l := logs.String()
-	if !strings.Contains(l, `HTTP 400 Bad Request: {\"errors\":{\"params\":{\"measure_time\":[\"is too far in the past\"]}}}`) {
+	if !strings.Contains(l, `HTTP 400 Bad Request: \"{\\\"errors\\\":{\\\"params\\\":{\\\"measure_time\\\":[\\\"is too far in the past\\\"]}}}\"`) {
 		t.Fatalf("log lacks the error body:\n%s", l)
 	}
 	if strings.Contains(l, token) || strings.Contains(l, user) {
@@ -374,5 +375,25 @@ func TestNewValidates(t *testing.T) {
 				t.Fatalf("secret in error %q", err)
 			}
 		})
+	}
+}
+
+// TestOutletHonoursRetryAfter: a 429 with Retry-After: 1 holds the batch
+// back at least a second (the backoff alone is 1 ms here), then it is sent.
+func TestOutletHonoursRetryAfter(t *testing.T) {
+	srv := libratotest.New(t, libratotest.Options{User: user, Token: token, Now: clock})
+	srv.Inject(1, libratotest.Fault{Status: http.StatusTooManyRequests})
+	o, logs := newOutlet(t, librato.Config{User: user, Token: token, URL: srv.URL})
+	start := time.Now()
+	o.Write(fixture(t0))
+	closeOutlet(t, o)
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("delivered after %v: the 429's Retry-After of 1s was not honoured", d)
+	}
+	if st := o.Stats(); st.Queue.Failed != 1 || st.Queue.Sent != 1 || len(srv.Measurements()) != 8 {
+		t.Fatalf("queue %+v, %d measurements recorded; want 1 failure, then the batch of 8", st.Queue, len(srv.Measurements()))
+	}
+	if !strings.Contains(logs.String(), "retry after 1s") {
+		t.Fatalf("the wait is not logged:\n%s", logs.String())
 	}
 }

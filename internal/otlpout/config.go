@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -178,12 +177,6 @@ type Config struct {
 // reservedHeaders are set by the protocol and may not be replaced.
 var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host"}
 
-// redactedURL returns u without user info and query, safe for errors and
-// logs (a query may carry an API key).
-func redactedURL(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
-}
-
 // check validates c and returns it with defaults applied.
 func (c Config) check() (Config, error) {
 	if c.Endpoint == "" {
@@ -277,21 +270,6 @@ func (c Config) check() (Config, error) {
 	return c, nil
 }
 
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
 // checkTags holds METRICS_TAGS to what OTLP attributes allow here.
 func checkTags(tags map[string]string) error {
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
@@ -309,7 +287,7 @@ func checkTags(tags map[string]string) error {
 // with a line break or NUL, and the headers the protocol sets itself.
 func checkHeaders(h map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(h)) {
-		if !validHeaderName(name) {
+		if !outlet.ValidHeaderName(name) {
 			return fmt.Errorf("header name %q is not a valid HTTP token", name)
 		}
 		if strings.ContainsAny(h[name], "\r\n\x00") {

@@ -87,5 +87,6 @@
 // receiver's message, as OTLP says it must not be retried. A 2xx answer
 // with a partial_success is accepted: its rejected points are counted
 // (Stats.PartialDropped) and logged at most once a minute. Header values
-// (API keys) and the endpoint's query never appear in errors or logs.
+// (API keys) and the endpoint's query never appear in errors or logs, and
+// no header follows a redirect to another host or to plain http.
 package otlpout

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // Why the Collector's pdata (go.opentelemetry.io/collector/pdata/pmetric)
@@ -83,8 +84,8 @@ type encoder struct {
 	tags     map[string]string
 	tagBytes int // estimated encoded size of the tags of one data point
 
-	sums  *lru[sumState]
-	hists *lru[histState]
+	sums  *outlet.LRU[seriesKey, sumState]
+	hists *outlet.LRU[seriesKey, histState]
 
 	scratch []vc
 	delta   expHist // the bucket's own histogram, reused
@@ -108,8 +109,8 @@ func newEncoder(c Config) *encoder {
 		tagKeys:     slices.Sorted(maps.Keys(c.Tags)),
 		tags:        maps.Clone(c.Tags),
 		tagBytes:    tagBytes(c.Tags),
-		sums:        newLRU[sumState](c.MaxTrackedSeries),
-		hists:       newLRU[histState](c.MaxTrackedHistograms),
+		sums:        outlet.NewLRU[seriesKey, sumState](c.MaxTrackedSeries, cloneKey),
+		hists:       outlet.NewLRU[seriesKey, histState](c.MaxTrackedHistograms, cloneKey),
 	}
 	e.marshaler = &pmetric.ProtoMarshaler{}
 	if c.Protocol == HTTPJSON {
@@ -315,7 +316,7 @@ func (e *encoder) counterValue(s *aggregate.Series, k seriesKey, b *aggregate.Bu
 	if s.Totals != nil {
 		return s.Totals.Sum, unixNano(s.Totals.Start), true
 	}
-	st, created := e.sums.get(k)
+	st, created := e.sums.Get(k)
 	if created {
 		st.start = b.Start
 	} else if !b.Start.After(st.last) {
@@ -338,7 +339,7 @@ func (e *encoder) histogram(s *aggregate.Series, k seriesKey, b *aggregate.Bucke
 	if e.temporality == Delta {
 		return delta, bucketStart, true
 	}
-	st, created := e.hists.get(k)
+	st, created := e.hists.Get(k)
 	switch {
 	case created:
 		*st = histState{start: b.Start, last: b.Start, h: delta.clone()}

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/dynometrics/dynometrics/internal/envcfg"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // The standard OpenTelemetry exporter variables Env holds.
@@ -215,7 +216,7 @@ var ErrList = errors.New("invalid key=value list")
 func ParseHeaders(s string) (map[string]string, error) {
 	h := map[string]string{}
 	err := parseList(s, func(i int, k, v string) error {
-		if !validHeaderName(k) {
+		if !outlet.ValidHeaderName(k) {
 			return fmt.Errorf("%w: entry %d: header name is not a valid HTTP token", ErrList, i)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {

@@ -728,10 +728,8 @@ func TestEncodeErrorDropsBucket(t *testing.T) {
 	r := otlptest.New(t, otlptest.Options{})
 	o, logs := newOutlet(t, r, Config{})
 	ms := []metric.Measurement{m(metric.Counter, "n", "web.1", t0.Add(time.Second), 1, "")}
-	o.mu.Lock()
-	good := o.enc.marshaler
-	o.enc.marshaler = failingMarshaler{}
-	o.mu.Unlock()
+	var good pmetric.Marshaler
+	o.Base.Stats(func() { good, o.enc.marshaler = o.enc.marshaler, failingMarshaler{} })
 	var d doneRecorder
 	b := flush(t, ms)[0]
 	b.Done = d.done
@@ -739,9 +737,7 @@ func TestEncodeErrorDropsBucket(t *testing.T) {
 	if errs := d.errs(); len(errs) != 1 || !errors.Is(errs[0], outlet.ErrDropped) || !strings.Contains(errs[0].Error(), "no encoding today") {
 		t.Fatalf("Done: %v", errs)
 	}
-	o.mu.Lock()
-	o.enc.marshaler = good
-	o.mu.Unlock()
+	o.Base.Stats(func() { o.enc.marshaler = good })
 	o.Write(flush(t, []metric.Measurement{m(metric.Counter, "n", "web.1", t0.Add(time.Minute+time.Second), 3, "")})[0])
 	closeOutlet(t, o)
 	if st := o.Stats(); st.EncodeErrors != 1 || st.Requests != 1 {

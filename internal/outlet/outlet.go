@@ -1,16 +1,18 @@
 // Package outlet holds what every outlet shares: the Outlet interface the
-// worker hands flushed buckets to, and the bounded, retrying delivery Queue each
-// outlet (Librato, Prometheus remote write) sends its encoded batches through.
+// worker hands flushed buckets to; Base, the skeleton each remote outlet
+// (Librato, Prometheus remote write, OTLP) is built on, with its bounded,
+// retrying delivery Queue; HTTPSender, the one HTTP client side (status
+// classes, Retry-After, redaction, no credentials through a redirect to
+// another origin); and LRU, the bounded per-series state. A backend keeps
+// only its encoding, naming and protocol specifics.
 package outlet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,26 +156,4 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// Post sends body to endpoint with header (cloned) through client. A request
-// that cannot be built is refused for good (ErrPermanent). A transport error
-// comes back without its *url.Error wrapper, which repeats the whole URL: the
-// query of an endpoint may hold a key, so the caller names the endpoint in
-// its own, redacted form.
-func Post(ctx context.Context, client *http.Client, endpoint string, header http.Header, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, ErrPermanent
-	}
-	req.Header = header.Clone()
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, err
-	}
-	return resp, nil
 }

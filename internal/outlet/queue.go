@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/backoff"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // Defaults for the zero values of QueueConfig.
@@ -64,17 +65,19 @@ type QueueConfig struct {
 // Dropped is the sum of the four DroppedXxx reasons (the same holds for
 // measurements).
 type QueueStats struct {
-	Sent, SentMeasurements       int64 // batches and measurements accepted by the receiver
-	Failed                       int64 // send attempts that failed (each retry counts)
-	Dropped, DroppedMeasurements int64 // batches and measurements given up: permanent error, queue full, too old, shutdown
-	Depth                        int   // batches waiting now, including those in flight or waiting to be retried
-	LastLatency                  time.Duration
+	Sent                int64         `metric:"batches_sent"`              // batches accepted by the receiver
+	SentMeasurements    int64         `metric:"measurements_sent"`         // measurements in them
+	Failed              int64         `metric:"send_failures"`             // send attempts that failed (each retry counts)
+	Dropped             int64         `metric:"batches_dropped,drop"`      // batches given up: permanent error, queue full, too old, shutdown
+	DroppedMeasurements int64         `metric:"measurements_dropped,drop"` // measurements in them
+	Depth               int           `metric:"queue_depth,gauge"`         // batches waiting now, including those in flight or waiting to be retried
+	LastLatency         time.Duration `metric:"latency_ms,gauge"`          // of the last accepted request
 
-	Unauthorized     int64 // failed attempts that were credentials errors (also counted in Failed)
-	DroppedFull      int64 // batches dropped because MaxBatches were already queued
-	DroppedExpired   int64 // batches dropped because their Time was older than MaxAge
-	DroppedPermanent int64 // batches the receiver refused for good (ErrPermanent)
-	DroppedShutdown  int64 // batches pushed after Close or still undelivered when Close's context ended
+	Unauthorized     int64 `metric:"-"`                               // failed attempts that were credentials errors (also counted in Failed)
+	DroppedFull      int64 `metric:"batches_dropped.queue_full,drop"` // batches dropped because MaxBatches were already queued
+	DroppedExpired   int64 `metric:"batches_dropped.expired,drop"`    // batches dropped because their Time was older than MaxAge
+	DroppedPermanent int64 `metric:"batches_dropped.refused,drop"`    // batches the receiver refused for good (ErrPermanent)
+	DroppedShutdown  int64 `metric:"batches_dropped.shutdown,drop"`   // batches pushed after Close or still undelivered when Close's context ended
 }
 
 // Drop reasons, used in logs.
@@ -111,9 +114,8 @@ type Queue struct {
 	held       []*Batch // batches taken by workers and not yet settled, per worker
 	closed     bool
 	aborted    bool
-	pauseUntil time.Time // monotonic wall clock: no new batch starts before this
-	nextAuth   time.Time // injected clock: next time a credentials error may be logged
-	nextWarn   time.Time // injected clock: next time a transient failure may be logged
+	pauseUntil time.Time        // monotonic wall clock: no new batch starts before this
+	throttled  *throttle.Logger // credentials errors and transient failures, at most once per AuthLogEvery each
 	stats      QueueStats
 	// Done callbacks settled under mu, run by unlock after releasing it.
 	pendingDone []doneCall
@@ -170,6 +172,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 		held: make([]*Batch, cfg.Concurrency),
 	}
 	q.cond = sync.NewCond(&q.mu)
+	q.throttled = throttle.New(q.log, cfg.AuthLogEvery, cfg.Now)
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range cfg.Concurrency {
@@ -338,7 +341,6 @@ func (q *Queue) deliver(id int, b *Batch) {
 			return
 		}
 		q.stats.Failed++
-		now := q.cfg.Now()
 		switch {
 		case errors.Is(err, ErrPermanent):
 			q.dropLocked(b, reasonPermanent, err)
@@ -347,16 +349,10 @@ func (q *Queue) deliver(id int, b *Batch) {
 			return
 		case errors.Is(err, ErrUnauthorized):
 			q.stats.Unauthorized++
-			if !now.Before(q.nextAuth) {
-				q.nextAuth = now.Add(q.cfg.AuthLogEvery)
-				q.log.Error("credentials refused; keeping data and retrying (check the token and user)",
-					"err", err, "depth", q.ring.len()+1)
-			}
+			q.throttled.Error("credentials refused; keeping data and retrying (check the token and user)",
+				"err", err, "depth", q.ring.len()+1)
 		default:
-			if !now.Before(q.nextWarn) {
-				q.nextWarn = now.Add(q.cfg.AuthLogEvery)
-				q.log.Warn("send failed; retrying", "err", err, "attempt", attempt, "depth", q.ring.len()+1)
-			}
+			q.throttled.Warn("send failed; retrying", "err", err, "attempt", attempt, "depth", q.ring.len()+1)
 		}
 		wait := q.cfg.Backoff(attempt)
 		if ra := (*RetryAfterError)(nil); errors.As(err, &ra) {

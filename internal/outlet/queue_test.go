@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -650,27 +648,5 @@ func TestParseRetryAfter(t *testing.T) {
 				t.Fatalf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 			}
 		})
-	}
-}
-
-// TestPost: a transport error does not repeat the endpoint (its query may
-// hold a key); a request that cannot be built is permanent; headers go out.
-func TestPost(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Got", r.Header.Get("X-Api-Key"))
-	}))
-	defer srv.Close()
-	h := http.Header{"X-Api-Key": {"k1"}}
-	resp, err := Post(context.Background(), srv.Client(), srv.URL+"/v1?key=secret-key", h, []byte("x"))
-	if err != nil || resp.Header.Get("X-Got") != "k1" {
-		t.Fatalf("Post: %v, header %q", err, resp.Header.Get("X-Got"))
-	}
-	resp.Body.Close()
-	srv.Close()
-	if _, err := Post(context.Background(), http.DefaultClient, srv.URL+"/v1?key=secret-key", h, nil); err == nil || strings.Contains(err.Error(), "secret-key") {
-		t.Fatalf("closed server: %v, want an error without the URL's query", err)
-	}
-	if _, err := Post(context.Background(), http.DefaultClient, "http://[::1", h, nil); !errors.Is(err, ErrPermanent) {
-		t.Fatalf("bad URL: %v, want ErrPermanent", err)
 	}
 }

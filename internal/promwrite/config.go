@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -102,12 +101,6 @@ type Config struct {
 
 // reservedHeaders are set by the protocol and may not be replaced.
 var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host", "X-Prometheus-Remote-Write-Version"}
-
-// redactedURL returns u without user info and query, safe for errors and logs
-// (a query may carry an API key).
-func redactedURL(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
-}
 
 // Env is the remote-write outlet's environment. REMOTE_WRITE_URL enables it.
 type Env struct {
@@ -211,7 +204,7 @@ func (c Config) rules() (map[string]string, error) {
 		return nil, errors.New("REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other: set one kind of auth")
 	}
 	for name, value := range c.Headers {
-		if !validHeaderName(name) {
+		if !outlet.ValidHeaderName(name) {
 			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header name %q is not a valid HTTP token", name)
 		}
 		if strings.ContainsAny(value, "\r\n\x00") {
@@ -245,21 +238,6 @@ func (c Config) rules() (map[string]string, error) {
 	return tags, nil
 }
 
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
 // ErrHeaders is wrapped by the errors ParseHeaders returns.
 var ErrHeaders = errors.New("promwrite: invalid headers")
 
@@ -280,7 +258,7 @@ func ParseHeaders(s string) (map[string]string, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("%w: entry %d: no ':' between name and value", ErrHeaders, i+1)
-		case !validHeaderName(name):
+		case !outlet.ValidHeaderName(name):
 			return nil, fmt.Errorf("%w: entry %d: header name is empty or not a valid HTTP token", ErrHeaders, i+1)
 		case value == "":
 			return nil, fmt.Errorf("%w: entry %d (%s): empty value", ErrHeaders, i+1, name)

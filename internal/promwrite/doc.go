@@ -68,10 +68,12 @@
 //
 // Requests carry at most Config.MaxSeriesPerRequest series (default 2,000) and
 // go through an outlet.Queue with Concurrency 1 by default, so buckets land in
-// order; 5xx, 429 and network errors are retried with backoff, 401/403 are
+// order; 5xx, 429 and network errors are retried with backoff (at least the
+// Retry-After the receiver asked for), 401/403 are
 // retried and logged at most once a minute, other 4xx (Prometheus answers 400
 // for out-of-order or too-old samples) drop the request, counted
 // (Stats.Rejected, Queue.DroppedPermanent) and logged with the response body.
 // Batches older than an hour (DefaultMaxAge) are dropped: Prometheus would
-// refuse them as out of bounds. Credentials never appear in errors or logs.
+// refuse them as out of bounds. Credentials never appear in errors or logs,
+// and never follow a redirect to another host or to plain http.
 package promwrite

@@ -213,8 +213,8 @@ func TestTrackerBound(t *testing.T) {
 	// "a" is refreshed, then "d" arrives at the bound: "b" (least recent) goes.
 	encodeAll(t, e, bucket(t0.Add(time.Minute), c("a", 1)), 100)
 	encodeAll(t, e, bucket(t0.Add(2*time.Minute), c("d", 1)), 100)
-	if e.tr.evicted != 1 || len(e.tr.m) != max {
-		t.Fatalf("evicted %d tracked %d, want 1 %d", e.tr.evicted, len(e.tr.m), max)
+	if e.tr.Evicted() != 1 || e.tr.Len() != max {
+		t.Fatalf("evicted %d tracked %d, want 1 %d", e.tr.Evicted(), e.tr.Len(), max)
 	}
 	got := flatten(encodeAll(t, e, bucket(t0.Add(3*time.Minute), c("a", 1), c("b", 1)), 100))
 	want := []string{
@@ -224,8 +224,8 @@ func TestTrackerBound(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if e.tr.evicted != 2 || len(e.tr.m) != max || len(e.tr.names) > max {
-		t.Fatalf("evicted %d tracked %d names %d", e.tr.evicted, len(e.tr.m), len(e.tr.names))
+	if e.tr.Evicted() != 2 || e.tr.Len() != max || len(e.tr.names) > max {
+		t.Fatalf("evicted %d tracked %d names %d", e.tr.Evicted(), e.tr.Len(), len(e.tr.names))
 	}
 }
 

@@ -238,7 +238,7 @@ func TestSendErrors(t *testing.T) {
 			want: `promwrite: POST ` + srv.URL + `/w: 1 samples: HTTP 503 Service Unavailable: "nope [redacted] [redacted]"`},
 		"403": {url: srv.URL + "/w?token=s3cret", is: outlet.ErrUnauthorized,
 			want: `promwrite: POST ` + srv.URL + `/w: 1 samples: HTTP 403 Forbidden: "nope [redacted] [redacted]": unauthorized`},
-		"connection refused": {url: dead.URL + "/w?token=s3cret", want: `promwrite: POST ` + dead.URL + `/w: dial tcp`},
+		"connection refused": {url: dead.URL + "/w?token=s3cret", want: `promwrite: POST ` + dead.URL + `/w: 1 samples: dial tcp`},
 	}
 	for _, name := range []string{"400", "503", "403", "connection refused"} { // the script is ordered
 		tc := cases[name]
@@ -323,9 +323,8 @@ func TestConcurrentWrites(t *testing.T) {
 			prevV, prevTS = v, ts
 		}
 	}
-	o.mu.Lock()
-	total := o.enc.tr.m[seriesKey{name: "c", source: "web.1", kind: metric.Counter}].total
-	o.mu.Unlock()
+	var total float64
+	o.Base.Stats(func() { total = o.enc.tr.Peek(seriesKey{name: "c", source: "web.1", kind: metric.Counter}).total })
 	if total != writers*each {
 		t.Errorf("running total %v, want %d", total, writers*each)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,32 +23,32 @@ const LogEvery = time.Minute
 // Stats are cumulative counters since Open (Leases and Unsent* are current
 // values), for self-metrics.
 type Stats struct {
-	HandoverBlobs     uint64 // partial blobs stored in Redis
-	HandoverStates    uint64 // series states in those blobs
-	HandoverErrors    uint64 // hand-overs that failed (Redis down or slow); the partials are kept and retried
-	LateStates        uint64 // partial states refused: their bucket was already flushed (by any worker)
-	LateMeasurements  uint64 // measurements in those states
-	UnsentStates      int    // partial states waiting for Redis now
-	BucketsFlushed    uint64 // (partition, bucket) pairs merged and handed to the outlets (resends included)
-	BucketsResent     uint64 // of those, resends: an outlet failed, or another worker had begun it
-	BucketsDone       uint64 // pairs every outlet settled, whose partials were deleted
-	BucketsAbandoned  uint64 // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
-	OutletRefused     uint64 // bucket deliveries an outlet refused for good (not resent)
-	SeriesConflicts   uint64 // partial states dropped at merge: same series, different kind or unit
-	BadBlobs          uint64 // partials or feed entries that did not decode (skipped)
-	FlushErrors       uint64 // flush steps that failed on a Redis error (retried)
-	Leases            int    // partitions this worker flushes now
-	FramesDuplicate   uint64 // drain bodies whose Frame-Id another worker (or this one) had taken
-	FrameErrors       uint64 // Frame-Id checks that could not reach Redis (the body was kept)
-	FeedBuckets       uint64 // merged buckets the viewers were given from the feed
-	FeedErrors        uint64 // failed reads of the feed
-	FallbackBuckets   uint64 // buckets taken back for local delivery while Redis was down (TakeUnsent)
-	RedisCommands     uint64 // commands sent to Redis (pipelined ones each count)
-	RedisRoundTrips   uint64 // round trips to Redis
-	FlushedSeries     uint64 // series in the flushed (partition, bucket) pairs
-	FeedBytes         uint64 // bytes appended to the feed
-	HandoverBytes     uint64 // bytes of the stored partial blobs
-	ConsecutiveErrors int    // failed hand-overs in a row (0 when Redis answers)
+	HandoverBlobs     uint64 `metric:"handover_blobs"`         // partial blobs stored in Redis
+	HandoverStates    uint64 `metric:"handover_series"`        // series states in those blobs
+	HandoverErrors    uint64 `metric:"handover_errors"`        // hand-overs that failed (Redis down or slow); the partials are kept and retried
+	LateStates        uint64 `metric:"late_series,drop"`       // partial states refused: their bucket was already flushed (by any worker)
+	LateMeasurements  uint64 `metric:"late_measurements,drop"` // measurements in those states
+	UnsentStates      int    `metric:"unsent_series,gauge"`    // partial states waiting for Redis now
+	BucketsFlushed    uint64 `metric:"buckets_flushed"`        // (partition, bucket) pairs merged and handed to the outlets (resends included)
+	BucketsResent     uint64 `metric:"buckets_resent"`         // of those, resends: an outlet failed, or another worker had begun it
+	BucketsDone       uint64 `metric:"buckets_done"`           // pairs every outlet settled, whose partials were deleted
+	BucketsAbandoned  uint64 `metric:"buckets_abandoned,drop"` // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
+	OutletRefused     uint64 `metric:"outlet_refused"`         // bucket deliveries an outlet refused for good (not resent); not a drop of its own: the same refusal is counted once, in worker.outlet.<name>.batches_dropped.refused
+	SeriesConflicts   uint64 `metric:"series_conflicts,drop"`  // partial states dropped at merge: same series, different kind or unit
+	BadBlobs          uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
+	FlushErrors       uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
+	Leases            int    `metric:"leases,gauge"`           // partitions this worker flushes now
+	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
+	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
+	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
+	FeedErrors        uint64 `metric:"feed_errors,drop"`       // failed reads of the feed
+	FallbackBuckets   uint64 `metric:"fallback_buckets"`       // buckets taken back for local delivery while Redis was down (TakeUnsent)
+	RedisCommands     uint64 `metric:"commands"`               // commands sent to Redis (pipelined ones each count)
+	RedisRoundTrips   uint64 `metric:"-"`                      // round trips to Redis
+	FlushedSeries     uint64 `metric:"-"`                      // series in the flushed (partition, bucket) pairs
+	FeedBytes         uint64 `metric:"-"`                      // bytes appended to the feed
+	HandoverBytes     uint64 `metric:"-"`                      // bytes of the stored partial blobs
+	ConsecutiveErrors int    `metric:"-"`                      // failed hand-overs in a row (0 when Redis answers)
 }
 
 // Store is one worker's connection to the shared state. Safe for concurrent
@@ -65,12 +66,12 @@ type Store struct {
 	failures  int
 
 	// Flush state, under mu.
-	mu       sync.Mutex
-	held     map[int]time.Time // partitions leased, since when
-	flights  map[pkey]*flight
-	retry    map[pkey]retryState
-	settled  []*flight
-	nextWarn map[string]time.Time
+	mu      sync.Mutex
+	held    map[int]time.Time // partitions leased, since when
+	flights map[pkey]*flight
+	retry   map[pkey]retryState
+	settled []*flight
+	warns   *throttle.Logger // at most once per LogEvery per kind
 
 	stats struct {
 		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
@@ -121,15 +122,15 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:      cfg,
-		rdb:      redis.NewClient(opt),
-		log:      cfg.Logger.With("component", "store"),
-		cum:      make(map[pkey]*partial),
-		held:     make(map[int]time.Time),
-		flights:  make(map[pkey]*flight),
-		retry:    make(map[pkey]retryState),
-		nextWarn: make(map[string]time.Time),
-		fr:       frames{stop: make(chan struct{})},
+		cfg:     cfg,
+		rdb:     redis.NewClient(opt),
+		log:     cfg.Logger.With("component", "store"),
+		cum:     make(map[pkey]*partial),
+		held:    make(map[int]time.Time),
+		flights: make(map[pkey]*flight),
+		retry:   make(map[pkey]retryState),
+		warns:   throttle.New(cfg.Logger.With("component", "store"), LogEvery, cfg.Now),
+		fr:      frames{stop: make(chan struct{})},
 	}
 	return s, nil
 }
@@ -200,15 +201,7 @@ func (s *Store) count(n int) {
 
 // warn logs at most once per LogEvery per kind.
 func (s *Store) warn(kind, msg string, args ...any) {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	if now.Before(s.nextWarn[kind]) {
-		s.mu.Unlock()
-		return
-	}
-	s.nextWarn[kind] = now.Add(LogEvery)
-	s.mu.Unlock()
-	s.log.Warn(msg, args...)
+	s.warns.Log(slog.LevelWarn, kind, msg, args...)
 }
 
 // redact removes the URL's password from an error, should a client error

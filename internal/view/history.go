@@ -11,6 +11,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // AllSource is the reserved source name of the all-dynos line of every
@@ -104,17 +105,17 @@ var ErrConfig = errors.New("view: invalid config")
 
 // Stats are the History's counters and sizes. Counters are cumulative.
 type Stats struct {
-	Metrics int   // metrics held
-	Series  int   // per-dyno lines held (the all-dynos lines not included)
-	Values  int64 // float64 slots allocated for points over all lines
-	Buckets int64 // buckets written
+	Metrics int   `metric:"-"`            // metrics held
+	Series  int   `metric:"series,gauge"` // per-dyno lines held (the all-dynos lines not included)
+	Values  int64 `metric:"values,gauge"` // float64 slots allocated for points over all lines
+	Buckets int64 `metric:"-"`            // buckets written
 
-	DroppedSeriesLimit int64 // series of a bucket dropped because MaxSeries lines exist
-	DroppedConflict    int64 // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
-	DroppedPeriod      int64 // series dropped: their bucket's Period is not Resolution
-	DroppedOld         int64 // series dropped: their bucket is older than the window
-	Resets             int64 // metrics whose history was cleared because their kind or unit changed
-	Busy               int64 // API requests answered 503 because MaxConcurrentRequests were running
+	DroppedSeriesLimit int64 `metric:"dropped,drop"` // series of a bucket dropped because MaxSeries lines exist
+	DroppedConflict    int64 `metric:"dropped,drop"` // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
+	DroppedPeriod      int64 `metric:"dropped,drop"` // series dropped: their bucket's Period is not Resolution
+	DroppedOld         int64 `metric:"dropped,drop"` // series dropped: their bucket is older than the window
+	Resets             int64 `metric:"-"`            // metrics whose history was cleared because their kind or unit changed
+	Busy               int64 `metric:"busy,drop"`    // API requests answered 503 because MaxConcurrentRequests were running
 }
 
 // History holds the recent buckets of every series. Write and the readers
@@ -130,7 +131,7 @@ type History struct {
 	latest  int64 // bucket index (start/period) of the newest bucket written
 	version uint64
 	stats   Stats
-	lastLog map[string]time.Time // per message: when it was last logged
+	dropLog *throttle.Logger // drops, at most once per dropLogEvery per message
 }
 
 // metricHist is the history of one metric: a line per source and the
@@ -174,7 +175,7 @@ func New(cfg Config) (*History, error) {
 		period:  int64(cfg.Resolution / time.Second),
 		points:  min(int(cfg.Window/cfg.Resolution), cfg.MaxPoints),
 		metrics: make(map[string]*metricHist),
-		lastLog: make(map[string]time.Time),
+		dropLog: throttle.New(cfg.Logger, dropLogEvery, cfg.Now),
 	}, nil
 }
 
@@ -428,12 +429,7 @@ func (h *History) logDrop(msg string, args ...any) {
 // logDropLocked logs a drop at most once per dropLogEvery for each
 // message. h.mu is held.
 func (h *History) logDropLocked(msg string, args ...any) {
-	now := h.cfg.Now()
-	if last, ok := h.lastLog[msg]; ok && now.Sub(last) < dropLogEvery {
-		return
-	}
-	h.lastLog[msg] = now
-	h.cfg.Logger.Warn("view: "+msg, args...)
+	h.dropLog.Log(slog.LevelWarn, msg, "view: "+msg, args...)
 }
 
 // ended reports whether a line whose newest point is at bucket index newest

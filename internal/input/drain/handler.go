@@ -16,6 +16,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/redact"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // Paths the Handler serves.
@@ -99,24 +100,24 @@ type Config struct {
 // Stats are the cumulative counters of a Handler (Queued and QueuedBytes are
 // current values).
 type Stats struct {
-	Requests     uint64 // POSTs to LogsPath
-	Accepted     uint64 // bodies queued (answered 204)
-	Bytes        uint64 // bytes of the accepted bodies
-	Processed    uint64 // bodies parsed
-	Duplicates   uint64 // POSTs whose Frame-Id was already accepted (answered 204, dropped)
-	SharedDups   uint64 // bodies dropped because another worker had taken their Frame-Id (Config.SharedSeen)
-	Unauthorized uint64 // POSTs with missing or wrong credentials (401)
-	TooLarge     uint64 // bodies over MaxBodyBytes (413)
-	QueueFull    uint64 // POSTs refused because the queue was full (503)
-	Busy         uint64 // POSTs refused because MaxReadingBytes of bodies were being read (503)
-	Closing      uint64 // POSTs refused because the Handler was closing (503)
-	ReadErrors   uint64 // bodies that could not be read completely (400; logged at most once a minute)
-	LongFrameIDs uint64 // Frame-Ids over MaxFrameIDBytes, not de-duplicated
-	DedupEvicted uint64 // Frame-Ids forgotten by DedupSize before DedupAge
-	CountDiffers uint64 // bodies whose frame count differed from Logplex-Msg-Count
-	Pending      int    // bodies accepted and not parsed yet (queued or being parsed) now
-	Queued       int    // bodies waiting to be parsed now
-	QueuedBytes  int64  // bytes waiting to be parsed now
+	Requests     uint64 `metric:"requests"`               // POSTs to LogsPath
+	Accepted     uint64 `metric:"accepted"`               // bodies queued (answered 204)
+	Bytes        uint64 `metric:"-"`                      // bytes of the accepted bodies
+	Processed    uint64 `metric:"-"`                      // bodies parsed
+	Duplicates   uint64 `metric:"duplicates,drop"`        // POSTs whose Frame-Id was already accepted (answered 204, dropped)
+	SharedDups   uint64 `metric:"shared_duplicates,drop"` // bodies dropped because another worker had taken their Frame-Id (Config.SharedSeen)
+	Unauthorized uint64 `metric:"unauthorized,drop"`      // POSTs with missing or wrong credentials (401)
+	TooLarge     uint64 `metric:"too_large,drop"`         // bodies over MaxBodyBytes (413)
+	QueueFull    uint64 `metric:"queue_full,drop"`        // POSTs refused because the queue was full (503)
+	Busy         uint64 `metric:"busy,drop"`              // POSTs refused because MaxReadingBytes of bodies were being read (503)
+	Closing      uint64 `metric:"closing,drop"`           // POSTs refused because the Handler was closing (503)
+	ReadErrors   uint64 `metric:"read_errors,drop"`       // bodies that could not be read completely (400; logged at most once a minute)
+	LongFrameIDs uint64 `metric:"long_frame_ids,drop"`    // Frame-Ids over MaxFrameIDBytes, not de-duplicated
+	DedupEvicted uint64 `metric:"dedup_evicted,drop"`     // Frame-Ids forgotten by DedupSize before DedupAge
+	CountDiffers uint64 `metric:"count_differs,drop"`     // bodies whose frame count differed from Logplex-Msg-Count
+	Pending      int    `metric:"pending,gauge"`          // bodies accepted and not parsed yet (queued or being parsed) now
+	Queued       int    `metric:"queued,gauge"`           // bodies waiting to be parsed now
+	QueuedBytes  int64  `metric:"-"`                      // bytes waiting to be parsed now
 }
 
 // Handler is the drain's http.Handler. Safe for concurrent use.
@@ -136,10 +137,10 @@ type Handler struct {
 	free   chan *[]byte // recycled body buffers
 
 	queuedBytes  atomic.Int64
-	freeBytes    atomic.Int64 // capacity of the buffers on the free list
-	readingBytes atomic.Int64 // bytes of bodies being read (MaxReadingBytes)
-	pending      atomic.Int64 // bodies accepted and not yet parsed
-	readErrLog   atomic.Int64 // unix nanoseconds of the last read error logged
+	freeBytes    atomic.Int64     // capacity of the buffers on the free list
+	readingBytes atomic.Int64     // bytes of bodies being read (MaxReadingBytes)
+	pending      atomic.Int64     // bodies accepted and not yet parsed
+	readErrLog   *throttle.Logger // read errors, at most once per readErrorLogEvery
 
 	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
 	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64
@@ -186,6 +187,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		p:          p,
 		cfg:        cfg,
 		log:        cfg.Logger,
+		readErrLog: throttle.New(cfg.Logger, readErrorLogEvery, nil),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		free:       make(chan *[]byte, cfg.QueueDepth+cfg.Workers),
 		retryAfter: strconv.Itoa(max(1, int(cfg.RetryAfter/time.Second))),
@@ -323,12 +325,7 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 // (a flood of broken connections must not flood the log); Stats.ReadErrors
 // counts them all.
 func (h *Handler) logReadError(r *http.Request, err error) {
-	now := time.Now().UnixNano()
-	last := h.readErrLog.Load()
-	if now-last < int64(readErrorLogEvery) || !h.readErrLog.CompareAndSwap(last, now) {
-		return
-	}
-	h.log.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
+	h.readErrLog.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
 		"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
 }
 

@@ -67,11 +67,11 @@ type Server struct {
 
 // ServerStats are the cumulative counters of a Server's listener.
 type ServerStats struct {
-	input.ListenerStats
-	IdleClosed     uint64 // idle keep-alive connections closed to make room for a waiting one
-	SlowClosed     uint64 // connections closed to make room: still sending headers SlowHeaderGrace after they were accepted
-	HeaderTooLarge uint64 // requests answered 431 by net/http: headers over MaxHeaderBytes
-	BadRequests    uint64 // requests answered 400 by net/http before the handler: malformed request line or headers
+	input.ListenerStats `metric:""`
+	IdleClosed          uint64 `metric:"idle_closed,drop"`      // idle keep-alive connections closed to make room for a waiting one
+	SlowClosed          uint64 `metric:"slow_closed,drop"`      // connections closed to make room: still sending headers SlowHeaderGrace after they were accepted
+	HeaderTooLarge      uint64 `metric:"header_too_large,drop"` // requests answered 431 by net/http: headers over MaxHeaderBytes
+	BadRequests         uint64 `metric:"bad_requests,drop"`     // requests answered 400 by net/http before the handler: malformed request line or headers
 }
 
 // NewServer returns a Server for h on addr (":8080") that keeps at most

@@ -64,14 +64,14 @@ type Config struct {
 
 // Stats are the cumulative counters of a Tailer (Backoff is a current value).
 type Stats struct {
-	Sessions      uint64        // log sessions created (201)
-	SessionErrors uint64        // failed log-session POSTs (network error or non-2xx)
-	Unauthorized  uint64        // of those, 401 or 403: check HEROKU_API_KEY
-	Streams       uint64        // streams opened (200)
-	StreamErrors  uint64        // streams that could not be opened or failed while reading
-	StreamEnds    uint64        // streams that ended cleanly (EOF)
-	IdleTimeouts  uint64        // streams ended after IdleTimeout without data
-	Backoff       time.Duration // the delay before the next reconnect, 0 while streaming
+	Sessions      uint64        `metric:"sessions"`                   // log sessions created (201)
+	SessionErrors uint64        `metric:"session_errors errors,drop"` // failed log-session POSTs (network error or non-2xx)
+	Unauthorized  uint64        `metric:"unauthorized,drop"`          // of those, 401 or 403: check HEROKU_API_KEY
+	Streams       uint64        `metric:"-"`                          // streams opened (200)
+	StreamErrors  uint64        `metric:"stream_errors errors,drop"`  // streams that could not be opened or failed while reading
+	StreamEnds    uint64        `metric:"-"`                          // streams that ended cleanly (EOF)
+	IdleTimeouts  uint64        `metric:"idle_timeouts,drop"`         // streams ended after IdleTimeout without data
+	Backoff       time.Duration `metric:"-"`                          // the delay before the next reconnect, 0 while streaming
 }
 
 // Tailer tails the app's logs into a Processor. Safe for concurrent use (Run

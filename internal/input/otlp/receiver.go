@@ -19,6 +19,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	"github.com/klauspost/compress/gzip"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -116,40 +117,40 @@ type Config struct {
 // Stats are the cumulative counters of a Receiver (Queued, QueuedBytes and
 // CumulativeSeries are current values).
 type Stats struct {
-	Requests     uint64 // POSTs to LogsPath or MetricsPath
-	Accepted     uint64 // requests queued (answered 200)
-	Unauthorized uint64 // missing or wrong credentials (401)
-	TooLarge     uint64 // bodies over MaxBodyBytes (413)
-	GzipBombs    uint64 // gzip bodies inflating beyond MaxDecodedBytes (413)
-	TooManyMsgs  uint64 // bodies of more than MaxMessages messages, refused before decoding (413)
-	Unsupported  uint64 // other content types or encodings (415)
-	Malformed    uint64 // bodies that did not decompress or decode (400), TooDeep included
-	TooDeep      uint64 // of Malformed: bodies nested deeper than MaxNesting
-	QueueFull    uint64 // refused because the queue was full (503)
-	Closing      uint64 // refused because the Receiver was closing (503)
+	Requests     uint64 `metric:"requests"`                         // POSTs to LogsPath or MetricsPath
+	Accepted     uint64 `metric:"-"`                                // requests queued (answered 200)
+	Unauthorized uint64 `metric:"unauthorized,drop"`                // missing or wrong credentials (401)
+	TooLarge     uint64 `metric:"too_large,drop"`                   // bodies over MaxBodyBytes (413)
+	GzipBombs    uint64 `metric:"gzip_bombs too_large,drop"`        // gzip bodies inflating beyond MaxDecodedBytes (413)
+	TooManyMsgs  uint64 `metric:"too_many_messages too_large,drop"` // bodies of more than MaxMessages messages, refused before decoding (413)
+	Unsupported  uint64 `metric:"unsupported,drop"`                 // other content types or encodings (415)
+	Malformed    uint64 `metric:"malformed,drop"`                   // bodies that did not decompress or decode (400), TooDeep included
+	TooDeep      uint64 `metric:"too_deep,drop"`                    // of Malformed: bodies nested deeper than MaxNesting
+	QueueFull    uint64 `metric:"queue_full,drop"`                  // refused because the queue was full (503)
+	Closing      uint64 `metric:"queue_full,drop"`                  // refused because the Receiver was closing (503)
 
-	LogRecords uint64 // log records accepted
-	DataPoints uint64 // metric data points accepted
-	Rejected   uint64 // records and points rejected in partial_success, for the reasons below
-	TooMany    uint64 // of Rejected: past MaxRecords in a request
-	TooManyAtt uint64 // of Rejected: over MaxAttributes
-	Invalid    uint64 // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets
-	Summaries  uint64 // of Rejected: Summary points (not converted)
+	LogRecords uint64 `metric:"log_records"`              // log records accepted
+	DataPoints uint64 `metric:"data_points"`              // metric data points accepted
+	Rejected   uint64 `metric:"rejected,drop"`            // records and points rejected in partial_success, for the reasons below
+	TooMany    uint64 `metric:"rejected_too_many,drop"`   // of Rejected: past MaxRecords in a request
+	TooManyAtt uint64 `metric:"rejected_attributes,drop"` // of Rejected: over MaxAttributes
+	Invalid    uint64 `metric:"rejected_invalid,drop"`    // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets
+	Summaries  uint64 `metric:"rejected_summaries,drop"`  // of Rejected: Summary points (not converted)
 
-	NonStringBodies uint64 // log records whose body is not a string (no metric in them)
-	NoValue         uint64 // points without a value or flagged "no recorded value", skipped
-	Unplaceable     uint64 // histogram points whose values cannot be placed (beyond float64, one unbounded bucket without sum), skipped
+	NonStringBodies uint64 `metric:"skipped,drop"` // log records whose body is not a string (no metric in them)
+	NoValue         uint64 `metric:"skipped,drop"` // points without a value or flagged "no recorded value", skipped
+	Unplaceable     uint64 `metric:"skipped,drop"` // histogram points whose values cannot be placed (beyond float64, one unbounded bucket without sum), skipped
 
-	CumulativeFirst         uint64 // first points of cumulative series, kept as the reference
-	CumulativeResets        uint64 // resets of cumulative series (start time changed or value went down)
-	CumulativeOutOfOrder    uint64 // cumulative points not newer than the previous one, skipped
-	CumulativeSeriesDropped uint64 // points of new cumulative series past MaxCumulativeSeries, skipped
-	CumulativeSeries        int    // cumulative series remembered now
+	CumulativeFirst         uint64 `metric:"-"`                                      // first points of cumulative series, kept as the reference
+	CumulativeResets        uint64 `metric:"cumulative_resets"`                      // resets of cumulative series (start time changed or value went down)
+	CumulativeOutOfOrder    uint64 `metric:"skipped,drop"`                           // cumulative points not newer than the previous one, skipped
+	CumulativeSeriesDropped uint64 `metric:"cumulative_series_dropped skipped,drop"` // points of new cumulative series past MaxCumulativeSeries, skipped
+	CumulativeSeries        int    `metric:"cumulative_series,gauge"`                // cumulative series remembered now
 
-	Queued      int   // requests waiting to be processed now
-	QueuedBytes int64 // their estimated memory (see MaxQueueBytes)
+	Queued      int   `metric:"queued,gauge"` // requests waiting to be processed now
+	QueuedBytes int64 `metric:"-"`            // their estimated memory (see MaxQueueBytes)
 
-	Input input.Stats // log bodies through the l2met parser
+	Input input.Stats `metric:",only=lines measurements rejected_lines rejected_pairs overlong_lines"` // log bodies through the l2met parser
 }
 
 // Receiver is the OTLP/HTTP http.Handler. Safe for concurrent use.
@@ -179,7 +180,7 @@ type Receiver struct {
 	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
 	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
-	lastLog                                                            [numProblems]atomic.Int64
+	throttled                                                          *throttle.Logger // problems, at most once per logEvery per kind
 }
 
 type job struct {
@@ -213,6 +214,7 @@ func New(cfg Config) (*Receiver, error) {
 	r := &Receiver{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		throttled:  throttle.New(cfg.Logger, logEvery, cfg.Now),
 		start:      uint64(cfg.Now().UnixNano()),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		sourceKeys: make(map[string]int, len(cfg.SourceAttributes)),
@@ -639,10 +641,5 @@ const (
 
 // warn logs at most once per logEvery for each kind of problem.
 func (r *Receiver) warn(kind int, msg string, args ...any) {
-	now := r.cfg.Now().UnixNano()
-	last := r.lastLog[kind].Load()
-	if last != 0 && now-last < int64(logEvery) || !r.lastLog[kind].CompareAndSwap(last, now) {
-		return
-	}
-	r.log.Warn(msg, args...)
+	r.throttled.Log(slog.LevelWarn, strconv.Itoa(kind), msg, args...)
 }

@@ -56,14 +56,14 @@ type Config struct {
 
 // Stats are the cumulative counters of a Server (Active is a current value).
 type Stats struct {
-	Accepted        uint64 // connections accepted
-	Saturated       uint64 // times Accept waited because MaxConns connections were open
-	Active          int    // connections open now
-	IdleTimeouts    uint64 // connections closed after IdleTimeout without data
-	SilentClosed    uint64 // connections closed because they sent nothing within FirstByteTimeout
-	Reclaimed       uint64 // connections closed after ReclaimIdle without data, to make room for a waiting one
-	HandshakeErrors uint64 // TLS handshakes that failed or timed out
-	ReadErrors      uint64 // connections that ended with a read error
+	Accepted        uint64 `metric:"connections"`           // connections accepted
+	Saturated       uint64 `metric:"saturated,drop"`        // times Accept waited because MaxConns connections were open
+	Active          int    `metric:"active,gauge"`          // connections open now
+	IdleTimeouts    uint64 `metric:"idle_timeouts,drop"`    // connections closed after IdleTimeout without data
+	SilentClosed    uint64 `metric:"silent_closed,drop"`    // connections closed because they sent nothing within FirstByteTimeout
+	Reclaimed       uint64 `metric:"reclaimed,drop"`        // connections closed after ReclaimIdle without data, to make room for a waiting one
+	HandshakeErrors uint64 `metric:"handshake_errors,drop"` // TLS handshakes that failed or timed out
+	ReadErrors      uint64 `metric:"read_errors,drop"`      // connections that ended with a read error
 }
 
 // Server is a syslog listener. Safe for concurrent use.
