@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -14,6 +15,9 @@ import (
 	"testing"
 	"time"
 )
+
+// liveViewURL finds the address the worker prints for -view.
+var liveViewURL = regexp.MustCompile(`msg="live view" url=(http://\S+)`)
 
 // sumPairs adds up every value of key= (e.g. "count#http.requests=") in out.
 func sumPairs(t *testing.T, out, key string) int {
