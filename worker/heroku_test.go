@@ -173,16 +173,21 @@ replace github.com/dynometrics/dynometrics => ` + root + "\n"
 		}
 	}
 	gobin := filepath.Join(dir, "bin")
-	gocmd := func(goflags string, args ...string) {
+	gocmd := func(goproxy, goflags string, args ...string) {
 		t.Helper()
 		cmd := exec.Command("go", args...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS="+goflags, "GOPROXY=off", "GOTOOLCHAIN=local", "GOWORK=off", "GOBIN="+gobin)
+		cmd.Env = append(os.Environ(), "GOFLAGS="+goflags, "GOPROXY="+goproxy, "GOTOOLCHAIN=local", "GOWORK=off", "GOBIN="+gobin)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	gocmd("-mod=mod", "mod", "tidy")
+	// go mod tidy runs where the user runs it, on a machine that reaches the
+	// module proxy: it needs the go.mod files of modules deeper in the graph
+	// (our dependencies' test dependencies) that this module's own build never
+	// downloads, so it cannot run offline on a fresh machine. Everything after
+	// it, like the buildpack's build, runs offline.
+	gocmd(goEnv(t, "GOPROXY"), "-mod=mod", "mod", "tidy")
 	// What the buildpack runs: go install -tags heroku <the +heroku install packages>.
 	tidied, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
@@ -192,7 +197,7 @@ replace github.com/dynometrics/dynometrics => ` + root + "\n"
 	if len(pkgs) != 2 {
 		t.Fatalf("go mod tidy lost the // +heroku install line:\n%s", tidied)
 	}
-	gocmd("-mod=readonly", append([]string{"install", "-tags", "heroku"}, pkgs...)...)
+	gocmd("off", "-mod=readonly", append([]string{"install", "-tags", "heroku"}, pkgs...)...)
 	for _, bin := range []string{"myapp", "worker"} {
 		if _, err := os.Stat(filepath.Join(gobin, bin)); err != nil {
 			t.Errorf("bin/%s was not built: %v", bin, err)
@@ -202,4 +207,14 @@ replace github.com/dynometrics/dynometrics => ` + root + "\n"
 	if err != nil || !strings.HasPrefix(string(out), "worker ") {
 		t.Errorf("bin/worker -version: %q, %v", out, err)
 	}
+}
+
+// goEnv returns go env's value of key, as the go command would use it.
+func goEnv(t *testing.T, key string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", key).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", key, err)
+	}
+	return strings.TrimSpace(string(out))
 }

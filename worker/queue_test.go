@@ -30,10 +30,6 @@ func TestQueueBound(t *testing.T) {
 // arrives, nothing is dropped as "queue full" (the default queue of 1,000
 // batches dropped 8–12 % of it).
 func TestBucketAtSeriesLimitDeliveredWhole(t *testing.T) {
-	if raceEnabled {
-		// About a minute under the race detector; .ci/run runs it without.
-		t.Skip("400,000 gauges: run without -race (.ci/run does)")
-	}
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
 	start := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute)
 	clock := &testClock{t: start.Add(30 * time.Second)}

@@ -209,11 +209,10 @@ func TestDefaultPort(t *testing.T) {
 	t.Setenv("PORT", "")
 	// Keep the default port busy: the demo falls back to a free port, the
 	// plain app reports the busy port.
-	busy, err := net.Listen("tcp", ":"+DefaultPort)
-	if err != nil {
-		t.Skipf("port %s is in use by something else: %v", DefaultPort, err)
+	// When something else already holds it, it is busy all the same.
+	if busy, err := net.Listen("tcp", ":"+DefaultPort); err == nil {
+		defer busy.Close()
 	}
-	defer busy.Close()
 	ln, err := listen("", true)
 	if err != nil {
 		t.Fatalf("demo with a busy default port: %v", err)
