@@ -16,7 +16,7 @@ const queueBuckets = 3
 // (aggregate.DefaultMaxSeries), so that a bucket at the limit is delivered
 // whole instead of overflowing the queue. The memory this allows is that of
 // queueBuckets encoded buckets at the limit (measured in
-// docs/drafts/redis.md).
+// docs/performance.md, "Shared state on Redis").
 func (w *worker) queueFor(outputsPerSeries, perRequest int) outlet.QueueConfig {
 	q := w.opt.queue
 	if q.MaxBatches == 0 {

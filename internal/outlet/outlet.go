@@ -1,6 +1,6 @@
 // Package outlet holds what every outlet shares: the Outlet interface the
 // worker hands flushed buckets to, and the bounded, retrying delivery Queue each
-// outlet (Librato, Prometheus remote write) sends its encoded batches through.
+// outlet (Librato, Prometheus remote write, OTLP) sends its encoded batches through.
 package outlet
 
 import (
