@@ -1,4 +1,4 @@
-// +heroku install ./worker ./examples/...
+// +heroku install ./worker
 // +heroku goVersion go1.26
 module github.com/dynometrics/dynometrics
 
