@@ -304,7 +304,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestFirstBucketNoSpike is README's one-minute try: both binaries built
+// TestFirstBucketNoSpike is README's try: both binaries built
 // before the pipe starts, so the worker reads each of the app's emissions as
 // it is printed, no bucket holds more than one interval's requests, and no
 // interval warning is logged. The contrast, a worker that starts 7 s after
