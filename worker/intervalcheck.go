@@ -57,9 +57,11 @@ func (c *intervalCheck) view(b *aggregate.Bucket) {
 	}
 	c.mu.Unlock()
 	if due {
-		c.log.Warn("timer statistics arrived more than once in one bucket: the app emits more often than METRICS_RESOLUTION, "+
-			"so each bucket keeps only the last emission's min, mean, percentiles and max (counts are right); "+
-			"set the app's EMITTER_INTERVAL to METRICS_RESOLUTION (logged at most once an hour)",
+		c.log.Warn("timer statistics arrived more than once in one bucket, so it keeps only the last emission's "+
+			"min, mean, percentiles and max (counts are right). Either the app emits more often than METRICS_RESOLUTION "+
+			"(set its EMITTER_INTERVAL to METRICS_RESOLUTION), or its lines carry no timestamp and were read late, "+
+			"several emissions at once (e.g. piped into -stdin while the worker was still being built) "+
+			"(logged at most once an hour)",
 			"series", "sample#"+first.Name, "source", first.Source, "times", first.Count,
 			"bucket", b.Start.UTC().Format(time.RFC3339), "METRICS_RESOLUTION", c.res.String(), "series_affected", n)
 	}

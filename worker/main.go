@@ -1,29 +1,3 @@
-// Command worker is the dynometrics worker: it consumes a Heroku-style app's
-// log stream (an HTTPS drain with Logplex framing, a Fir telemetry drain
-// speaking OTLP/HTTP, a syslog drain, stdin, or the app's own Platform API
-// log session), parses the l2met conventions and the platform's own lines,
-// aggregates them into time buckets per metric and per dyno, optionally
-// shares those buckets with the app's other workers through Redis
-// (REDIS_URL), and forwards every bucket to the configured outlets: OTLP,
-// Prometheus remote write, Librato (source or tagged API), or, with none
-// configured, stdout. A live view charts the recent buckets (-view, or
-// VIEW_USER and VIEW_PASSWORD on PORT).
-//
-// All configuration comes from the environment; `worker -h` lists every
-// variable with its default. Every variable is checked before anything
-// starts: a configuration error exits with status 2 and names the variable,
-// its value (never a secret's) and what is accepted. On SIGTERM or SIGINT
-// (and at the end of stdin with -stdin) the worker stops its inputs (with
-// -stdin it first reads to the end of its input), flushes every open bucket,
-// sends what is queued, and exits within SHUTDOWN_TIMEOUT.
-//
-// Usage:
-//
-//	webapp | worker -stdin                               # local: print per-dyno buckets
-//	webapp | worker -stdin -view 127.0.0.1:8080          # … and chart them at http://127.0.0.1:8080/
-//	PORT=8080 DRAIN_USER=u DRAIN_PASSWORD=p worker      # HTTPS drain on :8080/logs
-//	worker -h                                           # flags and every variable
-//	worker -version                                     # from the build information
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -15,6 +16,9 @@ import (
 	"testing"
 	"time"
 )
+
+// liveViewURL finds the address the worker prints for -view.
+var liveViewURL = regexp.MustCompile(`msg="live view" url=(http://\S+)`)
 
 // sumPairs adds up every value of key= (e.g. "count#http.requests=") in out.
 func sumPairs(t *testing.T, out, key string) int {
@@ -298,4 +302,95 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestFirstBucketNoSpike is README's try: both binaries built
+// before the pipe starts, so the worker reads each of the app's emissions as
+// it is printed, no bucket holds more than one interval's requests, and no
+// interval warning is logged. The contrast, a worker that starts 7 s after
+// the app (as when `go run` was still building the worker while the app
+// printed), puts the emissions that waited in the pipe into one bucket: a
+// spike, and a warning that names the late read as a cause, not only the
+// app's EMITTER_INTERVAL.
+func TestFirstBucketNoSpike(t *testing.T) {
+	webBin := buildBinary(t, "../examples/webapp")
+	workerBin := buildBinary(t, ".")
+	const interval = 3 * time.Second
+	const rate = 10                            // requests a second
+	steady := rate * int(interval/time.Second) // requests in a full bucket
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		spike bool
+	}{
+		{"built binaries", 0, false},
+		{"worker started late", 7 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // waits on the clock
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			web := exec.Command(webBin, "-demo", "-demo-rate", strconv.Itoa(rate), "-addr", "127.0.0.1:0")
+			web.Env = append(cleanEnv(), "EMITTER_INTERVAL="+interval.String())
+			web.Stdout = w
+			if err := web.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			time.Sleep(tc.delay)
+			worker := exec.Command(workerBin, "-stdin")
+			worker.Env = append(cleanEnv(), "METRICS_RESOLUTION="+interval.String(), "EMITTER_INTERVAL=1h")
+			worker.Stdin = r
+			var stdout, stderr syncBuffer
+			worker.Stdout, worker.Stderr = &stdout, &stderr
+			if err := worker.Start(); err != nil {
+				web.Process.Kill()
+				t.Fatal(err)
+			}
+			r.Close()
+			buckets := func() []int {
+				var n []int
+				for _, l := range strings.Split(stdout.String(), "\n") {
+					if _, v, ok := strings.Cut(l, " count#http.requests="); ok {
+						c, err := strconv.Atoi(v)
+						if err != nil {
+							t.Fatalf("%q: %v", l, err)
+						}
+						n = append(n, c)
+					}
+				}
+				return n
+			}
+			for deadline := time.Now().Add(30 * time.Second); len(buckets()) < 3 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+			// SIGINT: the app emits once more and exits, the pipe ends, and
+			// the worker flushes and exits.
+			if err := web.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if err := web.Wait(); err != nil {
+				t.Errorf("webapp exit: %v", err)
+			}
+			if err := worker.Wait(); err != nil {
+				t.Fatalf("worker exit: %v\n%s", err, stderr.String())
+			}
+			got := buckets()
+			if len(got) < 3 {
+				t.Fatalf("%d buckets with http.requests, want at least 3:\n%s", len(got), stdout.String())
+			}
+			t.Logf("http.requests per bucket: %v", got)
+			spiked := slices.Max(got) > steady*3/2
+			warned := strings.Contains(stderr.String(), "timer statistics arrived more than once in one bucket")
+			if spiked != tc.spike || warned != tc.spike {
+				t.Errorf("buckets %v (a full one holds about %d): spike %v, interval warning %v; want %v for both\n%s",
+					got, steady, spiked, warned, tc.spike, stderr.String())
+			}
+			if warned && !strings.Contains(stderr.String(), "were read late") {
+				t.Errorf("the interval warning does not name a late read as a cause:\n%s", stderr.String())
+			}
+		})
+	}
 }

@@ -15,8 +15,8 @@ const queueBuckets = 3
 // them per request: the queue bound is derived from the series bound
 // (aggregate.DefaultMaxSeries), so that a bucket at the limit is delivered
 // whole instead of overflowing the queue. The memory this allows is that of
-// queueBuckets encoded buckets at the limit (docs/performance.md;
-// TestBucketAtSeriesLimitDeliveredWhole).
+// queueBuckets encoded buckets at the limit (measured in
+// docs/performance.md, "Shared state on Redis").
 func (w *worker) queueFor(outputsPerSeries, perRequest int) outlet.QueueConfig {
 	q := w.opt.queue
 	if q.MaxBatches == 0 {

@@ -6,6 +6,10 @@
 //   - drain: the HTTPS log drain handler (POST /logs, Logplex framing),
 //   - logsession: a Platform API log-session tail of the app's own logs,
 //   - syslog: a syslog listener over TCP or TLS,
+//   - otlp: the OTLP/HTTP receiver of Fir telemetry drains (POST /v1/logs,
+//     POST /v1/metrics): log record bodies go through a Processor like any
+//     log line; metric data points become measurements and go to the Sink
+//     directly,
 //
 // and stdin is read with (*Processor).ReadLines(ctx, os.Stdin, FormatAny).
 //

@@ -39,7 +39,7 @@ import (
 // decoded by hand (response.go). A MetricsData body (what pmetric
 // marshals) is byte for byte an ExportMetricsServiceRequest, both being
 // `repeated ResourceMetrics resource_metrics = 1`; the tests decode every
-// body with pmetricotlp's ExportRequest unmarshalers.
+// body with pmetric's unmarshalers (otlptest).
 
 // scopeName is the instrumentation scope of every metric.
 const scopeName = "github.com/dynometrics/dynometrics"

@@ -14,7 +14,7 @@ import (
 // Why a hand-written decoder: pdata's response type lives in pmetricotlp,
 // beside the gRPC client and server, and importing it would link
 // google.golang.org/grpc into the worker for two fields. FuzzParseResponse checks it on arbitrary bytes; the tests compare
-// it with pdata's own response encoder.
+// it with the canonical generated response type (proto/slim/otlp).
 
 // PartialSuccess is what an OTLP receiver reports about the data points it
 // refused in an accepted request.

@@ -4,22 +4,23 @@ import (
 	"errors"
 	"testing"
 
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
-// TestParseResponse compares the hand-written decoder with bodies pdata
-// encodes, and checks malformed and foreign bodies.
+// TestParseResponse compares the hand-written decoder with bodies the
+// canonical generated response type encodes, and checks malformed and foreign bodies.
 func TestParseResponse(t *testing.T) {
 	pd := func(rejected int64, msg string, json bool) []byte {
-		r := pmetricotlp.NewExportResponse()
-		r.PartialSuccess().SetRejectedDataPoints(rejected)
-		r.PartialSuccess().SetErrorMessage(msg)
+		r := &colmetricspb.ExportMetricsServiceResponse{PartialSuccess: &colmetricspb.ExportMetricsPartialSuccess{
+			RejectedDataPoints: rejected, ErrorMessage: msg}}
 		var b []byte
 		var err error
 		if json {
-			b, err = r.MarshalJSON()
+			b, err = protojson.Marshal(r)
 		} else {
-			b, err = r.MarshalProto()
+			b, err = proto.Marshal(r)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -94,13 +95,13 @@ func FuzzParseResponse(f *testing.F) {
 		if ct != "application/x-protobuf" || len(body) == 0 {
 			return
 		}
-		r := pmetricotlp.NewExportResponse()
-		if r.UnmarshalProto(body) != nil {
+		var r colmetricspb.ExportMetricsServiceResponse
+		if proto.Unmarshal(body, &r) != nil {
 			return
 		}
-		want := PartialSuccess{r.PartialSuccess().RejectedDataPoints(), r.PartialSuccess().ErrorMessage()}
+		want := PartialSuccess{r.GetPartialSuccess().GetRejectedDataPoints(), r.GetPartialSuccess().GetErrorMessage()}
 		if got != want {
-			t.Fatalf("ParseResponse %+v, pdata %+v", got, want)
+			t.Fatalf("ParseResponse %+v, generated type %+v", got, want)
 		}
 	})
 }

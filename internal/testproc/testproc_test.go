@@ -50,7 +50,8 @@ func TestMissing(t *testing.T) {
 func TestProcLifecycle(t *testing.T) {
 	sh := Find("SH_BIN", "sh")
 	if sh == "" {
-		t.Skip("no sh")
+		Missing(t, "no sh on PATH (set SH_BIN)")
+		return
 	}
 	p, err := Start(exec.Command(sh, "-c", "echo starting; exec sleep 30"), 1<<10)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -211,7 +210,7 @@ func (h *History) appendMetrics(b []byte) []byte {
 	for n := range h.metrics {
 		names = append(names, n)
 	}
-	slices.Sort(names)
+	sortMetrics(names) // order.go: the app's metrics before timer statistics
 	for i, n := range names {
 		m := h.metrics[n]
 		if i > 0 {

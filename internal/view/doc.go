@@ -43,5 +43,8 @@
 // when its newest point is EndedAfter buckets (and at least EndedAfterMin)
 // older than the newest bucket the view holds. Both answers carry an ETag
 // (the view's version), so a page that polls with If-None-Match gets 304
-// until a bucket arrives.
+// until a bucket arrives. /api/metrics lists the app's own metrics first and
+// the per-interval statistics of its timers and histograms (NAME.count,
+// NAME.min … NAME.max beside a NAME.perc95) after them, each group by name;
+// the page keeps that order.
 package view

@@ -16,7 +16,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/metric"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	logspb "go.opentelemetry.io/proto/slim/otlp/logs/v1"
 )
 
 // benchMessages are the four lines of the drain package's benchmark body, as

@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/dynometrics/dynometrics/internal/metric"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 )
 
 // histogramDist turns an explicit-bucket histogram point into a

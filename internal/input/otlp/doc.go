@@ -88,9 +88,10 @@
 // # Decoding
 //
 // Bodies are decoded with the canonical generated types of
-// go.opentelemetry.io/proto/otlp (google.golang.org/protobuf for protobuf,
-// its protojson for JSON) rather than the Collector's pdata: the receiver
-// needs the messages, not the Collector's data model, and proto/otlp adds
+// go.opentelemetry.io/proto/slim/otlp (google.golang.org/protobuf for
+// protobuf, its protojson for JSON; the slim module is the same messages
+// without the gRPC service stubs) rather than the Collector's pdata: the
+// receiver needs the messages, not the Collector's data model, and it adds
 // nothing the project does not already link. The request body is decoded as
 // logs.v1.LogsData and metrics.v1.MetricsData, which the OTLP specification
 // defines as wire-compatible with ExportLogsServiceRequest and

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 )
 
 // fuzzTarget posts data to path in every format and encoding the receiver

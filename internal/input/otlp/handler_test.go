@@ -11,16 +11,55 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/metric"
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	collogspb "go.opentelemetry.io/proto/slim/otlp/collector/logs/v1"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/slim/otlp/logs/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+	_ "google.golang.org/protobuf/types/known/anypb" // registers google/protobuf/any.proto for rpcStatus
 )
+
+// rpcStatus returns an empty google.rpc.Status built from its schema
+// (google/rpc/status.proto: code 1, message 2, repeated Any details 3), so
+// that the protobuf runtime decodes error bodies without genproto in the
+// module graph.
+func rpcStatus(t *testing.T) *dynamicpb.Message {
+	t.Helper()
+	field := func(name string, n int32, typ descriptorpb.FieldDescriptorProto_Type, label descriptorpb.FieldDescriptorProto_Label, msg string) *descriptorpb.FieldDescriptorProto {
+		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), Number: proto.Int32(n), Type: typ.Enum(), Label: label.Enum(), JsonName: proto.String(name)}
+		if msg != "" {
+			f.TypeName = proto.String(msg)
+		}
+		return f
+	}
+	opt, rep := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL, descriptorpb.FieldDescriptorProto_LABEL_REPEATED
+	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
+		Name: proto.String("google/rpc/status.proto"), Package: proto.String("google.rpc"), Syntax: proto.String("proto3"),
+		Dependency: []string{"google/protobuf/any.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Status"), Field: []*descriptorpb.FieldDescriptorProto{
+			field("code", 1, descriptorpb.FieldDescriptorProto_TYPE_INT32, opt, ""),
+			field("message", 2, descriptorpb.FieldDescriptorProto_TYPE_STRING, opt, ""),
+			field("details", 3, descriptorpb.FieldDescriptorProto_TYPE_MESSAGE, rep, ".google.protobuf.Any"),
+		}}},
+	}, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dynamicpb.NewMessage(fd.Messages().ByName("Status"))
+}
+
+// statusField reads one field of a message made by rpcStatus.
+func statusField(m *dynamicpb.Message, name protoreflect.Name) protoreflect.Value {
+	return m.Get(m.Descriptor().Fields().ByName(name))
+}
 
 func str(k, v string) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
@@ -127,12 +166,12 @@ func TestAnswers(t *testing.T) {
 				}
 				return
 			}
-			var st statuspb.Status
-			if err := unmarshalAs(w, &st); err != nil {
+			st := rpcStatus(t)
+			if err := unmarshalAs(w, st); err != nil {
 				t.Fatalf("error body does not decode as google.rpc.Status: %v (%q)", err, w.Body.String())
 			}
-			if !strings.Contains(st.Message, tt.msg) || st.Code == 0 {
-				t.Errorf("status %v, want a code and a message with %q", &st, tt.msg)
+			if !strings.Contains(statusField(st, "message").String(), tt.msg) || statusField(st, "code").Int() == 0 {
+				t.Errorf("status %v, want a code and a message with %q", st, tt.msg)
 			}
 			if tt.status == 401 && w.Header().Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")

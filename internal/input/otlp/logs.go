@@ -7,8 +7,8 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/l2met"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/slim/otlp/logs/v1"
 )
 
 var (

@@ -11,8 +11,8 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/metric"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/metric"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 )
 
 // DefaultSourceAttributes is the default of Config.SourceAttributes as the

@@ -1,6 +1,8 @@
 // Package otlptest is a strict OTLP/HTTP metrics receiver for tests: it
 // decodes every request with the OpenTelemetry Collector's own pdata
-// unmarshalers (pmetricotlp, protobuf and JSON, gzip or identity), checks
+// unmarshalers (pmetric's, protobuf and JSON, gzip or identity: an
+// ExportMetricsServiceRequest is wire-compatible with the MetricsData they
+// read), answers with the canonical generated response type, checks
 // what the OTLP specification requires of it, records every data point in a
 // flat form tests can compare, and answers with injected faults (status,
 // Retry-After, delay, partial success) when told to. It listens on
@@ -22,7 +24,9 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Path is where the receiver takes metrics.
@@ -231,12 +235,12 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ct := req.Header.Get("Content-Type")
-	er := pmetricotlp.NewExportRequest()
+	var md pmetric.Metrics
 	switch ct {
 	case "application/x-protobuf":
-		err = er.UnmarshalProto(body)
+		md, err = (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(body)
 	case "application/json":
-		err = er.UnmarshalJSON(body)
+		md, err = (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(body)
 	default:
 		r.invalid(w, "Content-Type %q", ct)
 		return
@@ -245,7 +249,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.invalid(w, "decode %s: %v", ct, err)
 		return
 	}
-	points, err := flatten(er.Metrics())
+	points, err := flatten(md)
 	if err != nil {
 		r.invalid(w, "%v", err)
 		return
@@ -260,16 +264,16 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.points = append(r.points, points...)
 	r.mu.Unlock()
 
-	resp := pmetricotlp.NewExportResponse()
-	if fault != nil {
-		resp.PartialSuccess().SetRejectedDataPoints(fault.PartialRejected)
-		resp.PartialSuccess().SetErrorMessage(fault.PartialMessage)
+	resp := &colmetricspb.ExportMetricsServiceResponse{}
+	if fault != nil && (fault.PartialRejected != 0 || fault.PartialMessage != "") {
+		resp.PartialSuccess = &colmetricspb.ExportMetricsPartialSuccess{
+			RejectedDataPoints: fault.PartialRejected, ErrorMessage: fault.PartialMessage}
 	}
 	var out []byte
 	if ct == "application/json" {
-		out, err = resp.MarshalJSON()
+		out, err = protojson.Marshal(resp)
 	} else {
-		out, err = resp.MarshalProto()
+		out, err = proto.Marshal(resp)
 	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -1,4 +1,4 @@
-package otlp_test
+package otelsdk_test
 
 import (
 	"context"
