@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/view"
 )
 
@@ -58,7 +59,7 @@ func (w *worker) buildView() error {
 			w.log.Warn("the live view on -view has no password: anyone who reaches the address sees the metrics (set VIEW_USER and VIEW_PASSWORD)", "addr", w.opt.view)
 		}
 		w.viewServer = &http.Server{
-			Handler: handler, ReadHeaderTimeout: viewReadHeaderTimeout, WriteTimeout: viewWriteTimeout, IdleTimeout: viewIdleTimeout,
+			Handler: drain.CutBodies(handler, drain.BodyTimeout), ReadHeaderTimeout: viewReadHeaderTimeout, WriteTimeout: viewWriteTimeout, IdleTimeout: viewIdleTimeout,
 			ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
 		}
 	}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Hardening end-to-end tests (issue 20): each attack runs against the built
+// worker binary on 127.0.0.1, beside a legitimate drain stream where the
+// attack is about availability.
+
+const (
+	hardenUser     = "drain"
+	hardenPassword = "drain-secret-pw"
+	hardenViewPW   = "view-secret-pw"
+)
+
+// hardenWorker starts the worker binary on PORT with drain credentials and
+// VIEW_PASSWORD (so that the view is served at / on PORT), plus env.
+func hardenWorker(t *testing.T, env ...string) *proc {
+	t.Helper()
+	bin := buildBinary(t, ".")
+	base := append([]string{}, "DRAIN_USER="+hardenUser, "DRAIN_PASSWORD="+hardenPassword,
+		"VIEW_USER=ops", "VIEW_PASSWORD="+hardenViewPW, "METRICS_RESOLUTION=1s", "METRICS_GRACE=1s",
+		"EMITTER_INTERVAL=1h")
+	return startProc(t, bin, append(base, env...))
+}
+
+// legitStream posts one small drain body at a time from one client (with
+// Logplex's 5 s timeout) until ctx ends, and returns the latency of every
+// POST answered 204 and how many failed.
+func legitStream(ctx context.Context, url string) (lat []time.Duration, failed int) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	body := frame(fmt.Sprintf("<190>1 %s host app web.1 - count#legit=1", syslogTime(time.Now())))
+	for ctx.Err() == nil {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.SetBasicAuth(hardenUser, hardenPassword)
+		req.Header.Set("Content-Type", "application/logplex-1")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			failed++
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			failed++
+			continue
+		}
+		lat = append(lat, time.Since(start))
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return lat, failed
+}
+
+// p99 is the nearest-rank 99th percentile of d.
+func p99(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)*99+99)/100-1]
+}
+
+// slowAttack runs n connections that each send a request's headers (no or
+// wrong credentials, a declared body of 200 KB) to one of paths, then trickle
+// its body a byte every 200 ms; a connection the worker closes is opened
+// again 200 ms later. It returns a stop function and the number of 401s seen.
+func slowAttack(addr string, n int, paths []string) (stop func(), got401 *atomic.Int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	got401 = new(atomic.Int64)
+	var wg sync.WaitGroup
+	for i := range n {
+		path := paths[i%len(paths)]
+		auth := ""
+		if i%2 == 1 {
+			auth = "Authorization: Basic YXR0YWNrZXI6Z3Vlc3M=\r\n" // attacker:guess
+		}
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				stopped := context.AfterFunc(ctx, func() { c.Close() })
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: w\r\n%sContent-Type: application/x-protobuf\r\nContent-Length: 200000\r\n\r\n", path, auth)
+				go func() {
+					if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil && resp.StatusCode == http.StatusUnauthorized {
+						got401.Add(1)
+					}
+				}()
+				for ctx.Err() == nil {
+					if _, err := c.Write([]byte{'x'}); err != nil {
+						break
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				stopped()
+				c.Close()
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		})
+	}
+	return func() { cancel(); wg.Wait() }, got401
+}
+
+// TestSlowUnauthenticatedBodiesOnEveryPath is issue 20's first attack: 300
+// slow unauthenticated connections on the OTLP receiver's paths, the view
+// on PORT and an unknown path, beside a legitimate drain stream. Before the
+// fix, every 401 outside /logs kept reading the declared body for up to
+// ReadTimeout (10 s), the attack held the 256 connection slots, and the
+// legitimate stream fell to 36 POSTs in 35 s with a p99 of 5,007 ms.
+func TestSlowUnauthenticatedBodiesOnEveryPath(t *testing.T) {
+	p := hardenWorker(t)
+	addr := strings.TrimSuffix(strings.TrimPrefix(p.url, "http://"), "/logs")
+	stop, got401 := slowAttack(addr, 300, []string{"/v1/metrics", "/v1/logs", "/", "/api/series?name=x", "/nowhere"})
+	defer stop()
+	time.Sleep(time.Second) // the attack takes its slots
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	lat, failed := legitStream(ctx, p.url)
+	stop()
+	t.Logf("legitimate stream beside 300 slow unauthenticated connections: %d POSTs in 3 s, %d failed, p99 %v; %d 401s",
+		len(lat), failed, p99(lat), got401.Load())
+	// Unhindered, one client posts about every 20-25 ms: over 100 in 3 s.
+	if len(lat) < 60 || failed > 0 || p99(lat) > 500*time.Millisecond {
+		t.Errorf("legitimate stream: %d POSTs, %d failed, p99 %v; want at least 60, none failed, p99 under 500ms",
+			len(lat), failed, p99(lat))
+	}
+	if got401.Load() < 300 {
+		t.Errorf("%d attack requests answered 401, want at least 300", got401.Load())
+	}
+}
