@@ -93,6 +93,7 @@ var covered = map[string]string{
 	"input.Stats.BrokenStreams":          "internal/input/processor_test.go:TestReadErrors",
 	"drain.Stats.QueueFull":              "internal/input/drain/handler_test.go:TestQueueFull",
 	"drain.Stats.Busy":                   "internal/input/drain/slowloris_test.go:TestBusyWhileReading",
+	"otlp.Stats.Busy":                    "internal/input/otlp/budget_test.go:TestBudget",
 	"drain.Stats.Closing":                "internal/input/drain/handler_test.go:TestCloseDrains",
 	"drain.Stats.DedupEvicted":           "internal/input/drain/handler_test.go:TestDedupBounds",
 	"drain.Stats.SharedDups":             "internal/input/drain/handler_test.go:TestSharedSeen",

@@ -4,17 +4,42 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/input/budget"
+	"github.com/dynometrics/dynometrics/internal/input/drain"
+	"github.com/dynometrics/dynometrics/internal/input/otlp"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/protobuf/proto"
 )
+
+// worstCaseRSSKB is docs/hardening.md's worst case of the worker's memory
+// with the default settings and empty aggregator and view, in kB: twice (the
+// garbage collector's headroom at GOGC=100) the request bytes in flight,
+// the drain's queue and free list, the OTLP queue, the connections and the
+// OTLP body buffers kept for reuse, plus 32 MiB of runtime and binary.
+func worstCaseRSSKB() int64 {
+	in := int64(budget.Default + 2*drain.DefaultMaxQueueBytes + otlp.MaxQueueBytes +
+		drain.DefaultMaxConns*connBytes + otlp.MaxConcurrentDecodes*(1<<20))
+	return (2*in + 32<<20) >> 10
+}
+
+// connBytes is what one open connection on PORT costs at most while its
+// headers are read: MaxHeaderBytes, net/http's read and write buffers and a
+// goroutine's stack.
+const connBytes = drain.MaxHeaderBytes + 4<<10 + 4<<10 + 8<<10
 
 // Hardening end-to-end tests (issue 20): each attack runs against the built
 // worker binary on 127.0.0.1, beside a legitimate drain stream where the
@@ -151,4 +176,113 @@ func TestSlowUnauthenticatedBodiesOnEveryPath(t *testing.T) {
 	if got401.Load() < 300 {
 		t.Errorf("%d attack requests answered 401, want at least 300", got401.Load())
 	}
+}
+
+// procKB reads a field of /proc/PID/status in kB (VmRSS, VmHWM).
+func procKB(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// TestContentLengthFlood is issue 20's second attack: with valid
+// credentials, 200 requests at a time declare 4 MiB on /v1/metrics (or 1 MB
+// on /logs) and send 10 bytes. Before, each reserved its declared size as it
+// started reading: the OTLP receiver's memory grew without bound, and the
+// drain's reservations turned legitimate POSTs into 503s. Now request bytes
+// are taken from one budget as they arrive: the worker's peak RSS must stay
+// under the worst case docs/hardening.md states for the default settings,
+// and a legitimate OTLP request and the drain stream go through. (A flood
+// of bytes that do arrive, beyond the budget, is refused with 503 and
+// Retry-After: internal/input/otlp TestBudget, internal/input/drain
+// TestBusyWhileReading.)
+func TestContentLengthFlood(t *testing.T) {
+	p := hardenWorker(t)
+	base := strings.TrimSuffix(p.url, "/logs")
+	addr := strings.TrimPrefix(base, "http://")
+	pid := p.cmd.Process.Pid
+	before := procKB(t, pid, "VmRSS")
+
+	// 200 requests at a time, each sending 10 bytes of its declared 4 MiB
+	// and giving up 300 ms later, when another takes its place: 3 s.
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(hardenUser+":"+hardenPassword))
+	flood, stop := context.WithTimeout(context.Background(), 3*time.Second)
+	defer stop()
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for i := range 200 {
+		path, size := "/v1/metrics", 4<<20
+		if i%4 == 3 {
+			path, size = "/logs", 1000000
+		}
+		wg.Go(func() {
+			for flood.Err() == nil {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: w\r\nAuthorization: %s\r\nContent-Type: application/x-protobuf\r\nContent-Length: %d\r\n\r\n0123456789", path, auth, size)
+				sent.Add(1)
+				time.Sleep(300 * time.Millisecond)
+				c.Close()
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	logs := &logspb.LogsData{ResourceLogs: []*logspb.ResourceLogs{firLogs("web.1", time.Now(), "count#flood.legit=1")}}
+	status, err := tryPostOTLP(base+"/v1/logs", logs)
+	if err != nil {
+		t.Logf("legitimate OTLP request: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	lat, failed := legitStream(ctx, p.url)
+	cancel()
+	wg.Wait()
+	peak := procKB(t, pid, "VmHWM")
+	limit := worstCaseRSSKB()
+	t.Logf("%d flood requests; RSS %d MB before the flood, peak %d MB during it (worst case stated: %d MB); legitimate OTLP request: %d; drain stream: %d POSTs, %d failed, p99 %v",
+		sent.Load(), before>>10, peak>>10, limit>>10, status, len(lat), failed, p99(lat))
+	if peak > limit {
+		t.Errorf("peak RSS %d MB over the stated worst case %d MB", peak>>10, limit>>10)
+	}
+	if peak-before > 64<<10 {
+		t.Errorf("the flood of 2 KB of bodies grew RSS by %d MB", (peak-before)>>10)
+	}
+	if status != http.StatusOK || len(lat) < 10 || failed > 0 {
+		t.Errorf("legitimate traffic during the flood: OTLP %d, drain %d POSTs with %d failed", status, len(lat), failed)
+	}
+}
+
+// tryPostOTLP posts m as protobuf with the drain's credentials and returns
+// the status.
+func tryPostOTLP(url string, m proto.Message) (int, error) {
+	body, err := proto.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.SetBasicAuth(hardenUser, hardenPassword)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }

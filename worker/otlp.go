@@ -39,7 +39,7 @@ func (w *worker) buildOTLP() error {
 	}
 	r, err := otlp.New(otlp.Config{
 		Sink: w.agg, User: w.cfg.DrainUser, Password: w.cfg.DrainPassword, InsecureNoAuth: w.cfg.DrainInsecureNoAuth,
-		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now,
+		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now, Budget: w.budget,
 	})
 	if err != nil {
 		return err
@@ -93,6 +93,7 @@ func otlpDrops(st func() otlp.Stats) []dropCounter {
 	c("worker.otlp.unsupported", "Unsupported", func(x otlp.Stats) uint64 { return x.Unsupported })
 	c("worker.otlp.malformed", "Malformed", func(x otlp.Stats) uint64 { return x.Malformed })
 	c("worker.otlp.too_deep", "TooDeep", func(x otlp.Stats) uint64 { return x.TooDeep })
+	c("worker.otlp.busy", "Busy", func(x otlp.Stats) uint64 { return x.Busy })
 	c("worker.otlp.queue_full", "QueueFull", func(x otlp.Stats) uint64 { return x.QueueFull + x.Closing }, "otlp.Stats.Closing")
 	c("worker.otlp.rejected", "Rejected", func(x otlp.Stats) uint64 { return x.Rejected })
 	c("worker.otlp.rejected_too_many", "TooMany", func(x otlp.Stats) uint64 { return x.TooMany })

@@ -59,6 +59,7 @@ func (w *worker) buildEmitter() error {
 		s.gauge("worker.drain.pending", func() int64 { return int64(d().Pending) })
 	}
 	w.otlpMetrics(s)
+	s.gauge("worker.http.bytes_in_flight", func() int64 { return w.budget.Stats().Used })
 	if w.syslog != nil {
 		s.counter("worker.syslog.connections", u(func() uint64 { return w.syslog.Stats().Accepted }))
 		s.gauge("worker.syslog.active", func() int64 { return int64(w.syslog.Stats().Active) })

@@ -50,7 +50,7 @@ func (w *worker) buildView() error {
 	}
 	w.view = h
 	w.viewers = append(w.viewers, h.Write)
-	handler := h.Handler(view.HandlerConfig{User: w.cfg.ViewUser, Password: w.cfg.ViewPassword})
+	handler := h.Handler(view.HandlerConfig{User: w.cfg.ViewUser, Password: w.cfg.ViewPassword, Budget: w.budget})
 	if onPort {
 		w.mux.Handle("/", handler)
 	}

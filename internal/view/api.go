@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/httpauth"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	// gzhttp compresses the API's answers (a chart's JSON shrinks about
 	// fourfold) and handles Accept-Encoding, Vary and small bodies for us; it
@@ -37,6 +38,11 @@ type HandlerConfig struct {
 	// User and Password, when Password is set, are the Basic auth
 	// credentials every request must carry (compared in constant time).
 	User, Password string
+	// Budget, when set, bounds the bytes of API answers being built at once,
+	// shared with the worker's other HTTP servers (request bodies in
+	// flight): an answer that does not fit gets 503 with Retry-After
+	// (Stats.Busy). nil: only MaxConcurrentRequests bounds them.
+	Budget *budget.Budget
 }
 
 // Handler returns the view's HTTP handler: the page at "/", its assets under
@@ -69,7 +75,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 	if err != nil {
 		panic(err) // fixed options
 	}
-	api := func(f func(http.ResponseWriter, *http.Request)) http.Handler {
+	api := func(f func(http.ResponseWriter, *http.Request, *budget.Budget)) http.Handler {
 		return gz(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case sem <- struct{}{}:
@@ -81,7 +87,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 				return
 			}
 			w.Header().Set("Cache-Control", "no-cache")
-			f(w, r)
+			f(w, r, cfg.Budget)
 		}))
 	}
 	mux.Handle("GET "+MetricsPath, api(h.serveMetrics))
@@ -144,19 +150,38 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, b)
 }
 
-func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request) {
+// busy answers 503 with Retry-After when the budget has no room for an
+// answer of n bytes, and counts it; otherwise it takes them (give them back
+// with b.Release(n)). h.mu is read-locked; busy unlocks it when it answers.
+func (h *History) busy(w http.ResponseWriter, b *budget.Budget, n int) bool {
+	if b.Take(int64(n)) {
+		return false
+	}
+	h.mu.RUnlock()
+	h.countBusy()
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "view: busy, retry", http.StatusServiceUnavailable)
+	return true
+}
+
+func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	h.mu.RLock()
 	version := h.version
 	if notModified(w, r, version) {
 		h.mu.RUnlock()
 		return
 	}
-	b := h.appendMetrics(make([]byte, 0, 256+len(h.metrics)*128+h.series*64))
+	size := 256 + len(h.metrics)*128 + h.series*64
+	if h.busy(w, bud, size) {
+		return
+	}
+	defer bud.Release(int64(size))
+	b := h.appendMetrics(make([]byte, 0, size))
 	h.mu.RUnlock()
 	writeJSON(w, http.StatusOK, b)
 }
 
-func (h *History) serveSeries(w http.ResponseWriter, r *http.Request) {
+func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	q := r.URL.Query()
 	name := q.Get("name")
 	if name == "" {
@@ -179,7 +204,12 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request) {
 		h.mu.RUnlock()
 		return
 	}
-	b := h.appendSeries(make([]byte, 0, seriesSize(m)), m, stat)
+	size := seriesSize(m)
+	if h.busy(w, bud, size) {
+		return
+	}
+	defer bud.Release(int64(size))
+	b := h.appendSeries(make([]byte, 0, size), m, stat)
 	h.mu.RUnlock()
 	writeJSON(w, http.StatusOK, b)
 }

@@ -114,7 +114,7 @@ type Stats struct {
 	DroppedPeriod      int64 // series dropped: their bucket's Period is not Resolution
 	DroppedOld         int64 // series dropped: their bucket is older than the window
 	Resets             int64 // metrics whose history was cleared because their kind or unit changed
-	Busy               int64 // API requests answered 503 because MaxConcurrentRequests were running
+	Busy               int64 // API requests answered 503 because MaxConcurrentRequests were running or HandlerConfig.Budget was exhausted
 }
 
 // History holds the recent buckets of every series. Write and the readers

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/klauspost/compress/gzip"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -111,6 +112,13 @@ type Config struct {
 	// Now is the clock for arrival times and the cumulative series' ages;
 	// nil means time.Now.
 	Now func() time.Time
+	// Budget bounds the request bytes being read, inflated and decoded at
+	// once, shared with the worker's other HTTP servers; each request takes
+	// its body's bytes as they arrive, its inflated bytes as they are
+	// inflated and an estimate of its decoded messages before decoding.
+	// Beyond it a request gets 503 with Retry-After (Stats.Busy). nil
+	// means a Budget of budget.Default for this Receiver alone.
+	Budget *budget.Budget
 }
 
 // Stats are the cumulative counters of a Receiver (Queued, QueuedBytes and
@@ -126,6 +134,7 @@ type Stats struct {
 	Malformed    uint64 // bodies that did not decompress or decode (400), TooDeep included
 	TooDeep      uint64 // of Malformed: bodies nested deeper than MaxNesting
 	QueueFull    uint64 // refused because the queue was full (503)
+	Busy         uint64 // refused because the budget of request bytes in flight was exhausted (503)
 	Closing      uint64 // refused because the Receiver was closing (503)
 
 	LogRecords uint64 // log records accepted
@@ -168,6 +177,7 @@ type Receiver struct {
 	wg     sync.WaitGroup
 
 	decoding chan struct{} // MaxConcurrentDecodes slots
+	budget   *budget.Budget
 
 	cum cumulative
 
@@ -176,7 +186,7 @@ type Receiver struct {
 	queuedBytes                                                        atomic.Int64
 	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
 	gzipBombs, tooDeep, tooManyMessages                                atomic.Uint64
-	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
+	busy, queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
 	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
 	lastLog                                                            [numProblems]atomic.Int64
@@ -218,6 +228,10 @@ func New(cfg Config) (*Receiver, error) {
 		sourceKeys: make(map[string]int, len(cfg.SourceAttributes)),
 		queue:      make(chan job, QueueDepth),
 		decoding:   make(chan struct{}, MaxConcurrentDecodes),
+		budget:     cfg.Budget,
+	}
+	if r.budget == nil {
+		r.budget = budget.New(budget.Default)
 	}
 	for i, k := range cfg.SourceAttributes {
 		if _, dup := r.sourceKeys[k]; !dup && k != "" {
@@ -287,9 +301,17 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	bufs := getBufs()
 	defer putBufs(bufs)
-	body, status, err := r.readBody(req, bufs)
+	// Every byte of the request is taken from the budget as it arrives or is
+	// inflated or decoded, and given back once the request is queued (its
+	// memory then counts in MaxQueueBytes) or refused.
+	charge := r.budget.Reader(req.Body)
+	defer charge.Release()
+	body, status, err := r.readBody(req, charge, bufs)
 	if err != nil {
 		switch {
+		case errors.Is(err, budget.ErrExhausted):
+			r.refuseBusy(w, f, req)
+			return
 		case errors.Is(err, errBomb):
 			r.gzipBombs.Add(1)
 		case status == http.StatusRequestEntityTooLarge:
@@ -322,6 +344,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.warn(problemBody, "otlp: request refused", "path", req.URL.Path, "status", http.StatusRequestEntityTooLarge, "err", "too many messages")
 		writeStatus(w, f, http.StatusRequestEntityTooLarge, codeInvalidArgument,
 			"otlp: more than "+strconv.Itoa(MaxMessages)+" messages in the body: send smaller batches")
+		return
+	}
+	if !charge.Take(int64(messages) * decodedWeight) {
+		r.refuseBusy(w, f, req)
 		return
 	}
 	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now()}
@@ -380,6 +406,16 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	writeResponse(w, f, logs, res)
 }
 
+// refuseBusy answers 503 with Retry-After to a request the budget of bytes
+// in flight has no room for, and counts it.
+func (r *Receiver) refuseBusy(w http.ResponseWriter, f format, req *http.Request) {
+	r.busy.Add(1)
+	r.warn(problemBusy, "otlp: request bytes in flight at their bound: answering 503", "path", req.URL.Path,
+		"busy", r.busy.Load(), "in_flight", r.budget.Stats().Used)
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+	writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: busy, retry")
+}
+
 // bodyFormat maps a Content-Type to a format; ok is false for another type
 // (the format is then protobuf, for the error answer).
 func bodyFormat(ct string) (format, bool) {
@@ -402,9 +438,10 @@ func (r *Receiver) authorized(req *http.Request) bool {
 	return r.cfg.InsecureNoAuth || r.auth.Check(req)
 }
 
-// readBody reads the body within MaxBodyBytes and inflates it within
-// MaxDecodedBytes. On error it returns the HTTP status to answer.
-func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, error) {
+// readBody reads the body through charge within MaxBodyBytes and inflates
+// it within MaxDecodedBytes, charging the inflated bytes too. On error it
+// returns the HTTP status to answer.
+func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buffers) ([]byte, int, error) {
 	enc := req.Header.Get("Content-Encoding")
 	if enc != "" && enc != "identity" && enc != "gzip" {
 		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("otlp: Content-Encoding %.32q: want gzip or none", enc)
@@ -412,9 +449,12 @@ func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, erro
 	if req.ContentLength > MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body of %d bytes exceeds %d", req.ContentLength, MaxBodyBytes)
 	}
-	raw, err := readLimited(bufs.raw[:0], req.Body, MaxBodyBytes, req.ContentLength)
+	raw, err := readLimited(bufs.raw[:0], charge, MaxBodyBytes, req.ContentLength)
 	bufs.raw = raw[:0]
 	if err != nil {
+		if errors.Is(err, budget.ErrExhausted) {
+			return nil, http.StatusServiceUnavailable, err
+		}
 		if errors.Is(err, errTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body exceeds %d bytes", MaxBodyBytes)
 		}
@@ -431,9 +471,12 @@ func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, erro
 	if enc != "gzip" {
 		return raw, 0, nil
 	}
-	body, err := r.gunzip(bufs.inflated[:0], raw)
+	body, err := r.gunzip(bufs.inflated[:0], raw, charge)
 	bufs.inflated = body[:0]
 	if err != nil {
+		if errors.Is(err, budget.ErrExhausted) {
+			return nil, http.StatusServiceUnavailable, err
+		}
 		if errors.Is(err, errTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes: %w", MaxDecodedBytes, errBomb)
 		}
@@ -448,19 +491,20 @@ var (
 )
 
 // readLimited appends all of rd to b, failing with errTooLarge past limit
-// bytes. n is the expected length when known (>= 0). The returned slice is
-// b grown, also on error (for reuse).
+// bytes. n is the expected length when known (>= 0): the buffer never grows
+// past n+1 bytes, but it grows only as bytes arrive (doubling from 32 KiB),
+// so a declared length reserves nothing. The returned slice is b grown, also
+// on error (for reuse).
 func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
-	size := 32 << 10
+	most := limit + 1 // +1: see an overlong body, or the EOF without growing
 	if n >= 0 {
-		size = int(n) + 1 // +1: see the EOF without growing
-	}
-	if size = min(size, limit+1); cap(b) < size {
-		b = make([]byte, 0, size)
+		most = min(most, int(n)+1)
 	}
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			nb := make([]byte, len(b), max(min(max(2*cap(b), 32<<10), most), len(b)+1))
+			copy(nb, b)
+			b = nb
 		}
 		k, err := rd.Read(b[len(b):min(cap(b), limit+1)])
 		b = b[:len(b)+k]
@@ -479,7 +523,7 @@ func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
 // gunzip inflates raw within MaxDecodedBytes. klauspost/compress's gzip is
 // the project's compression dependency already (remote write's snappy), and
 // about twice as fast as compress/gzip at inflating.
-func (r *Receiver) gunzip(dst, raw []byte) ([]byte, error) {
+func (r *Receiver) gunzip(dst, raw []byte, charge *budget.Reader) ([]byte, error) {
 	zr, _ := r.gzips.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
@@ -491,7 +535,7 @@ func (r *Receiver) gunzip(dst, raw []byte) ([]byte, error) {
 		return dst, err
 	}
 	defer r.gzips.Put(zr)
-	return readLimited(dst, zr, MaxDecodedBytes, int64(min(len(raw)*4, MaxDecodedBytes)))
+	return readLimited(dst, charge.Wrap(zr), MaxDecodedBytes, -1)
 }
 
 // buffers are the body buffers of one request. Decoding copies every string
@@ -612,7 +656,7 @@ func (r *Receiver) Stats() Stats {
 		Requests: r.requests.Load(), Accepted: r.accepted.Load(), Unauthorized: r.unauthorized.Load(),
 		TooLarge: r.tooLarge.Load(), GzipBombs: r.gzipBombs.Load(), TooManyMsgs: r.tooManyMessages.Load(), Unsupported: r.unsupported.Load(),
 		Malformed: r.malformed.Load(), TooDeep: r.tooDeep.Load(),
-		QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
+		Busy: r.busy.Load(), QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
 		LogRecords: r.logRecords.Load(), DataPoints: r.dataPoints.Load(), Rejected: r.rejected.Load(),
 		TooMany: r.tooMany.Load(), TooManyAtt: r.tooManyAtt.Load(), Invalid: r.invalid.Load(), Summaries: r.summaries.Load(),
 		NonStringBodies: r.nonString.Load(), NoValue: r.noValue.Load(), Unplaceable: r.unplaceable.Load(),
@@ -633,6 +677,7 @@ const (
 	problemRejected
 	problemQueue
 	problemCumulative
+	problemBusy
 	problemPoint
 	numProblems
 )
