@@ -71,13 +71,13 @@ type worker struct {
 	viewers []func(b *aggregate.Bucket)
 	reg     metrics.Registry
 
-	drain   *drain.Handler
-	otlp    *otlp.Receiver // the OTLP/HTTP receiver on PORT (worker/otlp.go)
-	mux     *http.ServeMux // what PORT serves: the drain, and beside it whatever else shares the port
+	drain *drain.Handler
+	otlp  *otlp.Receiver // the OTLP/HTTP receiver on PORT (worker/otlp.go)
+	mux   *http.ServeMux // what PORT serves: the drain, and beside it whatever else shares the port
 	// budget bounds the request bytes being read and decoded at once on PORT
 	// and -view: drain bodies, OTLP bodies (raw, inflated, decoded) and the
 	// view's API answers (docs/hardening.md: the worker's memory).
-	budget *budget.Budget
+	budget  *budget.Budget
 	server  *drain.Server
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/httpauth"
-	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
@@ -80,11 +80,11 @@ type Config struct {
 	// Budget, when set, is the bound on request bytes in flight the drain
 	// shares with the worker's other HTTP servers (MaxReadingBytes is then
 	// unused). Bytes are taken as they arrive.
-	Budget *budget.Budget
-	Workers         int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
-	DedupSize       int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
-	DedupAge        time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
-	RetryAfter      time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
+	Budget     *budget.Budget
+	Workers    int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
+	DedupSize  int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
+	DedupAge   time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
+	RetryAfter time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
 
 	// Logger receives the warning about InsecureNoAuth and errors; nil means
 	// slog.Default(). Credentials and body contents are never logged.
@@ -141,12 +141,12 @@ type Handler struct {
 	wg     sync.WaitGroup
 	free   chan *[]byte // recycled body buffers
 
-	queuedBytes  atomic.Int64
-	freeBytes    atomic.Int64 // capacity of the buffers on the free list
-	budget       *budget.Budget // bytes of bodies being read (Config.Budget or MaxReadingBytes)
-	pending      atomic.Int64 // bodies accepted and not yet parsed
-	readErrLog   atomic.Int64 // unix nanoseconds of the last read error logged
-	busyLog      atomic.Int64 // unix nanoseconds of the last 503 for the budget logged
+	queuedBytes atomic.Int64
+	freeBytes   atomic.Int64   // capacity of the buffers on the free list
+	budget      *budget.Budget // bytes of bodies being read (Config.Budget or MaxReadingBytes)
+	pending     atomic.Int64   // bodies accepted and not yet parsed
+	readErrLog  atomic.Int64   // unix nanoseconds of the last read error logged
+	busyLog     atomic.Int64   // unix nanoseconds of the last 503 for the budget logged
 
 	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
 	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64

@@ -183,13 +183,13 @@ type Receiver struct {
 
 	gzips sync.Pool // of *gzip.Reader
 
-	queuedBytes                                                        atomic.Int64
-	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
-	gzipBombs, tooDeep, tooManyMessages                                atomic.Uint64
-	busy, queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
-	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
-	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
-	lastLog                                                            [numProblems]atomic.Int64
+	queuedBytes                                                         atomic.Int64
+	requests, accepted, unauthorized, tooLarge, unsupported, malformed  atomic.Uint64
+	gzipBombs, tooDeep, tooManyMessages                                 atomic.Uint64
+	busy, queueFull, closing, logRecords, dataPoints, rejected, tooMany atomic.Uint64
+	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable     atomic.Uint64
+	cumFirst, cumResets, cumOutOfOrder, cumDropped                      atomic.Uint64
+	lastLog                                                             [numProblems]atomic.Int64
 }
 
 type job struct {
