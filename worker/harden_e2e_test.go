@@ -6,10 +6,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,4 +289,66 @@ func tryPostOTLP(url string, m proto.Message) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
+}
+
+// TestEchoedTokenNeverLogged is issue 20's third attack: an OTLP receiver
+// refuses every request with 400 and a body that echoes the request's
+// Authorization header, each in one encoding a receiver may use; the
+// worker's log says the batch was refused and never holds the token.
+// Before, System.Text.Json's default escaping (\/ for /, \u002b for +) put
+// the token into three warnings.
+func TestEchoedTokenNeverLogged(t *testing.T) {
+	const token = "otlp/tok+SECRET3="
+	bin := buildBinary(t, ".")
+	echoes := map[string]func(h string) string{
+		"System.Text.Json": func(h string) string {
+			return `{"error":"unauthorized","headers":{"Authorization":"` +
+				strings.NewReplacer("/", `\/`, "+", `\u002b`, "=", `\u003D`).Replace(h) + `"}}`
+		},
+		"Go JSON, every character escaped": func(h string) string {
+			var b strings.Builder
+			for _, c := range h {
+				fmt.Fprintf(&b, `\u%04X`, c)
+			}
+			return `{"message":"bad header ` + b.String() + `"}`
+		},
+		"URL-encoded":       func(h string) string { return "redirect=/login?auth=" + url.QueryEscape(h) },
+		"URL-encoded upper": func(h string) string { return "auth=" + strings.ToUpper(url.PathEscape(h)) },
+		"base64":            func(h string) string { return "x-echo: " + base64.StdEncoding.EncodeToString([]byte(h)) },
+		"HTML": func(h string) string {
+			return "<p>" + strings.NewReplacer("/", "&#x2F;", "+", "&#43;").Replace(html.EscapeString(h)) + "</p>"
+		},
+	}
+	for name, enc := range echoes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var refused atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				refused.Add(1)
+				http.Error(w, enc(r.Header.Get("Authorization")), http.StatusBadRequest)
+			}))
+			defer srv.Close()
+			cmd := exec.Command(bin, "-stdin")
+			cmd.Env = append(cleanEnv(), "OTEL_EXPORTER_OTLP_ENDPOINT="+srv.URL,
+				"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20"+url.QueryEscape(token),
+				"METRICS_RESOLUTION=1s", "EMITTER_INTERVAL=1h", "SHUTDOWN_TIMEOUT=5s")
+			cmd.Stdin = strings.NewReader("count#echo.test=1\n")
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			cmd.Stdout = io.Discard
+			if err := cmd.Run(); err != nil {
+				t.Logf("worker: %v", err)
+			}
+			log := stderr.String()
+			if refused.Load() == 0 || !strings.Contains(log, "refused by receiver") {
+				t.Fatalf("the receiver refused %d requests; the log says nothing of it:\n%s", refused.Load(), log)
+			}
+			for _, leak := range []string{"SECRET3", "secret3", "tok", enc("Bearer " + token)} {
+				if strings.Contains(log, leak) {
+					t.Errorf("the log holds %q:\n%s", leak, log)
+				}
+			}
+		})
+	}
 }
