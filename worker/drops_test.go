@@ -149,6 +149,8 @@ var covered = map[string]string{
 	"view.Stats.DroppedPeriod":      "internal/view/view_test.go:TestBounds",
 	"view.Stats.DroppedOld":         "internal/view/view_test.go:TestBounds",
 	"view.Stats.Busy":               "internal/view/view_test.go:TestBusy",
+	"view.Stats.FailedLogins":       "internal/view/login_test.go:TestLoginGuard",
+	"view.Stats.LoginsRefused":      "internal/view/login_test.go:TestLoginGuard",
 
 	"store.Stats.LateStates":       "internal/store/store_test.go:TestHandoverMergeFlushOnce",
 	"store.Stats.LateMeasurements": "internal/store/store_test.go:TestHandoverMergeFlushOnce",

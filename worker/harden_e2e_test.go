@@ -352,3 +352,44 @@ func TestEchoedTokenNeverLogged(t *testing.T) {
 		})
 	}
 }
+
+// TestPasswordGuessing is issue 20's fourth attack: one client guesses the
+// view's password on PORT as fast as it can for 2 s, behind a router that
+// appends its address to X-Forwarded-For (earlier entries vary: the client
+// writes them). Before, it checked about 5,000 passwords a second, unlogged
+// and uncounted. Now, after FreeLoginFailures wrong passwords, it is refused
+// 429 unchecked; the failures are logged; another client logs in.
+func TestPasswordGuessing(t *testing.T) {
+	p := hardenWorker(t)
+	base := strings.TrimSuffix(p.url, "/logs")
+	client := &http.Client{Timeout: 5 * time.Second}
+	guess := func(from, pass string, i int) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/metrics", nil)
+		req.SetBasicAuth("ops", pass)
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.9.%d.%d, %s", i%250, i/250%250, from))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	codes := map[int]int{}
+	n := 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; n++ {
+		codes[guess("203.0.113.9", fmt.Sprintf("guess-%d", n), n)]++
+	}
+	ok := guess("198.51.100.4", hardenViewPW, 0)
+	t.Logf("%d guesses in 2 s: %d checked (401), %d refused unchecked (429); another client's login: %d",
+		n, codes[http.StatusUnauthorized], codes[http.StatusTooManyRequests], ok)
+	if codes[http.StatusUnauthorized] > 10 || ok != http.StatusOK {
+		t.Errorf("%d passwords checked, want at most 10; the other client got %d", codes[http.StatusUnauthorized], ok)
+	}
+	waitFor(t, "the failed logins logged", 2*time.Second, func() bool {
+		return strings.Contains(p.stderr.String(), "view: failed login") && strings.Contains(p.stderr.String(), "203.0.113.9")
+	})
+	if strings.Contains(p.stderr.String(), "guess-") {
+		t.Error("a guessed password reached the log")
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	// gzhttp compresses the API's answers (a chart's JSON shrinks about
@@ -95,7 +94,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 
 	var handler http.Handler = mux
 	if cfg.Password != "" {
-		handler = basicAuth(mux, cfg.User, cfg.Password)
+		handler = newLoginGuard(h, cfg.User, cfg.Password).wrap(mux)
 	}
 	return securityHeaders(handler)
 }
@@ -108,21 +107,6 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
-		h.ServeHTTP(w, r)
-	})
-}
-
-// basicAuth requires the credentials user:password, checked as every server
-// of the worker checks them (internal/httpauth: SHA-256 digests compared in
-// constant time, so neither their content nor their length leaks).
-func basicAuth(h http.Handler, user, password string) http.Handler {
-	auth := httpauth.NewBasic(user, password)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !auth.Check(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics view", charset="UTF-8"`)
-			http.Error(w, "view: unauthorized", http.StatusUnauthorized)
-			return
-		}
 		h.ServeHTTP(w, r)
 	})
 }

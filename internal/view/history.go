@@ -115,6 +115,8 @@ type Stats struct {
 	DroppedOld         int64 // series dropped: their bucket is older than the window
 	Resets             int64 // metrics whose history was cleared because their kind or unit changed
 	Busy               int64 // API requests answered 503 because MaxConcurrentRequests were running or HandlerConfig.Budget was exhausted
+	FailedLogins       int64 // requests with wrong credentials (401)
+	LoginsRefused      int64 // requests refused 429 unchecked: their client failed too often (see FreeLoginFailures)
 }
 
 // History holds the recent buckets of every series. Write and the readers
@@ -410,6 +412,19 @@ func (h *History) Stats() Stats {
 	s := h.stats
 	s.Metrics, s.Series = len(h.metrics), h.series
 	return s
+}
+
+// countLogin counts a failed login (true) or a refused one, and returns
+// the failed logins so far.
+func (h *History) countLogin(failed bool) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if failed {
+		h.stats.FailedLogins++
+	} else {
+		h.stats.LoginsRefused++
+	}
+	return h.stats.FailedLogins
 }
 
 // countBusy counts an API request turned away.
