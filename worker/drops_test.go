@@ -150,6 +150,7 @@ var covered = map[string]string{
 	"view.Stats.DroppedOld":         "internal/view/view_test.go:TestBounds",
 	"view.Stats.Busy":               "internal/view/view_test.go:TestBusy",
 	"view.Stats.FailedLogins":       "internal/view/login_test.go:TestLoginGuard",
+	"view.Stats.Evicted":            "internal/view/cap_test.go:TestCapKeepsNewestSeries",
 	"view.Stats.LoginsRefused":      "internal/view/login_test.go:TestLoginGuard",
 
 	"store.Stats.LateStates":       "internal/store/store_test.go:TestHandoverMergeFlushOnce",

@@ -80,6 +80,7 @@ func viewDrops(st func() view.Stats) []dropCounter {
 				x := st()
 				return x.DroppedSeriesLimit + x.DroppedConflict + x.DroppedPeriod + x.DroppedOld
 			}},
+		{metric: "worker.view.evicted", field: "view.Stats.Evicted", read: func() int64 { return st().Evicted }},
 		{metric: "worker.view.busy", field: "view.Stats.Busy", read: func() int64 { return st().Busy }},
 		{metric: "worker.view.failed_logins", field: "view.Stats.FailedLogins", read: func() int64 { return st().FailedLogins }},
 		{metric: "worker.view.logins_refused", field: "view.Stats.LoginsRefused", read: func() int64 { return st().LoginsRefused }},

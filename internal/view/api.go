@@ -220,6 +220,16 @@ func (h *History) appendMetrics(b []byte) []byte {
 	b = strconv.AppendInt(b, h.latest*h.period, 10)
 	b = append(b, `,"all_source":`...)
 	b = appendString(b, AllSource)
+	// The series cap: when series were left out, the page says so.
+	b = append(b, `,"series_cap":{"max":`...)
+	b = strconv.AppendInt(b, int64(h.cfg.MaxSeries), 10)
+	b = append(b, `,"held":`...)
+	b = strconv.AppendInt(b, int64(h.series), 10)
+	b = append(b, `,"evicted":`...)
+	b = strconv.AppendInt(b, h.stats.Evicted, 10)
+	b = append(b, `,"dropped":`...)
+	b = strconv.AppendInt(b, h.stats.DroppedSeriesLimit, 10)
+	b = append(b, '}')
 	b = append(b, `,"metrics":[`...)
 	names := make([]string, 0, len(h.metrics))
 	for n := range h.metrics {

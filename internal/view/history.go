@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,7 +110,8 @@ type Stats struct {
 	Values  int64 // float64 slots allocated for points over all lines
 	Buckets int64 // buckets written
 
-	DroppedSeriesLimit int64 // series of a bucket dropped because MaxSeries lines exist
+	DroppedSeriesLimit int64 // series of a bucket dropped because MaxSeries lines exist, all updated in that bucket or later
+	Evicted            int64 // lines no longer shown to make room for new series at MaxSeries (the least recently updated)
 	DroppedConflict    int64 // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
 	DroppedPeriod      int64 // series dropped: their bucket's Period is not Resolution
 	DroppedOld         int64 // series dropped: their bucket is older than the window
@@ -236,6 +238,7 @@ func (h *History) Write(b *aggregate.Bucket) {
 	if conflicts > 0 {
 		h.logDropLocked("series left out: source \""+AllSource+"\" is reserved for all dynos, or kind or unit unlike the other dynos' in the bucket", "dropped", conflicts)
 	}
+	h.makeRoom(ups, idx)
 	var dropped int64
 	for i := range ups {
 		dropped += h.apply(&ups[i], idx)
@@ -248,6 +251,70 @@ func (h *History) Write(b *aggregate.Bucket) {
 	if dropped > 0 {
 		h.logDropLocked("series cap reached: new series not shown (VIEW_MAX_SERIES)", "dropped", dropped, "max_series", h.cfg.MaxSeries)
 	}
+}
+
+// makeRoom evicts, when the bucket at idx brings more new series than the
+// cap leaves room for, the least recently updated lines (those whose newest
+// point is oldest, older than idx, and not in this bucket) to make room for
+// them: the newest metrics and dynos stay visible, the series that stopped
+// reporting go first. Evictions are counted (Stats.Evicted) and logged.
+// h.mu is held.
+func (h *History) makeRoom(ups []update, idx int64) {
+	over := h.series + h.newSeries(ups, nil) - h.cfg.MaxSeries
+	if over <= 0 {
+		return
+	}
+	inBucket := make(map[*line]bool) // built only at the cap
+	h.newSeries(ups, inBucket)
+	type cand struct {
+		m      *metricHist
+		src    string
+		newest int64
+	}
+	var cands []cand
+	for _, m := range h.metrics {
+		for src, l := range m.lines {
+			if l.newest < idx && !inBucket[l] {
+				cands = append(cands, cand{m, src, l.newest})
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.newest, b.newest) })
+	evicted := 0
+	for _, c := range cands[:min(over, len(cands))] {
+		l := c.m.lines[c.src]
+		h.stats.Values -= int64(len(l.vals))
+		delete(c.m.lines, c.src)
+		h.series--
+		c.m.version = h.version
+		if len(c.m.lines) == 0 {
+			h.removeMetric(c.m)
+		}
+		evicted++
+	}
+	h.stats.Evicted += int64(evicted)
+	if evicted > 0 {
+		h.logDropLocked("series cap reached: the least recently updated series no longer shown, to show new ones (VIEW_MAX_SERIES)",
+			"evicted", evicted, "max_series", h.cfg.MaxSeries)
+	}
+}
+
+// newSeries counts the series of ups that have no line yet; it puts the
+// lines they do have in inBucket, when not nil. h.mu is held.
+func (h *History) newSeries(ups []update, inBucket map[*line]bool) int {
+	need := 0
+	for i := range ups {
+		m := h.metrics[ups[i].name]
+		for _, src := range ups[i].sources {
+			switch {
+			case m == nil || m.lines[src] == nil || m.kind != ups[i].kind || m.unit != ups[i].unit:
+				need++
+			case inBucket != nil:
+				inBucket[m.lines[src]] = true
+			}
+		}
+	}
+	return need
 }
 
 // stride is the number of values per point of kind k.
