@@ -26,7 +26,9 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/otlp"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -437,5 +439,78 @@ func TestViewCapShowsNewMetric(t *testing.T) {
 	t.Logf("new metric shown %v after it was written; series_cap %+v", time.Since(start).Round(10*time.Millisecond), c.Cap)
 	if c.Cap.Evicted != 1 || c.Cap.Held != 10 {
 		t.Errorf("series_cap %+v, want 1 evicted and 10 held", c.Cap)
+	}
+}
+
+// TestOTLPSpecAndSpoofedNames is issue 20's sixth finding, against the
+// built worker with the view on PORT: a negative value on a monotonic delta
+// sum, a point whose start time is after its time, and a name with U+202E
+// are refused in partial_success; a drain line with such a name is not
+// shown by the view; the good metric beside them is.
+func TestOTLPSpecAndSpoofedNames(t *testing.T) {
+	p := hardenWorker(t)
+	base := strings.TrimSuffix(p.url, "/logs")
+	now := uint64(time.Now().UnixNano())
+	sum := func(name string, start, at uint64, v float64) *metricspb.Metric {
+		return &metricspb.Metric{Name: name, Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
+			AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA, IsMonotonic: true,
+			DataPoints: []*metricspb.NumberDataPoint{{StartTimeUnixNano: start, TimeUnixNano: at,
+				Value: &metricspb.NumberDataPoint_AsDouble{AsDouble: v}}},
+		}}}
+	}
+	req := &metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{
+		Resource: firResource("web.1"),
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{
+			sum("spec.negative", now-1e9, now, -5),
+			sum("spec.start_after", now+1e9, now, 1000000005),
+			sum("abc\u202egnp.exe", now-1e9, now, 1),
+			sum("spec.good", now-1e9, now, 3),
+		}}},
+	}}}
+	body, _ := proto.Marshal(req)
+	hreq, _ := http.NewRequest(http.MethodPost, base+"/v1/metrics", bytes.NewReader(body))
+	hreq.SetBasicAuth(hardenUser, hardenPassword)
+	hreq.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var out colmetricspb.ExportMetricsServiceResponse
+	if err := proto.Unmarshal(rb, &out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	t.Logf("partial_success: %d rejected, %q", out.GetPartialSuccess().GetRejectedDataPoints(), out.GetPartialSuccess().GetErrorMessage())
+	if out.GetPartialSuccess().GetRejectedDataPoints() != 3 {
+		t.Errorf("%d points rejected, want 3", out.GetPartialSuccess().GetRejectedDataPoints())
+	}
+	drainBody := frame(fmt.Sprintf("<190>1 %s host app web.2 - count#abc\u202egnp.exe=1 count#drain.good=1", syslogTime(time.Now())))
+	dreq, _ := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(drainBody))
+	dreq.SetBasicAuth(hardenUser, hardenPassword)
+	if resp, err := http.DefaultClient.Do(dreq); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("drain POST: %v %v", resp, err)
+	}
+	var names []string
+	waitFor(t, "the good metrics in the view", 8*time.Second, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/metrics", nil)
+		req.SetBasicAuth("ops", hardenViewPW)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var m struct{ Metrics []struct{ Name string } }
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		names = names[:0]
+		for _, x := range m.Metrics {
+			names = append(names, x.Name)
+		}
+		return slices.Contains(names, "spec.good") && slices.Contains(names, "drain.good")
+	})
+	for _, n := range names {
+		if strings.ContainsRune(n, '\u202e') || strings.HasPrefix(n, "spec.negative") || strings.HasPrefix(n, "spec.start") {
+			t.Errorf("the view shows %q", n)
+		}
 	}
 }

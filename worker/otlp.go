@@ -99,6 +99,9 @@ func otlpDrops(st func() otlp.Stats) []dropCounter {
 	c("worker.otlp.rejected_too_many", "TooMany", func(x otlp.Stats) uint64 { return x.TooMany })
 	c("worker.otlp.rejected_attributes", "TooManyAtt", func(x otlp.Stats) uint64 { return x.TooManyAtt })
 	c("worker.otlp.rejected_invalid", "Invalid", func(x otlp.Stats) uint64 { return x.Invalid })
+	c("worker.otlp.rejected_negative", "Negative", func(x otlp.Stats) uint64 { return x.Negative })
+	c("worker.otlp.rejected_start_after_time", "StartAfter", func(x otlp.Stats) uint64 { return x.StartAfter })
+	c("worker.otlp.rejected_unsafe_names", "Unsafe", func(x otlp.Stats) uint64 { return x.Unsafe })
 	c("worker.otlp.rejected_summaries", "Summaries", func(x otlp.Stats) uint64 { return x.Summaries })
 	c("worker.otlp.skipped", "NonStringBodies", func(x otlp.Stats) uint64 {
 		return x.NonStringBodies + x.NoValue + x.Unplaceable + x.CumulativeOutOfOrder + x.CumulativeSeriesDropped

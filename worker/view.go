@@ -75,10 +75,10 @@ func (w *worker) buildView() error {
 func viewDrops(st func() view.Stats) []dropCounter {
 	return []dropCounter{
 		{metric: "worker.view.dropped", field: "view.Stats.DroppedSeriesLimit",
-			also: []string{"view.Stats.DroppedConflict", "view.Stats.DroppedPeriod", "view.Stats.DroppedOld"},
+			also: []string{"view.Stats.DroppedConflict", "view.Stats.DroppedPeriod", "view.Stats.DroppedOld", "view.Stats.DroppedUnsafe"},
 			read: func() int64 {
 				x := st()
-				return x.DroppedSeriesLimit + x.DroppedConflict + x.DroppedPeriod + x.DroppedOld
+				return x.DroppedSeriesLimit + x.DroppedConflict + x.DroppedPeriod + x.DroppedOld + x.DroppedUnsafe
 			}},
 		{metric: "worker.view.evicted", field: "view.Stats.Evicted", read: func() int64 { return st().Evicted }},
 		{metric: "worker.view.busy", field: "view.Stats.Busy", read: func() int64 { return st().Busy }},

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
@@ -113,6 +115,7 @@ type Stats struct {
 	DroppedSeriesLimit int64 // series of a bucket dropped because MaxSeries lines exist, all updated in that bucket or later
 	Evicted            int64 // lines no longer shown to make room for new series at MaxSeries (the least recently updated)
 	DroppedConflict    int64 // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
+	DroppedUnsafe      int64 // series not shown: name or source with control, format or bidirectional-override characters
 	DroppedPeriod      int64 // series dropped: their bucket's Period is not Resolution
 	DroppedOld         int64 // series dropped: their bucket is older than the window
 	Resets             int64 // metrics whose history was cleared because their kind or unit changed
@@ -209,15 +212,21 @@ func (h *History) Write(b *aggregate.Bucket) {
 		h.logDrop("bucket period differs from the resolution", "period", b.Period, "resolution", h.cfg.Resolution, "series", len(b.Series))
 		return
 	}
-	var conflicts int64
+	var conflicts, unsafe int64
 	var ups []update
 	for i := 0; i < len(b.Series); {
 		j := i + 1
 		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name {
 			j++
 		}
-		u, c := summarize(b.Series[i:j])
+		if unsafeText(b.Series[i].Name) {
+			unsafe += int64(j - i)
+			i = j
+			continue
+		}
+		u, c, us := summarize(b.Series[i:j])
 		conflicts += c
+		unsafe += us
 		if len(u.sources) > 0 {
 			ups = append(ups, u)
 		}
@@ -235,6 +244,10 @@ func (h *History) Write(b *aggregate.Bucket) {
 	h.version++
 	h.stats.Buckets++
 	h.stats.DroppedConflict += conflicts
+	h.stats.DroppedUnsafe += unsafe
+	if unsafe > 0 {
+		h.logDropLocked("series not shown: name or source with a control, format or bidirectional-override character (it could make the page show another name)", "dropped", unsafe)
+	}
 	if conflicts > 0 {
 		h.logDropLocked("series left out: source \""+AllSource+"\" is reserved for all dynos, or kind or unit unlike the other dynos' in the bucket", "dropped", conflicts)
 	}
@@ -329,7 +342,7 @@ func stride(k metric.Kind) int {
 // metric's series (same name, sorted by source). The first series that is
 // not AllSource sets the kind and unit; series of another kind or unit, or
 // with source AllSource, are left out and counted.
-func summarize(ss []aggregate.Series) (u update, conflicts int64) {
+func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 	first := -1
 	for i := range ss {
 		if ss[i].Source != AllSource {
@@ -338,7 +351,7 @@ func summarize(ss []aggregate.Series) (u update, conflicts int64) {
 		}
 	}
 	if first < 0 {
-		return u, int64(len(ss))
+		return u, int64(len(ss)), 0
 	}
 	u.name, u.kind, u.unit = ss[first].Name, ss[first].Kind, ss[first].Unit
 	st := stride(u.kind)
@@ -352,6 +365,10 @@ func summarize(ss []aggregate.Series) (u update, conflicts int64) {
 		s := &ss[i]
 		if s.Source == AllSource || s.Kind != u.kind || s.Unit != u.unit {
 			conflicts++
+			continue
+		}
+		if unsafeText(s.Source) {
+			unsafe++
 			continue
 		}
 		u.sources = append(u.sources, s.Source)
@@ -396,7 +413,33 @@ func summarize(ss []aggregate.Series) (u update, conflicts int64) {
 			u.all = [measureStride]float64{math.NaN(), math.NaN(), math.NaN(), maxV, float64(count)}
 		}
 	}
-	return u, conflicts
+	return u, conflicts, unsafe
+}
+
+// unsafeText reports whether s holds a rune that would change how the text
+// around it is shown: a control character, a format character (Unicode Cf:
+// the bidirectional overrides and isolates, zero-width characters), a line
+// or paragraph separator, or invalid UTF-8 ("abc\u202egnp.exe" reads
+// "abcexe.png"). The same test as internal/input/otlp.UnsafeText, which
+// refuses such names at the OTLP receiver; here it keeps those of every
+// input (an l2met line from a drain too) off the page.
+func unsafeText(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
 
 // apply writes one metric's update at bucket index idx and returns the

@@ -142,7 +142,10 @@ type Stats struct {
 	Rejected   uint64 // records and points rejected in partial_success, for the reasons below
 	TooMany    uint64 // of Rejected: past MaxRecords in a request
 	TooManyAtt uint64 // of Rejected: over MaxAttributes
-	Invalid    uint64 // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets
+	Invalid    uint64 // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets, and the three below
+	Negative   uint64 // of Invalid: negative values on monotonic delta sums
+	StartAfter uint64 // of Invalid: points whose start_time_unix_nano is after their time_unix_nano
+	Unsafe     uint64 // of Invalid: names or sources with control, format or bidirectional-override characters (UnsafeText)
 	Summaries  uint64 // of Rejected: Summary points (not converted)
 
 	NonStringBodies uint64 // log records whose body is not a string (no metric in them)
@@ -188,6 +191,7 @@ type Receiver struct {
 	gzipBombs, tooDeep, tooManyMessages                                 atomic.Uint64
 	busy, queueFull, closing, logRecords, dataPoints, rejected, tooMany atomic.Uint64
 	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable     atomic.Uint64
+	negative, startAfter, unsafe                                        atomic.Uint64
 	cumFirst, cumResets, cumOutOfOrder, cumDropped                      atomic.Uint64
 	lastLog                                                             [numProblems]atomic.Int64
 }
@@ -400,6 +404,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.tooMany.Add(uint64(res.tooMany))
 		r.tooManyAtt.Add(uint64(res.tooManyAtt))
 		r.invalid.Add(uint64(res.invalid))
+		r.negative.Add(uint64(res.negative))
+		r.startAfter.Add(uint64(res.startAfter))
+		r.unsafe.Add(uint64(res.unsafe))
 		r.summaries.Add(uint64(res.summaries))
 		r.warn(problemRejected, "otlp: records rejected", "path", req.URL.Path, "rejected", res.rejected, "first", res.reason)
 	}
@@ -659,6 +666,7 @@ func (r *Receiver) Stats() Stats {
 		Busy: r.busy.Load(), QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
 		LogRecords: r.logRecords.Load(), DataPoints: r.dataPoints.Load(), Rejected: r.rejected.Load(),
 		TooMany: r.tooMany.Load(), TooManyAtt: r.tooManyAtt.Load(), Invalid: r.invalid.Load(), Summaries: r.summaries.Load(),
+		Negative: r.negative.Load(), StartAfter: r.startAfter.Load(), Unsafe: r.unsafe.Load(),
 		NonStringBodies: r.nonString.Load(), NoValue: r.noValue.Load(), Unplaceable: r.unplaceable.Load(),
 		CumulativeFirst: r.cumFirst.Load(), CumulativeResets: r.cumResets.Load(),
 		CumulativeOutOfOrder: r.cumOutOfOrder.Load(), CumulativeSeriesDropped: r.cumDropped.Load(),
