@@ -15,6 +15,7 @@ import (
 // struct tags are the documentation `worker -h` prints.
 type Config struct {
 	Port                string `envconfig:"PORT" desc:"HTTP listen port: drain (POST /logs, GET /health) and OTLP receiver (POST /v1/logs, /v1/metrics); unset: no HTTP input"`
+	BindAddr            string `envconfig:"BIND_ADDR" desc:"IP address or host name PORT listens on, e.g. 127.0.0.1; unset: every interface"`
 	DrainUser           string `envconfig:"DRAIN_USER" desc:"Basic auth user the drain URL carries (required with PORT)"`
 	DrainPassword       string `envconfig:"DRAIN_PASSWORD" desc:"Basic auth password the drain URL carries (required with PORT)"`
 	DrainInsecureNoAuth bool   `envconfig:"DRAIN_INSECURE_NO_AUTH" default:"false" desc:"accept drain POSTs without credentials (logs a warning)"`

@@ -43,6 +43,12 @@ type configVar struct {
 // with the value, without naming the variable: validate prefixes NAME=value.
 var configVars = []configVar{
 	{name: "PORT", accepts: "a TCP port number, 1 to 65535 (Heroku sets it)", check: func(c *Config) error { return checkPort(c.Port) }},
+	{name: "BIND_ADDR", accepts: "an IP address or host name to listen on with PORT, e.g. 127.0.0.1 or ::1", check: func(c *Config) error {
+		if net.ParseIP(c.BindAddr) == nil && !hostname.MatchString(c.BindAddr) {
+			return errors.New("neither an IP address nor a host name")
+		}
+		return nil
+	}},
 	{name: "DRAIN_USER", accepts: "a Basic auth user name without ':'", check: func(c *Config) error {
 		return noneOf(c.DrainUser, ":")
 	}},

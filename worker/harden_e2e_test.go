@@ -514,3 +514,21 @@ func TestOTLPSpecAndSpoofedNames(t *testing.T) {
 		}
 	}
 }
+
+// TestBindAddr is issue 20's last finding: the worker listened on every
+// interface, with no way to bind one address. With BIND_ADDR=127.0.0.1,
+// PORT answers on 127.0.0.1 and not on 127.0.0.2 (another loopback address
+// of the same machine).
+func TestBindAddr(t *testing.T) {
+	p := hardenWorker(t, "BIND_ADDR=127.0.0.1")
+	port := strings.TrimSuffix(strings.TrimPrefix(p.url, "http://127.0.0.1:"), "/logs")
+	if !strings.Contains(p.stderr.String(), `addr=127.0.0.1:`+port) {
+		t.Errorf("the worker does not say it listens on 127.0.0.1:%s:\n%s", port, p.stderr.String())
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.2:"+port, time.Second)
+	if err == nil {
+		c.Close()
+		t.Fatalf("127.0.0.2:%s accepted a connection; want only 127.0.0.1", port)
+	}
+	t.Logf("127.0.0.2:%s: %v", port, err)
+}

@@ -202,7 +202,7 @@ func (w *worker) buildInputs() error {
 		if err := w.buildOTLP(); err != nil {
 			return err
 		}
-		w.server = drain.NewServer(":"+cfg.Port, w.mux, 0)
+		w.server = drain.NewServer(net.JoinHostPort(cfg.BindAddr, cfg.Port), w.mux, 0)
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
 	if cfg.SyslogAddr != "" {
@@ -246,7 +246,7 @@ func (w *worker) run(ctx context.Context) error {
 		if drainL == nil {
 			var err error
 			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
-				return fmt.Errorf("drain: listen on PORT=%s: %w", w.cfg.Port, err)
+				return fmt.Errorf("drain: listen on BIND_ADDR=%s PORT=%s: %w", w.cfg.BindAddr, w.cfg.Port, err)
 			}
 		}
 	}
