@@ -17,7 +17,7 @@ import (
 const (
 	ctxJSON = iota // \uXXXX (hex in either case), \/ \" \\; " and \ always escaped
 	ctxURL         // %XX (either case), + for a space; % always escaped
-	ctxHTML        // &#NN; &#xHH; (either case); & always escaped
+	ctxHTML        // &#NN; &#xHH; &amp; &lt; &gt; &quot; &apos; (either case); & always escaped
 	ctxC           // \xXX (either case); \ always escaped
 	numCtx
 )
@@ -58,9 +58,12 @@ func escapeChar(b *strings.Builder, c rune, rng *rand.Rand, ctx int) {
 			}
 		}
 	case ctxHTML:
+		named := map[rune]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&quot;", '\'': "&apos;"}
 		switch {
 		case raw && c != '&':
 			b.WriteRune(c)
+		case named[c] != "" && rng.IntN(2) == 0:
+			b.WriteString(hexCase(named[c]))
 		case rng.IntN(2) == 0:
 			fmt.Fprintf(b, "&#%d;", c)
 		default:

@@ -206,7 +206,7 @@ func identity(n int) []span {
 const (
 	familyBackslash = '\\' // JSON's \uXXXX (surrogate pairs joined) and \c for punctuation c; C's \xXX
 	familyPercent   = '%'  // URL encoding's %XX, and + for a space
-	familyHTML      = '&'  // HTML's &#NN; and &#xHH;
+	familyHTML      = '&'  // HTML's &#NN;, &#xHH; and &amp; &lt; &gt; &quot; &apos;
 )
 
 // unescape decodes the escapes of one family in s, hexadecimal digits in
@@ -265,6 +265,13 @@ func escapeAt(s string, i int) (int, []byte, bool) {
 			return 0, nil, false
 		}
 		return 3, []byte{byte(v)}, true
+	case len(rest) >= 4 && rest[0] == '&' && rest[1] != '#':
+		for name, c := range htmlNamed {
+			if len(rest) >= len(name) && strings.EqualFold(rest[:len(name)], name) {
+				return len(name), []byte{c}, true
+			}
+		}
+		return 0, nil, false
 	case len(rest) >= 4 && rest[0] == '&' && rest[1] == '#':
 		end := strings.IndexByte(rest, ';')
 		if end < 3 || end > 12 {
@@ -282,6 +289,10 @@ func escapeAt(s string, i int) (int, []byte, bool) {
 	}
 	return 0, nil, false
 }
+
+// htmlNamed are the named references html.EscapeString and template
+// escapers write.
+var htmlNamed = map[string]byte{"&amp;": '&', "&lt;": '<', "&gt;": '>', "&quot;": '"', "&apos;": '\'', "&#39;": '\''}
 
 func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
