@@ -82,6 +82,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}{
 		"PORT not a number":     {env{"PORT": "http", "DRAIN_USER": "u", "DRAIN_PASSWORD": secretPass}, []string{`PORT="http": not a port number; want a TCP port number`}},
 		"PORT out of range":     {env{"PORT": "70000", "DRAIN_USER": "u", "DRAIN_PASSWORD": secretPass}, []string{`PORT="70000": not a port number`}},
+		"BIND_ADDR":             {env{"PORT": "8080", "BIND_ADDR": "127.0.0.1:8080", "DRAIN_USER": "u", "DRAIN_PASSWORD": secretPass}, []string{`BIND_ADDR="127.0.0.1:8080": neither an IP address nor a host name; want an IP address or host name`}},
 		"DRAIN_USER with colon": {env{"PORT": "8080", "DRAIN_USER": "a:b", "DRAIN_PASSWORD": secretPass}, []string{`DRAIN_USER="a:b": contains ':'`}},
 		"DRAIN_PASSWORD missing": {env{"PORT": "8080", "DRAIN_USER": "metrics"},
 			[]string{"PORT=8080 serves the drain, but DRAIN_PASSWORD is not set", "DRAIN_INSECURE_NO_AUTH=true"}},

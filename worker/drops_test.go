@@ -72,6 +72,11 @@ var covered = map[string]string{
 	"outlet.Stats.Queue.DroppedExpired":      "internal/outlet/queue_test.go:TestQueueAgeBound",
 	"outlet.Stats.Queue.DroppedPermanent":    "internal/outlet/queue_test.go:TestQueuePermanentDropsOnlyThatBatch",
 	"outlet.Stats.Queue.DroppedShutdown":     "internal/outlet/queue_test.go:TestQueueCloseReportsLeftovers",
+	"otlp.Stats.Busy":                        "internal/input/otlp/budget_test.go:TestBudget",
+	"otlp.Stats.Negative":                    "internal/input/otlp/spec_test.go:TestSpecificationChecks",
+	"otlp.Stats.StartAfter":                  "internal/input/otlp/spec_test.go:TestSpecificationChecks",
+	"otlp.Stats.Unsafe":                      "internal/input/otlp/spec_test.go:TestSpecificationChecks",
+	"view.Stats.DroppedUnsafe":               "internal/view/unsafe_test.go:TestUnsafeNamesNotShown",
 
 	"otlp.Stats.TooLarge":                "internal/input/otlp/handler_test.go:TestAnswers",
 	"otlp.Stats.GzipBombs":               "internal/input/otlp/handler_test.go:TestAnswers",
@@ -99,6 +104,9 @@ var covered = map[string]string{
 	"view.Stats.DroppedPeriod":      "internal/view/view_test.go:TestBounds",
 	"view.Stats.DroppedOld":         "internal/view/view_test.go:TestBounds",
 	"view.Stats.Busy":               "internal/view/view_test.go:TestBusy",
+	"view.Stats.FailedLogins":       "internal/view/login_test.go:TestLoginGuard",
+	"view.Stats.Evicted":            "internal/view/cap_test.go:TestCapKeepsNewestSeries",
+	"view.Stats.LoginsRefused":      "internal/view/login_test.go:TestLoginGuard",
 
 	"store.Stats.LateStates":       "internal/store/store_test.go:TestHandoverMergeFlushOnce",
 	"store.Stats.LateMeasurements": "internal/store/store_test.go:TestHandoverMergeFlushOnce",

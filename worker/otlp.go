@@ -21,7 +21,7 @@ func (w *worker) buildOTLP() error {
 	}
 	r, err := otlp.New(otlp.Config{
 		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth,
-		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now,
+		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now, Budget: w.budget,
 	})
 	if err != nil {
 		return err

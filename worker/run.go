@@ -18,6 +18,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/console"
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/logsession"
 	"github.com/dynometrics/dynometrics/internal/input/otlp"
@@ -70,9 +71,13 @@ type worker struct {
 	viewers []func(b *aggregate.Bucket)
 	reg     metrics.Registry
 
-	drain   *drain.Handler
-	otlp    *otlp.Receiver // the OTLP/HTTP receiver on PORT (worker/otlp.go)
-	mux     *http.ServeMux // what PORT serves: the drain, and beside it whatever else shares the port
+	drain *drain.Handler
+	otlp  *otlp.Receiver // the OTLP/HTTP receiver on PORT (worker/otlp.go)
+	mux   *http.ServeMux // what PORT serves: the drain, and beside it whatever else shares the port
+	// budget bounds the request bytes being read and decoded at once on PORT
+	// and -view: drain bodies, OTLP bodies (raw, inflated, decoded) and the
+	// view's API answers (docs/hardening.md: the worker's memory).
+	budget  *budget.Budget
 	server  *drain.Server
 	syslog  *syslog.Server
 	tailer  *logsession.Tailer
@@ -103,7 +108,8 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if opt.flushEvery <= 0 {
 		opt.flushEvery = flushEvery
 	}
-	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry(), mux: http.NewServeMux()}
+	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry(), mux: http.NewServeMux(),
+		budget: budget.New(budget.Default)}
 	if cfg.Drain.Port == "" && cfg.Syslog.Addr == "" && cfg.LogSession.APIKey == "" && opt.stdin == nil && opt.drainListener == nil {
 		return nil, errors.New("no input configured: set PORT (HTTPS drain), SYSLOG_ADDR, or HEROKU_API_KEY and HEROKU_APP_NAME (log sessions), or run with -stdin")
 	}
@@ -181,7 +187,7 @@ func (w *worker) buildInputs() error {
 	if cfg.Drain.Port != "" || w.opt.drainListener != nil {
 		h, err := drain.New(w.proc, drain.Config{
 			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Logger: w.log,
-			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(),
+			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(), Budget: w.budget,
 		})
 		if err != nil {
 			return err
@@ -192,7 +198,7 @@ func (w *worker) buildInputs() error {
 		if err := w.buildOTLP(); err != nil {
 			return err
 		}
-		w.server = drain.NewServer(":"+cfg.Drain.Port, w.mux, 0)
+		w.server = drain.NewServer(net.JoinHostPort(cfg.Drain.BindAddr, cfg.Drain.Port), w.mux, 0)
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
 	if cfg.Syslog.Addr != "" {
@@ -236,7 +242,7 @@ func (w *worker) run(ctx context.Context) error {
 		if drainL == nil {
 			var err error
 			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
-				return fmt.Errorf("drain: listen on PORT=%s: %w", w.cfg.Drain.Port, err)
+				return fmt.Errorf("drain: listen on BIND_ADDR=%s PORT=%s: %w", w.cfg.Drain.BindAddr, w.cfg.Drain.Port, err)
 			}
 		}
 	}

@@ -78,7 +78,8 @@ func (w *worker) buildEmitter() error {
 	u := func(f func() uint64) selfmetric.Counter { return func() int64 { return int64(f()) } }
 	errs = append(errs,
 		w.reg.Register("worker.input.own_lines", u(w.proc.OwnLines)),
-		w.reg.Register("worker.aggregate.partial_timer_stats", u(w.intervals.count.Load)))
+		w.reg.Register("worker.aggregate.partial_timer_stats", u(w.intervals.count.Load)),
+		w.reg.Register("worker.http.bytes_in_flight", metrics.NewFunctionalGauge(func() int64 { return w.budget.Stats().Used })))
 	if err := errors.Join(errs...); err != nil {
 		return err // a name declared twice
 	}

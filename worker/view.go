@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/view"
 )
 
@@ -49,7 +50,7 @@ func (w *worker) buildView() error {
 	}
 	w.view = h
 	w.viewers = append(w.viewers, h.Write)
-	handler := h.Handler(view.HandlerConfig{User: w.cfg.View.User, Password: w.cfg.View.Password})
+	handler := h.Handler(view.HandlerConfig{User: w.cfg.View.User, Password: w.cfg.View.Password, Budget: w.budget})
 	if onPort {
 		w.mux.Handle("/", handler)
 	}
@@ -58,7 +59,7 @@ func (w *worker) buildView() error {
 			w.log.Warn("the live view on -view has no password: anyone who reaches the address sees the metrics (set VIEW_USER and VIEW_PASSWORD)", "addr", w.opt.view)
 		}
 		w.viewServer = &http.Server{
-			Handler: handler, ReadHeaderTimeout: viewReadHeaderTimeout, WriteTimeout: viewWriteTimeout, IdleTimeout: viewIdleTimeout,
+			Handler: drain.CutBodies(handler, drain.BodyTimeout), ReadHeaderTimeout: viewReadHeaderTimeout, WriteTimeout: viewWriteTimeout, IdleTimeout: viewIdleTimeout,
 			ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
 		}
 	}

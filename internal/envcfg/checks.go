@@ -29,10 +29,20 @@ func ListenAddr(name, addr string) error {
 	if err != nil {
 		return Bad(name, "not host:port")
 	}
-	if host != "" && net.ParseIP(host) == nil && !hostname.MatchString(host) {
-		return Bad(name, "host %q is neither an IP address nor a host name", host)
+	if host != "" {
+		if err := Host(name, host); err != nil {
+			return Bad(name, "host %q is neither an IP address nor a host name", host)
+		}
 	}
 	return Port(name, port)
+}
+
+// Host checks an IP address or a host name.
+func Host(name, host string) error {
+	if net.ParseIP(host) == nil && !hostname.MatchString(host) {
+		return Bad(name, "neither an IP address nor a host name")
+	}
+	return nil
 }
 
 // NoneOf checks that s holds none of chars.

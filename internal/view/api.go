@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dynometrics/dynometrics/internal/httpauth"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	// gzhttp compresses the API's answers (a chart's JSON shrinks about
 	// fourfold) and handles Accept-Encoding, Vary and small bodies for us; it
@@ -36,6 +36,11 @@ type HandlerConfig struct {
 	// User and Password, when Password is set, are the Basic auth
 	// credentials every request must carry (compared in constant time).
 	User, Password string
+	// Budget, when set, bounds the bytes of API answers being built at once,
+	// shared with the worker's other HTTP servers (request bodies in
+	// flight): an answer that does not fit gets 503 with Retry-After
+	// (Stats.Busy). nil: only MaxConcurrentRequests bounds them.
+	Budget *budget.Budget
 }
 
 // Handler returns the view's HTTP handler: the page at "/", its assets under
@@ -68,7 +73,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 	if err != nil {
 		panic(err) // fixed options
 	}
-	api := func(f func(http.ResponseWriter, *http.Request)) http.Handler {
+	api := func(f func(http.ResponseWriter, *http.Request, *budget.Budget)) http.Handler {
 		return gz(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case sem <- struct{}{}:
@@ -80,7 +85,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 				return
 			}
 			w.Header().Set("Cache-Control", "no-cache")
-			f(w, r)
+			f(w, r, cfg.Budget)
 		}))
 	}
 	mux.Handle("GET "+MetricsPath, api(h.serveMetrics))
@@ -88,7 +93,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 
 	var handler http.Handler = mux
 	if cfg.Password != "" {
-		handler = basicAuth(mux, cfg.User, cfg.Password)
+		handler = newLoginGuard(h, cfg.User, cfg.Password).wrap(mux)
 	}
 	return securityHeaders(handler)
 }
@@ -101,21 +106,6 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
-		h.ServeHTTP(w, r)
-	})
-}
-
-// basicAuth requires the credentials user:password, checked as every server
-// of the worker checks them (internal/httpauth: SHA-256 digests compared in
-// constant time, so neither their content nor their length leaks).
-func basicAuth(h http.Handler, user, password string) http.Handler {
-	auth := httpauth.NewBasic(user, password)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !auth.Check(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics view", charset="UTF-8"`)
-			http.Error(w, "view: unauthorized", http.StatusUnauthorized)
-			return
-		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -143,19 +133,38 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, b)
 }
 
-func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request) {
+// busy answers 503 with Retry-After when the budget has no room for an
+// answer of n bytes, and counts it; otherwise it takes them (give them back
+// with b.Release(n)). h.mu is read-locked; busy unlocks it when it answers.
+func (h *History) busy(w http.ResponseWriter, b *budget.Budget, n int) bool {
+	if b.Take(int64(n)) {
+		return false
+	}
+	h.mu.RUnlock()
+	h.countBusy()
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "view: busy, retry", http.StatusServiceUnavailable)
+	return true
+}
+
+func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	h.mu.RLock()
 	version := h.version
 	if notModified(w, r, version) {
 		h.mu.RUnlock()
 		return
 	}
-	b := h.appendMetrics(make([]byte, 0, 256+len(h.metrics)*128+h.series*64))
+	size := 256 + len(h.metrics)*128 + h.series*64
+	if h.busy(w, bud, size) {
+		return
+	}
+	defer bud.Release(int64(size))
+	b := h.appendMetrics(make([]byte, 0, size))
 	h.mu.RUnlock()
 	writeJSON(w, http.StatusOK, b)
 }
 
-func (h *History) serveSeries(w http.ResponseWriter, r *http.Request) {
+func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	q := r.URL.Query()
 	name := q.Get("name")
 	if name == "" {
@@ -178,7 +187,12 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request) {
 		h.mu.RUnlock()
 		return
 	}
-	b := h.appendSeries(make([]byte, 0, seriesSize(m)), m, stat)
+	size := seriesSize(m)
+	if h.busy(w, bud, size) {
+		return
+	}
+	defer bud.Release(int64(size))
+	b := h.appendSeries(make([]byte, 0, size), m, stat)
 	h.mu.RUnlock()
 	writeJSON(w, http.StatusOK, b)
 }
@@ -205,6 +219,16 @@ func (h *History) appendMetrics(b []byte) []byte {
 	b = strconv.AppendInt(b, h.latest*h.period, 10)
 	b = append(b, `,"all_source":`...)
 	b = appendString(b, AllSource)
+	// The series cap: when series were left out, the page says so.
+	b = append(b, `,"series_cap":{"max":`...)
+	b = strconv.AppendInt(b, int64(h.cfg.MaxSeries), 10)
+	b = append(b, `,"held":`...)
+	b = strconv.AppendInt(b, int64(h.series), 10)
+	b = append(b, `,"evicted":`...)
+	b = strconv.AppendInt(b, h.stats.Evicted, 10)
+	b = append(b, `,"dropped":`...)
+	b = strconv.AppendInt(b, h.stats.DroppedSeriesLimit, 10)
+	b = append(b, '}')
 	b = append(b, `,"metrics":[`...)
 	names := make([]string, 0, len(h.metrics))
 	for n := range h.metrics {

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
@@ -110,12 +113,16 @@ type Stats struct {
 	Values  int64 `metric:"values,gauge"` // float64 slots allocated for points over all lines
 	Buckets int64 `metric:"-"`            // buckets written
 
-	DroppedSeriesLimit int64 `metric:"dropped,drop"` // series of a bucket dropped because MaxSeries lines exist
-	DroppedConflict    int64 `metric:"dropped,drop"` // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
-	DroppedPeriod      int64 `metric:"dropped,drop"` // series dropped: their bucket's Period is not Resolution
-	DroppedOld         int64 `metric:"dropped,drop"` // series dropped: their bucket is older than the window
-	Resets             int64 `metric:"-"`            // metrics whose history was cleared because their kind or unit changed
-	Busy               int64 `metric:"busy,drop"`    // API requests answered 503 because MaxConcurrentRequests were running
+	DroppedSeriesLimit int64 `metric:"dropped,drop"`        // series of a bucket dropped because MaxSeries lines exist, all updated in that bucket or later
+	Evicted            int64 `metric:"evicted,drop"`        // lines no longer shown to make room for new series at MaxSeries (the least recently updated)
+	DroppedConflict    int64 `metric:"dropped,drop"`        // series dropped: source AllSource, or kind/unit unlike the metric's in the bucket
+	DroppedUnsafe      int64 `metric:"dropped,drop"`        // series not shown: name or source with control, format or bidirectional-override characters
+	DroppedPeriod      int64 `metric:"dropped,drop"`        // series dropped: their bucket's Period is not Resolution
+	DroppedOld         int64 `metric:"dropped,drop"`        // series dropped: their bucket is older than the window
+	Resets             int64 `metric:"-"`                   // metrics whose history was cleared because their kind or unit changed
+	Busy               int64 `metric:"busy,drop"`           // API requests answered 503 because MaxConcurrentRequests were running or HandlerConfig.Budget was exhausted
+	FailedLogins       int64 `metric:"failed_logins,drop"`  // requests with wrong credentials (401)
+	LoginsRefused      int64 `metric:"logins_refused,drop"` // requests refused 429 unchecked: their client failed too often (see FreeLoginFailures)
 }
 
 // History holds the recent buckets of every series. Write and the readers
@@ -206,15 +213,21 @@ func (h *History) Write(b *aggregate.Bucket) {
 		h.logDrop("bucket period differs from the resolution", "period", b.Period, "resolution", h.cfg.Resolution, "series", len(b.Series))
 		return
 	}
-	var conflicts int64
+	var conflicts, unsafe int64
 	var ups []update
 	for i := 0; i < len(b.Series); {
 		j := i + 1
 		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name {
 			j++
 		}
-		u, c := summarize(b.Series[i:j])
+		if unsafeText(b.Series[i].Name) {
+			unsafe += int64(j - i)
+			i = j
+			continue
+		}
+		u, c, us := summarize(b.Series[i:j])
 		conflicts += c
+		unsafe += us
 		if len(u.sources) > 0 {
 			ups = append(ups, u)
 		}
@@ -232,9 +245,14 @@ func (h *History) Write(b *aggregate.Bucket) {
 	h.version++
 	h.stats.Buckets++
 	h.stats.DroppedConflict += conflicts
+	h.stats.DroppedUnsafe += unsafe
+	if unsafe > 0 {
+		h.logDropLocked("series not shown: name or source with a control, format or bidirectional-override character (it could make the page show another name)", "dropped", unsafe)
+	}
 	if conflicts > 0 {
 		h.logDropLocked("series left out: source \""+AllSource+"\" is reserved for all dynos, or kind or unit unlike the other dynos' in the bucket", "dropped", conflicts)
 	}
+	h.makeRoom(ups, idx)
 	var dropped int64
 	for i := range ups {
 		dropped += h.apply(&ups[i], idx)
@@ -249,6 +267,70 @@ func (h *History) Write(b *aggregate.Bucket) {
 	}
 }
 
+// makeRoom evicts, when the bucket at idx brings more new series than the
+// cap leaves room for, the least recently updated lines (those whose newest
+// point is oldest, older than idx, and not in this bucket) to make room for
+// them: the newest metrics and dynos stay visible, the series that stopped
+// reporting go first. Evictions are counted (Stats.Evicted) and logged.
+// h.mu is held.
+func (h *History) makeRoom(ups []update, idx int64) {
+	over := h.series + h.newSeries(ups, nil) - h.cfg.MaxSeries
+	if over <= 0 {
+		return
+	}
+	inBucket := make(map[*line]bool) // built only at the cap
+	h.newSeries(ups, inBucket)
+	type cand struct {
+		m      *metricHist
+		src    string
+		newest int64
+	}
+	var cands []cand
+	for _, m := range h.metrics {
+		for src, l := range m.lines {
+			if l.newest < idx && !inBucket[l] {
+				cands = append(cands, cand{m, src, l.newest})
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.newest, b.newest) })
+	evicted := 0
+	for _, c := range cands[:min(over, len(cands))] {
+		l := c.m.lines[c.src]
+		h.stats.Values -= int64(len(l.vals))
+		delete(c.m.lines, c.src)
+		h.series--
+		c.m.version = h.version
+		if len(c.m.lines) == 0 {
+			h.removeMetric(c.m)
+		}
+		evicted++
+	}
+	h.stats.Evicted += int64(evicted)
+	if evicted > 0 {
+		h.logDropLocked("series cap reached: the least recently updated series no longer shown, to show new ones (VIEW_MAX_SERIES)",
+			"evicted", evicted, "max_series", h.cfg.MaxSeries)
+	}
+}
+
+// newSeries counts the series of ups that have no line yet; it puts the
+// lines they do have in inBucket, when not nil. h.mu is held.
+func (h *History) newSeries(ups []update, inBucket map[*line]bool) int {
+	need := 0
+	for i := range ups {
+		m := h.metrics[ups[i].name]
+		for _, src := range ups[i].sources {
+			switch {
+			case m == nil || m.lines[src] == nil || m.kind != ups[i].kind || m.unit != ups[i].unit:
+				need++
+			case inBucket != nil:
+				inBucket[m.lines[src]] = true
+			}
+		}
+	}
+	return need
+}
+
 // stride is the number of values per point of kind k.
 func stride(k metric.Kind) int {
 	if k == metric.Measure {
@@ -261,7 +343,7 @@ func stride(k metric.Kind) int {
 // metric's series (same name, sorted by source). The first series that is
 // not AllSource sets the kind and unit; series of another kind or unit, or
 // with source AllSource, are left out and counted.
-func summarize(ss []aggregate.Series) (u update, conflicts int64) {
+func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 	first := -1
 	for i := range ss {
 		if ss[i].Source != AllSource {
@@ -270,7 +352,7 @@ func summarize(ss []aggregate.Series) (u update, conflicts int64) {
 		}
 	}
 	if first < 0 {
-		return u, int64(len(ss))
+		return u, int64(len(ss)), 0
 	}
 	u.name, u.kind, u.unit = ss[first].Name, ss[first].Kind, ss[first].Unit
 	st := stride(u.kind)
@@ -284,6 +366,10 @@ func summarize(ss []aggregate.Series) (u update, conflicts int64) {
 		s := &ss[i]
 		if s.Source == AllSource || s.Kind != u.kind || s.Unit != u.unit {
 			conflicts++
+			continue
+		}
+		if unsafeText(s.Source) {
+			unsafe++
 			continue
 		}
 		u.sources = append(u.sources, s.Source)
@@ -328,7 +414,33 @@ func summarize(ss []aggregate.Series) (u update, conflicts int64) {
 			u.all = [measureStride]float64{math.NaN(), math.NaN(), math.NaN(), maxV, float64(count)}
 		}
 	}
-	return u, conflicts
+	return u, conflicts, unsafe
+}
+
+// unsafeText reports whether s holds a rune that would change how the text
+// around it is shown: a control character, a format character (Unicode Cf:
+// the bidirectional overrides and isolates, zero-width characters), a line
+// or paragraph separator, or invalid UTF-8 ("abc\u202egnp.exe" reads
+// "abcexe.png"). The same test as internal/input/otlp.UnsafeText, which
+// refuses such names at the OTLP receiver; here it keeps those of every
+// input (an l2met line from a drain too) off the page.
+func unsafeText(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
 
 // apply writes one metric's update at bucket index idx and returns the
@@ -411,6 +523,19 @@ func (h *History) Stats() Stats {
 	s := h.stats
 	s.Metrics, s.Series = len(h.metrics), h.series
 	return s
+}
+
+// countLogin counts a failed login (true) or a refused one, and returns
+// the failed logins so far.
+func (h *History) countLogin(failed bool) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if failed {
+		h.stats.FailedLogins++
+	} else {
+		h.stats.LoginsRefused++
+	}
+	return h.stats.FailedLogins
 }
 
 // countBusy counts an API request turned away.

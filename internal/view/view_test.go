@@ -585,8 +585,6 @@ func TestNotModified(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
-	h := newHistory(t, Config{})
-	hd := h.Handler(HandlerConfig{User: "ops", Password: "s3cret"})
 	tests := map[string]struct {
 		user, pass string
 		set        bool
@@ -600,6 +598,8 @@ func TestBasicAuth(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			// A handler of its own: three failures per case, below FreeLoginFailures.
+			hd := newHistory(t, Config{}).Handler(HandlerConfig{User: "ops", Password: "s3cret"})
 			for _, path := range []string{"/", "/api/metrics", "/assets/view.js"} {
 				req := httptest.NewRequest(http.MethodGet, path, nil)
 				if tc.set {

@@ -21,17 +21,21 @@
 //     accepted within the de-duplication window (a retry);
 //   - 401 with WWW-Authenticate on missing or wrong credentials;
 //   - 413 when the body exceeds Config.MaxBodyBytes;
-//   - 503 with Retry-After when the queue is full, when Config.MaxReadingBytes
-//     of bodies are being read, or the Handler is closing, so that Logplex
-//     retries the same frame instead of losing it.
+//   - 503 with Retry-After when the queue is full, when the budget of bytes
+//     being read (Config.Budget, shared with the worker's other HTTP servers,
+//     or Config.MaxReadingBytes; bytes are taken as they arrive, never from
+//     Content-Length) is exhausted, or the Handler is closing, so that
+//     Logplex retries the same frame instead of losing it.
 //
-// An answer that leaves the body unread (401, 413, 503, 404) closes the
-// connection and ends its read deadline, so a client trickling a body it will
-// never get accepted does not hold a connection. Server bounds the
-// connections (DefaultMaxConns) and closes, while one waits for a slot, idle
-// keep-alive connections and those still sending headers SlowHeaderGrace
-// after they were accepted (slowloris); ReadHeaderTimeout and ReadTimeout
-// bound header and body time. Every refusal is counted in Stats or
+// Server serves every path (the drain's and whatever shares its mux) so that
+// an answer written before the body was read to its end (401, 404, 413,
+// 503…) closes the connection and ends its read deadline at once: a client
+// trickling a body it will never get accepted does not hold a connection.
+// Every body must arrive within BodyTimeout of its headers, whatever its
+// size. Server bounds the connections (DefaultMaxConns) and closes, while one
+// waits for a slot, idle keep-alive connections and those still sending
+// headers SlowHeaderGrace after they were accepted (slowloris);
+// ReadHeaderTimeout bounds header time. Every refusal is counted in Stats or
 // ServerStats.
 //
 // Close drains the queue into the input.Sink before returning: nothing that was

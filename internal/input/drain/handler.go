@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/redact"
 	"github.com/dynometrics/dynometrics/internal/throttle"
 )
@@ -49,9 +50,10 @@ const (
 	// Stats.LongFrameIDs.
 	MaxFrameIDBytes = 128
 	// DefaultMaxReadingBytes bounds the memory of bodies being read at once
-	// (each counts its Content-Length, or MaxBodyBytes when chunked); beyond
-	// it POSTs get 503 and Logplex retries them (Stats.Busy).
-	DefaultMaxReadingBytes = 64 << 20
+	// when Config.Budget is nil (bytes are counted as they arrive, whatever
+	// the Content-Length); beyond it POSTs get 503 and Logplex retries them
+	// (Stats.Busy).
+	DefaultMaxReadingBytes = budget.Default
 	// readErrorLogEvery: body read errors are logged at most this often.
 	readErrorLogEvery = time.Minute
 )
@@ -73,13 +75,17 @@ type Config struct {
 	MaxBodyBytes  int // bound on one body; 0 means DefaultMaxBodyBytes
 	QueueDepth    int // bodies waiting to be parsed; 0 means DefaultQueueDepth
 	MaxQueueBytes int // bytes waiting to be parsed; 0 means DefaultMaxQueueBytes
-	// MaxReadingBytes bounds the bytes of bodies being read at once; 0 means
-	// DefaultMaxReadingBytes.
+	// MaxReadingBytes bounds the bytes of bodies being read at once, when
+	// Budget is nil; 0 means DefaultMaxReadingBytes.
 	MaxReadingBytes int
-	Workers         int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
-	DedupSize       int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
-	DedupAge        time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
-	RetryAfter      time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
+	// Budget, when set, is the bound on request bytes in flight the drain
+	// shares with the worker's other HTTP servers (MaxReadingBytes is then
+	// unused). Bytes are taken as they arrive.
+	Budget     *budget.Budget
+	Workers    int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
+	DedupSize  int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
+	DedupAge   time.Duration // how long a Frame-Id is remembered; 0 means DefaultDedupAge
+	RetryAfter time.Duration // Retry-After of a 503 (whole seconds, at least 1); 0 means DefaultRetryAfter
 
 	// Logger receives the warning about InsecureNoAuth and errors; nil means
 	// slog.Default(). Credentials and body contents are never logged.
@@ -109,7 +115,7 @@ type Stats struct {
 	Unauthorized uint64 `metric:"unauthorized,drop"`      // POSTs with missing or wrong credentials (401)
 	TooLarge     uint64 `metric:"too_large,drop"`         // bodies over MaxBodyBytes (413)
 	QueueFull    uint64 `metric:"queue_full,drop"`        // POSTs refused because the queue was full (503)
-	Busy         uint64 `metric:"busy,drop"`              // POSTs refused because MaxReadingBytes of bodies were being read (503)
+	Busy         uint64 `metric:"busy,drop"`              // POSTs refused because the budget of bytes being read was exhausted (503)
 	Closing      uint64 `metric:"closing,drop"`           // POSTs refused because the Handler was closing (503)
 	ReadErrors   uint64 `metric:"read_errors,drop"`       // bodies that could not be read completely (400; logged at most once a minute)
 	LongFrameIDs uint64 `metric:"long_frame_ids,drop"`    // Frame-Ids over MaxFrameIDBytes, not de-duplicated
@@ -136,11 +142,11 @@ type Handler struct {
 	wg     sync.WaitGroup
 	free   chan *[]byte // recycled body buffers
 
-	queuedBytes  atomic.Int64
-	freeBytes    atomic.Int64     // capacity of the buffers on the free list
-	readingBytes atomic.Int64     // bytes of bodies being read (MaxReadingBytes)
-	pending      atomic.Int64     // bodies accepted and not yet parsed
-	readErrLog   *throttle.Logger // read errors, at most once per readErrorLogEvery
+	queuedBytes atomic.Int64
+	freeBytes   atomic.Int64     // capacity of the buffers on the free list
+	budget      *budget.Budget   // bytes of bodies being read (Config.Budget or MaxReadingBytes)
+	pending     atomic.Int64     // bodies accepted and not yet parsed
+	readErrLog  *throttle.Logger // read errors and 503s for the budget, each at most once per readErrorLogEvery
 
 	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
 	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64
@@ -193,6 +199,10 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		retryAfter: strconv.Itoa(max(1, int(cfg.RetryAfter/time.Second))),
 		queue:      make(chan job, cfg.QueueDepth),
 		redact:     redact.New(cfg.Password).Basic(cfg.User, cfg.Password),
+		budget:     cfg.Budget,
+	}
+	if h.budget == nil {
+		h.budget = budget.New(int64(cfg.MaxReadingBytes))
 	}
 	if cfg.DedupSize > 0 {
 		h.seen = newDedup(cfg.DedupSize, cfg.DedupAge)
@@ -270,32 +280,30 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		h.tooLargeError(w)
 		return
 	}
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = int64(h.cfg.MaxBodyBytes)
-	}
-	if h.readingBytes.Add(reserve) > int64(h.cfg.MaxReadingBytes) {
-		h.readingBytes.Add(-reserve)
-		h.busy.Add(1)
-		w.Header().Set("Retry-After", h.retryAfter)
-		endRead(w)
-		http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
-		return
-	}
+	// The body's bytes are taken from the budget as they arrive: a client
+	// that declares 1 MiB and sends 10 bytes holds 10 bytes.
+	body := h.budget.Reader(r.Body)
+	defer body.Release() // once queued, the bytes count in MaxQueueBytes
 	buf := h.getBuf()
-	err := h.readBody(r, buf)
-	h.readingBytes.Add(-reserve)
+	err := h.readBody(body, r.ContentLength, buf)
 	if err != nil {
 		h.putBuf(buf)
-		if errors.Is(err, errTooLarge) {
+		switch {
+		case errors.Is(err, errTooLarge):
 			h.tooLarge.Add(1)
 			endRead(w)
 			h.tooLargeError(w)
-			return
+		case errors.Is(err, budget.ErrExhausted):
+			h.busy.Add(1)
+			h.logBusy(r)
+			w.Header().Set("Retry-After", h.retryAfter)
+			endRead(w)
+			http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
+		default:
+			h.readErrors.Add(1)
+			h.logReadError(r, err)
+			http.Error(w, "drain: reading body: "+err.Error(), http.StatusBadRequest)
 		}
-		h.readErrors.Add(1)
-		h.logReadError(r, err)
-		http.Error(w, "drain: reading body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	j := job{buf: buf, arrival: h.cfg.Now(), msgCount: -1}
@@ -329,6 +337,13 @@ func (h *Handler) logReadError(r *http.Request, err error) {
 		"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
 }
 
+// logBusy logs a POST refused for the budget, at most once per
+// readErrorLogEvery; Stats.Busy counts them all.
+func (h *Handler) logBusy(r *http.Request) {
+	h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
+		"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
+}
+
 func (h *Handler) tooLargeError(w http.ResponseWriter) {
 	http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 }
@@ -341,41 +356,37 @@ func (h *Handler) authorized(r *http.Request) bool {
 
 var errTooLarge = errors.New("body too large")
 
-// readBody reads the whole body into *buf, refusing more than MaxBodyBytes.
-func (h *Handler) readBody(r *http.Request, buf *[]byte) error {
+// readBody reads the whole body from rd into *buf, refusing more than
+// MaxBodyBytes. n is the declared length (-1: chunked), checked against the
+// limit already; the buffer grows as bytes arrive, never to more than n+1
+// bytes (rounded up to bufferQuantum) ahead of them.
+func (h *Handler) readBody(rd io.Reader, n int64, buf *[]byte) error {
 	limit := h.cfg.MaxBodyBytes
-	b := (*buf)[:0]
-	if n := r.ContentLength; n >= 0 {
-		// Known length (checked against the limit already): read exactly it.
-		if int64(cap(b)) < n {
-			b = make([]byte, 0, (n+bufferQuantum-1)/bufferQuantum*bufferQuantum)
-		}
-		b = b[:n]
-		_, err := io.ReadFull(r.Body, b)
-		*buf = b
-		return err
+	want := limit + 1 // bytes to read at most: one more than allowed detects an overlong body
+	if n >= 0 {
+		want = int(n) + 1
 	}
-	// Chunked: grow up to limit+1 bytes to detect an overlong body.
+	b := (*buf)[:0]
+	defer func() { *buf = b }()
 	for {
 		if len(b) == cap(b) {
-			if len(b) > limit {
-				*buf = b
-				return errTooLarge
-			}
-			b = append(b, 0)[:len(b)]
+			c := max(min(max(2*cap(b), bufferQuantum), (want+bufferQuantum-1)/bufferQuantum*bufferQuantum), len(b)+1)
+			nb := make([]byte, len(b), c)
+			copy(nb, b)
+			b = nb
 		}
-		n, err := r.Body.Read(b[len(b):min(cap(b), limit+1)])
-		b = b[:len(b)+n]
+		k, err := rd.Read(b[len(b):min(cap(b), want)])
+		b = b[:len(b)+k]
 		if len(b) > limit {
-			*buf = b
 			return errTooLarge
 		}
 		if err == io.EOF {
-			*buf = b
+			if n >= 0 && int64(len(b)) != n {
+				return io.ErrUnexpectedEOF
+			}
 			return nil
 		}
 		if err != nil {
-			*buf = b
 			return err
 		}
 	}

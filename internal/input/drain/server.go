@@ -16,9 +16,15 @@ import (
 // slow clients are cut off rather than allowed to hold connections.
 const (
 	ReadHeaderTimeout = 5 * time.Second
-	// ReadTimeout bounds a request, headers and body: twice Logplex's own
-	// timeout, after which it has given up and will retry anyway.
-	ReadTimeout    = 10 * time.Second
+	// BodyTimeout bounds the reading of one request's body, from the moment
+	// its headers are read, whatever its declared size: Logplex gives up on
+	// a request after 5 s and retries it, and a client with valid
+	// credentials that stalls its body holds a connection slot no longer.
+	// A 4 MiB OTLP body needs 0.8 MB/s.
+	BodyTimeout = 5 * time.Second
+	// ReadTimeout bounds a request, headers and body (ReadHeaderTimeout
+	// plus BodyTimeout).
+	ReadTimeout    = ReadHeaderTimeout + BodyTimeout
 	WriteTimeout   = 30 * time.Second
 	IdleTimeout    = 2 * time.Minute
 	MaxHeaderBytes = 16 << 10
@@ -54,7 +60,8 @@ const (
 // usual. Safe for concurrent use.
 type Server struct {
 	*http.Server
-	maxConns int
+	maxConns    int
+	bodyTimeout time.Duration // BodyTimeout; tests shorten it
 
 	mu         sync.Mutex
 	ll         *input.LimitListener
@@ -80,14 +87,14 @@ func NewServer(addr string, h http.Handler, maxConns int) *Server {
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
-	s := &Server{maxConns: maxConns, idle: make(map[net.Conn]struct{}), fresh: make(map[net.Conn]time.Time)}
+	s := &Server{maxConns: maxConns, bodyTimeout: BodyTimeout, idle: make(map[net.Conn]struct{}), fresh: make(map[net.Conn]time.Time)}
 	s.Server = &http.Server{
 		Addr: addr,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.waiting() {
 				w.Header().Set("Connection", "close")
 			}
-			h.ServeHTTP(w, r)
+			serveCut(h, w, r, s.bodyTimeout)
 		}),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,

@@ -184,8 +184,11 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 	}
 }
 
-// TestBusyWhileReading: the bodies being read at once are bounded
-// (MaxReadingBytes); beyond, POSTs get 503 with Retry-After and are counted.
+// TestBusyWhileReading: the bytes of bodies being read at once are bounded
+// (MaxReadingBytes), counted as they arrive: a body that declared its size
+// and sent one byte takes one byte, and a legitimate POST beside it goes
+// through; once 950 bytes have arrived, the next POST gets 503 with
+// Retry-After and is counted.
 func TestBusyWhileReading(t *testing.T) {
 	rec := inputtest.NewRecorder()
 	h, _ := newHandler(t, rec, drain.Config{MaxBodyBytes: 1000, MaxReadingBytes: 1000})
@@ -197,26 +200,33 @@ func TestBusyWhileReading(t *testing.T) {
 	defer slow.Close()
 	fmt.Fprintf(slow, "POST /logs HTTP/1.1\r\nHost: d\r\nAuthorization: Basic %s\r\nContent-Length: 1000\r\n\r\nx",
 		base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
-	time.Sleep(100 * time.Millisecond) // the handler reserved its 1000 bytes
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+drain.LogsPath, strings.NewReader(frame(msgA)))
-	req.SetBasicAuth(user, pass)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	time.Sleep(100 * time.Millisecond) // the handler reads its first byte
+	post := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+drain.LogsPath, strings.NewReader(frame(msgA)))
+		req.SetBasicAuth(user, pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
 	}
-	resp.Body.Close()
+	if resp := post(); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST beside a body that declared 1000 bytes and sent 1: %s, want 204 (nothing reserved from Content-Length)", resp.Status)
+	}
+	fmt.Fprint(slow, strings.Repeat("x", 949))
+	time.Sleep(100 * time.Millisecond) // 950 bytes arrived
+	resp := post()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || h.Stats().Busy != 1 {
-		t.Fatalf("POST while another body is read: %s Retry-After %q, Busy %d; want 503, Retry-After, 1",
+		t.Fatalf("POST while 950 bytes are read: %s Retry-After %q, Busy %d; want 503, Retry-After, 1",
 			resp.Status, resp.Header.Get("Retry-After"), h.Stats().Busy)
 	}
-	slow.Close() // the reservation is released when its read fails
+	slow.Close() // its bytes are given back when its read fails
 	waitFor(t, func() bool { return h.Stats().ReadErrors == 1 })
-	req, _ = http.NewRequest(http.MethodPost, "http://"+addr+drain.LogsPath, strings.NewReader(frame(msgA)))
-	req.SetBasicAuth(user, pass)
-	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("POST after the slow body ended: %v %v", resp, err)
+	if resp := post(); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST after the slow body ended: %s", resp.Status)
 	}
-	resp.Body.Close()
 }
 
 // TestIdleKeepAliveClosed: an idle keep-alive connection is closed when

@@ -83,7 +83,12 @@
 // record, point or resource (the record or point is rejected),
 // MaxHistogramBuckets, QueueDepth and MaxQueueBytes, MaxCumulativeSeries.
 // MaxConcurrentDecodes bounds the requests inflated and decoded at once:
-// others wait for a slot.
+// others wait for a slot. Config.Budget bounds the bytes of every request in
+// flight, taken as they arrive, inflate and are decoded (an estimate per
+// message); beyond it, 503 with Retry-After (Stats.Busy). Points the
+// specification rules out are rejected: negative values on monotonic delta
+// sums, start times after the point's time, and names or sources that hold
+// control or bidirectional-override characters (UnsafeText).
 //
 // # Decoding
 //

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/l2met"
@@ -27,6 +29,7 @@ type point interface {
 	comparable
 	GetAttributes() []*commonpb.KeyValue
 	GetTimeUnixNano() uint64
+	GetStartTimeUnixNano() uint64
 }
 
 // checkMetrics enforces the bounds and the consistency of the data points of
@@ -46,27 +49,46 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 			rm.ScopeMetrics = nil
 			continue
 		}
+		resSource, _ := r.source(rm.GetResource().GetAttributes())
+		src := func(attrs []*commonpb.KeyValue) string { return r.sourceOf(attrs, resSource) }
 		for _, sm := range rm.GetScopeMetrics() {
 			for _, m := range sm.GetMetrics() {
 				if m == nil {
 					continue
 				}
 				why := ""
-				if m.Name == "" || len(m.Name) > l2met.MaxNameLen {
+				switch {
+				case m.Name == "" || len(m.Name) > l2met.MaxNameLen:
 					why = "metric name empty or longer than " + strconv.Itoa(l2met.MaxNameLen) + " bytes"
+				case UnsafeText(m.Name):
+					why = "metric name with a control, format or bidirectional-override character"
+					res.unsafe += int64(pointCount(m))
 				}
 				switch data := m.Data.(type) {
 				case *metricspb.Metric_Gauge:
-					data.Gauge.DataPoints = filter(&res, m.Name, why, data.Gauge.DataPoints, nil)
+					data.Gauge.DataPoints = filter(&res, m.Name, why, data.Gauge.DataPoints, nil, src)
 				case *metricspb.Metric_Sum:
 					if why == "" && !knownTemporality(data.Sum.AggregationTemporality) {
 						why = "aggregation_temporality unspecified"
 					}
 					valid := func(p *metricspb.NumberDataPoint) string { return "" }
-					if data.Sum.AggregationTemporality == temporalityCumulative && data.Sum.IsMonotonic {
+					switch {
+					case data.Sum.AggregationTemporality == temporalityCumulative && data.Sum.IsMonotonic:
 						valid = func(p *metricspb.NumberDataPoint) string { return needsTime(p) }
+					case data.Sum.IsMonotonic:
+						// A monotonic delta sum only increases (the
+						// specification's data model): a negative delta is not
+						// a count.
+						valid = func(p *metricspb.NumberDataPoint) string {
+							if v, ok := p.Value.(*metricspb.NumberDataPoint_AsDouble); ok && v.AsDouble < 0 ||
+								p.GetAsInt() < 0 {
+								res.negative++
+								return "negative value on a monotonic delta sum"
+							}
+							return ""
+						}
 					}
-					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid)
+					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid, src)
 				case *metricspb.Metric_Histogram:
 					if why == "" && !knownTemporality(data.Histogram.AggregationTemporality) {
 						why = "aggregation_temporality unspecified"
@@ -79,7 +101,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 							}
 						}
 						return validHistogram(p)
-					})
+					}, src)
 				case *metricspb.Metric_ExponentialHistogram:
 					if why == "" && !knownTemporality(data.ExponentialHistogram.AggregationTemporality) {
 						why = "aggregation_temporality unspecified"
@@ -92,7 +114,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 							}
 						}
 						return validExponential(p)
-					})
+					}, src)
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
 					res.summaries += int64(n)
@@ -134,7 +156,7 @@ func pointCount(m *metricspb.Metric) int {
 
 // filter keeps the points that pass the bounds and valid (when not nil); why,
 // when not empty, rejects every point of the metric.
-func filter[P point](res *result, name, why string, pts []P, valid func(P) string) []P {
+func filter[P point](res *result, name, why string, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
 	var zero P
 	keep := pts[:0]
 	for _, p := range pts {
@@ -150,6 +172,16 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 		case len(p.GetAttributes()) > MaxAttributes:
 			res.tooManyAtt++
 			res.reject(1, quoteName(name)+": data point with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+		case p.GetTimeUnixNano() != 0 && p.GetStartTimeUnixNano() > p.GetTimeUnixNano():
+			// The specification: start_time_unix_nano is the start of the
+			// point's interval, time_unix_nano its end.
+			res.invalid++
+			res.startAfter++
+			res.reject(1, quoteName(name)+": start_time_unix_nano after time_unix_nano")
+		case src != nil && UnsafeText(src(p.GetAttributes())):
+			res.invalid++
+			res.unsafe++
+			res.reject(1, quoteName(name)+": source with a control, format or bidirectional-override character")
 		default:
 			if valid != nil {
 				if w := valid(p); w != "" {
@@ -172,6 +204,30 @@ func quoteName(name string) string {
 		name = name[:64]
 	}
 	return strconv.Quote(name)
+}
+
+// UnsafeText reports whether s holds a rune that would change how text
+// around it is shown: a control character (C0, C1), a format character
+// (Unicode category Cf: the bidirectional overrides and isolates U+202A–U+202E
+// and U+2066–U+2069, zero-width characters), a line or paragraph separator,
+// or invalid UTF-8. "abc\u202egnp.exe" reads "abcexe.png".
+func UnsafeText(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

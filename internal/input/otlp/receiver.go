@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/throttle"
 	"github.com/klauspost/compress/gzip"
@@ -112,6 +113,13 @@ type Config struct {
 	// Now is the clock for arrival times and the cumulative series' ages;
 	// nil means time.Now.
 	Now func() time.Time
+	// Budget bounds the request bytes being read, inflated and decoded at
+	// once, shared with the worker's other HTTP servers; each request takes
+	// its body's bytes as they arrive, its inflated bytes as they are
+	// inflated and an estimate of its decoded messages before decoding.
+	// Beyond it a request gets 503 with Retry-After (Stats.Busy). nil
+	// means a Budget of budget.Default for this Receiver alone.
+	Budget *budget.Budget
 }
 
 // Stats are the cumulative counters of a Receiver (Queued, QueuedBytes and
@@ -127,15 +135,19 @@ type Stats struct {
 	Malformed    uint64 `metric:"malformed,drop"`                   // bodies that did not decompress or decode (400), TooDeep included
 	TooDeep      uint64 `metric:"too_deep,drop"`                    // of Malformed: bodies nested deeper than MaxNesting
 	QueueFull    uint64 `metric:"queue_full,drop"`                  // refused because the queue was full (503)
+	Busy         uint64 `metric:"busy,drop"`                        // refused because the budget of request bytes in flight was exhausted (503)
 	Closing      uint64 `metric:"queue_full,drop"`                  // refused because the Receiver was closing (503)
 
-	LogRecords uint64 `metric:"log_records"`              // log records accepted
-	DataPoints uint64 `metric:"data_points"`              // metric data points accepted
-	Rejected   uint64 `metric:"rejected,drop"`            // records and points rejected in partial_success, for the reasons below
-	TooMany    uint64 `metric:"rejected_too_many,drop"`   // of Rejected: past MaxRecords in a request
-	TooManyAtt uint64 `metric:"rejected_attributes,drop"` // of Rejected: over MaxAttributes
-	Invalid    uint64 `metric:"rejected_invalid,drop"`    // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets
-	Summaries  uint64 `metric:"rejected_summaries,drop"`  // of Rejected: Summary points (not converted)
+	LogRecords uint64 `metric:"log_records"`                    // log records accepted
+	DataPoints uint64 `metric:"data_points"`                    // metric data points accepted
+	Rejected   uint64 `metric:"rejected,drop"`                  // records and points rejected in partial_success, for the reasons below
+	TooMany    uint64 `metric:"rejected_too_many,drop"`         // of Rejected: past MaxRecords in a request
+	TooManyAtt uint64 `metric:"rejected_attributes,drop"`       // of Rejected: over MaxAttributes
+	Invalid    uint64 `metric:"rejected_invalid,drop"`          // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets, and the three below
+	Negative   uint64 `metric:"rejected_negative,drop"`         // of Invalid: negative values on monotonic delta sums
+	StartAfter uint64 `metric:"rejected_start_after_time,drop"` // of Invalid: points whose start_time_unix_nano is after their time_unix_nano
+	Unsafe     uint64 `metric:"rejected_unsafe_names,drop"`     // of Invalid: names or sources with control, format or bidirectional-override characters (UnsafeText)
+	Summaries  uint64 `metric:"rejected_summaries,drop"`        // of Rejected: Summary points (not converted)
 
 	NonStringBodies uint64 `metric:"skipped,drop"` // log records whose body is not a string (no metric in them)
 	NoValue         uint64 `metric:"skipped,drop"` // points without a value or flagged "no recorded value", skipped
@@ -169,18 +181,20 @@ type Receiver struct {
 	wg     sync.WaitGroup
 
 	decoding chan struct{} // MaxConcurrentDecodes slots
+	budget   *budget.Budget
 
 	cum cumulative
 
 	gzips sync.Pool // of *gzip.Reader
 
-	queuedBytes                                                        atomic.Int64
-	requests, accepted, unauthorized, tooLarge, unsupported, malformed atomic.Uint64
-	gzipBombs, tooDeep, tooManyMessages                                atomic.Uint64
-	queueFull, closing, logRecords, dataPoints, rejected, tooMany      atomic.Uint64
-	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable    atomic.Uint64
-	cumFirst, cumResets, cumOutOfOrder, cumDropped                     atomic.Uint64
-	throttled                                                          *throttle.Logger // problems, at most once per logEvery per kind
+	queuedBytes                                                         atomic.Int64
+	requests, accepted, unauthorized, tooLarge, unsupported, malformed  atomic.Uint64
+	gzipBombs, tooDeep, tooManyMessages                                 atomic.Uint64
+	busy, queueFull, closing, logRecords, dataPoints, rejected, tooMany atomic.Uint64
+	tooManyAtt, invalid, summaries, nonString, noValue, unplaceable     atomic.Uint64
+	negative, startAfter, unsafe                                        atomic.Uint64
+	cumFirst, cumResets, cumOutOfOrder, cumDropped                      atomic.Uint64
+	throttled                                                           *throttle.Logger // problems, at most once per logEvery per kind
 }
 
 type job struct {
@@ -220,6 +234,10 @@ func New(cfg Config) (*Receiver, error) {
 		sourceKeys: make(map[string]int, len(cfg.SourceAttributes)),
 		queue:      make(chan job, QueueDepth),
 		decoding:   make(chan struct{}, MaxConcurrentDecodes),
+		budget:     cfg.Budget,
+	}
+	if r.budget == nil {
+		r.budget = budget.New(budget.Default)
 	}
 	for i, k := range cfg.SourceAttributes {
 		if _, dup := r.sourceKeys[k]; !dup && k != "" {
@@ -289,9 +307,17 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	bufs := getBufs()
 	defer putBufs(bufs)
-	body, status, err := r.readBody(req, bufs)
+	// Every byte of the request is taken from the budget as it arrives or is
+	// inflated or decoded, and given back once the request is queued (its
+	// memory then counts in MaxQueueBytes) or refused.
+	charge := r.budget.Reader(req.Body)
+	defer charge.Release()
+	body, status, err := r.readBody(req, charge, bufs)
 	if err != nil {
 		switch {
+		case errors.Is(err, budget.ErrExhausted):
+			r.refuseBusy(w, f, req)
+			return
 		case errors.Is(err, errBomb):
 			r.gzipBombs.Add(1)
 		case status == http.StatusRequestEntityTooLarge:
@@ -324,6 +350,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.warn(problemBody, "otlp: request refused", "path", req.URL.Path, "status", http.StatusRequestEntityTooLarge, "err", "too many messages")
 		writeStatus(w, f, http.StatusRequestEntityTooLarge, codeInvalidArgument,
 			"otlp: more than "+strconv.Itoa(MaxMessages)+" messages in the body: send smaller batches")
+		return
+	}
+	if !charge.Take(int64(messages) * decodedWeight) {
+		r.refuseBusy(w, f, req)
 		return
 	}
 	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now()}
@@ -376,10 +406,23 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.tooMany.Add(uint64(res.tooMany))
 		r.tooManyAtt.Add(uint64(res.tooManyAtt))
 		r.invalid.Add(uint64(res.invalid))
+		r.negative.Add(uint64(res.negative))
+		r.startAfter.Add(uint64(res.startAfter))
+		r.unsafe.Add(uint64(res.unsafe))
 		r.summaries.Add(uint64(res.summaries))
 		r.warn(problemRejected, "otlp: records rejected", "path", req.URL.Path, "rejected", res.rejected, "first", res.reason)
 	}
 	writeResponse(w, f, logs, res)
+}
+
+// refuseBusy answers 503 with Retry-After to a request the budget of bytes
+// in flight has no room for, and counts it.
+func (r *Receiver) refuseBusy(w http.ResponseWriter, f format, req *http.Request) {
+	r.busy.Add(1)
+	r.warn(problemBusy, "otlp: request bytes in flight at their bound: answering 503", "path", req.URL.Path,
+		"busy", r.busy.Load(), "in_flight", r.budget.Stats().Used)
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+	writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: busy, retry")
 }
 
 // bodyFormat maps a Content-Type to a format; ok is false for another type
@@ -404,9 +447,10 @@ func (r *Receiver) authorized(req *http.Request) bool {
 	return r.cfg.InsecureNoAuth || r.auth.Check(req)
 }
 
-// readBody reads the body within MaxBodyBytes and inflates it within
-// MaxDecodedBytes. On error it returns the HTTP status to answer.
-func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, error) {
+// readBody reads the body through charge within MaxBodyBytes and inflates
+// it within MaxDecodedBytes, charging the inflated bytes too. On error it
+// returns the HTTP status to answer.
+func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buffers) ([]byte, int, error) {
 	enc := req.Header.Get("Content-Encoding")
 	if enc != "" && enc != "identity" && enc != "gzip" {
 		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("otlp: Content-Encoding %.32q: want gzip or none", enc)
@@ -414,9 +458,12 @@ func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, erro
 	if req.ContentLength > MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body of %d bytes exceeds %d", req.ContentLength, MaxBodyBytes)
 	}
-	raw, err := readLimited(bufs.raw[:0], req.Body, MaxBodyBytes, req.ContentLength)
+	raw, err := readLimited(bufs.raw[:0], charge, MaxBodyBytes, req.ContentLength)
 	bufs.raw = raw[:0]
 	if err != nil {
+		if errors.Is(err, budget.ErrExhausted) {
+			return nil, http.StatusServiceUnavailable, err
+		}
 		if errors.Is(err, errTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body exceeds %d bytes", MaxBodyBytes)
 		}
@@ -433,9 +480,12 @@ func (r *Receiver) readBody(req *http.Request, bufs *buffers) ([]byte, int, erro
 	if enc != "gzip" {
 		return raw, 0, nil
 	}
-	body, err := r.gunzip(bufs.inflated[:0], raw)
+	body, err := r.gunzip(bufs.inflated[:0], raw, charge)
 	bufs.inflated = body[:0]
 	if err != nil {
+		if errors.Is(err, budget.ErrExhausted) {
+			return nil, http.StatusServiceUnavailable, err
+		}
 		if errors.Is(err, errTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes: %w", MaxDecodedBytes, errBomb)
 		}
@@ -450,19 +500,20 @@ var (
 )
 
 // readLimited appends all of rd to b, failing with errTooLarge past limit
-// bytes. n is the expected length when known (>= 0). The returned slice is
-// b grown, also on error (for reuse).
+// bytes. n is the expected length when known (>= 0): the buffer never grows
+// past n+1 bytes, but it grows only as bytes arrive (doubling from 32 KiB),
+// so a declared length reserves nothing. The returned slice is b grown, also
+// on error (for reuse).
 func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
-	size := 32 << 10
+	most := limit + 1 // +1: see an overlong body, or the EOF without growing
 	if n >= 0 {
-		size = int(n) + 1 // +1: see the EOF without growing
-	}
-	if size = min(size, limit+1); cap(b) < size {
-		b = make([]byte, 0, size)
+		most = min(most, int(n)+1)
 	}
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			nb := make([]byte, len(b), max(min(max(2*cap(b), 32<<10), most), len(b)+1))
+			copy(nb, b)
+			b = nb
 		}
 		k, err := rd.Read(b[len(b):min(cap(b), limit+1)])
 		b = b[:len(b)+k]
@@ -481,7 +532,7 @@ func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
 // gunzip inflates raw within MaxDecodedBytes. klauspost/compress's gzip is
 // the project's compression dependency already (remote write's snappy), and
 // about twice as fast as compress/gzip at inflating.
-func (r *Receiver) gunzip(dst, raw []byte) ([]byte, error) {
+func (r *Receiver) gunzip(dst, raw []byte, charge *budget.Reader) ([]byte, error) {
 	zr, _ := r.gzips.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
@@ -493,7 +544,7 @@ func (r *Receiver) gunzip(dst, raw []byte) ([]byte, error) {
 		return dst, err
 	}
 	defer r.gzips.Put(zr)
-	return readLimited(dst, zr, MaxDecodedBytes, int64(min(len(raw)*4, MaxDecodedBytes)))
+	return readLimited(dst, charge.Wrap(zr), MaxDecodedBytes, -1)
 }
 
 // buffers are the body buffers of one request. Decoding copies every string
@@ -614,9 +665,10 @@ func (r *Receiver) Stats() Stats {
 		Requests: r.requests.Load(), Accepted: r.accepted.Load(), Unauthorized: r.unauthorized.Load(),
 		TooLarge: r.tooLarge.Load(), GzipBombs: r.gzipBombs.Load(), TooManyMsgs: r.tooManyMessages.Load(), Unsupported: r.unsupported.Load(),
 		Malformed: r.malformed.Load(), TooDeep: r.tooDeep.Load(),
-		QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
+		Busy: r.busy.Load(), QueueFull: r.queueFull.Load(), Closing: r.closing.Load(),
 		LogRecords: r.logRecords.Load(), DataPoints: r.dataPoints.Load(), Rejected: r.rejected.Load(),
 		TooMany: r.tooMany.Load(), TooManyAtt: r.tooManyAtt.Load(), Invalid: r.invalid.Load(), Summaries: r.summaries.Load(),
+		Negative: r.negative.Load(), StartAfter: r.startAfter.Load(), Unsafe: r.unsafe.Load(),
 		NonStringBodies: r.nonString.Load(), NoValue: r.noValue.Load(), Unplaceable: r.unplaceable.Load(),
 		CumulativeFirst: r.cumFirst.Load(), CumulativeResets: r.cumResets.Load(),
 		CumulativeOutOfOrder: r.cumOutOfOrder.Load(), CumulativeSeriesDropped: r.cumDropped.Load(),
@@ -635,8 +687,8 @@ const (
 	problemRejected
 	problemQueue
 	problemCumulative
+	problemBusy
 	problemPoint
-	numProblems
 )
 
 // warn logs at most once per logEvery for each kind of problem.

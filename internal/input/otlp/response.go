@@ -15,6 +15,7 @@ type result struct {
 	reason   string // the first rejection
 
 	tooMany, tooManyAtt, invalid, summaries int64
+	negative, startAfter, unsafe            int64 // of invalid
 }
 
 // reject counts n rejected records or points; the first reason is kept.

@@ -256,6 +256,11 @@
       statusEl.textContent = m.latest
         ? `latest bucket ${fmtTime(m.latest)} · ${fmtDuration(m.resolution)} buckets · last ${fmtDuration(m.window)}`
         : 'waiting for the first bucket';
+      const cap = m.series_cap;
+      if (cap && (cap.evicted > 0 || cap.dropped > 0)) {
+        statusEl.textContent += ` · series cap of ${cap.max} reached: ${cap.evicted} older series no longer shown` +
+          (cap.dropped > 0 ? `, ${cap.dropped} new series-buckets left out` : '') + ' (VIEW_MAX_SERIES)';
+      }
     } catch (e) {
       statusEl.classList.add('error');
       statusEl.textContent = `view unreachable, retrying (${e.message})`;
