@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -185,7 +184,7 @@ func (c Config) check() (Config, error) {
 	if err := envcfg.URL("endpoint", c.Endpoint, false); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := checkHeaders(c.Headers); err != nil {
+	if err := outlet.CheckHeaders(c.Headers, reservedHeaders...); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	switch c.Protocol {
@@ -278,25 +277,6 @@ func checkTags(tags map[string]string) error {
 			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q is reserved for the dyno", k)
 		case k == "" || !utf8.ValidString(k) || !utf8.ValidString(v):
 			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q: name empty or not UTF-8, or value not UTF-8", k)
-		}
-	}
-	return nil
-}
-
-// checkHeaders refuses a header name that is not an HTTP token, a value
-// with a line break or NUL, and the headers the protocol sets itself.
-func checkHeaders(h map[string]string) error {
-	for _, name := range slices.Sorted(maps.Keys(h)) {
-		if !outlet.ValidHeaderName(name) {
-			return fmt.Errorf("header name %q is not a valid HTTP token", name)
-		}
-		if strings.ContainsAny(h[name], "\r\n\x00") {
-			return fmt.Errorf("header %s: value contains a line break or NUL", name)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(name, r) {
-				return fmt.Errorf("header %s is set by the protocol", name)
-			}
 		}
 	}
 	return nil

@@ -203,18 +203,10 @@ func (c Config) rules() (map[string]string, error) {
 	if c.User != "" && c.BearerToken != "" {
 		return nil, errors.New("REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other: set one kind of auth")
 	}
-	for name, value := range c.Headers {
-		if !outlet.ValidHeaderName(name) {
-			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header name %q is not a valid HTTP token", name)
-		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header %s: value contains a line break or NUL", name)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(name, r) {
-				return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header %s is set by the protocol", name)
-			}
-		}
+	if err := outlet.CheckHeaders(c.Headers, reservedHeaders...); err != nil {
+		return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "%v", err)
+	}
+	for name := range c.Headers {
 		if strings.EqualFold(name, "Authorization") && (c.User != "" || c.BearerToken != "") {
 			return nil, errors.New("REMOTE_WRITE_HEADERS sets Authorization, which REMOTE_WRITE_USER or REMOTE_WRITE_BEARER_TOKEN sets too: use one")
 		}
