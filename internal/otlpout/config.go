@@ -173,9 +173,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// reservedHeaders are set by the protocol and may not be replaced.
-var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host"}
-
 // check validates c and returns it with defaults applied.
 func (c Config) check() (Config, error) {
 	if c.Endpoint == "" {
@@ -184,7 +181,7 @@ func (c Config) check() (Config, error) {
 	if err := envcfg.URL("endpoint", c.Endpoint, false); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := outlet.CheckHeaders(c.Headers, reservedHeaders...); err != nil {
+	if err := outlet.CheckHeaders(c.Headers); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	switch c.Protocol {

@@ -27,10 +27,11 @@ func ValidHeaderName(s string) bool {
 }
 
 // CheckHeaders refuses, in name order, a configured header whose name is not
-// an HTTP token, whose value holds a line break or NUL, or that is one of
-// reserved (compared ignoring case): the headers the protocol sets itself.
-// Its errors never quote a value.
+// an HTTP token, whose value holds a line break or NUL, or that the protocol
+// sets itself: Content-Type, Content-Encoding, Content-Length, Host, and
+// those in reserved (compared ignoring case). Its errors never quote a value.
 func CheckHeaders(h map[string]string, reserved ...string) error {
+	reserved = append([]string{"Content-Type", "Content-Encoding", "Content-Length", "Host"}, reserved...)
 	for _, name := range slices.Sorted(maps.Keys(h)) {
 		if !ValidHeaderName(name) {
 			return fmt.Errorf("header name %q is not a valid HTTP token", name)

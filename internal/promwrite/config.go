@@ -99,9 +99,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// reservedHeaders are set by the protocol and may not be replaced.
-var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host", "X-Prometheus-Remote-Write-Version"}
-
 // Env is the remote-write outlet's environment. REMOTE_WRITE_URL enables it.
 type Env struct {
 	URL         string `envconfig:"REMOTE_WRITE_URL" accepts:"an http(s) URL such as http://127.0.0.1:9090/api/v1/write" desc:"Prometheus remote-write endpoint; set: enables that outlet"`
@@ -203,7 +200,7 @@ func (c Config) rules() (map[string]string, error) {
 	if c.User != "" && c.BearerToken != "" {
 		return nil, errors.New("REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other: set one kind of auth")
 	}
-	if err := outlet.CheckHeaders(c.Headers, reservedHeaders...); err != nil {
+	if err := outlet.CheckHeaders(c.Headers, "X-Prometheus-Remote-Write-Version"); err != nil {
 		return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "%v", err)
 	}
 	for name := range c.Headers {
