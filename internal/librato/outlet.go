@@ -44,7 +44,7 @@ type Config struct {
 	Tags   map[string]string // METRICS_TAGS, lower-cased and checked (ValidateTags): sent on APIMeasurements only
 
 	Queue      outlet.QueueConfig // delivery bounds; Name defaults to "librato"
-	HTTPClient *http.Client       // default: a client with Timeout = Timeout
+	HTTPClient *http.Client       // default: http.DefaultClient's settings; Timeout bounds each request either way
 	Timeout    time.Duration      // per request (default DefaultTimeout)
 	Logger     *slog.Logger       // default slog.Default()
 }
@@ -80,9 +80,6 @@ func New(cfg Config) (*Outlet, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -164,7 +164,8 @@ type Config struct {
 	// except Name (QueueName) and Concurrency (1, so that cumulative points
 	// of a series arrive in order).
 	Queue outlet.QueueConfig
-	// HTTPClient sends the requests (default: a client with Timeout).
+	// HTTPClient sends the requests (default: http.DefaultClient's settings);
+	// Timeout bounds each request either way.
 	HTTPClient *http.Client
 	// Logger receives the outlet's and its queue's messages (default slog.Default()).
 	Logger *slog.Logger
@@ -259,9 +260,6 @@ func (c Config) check() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: c.Timeout}
 	}
 	return c, nil
 }
