@@ -84,9 +84,6 @@ func New(cfg Config) (*Outlet, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Queue.Name == "" {
-		cfg.Queue.Name = "librato"
-	}
 	if cfg.Queue.Logger == nil {
 		cfg.Queue.Logger = cfg.Logger
 	}
