@@ -107,11 +107,11 @@ func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 		switch s.Kind {
 		case metric.Counter:
 			dst = append(dst, '=')
-			dst = appendFloat(dst, s.Sum)
+			dst = emitter.AppendValue(dst, s.Sum)
 			dst = appendText(dst, s.Unit)
 		case metric.Sample:
 			dst = append(dst, '=')
-			dst = appendFloat(dst, s.Last)
+			dst = emitter.AppendValue(dst, s.Last)
 			dst = appendText(dst, s.Unit)
 		default:
 			dst = appendField(dst, " count=", float64(s.Count))
@@ -135,13 +135,8 @@ func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 }
 
 func appendField(dst []byte, key string, v float64) []byte {
-	return appendFloat(append(dst, key...), v)
+	return emitter.AppendValue(append(dst, key...), v)
 }
-
-// appendFloat formats v as the emitter prints values (emitter.AppendValue):
-// without exponent, at most 12 significant digits, so that binary
-// floating-point noise does not show.
-func appendFloat(dst []byte, v float64) []byte { return emitter.AppendValue(dst, v) }
 
 // appendText appends s as is when it is plain text, else Go-quoted (see the
 // package comment), so that a name or source cannot break the line.

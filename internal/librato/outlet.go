@@ -44,7 +44,7 @@ type Config struct {
 	Tags   map[string]string // METRICS_TAGS, lower-cased and checked (ValidateTags): sent on APIMeasurements only
 
 	Queue      outlet.QueueConfig // delivery bounds; Name defaults to "librato"
-	HTTPClient *http.Client       // default: a client with Timeout = Timeout
+	HTTPClient *http.Client       // default: http.DefaultClient's settings; Timeout bounds each request either way
 	Timeout    time.Duration      // per request (default DefaultTimeout)
 	Logger     *slog.Logger       // default slog.Default()
 }
@@ -81,14 +81,8 @@ func New(cfg Config) (*Outlet, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Queue.Name == "" {
-		cfg.Queue.Name = "librato"
 	}
 	if cfg.Queue.Logger == nil {
 		cfg.Queue.Logger = cfg.Logger

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -165,7 +164,8 @@ type Config struct {
 	// except Name (QueueName) and Concurrency (1, so that cumulative points
 	// of a series arrive in order).
 	Queue outlet.QueueConfig
-	// HTTPClient sends the requests (default: a client with Timeout).
+	// HTTPClient sends the requests (default: http.DefaultClient's settings);
+	// Timeout bounds each request either way.
 	HTTPClient *http.Client
 	// Logger receives the outlet's and its queue's messages (default slog.Default()).
 	Logger *slog.Logger
@@ -173,9 +173,6 @@ type Config struct {
 	// (default time.Now).
 	Now func() time.Time
 }
-
-// reservedHeaders are set by the protocol and may not be replaced.
-var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host"}
 
 // check validates c and returns it with defaults applied.
 func (c Config) check() (Config, error) {
@@ -185,7 +182,7 @@ func (c Config) check() (Config, error) {
 	if err := envcfg.URL("endpoint", c.Endpoint, false); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := checkHeaders(c.Headers); err != nil {
+	if err := outlet.CheckHeaders(c.Headers); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	switch c.Protocol {
@@ -264,9 +261,6 @@ func (c Config) check() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: c.Timeout}
-	}
 	return c, nil
 }
 
@@ -278,25 +272,6 @@ func checkTags(tags map[string]string) error {
 			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q is reserved for the dyno", k)
 		case k == "" || !utf8.ValidString(k) || !utf8.ValidString(v):
 			return envcfg.Bad("METRICS_TAGS", "for OTLP: tag %q: name empty or not UTF-8, or value not UTF-8", k)
-		}
-	}
-	return nil
-}
-
-// checkHeaders refuses a header name that is not an HTTP token, a value
-// with a line break or NUL, and the headers the protocol sets itself.
-func checkHeaders(h map[string]string) error {
-	for _, name := range slices.Sorted(maps.Keys(h)) {
-		if !outlet.ValidHeaderName(name) {
-			return fmt.Errorf("header name %q is not a valid HTTP token", name)
-		}
-		if strings.ContainsAny(h[name], "\r\n\x00") {
-			return fmt.Errorf("header %s: value contains a line break or NUL", name)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(name, r) {
-				return fmt.Errorf("header %s is set by the protocol", name)
-			}
 		}
 	}
 	return nil

@@ -129,7 +129,7 @@ func (e Env) Config() (Config, error) {
 	if v, name := pick(e.Headers, e.MetricsHeaders, VarHeaders, VarMetricsHeaders); v != "" {
 		h, err := ParseHeaders(v)
 		if err == nil {
-			err = checkHeaders(h)
+			err = outlet.CheckHeaders(h)
 		}
 		if err != nil {
 			fail("%s: %w", name, err)

@@ -80,15 +80,6 @@ func mapToIndex(m float64, scale int32) int32 {
 	return int32(exp)<<scale + int32(math.Ceil(math.Log2(frac)*float64(int64(1)<<scale))) - 1
 }
 
-// lowerBound returns base^idx at scale: the exclusive lower bound of bucket
-// idx (its inclusive upper bound is lowerBound(idx+1, scale)).
-func lowerBound(idx, scale int32) float64 {
-	if scale <= 0 {
-		return math.Ldexp(1, int(idx)<<-scale)
-	}
-	return math.Exp2(float64(idx) / float64(int64(1)<<scale))
-}
-
 // build fills h with the distribution of the Measure series s: exact count,
 // sum, min and max from s, buckets from s.State.Values. Values equal to zero
 // go to the zero count. Series with at most aggregate.ExactLimit values start

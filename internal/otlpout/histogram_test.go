@@ -196,3 +196,12 @@ func TestBuildBoundsBuckets(t *testing.T) {
 		}
 	}
 }
+
+// lowerBound, the test's oracle, returns base^idx at scale: the exclusive lower bound of bucket
+// idx (its inclusive upper bound is lowerBound(idx+1, scale)).
+func lowerBound(idx, scale int32) float64 {
+	if scale <= 0 {
+		return math.Ldexp(1, int(idx)<<-scale)
+	}
+	return math.Exp2(float64(idx) / float64(int64(1)<<scale))
+}

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/envcfg"
 )
 
-// MaxPrefixLen bounds METRICS_PREFIX, as the emitter bounds EMITTER_PREFIX.
-const MaxPrefixLen = 128
+// MaxPrefixLen bounds METRICS_PREFIX: the emitter's bound of EMITTER_PREFIX.
+const MaxPrefixLen = emitter.MaxPrefixLen
 
 // Env is what every outlet shares: the metric name prefix and the tags.
 // Each outlet applies its own naming rules to them (the Librato outlet
@@ -35,11 +36,13 @@ func (e Env) Validate() error {
 	if len(e.Prefix) > MaxPrefixLen {
 		errs = append(errs, envcfg.Bad("METRICS_PREFIX", "%d bytes", len(e.Prefix)))
 	}
-	for i := 0; i < len(e.Prefix); i++ {
-		if b := e.Prefix[i]; !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte(".:_-", b) >= 0) {
-			errs = append(errs, envcfg.Bad("METRICS_PREFIX", "%q at byte %d is not allowed", b, i))
-			break
+	// The emitter's name rule: SanitizeName keeps exactly the bytes allowed.
+	if s := emitter.SanitizeName("", e.Prefix); s != e.Prefix {
+		i := 0
+		for s[i] == e.Prefix[i] {
+			i++
 		}
+		errs = append(errs, envcfg.Bad("METRICS_PREFIX", "%q at byte %d is not allowed", e.Prefix[i], i))
 	}
 	_, err := e.ParsedTags()
 	return errors.Join(append(errs, err)...)

@@ -1,6 +1,11 @@
 package outlet
 
-import "strings"
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
 
 // ValidHeaderName reports whether s is a valid HTTP header name: an RFC 9110
 // token (letters, digits and !#$%&'*+-.^_`|~). The outlets check the header
@@ -19,4 +24,26 @@ func ValidHeaderName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// CheckHeaders refuses, in name order, a configured header whose name is not
+// an HTTP token, whose value holds a line break or NUL, or that the protocol
+// sets itself: Content-Type, Content-Encoding, Content-Length, Host, and
+// those in reserved (compared ignoring case). Its errors never quote a value.
+func CheckHeaders(h map[string]string, reserved ...string) error {
+	reserved = append([]string{"Content-Type", "Content-Encoding", "Content-Length", "Host"}, reserved...)
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if !ValidHeaderName(name) {
+			return fmt.Errorf("header name %q is not a valid HTTP token", name)
+		}
+		if strings.ContainsAny(h[name], "\r\n\x00") {
+			return fmt.Errorf("header %s: value contains a line break or NUL", name)
+		}
+		for _, r := range reserved {
+			if strings.EqualFold(name, r) {
+				return fmt.Errorf("header %s is set by the protocol", name)
+			}
+		}
+	}
+	return nil
 }

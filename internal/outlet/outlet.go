@@ -41,7 +41,7 @@ type Batch struct {
 	// with nil when the receiver accepted it, with an error wrapping
 	// ErrDropped when it was dropped (the error says why). It is called
 	// without the queue's lock held and must not block. Shared state uses it
-	// to learn that a bucket reached an outlet; see Ack.
+	// to learn that a bucket reached an outlet; see PushBucket.
 	Done func(err error)
 }
 
@@ -92,45 +92,30 @@ func RetryAfter(err error, d time.Duration) error {
 	return &RetryAfterError{Err: err, Delay: d}
 }
 
-// Ack returns the Done callbacks for the n batches one bucket was encoded
-// into: done is called once, after all n settled, with nil when every batch
-// was accepted, else with the first error. With n == 0 done is called at
-// once with nil (nothing to send). done may be nil: Ack then returns nil
-// callbacks.
-func Ack(n int, done func(err error)) func(err error) {
-	if done == nil {
-		return nil
-	}
-	if n <= 0 {
-		done(nil)
-		return nil
-	}
-	var (
-		mu    sync.Mutex
-		left  = n
-		first error
-	)
-	return func(err error) {
-		mu.Lock()
-		if err != nil && first == nil {
-			first = err
-		}
-		left--
-		last, e := left == 0, first
-		mu.Unlock()
-		if last {
-			done(e)
-		}
-	}
-}
-
 // PushBucket pushes the batches bucket b was encoded into onto q, so that
 // b.Done (when set) learns, once, whether all of them reached the receiver,
-// under the outlet's name.
+// under the outlet's name: after all settled, with nil when every batch was
+// accepted, else with the first error; at once with nil when there is none.
 func PushBucket(q *Queue, name string, b *aggregate.Bucket, batches []Batch) {
+	if b.Done != nil && len(batches) == 0 {
+		b.Done(name, nil) // nothing to send
+	}
 	var done func(error)
 	if b.Done != nil {
-		done = Ack(len(batches), func(err error) { b.Done(name, err) })
+		var mu sync.Mutex
+		left, first := len(batches), error(nil)
+		done = func(err error) {
+			mu.Lock()
+			if err != nil && first == nil {
+				first = err
+			}
+			left--
+			last, e := left == 0, first
+			mu.Unlock()
+			if last {
+				b.Done(name, e)
+			}
+		}
 	}
 	for _, bt := range batches {
 		bt.Done = done

@@ -99,9 +99,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// reservedHeaders are set by the protocol and may not be replaced.
-var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host", "X-Prometheus-Remote-Write-Version"}
-
 // Env is the remote-write outlet's environment. REMOTE_WRITE_URL enables it.
 type Env struct {
 	URL         string `envconfig:"REMOTE_WRITE_URL" accepts:"an http(s) URL such as http://127.0.0.1:9090/api/v1/write" desc:"Prometheus remote-write endpoint; set: enables that outlet"`
@@ -203,18 +200,10 @@ func (c Config) rules() (map[string]string, error) {
 	if c.User != "" && c.BearerToken != "" {
 		return nil, errors.New("REMOTE_WRITE_BEARER_TOKEN and REMOTE_WRITE_USER/REMOTE_WRITE_PASSWORD exclude each other: set one kind of auth")
 	}
-	for name, value := range c.Headers {
-		if !outlet.ValidHeaderName(name) {
-			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header name %q is not a valid HTTP token", name)
-		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header %s: value contains a line break or NUL", name)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(name, r) {
-				return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "header %s is set by the protocol", name)
-			}
-		}
+	if err := outlet.CheckHeaders(c.Headers, "X-Prometheus-Remote-Write-Version"); err != nil {
+		return nil, envcfg.Bad("REMOTE_WRITE_HEADERS", "%v", err)
+	}
+	for name := range c.Headers {
 		if strings.EqualFold(name, "Authorization") && (c.User != "" || c.BearerToken != "") {
 			return nil, errors.New("REMOTE_WRITE_HEADERS sets Authorization, which REMOTE_WRITE_USER or REMOTE_WRITE_BEARER_TOKEN sets too: use one")
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/backoff"
+	"github.com/dynometrics/dynometrics/internal/envcfg"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/redact"
 )
@@ -103,9 +104,9 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("logsession: BaseURL %q is not an absolute http(s) URL", cfg.BaseURL)
+	// HEROKU_API_URL's rule (Env.Validate), for callers that bypass it.
+	if err := envcfg.URL("BaseURL", cfg.BaseURL, false); err != nil {
+		return nil, fmt.Errorf("logsession: %w", err)
 	}
 	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.HealthyAfter < 0 || cfg.IdleTimeout < 0 || cfg.RequestTimeout < 0 {
 		return nil, errors.New("logsession: negative duration in Config")

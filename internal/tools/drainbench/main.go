@@ -106,17 +106,24 @@ func bench(ctx context.Context, o options, out io.Writer) ([]round, error) {
 			return nil, errors.New("redis-server not found (apt-get install redis-server, or set REDIS_SERVER_BIN)")
 		}
 	}
-	redisPort, err := freePort()
+	redisPort, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	redis := exec.CommandContext(ctx, o.RedisServer, "--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	if err := redis.Start(); err != nil {
+	redisAddr := fmt.Sprintf("127.0.0.1:%d", redisPort)
+	redis, err := testproc.Start(exec.CommandContext(ctx, o.RedisServer, "--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir), 64<<10)
+	if err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	defer func() { _ = redis.Process.Kill(); _ = redis.Wait() }()
-	if err := waitTCP(fmt.Sprintf("127.0.0.1:%d", redisPort), 10*time.Second); err != nil {
+	defer func() { _ = redis.Stop(os.Kill, 5*time.Second) }()
+	if err := redis.WaitReady(func() bool {
+		c, err := net.DialTimeout("tcp", redisAddr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 20*time.Millisecond, 10*time.Second); err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
 
@@ -167,33 +174,33 @@ func mode(redis bool) string {
 // runOnce starts the worker, loads it for o.Duration and stops it.
 func runOnce(ctx context.Context, o options, sinkURL, redisURL, dir string) (round, error) {
 	r := round{Redis: redisURL != ""}
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return r, err
 	}
 	const user, pass = "bench", "bench-drain-password"
-	w := exec.CommandContext(ctx, o.Worker)
-	w.Env = append(os.Environ(),
+	cmd := exec.CommandContext(ctx, o.Worker)
+	cmd.Env = append(os.Environ(),
 		"PORT="+strconv.Itoa(port), "DRAIN_USER="+user, "DRAIN_PASSWORD="+pass,
 		"LIBRATO_USER=bench", "LIBRATO_TOKEN=bench-token", "LIBRATO_URL="+sinkURL,
 		"REDIS_URL="+redisURL)
-	var logs bytes.Buffer
-	w.Stdout, w.Stderr = io.Discard, &limited{w: &logs, n: 64 << 10}
-	if err := w.Start(); err != nil {
+	w, err := testproc.Start(cmd, 64<<10)
+	if err != nil {
 		return r, fmt.Errorf("start worker: %w", err)
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = w.Process.Kill()
-			_ = w.Wait()
+	defer func() { _ = w.Stop(os.Kill, 5*time.Second) }() // returns at once when already stopped
+	health := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	if err := w.WaitReady(func() bool {
+		resp, err := http.Get(health)
+		if err != nil {
+			return false
 		}
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHealthy(base+"/health", 30*time.Second); err != nil {
-		return r, fmt.Errorf("worker: %w\n%s", err, logs.String())
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 50*time.Millisecond, 30*time.Second); err != nil {
+		return r, fmt.Errorf("worker: %w", err)
 	}
-	cpu0, err := procCPU(w.Process.Pid)
+	cpu0, err := procCPU(cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}
@@ -205,7 +212,7 @@ func runOnce(ctx context.Context, o options, sinkURL, redisURL, dir string) (rou
 	if err != nil && len(report) == 0 {
 		return r, fmt.Errorf("drainload: %w", err)
 	}
-	cpu1, err := procCPU(w.Process.Pid)
+	cpu1, err := procCPU(cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}
@@ -213,16 +220,7 @@ func runOnce(ctx context.Context, o options, sinkURL, redisURL, dir string) (rou
 	if err := parseReport(string(report), &r); err != nil {
 		return r, fmt.Errorf("%w\n%s", err, report)
 	}
-	_ = w.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- w.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = w.Process.Kill()
-		<-done
-	}
-	stopped = true
+	_ = w.Stop(os.Interrupt, 30*time.Second)
 	return r, nil
 }
 
@@ -329,59 +327,4 @@ func procCPU(pid int) (time.Duration, error) {
 	// architecture Go supports here.
 	const userHZ = 100
 	return time.Duration(utime+stime) * time.Second / userHZ, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitTCP(addr string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not listening after %v: %w", addr, d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func waitHealthy(url string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after %v (%v)", url, d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// limited keeps the first n bytes written to it.
-type limited struct {
-	w io.Writer
-	n int
-}
-
-func (l *limited) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
-		_, _ = l.w.Write(p[:k])
-		l.n -= k
-	}
-	return len(p), nil
 }
