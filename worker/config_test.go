@@ -377,7 +377,7 @@ func TestBusyPortBeforeListening(t *testing.T) {
 	}
 }
 
-var updateDoc = flag.Bool("update-doc", false, "rewrite the generated part of docs/configuration.md")
+var updateDoc = flag.Bool("update-doc", false, "rewrite the generated parts of docs/configuration.md and docs/self-metrics.md")
 
 // The generated part of docs/configuration.md lies between these lines.
 const (
