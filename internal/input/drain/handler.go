@@ -95,11 +95,15 @@ type Config struct {
 	Now func() time.Time
 
 	// SharedSeen, when set, extends de-duplication to every worker of the
-	// app (shared state on Redis): the body consumer asks it once per body
-	// with a Frame-Id, after the local window, and drops the body when it
+	// app (shared state on Redis): it is asked once per queued body with a
+	// Frame-Id, after the local window, and the body is dropped when it
 	// returns true (another worker, or this one, already took that
-	// Frame-Id). It must be safe for concurrent use and return promptly;
-	// when it cannot tell, it returns false and the body is kept.
+	// Frame-Id). It is asked from a goroutine of its own as soon as the body
+	// is queued, never from a parsing goroutine, so that the parsers never
+	// wait for its round trip while other bodies are queued; a parser waits
+	// only for the verdict of the body it is about to parse. It must be safe
+	// for concurrent use and return promptly; when it cannot tell, it
+	// returns false and the body is kept.
 	SharedSeen func(frameID string) bool
 }
 
@@ -158,6 +162,9 @@ type job struct {
 	arrival  time.Time
 	msgCount int    // Logplex-Msg-Count, or -1
 	frameID  string // Logplex-Frame-Id when de-duplicated by it, else ""
+	// shared receives SharedSeen's verdict on frameID (buffered); nil
+	// without SharedSeen or a Frame-Id.
+	shared chan bool
 }
 
 // New returns a Handler that parses drain bodies with p and starts its
@@ -464,6 +471,9 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 	}
 	if useID {
 		j.frameID = id
+		if h.cfg.SharedSeen != nil {
+			j.shared = make(chan bool, 1)
+		}
 	}
 	select {
 	case h.queue <- j:
@@ -471,6 +481,13 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 		h.queuedBytes.Add(-n)
 		h.queueFull.Add(1)
 		return full
+	}
+	if j.shared != nil {
+		// Only once queued: a Frame-Id taken for a body answered 503 would
+		// make Logplex's retry of it a "duplicate". At most one check per
+		// queued body is in flight, so these goroutines are bounded by
+		// QueueDepth.
+		go func(id string, verdict chan<- bool) { verdict <- h.cfg.SharedSeen(id) }(id, j.shared)
 	}
 	if useID {
 		// id is the header value net/http allocated for this request alone:
@@ -489,7 +506,7 @@ func (h *Handler) work() {
 	s := h.p.Session()
 	defer s.Release()
 	for j := range h.queue {
-		if j.frameID != "" && h.cfg.SharedSeen != nil && h.cfg.SharedSeen(j.frameID) {
+		if j.shared != nil && <-j.shared {
 			h.sharedDups.Add(1)
 		} else {
 			s.SetArrival(j.arrival)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -517,6 +518,76 @@ func waitFor(t *testing.T, cond func() bool) {
 // TestSharedSeen: a body whose Frame-Id another worker took (SharedSeen says
 // so) is dropped by the consumer and counted; the local window is asked
 // first, so a retry to this worker never reaches SharedSeen.
+// TestSharedSeenOffTheParsers is issue 18's first item: the shared
+// Frame-Id check (a Redis round trip) starts when a body is queued, so that
+// the checks of every queued body are in flight at once while a single
+// parser works; before, the parser asked for each body in turn and the
+// queue waited behind each round trip (half the drain's throughput with
+// Redis, measured black-box by internal/tools/drainbench). A body answered
+// 503 is never checked, so Logplex's retry of it is not a "duplicate".
+func TestSharedSeenOffTheParsers(t *testing.T) {
+	const n = 20
+	rec := inputtest.NewRecorder()
+	release := make(chan struct{})
+	var inFlight, most atomic.Int32
+	var mu sync.Mutex
+	var asked []string
+	h, _ := newHandler(t, rec, drain.Config{Workers: 1, QueueDepth: n, SharedSeen: func(id string) bool {
+		now := inFlight.Add(1)
+		for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+		}
+		mu.Lock()
+		asked = append(asked, id)
+		mu.Unlock()
+		<-release
+		inFlight.Add(-1)
+		return id == "frame-3"
+	}})
+	// One parser and a queue of n: n+2 bodies cannot all be taken, whether
+	// or not the parser has picked up the first yet.
+	var accepted int32
+	var refused []string
+	for i := range n + 2 {
+		id := fmt.Sprintf("frame-%d", i)
+		switch resp := post(h, frame(msgA), id); resp.StatusCode {
+		case http.StatusNoContent:
+			accepted++
+		case http.StatusServiceUnavailable:
+			refused = append(refused, id)
+		default:
+			t.Fatalf("POST %s: %s", id, resp.Status)
+		}
+	}
+	if len(refused) == 0 || accepted < n {
+		t.Fatalf("%d accepted, refused %q: want at least %d accepted and one refused", accepted, refused, n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for most.Load() < accepted && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := most.Load(); got != accepted {
+		t.Errorf("%d Frame-Id checks in flight at most while the parser waited; want every queued body's (%d)", got, accepted)
+	}
+	close(release)
+	closeHandler(t, h)
+	if st := h.Stats(); st.Processed != uint64(accepted) || st.SharedDups != 1 {
+		t.Errorf("processed %d, shared duplicates %d; want %d and 1", st.Processed, st.SharedDups, accepted)
+	}
+	if got, want := len(rec.Sorted()), int(accepted-1)*len(wantA); got != want {
+		t.Errorf("%d measurements, want %d (every queued body but the duplicate)", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range refused {
+		if slices.Contains(asked, id) {
+			t.Errorf("SharedSeen asked for %s, answered 503: Logplex's retry of it would be a duplicate", id)
+		}
+	}
+	if len(asked) != int(accepted) {
+		t.Errorf("SharedSeen asked %d times, want once per queued body (%d)", len(asked), accepted)
+	}
+}
+
 func TestSharedSeen(t *testing.T) {
 	rec := inputtest.NewRecorder()
 	var mu sync.Mutex
