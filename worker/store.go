@@ -230,6 +230,9 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.feed_errors", u(func(x store.Stats) uint64 { return x.FeedErrors }))
 	s.counter("worker.redis.fallback_buckets", u(func(x store.Stats) uint64 { return x.FallbackBuckets }))
 	s.counter("worker.redis.commands", u(func(x store.Stats) uint64 { return x.RedisCommands }))
+	for _, r := range store.Reasons() {
+		s.counter("worker.redis.errors."+r, func() int64 { return int64(st().Errors[r]) })
+	}
 	s.gauge("worker.redis.unsent_series", func() int64 { return int64(st().UnsentStates) })
 	s.gauge("worker.redis.leases", func() int64 { return int64(st().Leases) })
 }

@@ -98,7 +98,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 				return
 			}
 			s.stats.feedErrors.Add(1)
-			s.warn("feed-read", "store: cannot read the feed of merged buckets; retrying", "err", s.redact(err))
+			s.failed("feed-read", err, "store: cannot read the feed of merged buckets; retrying")
 			select {
 			case <-ctx.Done():
 				return

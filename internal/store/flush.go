@@ -63,7 +63,7 @@ func (s *Store) Tick(ctx context.Context) {
 	held, err := s.leases(ctx)
 	if err != nil {
 		s.stats.flushErrors.Add(1)
-		s.warn("leases", "store: cannot renew or take partition leases; retrying", "err", err)
+		s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
 		return
 	}
 	if len(held) == 0 {
@@ -78,7 +78,7 @@ func (s *Store) Tick(ctx context.Context) {
 	})
 	if err != nil {
 		s.stats.flushErrors.Add(1)
-		s.warn("pending", "store: cannot list due buckets; retrying", "err", err)
+		s.failed("pending", err, "store: cannot list due buckets; retrying")
 		return
 	}
 	for i, p := range held {
@@ -101,7 +101,7 @@ func (s *Store) Tick(ctx context.Context) {
 			}
 			if err := s.flush(ctx, k, r.attempts, now); err != nil {
 				s.stats.flushErrors.Add(1)
-				s.warn("flush", "store: flush failed; retrying", "err", err, "bucket", time.Unix(start, 0).UTC())
+				s.failed("flush", err, "store: flush failed; retrying", "bucket", time.Unix(start, 0).UTC())
 				return
 			}
 		}
@@ -208,7 +208,7 @@ func (s *Store) flush(ctx context.Context, k pkey, attempts int, now time.Time) 
 	}
 	if err := s.publish(ctx, k, states); err != nil {
 		s.stats.feedErrors.Add(1)
-		s.warn("feed", "store: cannot append a merged bucket to the feed (viewers miss it)", "err", err)
+		s.failed("feed", err, "store: cannot append a merged bucket to the feed (viewers miss it)")
 	}
 
 	b := &aggregate.Bucket{Start: start, Period: s.cfg.Resolution, Series: make([]aggregate.Series, len(states))}
@@ -386,7 +386,7 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.settled = append(settled[i:], s.settled...)
 			s.mu.Unlock()
 			s.stats.flushErrors.Add(1)
-			s.warn("settle", "store: cannot record a delivered bucket; retrying", "err", err)
+			s.failed("settle", err, "store: cannot record a delivered bucket; retrying")
 			return
 		}
 		s.mu.Lock()

@@ -152,8 +152,8 @@ func (s *Store) handoverFailed(err error) error {
 	for _, c := range s.cum {
 		n += len(c.dirty)
 	}
-	s.warn("handover", "store: cannot hand partial states to Redis; keeping them and retrying",
-		"err", err, "unsent_series", n, "down_since", s.downSince)
+	s.failed("handover", err, "store: cannot hand partial states to Redis; keeping them and retrying",
+		"unsent_series", n, "down_since", s.downSince)
 	return fmt.Errorf("store: hand-over: %w", err)
 }
 

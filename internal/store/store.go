@@ -48,6 +48,11 @@ type Stats struct {
 	FeedBytes         uint64 // bytes appended to the feed
 	HandoverBytes     uint64 // bytes of the stored partial blobs
 	ConsecutiveErrors int    // failed hand-overs in a row (0 when Redis answers)
+
+	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
+	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
+	// Every one of them is a "Redis unavailable": data kept, step retried.
+	Errors map[string]uint64
 }
 
 // Store is one worker's connection to the shared state. Safe for concurrent
@@ -78,6 +83,7 @@ type Store struct {
 		seriesConflicts, badBlobs, flushErrors, framesDuplicate, frameErrors        atomic.Uint64
 		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
+		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
 	fr             frames
@@ -179,6 +185,10 @@ func (s *Store) Stats() Stats {
 		FlushedSeries:    s.stats.flushedSeries.Load(),
 		FeedBytes:        s.stats.feedBytes.Load(),
 		HandoverBytes:    s.stats.handoverBytes.Load(),
+		Errors:           make(map[string]uint64, len(reasons)),
+	}
+	for i, r := range reasons {
+		st.Errors[r] = s.stats.errors[i].Load()
 	}
 	s.hmu.Lock()
 	for _, c := range s.cum {
@@ -235,7 +245,8 @@ var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript,
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
 // the pipeline once more. The returned error is the first command error or
-// the connection's; callers look at each command's own error.
+// the connection's; callers look at each command's own error, which is set
+// on every command when the pipeline failed.
 func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([]redis.Cmder, error) {
 	for attempt := 0; ; attempt++ {
 		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
@@ -254,6 +265,17 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 				return cmds, lerr
 			}
 			continue
+		}
+		if err != nil {
+			// No reply of a failed pipeline is a verdict: a command the
+			// connection never ran (AUTH refused while connecting leaves it
+			// without a reply or an error) or one beside a refused one
+			// fails with the pipeline's error, and its step is retried.
+			for _, c := range cmds {
+				if c.Err() == nil {
+					c.SetErr(err)
+				}
+			}
 		}
 		return cmds, s.redact(err)
 	}

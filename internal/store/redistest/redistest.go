@@ -45,8 +45,9 @@ type Server struct {
 
 	proc *testproc.Proc
 
-	mu     sync.Mutex
-	paused bool
+	mu       sync.Mutex
+	paused   bool
+	password string // Do authenticates with it when set (RequirePass)
 }
 
 // Binary returns the path of redis-server ($REDIS_SERVER_BIN, PATH,
@@ -112,11 +113,20 @@ func (s *Server) Do(args ...string) (string, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	s.mu.Lock()
+	pass := s.password
+	s.mu.Unlock()
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	cmd := func(args ...string) {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
+	if pass != "" {
+		cmd("AUTH", pass)
+	}
+	cmd(args...)
 	if _, err := c.Write(b.Bytes()); err != nil {
 		return "", err
 	}
@@ -124,6 +134,14 @@ func (s *Server) Do(args ...string) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
+	}
+	if pass != "" {
+		if !strings.HasPrefix(line, "+OK") {
+			return "", fmt.Errorf("redis: AUTH: %s", strings.TrimSpace(line))
+		}
+		if line, err = r.ReadString('\n'); err != nil {
+			return "", err
+		}
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
@@ -144,6 +162,21 @@ func (s *Server) Do(args ...string) (string, error) {
 		return string(buf[:n]), nil
 	}
 	return line[1:], nil
+}
+
+// RequirePass sets the server's password (CONFIG SET requirepass; ""
+// removes it) and closes every other client connection, as a provider
+// rotating the credentials does: clients must authenticate again. Later Do
+// calls authenticate with the new password.
+func (s *Server) RequirePass(password string) error {
+	if _, err := s.Do("CONFIG", "SET", "requirepass", password); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.password = password
+	s.mu.Unlock()
+	_, err := s.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	return err
 }
 
 // Info returns one numeric field of INFO (e.g. "used_memory").
