@@ -71,6 +71,7 @@ type Config struct {
 	RedisHandover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose; shorter than METRICS_GRACE"`
 	RedisFallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
 	RedisPartitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" desc:"series partitions in Redis (same on every worker of the app)"`
+	RedisLeaseTTL      time.Duration `envconfig:"REDIS_LEASE_TTL" default:"15s" desc:"how long a partition's flush lease lasts unless renewed: how long a dead worker's partitions wait"`
 
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"on SIGTERM: time to flush every bucket and send what is queued"`
 }

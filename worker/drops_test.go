@@ -84,6 +84,10 @@ var notDrops = map[string]string{
 	"store.Stats.RedisCommands":   "volume", "store.Stats.RedisRoundTrips": "volume", "store.Stats.FlushedSeries": "volume",
 	"store.Stats.FeedBytes": "volume", "store.Stats.HandoverBytes": "volume",
 	"store.Stats.ConsecutiveErrors": "gauge",
+	"store.Stats.Errors":            "retried: Redis errors by reason, the data is kept",
+	"store.Stats.Fenced":            "a stale holder's write refused: the new holder delivers",
+	"store.Stats.LeasesLost":        "volume", "store.Stats.Resends": "volume: an unknown outcome sent again, identical values",
+	"store.Stats.Withdrawn": "not sent here: the new lease holder delivers it",
 }
 
 // covered names, for a drop path too costly to trigger here, the test that

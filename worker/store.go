@@ -43,6 +43,7 @@ func (w *worker) buildShared() error {
 		URL: w.cfg.RedisURL, TLSSkipVerify: w.cfg.RedisTLSSkipVerify, Partitions: w.cfg.RedisPartitions,
 		Resolution: w.cfg.MetricsResolution, Grace: w.cfg.MetricsGrace,
 		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now, OpTimeout: w.opt.redisTimeout,
+		LeaseTTL: w.cfg.RedisLeaseTTL,
 	})
 	if err != nil {
 		return err
@@ -230,6 +231,10 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.feed_errors", u(func(x store.Stats) uint64 { return x.FeedErrors }))
 	s.counter("worker.redis.fallback_buckets", u(func(x store.Stats) uint64 { return x.FallbackBuckets }))
 	s.counter("worker.redis.commands", u(func(x store.Stats) uint64 { return x.RedisCommands }))
+	s.counter("worker.redis.fenced", u(func(x store.Stats) uint64 { return x.Fenced }))
+	s.counter("worker.redis.leases_lost", u(func(x store.Stats) uint64 { return x.LeasesLost }))
+	s.counter("worker.redis.withdrawn", u(func(x store.Stats) uint64 { return x.Withdrawn }))
+	s.counter("worker.redis.resends", u(func(x store.Stats) uint64 { return x.Resends }))
 	for _, r := range store.Reasons() {
 		s.counter("worker.redis.errors."+r, func() int64 { return int64(st().Errors[r]) })
 	}

@@ -24,8 +24,10 @@ const (
 	// DefaultPrefix starts every key.
 	DefaultPrefix = "dm"
 	// DefaultLeaseTTL is how long a partition's lease lasts unless renewed;
-	// the holder renews it every second. A worker that dies without
-	// releasing it (kill -9) delays that partition's buckets by at most this.
+	// the holder renews it every second (LeaseRenew), on a goroutine of its
+	// own, and stops delivering the partition 9/10 of it after its last
+	// successful renewal. A worker that dies without releasing it (kill -9)
+	// delays that partition's buckets by at most this.
 	DefaultLeaseTTL = 15 * time.Second
 	// DefaultLeaseSettle is how long a worker that takes a partition over
 	// waits before flushing it.
@@ -75,7 +77,8 @@ type Config struct {
 	// false. b.Done is set; Deliver must not block for long.
 	Deliver func(b *aggregate.Bucket, skip func(outlet string) bool)
 
-	LeaseTTL    time.Duration // DefaultLeaseTTL
+	LeaseTTL    time.Duration // DefaultLeaseTTL (REDIS_LEASE_TTL)
+	LeaseRenew  time.Duration // how often Run renews the leases; default LeaseTTL/5, at most 1s
 	LeaseSettle time.Duration // DefaultLeaseSettle; negative: none
 	Retention   time.Duration // DefaultRetention
 	MaxAge      time.Duration // DefaultMaxAge
@@ -153,6 +156,7 @@ func (c *Config) withDefaults() error {
 		return fmt.Errorf("%w: Deliver is nil", ErrConfig)
 	}
 	setDur(&c.LeaseTTL, DefaultLeaseTTL)
+	setDur(&c.LeaseRenew, min(time.Second, c.LeaseTTL/5))
 	switch {
 	case c.LeaseSettle == 0:
 		c.LeaseSettle = DefaultLeaseSettle

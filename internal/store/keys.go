@@ -15,7 +15,8 @@ func (s *Store) keys(p int) keys {
 	return keys{tag: s.cfg.Prefix + ":{p" + strconv.Itoa(p) + "}"}
 }
 
-func (k keys) lease() string   { return k.tag + ":lease" }   // string: the holder's id
+func (k keys) lease() string   { return k.tag + ":lease" }   // string: "token id" of the holder
+func (k keys) epoch() string   { return k.tag + ":epoch" }   // string: the last lease token handed out
 func (k keys) pending() string { return k.tag + ":pending" } // zset: bucket starts with partials, scored by start
 func (k keys) totals() string  { return k.tag + ":totals" }  // hash: series → "start sum count"
 
@@ -24,6 +25,7 @@ func (k keys) closed(start int64) string { return k.tag + ":closed:" + strconv.F
 func (k keys) tot(start int64) string    { return k.tag + ":tot:" + strconv.FormatInt(start, 10) }    // string: the bucket's totals, recorded
 func (k keys) done(start int64) string   { return k.tag + ":done:" + strconv.FormatInt(start, 10) }   // set: outlets that accepted the bucket
 func (k keys) fed(start int64) string    { return k.tag + ":fed:" + strconv.FormatInt(start, 10) }    // string: the bucket went to the feed
+func (k keys) sent(start int64) string   { return k.tag + ":sent:" + strconv.FormatInt(start, 10) }   // string: token of the holder that handed it to the outlets
 
 // feedKey is the stream of merged buckets every worker's viewers read. One
 // key for the app (not per partition): a reader follows one stream.

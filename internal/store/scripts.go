@@ -29,33 +29,48 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
 return 1
 `)
 
-// closeScript closes a bucket (later appends are refused) and returns its
-// partials as id, blob, id, blob, … Closing again returns the same partials:
-// nothing can be added once closed.
+// fence is the start of every flush-side script: KEYS[1] is the
+// partition's lease, ARGV[1] the caller's token. A caller whose lease
+// expired or moved to another worker (its token is not the lease's) is
+// refused with a FENCED error, before it writes anything.
+const fence = `
+local lv = redis.call('GET', KEYS[1])
+if not lv or string.match(lv, '^(%d+) ') ~= ARGV[1] then
+  return redis.error_reply('FENCED the partition lease is not held with this token')
+end
+`
+
+// closeScript closes a bucket (later appends are refused), marks it as
+// handed to the outlets by the caller's token, and returns the previous
+// such mark ("" for none), the outlets that have the bucket, and its
+// partials as id, blob, id, blob, … Closing again returns the same
+// partials: nothing can be added once closed.
 //
-//	KEYS: closed mark, parts hash
-//	ARGV: retention seconds
-var closeScript = newScript(`
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-return redis.call('HGETALL', KEYS[2])
+//	KEYS: lease, closed mark, parts hash, done set, sent mark
+//	ARGV: token, retention seconds
+var closeScript = newScript(fence + `
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+local prev = redis.call('GET', KEYS[5]) or ''
+redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[2])
+return {prev, redis.call('SMEMBERS', KEYS[4]), redis.call('HGETALL', KEYS[3])}
 `)
 
 // totalsScript advances the running totals of a bucket's series once and
 // records the result; called again for the same bucket (a resend) it returns
 // the record without advancing anything.
 //
-//	KEYS: totals hash, the bucket's record
-//	ARGV: bucket start, record ttl seconds, totals ttl seconds,
+//	KEYS: lease, totals hash, the bucket's record
+//	ARGV: token, bucket start, record ttl seconds, totals ttl seconds,
 //	      then per series: field, sum, count
 //
 // Returns one line per series, in argument order: "start sum count".
-var totalsScript = newScript(`
-local rec = redis.call('GET', KEYS[2])
+var totalsScript = newScript(fence + `
+local rec = redis.call('GET', KEYS[3])
 if rec then return rec end
 local out = {}
-for i = 4, #ARGV, 3 do
-  local st, s, c = ARGV[1], 0, 0
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+for i = 5, #ARGV, 3 do
+  local st, s, c = ARGV[2], 0, 0
+  local cur = redis.call('HGET', KEYS[2], ARGV[i])
   if cur then
     local a, b, d = string.match(cur, '^(%S+) (%S+) (%S+)$')
     if a then st, s, c = a, tonumber(b), tonumber(d) end
@@ -63,51 +78,78 @@ for i = 4, #ARGV, 3 do
   s = s + tonumber(ARGV[i+1])
   c = c + tonumber(ARGV[i+2])
   local v = st .. ' ' .. string.format('%.17g', s) .. ' ' .. string.format('%.17g', c)
-  redis.call('HSET', KEYS[1], ARGV[i], v)
+  redis.call('HSET', KEYS[2], ARGV[i], v)
   out[#out+1] = v
 end
 local r = table.concat(out, '\n')
-redis.call('SET', KEYS[2], r, 'EX', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[3], r, 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 return r
 `)
 
-// leaseScript takes a free lease or extends the caller's own; it returns 1
-// when the caller holds the lease afterwards. A renewal that timed out on
-// the client may still have run on the server (a stalled Redis runs the
-// commands queued on its sockets when it resumes): the worker then finds
-// its own id and goes on holding, instead of waiting out the TTL.
+// leaseScript takes a free lease or extends the caller's own, and returns
+// its token (0 when another worker holds it). The lease holds "token id".
+// A token is a fencing epoch: every take of a partition's lease gets a
+// token larger than any before it (the epoch key, and never below Redis'
+// clock in milliseconds, so that a Redis that lost its data cannot hand an
+// old token out again), and every flush-side script refuses a caller whose
+// token is not the lease's (see fence). A worker that retakes its own lapsed
+// lease, which nobody took meanwhile (the epoch is still its token), keeps
+// its token: nothing it did under it was fenced off. A renewal that timed
+// out on the client may still have run on the server; the worker then
+// finds its own id and goes on holding.
 //
-//	KEYS: lease; ARGV: holder id, ttl milliseconds
+//	KEYS: lease, epoch; ARGV: holder id, ttl milliseconds, the caller's last token or 0
 var leaseScript = newScript(`
 local v = redis.call('GET', KEYS[1])
-if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+if v then
+  local tok, id = string.match(v, '^(%d+) (.*)$')
+  if id == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(tok)
+  end
+  return 0
 end
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+local e = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tok
+if ARGV[3] ~= '0' and tonumber(ARGV[3]) == e then
+  tok = e
+else
+  local t = redis.call('TIME')
+  tok = math.max(e + 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', KEYS[2], string.format('%.0f', tok))
 end
-return 0
+redis.call('SET', KEYS[1], string.format('%.0f', tok) .. ' ' .. ARGV[1], 'PX', ARGV[2])
+return tok
 `)
 
 // releaseScript deletes a lease only if the caller holds it.
+//
+//	KEYS: lease; ARGV: holder id
 var releaseScript = newScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v and string.match(v, '^%d+ (.*)$') == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
 `)
 
-// cleanupScript removes a delivered bucket's partials and bookkeeping (its
-// totals record too: no resend can follow once it left the pending set);
-// the closed mark stays until it expires, so that a late partial is still
-// refused.
+// verdictScript records the outlets that settled a bucket for good (they
+// join its delivered set) and, when every outlet has, removes the bucket's
+// partials and bookkeeping (its totals record too: no resend can follow
+// once it left the pending set); the closed mark stays until it expires, so
+// that a late partial is still refused.
 //
-//	KEYS: parts, done set, pending zset, fed mark, totals record; ARGV: bucket start
-var cleanupScript = newScript(`
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
-redis.call('ZREM', KEYS[3], ARGV[1])
+//	KEYS: lease, parts, done set, pending zset, fed mark, totals record, sent mark
+//	ARGV: token, bucket start, retention seconds, "1" to clean up or "0", outlets…
+var verdictScript = newScript(fence + `
+if #ARGV > 4 then
+  redis.call('SADD', KEYS[3], unpack(ARGV, 5))
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+if ARGV[4] == '1' then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+end
 return 1
 `)

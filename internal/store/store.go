@@ -48,6 +48,10 @@ type Stats struct {
 	FeedBytes         uint64 // bytes appended to the feed
 	HandoverBytes     uint64 // bytes of the stored partial blobs
 	ConsecutiveErrors int    // failed hand-overs in a row (0 when Redis answers)
+	Fenced            uint64 // flush-side writes (close, totals, verdicts, clean-up) refused: the lease had moved
+	LeasesLost        uint64 // leases this worker held and found lapsed or taken by another worker
+	Withdrawn         uint64 // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
+	Resends           uint64 // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -71,11 +75,16 @@ type Store struct {
 
 	// Flush state, under mu.
 	mu       sync.Mutex
-	held     map[int]time.Time // partitions leased, since when
+	held     map[int]*lease // partitions leased
+	lastTok  map[int]int64  // the last token held per partition, kept when a lease lapses
 	flights  map[pkey]*flight
 	retry    map[pkey]retryState
 	settled  []*flight
 	nextWarn map[string]time.Time
+
+	pmu      sync.Mutex    // one processSettled at a time
+	kick     chan struct{} // a flight settled: record it now
+	renewing atomic.Bool   // Run's goroutine renews the leases
 
 	stats struct {
 		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
@@ -83,6 +92,7 @@ type Store struct {
 		seriesConflicts, badBlobs, flushErrors, framesDuplicate, frameErrors        atomic.Uint64
 		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
+		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -131,7 +141,9 @@ func Open(cfg Config) (*Store, error) {
 		rdb:      redis.NewClient(opt),
 		log:      cfg.Logger.With("component", "store"),
 		cum:      make(map[pkey]*partial),
-		held:     make(map[int]time.Time),
+		held:     make(map[int]*lease),
+		lastTok:  make(map[int]int64),
+		kick:     make(chan struct{}, 1),
 		flights:  make(map[pkey]*flight),
 		retry:    make(map[pkey]retryState),
 		nextWarn: make(map[string]time.Time),
@@ -185,6 +197,10 @@ func (s *Store) Stats() Stats {
 		FlushedSeries:    s.stats.flushedSeries.Load(),
 		FeedBytes:        s.stats.feedBytes.Load(),
 		HandoverBytes:    s.stats.handoverBytes.Load(),
+		Fenced:           s.stats.fenced.Load(),
+		LeasesLost:       s.stats.leasesLost.Load(),
+		Withdrawn:        s.stats.withdrawn.Load(),
+		Resends:          s.stats.resends.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
@@ -196,8 +212,13 @@ func (s *Store) Stats() Stats {
 	}
 	st.ConsecutiveErrors = s.failures
 	s.hmu.Unlock()
+	wall := time.Now()
 	s.mu.Lock()
-	st.Leases = len(s.held)
+	for _, l := range s.held {
+		if wall.Before(l.until) {
+			st.Leases++
+		}
+	}
 	s.mu.Unlock()
 	return st
 }
@@ -210,14 +231,18 @@ func (s *Store) count(n int) {
 
 // warn logs at most once per LogEvery per kind.
 func (s *Store) warn(kind, msg string, args ...any) {
-	now := s.cfg.Now()
 	s.mu.Lock()
+	s.warnLocked(kind, msg, args...)
+	s.mu.Unlock()
+}
+
+// warnLocked is warn with s.mu held.
+func (s *Store) warnLocked(kind, msg string, args ...any) {
+	now := s.cfg.Now()
 	if now.Before(s.nextWarn[kind]) {
-		s.mu.Unlock()
 		return
 	}
 	s.nextWarn[kind] = now.Add(LogEvery)
-	s.mu.Unlock()
 	s.log.Warn(msg, args...)
 }
 
@@ -240,7 +265,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript, releaseScript, cleanupScript}
+var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
