@@ -28,8 +28,6 @@ type flight struct {
 	key      pkey
 	token    int64           // the lease token it was flushed under
 	waiting  map[string]bool // outlets that have not settled it
-	ok       []string        // outlets that accepted it
-	refused  []string        // outlets that refused it for good
 	failed   bool            // some outlet dropped it for a reason a resend may fix
 	lastErr  error
 	resend   bool
@@ -359,8 +357,10 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		// known. Sent again, with identical values, and counted.
 		s.stats.resends.Add(uint64(len(fl.waiting)))
 		fl.resend = true
-		s.warn("resend", "store: resending a bucket another worker handed to the outlets without recording the outcome (identical values)",
-			"bucket", start, "partition", k.p, "outlets", len(fl.waiting))
+		// Logged each time: at most one line per (partition, bucket) a
+		// stopped holder left in flight, once per take-over.
+		s.log.Warn("store: resending a bucket another worker handed to the outlets without recording the outcome (identical values)",
+			"bucket", start, "bucket_unix", k.start, "partition", k.p, "outlets", len(fl.waiting))
 	}
 	s.mu.Lock()
 	s.flights[k] = fl
@@ -494,8 +494,16 @@ func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggre
 	return out, nil
 }
 
-// settle is Bucket.Done: it records one outlet's verdict; the flush loop
-// writes it to Redis. It does not block.
+// verdict is one or more outlet verdicts of a flight to record in Redis.
+type verdict struct {
+	fl      *flight
+	outlets []string // accepted or refused for good: they join the delivered set
+	refused int      // of those, refused
+	final   bool     // every outlet settled the flight
+}
+
+// settle is Bucket.Done: it queues one outlet's verdict, which Run records
+// in Redis at once (and Tick, in tests). It does not block.
 func (s *Store) settle(fl *flight, name string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -503,11 +511,12 @@ func (s *Store) settle(fl *flight, name string, err error) {
 		return // an outlet we did not wait for, or a second call
 	}
 	delete(fl.waiting, name)
+	v := verdict{fl: fl, final: len(fl.waiting) == 0}
 	switch {
 	case err == nil:
-		fl.ok = append(fl.ok, name)
+		v.outlets = []string{name}
 	case errors.Is(err, outlet.ErrPermanent):
-		fl.refused = append(fl.refused, name)
+		v.outlets, v.refused = []string{name}, 1
 	case errors.Is(err, outlet.ErrWithdrawn):
 		// The lease moved before the request: the new holder sends it.
 		s.stats.withdrawn.Add(1)
@@ -517,21 +526,25 @@ func (s *Store) settle(fl *flight, name string, err error) {
 		fl.failed = true
 		fl.lastErr = err
 	}
-	if len(fl.waiting) == 0 {
+	if v.final {
 		delete(s.flights, fl.key)
-		s.settled = append(s.settled, fl)
-		select {
-		case s.kick <- struct{}{}: // Run records it now
-		default:
-		}
+	}
+	if len(v.outlets) == 0 && !v.final {
+		return
+	}
+	s.settled = append(s.settled, v)
+	select {
+	case s.kick <- struct{}{}: // Run records it now
+	default:
 	}
 }
 
 // processSettled records the outlets' verdicts: delivered outlets join the
-// bucket's delivered set; a bucket every outlet settled for good is cleaned
-// up; one an outlet dropped is retried later. Each record checks the lease
-// token the bucket was flushed under: a worker whose lease moved records
-// nothing (the new holder resends what it cannot know was delivered).
+// bucket's delivered set as each answers; a bucket every outlet settled for
+// good is cleaned up; one an outlet dropped is retried later. Each record
+// checks the lease token the bucket was flushed under: a worker whose lease
+// moved records nothing (the new holder resends what it cannot know was
+// delivered).
 func (s *Store) processSettled(ctx context.Context) {
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
@@ -539,15 +552,15 @@ func (s *Store) processSettled(ctx context.Context) {
 	settled := s.settled
 	s.settled = nil
 	s.mu.Unlock()
-	for i, fl := range settled {
+	for i, v := range settled {
+		fl := v.fl
 		keys := s.keys(fl.key.p)
-		fin := append(slices.Clone(fl.ok), fl.refused...)
 		clean := "0"
-		if !fl.failed {
+		if v.final && !fl.failed {
 			clean = "1"
 		}
 		args := []any{fl.token, fl.key.start, int64(s.cfg.Retention / time.Second), clean}
-		for _, o := range fin {
+		for _, o := range v.outlets {
 			args = append(args, o)
 		}
 		_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
@@ -569,7 +582,10 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.failed("settle", err, "store: cannot record a delivered bucket; retrying")
 			return
 		}
-		s.stats.outletRefused.Add(uint64(len(fl.refused)))
+		s.stats.outletRefused.Add(uint64(v.refused))
+		if !v.final {
+			continue
+		}
 		s.mu.Lock()
 		if fl.failed {
 			d := min(maxRetry, minRetry<<min(fl.attempts, 10))

@@ -106,6 +106,8 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		return s.handoverFailed(err)
 	}
 	var firstErr error
+	var lateStates, lateMeasurements int64
+	var lateBuckets []int64
 	for i, cmd := range cmds {
 		w := writes[i]
 		n, cerr := cmd.(*redis.Cmd).Int64()
@@ -121,8 +123,11 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			}
 			s.stats.lateStates.Add(uint64(len(w.c.dirty)))
 			s.stats.lateMeasurements.Add(uint64(m))
-			s.warn("late", "store: partial states for a bucket already flushed: counted late, not sent",
-				"bucket", time.Unix(w.k.start, 0).UTC(), "series", len(w.c.dirty), "measurements", m)
+			lateStates += int64(len(w.c.dirty))
+			lateMeasurements += m
+			if !slices.Contains(lateBuckets, w.k.start) {
+				lateBuckets = append(lateBuckets, w.k.start)
+			}
 			delete(s.cum, w.k)
 		default:
 			s.stats.handoverBlobs.Add(1)
@@ -131,6 +136,10 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			clear(w.c.dirty)
 			w.c.clean = now
 		}
+	}
+	if lateStates > 0 {
+		s.warn("late", "store: partial states for buckets already flushed: counted late, not sent",
+			"buckets_unix", lateBuckets, "series", lateStates, "measurements", lateMeasurements)
 	}
 	if firstErr != nil {
 		return s.handoverFailed(s.redact(firstErr))

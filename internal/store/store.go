@@ -79,7 +79,7 @@ type Store struct {
 	lastTok  map[int]int64  // the last token held per partition, kept when a lease lapses
 	flights  map[pkey]*flight
 	retry    map[pkey]retryState
-	settled  []*flight
+	settled  []verdict
 	nextWarn map[string]time.Time
 
 	pmu      sync.Mutex    // one processSettled at a time
