@@ -37,7 +37,18 @@ type flight struct {
 type retryState struct {
 	at       time.Time
 	attempts int
+	failures int  // flushes of it that failed in a row while Redis answered
+	given    bool // abandoned after MaxFlushFailures: skipped until its keys expire
 }
+
+// MaxFlushFailures bounds the flushes of one (partition, bucket) that may
+// fail in a row while Redis answers (a damaged key: WRONGTYPE, a malformed
+// record): each is retried after its own backoff (2 s, 4 s, … up to 1 min,
+// about 5 minutes in all) while every other bucket and partition goes on,
+// and then it is abandoned, counted in Stats.BucketsAbandoned and logged
+// once. Failures while Redis is unavailable (timeouts, refused connections,
+// auth, OOM, read-only) do not count: those buckets wait, up to MaxAge.
+const MaxFlushFailures = 10
 
 // Run flushes, every interval, the due buckets of the partitions whose lease
 // this worker holds or can take, until ctx ends. Leases are renewed by a
@@ -112,7 +123,7 @@ func (s *Store) Tick(ctx context.Context) {
 			pipe.ZRangeByScore(ctx, s.keys(h.p).pending(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(cutoff, 10)})
 		}
 	})
-	if err != nil {
+	if len(cmds) != len(held) {
 		s.stats.flushErrors.Add(1)
 		s.failed("pending", err, "store: cannot list due buckets; retrying")
 		return
@@ -120,6 +131,9 @@ func (s *Store) Tick(ctx context.Context) {
 	for i, h := range held {
 		starts, err := cmds[i].(*redis.StringSliceCmd).Result()
 		if err != nil {
+			// This partition only: the others go on.
+			s.stats.flushErrors.Add(1)
+			s.failed("pending", err, "store: cannot list due buckets; retrying", "partition", h.p)
 			continue
 		}
 		for _, str := range starts {
@@ -135,17 +149,56 @@ func (s *Store) Tick(ctx context.Context) {
 			_, busy := s.flights[k]
 			r := s.retry[k]
 			s.mu.Unlock()
-			if busy || now.Before(r.at) {
+			if busy || r.given || now.Before(r.at) {
 				continue
 			}
 			if err := s.flush(ctx, k, h.token, r.attempts, now); err != nil {
 				if s.fenced(h.p, h.token, err) {
 					break
 				}
-				s.stats.flushErrors.Add(1)
-				s.failed("flush", err, "store: flush failed; retrying", "bucket", time.Unix(start, 0).UTC())
-				return
+				s.flushFailed(ctx, k, h.token, r, err, now)
+				continue // every other bucket and partition goes on
 			}
+		}
+	}
+}
+
+// flushFailed schedules the retry of a bucket whose flush failed, with its
+// own backoff, and abandons it after MaxFlushFailures failures in a row
+// while Redis answered.
+func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retryState, err error, now time.Time) {
+	s.stats.flushErrors.Add(1)
+	bucket := time.Unix(k.start, 0).UTC()
+	reason := s.failed("flush", err, "store: flush failed; retrying this bucket after a backoff", "bucket", bucket, "partition", k.p)
+	switch reason {
+	case ReasonWrongType, ReasonOther:
+		r.failures++
+	}
+	r.attempts++
+	r.at = now.Add(min(maxRetry, minRetry<<min(r.attempts-1, 10)))
+	if r.failures >= MaxFlushFailures {
+		r.given = true
+		s.stats.bucketsAbandoned.Add(1)
+		s.log.Error("store: a bucket failed to flush too often while Redis answered; abandoned (its series are lost)",
+			"bucket", bucket, "partition", k.p, "failures", r.failures, "reason", reason, "err", s.redact(err))
+		// Best effort: its keys expire with Retention anyway.
+		if s.drop(ctx, k, token) == nil {
+			return
+		}
+	}
+	s.mu.Lock()
+	s.retry[k] = r
+	s.pruneRetryLocked()
+	s.mu.Unlock()
+}
+
+// pruneRetryLocked forgets the retry state of buckets older than
+// Retention: their keys are gone from Redis.
+func (s *Store) pruneRetryLocked() {
+	old := s.cfg.Now().Add(-s.cfg.Retention).Unix()
+	for k := range s.retry {
+		if k.start < old {
+			delete(s.retry, k)
 		}
 	}
 }
@@ -590,6 +643,7 @@ func (s *Store) processSettled(ctx context.Context) {
 		if fl.failed {
 			d := min(maxRetry, minRetry<<min(fl.attempts, 10))
 			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(d), attempts: fl.attempts + 1}
+			s.pruneRetryLocked()
 		} else {
 			delete(s.retry, fl.key)
 		}
@@ -605,6 +659,15 @@ func (s *Store) processSettled(ctx context.Context) {
 
 // cleanup deletes a settled (partition, bucket).
 func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
+	err := s.drop(ctx, k, token)
+	if err == nil {
+		s.stats.bucketsDone.Add(1)
+	}
+	return err
+}
+
+// drop deletes a (partition, bucket)'s partials and bookkeeping.
+func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
 	keys := s.keys(k.p)
 	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
@@ -614,7 +677,6 @@ func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
 		s.mu.Lock()
 		delete(s.retry, k)
 		s.mu.Unlock()
-		s.stats.bucketsDone.Add(1)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,15 +292,15 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 			}
 			continue
 		}
-		if err != nil {
-			// No reply of a failed pipeline is a verdict: a command the
-			// connection never ran (AUTH refused while connecting leaves it
-			// without a reply or an error) or one beside a refused one
-			// fails with the pipeline's error, and its step is retried.
+		if err != nil && !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Err() != nil }) {
+			// The pipeline failed before any command got a reply (AUTH
+			// refused while connecting leaves go-redis' commands without a
+			// reply or an error): no empty reply may pass for a verdict,
+			// so every command carries the pipeline's error. When some
+			// command has an error of its own, the others got their
+			// replies, and one damaged key fails only its own step.
 			for _, c := range cmds {
-				if c.Err() == nil {
-					c.SetErr(err)
-				}
+				c.SetErr(err)
 			}
 		}
 		return cmds, s.redact(err)

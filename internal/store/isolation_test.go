@@ -1,0 +1,98 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/store/redistest"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string               { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestPoisonedBucketIsolated: one (partition, bucket) whose totals record
+// is damaged (a key of the wrong type) fails to flush every time. Every
+// other partition of that bucket, and the next bucket, are delivered at
+// the first round; the bad one is retried with its own backoff and, after
+// MaxFlushFailures failures, abandoned, counted and logged once.
+func TestPoisonedBucketIsolated(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	start := time.Now().Truncate(res).Add(-time.Hour)
+	c := &clock{t: start.Add(time.Second)}
+	r := &recorder{}
+	logs := &syncBuf{}
+	a, err := Open(Config{URL: srv.URL, Partitions: 4, Resolution: res, Grace: 2 * time.Second, ID: "a",
+		Outlets: []string{"librato"}, Deliver: r.deliver("librato"), Now: c.now, LeaseTTL: 5 * time.Second, LeaseSettle: -1,
+		OpTimeout: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// One source per partition.
+	src := map[int]string{}
+	for i := 0; len(src) < 4; i++ {
+		s := fmt.Sprintf("web.%d", i)
+		if p := partition("req", s, 4); src[p] == "" {
+			src[p] = s
+		}
+	}
+	for _, b := range []time.Time{start, start.Add(res)} {
+		vals := map[[2]string][]float64{}
+		for _, s := range src {
+			vals[[2]string{"req", s}] = []float64{1}
+		}
+		if err := a.Handover(ctx, takeFrom(t, b, metric.Counter, vals)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := partition("req", src[0], 4) // partition 0: flushed first
+	do(t, srv, "HSET", fmt.Sprintf("dm:{p%d}:tot:%d", bad, start.Unix()), "damaged", "1")
+
+	c.set(start.Add(2*res + 3*time.Second)) // both buckets due
+	a.Tick(ctx)
+	delivered := map[string]bool{}
+	for _, b := range r.buckets("librato") {
+		for _, s := range b.Series {
+			delivered[fmt.Sprintf("%d/%s", b.Start.Unix(), s.Source)] = true
+		}
+	}
+	for p, s := range src {
+		for _, b := range []time.Time{start, start.Add(res)} {
+			k := fmt.Sprintf("%d/%s", b.Unix(), s)
+			if want := p != bad || !b.Equal(start); delivered[k] != want {
+				t.Errorf("after one round, %s delivered: %v, want %v", k, delivered[k], want)
+			}
+		}
+	}
+	// Retries with its own backoff until abandoned.
+	for i := 0; i < 3*MaxFlushFailures && a.Stats().BucketsAbandoned == 0; i++ {
+		c.set(c.now().Add(maxRetry))
+		a.Tick(ctx)
+	}
+	st := a.Stats()
+	if st.BucketsAbandoned != 1 || st.FlushErrors != MaxFlushFailures || st.Errors[ReasonWrongType] != MaxFlushFailures {
+		t.Errorf("BucketsAbandoned %d FlushErrors %d wrongtype %d; want 1 and %d each", st.BucketsAbandoned, st.FlushErrors,
+			st.Errors[ReasonWrongType], MaxFlushFailures)
+	}
+	c.set(c.now().Add(maxRetry))
+	a.Tick(ctx)
+	if n := strings.Count(logs.String(), "abandoned"); n != 1 {
+		t.Errorf("abandonment logged %d times, want once:\n%s", n, logs.String())
+	}
+	if n := len(r.buckets("librato")); n != 7 {
+		t.Errorf("%d partition-buckets delivered, want the 7 healthy ones", n)
+	}
+}
