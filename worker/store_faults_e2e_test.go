@@ -379,3 +379,39 @@ func TestSharedStateHolderFrozenAfterBucketEnd(t *testing.T) {
 	t.Logf("%d lines in %d series-buckets; %d lines a had not handed over, counted late; resent %v",
 		s.o.n, len(s.o.reqs), short, resentBuckets(a, b))
 }
+
+// TestSharedStateLateLineNeverSent: after a bucket was delivered, lines for
+// it from new sources (which hash to partitions that had no data in it) are
+// counted late and never sent. They used to be accepted and delivered a
+// bucket later as a second, partial bucket.
+func TestSharedStateLateLineNeverSent(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t)
+	a := startProc(t, e.bin, append(e.env, "REDIS_URL="+e.redis.URL))
+	bucket := time.Now().Truncate(e2eRes).Add(e2eRes)
+	time.Sleep(time.Until(bucket.Add(100 * time.Millisecond)))
+	at := syslogTime(bucket.Add(50 * time.Millisecond))
+	if !postBody(a.url, "on-time", frame(fmt.Sprintf("<190>1 %s host app web.1 - count#req=1", at))) {
+		t.Fatal("POST refused")
+	}
+	waitFor(t, "the bucket at Librato", 10*time.Second, func() bool { return len(e.fake.Measurements()) > 0 })
+	var late []string
+	for i := range 8 {
+		late = append(late, fmt.Sprintf("<190>1 %s host app run.%d - count#req=1", at, i))
+	}
+	if !postBody(a.url, "late", frame(late...)) {
+		t.Fatal("POST refused")
+	}
+	time.Sleep(2*e2eRes + e2eGrace + time.Second)
+	a.term(t)
+	for _, m := range e.fake.Measurements() {
+		if m.Source != "web.1" || m.Time != bucket.Unix() {
+			t.Errorf("sent: %s source=%s time=%d (want only web.1 at %d)", m.Name, m.Source, m.Time, bucket.Unix())
+		}
+	}
+	for _, p := range e.otlp.Points() {
+		if p.Attrs["source"] != "web.1" {
+			t.Errorf("OTLP got %s", p.Key())
+		}
+	}
+}

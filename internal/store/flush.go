@@ -120,7 +120,8 @@ func (s *Store) Tick(ctx context.Context) {
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for _, h := range held {
-			pipe.ZRangeByScore(ctx, s.keys(h.p).pending(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(cutoff, 10)})
+			k := s.keys(h.p)
+			evalsha(ctx, pipe, dueScript, []string{k.lease(), k.upto(), k.pending()}, h.token, cutoff)
 		}
 	})
 	if len(cmds) != len(held) {
@@ -129,7 +130,10 @@ func (s *Store) Tick(ctx context.Context) {
 		return
 	}
 	for i, h := range held {
-		starts, err := cmds[i].(*redis.StringSliceCmd).Result()
+		starts, err := cmds[i].(*redis.Cmd).StringSlice()
+		if s.fenced(h.p, h.token, err) {
+			continue
+		}
 		if err != nil {
 			// This partition only: the others go on.
 			s.stats.flushErrors.Add(1)

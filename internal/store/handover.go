@@ -98,7 +98,7 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for _, w := range writes {
 			k := s.keys(w.k.p)
-			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending()},
+			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending(), k.upto()},
 				w.c.id, w.data, w.k.start, ttl)
 		}
 	})

@@ -96,3 +96,43 @@ func TestPoisonedBucketIsolated(t *testing.T) {
 		t.Errorf("%d partition-buckets delivered, want the 7 healthy ones", n)
 	}
 }
+
+// TestLateIntoEmptyPartition: once a bucket was delivered, a partial for it
+// in a partition that had no data in it is late too: refused, counted, and
+// never sent as a new bucket.
+func TestLateIntoEmptyPartition(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	start := time.Now().Truncate(res).Add(-time.Hour)
+	c := &clock{t: start.Add(time.Second)}
+	r := &recorder{}
+	a := open(t, srv, "a", c, r, "librato")
+	var other string
+	for i := 0; other == ""; i++ {
+		if s := fmt.Sprintf("run.%d", i); partition("req", s, 4) != partition("req", "web.1", 4) {
+			other = s
+		}
+	}
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{{"req", "web.1"}: {1}})); err != nil {
+		t.Fatal(err)
+	}
+	c.set(start.Add(res + 3*time.Second))
+	a.Tick(ctx)
+	if n := len(r.buckets("librato")); n != 1 {
+		t.Fatalf("%d buckets delivered, want 1", n)
+	}
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{{"req", other}: {5, 6}})); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.LateStates != 1 || st.LateMeasurements != 2 {
+		t.Errorf("LateStates %d LateMeasurements %d, want 1 2", st.LateStates, st.LateMeasurements)
+	}
+	c.set(start.Add(2*res + 3*time.Second))
+	a.Tick(ctx)
+	a.Tick(ctx)
+	for _, b := range r.buckets("librato") {
+		if s := find(b, "req", other); s != nil {
+			t.Errorf("a late %s was delivered in bucket %v: %+v", other, b.Start, s)
+		}
+	}
+}

@@ -19,6 +19,7 @@ func (k keys) lease() string   { return k.tag + ":lease" }   // string: "token i
 func (k keys) epoch() string   { return k.tag + ":epoch" }   // string: the last lease token handed out
 func (k keys) pending() string { return k.tag + ":pending" } // zset: bucket starts with partials, scored by start
 func (k keys) totals() string  { return k.tag + ":totals" }  // hash: series → "start sum count"
+func (k keys) upto() string    { return k.tag + ":upto" }    // string: every bucket starting at or before it is closed
 
 func (k keys) parts(start int64) string  { return k.tag + ":parts:" + strconv.FormatInt(start, 10) }  // hash: blob id → partial states
 func (k keys) closed(start int64) string { return k.tag + ":closed:" + strconv.FormatInt(start, 10) } // string: the bucket is closed

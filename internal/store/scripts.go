@@ -16,13 +16,17 @@ func newScript(src string) *script { return &script{src, redis.NewScript(src)} }
 // appendScript stores a worker's partial of an open bucket under the
 // worker's field, replacing the field's previous, smaller, value.
 //
-//	KEYS: closed mark, parts hash, pending zset
+//	KEYS: closed mark, parts hash, pending zset, closed-up-to mark
 //	ARGV: field id, blob, bucket start, retention seconds
 //
-// Returns 1 when stored, 0 when the bucket is closed: what the partial adds
-// to the field's last stored value is late, and the caller counts it.
+// Returns 1 when stored, 0 when the bucket is closed (its own mark, or the
+// partition's holder closed every bucket up to it or later, whether or not
+// this partition had data in it): what the partial adds to the field's last
+// stored value is late, and the caller counts it.
 var appendScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local upto = redis.call('GET', KEYS[4])
+if upto and tonumber(ARGV[3]) <= tonumber(upto) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
@@ -39,6 +43,22 @@ if not lv or string.match(lv, '^(%d+) ') ~= ARGV[1] then
   return redis.error_reply('FENCED the partition lease is not held with this token')
 end
 `
+
+// dueScript closes, for appends, every bucket of the partition up to the
+// cutoff (the newest bucket whose deadline has passed), whether it has
+// partials or not, and returns the starts of the buckets with partials up
+// to it. So a partial for a bucket already delivered is refused as late in
+// every partition, not only in those that had data in it.
+//
+//	KEYS: lease, closed-up-to mark, pending zset
+//	ARGV: token, cutoff (bucket start)
+var dueScript = newScript(fence + `
+local upto = redis.call('GET', KEYS[2])
+if not upto or tonumber(upto) < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+return redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
+`)
 
 // closeScript closes a bucket (later appends are refused), marks it as
 // handed to the outlets by the caller's token, and returns the previous

@@ -266,7 +266,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
+var allScripts = []*script{appendScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
