@@ -235,6 +235,8 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.leases_lost", u(func(x store.Stats) uint64 { return x.LeasesLost }))
 	s.counter("worker.redis.withdrawn", u(func(x store.Stats) uint64 { return x.Withdrawn }))
 	s.counter("worker.redis.resends", u(func(x store.Stats) uint64 { return x.Resends }))
+	s.counter("worker.redis.data_losses", u(func(x store.Stats) uint64 { return x.DataLosses }))
+	s.counter("worker.redis.repaired_series", u(func(x store.Stats) uint64 { return x.RepairedSeries }))
 	for _, r := range store.Reasons() {
 		s.counter("worker.redis.errors."+r, func() int64 { return int64(st().Errors[r]) })
 	}
@@ -255,5 +257,6 @@ func sharedDrops(st func() store.Stats) []dropCounter {
 	c("worker.redis.series_conflicts", "SeriesConflicts", func(x store.Stats) uint64 { return x.SeriesConflicts })
 	c("worker.redis.bad_blobs", "BadBlobs", func(x store.Stats) uint64 { return x.BadBlobs })
 	c("worker.redis.frame_duplicates", "FramesDuplicate", func(x store.Stats) uint64 { return x.FramesDuplicate })
+	c("worker.redis.data_loss_series", "DataLossSeries", func(x store.Stats) uint64 { return x.DataLossSeries })
 	return cs
 }

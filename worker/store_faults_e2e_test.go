@@ -415,3 +415,42 @@ func TestSharedStateLateLineNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedStateRedisLosesData: two workers under a steady stream; just
+// after a bucket ends Redis loses its data (FLUSHALL, or a restart without
+// persistence). The workers find the marker changed at their next
+// hand-over and write their open partials again: every bucket is delivered
+// whole, once. Before, every series that did not change again after the
+// loss was short.
+func TestSharedStateRedisLosesData(t *testing.T) {
+	for name, lose := range map[string]func(srv *redistest.Server) error{
+		"FLUSHALL": func(srv *redistest.Server) error { _, err := srv.Do("FLUSHALL"); return err },
+		"restart":  func(srv *redistest.Server) error { return srv.Restart() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel() // waits on the clock, not the CPU
+			e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
+			a, b := startLeader(t, e)
+			s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
+			s.set(a, b)
+			go s.run(func() bool { return false })
+			time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 150*time.Millisecond)))
+			if err := lose(e.redis); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * e2eRes)
+			close(s.stop)
+			<-s.done
+			waitBoth(t, e, s.o, 30*time.Second)
+			a.term(t)
+			b.term(t)
+			checkLibratoExact(t, e.fake, s.o, false)
+			checkOTLPDelta(t, e.otlp, s.o, nil)
+			if n := len(logged(a.stderr.String()+b.stderr.String(), "Redis lost its data", "rewritten_series")); n != 2 {
+				t.Errorf("%d workers logged the data loss, want 2", n)
+			}
+			got, sent := deliveredLines(e.fake, s.o)
+			t.Logf("%d lines in %d series-buckets; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
+		})
+	}
+}

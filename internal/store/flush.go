@@ -245,8 +245,10 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	ttl := s.cfg.LeaseTTL
 	s.mu.Lock()
 	last := make([]int64, s.cfg.Partitions)
+	holds := slices.Repeat([]string{"0"}, s.cfg.Partitions)
 	for p, l := range s.held {
 		last[p] = l.token
+		holds[p] = "1"
 	}
 	for p, t := range s.lastTok {
 		if last[p] == 0 {
@@ -258,7 +260,7 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for p := range s.cfg.Partitions {
 			k := s.keys(p)
-			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p])
+			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
 		}
 	})
 	if len(cmds) != s.cfg.Partitions {

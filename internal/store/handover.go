@@ -72,6 +72,9 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			return s.handoverFailed(err)
 		}
 	}
+	if err := s.checkMarker(ctx, now); err != nil {
+		return s.handoverFailed(err)
+	}
 	type write struct {
 		k    pkey
 		c    *partial
@@ -148,6 +151,60 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
 	}
 	s.downSince, s.failures = time.Time{}, 0
+	return nil
+}
+
+// checkMarker reads the data marker when this worker holds partials of
+// open buckets. When it changed (Redis lost its data), every partial of a
+// bucket whose deadline has not passed is marked for a whole rewrite, so
+// that what was handed over before the loss counts once again; partials of
+// buckets already due are not rewritten (they may have been delivered
+// before the loss: rewriting them could send them twice), and their series
+// are counted in Stats.DataLossSeries. Called with hmu held.
+func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
+	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
+	open := false
+	for k := range s.cum {
+		if k.start > cutoff {
+			open = true
+			break
+		}
+	}
+	if !open && s.marker != "" {
+		return nil
+	}
+	cand := fmt.Sprintf("%s:%d", s.cfg.ID, time.Now().UnixNano())
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		evalsha(ctx, pipe, markerScript, []string{s.markerKey()}, cand)
+	})
+	if err != nil {
+		return err
+	}
+	v, err := cmds[0].(*redis.Cmd).Text()
+	if err != nil {
+		return err
+	}
+	if s.marker == "" || v == s.marker {
+		s.marker = v
+		return nil
+	}
+	s.marker = v
+	var rewritten, lost int
+	for k, c := range s.cum {
+		if k.start <= cutoff {
+			lost += len(c.states)
+			continue
+		}
+		for sk, st := range c.states {
+			c.dirty[sk] = st.Count()
+			rewritten++
+		}
+	}
+	s.stats.dataLosses.Add(1)
+	s.stats.dataLossSeries.Add(uint64(lost))
+	s.stats.repairedSeries.Add(uint64(rewritten))
+	s.log.Error("store: Redis lost its data (its marker changed: a restart without persistence, FLUSHALL or a failover); writing this worker's open partials again",
+		"rewritten_series", rewritten, "due_series_not_rewritten", lost)
 	return nil
 }
 

@@ -32,6 +32,10 @@ func (k keys) sent(start int64) string   { return k.tag + ":sent:" + strconv.For
 // key for the app (not per partition): a reader follows one stream.
 func (s *Store) feedKey() string { return s.cfg.Prefix + ":feed" }
 
+// markerKey holds a random value set once: when it changes, Redis lost its
+// data. One key for the app, read with one command of its own.
+func (s *Store) markerKey() string { return s.cfg.Prefix + ":marker" }
+
 // frameKey remembers one Logplex Frame-Id.
 func (s *Store) frameKey(id string) string { return s.cfg.Prefix + ":frame:" + id }
 

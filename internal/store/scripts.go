@@ -119,7 +119,12 @@ return r
 // out on the client may still have run on the server; the worker then
 // finds its own id and goes on holding.
 //
-//	KEYS: lease, epoch; ARGV: holder id, ttl milliseconds, the caller's last token or 0
+// When the epoch key is missing (Redis lost its data) the worker that held
+// the lease until then keeps its token too, so that its deliveries in
+// flight stay valid.
+//
+//	KEYS: lease, epoch
+//	ARGV: holder id, ttl milliseconds, the caller's last token or 0, "1" if it holds the lease now
 var leaseScript = newScript(`
 local v = redis.call('GET', KEYS[1])
 if v then
@@ -132,8 +137,9 @@ if v then
 end
 local e = tonumber(redis.call('GET', KEYS[2]) or '0')
 local tok
-if ARGV[3] ~= '0' and tonumber(ARGV[3]) == e then
-  tok = e
+if ARGV[3] ~= '0' and (tonumber(ARGV[3]) == e or (e == 0 and ARGV[4] == '1')) then
+  tok = tonumber(ARGV[3])
+  if e == 0 then redis.call('SET', KEYS[2], ARGV[3]) end
 else
   local t = redis.call('TIME')
   tok = math.max(e + 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -172,4 +178,17 @@ if ARGV[4] == '1' then
   redis.call('ZREM', KEYS[4], ARGV[2])
 end
 return 1
+`)
+
+// markerScript returns the data marker, setting it to the candidate when it
+// is missing: a marker that changed since a worker last read it means Redis
+// lost its data (a restart without persistence, FLUSHALL, a failover to a
+// replica that had not caught up), and the worker writes its partials again.
+//
+//	KEYS: marker; ARGV: candidate
+var markerScript = newScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
 `)

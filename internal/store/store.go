@@ -53,6 +53,9 @@ type Stats struct {
 	LeasesLost        uint64 // leases this worker held and found lapsed or taken by another worker
 	Withdrawn         uint64 // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
 	Resends           uint64 // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
+	DataLosses        uint64 // times this worker found that Redis had lost its data (the marker changed)
+	DataLossSeries    uint64 // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
+	RepairedSeries    uint64 // series of open buckets written again after a data loss
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -72,6 +75,7 @@ type Store struct {
 	hmu       sync.Mutex
 	cum       map[pkey]*partial // this worker's partial of each open (partition, bucket)
 	downSince time.Time         // zero while Redis answers
+	marker    string            // the data marker last read (checkMarker)
 	failures  int
 
 	// Flush state, under mu.
@@ -94,6 +98,7 @@ type Store struct {
 		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
+		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -202,6 +207,9 @@ func (s *Store) Stats() Stats {
 		LeasesLost:       s.stats.leasesLost.Load(),
 		Withdrawn:        s.stats.withdrawn.Load(),
 		Resends:          s.stats.resends.Load(),
+		DataLosses:       s.stats.dataLosses.Load(),
+		DataLossSeries:   s.stats.dataLossSeries.Load(),
+		RepairedSeries:   s.stats.repairedSeries.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
@@ -266,7 +274,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
+var allScripts = []*script{appendScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs

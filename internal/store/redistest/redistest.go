@@ -44,6 +44,8 @@ type Server struct {
 	URL  string // redis://127.0.0.1:PORT/0
 
 	proc *testproc.Proc
+	bin  string
+	dir  string
 
 	mu       sync.Mutex
 	paused   bool
@@ -90,17 +92,40 @@ func start(bin, dir string) (*Server, error) {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + "/0"}
-	s.proc, err = testproc.Start(exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"), MaxLog)
-	if err != nil {
-		return nil, err
-	}
-	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
-	if err := s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout); err != nil {
+	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: dir}
+	if err := s.run(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// run starts the process on s.Addr and waits until it answers PING.
+func (s *Server) run() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	var err error
+	s.proc, err = testproc.Start(exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"), MaxLog)
+	if err != nil {
+		return err
+	}
+	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
+	return s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout)
+}
+
+// Restart stops the server (SIGTERM) and starts it again on the same
+// address. Without persistence it comes back empty, as a Redis restarted
+// without its data, and without a password (RequirePass is forgotten).
+func (s *Server) Restart() error {
+	s.mu.Lock()
+	if s.paused {
+		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
+	}
+	s.password, s.paused = "", false
+	s.mu.Unlock()
+	if err := s.proc.Stop(syscall.SIGTERM, StopTimeout); err != nil {
+		return err
+	}
+	return s.run()
 }
 
 // Do sends one command over a fresh connection and returns the reply's
