@@ -152,7 +152,7 @@ func (s *shared) handover(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	if logIt {
-		w.log.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
+		w.log.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (their series are not sent again from Redis)",
 			"down_since", since, "buckets", len(bs))
 	}
 	w.write(stateBuckets(bs))
@@ -237,6 +237,7 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.resends", u(func(x store.Stats) uint64 { return x.Resends }))
 	s.counter("worker.redis.data_losses", u(func(x store.Stats) uint64 { return x.DataLosses }))
 	s.counter("worker.redis.repaired_series", u(func(x store.Stats) uint64 { return x.RepairedSeries }))
+	s.counter("worker.redis.fallback_late", u(func(x store.Stats) uint64 { return x.FallbackLate }))
 	for _, r := range store.Reasons() {
 		s.counter("worker.redis.errors."+r, func() int64 { return int64(st().Errors[r]) })
 	}
@@ -258,5 +259,6 @@ func sharedDrops(st func() store.Stats) []dropCounter {
 	c("worker.redis.bad_blobs", "BadBlobs", func(x store.Stats) uint64 { return x.BadBlobs })
 	c("worker.redis.frame_duplicates", "FramesDuplicate", func(x store.Stats) uint64 { return x.FramesDuplicate })
 	c("worker.redis.data_loss_series", "DataLossSeries", func(x store.Stats) uint64 { return x.DataLossSeries })
+	c("worker.redis.fallback_excluded", "FallbackExcluded", func(x store.Stats) uint64 { return x.FallbackExcluded })
 	return cs
 }

@@ -358,7 +358,8 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	keys := s.keys(k.p)
 	ttl := int64(s.cfg.Retention / time.Second)
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start), keys.sent(k.start)}, token, ttl)
+		evalsha(ctx, pipe, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start),
+			keys.sent(k.start), keys.fb(k.start)}, token, ttl)
 	})
 	if err != nil {
 		return err
@@ -367,7 +368,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	if err != nil {
 		return err
 	}
-	prev, done, raw, err := closeReply(reply)
+	prev, done, raw, fellBack, err := closeReply(reply)
 	if err != nil {
 		return err
 	}
@@ -379,6 +380,20 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		return s.cleanup(ctx, k, token)
 	}
 	states := s.merge(raw)
+	if len(fellBack) > 0 {
+		// Series a worker sent itself while Redis was down: they are not
+		// sent again (a second, different value). What other workers had
+		// of them is counted as dropped.
+		out := states[:0]
+		for _, st := range states {
+			if fellBack[skey{st.Name, st.Source}] {
+				s.stats.fallbackExcluded.Add(1)
+				continue
+			}
+			out = append(out, st)
+		}
+		states = out
+	}
 	if len(states) == 0 || s.allDone(done) {
 		return s.cleanup(ctx, k, token)
 	}
@@ -437,30 +452,41 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 }
 
 // closeReply reads closeScript's reply: the previous sent mark, the
-// delivered set and the partials.
-func closeReply(reply []any) (prev string, done, raw []string, err error) {
+// delivered set, the partials and the series some fallback sent.
+func closeReply(reply []any) (prev string, done, raw []string, fellBack map[skey]bool, err error) {
 	bad := errors.New("store: unexpected reply of the close script")
-	if len(reply) != 3 {
-		return "", nil, nil, bad
+	if len(reply) != 4 {
+		return "", nil, nil, nil, bad
 	}
 	prev, ok := reply[0].(string)
 	if !ok {
-		return "", nil, nil, bad
+		return "", nil, nil, nil, bad
 	}
-	for i, dst := range []*[]string{&done, &raw} {
+	var fb []string
+	for i, dst := range []*[]string{&done, &raw, &fb} {
 		items, ok := reply[i+1].([]any)
 		if !ok {
-			return "", nil, nil, bad
+			return "", nil, nil, nil, bad
 		}
 		for _, it := range items {
 			str, ok := it.(string)
 			if !ok {
-				return "", nil, nil, bad
+				return "", nil, nil, nil, bad
 			}
 			*dst = append(*dst, str)
 		}
 	}
-	return prev, done, raw, nil
+	for _, list := range fb {
+		for _, line := range strings.Split(list, "\n") {
+			if name, source, ok := strings.Cut(line, "\x00"); ok {
+				if fellBack == nil {
+					fellBack = make(map[skey]bool)
+				}
+				fellBack[skey{name, source}] = true
+			}
+		}
+	}
+	return prev, done, raw, fellBack, nil
 }
 
 func (s *Store) allDone(done []string) bool {
@@ -624,7 +650,7 @@ func (s *Store) processSettled(ctx context.Context) {
 		}
 		_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 			evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(fl.key.start), keys.done(fl.key.start),
-				keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start), keys.sent(fl.key.start)}, args...)
+				keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start), keys.sent(fl.key.start), keys.fb(fl.key.start)}, args...)
 		})
 		if s.fenced(fl.key.p, fl.token, err) {
 			s.mu.Lock()
@@ -677,7 +703,7 @@ func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
 	keys := s.keys(k.p)
 	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
-			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start)}, token, k.start, int64(s.cfg.Retention/time.Second), "1")
+			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, token, k.start, int64(s.cfg.Retention/time.Second), "1")
 	})
 	if err == nil {
 		s.mu.Lock()

@@ -91,7 +91,11 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		}
 		writes = append(writes, write{k, c, data})
 	}
-	if len(writes) == 0 {
+	fbs := make([]pkey, 0, len(s.fellBack))
+	for k := range s.fellBack {
+		fbs = append(fbs, k)
+	}
+	if len(writes) == 0 && len(fbs) == 0 {
 		return nil
 	}
 	slices.SortFunc(writes, func(a, b write) int {
@@ -104,11 +108,32 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending(), k.upto()},
 				w.c.id, w.data, w.k.start, ttl)
 		}
+		for _, fk := range fbs {
+			k, f := s.keys(fk.p), s.fellBack[fk]
+			evalsha(ctx, pipe, fallbackScript, []string{k.closed(fk.start), k.parts(fk.start), k.pending(), k.upto(), k.fb(fk.start)},
+				f.id, f.series, fk.start, ttl)
+		}
 	})
-	if len(cmds) != len(writes) {
+	if len(cmds) != len(writes)+len(fbs) {
 		return s.handoverFailed(err)
 	}
 	var firstErr error
+	for i, fk := range fbs {
+		n, cerr := cmds[len(writes)+i].(*redis.Cmd).Int64()
+		switch {
+		case cerr != nil:
+			if firstErr == nil {
+				firstErr = cerr
+			}
+			continue
+		case n == 0:
+			s.stats.fallbackLate.Add(1)
+			s.warn("fallback-late", "store: a bucket this worker sent itself while Redis was down had already been sent from Redis: its series may have gone out twice",
+				"bucket", time.Unix(fk.start, 0).UTC(), "partition", fk.p)
+		}
+		delete(s.fellBack, fk)
+	}
+	cmds = cmds[:len(writes)]
 	var lateStates, lateMeasurements int64
 	var lateBuckets []int64
 	for i, cmd := range cmds {
@@ -276,14 +301,26 @@ func (s *Store) DownSince() time.Time {
 	return s.downSince
 }
 
+// fallback is what this worker's fallback sent of one (partition, bucket):
+// its field and the series, "name NUL source" lines, to record in Redis
+// (fallbackScript) once it answers.
+type fallback struct {
+	id     string
+	series string
+}
+
 // TakeUnsent removes and returns, merged per bucket, this worker's whole
 // partial of every bucket that started at or before cutoff and still has
 // something Redis did not acknowledge: for the worker to send it itself when
 // Redis has been down too long (or at shutdown). What was acknowledged is
-// included, so that the bucket sent is this worker's whole view of it; the
-// flusher may send the same bucket again, merged with the other workers'
-// partials, once Redis answers. That is the documented cost of the
-// fallback.
+// included, so that each series sent is this worker's whole view of it.
+// The rule that keeps a series from going out with two different values:
+// at the first hand-over Redis answers, the worker removes its partial of
+// those buckets from Redis and lists the series it sent, and the flusher
+// leaves those series out of the merged bucket (other workers' parts of
+// them are then lost, counted in Stats.FallbackExcluded); series only
+// other workers had are sent from Redis as usual. A bucket Redis had
+// already closed is counted in Stats.FallbackLate.
 func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
@@ -293,9 +330,13 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 		if k.start > limit || len(c.dirty) == 0 {
 			continue
 		}
-		for _, st := range c.states {
+		lines := make([]string, 0, len(c.states))
+		for sk, st := range c.states {
 			byStart[k.start] = append(byStart[k.start], st)
+			lines = append(lines, sk.name+"\x00"+sk.source)
 		}
+		slices.Sort(lines)
+		s.fellBack[k] = fallback{id: c.id, series: strings.Join(lines, "\n")}
 		delete(s.cum, k)
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))

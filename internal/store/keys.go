@@ -27,6 +27,7 @@ func (k keys) tot(start int64) string    { return k.tag + ":tot:" + strconv.Form
 func (k keys) done(start int64) string   { return k.tag + ":done:" + strconv.FormatInt(start, 10) }   // set: outlets that accepted the bucket
 func (k keys) fed(start int64) string    { return k.tag + ":fed:" + strconv.FormatInt(start, 10) }    // string: the bucket went to the feed
 func (k keys) sent(start int64) string   { return k.tag + ":sent:" + strconv.FormatInt(start, 10) }   // string: token of the holder that handed it to the outlets
+func (k keys) fb(start int64) string { return k.tag + ":fb:" + strconv.FormatInt(start, 10) } // hash: worker field → series its fallback sent
 
 // feedKey is the stream of merged buckets every worker's viewers read. One
 // key for the app (not per partition): a reader follows one stream.

@@ -66,13 +66,38 @@ return redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
 // partials as id, blob, id, blob, … Closing again returns the same
 // partials: nothing can be added once closed.
 //
-//	KEYS: lease, closed mark, parts hash, done set, sent mark
+// The fourth element lists the series some worker's fallback sent (see
+// fallbackScript), which the merge leaves out.
+//
+//	KEYS: lease, closed mark, parts hash, done set, sent mark, fallback hash
 //	ARGV: token, retention seconds
 var closeScript = newScript(fence + `
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
 local prev = redis.call('GET', KEYS[5]) or ''
 redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[2])
-return {prev, redis.call('SMEMBERS', KEYS[4]), redis.call('HGETALL', KEYS[3])}
+return {prev, redis.call('SMEMBERS', KEYS[4]), redis.call('HGETALL', KEYS[3]), redis.call('HVALS', KEYS[6])}
+`)
+
+// fallbackScript records, once Redis answers again, that a worker sent its
+// own partial of an open (partition, bucket) itself while Redis was down
+// (REDIS_FALLBACK_AFTER): its field is removed from the bucket's partials
+// and the series it sent are listed, so that the flusher leaves them out of
+// the merge and no series of the bucket is ever sent with a second,
+// different value. Returns 1, or 0 when the bucket was already closed (then
+// Redis had sent those series before the fallback did: the caller counts
+// the second value).
+//
+//	KEYS: closed mark, parts hash, pending zset, closed-up-to mark, fallback hash
+//	ARGV: field id, series list, bucket start, retention seconds
+var fallbackScript = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local upto = redis.call('GET', KEYS[4])
+if upto and tonumber(ARGV[3]) <= tonumber(upto) then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[5], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+return 1
 `)
 
 // totalsScript advances the running totals of a bucket's series once and
@@ -166,7 +191,7 @@ return 0
 // once it left the pending set); the closed mark stays until it expires, so
 // that a late partial is still refused.
 //
-//	KEYS: lease, parts, done set, pending zset, fed mark, totals record, sent mark
+//	KEYS: lease, parts, done set, pending zset, fed mark, totals record, sent mark, fallback hash
 //	ARGV: token, bucket start, retention seconds, "1" to clean up or "0", outlets…
 var verdictScript = newScript(fence + `
 if #ARGV > 4 then
@@ -174,7 +199,7 @@ if #ARGV > 4 then
   redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
 if ARGV[4] == '1' then
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
   redis.call('ZREM', KEYS[4], ARGV[2])
 end
 return 1

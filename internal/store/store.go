@@ -56,6 +56,8 @@ type Stats struct {
 	DataLosses        uint64 // times this worker found that Redis had lost its data (the marker changed)
 	DataLossSeries    uint64 // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
 	RepairedSeries    uint64 // series of open buckets written again after a data loss
+	FallbackExcluded  uint64 // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
+	FallbackLate      uint64 // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -74,6 +76,7 @@ type Store struct {
 	// Hand-over state, under hmu.
 	hmu       sync.Mutex
 	cum       map[pkey]*partial // this worker's partial of each open (partition, bucket)
+	fellBack  map[pkey]fallback // sent by this worker's fallback, to record in Redis
 	downSince time.Time         // zero while Redis answers
 	marker    string            // the data marker last read (checkMarker)
 	failures  int
@@ -99,6 +102,7 @@ type Store struct {
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
+		fallbackExcluded, fallbackLate                                              atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -147,6 +151,7 @@ func Open(cfg Config) (*Store, error) {
 		rdb:      redis.NewClient(opt),
 		log:      cfg.Logger.With("component", "store"),
 		cum:      make(map[pkey]*partial),
+		fellBack: make(map[pkey]fallback),
 		held:     make(map[int]*lease),
 		lastTok:  make(map[int]int64),
 		kick:     make(chan struct{}, 1),
@@ -210,6 +215,8 @@ func (s *Store) Stats() Stats {
 		DataLosses:       s.stats.dataLosses.Load(),
 		DataLossSeries:   s.stats.dataLossSeries.Load(),
 		RepairedSeries:   s.stats.repairedSeries.Load(),
+		FallbackExcluded: s.stats.fallbackExcluded.Load(),
+		FallbackLate:     s.stats.fallbackLate.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
@@ -274,7 +281,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
+var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
