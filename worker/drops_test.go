@@ -89,6 +89,7 @@ var notDrops = map[string]string{
 	"store.Stats.LeasesLost":        "volume", "store.Stats.Resends": "volume: an unknown outcome sent again, identical values",
 	"store.Stats.Withdrawn":    "not sent here: the new lease holder delivers it",
 	"store.Stats.FallbackLate": "volume: a series a fallback sent after Redis had (a possible second value)",
+	"store.Stats.TotalsPruned": "volume: idle series' running totals, by design (docs/shared-state.md)",
 	"store.Stats.DataLosses":   "volume: counted, the open partials are written again", "store.Stats.RepairedSeries": "volume",
 }
 

@@ -45,8 +45,11 @@ const (
 	// worth is enough, and each entry holds a partition's whole bucket.
 	DefaultFeedLen = 4
 	// DefaultTotalsTTL is how long a series' running totals are kept after
-	// its partition last flushed a bucket.
-	DefaultTotalsTTL = 7 * 24 * time.Hour
+	// its last bucket: an idle series' totals are pruned (swept 100 fields
+	// per flushed bucket of its partition, counted in Stats.TotalsPruned),
+	// and a series seen again later restarts from zero (a counter reset).
+	// The whole hash expires this long after its partition's last flush.
+	DefaultTotalsTTL = 24 * time.Hour
 	// DefaultOpTimeout bounds one round trip (a pipeline) to Redis.
 	DefaultOpTimeout = 3 * time.Second
 )

@@ -548,15 +548,24 @@ func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggre
 		return out, nil
 	}
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start)}, args...)
+		evalsha(ctx, pipe, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start), keys.prune()}, args...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	rec, err := cmds[0].(*redis.Cmd).Text()
+	reply, err := cmds[0].(*redis.Cmd).Slice()
 	if err != nil {
 		return nil, err
 	}
+	if len(reply) != 2 {
+		return nil, errors.New("store: malformed totals reply")
+	}
+	rec, ok1 := reply[0].(string)
+	pruned, ok2 := reply[1].(int64)
+	if !ok1 || !ok2 {
+		return nil, errors.New("store: malformed totals reply")
+	}
+	s.stats.totalsPruned.Add(uint64(pruned))
 	lines := strings.Split(rec, "\n")
 	if len(lines) != len(idx) {
 		// A record from different partials cannot happen (the bucket is

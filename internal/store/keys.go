@@ -19,6 +19,7 @@ func (k keys) lease() string   { return k.tag + ":lease" }   // string: "token i
 func (k keys) epoch() string   { return k.tag + ":epoch" }   // string: the last lease token handed out
 func (k keys) pending() string { return k.tag + ":pending" } // zset: bucket starts with partials, scored by start
 func (k keys) totals() string  { return k.tag + ":totals" }  // hash: series → "start sum count"
+func (k keys) prune() string   { return k.tag + ":prune" }   // string: HSCAN cursor of the totals sweep
 func (k keys) upto() string    { return k.tag + ":upto" }    // string: every bucket starting at or before it is closed
 
 func (k keys) parts(start int64) string  { return k.tag + ":parts:" + strconv.FormatInt(start, 10) }  // hash: blob id → partial states
@@ -27,7 +28,7 @@ func (k keys) tot(start int64) string    { return k.tag + ":tot:" + strconv.Form
 func (k keys) done(start int64) string   { return k.tag + ":done:" + strconv.FormatInt(start, 10) }   // set: outlets that accepted the bucket
 func (k keys) fed(start int64) string    { return k.tag + ":fed:" + strconv.FormatInt(start, 10) }    // string: the bucket went to the feed
 func (k keys) sent(start int64) string   { return k.tag + ":sent:" + strconv.FormatInt(start, 10) }   // string: token of the holder that handed it to the outlets
-func (k keys) fb(start int64) string { return k.tag + ":fb:" + strconv.FormatInt(start, 10) } // hash: worker field → series its fallback sent
+func (k keys) fb(start int64) string     { return k.tag + ":fb:" + strconv.FormatInt(start, 10) }     // hash: worker field → series its fallback sent
 
 // feedKey is the stream of merged buckets every worker's viewers read. One
 // key for the app (not per partition): a reader follows one stream.

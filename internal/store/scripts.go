@@ -102,34 +102,52 @@ return 1
 
 // totalsScript advances the running totals of a bucket's series once and
 // records the result; called again for the same bucket (a resend) it returns
-// the record without advancing anything.
+// the record without advancing anything. A field holds "start sum count
+// last", last being the start of the series' newest bucket. Each first call
+// also sweeps the next 100 fields of the hash (HSCAN, the cursor kept in the
+// prune key) and deletes those whose last bucket is more than the idle age
+// before this one, so that the hash of a partition holds only the series of
+// the last idle age, however many one-off sources (run.1234) came and went.
 //
-//	KEYS: lease, totals hash, the bucket's record
-//	ARGV: token, bucket start, record ttl seconds, totals ttl seconds,
+//	KEYS: lease, totals hash, the bucket's record, prune cursor
+//	ARGV: token, bucket start, record ttl seconds, idle age seconds,
 //	      then per series: field, sum, count
 //
-// Returns one line per series, in argument order: "start sum count".
+// Returns {record, pruned}: one line per series, in argument order,
+// "start sum count"; and the fields deleted.
 var totalsScript = newScript(fence + `
 local rec = redis.call('GET', KEYS[3])
-if rec then return rec end
+if rec then return {rec, 0} end
 local out = {}
 for i = 5, #ARGV, 3 do
   local st, s, c = ARGV[2], 0, 0
   local cur = redis.call('HGET', KEYS[2], ARGV[i])
   if cur then
-    local a, b, d = string.match(cur, '^(%S+) (%S+) (%S+)$')
+    local a, b, d = string.match(cur, '^(%S+) (%S+) (%S+)')
     if a then st, s, c = a, tonumber(b), tonumber(d) end
   end
   s = s + tonumber(ARGV[i+1])
   c = c + tonumber(ARGV[i+2])
   local v = st .. ' ' .. string.format('%.17g', s) .. ' ' .. string.format('%.17g', c)
-  redis.call('HSET', KEYS[2], ARGV[i], v)
+  redis.call('HSET', KEYS[2], ARGV[i], v .. ' ' .. ARGV[2])
   out[#out+1] = v
 end
 local r = table.concat(out, '\n')
 redis.call('SET', KEYS[3], r, 'EX', ARGV[3])
+local limit = tonumber(ARGV[2]) - tonumber(ARGV[4])
+local scan = redis.call('HSCAN', KEYS[2], redis.call('GET', KEYS[4]) or '0', 'COUNT', 100)
+local pruned = 0
+for i = 1, #scan[2], 2 do
+  local last = string.match(scan[2][i+1], '^%S+ %S+ %S+ (%S+)$')
+  if last and tonumber(last) < limit then
+    redis.call('HDEL', KEYS[2], scan[2][i])
+    pruned = pruned + 1
+  end
+end
+redis.call('SET', KEYS[4], scan[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-return r
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+return {r, pruned}
 `)
 
 // leaseScript takes a free lease or extends the caller's own, and returns
