@@ -90,6 +90,7 @@ var notDrops = map[string]string{
 	"store.Stats.Withdrawn":    "not sent here: the new lease holder delivers it",
 	"store.Stats.FallbackLate": "volume: a series a fallback sent after Redis had (a possible second value)",
 	"store.Stats.TotalsPruned": "volume: idle series' running totals, by design (docs/shared-state.md)",
+	"store.Stats.FlushWaits":   "volume: flush rounds held back for a worker whose partials Redis refused",
 	"store.Stats.DataLosses":   "volume: counted, the open partials are written again", "store.Stats.RepairedSeries": "volume",
 }
 

@@ -239,6 +239,7 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.repaired_series", u(func(x store.Stats) uint64 { return x.RepairedSeries }))
 	s.counter("worker.redis.fallback_late", u(func(x store.Stats) uint64 { return x.FallbackLate }))
 	s.counter("worker.redis.totals_pruned", u(func(x store.Stats) uint64 { return x.TotalsPruned }))
+	s.counter("worker.redis.flush_waits", u(func(x store.Stats) uint64 { return x.FlushWaits }))
 	for _, r := range store.Reasons() {
 		s.counter("worker.redis.errors."+r, func() int64 { return int64(st().Errors[r]) })
 	}

@@ -454,3 +454,42 @@ func TestSharedStateRedisLosesData(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedStateRedisOutOfMemory: Redis refuses writes (maxmemory with
+// noeviction) for 8 s under a steady stream to two workers. Bodies are
+// kept (a Frame-Id check refused is not a duplicate), partials kept and
+// retried, and no bucket is flushed while a worker holds a partial Redis
+// refused: once Redis has memory again every bucket is delivered late but
+// whole, once. Before, the buckets were flushed without the refused
+// partials, which were then counted late.
+func TestSharedStateRedisOutOfMemory(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
+	a, b := startLeader(t, e)
+	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
+	s.set(a, b)
+	go s.run(func() bool { return false })
+	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + e2eRes/2)))
+	for _, c := range [][]string{{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, {"CONFIG", "SET", "maxmemory", "1"}} {
+		if _, err := e.redis.Do(c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(8 * time.Second)
+	if _, err := e.redis.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * e2eRes)
+	close(s.stop)
+	<-s.done
+	waitBoth(t, e, s.o, 30*time.Second)
+	a.term(t)
+	b.term(t)
+	checkLibratoExact(t, e.fake, s.o, false)
+	checkOTLPDelta(t, e.otlp, s.o, nil)
+	if out := a.stderr.String() + b.stderr.String(); !strings.Contains(out, "reason=oom") {
+		t.Errorf("no worker logged the reason (oom)")
+	}
+	got, sent := deliveredLines(e.fake, s.o)
+	t.Logf("%d lines in %d series-buckets; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
+}

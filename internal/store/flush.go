@@ -118,6 +118,11 @@ func (s *Store) Tick(ctx context.Context) {
 	}
 	now := s.cfg.Now()
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
+	if who := s.owing(ctx); who != "" {
+		s.stats.flushWaits.Add(1)
+		s.warn("owing", "store: holding due buckets back: a live worker holds partials Redis refused (out of memory)", "worker", who)
+		return
+	}
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for _, h := range held {
 			k := s.keys(h.p)
@@ -205,6 +210,49 @@ func (s *Store) pruneRetryLocked() {
 			delete(s.retry, k)
 		}
 	}
+}
+
+// owing returns the id of a live worker that holds partials Redis refused
+// to store (its last hand-over was refused for lack of memory), or "". Such
+// a worker keeps its alive mark (PEXPIRE, allowed under OOM) and deletes its
+// clean mark (DEL, allowed too); a worker that stopped (crashed, paused,
+// cut off) lets its alive mark expire after LeaseTTL. While one owes,
+// flushers close no bucket: the buckets go out late but whole once Redis
+// takes the partials (or the worker's fallback sends its part, after
+// REDIS_FALLBACK_AFTER). A failed read waits for nothing.
+func (s *Store) owing(ctx context.Context) string {
+	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	ids, err := s.rdb.SMembers(octx, s.workersKey()).Result()
+	s.count(1)
+	if err != nil || len(ids) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, s.aliveKey(id), s.cleanKey(id))
+	}
+	vals, err := s.rdb.MGet(octx, keys...).Result()
+	s.count(1)
+	if err != nil || len(vals) != len(keys) {
+		return ""
+	}
+	var gone []any
+	who := ""
+	for i, id := range ids {
+		alive, clean := vals[2*i] != nil, vals[2*i+1] != nil
+		switch {
+		case !alive && !clean:
+			gone = append(gone, id)
+		case alive && !clean && who == "":
+			who = id
+		}
+	}
+	if len(gone) > 0 {
+		_ = s.rdb.SRem(octx, s.workersKey(), gone...).Err()
+		s.count(1)
+	}
+	return who
 }
 
 // dueCutoff returns the start of the newest bucket whose end plus grace has

@@ -102,7 +102,12 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		return cmp.Or(cmp.Compare(a.k.start, b.k.start), cmp.Compare(a.k.p, b.k.p))
 	})
 	ttl := int64(s.cfg.Retention / time.Second)
+	// This worker is alive and clean once these writes succeed (see
+	// Store.owing).
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		pipe.Set(ctx, s.aliveKey(s.cfg.ID), "1", s.cfg.LeaseTTL)
+		pipe.Set(ctx, s.cleanKey(s.cfg.ID), "1", s.cfg.LeaseTTL)
+		pipe.SAdd(ctx, s.workersKey(), s.cfg.ID)
 		for _, w := range writes {
 			k := s.keys(w.k.p)
 			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending(), k.upto()},
@@ -114,9 +119,19 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 				f.id, f.series, fk.start, ttl)
 		}
 	})
-	if len(cmds) != len(writes)+len(fbs) {
+	if err != nil && reasonOf(err) == 1 { // ReasonOOM
+		// Redis answers but refuses writes: say "alive, owing" with the
+		// commands Redis still runs under OOM (PEXPIRE, DEL), so that no
+		// flusher closes a bucket whose partial this worker holds unwritten.
+		_, _ = s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			pipe.PExpire(ctx, s.aliveKey(s.cfg.ID), s.cfg.LeaseTTL)
+			pipe.Del(ctx, s.cleanKey(s.cfg.ID))
+		})
+	}
+	if len(cmds) != 3+len(writes)+len(fbs) {
 		return s.handoverFailed(err)
 	}
+	cmds = cmds[3:]
 	var firstErr error
 	for i, fk := range fbs {
 		n, cerr := cmds[len(writes)+i].(*redis.Cmd).Int64()

@@ -229,3 +229,53 @@ func TestDataLossAfterDeadlineCounted(t *testing.T) {
 		t.Errorf("DataLosses %d DataLossSeries %d RepairedSeries %d; want 1 2 1", st.DataLosses, st.DataLossSeries, st.RepairedSeries)
 	}
 }
+
+// TestNoFlushWhileAWorkerOwes: Redis refuses a's hand-over for lack of
+// memory, then has memory again (another bucket's clean-up freed some)
+// before a retries. b, the flusher, must not close the bucket while a, alive,
+// holds its partial unwritten: it waits, and once a's retry lands the
+// bucket is delivered whole. Before, b flushed it without a's partial,
+// which was then refused and counted late.
+func TestNoFlushWhileAWorkerOwes(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	start := time.Now().Truncate(res).Add(-time.Hour)
+	c := &clock{t: start.Add(time.Second)}
+	r := &recorder{}
+	b := open(t, srv, "b", c, r, "librato")
+	a := open(t, srv, "a", c, &recorder{}, "librato")
+	b.Tick(ctx) // b leads
+	if err := b.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{{"req", "web.b"}: {1}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{{"req", "web.a"}: {1}})); err != nil {
+		t.Fatal(err)
+	}
+	do(t, srv, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+	do(t, srv, "CONFIG", "SET", "maxmemory", "1")
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{{"req", "web.a"}: {10}})); err == nil {
+		t.Fatal("hand-over under OOM: no error")
+	}
+	do(t, srv, "CONFIG", "SET", "maxmemory", "0")
+	c.set(start.Add(res + 3*time.Second))
+	b.Tick(ctx) // a owes: nothing closed
+	if n := len(r.buckets("librato")); n != 0 {
+		t.Errorf("b flushed %d partition-buckets while a held a refused partial", n)
+	}
+	if err := a.Handover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Tick(ctx)
+	got := map[string]float64{}
+	for _, bk := range r.buckets("librato") {
+		for _, s := range bk.Series {
+			got[s.Source] += s.Sum
+		}
+	}
+	if fmt.Sprint(got) != "map[web.a:11 web.b:1]" {
+		t.Errorf("delivered %v, want web.a 11 (whole), web.b 1", got)
+	}
+	if st := a.Stats(); st.LateStates != 0 {
+		t.Errorf("a counted %d states late", st.LateStates)
+	}
+}

@@ -38,6 +38,13 @@ func (s *Store) feedKey() string { return s.cfg.Prefix + ":feed" }
 // data. One key for the app, read with one command of its own.
 func (s *Store) markerKey() string { return s.cfg.Prefix + ":marker" }
 
+// workersKey is the set of worker ids that handed something over; a
+// worker's alive and clean marks say whether it may hold partials Redis
+// refused (see Store.owing). All in one slot.
+func (s *Store) workersKey() string        { return s.cfg.Prefix + ":{w}:ids" }
+func (s *Store) aliveKey(id string) string { return s.cfg.Prefix + ":{w}:" + id + ":alive" }
+func (s *Store) cleanKey(id string) string { return s.cfg.Prefix + ":{w}:" + id + ":clean" }
+
 // frameKey remembers one Logplex Frame-Id.
 func (s *Store) frameKey(id string) string { return s.cfg.Prefix + ":frame:" + id }
 

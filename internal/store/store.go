@@ -59,6 +59,7 @@ type Stats struct {
 	FallbackExcluded  uint64 // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
 	FallbackLate      uint64 // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
 	TotalsPruned      uint64 // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
+	FlushWaits        uint64 // flush rounds that held due buckets back for a live worker whose partials Redis refused (OOM)
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -103,7 +104,7 @@ type Store struct {
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
-		fallbackExcluded, fallbackLate, totalsPruned                                atomic.Uint64
+		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -219,6 +220,7 @@ func (s *Store) Stats() Stats {
 		FallbackExcluded: s.stats.fallbackExcluded.Load(),
 		FallbackLate:     s.stats.fallbackLate.Load(),
 		TotalsPruned:     s.stats.totalsPruned.Load(),
+		FlushWaits:       s.stats.flushWaits.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
