@@ -91,6 +91,7 @@ var notDrops = map[string]string{
 	"store.Stats.FallbackLate": "volume: a series a fallback sent after Redis had (a possible second value)",
 	"store.Stats.TotalsPruned": "volume: idle series' running totals, by design (docs/shared-state.md)",
 	"store.Stats.FlushWaits":   "volume: flush rounds held back for a worker whose partials Redis refused",
+	"store.Stats.FeedTrimmed":  "by design: the feed's cap (a viewer that had not read them misses them)",
 	"store.Stats.DataLosses":   "volume: counted, the open partials are written again", "store.Stats.RepairedSeries": "volume",
 }
 
@@ -165,6 +166,7 @@ var covered = map[string]string{
 	"store.Stats.SeriesConflicts":  "internal/store/store_test.go:TestDropCounters",
 	"store.Stats.BadBlobs":         "internal/store/store_test.go:TestDropCounters",
 	"store.Stats.FallbackExcluded": "internal/store/fallback_test.go:TestFallbackNeverSendsADifferentValue",
+	"store.Stats.FeedDropped":      "internal/store/memory_test.go:TestFeedTrimsAndDropsCounted",
 	"store.Stats.DataLossSeries":   "internal/store/isolation_test.go:TestDataLossAfterDeadlineCounted",
 }
 

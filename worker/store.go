@@ -240,6 +240,7 @@ func (w *worker) sharedMetrics() {
 	s.counter("worker.redis.fallback_late", u(func(x store.Stats) uint64 { return x.FallbackLate }))
 	s.counter("worker.redis.totals_pruned", u(func(x store.Stats) uint64 { return x.TotalsPruned }))
 	s.counter("worker.redis.flush_waits", u(func(x store.Stats) uint64 { return x.FlushWaits }))
+	s.counter("worker.redis.feed_trimmed", u(func(x store.Stats) uint64 { return x.FeedTrimmed }))
 	for _, r := range store.Reasons() {
 		s.counter("worker.redis.errors."+r, func() int64 { return int64(st().Errors[r]) })
 	}
@@ -262,5 +263,6 @@ func sharedDrops(st func() store.Stats) []dropCounter {
 	c("worker.redis.frame_duplicates", "FramesDuplicate", func(x store.Stats) uint64 { return x.FramesDuplicate })
 	c("worker.redis.data_loss_series", "DataLossSeries", func(x store.Stats) uint64 { return x.DataLossSeries })
 	c("worker.redis.fallback_excluded", "FallbackExcluded", func(x store.Stats) uint64 { return x.FallbackExcluded })
+	c("worker.redis.feed_dropped", "FeedDropped", func(x store.Stats) uint64 { return x.FeedDropped })
 	return cs
 }

@@ -450,7 +450,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		return err
 	}
 	if err := s.publish(ctx, k, states); err != nil {
-		s.stats.feedErrors.Add(1)
+		s.stats.feedDropped.Add(1)
 		s.failed("feed", err, "store: cannot append a merged bucket to the feed (viewers miss it)")
 	}
 

@@ -69,3 +69,46 @@ func TestTotalsPrunedBounded(t *testing.T) {
 		t.Errorf("web.1 running total %v after %d buckets, want %d (never pruned while seen)", last, buckets, buckets)
 	}
 }
+
+// TestFeedTrimsAndDropsCounted: the feed keeps FeedLen entries; each entry
+// its cap removes is counted (a viewer that had not read it misses it), and
+// a merged bucket that cannot be appended at all is counted as dropped for
+// the viewers while the outlets still get it.
+func TestFeedTrimsAndDropsCounted(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	start := time.Now().Truncate(res).Add(-2 * time.Hour)
+	c := &clock{t: start}
+	r := &recorder{}
+	a, err := Open(Config{URL: srv.URL, Partitions: 1, Resolution: res, Grace: 2 * time.Second, ID: "a",
+		Outlets: []string{"librato"}, Deliver: r.deliver("librato"), Now: c.now, LeaseTTL: 5 * time.Second,
+		LeaseSettle: -1, OpTimeout: time.Second, FeedLen: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	flush := func(i int) {
+		b := start.Add(time.Duration(i) * res)
+		c.set(b.Add(time.Second))
+		if err := a.Handover(ctx, takeFrom(t, b, metric.Counter, map[[2]string][]float64{{"req", "web.1"}: {1}})); err != nil {
+			t.Fatal(err)
+		}
+		c.set(b.Add(res + 3*time.Second))
+		a.Tick(ctx)
+	}
+	for i := range 5 {
+		flush(i)
+	}
+	if st := a.Stats(); st.FeedTrimmed != 2 {
+		t.Errorf("FeedTrimmed %d after 5 entries in a feed of 3, want 2", st.FeedTrimmed)
+	}
+	do(t, srv, "DEL", "dm:feed")
+	do(t, srv, "SET", "dm:feed", "not a stream")
+	flush(5)
+	if st := a.Stats(); st.FeedDropped != 1 || st.FeedErrors != 0 {
+		t.Errorf("FeedDropped %d FeedErrors %d, want 1 0", st.FeedDropped, st.FeedErrors)
+	}
+	if n := len(r.buckets("librato")); n != 6 {
+		t.Errorf("%d buckets delivered, want 6", n)
+	}
+}

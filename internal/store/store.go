@@ -41,7 +41,9 @@ type Stats struct {
 	FramesDuplicate   uint64 // drain bodies whose Frame-Id another worker (or this one) had taken
 	FrameErrors       uint64 // Frame-Id checks that could not reach Redis (the body was kept)
 	FeedBuckets       uint64 // merged buckets the viewers were given from the feed
-	FeedErrors        uint64 // failed reads of the feed
+	FeedErrors        uint64 // failed reads of the feed (retried from the last entry read: nothing missed)
+	FeedDropped       uint64 // merged buckets that could not be appended to the feed: the viewers miss them
+	FeedTrimmed       uint64 // feed entries removed by its cap (DefaultFeedLen): a viewer that had not read them misses them
 	FallbackBuckets   uint64 // buckets taken back for local delivery while Redis was down (TakeUnsent)
 	RedisCommands     uint64 // commands sent to Redis (pipelined ones each count)
 	RedisRoundTrips   uint64 // round trips to Redis
@@ -105,6 +107,7 @@ type Store struct {
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
 		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
+		feedTrimmed, feedDropped                                                    atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -221,6 +224,8 @@ func (s *Store) Stats() Stats {
 		FallbackLate:     s.stats.fallbackLate.Load(),
 		TotalsPruned:     s.stats.totalsPruned.Load(),
 		FlushWaits:       s.stats.flushWaits.Load(),
+		FeedTrimmed:      s.stats.feedTrimmed.Load(),
+		FeedDropped:      s.stats.feedDropped.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
