@@ -187,6 +187,12 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
+	{name: "REDIS_LEASE_TTL", accepts: "a duration of at least 1s, e.g. 15s", check: func(c *Config) error {
+		if c.RedisURL != "" && c.RedisLeaseTTL != 0 && c.RedisLeaseTTL < time.Second { // 0: the default
+			return errors.New("below 1s: leases are renewed every second")
+		}
+		return nil
+	}},
 	{name: "REDIS_PARTITIONS", accepts: "1 to 1024, the same on every worker of the app", check: func(c *Config) error {
 		if c.RedisURL != "" && (c.RedisPartitions < 1 || c.RedisPartitions > 1024) {
 			return errors.New("out of range")
