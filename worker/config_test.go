@@ -181,6 +181,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"REDIS_HANDOVER":       {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_HANDOVER": "30s"}, []string{`REDIS_HANDOVER="30s": not within (0, METRICS_GRACE=10s)`}},
 		"REDIS_FALLBACK_AFTER": {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_FALLBACK_AFTER": "-1m"}, []string{`REDIS_FALLBACK_AFTER="-1m": not positive`}},
 		"REDIS_PARTITIONS":     {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_PARTITIONS": "4096"}, []string{`REDIS_PARTITIONS="4096": out of range`}},
+		"REDIS_LEASE_TTL":      {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_LEASE_TTL": "500ms"}, []string{`REDIS_LEASE_TTL="500ms": below 1s`}},
 		"VIEW_USER":            {env{"VIEW_USER": "a:b", "VIEW_PASSWORD": secretPass}, []string{`VIEW_USER="a:b": contains ':'`}},
 		"VIEW_PASSWORD alone":  {env{"VIEW_PASSWORD": secretPass}, []string{"VIEW_PASSWORD is set but VIEW_USER is not"}},
 		"VIEW_PASSWORD is the drain's": {env{"PORT": "8080", "DRAIN_USER": "d", "DRAIN_PASSWORD": secretPass, "VIEW_USER": "v", "VIEW_PASSWORD": secretPass},

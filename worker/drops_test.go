@@ -115,7 +115,9 @@ var covered = map[string]string{
 	"store.Stats.OutletRefused":    "internal/store/store_test.go:TestDropCounters",
 	"store.Stats.SeriesConflicts":  "internal/store/store_test.go:TestDropCounters",
 	"store.Stats.BadBlobs":         "internal/store/store_test.go:TestDropCounters",
-	"store.Stats.FeedErrors":       "internal/store/feed_test.go:TestFeedErrorsCounted",
+	"store.Stats.FallbackExcluded": "internal/store/fallback_test.go:TestFallbackNeverSendsADifferentValue",
+	"store.Stats.FeedDropped":      "internal/store/memory_test.go:TestFeedTrimsAndDropsCounted",
+	"store.Stats.DataLossSeries":   "internal/store/isolation_test.go:TestDataLossAfterDeadlineCounted",
 }
 
 // allStats is every component's Stats type, as the worker publishes it.

@@ -257,9 +257,18 @@ func checkPrometheus(t *testing.T, prom *promtest.Server, o *oracle) {
 			running += o.reqs[k]
 			at := time.Unix(st, 0).Add(e2eRes)
 			got := prom.Query(t, fmt.Sprintf(`%s_req_total{source=%q}`, name, src), at)
-			if len(got) != 1 || got[0].Value != running || !got[0].Time.Equal(at) {
+			if len(got) != 1 || got[0].Value != running {
 				if bad++; bad <= 10 {
 					t.Errorf("req_total{source=%s} at %s: got %v, want %v", src, at.Format("15:04:05"), got, running)
+				}
+			}
+			// An instant query's result carries the evaluation time, not the
+			// sample's: timestamp() gives the sample's, which must be the
+			// bucket's end.
+			ts := prom.Query(t, fmt.Sprintf(`timestamp(%s_req_total{source=%q})`, name, src), at)
+			if len(ts) != 1 || ts[0].Value != float64(at.Unix()) {
+				if bad++; bad <= 10 {
+					t.Errorf("req_total{source=%s}: sample stamped %v, want the bucket's end %d", src, ts, at.Unix())
 				}
 			}
 			for _, q := range []struct {

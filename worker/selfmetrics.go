@@ -10,6 +10,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
 	"github.com/dynometrics/dynometrics/internal/selfmetric"
+	"github.com/dynometrics/dynometrics/internal/store"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -80,6 +81,13 @@ func (w *worker) buildEmitter() error {
 		w.reg.Register("worker.input.own_lines", u(w.proc.OwnLines)),
 		w.reg.Register("worker.aggregate.partial_timer_stats", u(w.intervals.count.Load)),
 		w.reg.Register("worker.http.bytes_in_flight", metrics.NewFunctionalGauge(func() int64 { return w.budget.Stats().Used })))
+	if w.shared != nil {
+		// A map of its own: one counter per reason a Redis step failed.
+		st := w.shared.st.Stats
+		for _, r := range store.Reasons() {
+			errs = append(errs, w.reg.Register("worker.redis.errors."+r, selfmetric.Counter(func() int64 { return int64(st().Errors[r]) })))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err // a name declared twice
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/throttle"
+	"github.com/redis/go-redis/v9"
 )
 
 // shared is the worker's side of shared state on Redis (REDIS_URL): it
@@ -39,10 +40,15 @@ func (w *worker) buildShared() error {
 	for i, o := range w.outlets {
 		names[i] = o.name
 	}
+	// go-redis logs through one process-wide logger (a dial error per
+	// connection attempt while Redis is unreachable): through the worker's
+	// throttled logger, at most once a minute per message.
+	redis.SetLogger(throttle.RedisLogger{L: throttle.New(w.log, store.LogEvery, w.opt.now)})
 	st, err := store.Open(store.Config{
 		URL: w.cfg.Redis.URL, TLSSkipVerify: w.cfg.Redis.TLSSkipVerify, Partitions: w.cfg.Redis.Partitions,
 		Resolution: w.cfg.Buckets.Resolution, Grace: w.cfg.Buckets.Grace,
 		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now, OpTimeout: w.opt.redisTimeout,
+		LeaseTTL: w.cfg.Redis.LeaseTTL,
 	})
 	if err != nil {
 		return err
@@ -145,7 +151,7 @@ func (s *shared) handover(ctx context.Context) {
 	if len(bs) == 0 {
 		return
 	}
-	s.fallbackLog.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (other workers' parts of them are sent separately)",
+	s.fallbackLog.Error("Redis unreachable beyond REDIS_FALLBACK_AFTER: sending due buckets from this worker alone (their series are not sent again from Redis)",
 		"down_since", since, "buckets", len(bs))
 	w.write(stateBuckets(bs))
 }

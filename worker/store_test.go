@@ -25,6 +25,7 @@ func TestRedisConfigErrors(t *testing.T) {
 		"no handover":              {func(c *Config) { c.Redis.URL, c.Redis.Handover = "redis://h:1", 0 }, `REDIS_HANDOVER="0s": not within`},
 		"no fallback":              {func(c *Config) { c.Redis.URL, c.Redis.FallbackAfter = "redis://h:1", 0 }, `REDIS_FALLBACK_AFTER="0s": not positive`},
 		"partitions":               {func(c *Config) { c.Redis.URL, c.Redis.Partitions = "redis://h:1", 0 }, `REDIS_PARTITIONS="0": out of range; want 1 to 1024`},
+		"lease ttl":                {func(c *Config) { c.Redis.URL, c.Redis.LeaseTTL = "redis://h:1", time.Millisecond }, `REDIS_LEASE_TTL="1ms": below 1s`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := valid()

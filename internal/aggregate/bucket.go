@@ -69,4 +69,11 @@ type Bucket struct {
 	// undelivered at shutdown). Shared state sets it to learn which outlets
 	// still owe a bucket. It must not block.
 	Done func(outlet string, err error)
+
+	// Valid, when set, is asked by an outlet's queue before each request
+	// that carries the bucket: false means the sender no longer owns the
+	// bucket (shared state: its partition's lease moved to another worker,
+	// which delivers it), and the request is not made (Done gets an error
+	// wrapping outlet.ErrWithdrawn). It must not block.
+	Valid func() bool
 }

@@ -15,9 +15,19 @@ import (
 // these partials to Redis every few seconds). The caller owns the returned
 // states. Taken series are not counted in Stats.BucketsFlushed or
 // SeriesFlushed. Safe for concurrent use.
+//
+// TakeStates also advances the late mark as Flush does: a measurement for a
+// bucket whose deadline (Start+Resolution+Grace) has passed is counted late
+// in Stats.Late and never taken, since shared state closes such buckets at
+// their deadline (whichever worker flushes them).
 func (a *Aggregator) TakeStates() []*StateBucket {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
+	if cutoff := a.dueCutoff(a.cfg.Now()); cutoff > a.flushed.Load() {
+		// Publish first, as collect does: an Add after this sees the mark.
+		// What is already open for those buckets is taken below.
+		a.flushed.Store(cutoff)
+	}
 	byStart := make(map[int64][]*State)
 	hashes := make(map[int64][]uint64)
 	for i := range a.shards {

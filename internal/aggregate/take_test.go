@@ -100,3 +100,40 @@ func TestTakeStatesAdmission(t *testing.T) {
 		t.Fatalf("%d buckets in admission after the deadline, want 0", n)
 	}
 }
+
+// TestTakeStatesAdvancesLateMark: with shared state a bucket is closed at
+// its deadline by whichever worker flushes it, so a measurement arriving
+// after that for it is late here too (counted, never taken), whether or not
+// this worker had anything in that bucket; measurements for open buckets
+// are taken as before.
+func TestTakeStatesAdvancesLateMark(t *testing.T) {
+	const res, grace = 10 * time.Second, 2 * time.Second
+	now := time.Unix(1_700_000_005, 0).UTC()
+	a, err := New(Config{Resolution: res, Grace: grace, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := now.Truncate(res)
+	for name, tc := range map[string]struct {
+		at   time.Time
+		late bool
+	}{
+		"the bucket before, deadline passed": {cur.Add(-res), true},
+		"two buckets before":                 {cur.Add(-2 * res), true},
+		"the current bucket":                 {cur, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a.TakeStates()
+			before := a.Stats().Late
+			a.Add([]metric.Measurement{{Name: "req", Source: "run.9", Time: tc.at, Kind: metric.Counter, Value: 1}})
+			got := a.TakeStates()
+			late := a.Stats().Late - before
+			if tc.late && (late != 1 || len(got) != 0) {
+				t.Errorf("late %d, taken %d buckets; want counted late, nothing taken", late, len(got))
+			}
+			if !tc.late && (late != 0 || len(got) != 1 || !got[0].Start.Equal(tc.at)) {
+				t.Errorf("late %d, taken %v; want the bucket at %v taken", late, got, tc.at)
+			}
+		})
+	}
+}

@@ -43,7 +43,18 @@ type Batch struct {
 	// without the queue's lock held and must not block. Shared state uses it
 	// to learn that a bucket reached an outlet; see PushBucket.
 	Done func(err error)
+
+	// Valid, when set, is asked before each attempt to send the batch:
+	// false withdraws it unsent (Done gets an error wrapping ErrWithdrawn).
+	// Shared state uses it to stop a worker whose lease moved from sending
+	// what the new holder sends. It must not block.
+	Valid func() bool
 }
+
+// ErrWithdrawn is wrapped by the error Batch.Done receives for a batch
+// withdrawn unsent because Batch.Valid said so: not a drop (its owner
+// delivers it elsewhere, and counts it).
+var ErrWithdrawn = errors.New("batch withdrawn")
 
 // ErrDropped is wrapped by the error Batch.Done receives for a dropped batch.
 var ErrDropped = errors.New("batch dropped")
@@ -119,6 +130,7 @@ func PushBucket(q *Queue, name string, b *aggregate.Bucket, batches []Batch) {
 	}
 	for _, bt := range batches {
 		bt.Done = done
+		bt.Valid = b.Valid
 		q.Push(bt)
 	}
 }

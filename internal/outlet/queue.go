@@ -323,6 +323,13 @@ func (q *Queue) next(id int, b *Batch) bool {
 // leaves it set when the queue was aborted, for Close to count.
 func (q *Queue) deliver(id int, b *Batch) {
 	for attempt := 1; ; attempt++ {
+		if b.Valid != nil && !b.Valid() {
+			q.mu.Lock()
+			q.held[id] = nil
+			q.settledLocked(b, fmt.Errorf("%s: %w", q.cfg.Name, ErrWithdrawn))
+			q.unlock()
+			return
+		}
 		start := time.Now()
 		err := q.s.Send(q.sendCtx, b)
 		latency := time.Since(start)

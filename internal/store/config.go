@@ -25,8 +25,10 @@ const (
 	// DefaultPrefix starts every key.
 	DefaultPrefix = "dm"
 	// DefaultLeaseTTL is how long a partition's lease lasts unless renewed;
-	// the holder renews it every second. A worker that dies without
-	// releasing it (kill -9) delays that partition's buckets by at most this.
+	// the holder renews it every second (LeaseRenew), on a goroutine of its
+	// own, and stops delivering the partition 9/10 of it after its last
+	// successful renewal. A worker that dies without releasing it (kill -9)
+	// delays that partition's buckets by at most this.
 	DefaultLeaseTTL = 15 * time.Second
 	// DefaultLeaseSettle is how long a worker that takes a partition over
 	// waits before flushing it.
@@ -44,8 +46,11 @@ const (
 	// worth is enough, and each entry holds a partition's whole bucket.
 	DefaultFeedLen = 4
 	// DefaultTotalsTTL is how long a series' running totals are kept after
-	// its partition last flushed a bucket.
-	DefaultTotalsTTL = 7 * 24 * time.Hour
+	// its last bucket: an idle series' totals are pruned (swept 100 fields
+	// per flushed bucket of its partition, counted in Stats.TotalsPruned),
+	// and a series seen again later restarts from zero (a counter reset).
+	// The whole hash expires this long after its partition's last flush.
+	DefaultTotalsTTL = 24 * time.Hour
 	// DefaultOpTimeout bounds one round trip (a pipeline) to Redis.
 	DefaultOpTimeout = 3 * time.Second
 )
@@ -76,7 +81,8 @@ type Config struct {
 	// false. b.Done is set; Deliver must not block for long.
 	Deliver func(b *aggregate.Bucket, skip func(outlet string) bool)
 
-	LeaseTTL    time.Duration // DefaultLeaseTTL
+	LeaseTTL    time.Duration // DefaultLeaseTTL (REDIS_LEASE_TTL)
+	LeaseRenew  time.Duration // how often Run renews the leases; default LeaseTTL/5, at most 1s
 	LeaseSettle time.Duration // DefaultLeaseSettle; negative: none
 	Retention   time.Duration // DefaultRetention
 	MaxAge      time.Duration // DefaultMaxAge
@@ -100,6 +106,7 @@ type Env struct {
 	Handover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" accepts:"a positive duration shorter than METRICS_GRACE, e.g. 2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose"`
 	FallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" accepts:"a positive duration, e.g. 2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
 	Partitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" accepts:"1 to 1024, the same on every worker of the app" desc:"series partitions in Redis"`
+	LeaseTTL      time.Duration `envconfig:"REDIS_LEASE_TTL" default:"15s" accepts:"a duration of at least 1s, e.g. 15s" desc:"how long a partition's flush lease lasts unless renewed: how long a dead worker's partitions wait"`
 }
 
 // Validate checks the variables; grace is METRICS_GRACE, which
@@ -124,6 +131,9 @@ func (e Env) Validate(grace time.Duration) error {
 	}
 	if e.Partitions < 1 || e.Partitions > MaxPartitions {
 		errs = append(errs, envcfg.Bad("REDIS_PARTITIONS", "out of range"))
+	}
+	if e.LeaseTTL < time.Second {
+		errs = append(errs, envcfg.Bad("REDIS_LEASE_TTL", "below 1s: leases are renewed every second"))
 	}
 	return errors.Join(errs...)
 }
@@ -203,6 +213,7 @@ func (c *Config) withDefaults() error {
 		return fmt.Errorf("%w: Deliver is nil", ErrConfig)
 	}
 	setDur(&c.LeaseTTL, DefaultLeaseTTL)
+	setDur(&c.LeaseRenew, min(time.Second, c.LeaseTTL/5))
 	switch {
 	case c.LeaseSettle == 0:
 		c.LeaseSettle = DefaultLeaseSettle

@@ -10,9 +10,13 @@
 // go through a Lua script that refuses a partial for a bucket already
 // closed, so that no read-modify-write race can lose or double a partial.
 //
-// Exactly one worker at a time holds the lease of a partition (SET NX PX,
-// renewed) and flushes its buckets once their end plus the grace has passed
-// (Run): a Lua script closes the bucket and returns its partials, which are
+// Exactly one worker at a time holds the lease of a partition (a Lua
+// script, renewed on a goroutine of its own) and flushes its buckets once
+// their end plus the grace has passed (Run). A lease carries a fencing
+// token, an epoch that only grows: every flush-side script checks it and
+// refuses a holder whose lease lapsed or moved, and a worker that cannot
+// renew stops delivering (aggregate.Bucket.Valid) before another can take
+// over. A Lua script closes the bucket and returns its partials, which are
 // merged in a fixed order (so that a resend after a crash carries identical
 // values); the running totals of the partition's series are advanced once per
 // bucket by another script (recorded, so a resend reuses them) and handed to
@@ -23,6 +27,13 @@
 // so that each worker's live view sees the whole app.
 //
 // Logplex Frame-Ids are shared too (FrameSeen: SET NX EX per id).
+//
+// A Redis error is never a verdict: whatever the reason (Stats.Errors, by
+// Reason*), the data is kept and the step retried. Redis losing its data is
+// found through a marker key and repaired by rewriting the open partials;
+// a worker whose partials Redis refused (out of memory) holds the flushers
+// back; a fallback's series are left out of the merged bucket. See
+// docs/shared-state.md for the guarantee per fault.
 //
 // The client is github.com/redis/go-redis/v9 rather than rueidis: it is the
 // Redis project's reference Go client, its Script helper runs EVALSHA with an

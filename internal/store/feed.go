@@ -36,11 +36,19 @@ func (s *Store) publish(ctx context.Context, k pkey, states []*aggregate.State) 
 	}
 	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	s.count(1)
+	// XTRIM apart from XADD, to learn how many entries the cap removed:
+	// a viewer that had not read them yet misses them (Stats.FeedTrimmed).
+	pipe := s.rdb.Pipeline()
+	pipe.XAdd(octx, &redis.XAddArgs{Stream: s.feedKey(), Values: []any{"b", data}})
+	trim := pipe.XTrimMaxLen(octx, s.feedKey(), s.cfg.FeedLen) // exact: a few dozen entries
+	_, err = pipe.Exec(octx)
+	s.count(2)
+	if err != nil {
+		return s.redact(err)
+	}
 	s.stats.feedBytes.Add(uint64(len(data)))
-	return s.redact(s.rdb.XAdd(octx, &redis.XAddArgs{
-		Stream: s.feedKey(), MaxLen: s.cfg.FeedLen, Approx: true, Values: []any{"b", data},
-	}).Err())
+	s.stats.feedTrimmed.Add(uint64(trim.Val()))
+	return nil
 }
 
 // Feed calls view with every merged bucket any worker of the app flushes
@@ -98,7 +106,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 				return
 			}
 			s.stats.feedErrors.Add(1)
-			s.warn("feed-read", "store: cannot read the feed of merged buckets; retrying", "err", s.redact(err))
+			s.failed("feed-read", err, "store: cannot read the feed of merged buckets; retrying")
 			select {
 			case <-ctx.Done():
 				return

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
@@ -25,9 +26,8 @@ const (
 // settled by all of them.
 type flight struct {
 	key      pkey
+	token    int64           // the lease token it was flushed under
 	waiting  map[string]bool // outlets that have not settled it
-	ok       []string        // outlets that accepted it
-	refused  []string        // outlets that refused it for good
 	failed   bool            // some outlet dropped it for a reason a resend may fix
 	lastErr  error
 	resend   bool
@@ -37,12 +37,59 @@ type flight struct {
 type retryState struct {
 	at       time.Time
 	attempts int
+	failures int  // flushes of it that failed in a row while Redis answered
+	given    bool // abandoned after MaxFlushFailures: skipped until its keys expire
 }
 
+// MaxFlushFailures bounds the flushes of one (partition, bucket) that may
+// fail in a row while Redis answers (a damaged key: WRONGTYPE, a malformed
+// record): each is retried after its own backoff (2 s, 4 s, … up to 1 min,
+// about 5 minutes in all) while every other bucket and partition goes on,
+// and then it is abandoned, counted in Stats.BucketsAbandoned and logged
+// once. Failures while Redis is unavailable (timeouts, refused connections,
+// auth, OOM, read-only) do not count: those buckets wait, up to MaxAge.
+const MaxFlushFailures = 10
+
 // Run flushes, every interval, the due buckets of the partitions whose lease
-// this worker holds or can take, until ctx ends. Call Release afterwards,
-// once the outlets are closed.
+// this worker holds or can take, until ctx ends. Leases are renewed by a
+// goroutine of their own (every LeaseRenew), so that a long merge or a slow
+// outlet never lets them lapse, and the outlets' verdicts are recorded in
+// Redis as they arrive. Call Release afterwards, once the outlets are closed.
 func (s *Store) Run(ctx context.Context, every time.Duration) {
+	s.renewing.Store(true)
+	defer s.renewing.Store(false)
+	if _, err := s.renew(ctx); err != nil {
+		s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.cfg.LeaseRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := s.renew(ctx); err != nil {
+					s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
+				}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.kick:
+				s.processSettled(ctx)
+			}
+		}
+	}()
+	defer wg.Wait()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -56,34 +103,46 @@ func (s *Store) Run(ctx context.Context, every time.Duration) {
 }
 
 // Tick is one round of Run: record what the outlets settled, renew or take
-// leases, and flush every due bucket of the partitions held. Exported for
-// tests that drive the clock.
+// leases (unless Run's own goroutine does), and flush every due bucket of
+// the partitions held. Exported for tests that drive the clock.
 func (s *Store) Tick(ctx context.Context) {
 	s.processSettled(ctx)
-	held, err := s.leases(ctx)
-	if err != nil {
-		s.stats.flushErrors.Add(1)
-		s.warn("leases", "store: cannot renew or take partition leases; retrying", "err", err)
-		return
+	if !s.renewing.Load() {
+		if _, err := s.renew(ctx); err != nil {
+			s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
+		}
 	}
+	held := s.ready()
 	if len(held) == 0 {
 		return
 	}
 	now := s.cfg.Now()
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range held {
-			pipe.ZRangeByScore(ctx, s.keys(p).pending(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(cutoff, 10)})
-		}
-	})
-	if err != nil {
-		s.stats.flushErrors.Add(1)
-		s.warn("pending", "store: cannot list due buckets; retrying", "err", err)
+	if who := s.owing(ctx); who != "" {
+		s.stats.flushWaits.Add(1)
+		s.warn("owing", "store: holding due buckets back: a live worker holds partials Redis refused (out of memory)", "worker", who)
 		return
 	}
-	for i, p := range held {
-		starts, err := cmds[i].(*redis.StringSliceCmd).Result()
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, h := range held {
+			k := s.keys(h.p)
+			evalsha(ctx, pipe, dueScript, []string{k.lease(), k.upto(), k.pending()}, h.token, cutoff)
+		}
+	})
+	if len(cmds) != len(held) {
+		s.stats.flushErrors.Add(1)
+		s.failed("pending", err, "store: cannot list due buckets; retrying")
+		return
+	}
+	for i, h := range held {
+		starts, err := cmds[i].(*redis.Cmd).StringSlice()
+		if s.fenced(h.p, h.token, err) {
+			continue
+		}
 		if err != nil {
+			// This partition only: the others go on.
+			s.stats.flushErrors.Add(1)
+			s.failed("pending", err, "store: cannot list due buckets; retrying", "partition", h.p)
 			continue
 		}
 		for _, str := range starts {
@@ -91,21 +150,109 @@ func (s *Store) Tick(ctx context.Context) {
 			if err != nil {
 				continue
 			}
-			k := pkey{p, start}
+			if !s.valid(h.p, h.token) {
+				break // the lease lapsed meanwhile: the next holder flushes the rest
+			}
+			k := pkey{h.p, start}
 			s.mu.Lock()
 			_, busy := s.flights[k]
 			r := s.retry[k]
 			s.mu.Unlock()
-			if busy || now.Before(r.at) {
+			if busy || r.given || now.Before(r.at) {
 				continue
 			}
-			if err := s.flush(ctx, k, r.attempts, now); err != nil {
-				s.stats.flushErrors.Add(1)
-				s.warn("flush", "store: flush failed; retrying", "err", err, "bucket", time.Unix(start, 0).UTC())
-				return
+			if err := s.flush(ctx, k, h.token, r.attempts, now); err != nil {
+				if s.fenced(h.p, h.token, err) {
+					break
+				}
+				s.flushFailed(ctx, k, h.token, r, err, now)
+				continue // every other bucket and partition goes on
 			}
 		}
 	}
+}
+
+// flushFailed schedules the retry of a bucket whose flush failed, with its
+// own backoff, and abandons it after MaxFlushFailures failures in a row
+// while Redis answered.
+func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retryState, err error, now time.Time) {
+	s.stats.flushErrors.Add(1)
+	bucket := time.Unix(k.start, 0).UTC()
+	reason := s.failed("flush", err, "store: flush failed; retrying this bucket after a backoff", "bucket", bucket, "partition", k.p)
+	switch reason {
+	case ReasonWrongType, ReasonOther:
+		r.failures++
+	}
+	r.attempts++
+	r.at = now.Add(min(maxRetry, minRetry<<min(r.attempts-1, 10)))
+	if r.failures >= MaxFlushFailures {
+		r.given = true
+		s.stats.bucketsAbandoned.Add(1)
+		s.log.Error("store: a bucket failed to flush too often while Redis answered; abandoned (its series are lost)",
+			"bucket", bucket, "partition", k.p, "failures", r.failures, "reason", reason, "err", s.redact(err))
+		// Best effort: its keys expire with Retention anyway.
+		if s.drop(ctx, k, token) == nil {
+			return
+		}
+	}
+	s.mu.Lock()
+	s.retry[k] = r
+	s.pruneRetryLocked()
+	s.mu.Unlock()
+}
+
+// pruneRetryLocked forgets the retry state of buckets older than
+// Retention: their keys are gone from Redis.
+func (s *Store) pruneRetryLocked() {
+	old := s.cfg.Now().Add(-s.cfg.Retention).Unix()
+	for k := range s.retry {
+		if k.start < old {
+			delete(s.retry, k)
+		}
+	}
+}
+
+// owing returns the id of a live worker that holds partials Redis refused
+// to store (its last hand-over was refused for lack of memory), or "". Such
+// a worker keeps its alive mark (PEXPIRE, allowed under OOM) and deletes its
+// clean mark (DEL, allowed too); a worker that stopped (crashed, paused,
+// cut off) lets its alive mark expire after LeaseTTL. While one owes,
+// flushers close no bucket: the buckets go out late but whole once Redis
+// takes the partials (or the worker's fallback sends its part, after
+// REDIS_FALLBACK_AFTER). A failed read waits for nothing.
+func (s *Store) owing(ctx context.Context) string {
+	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	ids, err := s.rdb.SMembers(octx, s.workersKey()).Result()
+	s.count(1)
+	if err != nil || len(ids) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, s.aliveKey(id), s.cleanKey(id))
+	}
+	vals, err := s.rdb.MGet(octx, keys...).Result()
+	s.count(1)
+	if err != nil || len(vals) != len(keys) {
+		return ""
+	}
+	var gone []any
+	who := ""
+	for i, id := range ids {
+		alive, clean := vals[2*i] != nil, vals[2*i+1] != nil
+		switch {
+		case !alive && !clean:
+			gone = append(gone, id)
+		case alive && !clean && who == "":
+			who = id
+		}
+	}
+	if len(gone) > 0 {
+		_ = s.rdb.SRem(octx, s.workersKey(), gone...).Err()
+		s.count(1)
+	}
+	return who
 }
 
 // dueCutoff returns the start of the newest bucket whose end plus grace has
@@ -120,74 +267,156 @@ func dueCutoff(now time.Time, res, grace time.Duration) int64 {
 	return sec - m
 }
 
-// leases renews the leases held and tries to take the others; it returns
-// the partitions held for at least LeaseSettle, ascending: a worker that
-// just took a partition over leaves the previous holder, whose Redis
-// connection may have stalled, time to record the deliveries its outlets
-// settled meanwhile, so that it does not resend them.
-func (s *Store) leases(ctx context.Context) ([]int, error) {
-	ttl := s.cfg.LeaseTTL.Milliseconds()
+// lease is one partition's lease as this worker holds it.
+type lease struct {
+	token int64     // fencing token: every flush-side script checks it
+	since time.Time // when taken (cfg.Now), for LeaseSettle
+	until time.Time // wall clock: the lease is surely still ours before this
+}
+
+// heldLease is a partition ready to flush and its token.
+type heldLease struct {
+	p     int
+	token int64
+}
+
+// errFenced says that a flush-side write was refused: the partition's lease
+// expired or moved to another worker. Not a Redis failure.
+var errFenced = errors.New("store: the partition's lease is no longer this worker's")
+
+// renew renews the leases held and tries to take the others, in one round
+// trip. A lease is taken as surely held until 9/10 of LeaseTTL after the
+// request was sent; a renewal that fails leaves that bound as it was, so
+// that a worker cut off from Redis stops delivering before another can take
+// its partitions over.
+func (s *Store) renew(ctx context.Context) ([]int, error) {
+	ttl := s.cfg.LeaseTTL
+	s.mu.Lock()
+	last := make([]int64, s.cfg.Partitions)
+	holds := slices.Repeat([]string{"0"}, s.cfg.Partitions)
+	for p, l := range s.held {
+		last[p] = l.token
+		holds[p] = "1"
+	}
+	for p, t := range s.lastTok {
+		if last[p] == 0 {
+			last[p] = t
+		}
+	}
+	s.mu.Unlock()
+	sent := time.Now()
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for p := range s.cfg.Partitions {
-			evalsha(ctx, pipe, leaseScript, []string{s.keys(p).lease()}, s.cfg.ID, ttl)
+			k := s.keys(p)
+			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
 		}
 	})
 	if len(cmds) != s.cfg.Partitions {
 		return nil, err
 	}
+	now := s.cfg.Now()
 	var held []int
 	var firstErr error
-	for p, c := range cmds {
-		n, err := c.(*redis.Cmd).Int64()
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		if err == nil && n == 1 {
-			held = append(held, p)
-		}
-	}
-	now := s.cfg.Now()
-	ready := held[:0:0]
 	s.mu.Lock()
-	for p := range s.held {
-		if !slices.Contains(held, p) {
+	for p, c := range cmds {
+		tok, err := c.(*redis.Cmd).Int64()
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue // keep what we know: the lease lapses at its bound
+		case tok == 0:
+			if l := s.held[p]; l != nil {
+				s.stats.leasesLost.Add(1)
+				s.warnLocked("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
+			}
 			delete(s.held, p)
+			continue
 		}
-	}
-	for _, p := range held {
-		since, ok := s.held[p]
-		if !ok {
-			since = now
-			s.held[p] = now
+		l := s.held[p]
+		if l == nil || l.token != tok {
+			l = &lease{token: tok, since: now}
+			s.held[p] = l
 		}
-		if now.Sub(since) >= s.cfg.LeaseSettle {
-			ready = append(ready, p)
-		}
+		l.until = sent.Add(ttl * 9 / 10)
+		s.lastTok[p] = tok
+		held = append(held, p)
 	}
 	s.mu.Unlock()
-	if firstErr != nil && len(held) == 0 {
-		return nil, s.redact(firstErr)
+	if firstErr != nil {
+		return held, s.redact(firstErr)
 	}
-	return ready, nil
+	return held, nil
 }
 
-// flush closes one (partition, bucket), merges its partials, computes its
-// totals and hands it to the outlets that do not have it yet.
-func (s *Store) flush(ctx context.Context, k pkey, attempts int, now time.Time) error {
+// ready returns the partitions whose lease is surely held and was taken at
+// least LeaseSettle ago, ascending: a worker that just took a partition over
+// leaves the previous holder, whose Redis connection may have stalled, time
+// to record the deliveries its outlets settled meanwhile, so that it does
+// not resend them.
+func (s *Store) ready() []heldLease {
+	now, wall := s.cfg.Now(), time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []heldLease
+	for p, l := range s.held {
+		if wall.Before(l.until) && now.Sub(l.since) >= s.cfg.LeaseSettle {
+			out = append(out, heldLease{p, l.token})
+		}
+	}
+	slices.SortFunc(out, func(a, b heldLease) int { return a.p - b.p })
+	return out
+}
+
+// valid says whether this worker surely still holds partition p's lease
+// under token. Outlets ask it before each request (Bucket.Valid).
+func (s *Store) valid(p int, token int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.held[p]
+	return l != nil && l.token == token && time.Now().Before(l.until)
+}
+
+// fenced reports whether err is a fencing refusal; if so it forgets the
+// lease (the renewal finds out who holds it now) and counts it.
+func (s *Store) fenced(p int, token int64, err error) bool {
+	if !isFenced(err) {
+		return false
+	}
+	s.stats.fenced.Add(1)
+	s.mu.Lock()
+	if l := s.held[p]; l != nil && l.token == token {
+		delete(s.held, p)
+		s.stats.leasesLost.Add(1)
+	}
+	s.mu.Unlock()
+	s.warn("fenced", "store: a flush-side write was refused: this worker's lease of the partition lapsed or moved; stopped", "partition", p)
+	return true
+}
+
+func isFenced(err error) bool {
+	return err != nil && (errors.Is(err, errFenced) || strings.HasPrefix(err.Error(), "FENCED"))
+}
+
+// flush closes one (partition, bucket) under the lease token, merges its
+// partials, computes its totals and hands it to the outlets that do not have
+// it yet. Every write checks the token (a FENCED error when the lease moved).
+func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, now time.Time) error {
 	keys := s.keys(k.p)
 	ttl := int64(s.cfg.Retention / time.Second)
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, closeScript, []string{keys.closed(k.start), keys.parts(k.start)}, ttl)
-		pipe.SMembers(ctx, keys.done(k.start))
+		evalsha(ctx, pipe, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start),
+			keys.sent(k.start), keys.fb(k.start)}, token, ttl)
 	})
 	if err != nil {
 		return err
 	}
-	raw, err := cmds[0].(*redis.Cmd).StringSlice()
+	reply, err := cmds[0].(*redis.Cmd).Slice()
 	if err != nil {
 		return err
 	}
-	done, err := cmds[1].(*redis.StringSliceCmd).Result()
+	prev, done, raw, fellBack, err := closeReply(reply)
 	if err != nil {
 		return err
 	}
@@ -196,19 +425,33 @@ func (s *Store) flush(ctx context.Context, k pkey, attempts int, now time.Time) 
 		s.stats.bucketsAbandoned.Add(1)
 		s.log.Error("store: bucket older than the age bound was never delivered; deleting it",
 			"bucket", start, "partition", k.p, "delivered_to", done)
-		return s.cleanup(ctx, k)
+		return s.cleanup(ctx, k, token)
 	}
 	states := s.merge(raw)
-	if len(states) == 0 || s.allDone(done) {
-		return s.cleanup(ctx, k)
+	if len(fellBack) > 0 {
+		// Series a worker sent itself while Redis was down: they are not
+		// sent again (a second, different value). What other workers had
+		// of them is counted as dropped.
+		out := states[:0]
+		for _, st := range states {
+			if fellBack[skey{st.Name, st.Source}] {
+				s.stats.fallbackExcluded.Add(1)
+				continue
+			}
+			out = append(out, st)
+		}
+		states = out
 	}
-	totals, err := s.totals(ctx, k, states)
+	if len(states) == 0 || s.allDone(done) {
+		return s.cleanup(ctx, k, token)
+	}
+	totals, err := s.totals(ctx, k, token, states)
 	if err != nil {
 		return err
 	}
 	if err := s.publish(ctx, k, states); err != nil {
-		s.stats.feedErrors.Add(1)
-		s.warn("feed", "store: cannot append a merged bucket to the feed (viewers miss it)", "err", err)
+		s.stats.feedDropped.Add(1)
+		s.failed("feed", err, "store: cannot append a merged bucket to the feed (viewers miss it)")
 	}
 
 	b := &aggregate.Bucket{Start: start, Period: s.cfg.Resolution, Series: make([]aggregate.Series, len(states))}
@@ -220,16 +463,32 @@ func (s *Store) flush(ctx context.Context, k pkey, attempts int, now time.Time) 
 		b.Series[i].Totals = totals[i]
 	}
 	skip := func(name string) bool { return slices.Contains(done, name) }
-	fl := &flight{key: k, waiting: make(map[string]bool), attempts: attempts, resend: attempts > 0 || len(done) > 0}
+	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts, resend: attempts > 0 || len(done) > 0}
 	for _, o := range s.cfg.Outlets {
 		if !skip(o) {
 			fl.waiting[o] = true
 		}
 	}
+	if !s.valid(k.p, token) {
+		return errFenced
+	}
+	if prev != "" && prev != strconv.FormatInt(token, 10) {
+		// Another holder handed this bucket to these outlets and never
+		// recorded their verdicts (it stopped, crashed or stalled between
+		// a receiver's answer and Redis): whether they have it cannot be
+		// known. Sent again, with identical values, and counted.
+		s.stats.resends.Add(uint64(len(fl.waiting)))
+		fl.resend = true
+		// Logged each time: at most one line per (partition, bucket) a
+		// stopped holder left in flight, once per take-over.
+		s.log.Warn("store: resending a bucket another worker handed to the outlets without recording the outcome (identical values)",
+			"bucket", start, "bucket_unix", k.start, "partition", k.p, "outlets", len(fl.waiting))
+	}
 	s.mu.Lock()
 	s.flights[k] = fl
 	s.mu.Unlock()
 	b.Done = func(name string, err error) { s.settle(fl, name, err) }
+	b.Valid = func() bool { return s.valid(k.p, token) }
 	s.stats.bucketsFlushed.Add(1)
 	s.stats.flushedSeries.Add(uint64(len(states)))
 	if fl.resend {
@@ -238,6 +497,44 @@ func (s *Store) flush(ctx context.Context, k pkey, attempts int, now time.Time) 
 
 	s.cfg.Deliver(b, skip)
 	return nil
+}
+
+// closeReply reads closeScript's reply: the previous sent mark, the
+// delivered set, the partials and the series some fallback sent.
+func closeReply(reply []any) (prev string, done, raw []string, fellBack map[skey]bool, err error) {
+	bad := errors.New("store: unexpected reply of the close script")
+	if len(reply) != 4 {
+		return "", nil, nil, nil, bad
+	}
+	prev, ok := reply[0].(string)
+	if !ok {
+		return "", nil, nil, nil, bad
+	}
+	var fb []string
+	for i, dst := range []*[]string{&done, &raw, &fb} {
+		items, ok := reply[i+1].([]any)
+		if !ok {
+			return "", nil, nil, nil, bad
+		}
+		for _, it := range items {
+			str, ok := it.(string)
+			if !ok {
+				return "", nil, nil, nil, bad
+			}
+			*dst = append(*dst, str)
+		}
+	}
+	for _, list := range fb {
+		for _, line := range strings.Split(list, "\n") {
+			if name, source, ok := strings.Cut(line, "\x00"); ok {
+				if fellBack == nil {
+					fellBack = make(map[skey]bool)
+				}
+				fellBack[skey{name, source}] = true
+			}
+		}
+	}
+	return prev, done, raw, fellBack, nil
 }
 
 func (s *Store) allDone(done []string) bool {
@@ -282,9 +579,9 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 
 // totals advances (once per bucket) and returns the running totals of the
 // states, nil for kinds without totals.
-func (s *Store) totals(ctx context.Context, k pkey, states []*aggregate.State) ([]*aggregate.Totals, error) {
+func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggregate.State) ([]*aggregate.Totals, error) {
 	keys := s.keys(k.p)
-	args := []any{k.start, int64(s.cfg.Retention / time.Second), int64(s.cfg.TotalsTTL / time.Second)}
+	args := []any{token, k.start, int64(s.cfg.Retention / time.Second), int64(s.cfg.TotalsTTL / time.Second)}
 	var idx []int
 	for i, st := range states {
 		if !wantsTotals(st.Kind) {
@@ -299,15 +596,24 @@ func (s *Store) totals(ctx context.Context, k pkey, states []*aggregate.State) (
 		return out, nil
 	}
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, totalsScript, []string{keys.totals(), keys.tot(k.start)}, args...)
+		evalsha(ctx, pipe, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start), keys.prune()}, args...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	rec, err := cmds[0].(*redis.Cmd).Text()
+	reply, err := cmds[0].(*redis.Cmd).Slice()
 	if err != nil {
 		return nil, err
 	}
+	if len(reply) != 2 {
+		return nil, errors.New("store: malformed totals reply")
+	}
+	rec, ok1 := reply[0].(string)
+	pruned, ok2 := reply[1].(int64)
+	if !ok1 || !ok2 {
+		return nil, errors.New("store: malformed totals reply")
+	}
+	s.stats.totalsPruned.Add(uint64(pruned))
 	lines := strings.Split(rec, "\n")
 	if len(lines) != len(idx) {
 		// A record from different partials cannot happen (the bucket is
@@ -330,8 +636,16 @@ func (s *Store) totals(ctx context.Context, k pkey, states []*aggregate.State) (
 	return out, nil
 }
 
-// settle is Bucket.Done: it records one outlet's verdict; the flush loop
-// writes it to Redis. It does not block.
+// verdict is one or more outlet verdicts of a flight to record in Redis.
+type verdict struct {
+	fl      *flight
+	outlets []string // accepted or refused for good: they join the delivered set
+	refused int      // of those, refused
+	final   bool     // every outlet settled the flight
+}
+
+// settle is Bucket.Done: it queues one outlet's verdict, which Run records
+// in Redis at once (and Tick, in tests). It does not block.
 func (s *Store) settle(fl *flight, name string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,60 +653,86 @@ func (s *Store) settle(fl *flight, name string, err error) {
 		return // an outlet we did not wait for, or a second call
 	}
 	delete(fl.waiting, name)
+	v := verdict{fl: fl, final: len(fl.waiting) == 0}
 	switch {
 	case err == nil:
-		fl.ok = append(fl.ok, name)
+		v.outlets = []string{name}
 	case errors.Is(err, outlet.ErrPermanent):
-		fl.refused = append(fl.refused, name)
+		v.outlets, v.refused = []string{name}, 1
+	case errors.Is(err, outlet.ErrWithdrawn):
+		// The lease moved before the request: the new holder sends it.
+		s.stats.withdrawn.Add(1)
+		fl.failed = true
+		fl.lastErr = err
 	default:
 		fl.failed = true
 		fl.lastErr = err
 	}
-	if len(fl.waiting) == 0 {
+	if v.final {
 		delete(s.flights, fl.key)
-		s.settled = append(s.settled, fl)
+	}
+	if len(v.outlets) == 0 && !v.final {
+		return
+	}
+	s.settled = append(s.settled, v)
+	select {
+	case s.kick <- struct{}{}: // Run records it now
+	default:
 	}
 }
 
 // processSettled records the outlets' verdicts: delivered outlets join the
-// bucket's delivered set; a bucket every outlet settled for good is cleaned
-// up; one an outlet dropped is retried later.
+// bucket's delivered set as each answers; a bucket every outlet settled for
+// good is cleaned up; one an outlet dropped is retried later. Each record
+// checks the lease token the bucket was flushed under: a worker whose lease
+// moved records nothing (the new holder resends what it cannot know was
+// delivered).
 func (s *Store) processSettled(ctx context.Context) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
 	s.mu.Lock()
 	settled := s.settled
 	s.settled = nil
 	s.mu.Unlock()
-	for i, fl := range settled {
+	for i, v := range settled {
+		fl := v.fl
 		keys := s.keys(fl.key.p)
-		fin := append(slices.Clone(fl.ok), fl.refused...)
-		s.stats.outletRefused.Add(uint64(len(fl.refused)))
+		clean := "0"
+		if v.final && !fl.failed {
+			clean = "1"
+		}
+		args := []any{fl.token, fl.key.start, int64(s.cfg.Retention / time.Second), clean}
+		for _, o := range v.outlets {
+			args = append(args, o)
+		}
 		_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-			if len(fin) > 0 {
-				members := make([]any, len(fin))
-				for i, o := range fin {
-					members[i] = o
-				}
-				pipe.SAdd(ctx, keys.done(fl.key.start), members...)
-				pipe.Expire(ctx, keys.done(fl.key.start), s.cfg.Retention)
-			}
-			if !fl.failed {
-				evalsha(ctx, pipe, cleanupScript,
-					[]string{keys.parts(fl.key.start), keys.done(fl.key.start), keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start)}, fl.key.start)
-			}
+			evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(fl.key.start), keys.done(fl.key.start),
+				keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start), keys.sent(fl.key.start), keys.fb(fl.key.start)}, args...)
 		})
+		if s.fenced(fl.key.p, fl.token, err) {
+			s.mu.Lock()
+			delete(s.retry, fl.key)
+			s.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			// Keep the rest for the next round.
 			s.mu.Lock()
 			s.settled = append(settled[i:], s.settled...)
 			s.mu.Unlock()
 			s.stats.flushErrors.Add(1)
-			s.warn("settle", "store: cannot record a delivered bucket; retrying", "err", err)
+			s.failed("settle", err, "store: cannot record a delivered bucket; retrying")
 			return
+		}
+		s.stats.outletRefused.Add(uint64(v.refused))
+		if !v.final {
+			continue
 		}
 		s.mu.Lock()
 		if fl.failed {
 			d := min(maxRetry, minRetry<<min(fl.attempts, 10))
 			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(d), attempts: fl.attempts + 1}
+			s.pruneRetryLocked()
 		} else {
 			delete(s.retry, fl.key)
 		}
@@ -407,16 +747,25 @@ func (s *Store) processSettled(ctx context.Context) {
 }
 
 // cleanup deletes a settled (partition, bucket).
-func (s *Store) cleanup(ctx context.Context, k pkey) error {
+func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
+	err := s.drop(ctx, k, token)
+	if err == nil {
+		s.stats.bucketsDone.Add(1)
+	}
+	return err
+}
+
+// drop deletes a (partition, bucket)'s partials and bookkeeping.
+func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
 	keys := s.keys(k.p)
 	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, cleanupScript, []string{keys.parts(k.start), keys.done(k.start), keys.pending(), keys.fed(k.start), keys.tot(k.start)}, k.start)
+		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
+			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, token, k.start, int64(s.cfg.Retention/time.Second), "1")
 	})
 	if err == nil {
 		s.mu.Lock()
 		delete(s.retry, k)
 		s.mu.Unlock()
-		s.stats.bucketsDone.Add(1)
 	}
 	return err
 }

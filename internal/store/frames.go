@@ -80,7 +80,7 @@ func (s *Store) FrameSeen(ctx context.Context, id string, ttl time.Duration) (bo
 	if res.err != nil {
 		s.frameDownUntil.Store(time.Now().Add(FramePause).UnixNano())
 		s.stats.frameErrors.Add(1)
-		s.warn("frames", "store: cannot check Logplex Frame-Ids in Redis; de-duplicating locally only", "err", s.redact(res.err))
+		s.failed("frames", res.err, "store: cannot check Logplex Frame-Ids in Redis; keeping the bodies, de-duplicating locally only")
 		return false, s.redact(res.err)
 	}
 	if res.dup {
@@ -114,11 +114,18 @@ func (s *Store) frameLoop() {
 		for i, r := range batch {
 			cmds[i] = pipe.SetNX(ctx, r.key, "1", r.ttl)
 		}
-		_, _ = pipe.Exec(ctx)
+		_, execErr := pipe.Exec(ctx)
 		cancel()
 		s.count(len(batch))
 		for i, r := range batch {
+			// Only a reply of its own says "already taken": when the
+			// pipeline failed (e.g. AUTH refused while connecting, where
+			// go-redis leaves the commands without a reply or an error),
+			// every check of the batch failed and its body is kept.
 			set, err := cmds[i].Result()
+			if err == nil && execErr != nil {
+				err = execErr
+			}
 			r.reply <- frameRes{dup: err == nil && !set, err: err}
 		}
 	}

@@ -72,6 +72,9 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			return s.handoverFailed(err)
 		}
 	}
+	if err := s.checkMarker(ctx, now); err != nil {
+		return s.handoverFailed(err)
+	}
 	type write struct {
 		k    pkey
 		c    *partial
@@ -88,24 +91,66 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		}
 		writes = append(writes, write{k, c, data})
 	}
-	if len(writes) == 0 {
+	fbs := make([]pkey, 0, len(s.fellBack))
+	for k := range s.fellBack {
+		fbs = append(fbs, k)
+	}
+	if len(writes) == 0 && len(fbs) == 0 {
 		return nil
 	}
 	slices.SortFunc(writes, func(a, b write) int {
 		return cmp.Or(cmp.Compare(a.k.start, b.k.start), cmp.Compare(a.k.p, b.k.p))
 	})
 	ttl := int64(s.cfg.Retention / time.Second)
+	// This worker is alive and clean once these writes succeed (see
+	// Store.owing).
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		pipe.Set(ctx, s.aliveKey(s.cfg.ID), "1", s.cfg.LeaseTTL)
+		pipe.Set(ctx, s.cleanKey(s.cfg.ID), "1", s.cfg.LeaseTTL)
+		pipe.SAdd(ctx, s.workersKey(), s.cfg.ID)
 		for _, w := range writes {
 			k := s.keys(w.k.p)
-			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending()},
+			evalsha(ctx, pipe, appendScript, []string{k.closed(w.k.start), k.parts(w.k.start), k.pending(), k.upto()},
 				w.c.id, w.data, w.k.start, ttl)
 		}
+		for _, fk := range fbs {
+			k, f := s.keys(fk.p), s.fellBack[fk]
+			evalsha(ctx, pipe, fallbackScript, []string{k.closed(fk.start), k.parts(fk.start), k.pending(), k.upto(), k.fb(fk.start)},
+				f.id, f.series, fk.start, ttl)
+		}
 	})
-	if len(cmds) != len(writes) {
+	if err != nil && reasonOf(err) == 1 { // ReasonOOM
+		// Redis answers but refuses writes: say "alive, owing" with the
+		// commands Redis still runs under OOM (PEXPIRE, DEL), so that no
+		// flusher closes a bucket whose partial this worker holds unwritten.
+		_, _ = s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			pipe.PExpire(ctx, s.aliveKey(s.cfg.ID), s.cfg.LeaseTTL)
+			pipe.Del(ctx, s.cleanKey(s.cfg.ID))
+		})
+	}
+	if len(cmds) != 3+len(writes)+len(fbs) {
 		return s.handoverFailed(err)
 	}
+	cmds = cmds[3:]
 	var firstErr error
+	for i, fk := range fbs {
+		n, cerr := cmds[len(writes)+i].(*redis.Cmd).Int64()
+		switch {
+		case cerr != nil:
+			if firstErr == nil {
+				firstErr = cerr
+			}
+			continue
+		case n == 0:
+			s.stats.fallbackLate.Add(1)
+			s.warn("fallback-late", "store: a bucket this worker sent itself while Redis was down had already been sent from Redis: its series may have gone out twice",
+				"bucket", time.Unix(fk.start, 0).UTC(), "partition", fk.p)
+		}
+		delete(s.fellBack, fk)
+	}
+	cmds = cmds[:len(writes)]
+	var lateStates, lateMeasurements int64
+	var lateBuckets []int64
 	for i, cmd := range cmds {
 		w := writes[i]
 		n, cerr := cmd.(*redis.Cmd).Int64()
@@ -121,8 +166,11 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			}
 			s.stats.lateStates.Add(uint64(len(w.c.dirty)))
 			s.stats.lateMeasurements.Add(uint64(m))
-			s.warn("late", "store: partial states for a bucket already flushed: counted late, not sent",
-				"bucket", time.Unix(w.k.start, 0).UTC(), "series", len(w.c.dirty), "measurements", m)
+			lateStates += int64(len(w.c.dirty))
+			lateMeasurements += m
+			if !slices.Contains(lateBuckets, w.k.start) {
+				lateBuckets = append(lateBuckets, w.k.start)
+			}
 			delete(s.cum, w.k)
 		default:
 			s.stats.handoverBlobs.Add(1)
@@ -132,6 +180,10 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			w.c.clean = now
 		}
 	}
+	if lateStates > 0 {
+		s.warn("late", "store: partial states for buckets already flushed: counted late, not sent",
+			"buckets_unix", lateBuckets, "series", lateStates, "measurements", lateMeasurements)
+	}
 	if firstErr != nil {
 		return s.handoverFailed(s.redact(firstErr))
 	}
@@ -139,6 +191,60 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
 	}
 	s.downSince, s.failures = time.Time{}, 0
+	return nil
+}
+
+// checkMarker reads the data marker when this worker holds partials of
+// open buckets. When it changed (Redis lost its data), every partial of a
+// bucket whose deadline has not passed is marked for a whole rewrite, so
+// that what was handed over before the loss counts once again; partials of
+// buckets already due are not rewritten (they may have been delivered
+// before the loss: rewriting them could send them twice), and their series
+// are counted in Stats.DataLossSeries. Called with hmu held.
+func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
+	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
+	open := false
+	for k := range s.cum {
+		if k.start > cutoff {
+			open = true
+			break
+		}
+	}
+	if !open && s.marker != "" {
+		return nil
+	}
+	cand := fmt.Sprintf("%s:%d", s.cfg.ID, time.Now().UnixNano())
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		evalsha(ctx, pipe, markerScript, []string{s.markerKey()}, cand)
+	})
+	if err != nil {
+		return err
+	}
+	v, err := cmds[0].(*redis.Cmd).Text()
+	if err != nil {
+		return err
+	}
+	if s.marker == "" || v == s.marker {
+		s.marker = v
+		return nil
+	}
+	s.marker = v
+	var rewritten, lost int
+	for k, c := range s.cum {
+		if k.start <= cutoff {
+			lost += len(c.states)
+			continue
+		}
+		for sk, st := range c.states {
+			c.dirty[sk] = st.Count()
+			rewritten++
+		}
+	}
+	s.stats.dataLosses.Add(1)
+	s.stats.dataLossSeries.Add(uint64(lost))
+	s.stats.repairedSeries.Add(uint64(rewritten))
+	s.log.Error("store: Redis lost its data (its marker changed: a restart without persistence, FLUSHALL or a failover); writing this worker's open partials again",
+		"rewritten_series", rewritten, "due_series_not_rewritten", lost)
 	return nil
 }
 
@@ -152,8 +258,8 @@ func (s *Store) handoverFailed(err error) error {
 	for _, c := range s.cum {
 		n += len(c.dirty)
 	}
-	s.warn("handover", "store: cannot hand partial states to Redis; keeping them and retrying",
-		"err", err, "unsent_series", n, "down_since", s.downSince)
+	s.failed("handover", err, "store: cannot hand partial states to Redis; keeping them and retrying",
+		"unsent_series", n, "down_since", s.downSince)
 	return fmt.Errorf("store: hand-over: %w", err)
 }
 
@@ -210,14 +316,26 @@ func (s *Store) DownSince() time.Time {
 	return s.downSince
 }
 
+// fallback is what this worker's fallback sent of one (partition, bucket):
+// its field and the series, "name NUL source" lines, to record in Redis
+// (fallbackScript) once it answers.
+type fallback struct {
+	id     string
+	series string
+}
+
 // TakeUnsent removes and returns, merged per bucket, this worker's whole
 // partial of every bucket that started at or before cutoff and still has
 // something Redis did not acknowledge: for the worker to send it itself when
 // Redis has been down too long (or at shutdown). What was acknowledged is
-// included, so that the bucket sent is this worker's whole view of it; the
-// flusher may send the same bucket again, merged with the other workers'
-// partials, once Redis answers. That is the documented cost of the
-// fallback.
+// included, so that each series sent is this worker's whole view of it.
+// The rule that keeps a series from going out with two different values:
+// at the first hand-over Redis answers, the worker removes its partial of
+// those buckets from Redis and lists the series it sent, and the flusher
+// leaves those series out of the merged bucket (other workers' parts of
+// them are then lost, counted in Stats.FallbackExcluded); series only
+// other workers had are sent from Redis as usual. A bucket Redis had
+// already closed is counted in Stats.FallbackLate.
 func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
@@ -227,9 +345,13 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 		if k.start > limit || len(c.dirty) == 0 {
 			continue
 		}
-		for _, st := range c.states {
+		lines := make([]string, 0, len(c.states))
+		for sk, st := range c.states {
 			byStart[k.start] = append(byStart[k.start], st)
+			lines = append(lines, sk.name+"\x00"+sk.source)
 		}
+		slices.Sort(lines)
+		s.fellBack[k] = fallback{id: c.id, series: strings.Join(lines, "\n")}
 		delete(s.cum, k)
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,9 @@ type Stats struct {
 	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
 	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
 	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
-	FeedErrors        uint64 `metric:"feed_errors,drop"`       // failed reads of the feed
+	FeedErrors        uint64 `metric:"feed_errors"`            // failed reads of the feed (retried from the last entry read: nothing missed)
+	FeedDropped       uint64 `metric:"feed_dropped,drop"`      // merged buckets that could not be appended to the feed: the viewers miss them
+	FeedTrimmed       uint64 `metric:"feed_trimmed"`           // feed entries removed by its cap (DefaultFeedLen): a viewer that had not read them misses them
 	FallbackBuckets   uint64 `metric:"fallback_buckets"`       // buckets taken back for local delivery while Redis was down (TakeUnsent)
 	RedisCommands     uint64 `metric:"commands"`               // commands sent to Redis (pipelined ones each count)
 	RedisRoundTrips   uint64 `metric:"-"`                      // round trips to Redis
@@ -49,6 +52,22 @@ type Stats struct {
 	FeedBytes         uint64 `metric:"-"`                      // bytes appended to the feed
 	HandoverBytes     uint64 `metric:"-"`                      // bytes of the stored partial blobs
 	ConsecutiveErrors int    `metric:"-"`                      // failed hand-overs in a row (0 when Redis answers)
+	Fenced            uint64 `metric:"fenced"`                 // flush-side writes (close, totals, verdicts, clean-up) refused: the lease had moved
+	LeasesLost        uint64 `metric:"leases_lost"`            // leases this worker held and found lapsed or taken by another worker
+	Withdrawn         uint64 `metric:"withdrawn"`              // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
+	Resends           uint64 `metric:"resends"`                // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
+	DataLosses        uint64 `metric:"data_losses"`            // times this worker found that Redis had lost its data (the marker changed)
+	DataLossSeries    uint64 `metric:"data_loss_series,drop"`  // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
+	RepairedSeries    uint64 `metric:"repaired_series"`        // series of open buckets written again after a data loss
+	FallbackExcluded  uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
+	FallbackLate      uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
+	TotalsPruned      uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
+	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back for a live worker whose partials Redis refused (OOM)
+
+	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
+	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
+	// Every one of them is a "Redis unavailable": data kept, step retried.
+	Errors map[string]uint64 `metric:"-"` // published as worker.redis.errors.<reason> (worker/store.go)
 }
 
 // Store is one worker's connection to the shared state. Safe for concurrent
@@ -62,16 +81,23 @@ type Store struct {
 	// Hand-over state, under hmu.
 	hmu       sync.Mutex
 	cum       map[pkey]*partial // this worker's partial of each open (partition, bucket)
+	fellBack  map[pkey]fallback // sent by this worker's fallback, to record in Redis
 	downSince time.Time         // zero while Redis answers
+	marker    string            // the data marker last read (checkMarker)
 	failures  int
 
 	// Flush state, under mu.
 	mu      sync.Mutex
-	held    map[int]time.Time // partitions leased, since when
+	held    map[int]*lease // partitions leased
+	lastTok map[int]int64  // the last token held per partition, kept when a lease lapses
 	flights map[pkey]*flight
 	retry   map[pkey]retryState
-	settled []*flight
+	settled []verdict
 	warns   *throttle.Logger // at most once per LogEvery per kind
+
+	pmu      sync.Mutex    // one processSettled at a time
+	kick     chan struct{} // a flight settled: record it now
+	renewing atomic.Bool   // Run's goroutine renews the leases
 
 	stats struct {
 		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
@@ -79,6 +105,11 @@ type Store struct {
 		seriesConflicts, badBlobs, flushErrors, framesDuplicate, frameErrors        atomic.Uint64
 		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
 		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
+		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
+		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
+		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
+		feedTrimmed, feedDropped                                                    atomic.Uint64
+		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
 	fr             frames
@@ -122,15 +153,18 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:     cfg,
-		rdb:     redis.NewClient(opt),
-		log:     cfg.Logger.With("component", "store"),
-		cum:     make(map[pkey]*partial),
-		held:    make(map[int]time.Time),
-		flights: make(map[pkey]*flight),
-		retry:   make(map[pkey]retryState),
-		warns:   throttle.New(cfg.Logger.With("component", "store"), LogEvery, cfg.Now),
-		fr:      frames{stop: make(chan struct{})},
+		cfg:      cfg,
+		rdb:      redis.NewClient(opt),
+		log:      cfg.Logger.With("component", "store"),
+		cum:      make(map[pkey]*partial),
+		fellBack: make(map[pkey]fallback),
+		held:     make(map[int]*lease),
+		lastTok:  make(map[int]int64),
+		kick:     make(chan struct{}, 1),
+		flights:  make(map[pkey]*flight),
+		retry:    make(map[pkey]retryState),
+		warns:    throttle.New(cfg.Logger.With("component", "store"), LogEvery, cfg.Now),
+		fr:       frames{stop: make(chan struct{})},
 	}
 	return s, nil
 }
@@ -180,6 +214,23 @@ func (s *Store) Stats() Stats {
 		FlushedSeries:    s.stats.flushedSeries.Load(),
 		FeedBytes:        s.stats.feedBytes.Load(),
 		HandoverBytes:    s.stats.handoverBytes.Load(),
+		Fenced:           s.stats.fenced.Load(),
+		LeasesLost:       s.stats.leasesLost.Load(),
+		Withdrawn:        s.stats.withdrawn.Load(),
+		Resends:          s.stats.resends.Load(),
+		DataLosses:       s.stats.dataLosses.Load(),
+		DataLossSeries:   s.stats.dataLossSeries.Load(),
+		RepairedSeries:   s.stats.repairedSeries.Load(),
+		FallbackExcluded: s.stats.fallbackExcluded.Load(),
+		FallbackLate:     s.stats.fallbackLate.Load(),
+		TotalsPruned:     s.stats.totalsPruned.Load(),
+		FlushWaits:       s.stats.flushWaits.Load(),
+		FeedTrimmed:      s.stats.feedTrimmed.Load(),
+		FeedDropped:      s.stats.feedDropped.Load(),
+		Errors:           make(map[string]uint64, len(reasons)),
+	}
+	for i, r := range reasons {
+		st.Errors[r] = s.stats.errors[i].Load()
 	}
 	s.hmu.Lock()
 	for _, c := range s.cum {
@@ -187,8 +238,13 @@ func (s *Store) Stats() Stats {
 	}
 	st.ConsecutiveErrors = s.failures
 	s.hmu.Unlock()
+	wall := time.Now()
 	s.mu.Lock()
-	st.Leases = len(s.held)
+	for _, l := range s.held {
+		if wall.Before(l.until) {
+			st.Leases++
+		}
+	}
 	s.mu.Unlock()
 	return st
 }
@@ -202,6 +258,12 @@ func (s *Store) count(n int) {
 // warn logs at most once per LogEvery per kind.
 func (s *Store) warn(kind, msg string, args ...any) {
 	s.warns.Log(slog.LevelWarn, kind, msg, args...)
+}
+
+// warnLocked is warn, callable with s.mu held (the throttled logger has a
+// lock of its own).
+func (s *Store) warnLocked(kind, msg string, args ...any) {
+	s.warn(kind, msg, args...)
 }
 
 // redact removes the URL's password from an error, should a client error
@@ -223,12 +285,13 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, closeScript, totalsScript, leaseScript, releaseScript, cleanupScript}
+var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
 // the pipeline once more. The returned error is the first command error or
-// the connection's; callers look at each command's own error.
+// the connection's; callers look at each command's own error, which is set
+// on every command when the pipeline failed.
 func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([]redis.Cmder, error) {
 	for attempt := 0; ; attempt++ {
 		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
@@ -247,6 +310,17 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 				return cmds, lerr
 			}
 			continue
+		}
+		if err != nil && !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Err() != nil }) {
+			// The pipeline failed before any command got a reply (AUTH
+			// refused while connecting leaves go-redis' commands without a
+			// reply or an error): no empty reply may pass for a verdict,
+			// so every command carries the pipeline's error. When some
+			// command has an error of its own, the others got their
+			// replies, and one damaged key fails only its own step.
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
 		}
 		return cmds, s.redact(err)
 	}

@@ -44,9 +44,12 @@ type Server struct {
 	URL  string // redis://127.0.0.1:PORT/0
 
 	proc *testproc.Proc
+	bin  string
+	dir  string
 
-	mu     sync.Mutex
-	paused bool
+	mu       sync.Mutex
+	paused   bool
+	password string // Do authenticates with it when set (RequirePass)
 }
 
 // Binary returns the path of redis-server ($REDIS_SERVER_BIN, PATH,
@@ -89,17 +92,40 @@ func start(bin, dir string) (*Server, error) {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + "/0"}
-	s.proc, err = testproc.Start(exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"), MaxLog)
-	if err != nil {
-		return nil, err
-	}
-	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
-	if err := s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout); err != nil {
+	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: dir}
+	if err := s.run(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// run starts the process on s.Addr and waits until it answers PING.
+func (s *Server) run() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	var err error
+	s.proc, err = testproc.Start(exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"), MaxLog)
+	if err != nil {
+		return err
+	}
+	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
+	return s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout)
+}
+
+// Restart stops the server (SIGTERM) and starts it again on the same
+// address. Without persistence it comes back empty, as a Redis restarted
+// without its data, and without a password (RequirePass is forgotten).
+func (s *Server) Restart() error {
+	s.mu.Lock()
+	if s.paused {
+		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
+	}
+	s.password, s.paused = "", false
+	s.mu.Unlock()
+	if err := s.proc.Stop(syscall.SIGTERM, StopTimeout); err != nil {
+		return err
+	}
+	return s.run()
 }
 
 // Do sends one command over a fresh connection and returns the reply's
@@ -112,11 +138,20 @@ func (s *Server) Do(args ...string) (string, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	s.mu.Lock()
+	pass := s.password
+	s.mu.Unlock()
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	cmd := func(args ...string) {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
+	if pass != "" {
+		cmd("AUTH", pass)
+	}
+	cmd(args...)
 	if _, err := c.Write(b.Bytes()); err != nil {
 		return "", err
 	}
@@ -124,6 +159,14 @@ func (s *Server) Do(args ...string) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
+	}
+	if pass != "" {
+		if !strings.HasPrefix(line, "+OK") {
+			return "", fmt.Errorf("redis: AUTH: %s", strings.TrimSpace(line))
+		}
+		if line, err = r.ReadString('\n'); err != nil {
+			return "", err
+		}
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
@@ -144,6 +187,21 @@ func (s *Server) Do(args ...string) (string, error) {
 		return string(buf[:n]), nil
 	}
 	return line[1:], nil
+}
+
+// RequirePass sets the server's password (CONFIG SET requirepass; ""
+// removes it) and closes every other client connection, as a provider
+// rotating the credentials does: clients must authenticate again. Later Do
+// calls authenticate with the new password.
+func (s *Server) RequirePass(password string) error {
+	if _, err := s.Do("CONFIG", "SET", "requirepass", password); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.password = password
+	s.mu.Unlock()
+	_, err := s.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	return err
 }
 
 // Info returns one numeric field of INFO (e.g. "used_memory").
