@@ -10,7 +10,7 @@ import (
 func TestRedisConfigErrors(t *testing.T) {
 	valid := func() Config {
 		c := viewConfig() // a valid configuration
-		c.Redis.Handover, c.Redis.FallbackAfter, c.Redis.Partitions = 2*time.Second, 2*time.Minute, 16
+		c.Redis.Handover, c.Redis.FallbackAfter, c.Redis.Partitions, c.Redis.LeaseTTL = 2*time.Second, 2*time.Minute, 16, 15*time.Second
 		return c
 	}
 	for name, tc := range map[string]struct {
