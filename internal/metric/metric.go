@@ -3,7 +3,11 @@
 // the project, so that no parser depends on another and no outlet on a parser.
 package metric
 
-import "time"
+import (
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
 
 // Kind says how a measurement aggregates within a time bucket.
 type Kind uint8
@@ -68,4 +72,30 @@ type Distribution struct {
 type Bin struct {
 	Value float64
 	Count uint64
+}
+
+// UnsafeText reports whether s holds a rune that would change how the text
+// around it is shown: a control character (C0, C1), a format character
+// (Unicode category Cf: the bidirectional overrides and isolates U+202A–U+202E
+// and U+2066–U+2069, zero-width characters), a line or paragraph separator,
+// or invalid UTF-8 ("abc\u202egnp.exe" reads "abcexe.png"). The OTLP
+// receiver refuses names and sources for which it holds; the live view keeps
+// those of every input off the page.
+func UnsafeText(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return true
+		}
+		i += size
+	}
+	return false
 }

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
@@ -220,7 +218,7 @@ func (h *History) Write(b *aggregate.Bucket) {
 		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name {
 			j++
 		}
-		if unsafeText(b.Series[i].Name) {
+		if metric.UnsafeText(b.Series[i].Name) {
 			unsafe += int64(j - i)
 			i = j
 			continue
@@ -368,7 +366,7 @@ func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 			conflicts++
 			continue
 		}
-		if unsafeText(s.Source) {
+		if metric.UnsafeText(s.Source) {
 			unsafe++
 			continue
 		}
@@ -415,32 +413,6 @@ func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 		}
 	}
 	return u, conflicts, unsafe
-}
-
-// unsafeText reports whether s holds a rune that would change how the text
-// around it is shown: a control character, a format character (Unicode Cf:
-// the bidirectional overrides and isolates, zero-width characters), a line
-// or paragraph separator, or invalid UTF-8 ("abc\u202egnp.exe" reads
-// "abcexe.png"). The same test as internal/input/otlp.UnsafeText, which
-// refuses such names at the OTLP receiver; here it keeps those of every
-// input (an l2met line from a drain too) off the page.
-func unsafeText(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				return true
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return true
-		}
-		i += size
-	}
-	return false
 }
 
 // apply writes one metric's update at bucket index idx and returns the

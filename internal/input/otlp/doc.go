@@ -88,7 +88,7 @@
 // message); beyond it, 503 with Retry-After (Stats.Busy). Points the
 // specification rules out are rejected: negative values on monotonic delta
 // sums, start times after the point's time, and names or sources that hold
-// control or bidirectional-override characters (UnsafeText).
+// control or bidirectional-override characters (metric.UnsafeText).
 //
 // # Decoding
 //

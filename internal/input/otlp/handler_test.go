@@ -266,8 +266,17 @@ func TestQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := marshal(t, logsRequest("web.1", time.Now(), "count#req=1"))
+	// The first request is taken by the one processing goroutine, which then
+	// blocks in the Sink: only then do QueueDepth more fill the queue.
+	if w := post(r, LogsPath, "application/x-protobuf", "", body); w.Code != http.StatusOK {
+		t.Fatalf("first request: %d", w.Code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Stats().Queued != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	var full *httptest.ResponseRecorder
-	for i := 0; i < QueueDepth+2 && full == nil; i++ {
+	for i := 1; i < QueueDepth+2 && full == nil; i++ {
 		if w := post(r, LogsPath, "application/x-protobuf", "", body); w.Code == http.StatusServiceUnavailable {
 			full = w
 		}

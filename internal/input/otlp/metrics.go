@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/l2met"
@@ -60,7 +58,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 				switch {
 				case m.Name == "" || len(m.Name) > l2met.MaxNameLen:
 					why = "metric name empty or longer than " + strconv.Itoa(l2met.MaxNameLen) + " bytes"
-				case UnsafeText(m.Name):
+				case metric.UnsafeText(m.Name):
 					why = "metric name with a control, format or bidirectional-override character"
 					res.unsafe += int64(pointCount(m))
 				}
@@ -178,7 +176,7 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 			res.invalid++
 			res.startAfter++
 			res.reject(1, quoteName(name)+": start_time_unix_nano after time_unix_nano")
-		case src != nil && UnsafeText(src(p.GetAttributes())):
+		case src != nil && metric.UnsafeText(src(p.GetAttributes())):
 			res.invalid++
 			res.unsafe++
 			res.reject(1, quoteName(name)+": source with a control, format or bidirectional-override character")
@@ -204,30 +202,6 @@ func quoteName(name string) string {
 		name = name[:64]
 	}
 	return strconv.Quote(name)
-}
-
-// UnsafeText reports whether s holds a rune that would change how text
-// around it is shown: a control character (C0, C1), a format character
-// (Unicode category Cf: the bidirectional overrides and isolates U+202A–U+202E
-// and U+2066–U+2069, zero-width characters), a line or paragraph separator,
-// or invalid UTF-8. "abc\u202egnp.exe" reads "abcexe.png".
-func UnsafeText(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				return true
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return true
-		}
-		i += size
-	}
-	return false
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -146,7 +146,7 @@ type Stats struct {
 	Invalid    uint64 `metric:"rejected_invalid,drop"`          // of Rejected: inconsistent points (bucket counts, scale, name), over MaxHistogramBuckets, and the three below
 	Negative   uint64 `metric:"rejected_negative,drop"`         // of Invalid: negative values on monotonic delta sums
 	StartAfter uint64 `metric:"rejected_start_after_time,drop"` // of Invalid: points whose start_time_unix_nano is after their time_unix_nano
-	Unsafe     uint64 `metric:"rejected_unsafe_names,drop"`     // of Invalid: names or sources with control, format or bidirectional-override characters (UnsafeText)
+	Unsafe     uint64 `metric:"rejected_unsafe_names,drop"`     // of Invalid: names or sources with control, format or bidirectional-override characters (metric.UnsafeText)
 	Summaries  uint64 `metric:"rejected_summaries,drop"`        // of Rejected: Summary points (not converted)
 
 	NonStringBodies uint64 `metric:"skipped,drop"` // log records whose body is not a string (no metric in them)
