@@ -29,7 +29,7 @@ const MaxAbsValue = 1e100
 // of input goroutines while Flush still visits few locks.
 const numShards = 64
 
-// Aggregator collects measurements into time buckets per series (name,
+// Aggregator collects measurements into time buckets per series (app, name,
 // source) and hands out the buckets once they are complete. Add is called by
 // the inputs, Flush by a ticker, FlushAll on shutdown. It is safe for
 // concurrent use.
@@ -97,7 +97,7 @@ type shardBucket struct {
 	series map[seriesKey]*State
 }
 
-type seriesKey struct{ name, source string }
+type seriesKey struct{ app, name, source string }
 
 // Stats are the Aggregator's cumulative counters, for self-metrics. Every
 // measurement given to Add is counted in exactly one of Added, Late and the
@@ -198,6 +198,9 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 // addOne adds m to the bucket starting at start (unix seconds).
 func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 	h := seriesHash(a.seed, m.Name, m.Source)
+	if m.App != "" {
+		h ^= maphash.String(a.seed, m.App) * 0xC2B2AE3D27D4EB4F
+	}
 	sh := &a.shards[h&(numShards-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -214,14 +217,14 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 		}
 		sh.cur = b
 	}
-	st := b.series[seriesKey{m.Name, m.Source}]
+	st := b.series[seriesKey{m.App, m.Name, m.Source}]
 	switch {
 	case st == nil:
 		if !a.admit(h, start, m.Source) { // counted by admit
 			return
 		}
 		st = a.newState(m)
-		b.series[seriesKey{st.Name, st.Source}] = st
+		b.series[seriesKey{st.App, st.Name, st.Source}] = st
 	case st.Kind != m.Kind || st.Unit != m.Unit:
 		sh.droppedConflict++
 		return
@@ -248,6 +251,7 @@ func (a *Aggregator) newState(m *metric.Measurement) *State {
 		st = new(State)
 	}
 	// Clone: the parser may hand over strings that alias a reused buffer.
+	st.App = strings.Clone(m.App)
 	st.Name = strings.Clone(m.Name)
 	st.Source = strings.Clone(m.Source)
 	st.Unit = strings.Clone(m.Unit)
@@ -265,7 +269,7 @@ func floorMod(x, m int64) int64 {
 }
 
 // Flush returns the buckets whose deadline has passed, Start+Resolution+Grace
-// <= now, oldest first, each with its Series sorted by Name then Source. It
+// <= now, oldest first, each with its Series sorted by App, Name then Source. It
 // returns nil when none is due. Measurements for those buckets arriving
 // afterwards are counted as late. Safe for concurrent use.
 func (a *Aggregator) Flush(now time.Time) []*Bucket {
@@ -367,6 +371,9 @@ func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, state
 			continue // every series was dropped
 		}
 		slices.SortFunc(states, func(x, y *State) int {
+			if c := strings.Compare(x.App, y.App); c != 0 {
+				return c
+			}
 			if c := strings.Compare(x.Name, y.Name); c != 0 {
 				return c
 			}
