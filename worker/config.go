@@ -107,6 +107,16 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, envcfg.Bad("SHUTDOWN_TIMEOUT", "not positive"))
 	}
+	if c.Drain.MultiApp() {
+		if c.Redis.URL != "" {
+			errs = append(errs, errors.New("DRAIN_SECRET (multi-app mode) and REDIS_URL are both set: shared state for several apps "+
+				"is not supported yet; run one worker without REDIS_URL, or unset DRAIN_SECRET (docs/multi-app.md)"))
+		}
+		if c.Syslog.Addr != "" || c.LogSession.APIKey != "" {
+			errs = append(errs, errors.New("DRAIN_SECRET (multi-app mode) authenticates each app on the HTTPS drain and the OTLP receiver only: "+
+				"unset SYSLOG_ADDR and HEROKU_API_KEY, whose lines carry no app credentials"))
+		}
+	}
 	if c.View.Password != "" && subtle.ConstantTimeCompare([]byte(c.View.Password), []byte(c.Drain.Password)) == 1 {
 		errs = append(errs, errors.New("VIEW_PASSWORD equals DRAIN_PASSWORD: the drain's credentials travel in the drain URL, give the view its own password"))
 	}
