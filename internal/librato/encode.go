@@ -36,7 +36,7 @@ var percentileSuffixes = [3]string{".median", ".perc95", ".perc99"}
 type encoder struct {
 	tagged  bool
 	prefix  func(app string) string // METRICS_PREFIX for a series' app (outlet.PrefixCache)
-	tags    []byte // configured tags, pre-encoded as `,"k":"v"` pairs, sorted
+	tags    []byte                  // configured tags, pre-encoded as `,"k":"v"` pairs, sorted
 	maxN    int
 	scratch []byte
 	seed    maphash.Seed

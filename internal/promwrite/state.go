@@ -10,7 +10,7 @@ import (
 // seriesKey identifies one input series across buckets.
 type seriesKey struct {
 	app, name, unit, source string
-	kind               metric.Kind
+	kind                    metric.Kind
 }
 
 // entry is the state kept for one input series: the running totals that make
