@@ -2,6 +2,7 @@ package drain
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/appauth"
 	"github.com/dynometrics/dynometrics/internal/envcfg"
@@ -49,6 +50,9 @@ func (e Env) Validate() error {
 	}
 	if err := envcfg.NoneOf("DRAIN_USER", e.User, ":"); err != nil {
 		return err
+	}
+	if e.Host != "" && (strings.ContainsAny(e.Host, "/@?# ") || strings.Contains(e.Host, "://")) {
+		return envcfg.Bad("DRAIN_HOST", "not a bare host name (no scheme, path or credentials)")
 	}
 	if e.Secret != "" {
 		if e.User != "" || e.Password != "" || e.InsecureNoAuth {
