@@ -141,10 +141,21 @@ func TestMultiAppBinary(t *testing.T) {
 			t.Fatalf("%s: %d, want 204", c.app, code)
 		}
 	}
+	// Fir: the OTLP receiver takes the same credentials; shop's gauge 7,
+	// billing's 8, and a cross-app request refused.
+	for _, c := range []struct {
+		app, pass string
+		v         float64
+		want      int
+	}{{"shop", shopPass, 7, http.StatusOK}, {"billing", billingPass, 8, http.StatusOK}, {"billing", shopPass, 999, http.StatusUnauthorized}} {
+		if code := postFir(t, base, c.app, c.pass, start.Add(20*time.Second), c.v); code != c.want {
+			t.Errorf("OTLP as %s: %d, want %d", c.app, code, c.want)
+		}
+	}
 	// Both apps: load_avg_5m, jobs and db.latency's 4 measurements (summary,
-	// median, perc95, perc99) per dyno.
-	waitFor(t, "Librato to get both apps' bucket", 15*time.Second, func() bool { return len(fake.Measurements()) >= 2*2*6 })
-	waitFor(t, "OTLP to get both apps' bucket", 15*time.Second, func() bool { return len(otlpRecv.Points()) >= 2*2*3 })
+	// median, perc95, perc99) per dyno, and fir.gauge of web.1.
+	waitFor(t, "Librato to get both apps' bucket", 15*time.Second, func() bool { return len(fake.Measurements()) >= 2*2*6+2 })
+	waitFor(t, "OTLP to get both apps' bucket", 15*time.Second, func() bool { return len(otlpRecv.Points()) >= 2*2*3+2 })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +190,15 @@ func TestMultiAppBinary(t *testing.T) {
 			}
 		}
 	}
-	if len(lib) != 2*2*6 {
-		t.Errorf("Librato got %d measurements, want %d: %v", len(lib), 2*2*6, sortedKeys(lib))
+	for k, want := range map[string]float64{
+		"us-east.prod.shop.fir.gauge{app=shop,dyno=web.1}": 7, "us-east.prod.billing.fir.gauge{app=billing,dyno=web.1}": 8,
+	} {
+		if got, ok := lib[k]; !ok || got != want {
+			t.Errorf("Librato %s = %v (sent: %v), want %v", k, got, ok, want)
+		}
+	}
+	if len(lib) != 2*2*6+2 {
+		t.Errorf("Librato got %d measurements, want %d: %v", len(lib), 2*2*6+2, sortedKeys(lib))
 	}
 
 	// Prometheus: an app label, {app} out of the name.
@@ -227,9 +245,33 @@ func TestMultiAppBinary(t *testing.T) {
 			}
 		}
 	}
-	if len(otl) != 2*2*2 {
-		t.Errorf("OTLP got %d sums and gauges, want 8: %v", len(otl), sortedKeys(otl))
+	if otl["shop us-east.prod.fir.gauge{source=web.1}"] != 7 || otl["billing us-east.prod.fir.gauge{source=web.1}"] != 8 {
+		t.Errorf("OTLP fir.gauge: %v", sortedKeys(otl))
 	}
+	if len(otl) != 2*2*2+2 {
+		t.Errorf("OTLP got %d sums and gauges, want 10: %v", len(otl), sortedKeys(otl))
+	}
+}
+
+// postFir posts one OTLP/HTTP JSON gauge fir.gauge=v of dyno web.1 at t to
+// the worker's receiver as a Fir telemetry drain would, and returns the
+// status.
+func postFir(t *testing.T, base, user, pass string, at time.Time, v float64) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"resourceMetrics":[{"resource":{"attributes":[{"key":"heroku.dyno.name","value":{"stringValue":"web.1"}}]},`+
+		`"scopeMetrics":[{"metrics":[{"name":"fir.gauge","gauge":{"dataPoints":[{"timeUnixNano":"%d","asDouble":%g}]}}]}]}]}`, at.UnixNano(), v)
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/metrics", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, pass)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func sortedKeys(m map[string]float64) []string {
@@ -239,4 +281,42 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	sort.Strings(s)
 	return s
+}
+
+// TestDrainURLErrors: -drain-url says what it needs, names no secret, and
+// prints nothing on stdout when it cannot print the URL.
+func TestDrainURLErrors(t *testing.T) {
+	tests := map[string]struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		"no DRAIN_SECRET":  {nil, []string{"-drain-url", "billing", "-drain-host", "m.example.com"}, "-drain-url needs DRAIN_SECRET"},
+		"bad app name":     {map[string]string{"DRAIN_SECRET": appSecretNew}, []string{"-drain-url", "My_App", "-drain-host", "m.example.com"}, `app name "My_App" is not a Heroku app name (3 to 30 characters`},
+		"no host":          {map[string]string{"DRAIN_SECRET": appSecretNew}, []string{"-drain-url", "billing"}, "-drain-host HOST or DRAIN_HOST"},
+		"host with scheme": {map[string]string{"DRAIN_SECRET": appSecretNew}, []string{"-drain-url", "billing", "-drain-host", "https://m.example.com"}, "want a bare host name"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			if code := realMain(tc.args, strings.NewReader(""), &stdout, &stderr); code != 2 {
+				t.Fatalf("exit %d, want 2", code)
+			}
+			if !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 || strings.Contains(stderr.String(), "s3cret") {
+				t.Errorf("stdout %q stderr %q; want only an error with %q", stdout.String(), stderr.String(), tc.want)
+			}
+		})
+	}
+	clearEnv(t)
+	t.Setenv("DRAIN_SECRET", appSecretNew)
+	t.Setenv("DRAIN_HOST", "m.example.com")
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"-drain-url", "billing"}, strings.NewReader(""), &stdout, &stderr); code != 0 ||
+		!strings.HasPrefix(stdout.String(), "https://billing:"+keyring(t, appSecretNew).Token("billing")+"@m.example.com/logs\n") {
+		t.Errorf("DRAIN_HOST: exit %d, stdout %q stderr %q", code, stdout.String(), stderr.String())
+	}
 }
