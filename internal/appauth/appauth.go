@@ -25,8 +25,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // MinSecretBytes is the shortest secret accepted: 128 bits of hex.
@@ -62,7 +64,8 @@ func validName(app string) bool {
 
 // Keyring holds the secrets. Safe for concurrent use.
 type Keyring struct {
-	keys [][]byte
+	keys  [][]byte
+	pools []sync.Pool // per key: keyed HMAC states, Reset before use
 }
 
 // ErrNoSecret is returned by New for an empty list.
@@ -81,6 +84,10 @@ func New(secrets []string) (*Keyring, error) {
 		}
 		k.keys = append(k.keys, []byte(s))
 	}
+	k.pools = make([]sync.Pool, len(k.keys))
+	for i, key := range k.keys {
+		k.pools[i].New = func() any { return hmac.New(sha256.New, key) }
+	}
 	return k, nil
 }
 
@@ -94,19 +101,38 @@ func Parse(list string) (*Keyring, error) {
 	return New(secrets)
 }
 
-// mac appends the token of app under key to dst.
-func mac(dst []byte, key []byte, app string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("dynometrics drain v1\n"))
-	m.Write([]byte(app))
+// tokenPrefix separates these MACs from any other use of the secrets.
+var tokenPrefix = []byte("dynometrics drain v1\n")
+
+// mac appends the token of app under the i-th key to dst. Keyed HMAC states
+// are pooled: setting up the key costs as much as the MAC of a name.
+func (k *Keyring) mac(dst []byte, i int, app string) []byte {
+	m := k.pools[i].Get().(hash.Hash)
+	m.Reset()
+	m.Write(tokenPrefix)
+	var name [64]byte // app names are at most 30 bytes; longer ones never get here
+	m.Write(name[:copy(name[:], app)])
 	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0]))
+	dst = base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0]))
+	k.pools[i].Put(m)
+	return dst
+}
+
+// macSlow is mac without the pool, for names of any length.
+func macSlow(dst []byte, key []byte, app string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(tokenPrefix)
+	m.Write([]byte(app))
+	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(nil))
 }
 
 // Token returns app's drain password, signed with the first secret. It does
 // not check the name: call ValidName first.
 func (k *Keyring) Token(app string) string {
-	return string(mac(make([]byte, 0, TokenLen), k.keys[0], app))
+	if !validName(app) { // mac copies at most 64 bytes of the name
+		return string(macSlow(make([]byte, 0, TokenLen), k.keys[0], app))
+	}
+	return string(k.mac(make([]byte, 0, TokenLen), 0, app))
 }
 
 // CheckPair reports whether password is app's token under any of the
@@ -118,8 +144,8 @@ func (k *Keyring) CheckPair(app, password string) bool {
 	}
 	var buf [TokenLen]byte
 	ok := 0
-	for _, key := range k.keys {
-		ok |= subtle.ConstantTimeCompare(mac(buf[:0], key, app), []byte(password))
+	for i := range k.keys {
+		ok |= subtle.ConstantTimeCompare(k.mac(buf[:0], i, app), []byte(password))
 	}
 	return ok == 1
 }

@@ -128,7 +128,7 @@ func FuzzCheckPair(f *testing.F) {
 	f.Add("a-b", strings.Repeat("A", TokenLen))
 	f.Fuzz(func(t *testing.T, app, pass string) {
 		ok := k.CheckPair(app, pass)
-		if ok && (ValidName(app) != nil || pass != k.Token(app) && !hmac.Equal([]byte(pass), mac(nil, k.keys[1], app))) {
+		if ok && (ValidName(app) != nil || pass != k.Token(app) && !hmac.Equal([]byte(pass), macSlow(nil, k.keys[1], app))) {
 			t.Fatalf("CheckPair(%q, %q) accepted", app, pass)
 		}
 	})
