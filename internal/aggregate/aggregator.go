@@ -220,7 +220,11 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 	st := b.series[seriesKey{m.App, m.Name, m.Source}]
 	switch {
 	case st == nil:
-		if !a.admit(h, start, m.Source) { // counted by admit
+		src := m.Source
+		if m.App != "" { // two apps' web.1 are two sources of their own
+			src = m.App + "\x00" + m.Source
+		}
+		if !a.admit(h, start, src) { // counted by admit
 			return
 		}
 		st = a.newState(m)
