@@ -94,10 +94,24 @@ type shardData struct {
 // shardBucket is one shard's part of one bucket.
 type shardBucket struct {
 	start  int64
-	series map[seriesKey]*State
+	series map[seriesKey]*State    // series without an app (single-app mode)
+	apps   map[appSeriesKey]*State // series of an app (multi-app mode); nil until one opens
 }
 
-type seriesKey struct{ app, name, source string }
+// The single-app map keeps its two-string key: a third, always empty string
+// in it made BenchmarkAdd 10 to 20 % slower per measurement.
+type seriesKey struct{ name, source string }
+
+type appSeriesKey struct{ app, name, source string }
+
+// len returns the number of series in b.
+func (b *shardBucket) len() int { return len(b.series) + len(b.apps) }
+
+// clear empties b, keeping its maps for reuse.
+func (b *shardBucket) clear() {
+	clear(b.series)
+	clear(b.apps)
+}
 
 // Stats are the Aggregator's cumulative counters, for self-metrics. Every
 // measurement given to Add is counted in exactly one of Added, Late and the
@@ -197,10 +211,7 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 
 // addOne adds m to the bucket starting at start (unix seconds).
 func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
-	h := seriesHash(a.seed, m.Name, m.Source)
-	if m.App != "" {
-		h ^= maphash.String(a.seed, m.App) * 0xC2B2AE3D27D4EB4F
-	}
+	h := appSeriesHash(a.seed, m.App, m.Name, m.Source)
 	sh := &a.shards[h&(numShards-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -217,7 +228,12 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 		}
 		sh.cur = b
 	}
-	st := b.series[seriesKey{m.App, m.Name, m.Source}]
+	var st *State
+	if m.App == "" {
+		st = b.series[seriesKey{m.Name, m.Source}]
+	} else {
+		st = b.apps[appSeriesKey{m.App, m.Name, m.Source}]
+	}
 	switch {
 	case st == nil:
 		src := m.Source
@@ -228,7 +244,14 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 			return
 		}
 		st = a.newState(m)
-		b.series[seriesKey{st.App, st.Name, st.Source}] = st
+		if st.App == "" {
+			b.series[seriesKey{st.Name, st.Source}] = st
+		} else {
+			if b.apps == nil {
+				b.apps = make(map[appSeriesKey]*State)
+			}
+			b.apps[appSeriesKey{st.App, st.Name, st.Source}] = st
+		}
 	case st.Kind != m.Kind || st.Unit != m.Unit:
 		sh.droppedConflict++
 		return
@@ -342,7 +365,7 @@ func (a *Aggregator) collect(cutoff int64) []*shardBucket {
 			if start <= cutoff {
 				delete(sh.buckets, start)
 				out = append(out, b)
-				a.open.Add(-int64(len(b.series)))
+				a.open.Add(-int64(b.len()))
 			}
 		}
 		if sh.cur != nil && sh.cur.start <= cutoff {
@@ -367,7 +390,10 @@ func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, state
 			for _, st := range parts[j].series {
 				states = append(states, st)
 			}
-			clear(parts[j].series)
+			for _, st := range parts[j].apps {
+				states = append(states, st)
+			}
+			parts[j].clear()
 			a.buckets.Put(parts[j])
 		}
 		i = j

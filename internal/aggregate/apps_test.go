@@ -39,6 +39,14 @@ func TestApps(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}
+	// Every app's series is known to admission after the flush (its hash
+	// includes the app, as addOne's does).
+	k := a.adm.known.Load()
+	for _, app := range []string{"", "billing", "shop"} {
+		if !k.has(appSeriesHash(a.seed, app, "lat", "web.1")) {
+			t.Errorf("app %q: lat/web.1 not known after its flush", app)
+		}
+	}
 	billing, shop := bs[0].Series[3].State, bs[0].Series[5].State
 	if err := NewState("lat", "web.1", "ms", metric.Measure).Merge(shop); err == nil {
 		t.Error("a single-app state merged an app's")
