@@ -107,6 +107,22 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, envcfg.Bad("SHUTDOWN_TIMEOUT", "not positive"))
 	}
+	if !c.Drain.MultiApp() && strings.Contains(c.Metrics.Prefix, outlet.AppPlaceholder) {
+		errs = append(errs, envcfg.Bad("METRICS_PREFIX", "contains "+outlet.AppPlaceholder+", which only multi-app mode (DRAIN_SECRET) fills in"))
+	}
+	if c.Drain.MultiApp() {
+		if tags, err := c.Metrics.ParsedTags(); err == nil && tags["app"] != "" {
+			errs = append(errs, envcfg.Bad("METRICS_TAGS", "has a tag \"app\", which multi-app mode (DRAIN_SECRET) sets on every series itself"))
+		}
+		if c.Redis.URL != "" {
+			errs = append(errs, errors.New("DRAIN_SECRET (multi-app mode) and REDIS_URL are both set: shared state for several apps "+
+				"is not supported yet; run one worker without REDIS_URL, or unset DRAIN_SECRET (docs/multi-app.md)"))
+		}
+		if c.Syslog.Addr != "" || c.LogSession.APIKey != "" {
+			errs = append(errs, errors.New("DRAIN_SECRET (multi-app mode) authenticates each app on the HTTPS drain and the OTLP receiver only: "+
+				"unset SYSLOG_ADDR and HEROKU_API_KEY, whose lines carry no app credentials"))
+		}
+	}
 	if c.View.Password != "" && subtle.ConstantTimeCompare([]byte(c.View.Password), []byte(c.Drain.Password)) == 1 {
 		errs = append(errs, errors.New("VIEW_PASSWORD equals DRAIN_PASSWORD: the drain's credentials travel in the drain URL, give the view its own password"))
 	}
@@ -131,7 +147,7 @@ const usageWidth = 100
 // printUsage writes the flags and every variable the worker reads, with its
 // default and meaning, to w, in lines of at most usageWidth columns.
 func printUsage(w io.Writer, flags func(func(name, usage string))) {
-	fmt.Fprintf(w, "Usage: worker [-stdin] [-view ADDR] [-version]\n\n"+
+	fmt.Fprintf(w, "Usage: worker [-stdin] [-view ADDR] [-version] | worker -drain-url APP [-drain-host HOST]\n\n"+
 		"The dynometrics worker turns a Heroku-style log stream into per-dyno metrics.\n"+
 		"Every variable, with what it accepts: docs/configuration.md.\n\nFlags:\n")
 	flags(func(name, usage string) {

@@ -62,6 +62,7 @@ func ownVars() []envcfg.Var {
 const (
 	secretPass  = "s3cret-pass"
 	secretToken = "s3cret-token"
+	secretDrain = "s3cret-drain-0123456789abcdef0123456789"
 )
 
 // TestConfigErrorsNameTheVariable runs the worker with one bad variable (or
@@ -86,7 +87,21 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"DRAIN_USER with colon": {env{"PORT": "8080", "DRAIN_USER": "a:b", "DRAIN_PASSWORD": secretPass}, []string{`DRAIN_USER="a:b": contains ':'`}},
 		"DRAIN_PASSWORD missing": {env{"PORT": "8080", "DRAIN_USER": "metrics"},
 			[]string{"PORT=8080 serves the drain, but DRAIN_PASSWORD is not set", "DRAIN_INSECURE_NO_AUTH=true"}},
-		"DRAIN_USER missing":     {env{"PORT": "8080", "DRAIN_PASSWORD": secretPass}, []string{"but DRAIN_USER is not set"}},
+		"DRAIN_USER missing": {env{"PORT": "8080", "DRAIN_PASSWORD": secretPass}, []string{"but DRAIN_USER is not set"}},
+		"DRAIN_SECRET with DRAIN_USER": {env{"PORT": "8080", "DRAIN_USER": "u", "DRAIN_PASSWORD": secretPass, "DRAIN_SECRET": secretDrain},
+			[]string{"DRAIN_SECRET (value not shown): set together with DRAIN_USER, DRAIN_PASSWORD or DRAIN_INSECURE_NO_AUTH"}},
+		"DRAIN_SECRET short": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain + ",s3cret-short"},
+			[]string{"DRAIN_SECRET (value not shown): secret 2 of 2 is shorter than 32 characters; want comma-separated secrets"}},
+		"DRAIN_SECRET with REDIS_URL": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain, "REDIS_URL": "redis://127.0.0.1:6379"},
+			[]string{"DRAIN_SECRET (multi-app mode) and REDIS_URL are both set: shared state for several apps is not supported yet"}},
+		"DRAIN_SECRET with SYSLOG_ADDR": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain, "SYSLOG_ADDR": ":6514"},
+			[]string{"unset SYSLOG_ADDR and HEROKU_API_KEY, whose lines carry no app credentials"}},
+		"METRICS_PREFIX {app} without DRAIN_SECRET": {env{"METRICS_PREFIX": "us.{app}"},
+			[]string{`METRICS_PREFIX="us.{app}": contains {app}, which only multi-app mode (DRAIN_SECRET) fills in`}},
+		"METRICS_TAGS app with DRAIN_SECRET": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain, "METRICS_TAGS": "app:x"},
+			[]string{`METRICS_TAGS="app:x": has a tag "app", which multi-app mode (DRAIN_SECRET) sets on every series itself`}},
+		"DRAIN_HOST": {env{"DRAIN_HOST": "https://metrics.example.com"},
+			[]string{`DRAIN_HOST="https://metrics.example.com": not a bare host name`}},
 		"DRAIN_INSECURE_NO_AUTH": {env{"DRAIN_INSECURE_NO_AUTH": "yes please"}, []string{`DRAIN_INSECURE_NO_AUTH="yes please": not a boolean; want true or false`}},
 		"HEROKU_API_KEY alone":   {env{"HEROKU_API_KEY": secretToken}, []string{"HEROKU_API_KEY is set but HEROKU_APP_NAME is not"}},
 		"HEROKU_APP_NAME":        {env{"HEROKU_API_KEY": secretToken, "HEROKU_APP_NAME": "My App"}, []string{`HEROKU_APP_NAME="My App": not an app name; want a Heroku app name`}},

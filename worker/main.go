@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/appauth"
 )
 
 func main() {
@@ -27,6 +30,9 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"on SIGINT/SIGTERM keep reading until stdin ends (at most SHUTDOWN_TIMEOUT), then flush")
 	version := fs.Bool("version", false, "print the version and exit")
 	viewAddr := fs.String("view", "", "serve the live view (charts per dyno and for the whole app) on this address, e.g. 127.0.0.1:8080; works in every mode, -stdin included")
+	drainURL := fs.String("drain-url", "", "multi-app mode: print APP's drain URL, its heroku drains:add line and, for Fir, its heroku telemetry:add line, "+
+		"then exit; the password is derived from DRAIN_SECRET (docs/multi-app.md)")
+	drainHost := fs.String("drain-host", "", "the metrics app's host name for -drain-url, e.g. myapp-metrics-1a2b.herokuapp.com (default DRAIN_HOST)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Run worker -h for the flags and every variable.\n")
 	}
@@ -54,6 +60,9 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return 2
 	}
+	if *drainURL != "" {
+		return printDrainURL(stdout, stderr, cfg, *drainURL, *drainHost)
+	}
 	opt := options{stdout: stdout, stderr: stderr, logger: logger}
 	opt.view = *viewAddr
 	if *useStdin {
@@ -76,6 +85,39 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logger.Error("worker stopped", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// printDrainURL prints app's drain URL, with the user the app's name and the
+// password its token under the first secret of DRAIN_SECRET, and the
+// commands that add it to the app. The token is the app's own credential,
+// meant to be pasted; DRAIN_SECRET itself is never printed.
+func printDrainURL(stdout, stderr io.Writer, cfg Config, app, host string) int {
+	keys, err := cfg.Drain.Apps()
+	if err == nil && keys == nil {
+		err = errors.New("-drain-url needs DRAIN_SECRET (multi-app mode): set it as on the metrics app, e.g. DRAIN_SECRET=$(heroku config:get DRAIN_SECRET -a myapp-metrics)")
+	}
+	if err == nil {
+		err = appauth.ValidName(app)
+	}
+	if host == "" {
+		host = cfg.Drain.Host
+	}
+	if err == nil && host == "" {
+		err = errors.New("-drain-url needs the metrics app's host name: -drain-host HOST or DRAIN_HOST, e.g. myapp-metrics-1a2b.herokuapp.com")
+	}
+	if err == nil && (strings.ContainsAny(host, "/@?# ") || strings.Contains(host, "://")) {
+		err = fmt.Errorf("-drain-host %q: want a bare host name (no scheme, path or credentials)", host)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return 2
+	}
+	u := keys.DrainURL(host, app)
+	fmt.Fprintln(stdout, u)
+	fmt.Fprintf(stdout, "heroku drains:add '%s' -a %s\n", u, app)
+	fmt.Fprintf(stdout, "heroku telemetry:add 'https://%s' --app %s --signals logs,metrics --transport http --headers '{\"Authorization\":\"%s\"}'\n",
+		host, app, keys.BasicHeader(app))
 	return 0
 }
 

@@ -19,8 +19,12 @@ func (w *worker) buildOTLP() error {
 	if err != nil {
 		return fmt.Errorf("config: FIR_DYNO_NAMES=%w", err)
 	}
+	apps, err := w.cfg.Drain.Apps()
+	if err != nil {
+		return err
+	}
 	r, err := otlp.New(otlp.Config{
-		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth,
+		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth, Apps: apps,
 		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now, Budget: w.budget,
 	})
 	if err != nil {

@@ -113,6 +113,9 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if cfg.Drain.Port == "" && cfg.Syslog.Addr == "" && cfg.LogSession.APIKey == "" && opt.stdin == nil && opt.drainListener == nil {
 		return nil, errors.New("no input configured: set PORT (HTTPS drain), SYSLOG_ADDR, or HEROKU_API_KEY and HEROKU_APP_NAME (log sessions), or run with -stdin")
 	}
+	if cfg.Drain.MultiApp() && opt.stdin != nil {
+		return nil, errors.New("-stdin: its lines carry no app credentials; unset DRAIN_SECRET (multi-app mode) to read stdin")
+	}
 	var err error
 	ac := cfg.Buckets.Config()
 	ac.Now = opt.now
@@ -122,6 +125,9 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	}
 	if err := w.buildOutlets(); err != nil {
 		return nil, err
+	}
+	if cfg.Drain.MultiApp() && cfg.Redis.URL != "" { // loadConfig refuses it too
+		return nil, errors.New("DRAIN_SECRET (multi-app mode) with REDIS_URL: shared state for several apps is not supported yet")
 	}
 	if err := w.buildShared(); err != nil {
 		return nil, err
@@ -185,8 +191,15 @@ func (w *worker) buildOutlets() error {
 func (w *worker) buildInputs() error {
 	cfg := w.cfg
 	if cfg.Drain.Port != "" || w.opt.drainListener != nil {
+		apps, err := cfg.Drain.Apps()
+		if err != nil {
+			return err
+		}
+		if apps != nil {
+			w.log.Info("multi-app mode (DRAIN_SECRET): each app drains with its own credentials; worker -drain-url APP prints them")
+		}
 		h, err := drain.New(w.proc, drain.Config{
-			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Logger: w.log,
+			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Apps: apps, Logger: w.log,
 			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(), Budget: w.budget,
 		})
 		if err != nil {

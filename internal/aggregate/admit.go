@@ -80,9 +80,20 @@ func (k *knownSeries) reserve() int {
 	return len(k.cur)
 }
 
-// seriesHash is the hash addOne picks a shard with.
+// seriesHash is the hash addOne picks a shard with, of a series without
+// an app (single-app mode).
 func seriesHash(seed maphash.Seed, name, source string) uint64 {
 	return maphash.String(seed, name)*0x9E3779B97F4A7C15 ^ maphash.String(seed, source)
+}
+
+// appSeriesHash is seriesHash of app's series (multi-app mode); app ""
+// gives seriesHash.
+func appSeriesHash(seed maphash.Seed, app, name, source string) uint64 {
+	h := seriesHash(seed, name, source)
+	if app != "" {
+		h ^= maphash.String(seed, app) * 0xC2B2AE3D27D4EB4F
+	}
+	return h
 }
 
 // admit decides whether a series with hash h and source may open in the
@@ -182,12 +193,15 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 	}
 	n := 0
 	for _, p := range parts {
-		n += len(p.series)
+		n += p.len()
 	}
 	cur := make(map[uint64]struct{}, n)
 	for _, p := range parts {
 		for k := range p.series {
 			cur[seriesHash(a.seed, k.name, k.source)] = struct{}{}
+		}
+		for k := range p.apps {
+			cur[appSeriesHash(a.seed, k.app, k.name, k.source)] = struct{}{}
 		}
 	}
 	var prev map[uint64]struct{}

@@ -29,7 +29,7 @@ const MaxAbsValue = 1e100
 // of input goroutines while Flush still visits few locks.
 const numShards = 64
 
-// Aggregator collects measurements into time buckets per series (name,
+// Aggregator collects measurements into time buckets per series (app, name,
 // source) and hands out the buckets once they are complete. Add is called by
 // the inputs, Flush by a ticker, FlushAll on shutdown. It is safe for
 // concurrent use.
@@ -94,10 +94,24 @@ type shardData struct {
 // shardBucket is one shard's part of one bucket.
 type shardBucket struct {
 	start  int64
-	series map[seriesKey]*State
+	series map[seriesKey]*State    // series without an app (single-app mode)
+	apps   map[appSeriesKey]*State // series of an app (multi-app mode); nil until one opens
 }
 
+// The single-app map keeps its two-string key: a third, always empty string
+// in it made BenchmarkAdd 10 to 20 % slower per measurement.
 type seriesKey struct{ name, source string }
+
+type appSeriesKey struct{ app, name, source string }
+
+// len returns the number of series in b.
+func (b *shardBucket) len() int { return len(b.series) + len(b.apps) }
+
+// clear empties b, keeping its maps for reuse.
+func (b *shardBucket) clear() {
+	clear(b.series)
+	clear(b.apps)
+}
 
 // Stats are the Aggregator's cumulative counters, for self-metrics. Every
 // measurement given to Add is counted in exactly one of Added, Late and the
@@ -197,7 +211,7 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 
 // addOne adds m to the bucket starting at start (unix seconds).
 func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
-	h := seriesHash(a.seed, m.Name, m.Source)
+	h := appSeriesHash(a.seed, m.App, m.Name, m.Source)
 	sh := &a.shards[h&(numShards-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -214,14 +228,30 @@ func (a *Aggregator) addOne(m *metric.Measurement, start, tn int64) {
 		}
 		sh.cur = b
 	}
-	st := b.series[seriesKey{m.Name, m.Source}]
+	var st *State
+	if m.App == "" {
+		st = b.series[seriesKey{m.Name, m.Source}]
+	} else {
+		st = b.apps[appSeriesKey{m.App, m.Name, m.Source}]
+	}
 	switch {
 	case st == nil:
-		if !a.admit(h, start, m.Source) { // counted by admit
+		src := m.Source
+		if m.App != "" { // two apps' web.1 are two sources of their own
+			src = m.App + "\x00" + m.Source
+		}
+		if !a.admit(h, start, src) { // counted by admit
 			return
 		}
 		st = a.newState(m)
-		b.series[seriesKey{st.Name, st.Source}] = st
+		if st.App == "" {
+			b.series[seriesKey{st.Name, st.Source}] = st
+		} else {
+			if b.apps == nil {
+				b.apps = make(map[appSeriesKey]*State)
+			}
+			b.apps[appSeriesKey{st.App, st.Name, st.Source}] = st
+		}
 	case st.Kind != m.Kind || st.Unit != m.Unit:
 		sh.droppedConflict++
 		return
@@ -248,6 +278,7 @@ func (a *Aggregator) newState(m *metric.Measurement) *State {
 		st = new(State)
 	}
 	// Clone: the parser may hand over strings that alias a reused buffer.
+	st.App = strings.Clone(m.App)
 	st.Name = strings.Clone(m.Name)
 	st.Source = strings.Clone(m.Source)
 	st.Unit = strings.Clone(m.Unit)
@@ -265,7 +296,7 @@ func floorMod(x, m int64) int64 {
 }
 
 // Flush returns the buckets whose deadline has passed, Start+Resolution+Grace
-// <= now, oldest first, each with its Series sorted by Name then Source. It
+// <= now, oldest first, each with its Series sorted by App, Name then Source. It
 // returns nil when none is due. Measurements for those buckets arriving
 // afterwards are counted as late. Safe for concurrent use.
 func (a *Aggregator) Flush(now time.Time) []*Bucket {
@@ -334,7 +365,7 @@ func (a *Aggregator) collect(cutoff int64) []*shardBucket {
 			if start <= cutoff {
 				delete(sh.buckets, start)
 				out = append(out, b)
-				a.open.Add(-int64(len(b.series)))
+				a.open.Add(-int64(b.len()))
 			}
 		}
 		if sh.cur != nil && sh.cur.start <= cutoff {
@@ -359,7 +390,10 @@ func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, state
 			for _, st := range parts[j].series {
 				states = append(states, st)
 			}
-			clear(parts[j].series)
+			for _, st := range parts[j].apps {
+				states = append(states, st)
+			}
+			parts[j].clear()
 			a.buckets.Put(parts[j])
 		}
 		i = j
@@ -367,6 +401,9 @@ func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, state
 			continue // every series was dropped
 		}
 		slices.SortFunc(states, func(x, y *State) int {
+			if c := strings.Compare(x.App, y.App); c != 0 {
+				return c
+			}
 			if c := strings.Compare(x.Name, y.Name); c != 0 {
 				return c
 			}

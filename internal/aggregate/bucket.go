@@ -17,6 +17,7 @@ import (
 //   - metric.Measure: Count, Sum, Min, Max, SumSquares, Last and the percentiles
 //     Median, P95, P99 (nearest rank; exact up to ExactLimit values).
 type Series struct {
+	App    string // the app (multi-app mode, DRAIN_SECRET); empty in single-app mode
 	Name   string // metric name as parsed, without any prefix
 	Source string // dyno or add-on attachment; may be empty
 	Unit   string // unit suffix as parsed ("ms", "MB", "%"); may be empty
@@ -56,7 +57,7 @@ type Totals struct {
 
 // Bucket is one flushed time bucket: every series that saw at least one value
 // between Start (inclusive) and Start+Period (exclusive). Series are sorted by
-// Name, then Source. Outlets must not modify a Bucket or keep it after Write
+// App, Name, then Source. Outlets must not modify a Bucket or keep it after Write
 // returns unless they copy it.
 type Bucket struct {
 	Start  time.Time // aligned to Period, UTC

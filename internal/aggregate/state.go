@@ -61,6 +61,7 @@ var ErrMismatch = errors.New("aggregate: merge of different series")
 // bucket merge with Merge; MarshalBinary/UnmarshalBinary carry them between
 // processes. A State is not safe for concurrent use.
 type State struct {
+	App    string // empty in single-app mode; see metric.Measurement.App
 	Name   string
 	Source string
 	Unit   string
@@ -171,7 +172,7 @@ func sketchAdd(sk *ddsketch.DDSketch, v float64) {
 // count stays within ExactLimit; beyond that percentiles are within
 // SketchAccuracy. o is not modified.
 func (s *State) Merge(o *State) error {
-	if s.Name != o.Name || s.Source != o.Source || s.Unit != o.Unit || s.Kind != o.Kind {
+	if s.App != o.App || s.Name != o.Name || s.Source != o.Source || s.Unit != o.Unit || s.Kind != o.Kind {
 		return fmt.Errorf("%w: %s/%s (%s%s) with %s/%s (%s%s)", ErrMismatch,
 			s.Name, s.Source, s.Kind, s.Unit, o.Name, o.Source, o.Kind, o.Unit)
 	}
@@ -218,7 +219,7 @@ func (s *State) Merge(o *State) error {
 // s.Kind are set (see Series); the others are zero. It may reorder s's raw
 // values.
 func (s *State) Series() Series {
-	out := Series{Name: s.Name, Source: s.Source, Unit: s.Unit, Kind: s.Kind, Count: s.count}
+	out := Series{App: s.App, Name: s.Name, Source: s.Source, Unit: s.Unit, Kind: s.Kind, Count: s.count}
 	switch s.Kind {
 	case metric.Counter:
 		out.Sum = s.sum

@@ -39,8 +39,12 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 				byStart[start] = append(byStart[start], st)
 				hashes[start] = append(hashes[start], seriesHash(a.seed, k.name, k.source))
 			}
-			a.open.Add(-int64(len(b.series)))
-			clear(b.series)
+			for k, st := range b.apps {
+				byStart[start] = append(byStart[start], st)
+				hashes[start] = append(hashes[start], appSeriesHash(a.seed, k.app, k.name, k.source))
+			}
+			a.open.Add(-int64(b.len()))
+			b.clear()
 			a.buckets.Put(b)
 		}
 		sh.cur = nil
@@ -50,6 +54,9 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 	out := make([]*StateBucket, 0, len(byStart))
 	for start, states := range byStart {
 		slices.SortFunc(states, func(x, y *State) int {
+			if c := strings.Compare(x.App, y.App); c != 0 {
+				return c
+			}
 			if c := strings.Compare(x.Name, y.Name); c != 0 {
 				return c
 			}

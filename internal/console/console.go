@@ -27,6 +27,7 @@ import (
 	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // Outlet writes buckets to an io.Writer. It implements outlet.Outlet and is
@@ -46,7 +47,8 @@ type Stats struct {
 }
 
 // New returns an Outlet writing to w, naming metrics prefix+"."+name (just name
-// when prefix is empty).
+// when prefix is empty). In multi-app mode each line carries app=APP and the
+// prefix is outlet.PrefixFor(prefix, APP).
 func New(w io.Writer, prefix string) *Outlet {
 	return &Outlet{w: w, prefix: prefix}
 }
@@ -83,12 +85,20 @@ func (o *Outlet) Stats() Stats {
 func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 	start := b.Start.UTC().Format(time.RFC3339)
 	period := strconv.FormatFloat(b.Period.Seconds(), 'f', -1, 64) + "s"
+	base, app := prefix, ""
 	for i := range b.Series {
 		s := &b.Series[i]
+		if s.App != app { // multi-app mode: series come sorted by app
+			app, prefix = s.App, outlet.PrefixFor(base, s.App)
+		}
 		dst = append(dst, "bucket="...)
 		dst = append(dst, start...)
 		dst = append(dst, " period="...)
 		dst = append(dst, period...)
+		if s.App != "" {
+			dst = append(dst, " app="...)
+			dst = append(dst, s.App...) // a valid app name: nothing to quote
+		}
 		if s.Source != "" {
 			dst = append(dst, " source="...)
 			dst = appendText(dst, s.Source)

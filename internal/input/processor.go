@@ -191,6 +191,7 @@ type Session struct {
 	br      *bufio.Reader
 	body    bytes.Reader
 	arrival time.Time
+	app     string // SetApp
 	st      localStats
 }
 
@@ -203,6 +204,12 @@ type localStats struct {
 // SetArrival sets the time used for messages without a timestamp of their
 // own. When unset, the Processor's clock is read when such a message arrives.
 func (s *Session) SetArrival(t time.Time) { s.arrival = t }
+
+// SetApp sets the app (metric.Measurement.App) of the measurements the
+// Session hands to the Sink from its next Flush on: call it between a Flush
+// and the next body, with the app the body's request authenticated as
+// (multi-app mode); "" (the default, and after Release) leaves App empty.
+func (s *Session) SetApp(app string) { s.app = app }
 
 // Frames processes one complete drain body or syslog chunk held in memory and
 // returns the number of frames found in it, malformed ones included. A
@@ -250,6 +257,11 @@ func (s *Session) Line(line []byte, f Format) {
 // Session's counts to the Processor's Stats.
 func (s *Session) Flush() {
 	if len(s.buf) > 0 {
+		if s.app != "" {
+			for i := range s.buf {
+				s.buf[i].App = s.app
+			}
+		}
 		s.p.sink.Add(s.buf)
 		s.st.sinkCalls++
 		s.st.measurements += uint64(len(s.buf))
@@ -263,6 +275,7 @@ func (s *Session) Flush() {
 // Session must not be used afterwards.
 func (s *Session) Release() {
 	s.Flush()
+	s.app = ""
 	if s.sc != nil {
 		s.sc.Reset(emptyReader{})
 	}

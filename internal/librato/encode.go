@@ -11,6 +11,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // Batch limits of the two APIs.
@@ -34,8 +35,8 @@ var percentileSuffixes = [3]string{".median", ".perc95", ".perc99"}
 // safe for concurrent use.
 type encoder struct {
 	tagged  bool
-	prefix  string
-	tags    []byte // configured tags, pre-encoded as `,"k":"v"` pairs, sorted
+	prefix  func(app string) string // METRICS_PREFIX for a series' app (outlet.PrefixCache)
+	tags    []byte                  // configured tags, pre-encoded as `,"k":"v"` pairs, sorted
 	maxN    int
 	scratch []byte
 	seed    maphash.Seed
@@ -51,7 +52,7 @@ type encodeStats struct {
 }
 
 func newEncoder(tagged bool, prefix string, tags map[string]string) *encoder {
-	e := &encoder{tagged: tagged, prefix: prefix, maxN: MaxMetricsPerPost, seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}}
+	e := &encoder{tagged: tagged, prefix: outlet.PrefixCache(prefix, sanitizePrefix), maxN: MaxMetricsPerPost, seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}}
 	if tagged {
 		e.maxN = MaxMeasurementsPerPost
 		for _, k := range slices.Sorted(maps.Keys(tags)) {
@@ -212,7 +213,7 @@ func (e *encoder) appendOptional(buf []byte, key string, v float64, st *encodeSt
 // tags, which Librato keys its data by.
 func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, period int64) ([]byte, int) {
 	buf = append(buf, `{"name":`...)
-	buf = appendMetricName(buf, e.prefix, s.Name, suffix)
+	buf = appendMetricName(buf, e.prefix(s.App), s.Name, suffix)
 	if e.tagged {
 		buf = append(buf, `,"tags":{`...)
 		switch {
@@ -224,6 +225,10 @@ func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, per
 			buf = append(buf, e.tags[1:]...) // drop the leading comma
 		default:
 			buf = append(buf, `"dyno":"`+NoSourceDyno+`"`...)
+		}
+		if s.App != "" { // multi-app mode; every case above wrote a tag
+			buf = append(buf, `,"app":`...)
+			buf = appendDynoTag(buf, s.App)
 		}
 		buf = append(buf, '}')
 	} else if s.Source != "" {

@@ -91,7 +91,7 @@ func New(cfg Config) (*Outlet, error) {
 	return &Outlet{
 		Base: outlet.NewBase("librato", s, cfg.Queue),
 		log:  cfg.Logger,
-		enc:  newEncoder(cfg.API == APIMeasurements, sanitizePrefix(cfg.Prefix), cfg.Tags),
+		enc:  newEncoder(cfg.API == APIMeasurements, cfg.Prefix, cfg.Tags),
 	}, nil
 }
 

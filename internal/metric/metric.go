@@ -46,6 +46,11 @@ func (k Kind) String() string {
 // ignored by the aggregator, which merges the whole distribution into the
 // series. Parsers of log lines leave it nil.
 type Measurement struct {
+	// App is the Heroku app the measurement came from, as the request's
+	// credentials authenticated it (multi-app mode, DRAIN_SECRET); empty in
+	// single-app mode. It is a dimension of every series: two apps' series
+	// with the same Name and Source are two series.
+	App    string
 	Name   string
 	Source string
 	Time   time.Time

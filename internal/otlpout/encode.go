@@ -98,7 +98,7 @@ type encoder struct {
 
 func newEncoder(c Config) *encoder {
 	e := &encoder{
-		prefix:      c.Prefix,
+		prefix:      outlet.PrefixWithoutApp(c.Prefix), // the app is the resource's service.name
 		temporality: c.Temporality,
 		maxPoints:   c.MaxPointsPerRequest,
 		maxBytes:    c.MaxRequestBytes,
@@ -169,28 +169,47 @@ func (e *encoder) aggTemporality() pmetric.AggregationTemporality {
 	return pmetric.AggregationTemporalityCumulative
 }
 
-// request collects the metrics of one request body.
+// request collects the metrics of one request body: one resource per app
+// (a single one in single-app mode), each with its scope and metrics.
 type request struct {
 	md      pmetric.Metrics
-	metrics pmetric.MetricSlice
+	metrics pmetric.MetricSlice // of the current resource
 	index   map[metricKey]pmetric.Metric
+	app     string // of the current resource
+	started bool   // a resource was added
 	points  int
 	size    int // estimated protobuf size, an upper bound
 }
 
 func (e *encoder) newRequest() request {
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
+	return request{md: pmetric.NewMetrics()}
+}
+
+// addResource starts app's resource in req: the configured resource
+// attributes, with service.name the app in multi-app mode (app not empty).
+func (e *encoder) addResource(req *request, app string) {
+	rm := req.md.ResourceMetrics().AppendEmpty()
 	attrs := rm.Resource().Attributes()
-	attrs.EnsureCapacity(len(e.resource))
+	attrs.EnsureCapacity(len(e.resource) + 1)
 	for _, k := range slices.Sorted(maps.Keys(e.resource)) {
-		attrs.PutStr(k, e.resource[k])
+		if app == "" || k != ServiceNameKey {
+			attrs.PutStr(k, e.resource[k])
+		}
+	}
+	if app != "" {
+		attrs.PutStr(ServiceNameKey, app)
 	}
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
-	sm.Metrics().EnsureCapacity(e.maxPoints)
-	return request{md: md, metrics: sm.Metrics(), index: make(map[metricKey]pmetric.Metric, min(e.maxPoints, 4096)),
-		size: tagBytes(e.resource) + len(scopeName) + metricBytes}
+	capacity := e.maxPoints
+	if app != "" {
+		capacity = min(capacity, 256) // one resource of several
+		req.size += attrBytes + len(ServiceNameKey) + len(app)
+	}
+	sm.Metrics().EnsureCapacity(capacity)
+	req.metrics, req.app, req.started = sm.Metrics(), app, true
+	req.index = make(map[metricKey]pmetric.Metric, min(capacity, 4096))
+	req.size += tagBytes(e.resource) + len(scopeName) + metricBytes
 }
 
 // encode turns bucket b into request bodies of at most maxPoints data points
@@ -220,7 +239,7 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 			continue
 		}
 		k := metricKey{name: s.Name, unit: s.Unit, kind: s.Kind}
-		sk := seriesKey{name: s.Name, unit: s.Unit, source: s.Source}
+		sk := seriesKey{app: s.App, name: s.Name, unit: s.Unit, source: s.Source}
 		// The value first: it updates the cumulative state, sent or not.
 		var (
 			v  float64
@@ -239,6 +258,9 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 		if !ok {
 			continue
 		}
+		if !req.started || s.App != req.app { // series come sorted by app
+			e.addResource(&req, s.App)
+		}
 		size, msize := e.pointSize(s, h), 0
 		if _, known := req.index[k]; !known {
 			msize = e.metricSize(s)
@@ -247,6 +269,7 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 			if err := flush(); err != nil {
 				return err
 			}
+			e.addResource(&req, s.App)
 			msize = e.metricSize(s)
 		}
 		req.size += size + msize

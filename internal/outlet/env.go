@@ -17,7 +17,7 @@ const MaxPrefixLen = emitter.MaxPrefixLen
 // Each outlet applies its own naming rules to them (the Librato outlet
 // refuses what Librato cannot store, remote write sanitizes label names).
 type Env struct {
-	Prefix string `envconfig:"METRICS_PREFIX" accepts:"1 to 128 of A-Z a-z 0-9 . : _ - (the same rule as EMITTER_PREFIX)" desc:"metric name prefix, e.g. us-east.prod.app"`
+	Prefix string `envconfig:"METRICS_PREFIX" accepts:"1 to 128 of A-Z a-z 0-9 . : _ - (the same rule as EMITTER_PREFIX), and in multi-app mode {app}" desc:"metric name prefix, e.g. us-east.prod.app; in multi-app mode (DRAIN_SECRET) {app} stands for each series' app, e.g. us-east.prod.{app}"`
 	Tags   string `envconfig:"METRICS_TAGS" accepts:"name:value pairs separated by commas, e.g. region:us-east,env:prod" desc:"tags (Librato), labels (remote write) or attributes (OTLP) on every series"`
 }
 
@@ -37,12 +37,14 @@ func (e Env) Validate() error {
 		errs = append(errs, envcfg.Bad("METRICS_PREFIX", "%d bytes", len(e.Prefix)))
 	}
 	// The emitter's name rule: SanitizeName keeps exactly the bytes allowed.
-	if s := emitter.SanitizeName("", e.Prefix); s != e.Prefix {
+	// AppPlaceholder is checked as a name of its length would be.
+	prefix := strings.ReplaceAll(e.Prefix, AppPlaceholder, "_app_")
+	if s := emitter.SanitizeName("", prefix); s != prefix {
 		i := 0
-		for s[i] == e.Prefix[i] {
+		for s[i] == prefix[i] {
 			i++
 		}
-		errs = append(errs, envcfg.Bad("METRICS_PREFIX", "%q at byte %d is not allowed", e.Prefix[i], i))
+		errs = append(errs, envcfg.Bad("METRICS_PREFIX", "%q at byte %d is not allowed", prefix[i], i))
 	}
 	_, err := e.ParsedTags()
 	return errors.Join(append(errs, err)...)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // Why protowire and not github.com/prometheus/prometheus/prompb: the remote
@@ -56,6 +57,10 @@ const (
 	labelName     = "__name__"
 	labelQuantile = "quantile"
 	labelSource   = "source"
+	// labelApp carries a series' app in multi-app mode (DRAIN_SECRET): a
+	// label, not part of the name, as Prometheus names one thing measured
+	// and labels tell its instances apart (like job and instance).
+	labelApp = "app"
 )
 
 // quantile label values of the measure# summary series.
@@ -71,11 +76,15 @@ type sample struct {
 	name     string
 	quantile string // "" when absent
 	source   string // "" when absent
+	app      string // "" when absent (single-app mode)
 	value    float64
 }
 
 func compareSamples(a, b sample) int {
 	if c := cmp.Compare(a.name, b.name); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.app, b.app); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.source, b.source); c != 0 {
@@ -90,6 +99,7 @@ const (
 	slotName slotKind = iota
 	slotQuantile
 	slotSource
+	slotApp
 	slotTag
 )
 
@@ -104,6 +114,9 @@ type slot struct {
 
 func newSlots(tags map[string]string) []slot {
 	s := []slot{{kind: slotName, name: labelName}, {kind: slotQuantile, name: labelQuantile}, {kind: slotSource, name: labelSource}}
+	if _, tagged := tags[labelApp]; !tagged { // a configured app tag is refused in multi-app mode
+		s = append(s, slot{kind: slotApp, name: labelApp})
+	}
 	for k, v := range tags {
 		s = append(s, slot{kind: slotTag, name: k, value: v})
 	}
@@ -128,7 +141,7 @@ type encoder struct {
 }
 
 func newEncoder(prefix string, tags map[string]string, maxTracked int) *encoder {
-	return &encoder{tr: newTracker(maxTracked, prefix), slots: newSlots(tags)}
+	return &encoder{tr: newTracker(maxTracked, outlet.PrefixWithoutApp(prefix)), slots: newSlots(tags)}
 }
 
 // timestamp is the time every sample of b carries, in milliseconds since the
@@ -162,8 +175,8 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 			e.unknown++
 			continue
 		}
-		en, _ := e.tr.get(seriesKey{name: s.Name, unit: s.Unit, source: s.Source, kind: s.Kind})
-		f, src := en.fam, en.src
+		en, _ := e.tr.get(seriesKey{app: s.App, name: s.Name, unit: s.Unit, source: s.Source, kind: s.Kind})
+		f, src, app := en.fam, en.src, en.app
 		late := en.last != 0 && ts <= en.last
 		switch s.Kind {
 		case metric.Counter:
@@ -172,7 +185,7 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 				en.total = s.Totals.Sum * f.factor
 			}
 			if !late {
-				out = append(out, sample{name: f.total, source: src, value: en.total})
+				out = append(out, sample{name: f.total, source: src, app: app, value: en.total})
 			}
 		case metric.Measure:
 			en.total += s.Sum * f.factor
@@ -182,18 +195,18 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 			}
 			if !late {
 				out = append(out,
-					sample{name: f.base, quantile: q50, source: src, value: s.Median * f.factor},
-					sample{name: f.base, quantile: q95, source: src, value: s.P95 * f.factor},
-					sample{name: f.base, quantile: q99, source: src, value: s.P99 * f.factor},
-					sample{name: f.sum, source: src, value: en.total},
-					sample{name: f.count, source: src, value: en.count},
-					sample{name: f.min, source: src, value: s.Min * f.factor},
-					sample{name: f.max, source: src, value: s.Max * f.factor},
+					sample{name: f.base, quantile: q50, source: src, app: app, value: s.Median * f.factor},
+					sample{name: f.base, quantile: q95, source: src, app: app, value: s.P95 * f.factor},
+					sample{name: f.base, quantile: q99, source: src, app: app, value: s.P99 * f.factor},
+					sample{name: f.sum, source: src, app: app, value: en.total},
+					sample{name: f.count, source: src, app: app, value: en.count},
+					sample{name: f.min, source: src, app: app, value: s.Min * f.factor},
+					sample{name: f.max, source: src, app: app, value: s.Max * f.factor},
 				)
 			}
 		case metric.Sample:
 			if !late {
-				out = append(out, sample{name: f.base, source: src, value: s.Last * f.factor})
+				out = append(out, sample{name: f.base, source: src, app: app, value: s.Last * f.factor})
 			}
 		}
 		if late {
@@ -228,6 +241,8 @@ func (sl *slot) label(s *sample) string {
 		return s.quantile
 	case slotSource:
 		return s.source
+	case slotApp:
+		return s.app
 	}
 	return sl.value
 }

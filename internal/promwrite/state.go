@@ -9,8 +9,8 @@ import (
 
 // seriesKey identifies one input series across buckets.
 type seriesKey struct {
-	name, unit, source string
-	kind               metric.Kind
+	app, name, unit, source string
+	kind                    metric.Kind
 }
 
 // entry is the state kept for one input series: the running totals that make
@@ -19,6 +19,7 @@ type seriesKey struct {
 type entry struct {
 	fam   *family
 	src   string  // source label value: key.source made valid UTF-8 (Prometheus refuses anything else)
+	app   string  // app label value: key.app (a valid app name), "" in single-app mode
 	total float64 // Counter: running total of Sum; Measure: running sum of values (unit-converted)
 	count float64 // Measure: running count of values
 	last  int64   // timestamp (ms) of the last sample emitted; 0 when none yet
@@ -46,7 +47,7 @@ func newTracker(max int, prefix string) *tracker {
 
 // cloneKey copies k's strings, which point into a bucket.
 func cloneKey(k seriesKey) seriesKey {
-	k.name, k.unit, k.source = strings.Clone(k.name), strings.Clone(k.unit), strings.Clone(k.source)
+	k.app, k.name, k.unit, k.source = strings.Clone(k.app), strings.Clone(k.name), strings.Clone(k.unit), strings.Clone(k.source)
 	return k
 }
 
@@ -55,7 +56,7 @@ func cloneKey(k seriesKey) seriesKey {
 func (t *tracker) get(k seriesKey) (e *entry, created bool) {
 	e, created = t.Get(k)
 	if created {
-		e.fam, e.src = t.family(k), strings.ToValidUTF8(k.source, "\uFFFD")
+		e.fam, e.src, e.app = t.family(k), strings.ToValidUTF8(k.source, "\uFFFD"), k.app
 	}
 	return e, created
 }
@@ -63,7 +64,7 @@ func (t *tracker) get(k seriesKey) (e *entry, created bool) {
 // family returns the cached metric names for k (source ignored). The cache is
 // reset when it reaches maxNames entries, which bounds it like the tracker.
 func (t *tracker) family(k seriesKey) *family {
-	k.source = ""
+	k.source, k.app = "", ""
 	if f := t.names[k]; f != nil {
 		return f
 	}

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -159,7 +160,7 @@ func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request, bud *budg
 		return
 	}
 	defer bud.Release(int64(size))
-	b := h.appendMetrics(make([]byte, 0, size))
+	b := h.appendMetrics(make([]byte, 0, size), r.URL.Query().Get("app"))
 	h.mu.RUnlock()
 	writeJSON(w, http.StatusOK, b)
 }
@@ -168,7 +169,7 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budge
 	q := r.URL.Query()
 	name := q.Get("name")
 	if name == "" {
-		writeError(w, http.StatusBadRequest, "name: missing; GET "+SeriesPath+"?name=NAME[&stat=median|perc95|perc99|max|count]")
+		writeError(w, http.StatusBadRequest, "name: missing; GET "+SeriesPath+"?name=NAME[&stat=median|perc95|perc99|max|count][&app=APP]")
 		return
 	}
 	stat, err := ParseStat(q.Get("stat"))
@@ -177,7 +178,7 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budge
 		return
 	}
 	h.mu.RLock()
-	m := h.metrics[name]
+	m := h.metrics[histKey(q.Get("app"), name)]
 	if m == nil {
 		h.mu.RUnlock()
 		writeError(w, http.StatusNotFound, "name="+strconv.Quote(name)+": no such metric in the view")
@@ -208,7 +209,23 @@ func seriesSize(m *metricHist) int {
 }
 
 // appendMetrics appends the answer of GET /api/metrics to b; h.mu is held.
-func (h *History) appendMetrics(b []byte) []byte {
+// In multi-app mode it lists app's metrics (the first app when app is not
+// one of them) and adds "app" and "apps", every app in the view.
+func (h *History) appendMetrics(b []byte, app string) []byte {
+	var apps []string
+	seen := map[string]bool{}
+	for _, m := range h.metrics {
+		if m.app != "" && !seen[m.app] {
+			seen[m.app] = true
+			apps = append(apps, m.app)
+		}
+	}
+	slices.Sort(apps)
+	if len(apps) > 0 && !seen[app] {
+		app = apps[0]
+	} else if len(apps) == 0 {
+		app = ""
+	}
 	b = append(b, `{"version":`...)
 	b = strconv.AppendUint(b, h.version, 10)
 	b = append(b, `,"resolution":`...)
@@ -229,14 +246,28 @@ func (h *History) appendMetrics(b []byte) []byte {
 	b = append(b, `,"dropped":`...)
 	b = strconv.AppendInt(b, h.stats.DroppedSeriesLimit, 10)
 	b = append(b, '}')
+	if len(apps) > 0 {
+		b = append(b, `,"app":`...)
+		b = appendString(b, app)
+		b = append(b, `,"apps":[`...)
+		for i, a := range apps {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, a)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"metrics":[`...)
 	names := make([]string, 0, len(h.metrics))
-	for n := range h.metrics {
-		names = append(names, n)
+	for _, m := range h.metrics {
+		if m.app == app {
+			names = append(names, m.name)
+		}
 	}
 	sortMetrics(names) // order.go: the app's metrics before timer statistics
 	for i, n := range names {
-		m := h.metrics[n]
+		m := h.metrics[histKey(app, n)]
 		if i > 0 {
 			b = append(b, ',')
 		}

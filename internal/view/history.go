@@ -142,6 +142,8 @@ type History struct {
 // metricHist is the history of one metric: a line per source and the
 // all-dynos line.
 type metricHist struct {
+	key     string // in History.metrics: histKey(app, name)
+	app     string // multi-app mode; "" otherwise
 	name    string
 	kind    metric.Kind
 	unit    string
@@ -193,6 +195,7 @@ func (h *History) Resolution() time.Duration { return h.cfg.Resolution }
 // update is what Write keeps of one metric in one bucket, computed before
 // the lock is taken.
 type update struct {
+	app        string
 	name, unit string
 	kind       metric.Kind
 	all        [measureStride]float64
@@ -215,7 +218,7 @@ func (h *History) Write(b *aggregate.Bucket) {
 	var ups []update
 	for i := 0; i < len(b.Series); {
 		j := i + 1
-		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name {
+		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name && b.Series[j].App == b.Series[i].App {
 			j++
 		}
 		if metric.UnsafeText(b.Series[i].Name) {
@@ -316,7 +319,7 @@ func (h *History) makeRoom(ups []update, idx int64) {
 func (h *History) newSeries(ups []update, inBucket map[*line]bool) int {
 	need := 0
 	for i := range ups {
-		m := h.metrics[ups[i].name]
+		m := h.metrics[histKey(ups[i].app, ups[i].name)]
 		for _, src := range ups[i].sources {
 			switch {
 			case m == nil || m.lines[src] == nil || m.kind != ups[i].kind || m.unit != ups[i].unit:
@@ -352,7 +355,7 @@ func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 	if first < 0 {
 		return u, int64(len(ss)), 0
 	}
-	u.name, u.kind, u.unit = ss[first].Name, ss[first].Kind, ss[first].Unit
+	u.app, u.name, u.kind, u.unit = ss[first].App, ss[first].Name, ss[first].Kind, ss[first].Unit
 	st := stride(u.kind)
 	u.sources = make([]string, 0, len(ss))
 	u.values = make([]float64, 0, len(ss)*st)
@@ -388,6 +391,7 @@ func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 			}
 			if merged == nil {
 				merged = aggregate.NewState(s.Name, s.Source, s.Unit, s.Kind)
+				merged.App = s.App
 			}
 			// Merge requires equal names; the merged state belongs to no
 			// dyno, so take on each one's source before merging it.
@@ -418,7 +422,8 @@ func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
 // apply writes one metric's update at bucket index idx and returns the
 // number of series dropped for the series cap. h.mu is held.
 func (h *History) apply(u *update, idx int64) (dropped int64) {
-	m := h.metrics[u.name]
+	key := histKey(u.app, u.name)
+	m := h.metrics[key]
 	if m != nil && (m.kind != u.kind || m.unit != u.unit) {
 		h.stats.Resets++
 		h.removeMetric(m)
@@ -436,8 +441,8 @@ func (h *History) apply(u *update, idx int64) (dropped int64) {
 				continue
 			}
 			if m == nil {
-				m = &metricHist{name: u.name, kind: u.kind, unit: u.unit, lines: make(map[string]*line)}
-				h.metrics[u.name] = m
+				m = &metricHist{key: key, app: u.app, name: u.name, kind: u.kind, unit: u.unit, lines: make(map[string]*line)}
+				h.metrics[key] = m
 			}
 			l = &line{}
 			m.lines[src] = l
@@ -485,7 +490,16 @@ func (h *History) removeMetric(m *metricHist) {
 	}
 	h.stats.Values -= int64(len(m.all.vals))
 	h.series -= len(m.lines)
-	delete(h.metrics, m.name)
+	delete(h.metrics, m.key)
+}
+
+// histKey is the key of app's metric name in History.metrics: the name
+// alone in single-app mode. App names hold no NUL.
+func histKey(app, name string) string {
+	if app == "" {
+		return name
+	}
+	return app + "\x00" + name
 }
 
 // Stats returns the counters and sizes.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/appauth"
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/budget"
@@ -71,6 +72,11 @@ type Config struct {
 	User, Password string
 	// InsecureNoAuth accepts POSTs without credentials. New logs a warning.
 	InsecureNoAuth bool
+	// Apps, when set, turns on multi-app mode: User and Password are then
+	// unused and must be empty, and every POST must carry an app's name and
+	// its token (internal/appauth); the app travels with the body's
+	// measurements (metric.Measurement.App).
+	Apps *appauth.Keyring
 
 	MaxBodyBytes  int // bound on one body; 0 means DefaultMaxBodyBytes
 	QueueDepth    int // bodies waiting to be parsed; 0 means DefaultQueueDepth
@@ -162,6 +168,7 @@ type job struct {
 	arrival  time.Time
 	msgCount int    // Logplex-Msg-Count, or -1
 	frameID  string // Logplex-Frame-Id when de-duplicated by it, else ""
+	app      string // the authenticated app (Config.Apps), else ""
 	// shared receives SharedSeen's verdict on frameID (buffered); nil
 	// without SharedSeen or a Frame-Id.
 	shared chan bool
@@ -173,7 +180,10 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	if p == nil {
 		return nil, errors.New("drain: nil Processor")
 	}
-	if !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
+	if cfg.Apps != nil && (cfg.User != "" || cfg.Password != "" || cfg.InsecureNoAuth) {
+		return nil, errors.New("drain: Apps excludes User, Password and InsecureNoAuth")
+	}
+	if cfg.Apps == nil && !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
 		return nil, ErrNoCredentials
 	}
 	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.MaxReadingBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
@@ -274,7 +284,8 @@ func endRead(w http.ResponseWriter) {
 
 func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	h.requests.Add(1)
-	if !h.authorized(r) {
+	app, ok := h.authorized(r)
+	if !ok {
 		h.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics drain", charset="UTF-8"`)
 		endRead(w)
@@ -313,7 +324,7 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	j := job{buf: buf, arrival: h.cfg.Now(), msgCount: -1}
+	j := job{buf: buf, arrival: h.cfg.Now(), msgCount: -1, app: app}
 	if c := r.Header.Get("Logplex-Msg-Count"); c != "" {
 		if n, err := strconv.Atoi(c); err == nil {
 			j.msgCount = n
@@ -356,9 +367,14 @@ func (h *Handler) tooLargeError(w http.ResponseWriter) {
 }
 
 // authorized checks the Basic auth credentials (internal/httpauth: constant
-// time, allocation-free for the canonical header Logplex sends).
-func (h *Handler) authorized(r *http.Request) bool {
-	return h.cfg.InsecureNoAuth || h.auth.Check(r)
+// time, allocation-free for the canonical header Logplex sends), or in
+// multi-app mode an app's name and token (internal/appauth), and returns the
+// app.
+func (h *Handler) authorized(r *http.Request) (app string, ok bool) {
+	if h.cfg.Apps != nil {
+		return h.cfg.Apps.Check(r)
+	}
+	return "", h.cfg.InsecureNoAuth || h.auth.Check(r)
 }
 
 var errTooLarge = errors.New("body too large")
@@ -510,6 +526,7 @@ func (h *Handler) work() {
 			h.sharedDups.Add(1)
 		} else {
 			s.SetArrival(j.arrival)
+			s.SetApp(j.app)
 			frames := s.Frames(*j.buf)
 			s.Flush()
 			if j.msgCount >= 0 && frames != j.msgCount {

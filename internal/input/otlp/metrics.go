@@ -275,7 +275,7 @@ func validExponential(p *metricspb.ExponentialHistogramDataPoint) string {
 
 // processMetrics appends the measurements of the points of d to buf, handing
 // them to the Sink every input.SinkBatch measurements, and returns buf.
-func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.MetricsData, arrival time.Time) []metric.Measurement {
+func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.MetricsData, arrival time.Time, app string) []metric.Measurement {
 	now := arrival.UnixNano()
 	for _, rm := range d.GetResourceMetrics() {
 		resAttrs := rm.GetResource().GetAttributes()
@@ -297,7 +297,7 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 					continue
 				}
 				unit := Unit(m.Unit)
-				out := metric.Measurement{Name: m.Name, Unit: unit}
+				out := metric.Measurement{App: app, Name: m.Name, Unit: unit}
 				emit := func(attrs []*commonpb.KeyValue, t uint64, kind metric.Kind, v float64, dist *metric.Distribution) {
 					out.Source = r.sourceOf(attrs, resSource)
 					out.Time = arrival

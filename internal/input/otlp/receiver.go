@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/appauth"
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/budget"
@@ -98,6 +99,10 @@ type Config struct {
 	User, Password string
 	// InsecureNoAuth accepts requests without credentials. New logs a warning.
 	InsecureNoAuth bool
+	// Apps, when set, turns on multi-app mode as for the drain: User and
+	// Password must be empty, and every request carries an app's name and
+	// token (internal/appauth); the app travels with its measurements.
+	Apps *appauth.Keyring
 	// SourceAttributes names the attributes whose value is a measurement's
 	// source, in order of preference: the first one present on the record or
 	// point, then on its resource, wins. Empty: sources come from the log
@@ -202,6 +207,7 @@ type job struct {
 	metrics *metricspb.MetricsData
 	size    int64
 	arrival time.Time
+	app     string // the authenticated app (Config.Apps), else ""
 }
 
 // New returns a Receiver and starts its processing goroutines. Call Close to
@@ -210,7 +216,10 @@ func New(cfg Config) (*Receiver, error) {
 	if cfg.Sink == nil {
 		return nil, errors.New("otlp: nil Sink")
 	}
-	if !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
+	if cfg.Apps != nil && (cfg.User != "" || cfg.Password != "" || cfg.InsecureNoAuth) {
+		return nil, errors.New("otlp: Apps excludes User, Password and InsecureNoAuth")
+	}
+	if cfg.Apps == nil && !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
 		return nil, ErrNoCredentials
 	}
 	if cfg.Workers < 0 {
@@ -293,7 +302,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.requests.Add(1)
 	f, ok := bodyFormat(req.Header.Get("Content-Type"))
-	if !r.authorized(req) {
+	app, authOK := r.authorized(req)
+	if !authOK {
 		r.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics otlp", charset="UTF-8"`)
 		writeStatus(w, f, http.StatusUnauthorized, codeUnauthenticated, "otlp: missing or wrong credentials")
@@ -356,7 +366,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuseBusy(w, f, req)
 		return
 	}
-	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now()}
+	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now(), app: app}
 	var res result
 	if logs {
 		j.logs = new(logspb.LogsData)
@@ -443,8 +453,11 @@ func bodyFormat(ct string) (format, bool) {
 
 // authorized checks the Basic credentials as the drain does
 // (internal/httpauth).
-func (r *Receiver) authorized(req *http.Request) bool {
-	return r.cfg.InsecureNoAuth || r.auth.Check(req)
+func (r *Receiver) authorized(req *http.Request) (app string, ok bool) {
+	if r.cfg.Apps != nil {
+		return r.cfg.Apps.Check(req)
+	}
+	return "", r.cfg.InsecureNoAuth || r.auth.Check(req)
 }
 
 // readBody reads the body through charge within MaxBodyBytes and inflates
@@ -625,11 +638,12 @@ func (r *Receiver) work() {
 	buf := make([]metric.Measurement, 0, input.SinkBatch)
 	for j := range r.queue {
 		s.SetArrival(j.arrival)
+		s.SetApp(j.app)
 		if j.logs != nil {
 			r.processLogs(s, j.logs, j.arrival)
 			s.Flush()
 		} else {
-			buf = r.processMetrics(buf[:0], j.metrics, j.arrival)
+			buf = r.processMetrics(buf[:0], j.metrics, j.arrival, j.app)
 			if len(buf) > 0 {
 				r.sink.Add(buf)
 				clear(buf)

@@ -5,7 +5,9 @@
 (() => {
   const $ = (sel) => document.querySelector(sel);
   const statusEl = $('#status'), listEl = $('#list'), chartsEl = $('#charts');
-  const filterEl = $('#filter'), emptyEl = $('#empty');
+  const filterEl = $('#filter'), emptyEl = $('#empty'), appEl = $('#app');
+  let app = '';             // multi-app mode: the app shown ('' otherwise)
+  const appQuery = (sep) => (app ? `${sep}app=${encodeURIComponent(app)}` : '');
 
   const PALETTE = ['#3a63d8', '#e8793b', '#2a9d6f', '#c2417a', '#8a5cd0', '#c9a227', '#2aa0b8', '#d64545', '#6b8e23', '#8c6d4f'];
   const ALL_COLOR = '#1d2329';
@@ -109,7 +111,7 @@
   function refresh(card) {
     if (card.busy) { card.again = true; return card.busy; }
     card.stale = false;
-    const q = `api/series?name=${encodeURIComponent(card.m.name)}` + (card.m.kind === 'measure' ? `&stat=${card.stat}` : '');
+    const q = `api/series?name=${encodeURIComponent(card.m.name)}` + (card.m.kind === 'measure' ? `&stat=${card.stat}` : '') + appQuery('&');
     card.busy = getJSON(q).then((s) => draw(card, s)).catch((e) => {
       card.stale = true;
       card.note.textContent = `could not load: ${e.message}`;
@@ -242,12 +244,30 @@
     rendered = m.version;
   }
 
+  // Multi-app mode: the answer names the app shown and every app.
+  function renderApps(m) {
+    appEl.hidden = !m.apps;
+    if (!m.apps) { app = ''; return; }
+    if ([...appEl.options].map((o) => o.value).join('\n') !== m.apps.join('\n')) {
+      appEl.textContent = '';
+      for (const a of m.apps) appEl.add(new Option(a, a));
+    }
+    app = m.app;
+    appEl.value = app;
+  }
+  appEl.addEventListener('change', () => { app = appEl.value; version = -1; tick(); });
+
   let version = -1;
   async function poll() {
+    setTimeout(poll, await tick());
+  }
+  // tick loads api/metrics once and returns how long to wait for the next.
+  async function tick() {
     let wait = 2000;
     try {
-      const m = await getJSON('api/metrics');
+      const m = await getJSON('api/metrics' + appQuery('?'));
       wait = Math.min(Math.max(m.resolution * 200, 1000), 5000);
+      renderApps(m);
       if (m.version !== version) {
         version = m.version;
         await update(m);
@@ -265,7 +285,7 @@
       statusEl.classList.add('error');
       statusEl.textContent = `view unreachable, retrying (${e.message})`;
     }
-    setTimeout(poll, wait);
+    return wait;
   }
   poll();
 

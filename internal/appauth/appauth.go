@@ -1,0 +1,179 @@
+// Package appauth derives and checks the per-app drain credentials of
+// multi-app mode (DRAIN_SECRET): one worker serves many Heroku apps, and each
+// app's drain URL carries the app's name as its user and a token derived from
+// the secret and that name as its password. Adding an app needs no
+// configuration change: its token is computed, not stored.
+//
+// A token is HMAC-SHA256(secret, "dynometrics drain v1\n" + app), encoded in
+// unpadded URL-safe base64 (RFC 4648 §5). Its 43 characters are all
+// "unreserved" in RFC 3986 (letters, digits, '-' and '_'), so the token goes
+// into a URL's userinfo, a shell command line and an HTTP header as is,
+// without percent-encoding or quoting, and never contains the ':' that ends
+// a Basic auth user. The prefix separates these MACs from any other use of
+// the same secret.
+//
+// Several secrets are accepted, for rotation: the first signs (Token), every
+// one verifies (Check). Checks compare in constant time and try every secret,
+// so neither the secret that matched nor how much of a token matched shows
+// in the time taken.
+package appauth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// MinSecretBytes is the shortest secret accepted: 128 bits of hex.
+const MinSecretBytes = 32
+
+// TokenLen is the length of every token, in characters.
+const TokenLen = 43 // base64.RawURLEncoding.EncodedLen(sha256.Size)
+
+// NameRule says which app names are valid, in Heroku's own words.
+const NameRule = "3 to 30 characters: lower-case letters, digits and dashes, starting with a letter"
+
+// ValidName reports an error, naming the rule, unless app is a valid Heroku
+// app name (NameRule). The error quotes app: app names are not secret.
+func ValidName(app string) error {
+	if validName(app) {
+		return nil
+	}
+	return fmt.Errorf("app name %q is not a Heroku app name (%s)", app, NameRule)
+}
+
+func validName(app string) bool {
+	if len(app) < 3 || len(app) > 30 || app[0] < 'a' || app[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(app); i++ {
+		c := app[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Keyring holds the secrets. Safe for concurrent use.
+type Keyring struct {
+	keys  [][]byte
+	pools []sync.Pool // per key: keyed HMAC states, Reset before use
+}
+
+// ErrNoSecret is returned by New for an empty list.
+var ErrNoSecret = errors.New("appauth: no secret")
+
+// New returns a Keyring for secrets: the first signs, every one verifies.
+// Errors name the position of a bad secret, never its value.
+func New(secrets []string) (*Keyring, error) {
+	if len(secrets) == 0 {
+		return nil, ErrNoSecret
+	}
+	k := &Keyring{}
+	for i, s := range secrets {
+		if len(s) < MinSecretBytes {
+			return nil, fmt.Errorf("secret %d of %d is shorter than %d characters", i+1, len(secrets), MinSecretBytes)
+		}
+		k.keys = append(k.keys, []byte(s))
+	}
+	k.pools = make([]sync.Pool, len(k.keys))
+	for i, key := range k.keys {
+		k.pools[i].New = func() any { return hmac.New(sha256.New, key) }
+	}
+	return k, nil
+}
+
+// Parse splits a comma-separated DRAIN_SECRET value (spaces around each
+// secret are removed) and returns its Keyring.
+func Parse(list string) (*Keyring, error) {
+	var secrets []string
+	for _, s := range strings.Split(list, ",") {
+		secrets = append(secrets, strings.TrimSpace(s))
+	}
+	return New(secrets)
+}
+
+// tokenPrefix separates these MACs from any other use of the secrets.
+var tokenPrefix = []byte("dynometrics drain v1\n")
+
+// mac appends the token of app under the i-th key to dst. Keyed HMAC states
+// are pooled: setting up the key costs as much as the MAC of a name.
+func (k *Keyring) mac(dst []byte, i int, app string) []byte {
+	m := k.pools[i].Get().(hash.Hash)
+	m.Reset()
+	m.Write(tokenPrefix)
+	var name [64]byte // app names are at most 30 bytes; longer ones never get here
+	m.Write(name[:copy(name[:], app)])
+	var sum [sha256.Size]byte
+	dst = base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0]))
+	k.pools[i].Put(m)
+	return dst
+}
+
+// macSlow is mac without the pool, for names of any length.
+func macSlow(dst []byte, key []byte, app string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(tokenPrefix)
+	m.Write([]byte(app))
+	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(nil))
+}
+
+// Token returns app's drain password, signed with the first secret. It does
+// not check the name: call ValidName first.
+func (k *Keyring) Token(app string) string {
+	if !validName(app) { // mac copies at most 64 bytes of the name
+		return string(macSlow(make([]byte, 0, TokenLen), k.keys[0], app))
+	}
+	return string(k.mac(make([]byte, 0, TokenLen), 0, app))
+}
+
+// CheckPair reports whether password is app's token under any of the
+// secrets, and app a valid name. It tries every secret and compares in
+// constant time.
+func (k *Keyring) CheckPair(app, password string) bool {
+	if k == nil || !validName(app) {
+		return false
+	}
+	var buf [TokenLen]byte
+	ok := 0
+	for i := range k.keys {
+		ok |= subtle.ConstantTimeCompare(k.mac(buf[:0], i, app), []byte(password))
+	}
+	return ok == 1
+}
+
+// Check returns the app r authenticates as: r carries exactly one
+// Authorization header with Basic credentials whose user is a valid app name
+// and whose password is that app's token under one of the secrets. Any
+// other request (no or several headers, another scheme, a malformed or
+// invalid name, one app's token under another app's name) gets ok false.
+func (k *Keyring) Check(r *http.Request) (app string, ok bool) {
+	if k == nil || len(r.Header["Authorization"]) != 1 {
+		return "", false
+	}
+	user, pass, found := r.BasicAuth()
+	if !found || !k.CheckPair(user, pass) {
+		return "", false
+	}
+	return user, true
+}
+
+// DrainURL returns app's HTTPS drain URL on host (a host name, with a port
+// if any): https://APP:TOKEN@HOST/logs.
+func (k *Keyring) DrainURL(host, app string) string {
+	return "https://" + app + ":" + k.Token(app) + "@" + host + "/logs"
+}
+
+// BasicHeader returns the value of the Authorization header that carries
+// app's credentials: what a Fir telemetry drain sends.
+func (k *Keyring) BasicHeader(app string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(app+":"+k.Token(app)))
+}

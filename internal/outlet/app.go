@@ -1,0 +1,79 @@
+package outlet
+
+import "strings"
+
+// AppPlaceholder is what METRICS_PREFIX may contain, in multi-app mode
+// (DRAIN_SECRET), where each series' app goes: "us-east.prod.{app}" names
+// the billing app's load_avg_5m "us-east.prod.billing.load_avg_5m".
+const AppPlaceholder = "{app}"
+
+// PrefixFor returns the metric name prefix of app's series for the outlets
+// that tell series apart by name (Librato, the console): prefix with every
+// AppPlaceholder replaced by app. In multi-app mode (app not empty) a prefix
+// without the placeholder gets the app as its last component ("us-east" →
+// "us-east.billing", "" → "billing"), so that two apps' series never share
+// a name. With app empty (single-app mode) prefix is returned as it is.
+func PrefixFor(prefix, app string) string {
+	if app == "" {
+		return prefix
+	}
+	if strings.Contains(prefix, AppPlaceholder) {
+		return strings.ReplaceAll(prefix, AppPlaceholder, app)
+	}
+	if prefix == "" {
+		return app
+	}
+	return prefix + "." + app
+}
+
+// PrefixWithoutApp returns prefix without its AppPlaceholder components, for
+// the outlets that carry the app as a label or resource rather than in the
+// name (Prometheus remote write, OTLP): "us-east.prod.{app}" →
+// "us-east.prod".
+func PrefixWithoutApp(prefix string) string {
+	if !strings.Contains(prefix, AppPlaceholder) {
+		return prefix
+	}
+	var parts []string
+	for _, p := range strings.Split(prefix, ".") {
+		if p = strings.ReplaceAll(p, AppPlaceholder, ""); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// appCache remembers PrefixFor's answers for the apps seen, so that an
+// outlet builds each app's prefix once. Not safe for concurrent use.
+type appCache struct {
+	prefix string
+	m      map[string]string
+}
+
+// PrefixCache returns a cache of PrefixFor(prefix, app) per app, after
+// applying clean (the outlet's name rule; nil: none) to each.
+func PrefixCache(prefix string, clean func(string) string) func(app string) string {
+	c := &appCache{prefix: prefix, m: map[string]string{}}
+	if clean == nil {
+		clean = func(s string) string { return s }
+	}
+	single := clean(prefix)
+	return func(app string) string {
+		if app == "" {
+			return single
+		}
+		p, ok := c.m[app]
+		if !ok {
+			if len(c.m) >= maxCachedApps {
+				clear(c.m)
+			}
+			p = clean(PrefixFor(c.prefix, app))
+			c.m[app] = p
+		}
+		return p
+	}
+}
+
+// maxCachedApps bounds a prefix cache: app names come from authenticated
+// requests only, but a cache is no place to grow without bound.
+const maxCachedApps = 4096
