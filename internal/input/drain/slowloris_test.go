@@ -252,7 +252,10 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 	}
 	post("1") // its client keeps the connection open, idle
 	post("2") // another client takes the second slot, and the listener waits for a third
-	waitFor(t, func() bool { return srv.Stats().IdleClosed == 1 })
+	// At least the first: when the machine is busy, the second may also turn
+	// idle before the listener has taken the slot the first freed, and be
+	// closed too (waiting for exactly 1 could then never see it).
+	waitFor(t, func() bool { return srv.Stats().IdleClosed >= 1 })
 }
 
 // TestHeaderTooLargeAndBadRequestsCounted: the answers net/http writes
