@@ -39,6 +39,8 @@ type Stats struct {
 	BadBlobs          uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
 	FlushErrors       uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
 	Leases            int    `metric:"leases,gauge"`           // partitions this worker flushes now
+	LiveWorkers       int    `metric:"live_workers,gauge"`     // workers whose heartbeat this worker last read (its fair share is Partitions / LiveWorkers)
+	LeasesReleased    uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
 	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
 	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
 	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
@@ -91,6 +93,8 @@ type Store struct {
 	held    map[int]*lease // partitions leased
 	lastTok map[int]int64  // the last token held per partition, kept when a lease lapses
 	flights map[pkey]*flight
+	live    int        // live workers last read (0: not yet)
+	rmu     sync.Mutex // one renew or balancing release at a time
 	retry   map[pkey]retryState
 	settled []verdict
 	warns   *throttle.Logger // at most once per LogEvery per kind
@@ -108,7 +112,7 @@ type Store struct {
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
 		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
-		feedTrimmed, feedDropped                                                    atomic.Uint64
+		feedTrimmed, feedDropped, leasesReleased                                    atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -227,6 +231,7 @@ func (s *Store) Stats() Stats {
 		FlushWaits:       s.stats.flushWaits.Load(),
 		FeedTrimmed:      s.stats.feedTrimmed.Load(),
 		FeedDropped:      s.stats.feedDropped.Load(),
+		LeasesReleased:   s.stats.leasesReleased.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
@@ -240,6 +245,7 @@ func (s *Store) Stats() Stats {
 	s.hmu.Unlock()
 	wall := time.Now()
 	s.mu.Lock()
+	st.LiveWorkers = s.live
 	for _, l := range s.held {
 		if wall.Before(l.until) {
 			st.Leases++
@@ -285,7 +291,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
+var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript, liveScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs

@@ -135,9 +135,21 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 		t.Fatalf("flushed %d buckets before the deadline", n)
 	}
 	c.set(start.Add(res + 2*time.Second))
-	a.Tick(ctx)
-	b.Tick(ctx)
-	a.Tick(ctx) // records the settled deliveries
+	// a took every partition first; within a few rounds it releases half
+	// of them to b (balanced leases), and each flushes its share.
+	for range 4 {
+		a.Tick(ctx)
+		b.Tick(ctx)
+	}
+	for _, s := range []*Store{a, b} {
+		if st := s.Stats(); st.Leases != 2 || st.LiveWorkers != 2 || st.BucketsFlushed != 2 || st.BucketsDone != 2 {
+			t.Errorf("%s: leases %d, live workers %d, flushed %d, done %d; want 2 each (4 partitions, 2 workers)",
+				s.cfg.ID, st.Leases, st.LiveWorkers, st.BucketsFlushed, st.BucketsDone)
+		}
+	}
+	if st := a.Stats(); st.LeasesReleased != 2 {
+		t.Errorf("a released %d leases, want 2", st.LeasesReleased)
+	}
 	got := map[[2]string]float64{}
 	for _, bk := range r.buckets("librato") {
 		if !bk.Start.Equal(start) {
