@@ -76,7 +76,8 @@ type Stats struct {
 // use.
 type Store struct {
 	cfg Config
-	rdb *redis.Client
+	rdb redis.UniversalClient // *redis.Client, or *redis.ClusterClient with Config.Cluster
+	pw  string                // the URL's password, removed from errors (redact)
 	log *slog.Logger
 	seq atomic.Uint64 // blob ids
 
@@ -156,9 +157,14 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rdb redis.UniversalClient = redis.NewClient(opt)
+	if cfg.Cluster {
+		rdb = redis.NewClusterClient(clusterOptions(opt))
+	}
 	s := &Store{
 		cfg:      cfg,
-		rdb:      redis.NewClient(opt),
+		rdb:      rdb,
+		pw:       opt.Password,
 		log:      cfg.Logger.With("component", "store"),
 		cum:      make(map[pkey]*partial),
 		fellBack: make(map[pkey]fallback),
@@ -278,9 +284,8 @@ func (s *Store) redact(err error) error {
 	if err == nil {
 		return nil
 	}
-	opt := s.rdb.Options()
-	if opt.Password != "" && strings.Contains(err.Error(), opt.Password) {
-		return errors.New(strings.ReplaceAll(err.Error(), opt.Password, "xxxxx"))
+	if s.pw != "" && strings.Contains(err.Error(), s.pw) {
+		return errors.New(strings.ReplaceAll(err.Error(), s.pw, "xxxxx"))
 	}
 	return err
 }
@@ -344,6 +349,19 @@ func hasNoScript(cmds []redis.Cmder) bool {
 func (s *Store) loadScripts(ctx context.Context) error {
 	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		// A pipeline would load them on one node: SCRIPT LOAD on every
+		// master (a node that joins or restarts answers NOSCRIPT, and
+		// runPipe loads them again).
+		for _, sc := range allScripts {
+			err := cc.ScriptLoad(octx, sc.src).Err()
+			s.count(1)
+			if err != nil {
+				return fmt.Errorf("store: load scripts: %w", s.redact(err))
+			}
+		}
+		return nil
+	}
 	pipe := s.rdb.Pipeline()
 	for _, sc := range allScripts {
 		pipe.ScriptLoad(octx, sc.src)

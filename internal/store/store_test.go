@@ -13,6 +13,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // recorder is a fake outlet set: it records every delivered bucket per
@@ -426,16 +427,17 @@ func TestFeedShowsEveryWorkersBuckets(t *testing.T) {
 
 func TestConfigErrorsHideThePassword(t *testing.T) {
 	for _, tc := range []struct {
-		url, want string
-		skip      bool
+		url, want     string
+		skip, cluster bool
 	}{
-		{"", "REDIS_URL: empty", false},
-		{"http://u:s3cret@host:1", `REDIS_URL: scheme "http" is not redis or rediss`, false},
-		{"redis://u:s3cret@ho st:1", "REDIS_URL: not a URL", false},
-		{"redis://u:s3cret@host:1/notanumber", "REDIS_URL", false},
-		{"redis://u:s3cret@host:1", "REDIS_TLS_SKIP_VERIFY: true with a redis:// REDIS_URL", true},
+		{"", "REDIS_URL: empty", false, false},
+		{"http://u:s3cret@host:1", `REDIS_URL: scheme "http" is not redis or rediss`, false, false},
+		{"redis://u:s3cret@ho st:1", "REDIS_URL: not a URL", false, false},
+		{"redis://u:s3cret@host:1/notanumber", "REDIS_URL", false, false},
+		{"redis://u:s3cret@host:1", "REDIS_TLS_SKIP_VERIFY: true with a redis:// REDIS_URL", true, false},
+		{"redis://u:s3cret@host:1/2", "REDIS_URL: database 2 with REDIS_CLUSTER=true: a Redis Cluster has database 0 only", false, true},
 	} {
-		_, err := Open(Config{URL: tc.url, TLSSkipVerify: tc.skip, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
+		_, err := Open(Config{URL: tc.url, TLSSkipVerify: tc.skip, Cluster: tc.cluster, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") || !errors.Is(err, ErrConfig) {
 			t.Errorf("%q: %v, want %q without the password", tc.url, err, tc.want)
 		}
@@ -445,8 +447,22 @@ func TestConfigErrorsHideThePassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if o := s.rdb.Options(); o.TLSConfig == nil || !o.TLSConfig.InsecureSkipVerify || o.Password != "s3cret" {
+	if o := s.rdb.(*redis.Client).Options(); o.TLSConfig == nil || !o.TLSConfig.InsecureSkipVerify || o.Password != "s3cret" {
 		t.Fatalf("rediss with skip-verify: %+v", o.TLSConfig)
+	}
+	// REDIS_CLUSTER=true: a cluster client seeded with the URL's node, same
+	// credentials and TLS.
+	cs, err := Open(Config{URL: "rediss://u:s3cret@host:6380", Cluster: true, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	cc, ok := cs.rdb.(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("REDIS_CLUSTER=true: client %T, want *redis.ClusterClient", cs.rdb)
+	}
+	if o := cc.Options(); fmt.Sprint(o.Addrs) != "[host:6380]" || o.Username != "u" || o.Password != "s3cret" || o.TLSConfig == nil {
+		t.Fatalf("cluster options: addrs %v, user %q, TLS %v", o.Addrs, o.Username, o.TLSConfig != nil)
 	}
 }
 
