@@ -115,7 +115,7 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 		"DRAIN_USER=" + testUser, "DRAIN_PASSWORD=" + testPass, "METRICS_PREFIX=" + testPrefix,
 		"METRICS_RESOLUTION=" + e2eRes.String(), "METRICS_GRACE=" + e2eGrace.String(),
 		"REDIS_URL=" + srv.URL, "REDIS_HANDOVER=" + e2eHandover.String(),
-		"REDIS_PARTITIONS=" + strconv.Itoa(balancePartitions), "REDIS_LEASE_TTL=2s",
+		"REDIS_PARTITIONS=" + strconv.Itoa(balancePartitions), "REDIS_LEASE_TTL=2s", "REDIS_BALANCE=true",
 		"LIBRATO_USER=" + testLUser, "LIBRATO_TOKEN=" + testLToken, "LIBRATO_URL=" + fake.URL,
 		"SHUTDOWN_TIMEOUT=10s", "EMITTER_INTERVAL=" + e2eRes.String(),
 	}

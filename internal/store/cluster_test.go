@@ -25,7 +25,7 @@ func TestRedisCluster(t *testing.T) {
 	r := &recorder{}
 	open := func(id string) *Store {
 		s, err := Open(Config{
-			URL: c.URL, Cluster: true, Partitions: 8, Resolution: res, Grace: 2 * time.Second, ID: id,
+			URL: c.URL, Cluster: true, Balance: true, Partitions: 8, Resolution: res, Grace: 2 * time.Second, ID: id,
 			Outlets: []string{"librato"}, Deliver: r.deliver("librato"), Now: clk.now, LeaseTTL: time.Second,
 			LeaseSettle: -1, OpTimeout: 2 * time.Second,
 		})

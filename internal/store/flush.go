@@ -117,6 +117,10 @@ func (s *Store) Tick(ctx context.Context) {
 	if len(held) == 0 {
 		return
 	}
+	if time.Now().UnixNano() < s.holdUntil.Load() {
+		s.stats.flushWaits.Add(1)
+		return
+	}
 	now := s.cfg.Now()
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
 	if who := s.owing(ctx); who != "" {
@@ -316,9 +320,15 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		}
 	})
 	if len(look) != n+1 {
+		s.renewDown.Store(true)
 		return nil, err
 	}
 	ids, lerr := look[0].(*redis.Cmd).StringSlice()
+	if lerr != nil {
+		s.renewDown.Store(true)
+	} else if s.renewDown.Swap(false) {
+		s.holdFlushes() // Redis is back for this worker: let the others' hand-overs land
+	}
 	free := make([]bool, n)
 	for p := range n {
 		_, gerr := look[p+1].(*redis.StringCmd).Result()
@@ -326,16 +336,19 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	}
 
 	s.mu.Lock()
-	target := n // until the live workers are known: the old rule, take what is free
 	if lerr == nil {
 		if !slices.Contains(ids, s.cfg.ID) {
 			ids = append(ids, s.cfg.ID)
 		}
 		slices.Sort(ids)
-		rank := slices.Index(ids, s.cfg.ID)
-		s.live = len(ids)
-		target = n / len(ids)
-		if rank < n%len(ids) {
+		s.live, s.rank = len(ids), slices.Index(ids, s.cfg.ID)
+	}
+	// Until the live workers are known: the old rule, take what is free;
+	// when the heartbeat failed, the last live count read.
+	target := n
+	if s.cfg.Balance && s.live > 0 {
+		target = n / s.live
+		if s.rank < n%s.live {
 			target++
 		}
 	}
@@ -383,7 +396,7 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	if need > 0 {
 		off := 0
 		if s.live > 0 {
-			off = slices.Index(ids, s.cfg.ID) * n / s.live
+			off = s.rank * n / s.live
 		}
 		for i := range n {
 			p := (off + i) % n
@@ -445,6 +458,23 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		return held, s.redact(firstErr)
 	}
 	return held, nil
+}
+
+// holdFlushes holds this worker's flushes back for a while after it
+// finds Redis back after an outage or its data lost: the other workers'
+// hand-overs, retried every REDIS_HANDOVER (shorter than the grace), land
+// first, so that a partition's holder does not close a bucket whose
+// partials another worker still holds unwritten. With the partitions spread
+// over the workers (balanced leases), every worker is a flusher and would
+// otherwise race the others' retries.
+//
+// The hold is the longer of METRICS_GRACE and LeaseSettle; none when
+// LeaseSettle is disabled (negative, for tests that drive the clock).
+func (s *Store) holdFlushes() {
+	if !s.cfg.Balance || s.cfg.LeaseSettle <= 0 {
+		return
+	}
+	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
 }
 
 // releaseLeaving gives up the leases renew marked leaving whose deliveries
@@ -932,7 +962,9 @@ func (s *Store) Release(ctx context.Context) error {
 		for _, p := range held {
 			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease()}, s.cfg.ID)
 		}
-		pipe.ZRem(ctx, s.liveKey(), s.cfg.ID) // the others rebalance at their next renewal
 	})
+	// Best effort: the others rebalance at their next renewal; a heartbeat
+	// left behind expires after REDIS_LEASE_TTL.
+	_, _ = s.runPipe(ctx, func(pipe redis.Pipeliner) { pipe.ZRem(ctx, s.liveKey(), s.cfg.ID) })
 	return err
 }

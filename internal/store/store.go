@@ -64,7 +64,7 @@ type Stats struct {
 	FallbackExcluded  uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
 	FallbackLate      uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
 	TotalsPruned      uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
-	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back for a live worker whose partials Redis refused (OOM)
+	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back: for a live worker whose partials Redis refused (OOM), or for METRICS_GRACE after Redis came back or lost its data (the others' hand-overs land first)
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -95,14 +95,17 @@ type Store struct {
 	lastTok map[int]int64  // the last token held per partition, kept when a lease lapses
 	flights map[pkey]*flight
 	live    int        // live workers last read (0: not yet)
+	rank    int        // this worker's rank among them, by id
 	rmu     sync.Mutex // one renew or balancing release at a time
 	retry   map[pkey]retryState
 	settled []verdict
 	warns   *throttle.Logger // at most once per LogEvery per kind
 
-	pmu      sync.Mutex    // one processSettled at a time
-	kick     chan struct{} // a flight settled: record it now
-	renewing atomic.Bool   // Run's goroutine renews the leases
+	pmu       sync.Mutex    // one processSettled at a time
+	kick      chan struct{} // a flight settled: record it now
+	renewing  atomic.Bool   // Run's goroutine renews the leases
+	renewDown atomic.Bool   // the last lease round failed
+	holdUntil atomic.Int64  // unix nanos (wall clock): no flush before (holdFlushes)
 
 	stats struct {
 		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64

@@ -116,6 +116,7 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 	r := &recorder{}
 	a := open(t, srv, "a", c, r, "librato", "remote_write")
 	b := open(t, srv, "b", c, r, "librato", "remote_write")
+	a.cfg.Balance, b.cfg.Balance = true, true
 
 	// 50 series, each seen by both workers, in two hand-overs by a.
 	want := map[[2]string]float64{}
