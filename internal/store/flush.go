@@ -309,6 +309,9 @@ var errFenced = errors.New("store: the partition's lease is no longer this worke
 // worker cut off from Redis stops delivering before another can take its
 // partitions over.
 func (s *Store) renew(ctx context.Context) ([]int, error) {
+	if !s.cfg.Balance {
+		return s.renewAll(ctx)
+	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	ttl := s.cfg.LeaseTTL
@@ -477,12 +480,81 @@ func (s *Store) holdFlushes() {
 	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
 }
 
+// renewAll (REDIS_BALANCE off) renews the leases held and tries to take the others, in one round
+// trip. A lease is taken as surely held until 9/10 of LeaseTTL after the
+// request was sent; a renewal that fails leaves that bound as it was, so
+// that a worker cut off from Redis stops delivering before another can take
+// its partitions over.
+func (s *Store) renewAll(ctx context.Context) ([]int, error) {
+	ttl := s.cfg.LeaseTTL
+	s.mu.Lock()
+	last := make([]int64, s.cfg.Partitions)
+	holds := slices.Repeat([]string{"0"}, s.cfg.Partitions)
+	for p, l := range s.held {
+		last[p] = l.token
+		holds[p] = "1"
+	}
+	for p, t := range s.lastTok {
+		if last[p] == 0 {
+			last[p] = t
+		}
+	}
+	s.mu.Unlock()
+	sent := time.Now()
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for p := range s.cfg.Partitions {
+			k := s.keys(p)
+			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
+		}
+	})
+	if len(cmds) != s.cfg.Partitions {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	var held []int
+	var firstErr error
+	s.mu.Lock()
+	for p, c := range cmds {
+		tok, err := c.(*redis.Cmd).Int64()
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue // keep what we know: the lease lapses at its bound
+		case tok == 0:
+			if l := s.held[p]; l != nil {
+				s.stats.leasesLost.Add(1)
+				s.warnLocked("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
+			}
+			delete(s.held, p)
+			continue
+		}
+		l := s.held[p]
+		if l == nil || l.token != tok {
+			l = &lease{token: tok, since: now}
+			s.held[p] = l
+		}
+		l.until = sent.Add(ttl * 9 / 10)
+		s.lastTok[p] = tok
+		held = append(held, p)
+	}
+	s.mu.Unlock()
+	if firstErr != nil {
+		return held, s.redact(firstErr)
+	}
+	return held, nil
+}
+
 // releaseLeaving gives up the leases renew marked leaving whose deliveries
 // have all settled (recorded in Redis by processSettled), so that the
 // worker that takes the partition over finds every verdict and resends
 // nothing. Called by Tick, between two flush rounds: no flush of the
 // partition is under way.
 func (s *Store) releaseLeaving(ctx context.Context) {
+	if !s.cfg.Balance {
+		return
+	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	s.pmu.Lock() // no verdict of ours is being recorded
