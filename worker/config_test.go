@@ -191,6 +191,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"OTEL_SERVICE_NAME":     {env{"OTEL_SERVICE_NAME": "my\napp"}, []string{`OTEL_SERVICE_NAME="my\napp": control character at byte 2`}},
 		"REDIS_URL":             {env{"REDIS_URL": "http://u:" + secretPass + "@kv.example.com:6379"}, []string{`REDIS_URL="http://kv.example.com:6379": scheme "http" is not redis or rediss`}},
 		"REDIS_TLS_SKIP_VERIFY": {env{"REDIS_TLS_SKIP_VERIFY": "true"}, []string{`REDIS_TLS_SKIP_VERIFY="true": set but REDIS_URL is not`}},
+		"REDIS_CLUSTER":         {env{"REDIS_CLUSTER": "true"}, []string{`REDIS_CLUSTER="true": set but REDIS_URL is not`}},
+		"REDIS_BALANCE":         {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_BALANCE": "evenly"}, []string{`REDIS_BALANCE="evenly": not a boolean; want true or false`}},
 		"REDIS_TLS_SKIP_VERIFY with redis://": {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_TLS_SKIP_VERIFY": "true"},
 			[]string{`REDIS_TLS_SKIP_VERIFY="true": true with a redis:// REDIS_URL: only rediss:// has a certificate to skip; want true or false; true only with a rediss://`}},
 		"REDIS_HANDOVER":       {env{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_HANDOVER": "30s"}, []string{`REDIS_HANDOVER="30s": not within (0, METRICS_GRACE=10s)`}},

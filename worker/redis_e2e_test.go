@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -36,7 +35,8 @@ const (
 // proc is one running worker process.
 type proc struct {
 	cmd    *exec.Cmd
-	url    string // drain URL
+	url    string      // drain URL
+	stdout *syncBuffer // the self-metric lines (emitter)
 	stderr *syncBuffer
 	exited chan error
 }
@@ -51,10 +51,10 @@ func startProc(t *testing.T, bin string, env []string) *proc {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	p := &proc{url: "http://127.0.0.1:" + port + "/logs", stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &proc{url: "http://127.0.0.1:" + port + "/logs", stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + port}, env...)...)
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func (w *worker) buildShared() error {
 	// throttled logger, at most once a minute per message.
 	redis.SetLogger(throttle.RedisLogger{L: throttle.New(w.log, store.LogEvery, w.opt.now)})
 	st, err := store.Open(store.Config{
-		URL: w.cfg.Redis.URL, TLSSkipVerify: w.cfg.Redis.TLSSkipVerify, Partitions: w.cfg.Redis.Partitions,
+		URL: w.cfg.Redis.URL, TLSSkipVerify: w.cfg.Redis.TLSSkipVerify, Cluster: w.cfg.Redis.Cluster, Balance: w.cfg.Redis.Balance, Partitions: w.cfg.Redis.Partitions,
 		Resolution: w.cfg.Buckets.Resolution, Grace: w.cfg.Buckets.Grace,
 		Outlets: names, Deliver: w.deliverShared, Logger: w.log, Now: w.opt.now, OpTimeout: w.opt.redisTimeout,
 		LeaseTTL: w.cfg.Redis.LeaseTTL,

@@ -66,6 +66,15 @@ type Config struct {
 	// TLSSkipVerify accepts any server certificate on rediss:// (Heroku
 	// Key-Value Store presents a self-signed one): REDIS_TLS_SKIP_VERIFY.
 	TLSSkipVerify bool
+	// Cluster says that URL names one node of a Redis Cluster (REDIS_CLUSTER):
+	// the store then uses a cluster client, which finds the other nodes and
+	// follows the slots as they move.
+	Cluster bool
+
+	// Balance spreads the partitions' leases over the live workers
+	// (REDIS_BALANCE; see docs/shared-state.md); false: a worker takes
+	// every free lease, so one worker usually flushes everything.
+	Balance bool
 
 	Partitions int    // DefaultPartitions; every worker of an app must use the same number
 	Prefix     string // DefaultPrefix; every worker of an app must use the same prefix
@@ -103,6 +112,8 @@ const MaxPartitions = 1024
 type Env struct {
 	URL           string        `envconfig:"REDIS_URL" accepts:"redis://[user:password@]host:port[/db] or rediss://… (Heroku Key-Value Store sets it)" desc:"share state across workers and restarts; unset: this worker alone"`
 	TLSSkipVerify bool          `envconfig:"REDIS_TLS_SKIP_VERIFY" default:"false" accepts:"true or false; true only with a rediss:// REDIS_URL" desc:"accept any certificate (Heroku Key-Value Store's is self-signed)"`
+	Cluster       bool          `envconfig:"REDIS_CLUSTER" default:"false" accepts:"true or false; true: REDIS_URL names any node of a Redis Cluster (database 0)" desc:"use a Redis Cluster client: the partitions spread over the cluster's nodes"`
+	Balance       bool          `envconfig:"REDIS_BALANCE" default:"false" accepts:"true or false, the same on every worker of the app" desc:"spread the partitions' flush leases evenly over the live workers (each flushes its share); false: the first worker flushes every partition"`
 	Handover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" accepts:"a positive duration shorter than METRICS_GRACE, e.g. 2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose"`
 	FallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" accepts:"a positive duration, e.g. 2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
 	Partitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" accepts:"1 to 1024, the same on every worker of the app" desc:"series partitions in Redis"`
@@ -117,10 +128,13 @@ func (e Env) Validate(grace time.Duration) error {
 		if e.TLSSkipVerify {
 			return envcfg.Bad("REDIS_TLS_SKIP_VERIFY", "set but REDIS_URL is not")
 		}
+		if e.Cluster {
+			return envcfg.Bad("REDIS_CLUSTER", "set but REDIS_URL is not")
+		}
 		return nil
 	}
 	var errs []error
-	if _, err := (&Config{URL: e.URL, TLSSkipVerify: e.TLSSkipVerify}).redisOptions(); err != nil {
+	if _, err := (&Config{URL: e.URL, TLSSkipVerify: e.TLSSkipVerify, Cluster: e.Cluster}).redisOptions(); err != nil {
 		errs = append(errs, err)
 	}
 	if e.Handover <= 0 || e.Handover >= grace {
@@ -173,6 +187,9 @@ func (c *Config) redisOptions() (*redis.Options, error) {
 		}
 		return nil, envcfg.Bad("REDIS_URL", "%s", msg)
 	}
+	if c.Cluster && opt.DB != 0 {
+		return nil, envcfg.Bad("REDIS_URL", "database %d with REDIS_CLUSTER=true: a Redis Cluster has database 0 only", opt.DB)
+	}
 	if c.TLSSkipVerify {
 		// Heroku Key-Value Store's certificate is self-signed: the user
 		// asked, explicitly, to accept it.
@@ -188,6 +205,17 @@ func (c *Config) redisOptions() (*redis.Options, error) {
 	opt.MaxRetries = 0 // the Store retries whole steps with backoff itself
 	opt.PoolSize = 8
 	return opt, nil
+}
+
+// clusterOptions turns the options of one node into those of a cluster
+// client seeded with it.
+func clusterOptions(o *redis.Options) *redis.ClusterOptions {
+	return &redis.ClusterOptions{
+		Addrs:    []string{o.Addr},
+		Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		MaxRetries: o.MaxRetries, PoolSize: o.PoolSize,
+	}
 }
 
 func (c *Config) withDefaults() error {

@@ -107,6 +107,7 @@ func (s *Store) Run(ctx context.Context, every time.Duration) {
 // the partitions held. Exported for tests that drive the clock.
 func (s *Store) Tick(ctx context.Context) {
 	s.processSettled(ctx)
+	s.releaseLeaving(ctx)
 	if !s.renewing.Load() {
 		if _, err := s.renew(ctx); err != nil {
 			s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
@@ -114,6 +115,10 @@ func (s *Store) Tick(ctx context.Context) {
 	}
 	held := s.ready()
 	if len(held) == 0 {
+		return
+	}
+	if time.Now().UnixNano() < s.holdUntil.Load() {
+		s.stats.flushWaits.Add(1)
 		return
 	}
 	now := s.cfg.Now()
@@ -272,6 +277,9 @@ type lease struct {
 	token int64     // fencing token: every flush-side script checks it
 	since time.Time // when taken (cfg.Now), for LeaseSettle
 	until time.Time // wall clock: the lease is surely still ours before this
+	// leaving: above this worker's fair share; no new flush starts on it,
+	// and Tick releases it once its deliveries settled.
+	leaving bool
 }
 
 // heldLease is a partition ready to flush and its token.
@@ -284,12 +292,200 @@ type heldLease struct {
 // expired or moved to another worker. Not a Redis failure.
 var errFenced = errors.New("store: the partition's lease is no longer this worker's")
 
-// renew renews the leases held and tries to take the others, in one round
+// renew announces this worker (its heartbeat in the live-workers zset),
+// renews the leases held and takes free ones up to its fair share, in two
+// round trips: the first reads the live workers and every lease, the second
+// runs the lease script on the partitions held and on the free ones chosen.
+//
+// Balance: with N live workers (sorted by id, so that every worker agrees)
+// the worker of rank r has the target ⌊P/N⌋, plus one when r < P mod N; the
+// targets add up to P. A worker above its target marks its surplus leases
+// leaving (no new flush starts on them) and Tick releases each once its
+// deliveries have settled; a worker below takes free partitions, starting
+// at an offset of its own to spread the takes. See docs/shared-state.md.
+//
+// A lease is taken as surely held until 9/10 of LeaseTTL after the request
+// was sent; a renewal that fails leaves that bound as it was, so that a
+// worker cut off from Redis stops delivering before another can take its
+// partitions over.
+func (s *Store) renew(ctx context.Context) ([]int, error) {
+	if !s.cfg.Balance {
+		return s.renewAll(ctx)
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	ttl := s.cfg.LeaseTTL
+	n := s.cfg.Partitions
+	look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
+		for p := range n {
+			pipe.Get(ctx, s.keys(p).lease())
+		}
+	})
+	if len(look) != n+1 {
+		s.renewDown.Store(true)
+		return nil, err
+	}
+	ids, lerr := look[0].(*redis.Cmd).StringSlice()
+	if lerr != nil {
+		s.renewDown.Store(true)
+	} else if s.renewDown.Swap(false) {
+		s.holdFlushes() // Redis is back for this worker: let the others' hand-overs land
+	}
+	free := make([]bool, n)
+	for p := range n {
+		_, gerr := look[p+1].(*redis.StringCmd).Result()
+		free[p] = errors.Is(gerr, redis.Nil)
+	}
+
+	s.mu.Lock()
+	if lerr == nil {
+		if !slices.Contains(ids, s.cfg.ID) {
+			ids = append(ids, s.cfg.ID)
+		}
+		slices.Sort(ids)
+		s.live, s.rank = len(ids), slices.Index(ids, s.cfg.ID)
+	}
+	// Until the live workers are known: the old rule, take what is free;
+	// when the heartbeat failed, the last live count read.
+	target := n
+	if s.cfg.Balance && s.live > 0 {
+		target = n / s.live
+		if s.rank < n%s.live {
+			target++
+		}
+	}
+	// Mark the surplus leaving (highest partitions first, those without a
+	// delivery in flight before the others), or take leaving ones back.
+	var keep []int
+	for p := range s.held {
+		keep = append(keep, p)
+	}
+	busy := func(p int) bool {
+		for k := range s.flights {
+			if k.p == p {
+				return true
+			}
+		}
+		return false
+	}
+	slices.SortFunc(keep, func(a, b int) int {
+		ba, bb := busy(a), busy(b)
+		switch {
+		case ba != bb && ba:
+			return -1
+		case ba != bb:
+			return 1
+		}
+		return a - b
+	})
+	for i, p := range keep {
+		s.held[p].leaving = i >= target
+	}
+	need := target - len(keep)
+	last := make([]int64, n)
+	holds := slices.Repeat([]string{"0"}, n)
+	var try []int
+	for p, l := range s.held {
+		last[p] = l.token
+		holds[p] = "1"
+		try = append(try, p)
+	}
+	for p, t := range s.lastTok {
+		if last[p] == 0 {
+			last[p] = t
+		}
+	}
+	if need > 0 {
+		off := 0
+		if s.live > 0 {
+			off = s.rank * n / s.live
+		}
+		for i := range n {
+			p := (off + i) % n
+			if need == 0 {
+				break
+			}
+			if free[p] && s.held[p] == nil {
+				try = append(try, p)
+				need--
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(try) == 0 {
+		return nil, s.redact(lerr)
+	}
+	sent := time.Now()
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, p := range try {
+			k := s.keys(p)
+			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
+		}
+	})
+	if len(cmds) != len(try) {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	var held []int
+	firstErr := lerr
+	s.mu.Lock()
+	for i, c := range cmds {
+		p := try[i]
+		tok, err := c.(*redis.Cmd).Int64()
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue // keep what we know: the lease lapses at its bound
+		case tok == 0:
+			if l := s.held[p]; l != nil {
+				s.stats.leasesLost.Add(1)
+				s.warnLocked("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
+			}
+			delete(s.held, p)
+			continue
+		}
+		l := s.held[p]
+		if l == nil || l.token != tok {
+			l = &lease{token: tok, since: now}
+			s.held[p] = l
+		}
+		l.until = sent.Add(ttl * 9 / 10)
+		s.lastTok[p] = tok
+		held = append(held, p)
+	}
+	s.mu.Unlock()
+	if firstErr != nil {
+		return held, s.redact(firstErr)
+	}
+	return held, nil
+}
+
+// holdFlushes holds this worker's flushes back for a while after it
+// finds Redis back after an outage or its data lost: the other workers'
+// hand-overs, retried every REDIS_HANDOVER (shorter than the grace), land
+// first, so that a partition's holder does not close a bucket whose
+// partials another worker still holds unwritten. With the partitions spread
+// over the workers (balanced leases), every worker is a flusher and would
+// otherwise race the others' retries.
+//
+// The hold is the longer of METRICS_GRACE and LeaseSettle; none when
+// LeaseSettle is disabled (negative, for tests that drive the clock).
+func (s *Store) holdFlushes() {
+	if !s.cfg.Balance || s.cfg.LeaseSettle <= 0 {
+		return
+	}
+	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
+}
+
+// renewAll (REDIS_BALANCE off) renews the leases held and tries to take the others, in one round
 // trip. A lease is taken as surely held until 9/10 of LeaseTTL after the
 // request was sent; a renewal that fails leaves that bound as it was, so
 // that a worker cut off from Redis stops delivering before another can take
 // its partitions over.
-func (s *Store) renew(ctx context.Context) ([]int, error) {
+func (s *Store) renewAll(ctx context.Context) ([]int, error) {
 	ttl := s.cfg.LeaseTTL
 	s.mu.Lock()
 	last := make([]int64, s.cfg.Partitions)
@@ -350,6 +546,58 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	return held, nil
 }
 
+// releaseLeaving gives up the leases renew marked leaving whose deliveries
+// have all settled (recorded in Redis by processSettled), so that the
+// worker that takes the partition over finds every verdict and resends
+// nothing. Called by Tick, between two flush rounds: no flush of the
+// partition is under way.
+func (s *Store) releaseLeaving(ctx context.Context) {
+	if !s.cfg.Balance {
+		return
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.pmu.Lock() // no verdict of ours is being recorded
+	defer s.pmu.Unlock()
+	s.mu.Lock()
+	var out []int
+	for p, l := range s.held {
+		if !l.leaving {
+			continue
+		}
+		busy := false
+		for k := range s.flights {
+			busy = busy || k.p == p
+		}
+		for _, v := range s.settled {
+			busy = busy || v.fl.key.p == p
+		}
+		if !busy {
+			out = append(out, p)
+			delete(s.held, p)
+		}
+	}
+	s.mu.Unlock()
+	if len(out) == 0 {
+		return
+	}
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, p := range out {
+			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease()}, s.cfg.ID)
+		}
+	})
+	if err != nil && len(cmds) != len(out) {
+		s.failed("leases", err, "store: cannot release surplus leases; they lapse after REDIS_LEASE_TTL")
+		return
+	}
+	for _, c := range cmds {
+		if c.Err() == nil {
+			s.stats.leasesReleased.Add(1)
+		}
+	}
+	s.log.Info("store: released partitions to balance the fleet", "partitions", out)
+}
+
 // ready returns the partitions whose lease is surely held and was taken at
 // least LeaseSettle ago, ascending: a worker that just took a partition over
 // leaves the previous holder, whose Redis connection may have stalled, time
@@ -361,7 +609,7 @@ func (s *Store) ready() []heldLease {
 	defer s.mu.Unlock()
 	var out []heldLease
 	for p, l := range s.held {
-		if wall.Before(l.until) && now.Sub(l.since) >= s.cfg.LeaseSettle {
+		if !l.leaving && wall.Before(l.until) && now.Sub(l.since) >= s.cfg.LeaseSettle {
 			out = append(out, heldLease{p, l.token})
 		}
 	}
@@ -787,5 +1035,8 @@ func (s *Store) Release(ctx context.Context) error {
 			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease()}, s.cfg.ID)
 		}
 	})
+	// Best effort: the others rebalance at their next renewal; a heartbeat
+	// left behind expires after REDIS_LEASE_TTL.
+	_, _ = s.runPipe(ctx, func(pipe redis.Pipeliner) { pipe.ZRem(ctx, s.liveKey(), s.cfg.ID) })
 	return err
 }

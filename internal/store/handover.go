@@ -189,6 +189,7 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 	}
 	if !s.downSince.IsZero() {
 		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
+		s.holdFlushes()
 	}
 	s.downSince, s.failures = time.Time{}, 0
 	return nil
@@ -241,6 +242,7 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 		}
 	}
 	s.stats.dataLosses.Add(1)
+	s.holdFlushes()
 	s.stats.dataLossSeries.Add(uint64(lost))
 	s.stats.repairedSeries.Add(uint64(rewritten))
 	s.log.Error("store: Redis lost its data (its marker changed: a restart without persistence, FLUSHALL or a failover); writing this worker's open partials again",

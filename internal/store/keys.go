@@ -45,6 +45,11 @@ func (s *Store) workersKey() string        { return s.cfg.Prefix + ":{w}:ids" }
 func (s *Store) aliveKey(id string) string { return s.cfg.Prefix + ":{w}:" + id + ":alive" }
 func (s *Store) cleanKey(id string) string { return s.cfg.Prefix + ":{w}:" + id + ":clean" }
 
+// liveKey is the zset of live workers (member: worker id, score: the
+// Redis-clock millisecond its heartbeat expires); every worker reads it to
+// compute its fair share of the partitions. In the {w} slot too.
+func (s *Store) liveKey() string { return s.cfg.Prefix + ":{w}:live" }
+
 // frameKey remembers one Logplex Frame-Id.
 func (s *Store) frameKey(id string) string { return s.cfg.Prefix + ":frame:" + id }
 

@@ -192,6 +192,20 @@ redis.call('SET', KEYS[1], string.format('%.0f', tok) .. ' ' .. ARGV[1], 'PX', A
 return tok
 `)
 
+// liveScript renews the caller's heartbeat in the live-workers zset, drops
+// the workers whose heartbeat expired (by Redis' clock, so that workers'
+// clocks need not agree) and returns the live ids.
+//
+//	KEYS: live zset; ARGV: worker id, ttl milliseconds
+var liveScript = newScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`)
+
 // releaseScript deletes a lease only if the caller holds it.
 //
 //	KEYS: lease; ARGV: holder id

@@ -39,6 +39,8 @@ type Stats struct {
 	BadBlobs          uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
 	FlushErrors       uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
 	Leases            int    `metric:"leases,gauge"`           // partitions this worker flushes now
+	LiveWorkers       int    `metric:"live_workers,gauge"`     // workers whose heartbeat this worker last read (its fair share is Partitions / LiveWorkers)
+	LeasesReleased    uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
 	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
 	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
 	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
@@ -62,7 +64,7 @@ type Stats struct {
 	FallbackExcluded  uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
 	FallbackLate      uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
 	TotalsPruned      uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
-	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back for a live worker whose partials Redis refused (OOM)
+	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back: for a live worker whose partials Redis refused (OOM), or for METRICS_GRACE after Redis came back or lost its data (the others' hand-overs land first)
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -74,7 +76,8 @@ type Stats struct {
 // use.
 type Store struct {
 	cfg Config
-	rdb *redis.Client
+	rdb redis.UniversalClient // *redis.Client, or *redis.ClusterClient with Config.Cluster
+	pw  string                // the URL's password, removed from errors (redact)
 	log *slog.Logger
 	seq atomic.Uint64 // blob ids
 
@@ -91,13 +94,18 @@ type Store struct {
 	held    map[int]*lease // partitions leased
 	lastTok map[int]int64  // the last token held per partition, kept when a lease lapses
 	flights map[pkey]*flight
+	live    int        // live workers last read (0: not yet)
+	rank    int        // this worker's rank among them, by id
+	rmu     sync.Mutex // one renew or balancing release at a time
 	retry   map[pkey]retryState
 	settled []verdict
 	warns   *throttle.Logger // at most once per LogEvery per kind
 
-	pmu      sync.Mutex    // one processSettled at a time
-	kick     chan struct{} // a flight settled: record it now
-	renewing atomic.Bool   // Run's goroutine renews the leases
+	pmu       sync.Mutex    // one processSettled at a time
+	kick      chan struct{} // a flight settled: record it now
+	renewing  atomic.Bool   // Run's goroutine renews the leases
+	renewDown atomic.Bool   // the last lease round failed
+	holdUntil atomic.Int64  // unix nanos (wall clock): no flush before (holdFlushes)
 
 	stats struct {
 		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
@@ -108,7 +116,7 @@ type Store struct {
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
 		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
-		feedTrimmed, feedDropped                                                    atomic.Uint64
+		feedTrimmed, feedDropped, leasesReleased                                    atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -152,9 +160,14 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rdb redis.UniversalClient = redis.NewClient(opt)
+	if cfg.Cluster {
+		rdb = redis.NewClusterClient(clusterOptions(opt))
+	}
 	s := &Store{
 		cfg:      cfg,
-		rdb:      redis.NewClient(opt),
+		rdb:      rdb,
+		pw:       opt.Password,
 		log:      cfg.Logger.With("component", "store"),
 		cum:      make(map[pkey]*partial),
 		fellBack: make(map[pkey]fallback),
@@ -227,6 +240,7 @@ func (s *Store) Stats() Stats {
 		FlushWaits:       s.stats.flushWaits.Load(),
 		FeedTrimmed:      s.stats.feedTrimmed.Load(),
 		FeedDropped:      s.stats.feedDropped.Load(),
+		LeasesReleased:   s.stats.leasesReleased.Load(),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
@@ -240,6 +254,7 @@ func (s *Store) Stats() Stats {
 	s.hmu.Unlock()
 	wall := time.Now()
 	s.mu.Lock()
+	st.LiveWorkers = s.live
 	for _, l := range s.held {
 		if wall.Before(l.until) {
 			st.Leases++
@@ -272,9 +287,8 @@ func (s *Store) redact(err error) error {
 	if err == nil {
 		return nil
 	}
-	opt := s.rdb.Options()
-	if opt.Password != "" && strings.Contains(err.Error(), opt.Password) {
-		return errors.New(strings.ReplaceAll(err.Error(), opt.Password, "xxxxx"))
+	if s.pw != "" && strings.Contains(err.Error(), s.pw) {
+		return errors.New(strings.ReplaceAll(err.Error(), s.pw, "xxxxx"))
 	}
 	return err
 }
@@ -285,7 +299,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript}
+var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript, liveScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
@@ -338,6 +352,19 @@ func hasNoScript(cmds []redis.Cmder) bool {
 func (s *Store) loadScripts(ctx context.Context) error {
 	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		// A pipeline would load them on one node: SCRIPT LOAD on every
+		// master (a node that joins or restarts answers NOSCRIPT, and
+		// runPipe loads them again).
+		for _, sc := range allScripts {
+			err := cc.ScriptLoad(octx, sc.src).Err()
+			s.count(1)
+			if err != nil {
+				return fmt.Errorf("store: load scripts: %w", s.redact(err))
+			}
+		}
+		return nil
+	}
 	pipe := s.rdb.Pipeline()
 	for _, sc := range allScripts {
 		pipe.ScriptLoad(octx, sc.src)

@@ -13,6 +13,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // recorder is a fake outlet set: it records every delivered bucket per
@@ -115,6 +116,7 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 	r := &recorder{}
 	a := open(t, srv, "a", c, r, "librato", "remote_write")
 	b := open(t, srv, "b", c, r, "librato", "remote_write")
+	a.cfg.Balance, b.cfg.Balance = true, true
 
 	// 50 series, each seen by both workers, in two hand-overs by a.
 	want := map[[2]string]float64{}
@@ -135,9 +137,21 @@ func TestHandoverMergeFlushOnce(t *testing.T) {
 		t.Fatalf("flushed %d buckets before the deadline", n)
 	}
 	c.set(start.Add(res + 2*time.Second))
-	a.Tick(ctx)
-	b.Tick(ctx)
-	a.Tick(ctx) // records the settled deliveries
+	// a took every partition first; within a few rounds it releases half
+	// of them to b (balanced leases), and each flushes its share.
+	for range 4 {
+		a.Tick(ctx)
+		b.Tick(ctx)
+	}
+	for _, s := range []*Store{a, b} {
+		if st := s.Stats(); st.Leases != 2 || st.LiveWorkers != 2 || st.BucketsFlushed != 2 || st.BucketsDone != 2 {
+			t.Errorf("%s: leases %d, live workers %d, flushed %d, done %d; want 2 each (4 partitions, 2 workers)",
+				s.cfg.ID, st.Leases, st.LiveWorkers, st.BucketsFlushed, st.BucketsDone)
+		}
+	}
+	if st := a.Stats(); st.LeasesReleased != 2 {
+		t.Errorf("a released %d leases, want 2", st.LeasesReleased)
+	}
 	got := map[[2]string]float64{}
 	for _, bk := range r.buckets("librato") {
 		if !bk.Start.Equal(start) {
@@ -414,16 +428,17 @@ func TestFeedShowsEveryWorkersBuckets(t *testing.T) {
 
 func TestConfigErrorsHideThePassword(t *testing.T) {
 	for _, tc := range []struct {
-		url, want string
-		skip      bool
+		url, want     string
+		skip, cluster bool
 	}{
-		{"", "REDIS_URL: empty", false},
-		{"http://u:s3cret@host:1", `REDIS_URL: scheme "http" is not redis or rediss`, false},
-		{"redis://u:s3cret@ho st:1", "REDIS_URL: not a URL", false},
-		{"redis://u:s3cret@host:1/notanumber", "REDIS_URL", false},
-		{"redis://u:s3cret@host:1", "REDIS_TLS_SKIP_VERIFY: true with a redis:// REDIS_URL", true},
+		{"", "REDIS_URL: empty", false, false},
+		{"http://u:s3cret@host:1", `REDIS_URL: scheme "http" is not redis or rediss`, false, false},
+		{"redis://u:s3cret@ho st:1", "REDIS_URL: not a URL", false, false},
+		{"redis://u:s3cret@host:1/notanumber", "REDIS_URL", false, false},
+		{"redis://u:s3cret@host:1", "REDIS_TLS_SKIP_VERIFY: true with a redis:// REDIS_URL", true, false},
+		{"redis://u:s3cret@host:1/2", "REDIS_URL: database 2 with REDIS_CLUSTER=true: a Redis Cluster has database 0 only", false, true},
 	} {
-		_, err := Open(Config{URL: tc.url, TLSSkipVerify: tc.skip, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
+		_, err := Open(Config{URL: tc.url, TLSSkipVerify: tc.skip, Cluster: tc.cluster, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") || !errors.Is(err, ErrConfig) {
 			t.Errorf("%q: %v, want %q without the password", tc.url, err, tc.want)
 		}
@@ -433,8 +448,22 @@ func TestConfigErrorsHideThePassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if o := s.rdb.Options(); o.TLSConfig == nil || !o.TLSConfig.InsecureSkipVerify || o.Password != "s3cret" {
+	if o := s.rdb.(*redis.Client).Options(); o.TLSConfig == nil || !o.TLSConfig.InsecureSkipVerify || o.Password != "s3cret" {
 		t.Fatalf("rediss with skip-verify: %+v", o.TLSConfig)
+	}
+	// REDIS_CLUSTER=true: a cluster client seeded with the URL's node, same
+	// credentials and TLS.
+	cs, err := Open(Config{URL: "rediss://u:s3cret@host:6380", Cluster: true, Resolution: res, Deliver: func(*aggregate.Bucket, func(string) bool) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	cc, ok := cs.rdb.(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("REDIS_CLUSTER=true: client %T, want *redis.ClusterClient", cs.rdb)
+	}
+	if o := cc.Options(); fmt.Sprint(o.Addrs) != "[host:6380]" || o.Username != "u" || o.Password != "s3cret" || o.TLSConfig == nil {
+		t.Fatalf("cluster options: addrs %v, user %q, TLS %v", o.Addrs, o.Username, o.TLSConfig != nil)
 	}
 }
 
