@@ -426,41 +426,7 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	if len(cmds) != len(try) {
 		return nil, err
 	}
-	now := s.cfg.Now()
-	var held []int
-	firstErr := lerr
-	s.mu.Lock()
-	for i, c := range cmds {
-		p := try[i]
-		tok, err := c.(*redis.Cmd).Int64()
-		switch {
-		case err != nil:
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue // keep what we know: the lease lapses at its bound
-		case tok == 0:
-			if l := s.held[p]; l != nil {
-				s.stats.leasesLost.Add(1)
-				s.warnLocked("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
-			}
-			delete(s.held, p)
-			continue
-		}
-		l := s.held[p]
-		if l == nil || l.token != tok {
-			l = &lease{token: tok, since: now}
-			s.held[p] = l
-		}
-		l.until = sent.Add(ttl * 9 / 10)
-		s.lastTok[p] = tok
-		held = append(held, p)
-	}
-	s.mu.Unlock()
-	if firstErr != nil {
-		return held, s.redact(firstErr)
-	}
-	return held, nil
+	return s.applyLeases(try, cmds, sent, ttl, lerr)
 }
 
 // holdFlushes holds this worker's flushes back for a while after it
@@ -510,11 +476,24 @@ func (s *Store) renewAll(ctx context.Context) ([]int, error) {
 	if len(cmds) != s.cfg.Partitions {
 		return nil, err
 	}
+	all := make([]int, len(cmds))
+	for p := range all {
+		all[p] = p
+	}
+	return s.applyLeases(all, cmds, sent, ttl, nil)
+}
+
+// applyLeases records the lease script's replies, cmds[i] for partition
+// try[i]: a token means held until sent + 9/10 of ttl, 0 means lost to
+// another worker, an error keeps what is known (the lease lapses at its
+// bound). It returns the partitions held and the first error (firstErr, or
+// a reply's).
+func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl time.Duration, firstErr error) ([]int, error) {
 	now := s.cfg.Now()
 	var held []int
-	var firstErr error
 	s.mu.Lock()
-	for p, c := range cmds {
+	for i, c := range cmds {
+		p := try[i]
 		tok, err := c.(*redis.Cmd).Int64()
 		switch {
 		case err != nil:
