@@ -77,6 +77,7 @@ func shares(h map[string]int) (counts []int, free int) {
 var (
 	leasesGauge  = regexp.MustCompile(`sample#worker\.redis\.leases=(\d+)`)
 	flushedCount = regexp.MustCompile(`count#worker\.redis\.buckets_flushed=(\d+)`)
+	lateCount    = regexp.MustCompile(`count#worker\.redis\.late_measurements=(\d+)`)
 )
 
 // lastLeases is the last worker.redis.leases gauge the worker printed.
@@ -92,9 +93,16 @@ func (p *proc) lastLeases() int {
 // flushed sums the worker.redis.buckets_flushed counts the worker printed
 // (each emission prints the interval's increase).
 func (p *proc) flushed() int {
-	sum := 0
-	for _, m := range flushedCount.FindAllStringSubmatch(p.stdout.String(), -1) {
-		n, _ := strconv.Atoi(m[1])
+	return int(p.counted(flushedCount))
+}
+
+// counted sums the counts re (count#NAME=(\d+)) matches in what the worker
+// printed: each emission prints the interval's increase, and the last one,
+// at exit, the rest.
+func (p *proc) counted(re *regexp.Regexp) int64 {
+	var sum int64
+	for _, m := range re.FindAllStringSubmatch(p.stdout.String(), -1) {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
 		sum += n
 	}
 	return sum
