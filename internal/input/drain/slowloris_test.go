@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/input"
+	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/inputtest"
 )
@@ -202,7 +203,8 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 // Retry-After and is counted.
 func TestBusyWhileReading(t *testing.T) {
 	rec := inputtest.NewRecorder()
-	h, _ := newHandler(t, rec, drain.Config{MaxBodyBytes: 1000, MaxReadingBytes: 1000})
+	b := budget.New(1000)
+	h, _ := newHandler(t, rec, drain.Config{MaxBodyBytes: 1000, Budget: b})
 	_, addr := serve(t, h, 0)
 	slow, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -234,7 +236,8 @@ func TestBusyWhileReading(t *testing.T) {
 			resp.Status, resp.Header.Get("Retry-After"), h.Stats().Busy)
 	}
 	slow.Close() // its bytes are given back when its read fails
-	waitFor(t, func() bool { return h.Stats().ReadErrors == 1 })
+	// Counted as a read error, then given back as its handler returns.
+	waitFor(t, func() bool { return h.Stats().ReadErrors == 1 && b.Stats().Used == 0 })
 	if resp := post(); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("POST after the slow body ended: %s", resp.Status)
 	}
