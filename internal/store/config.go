@@ -202,7 +202,14 @@ func (c *Config) redisOptions() (*redis.Options, error) {
 	opt.DialTimeout = timeout
 	opt.ReadTimeout = timeout
 	opt.WriteTimeout = timeout
-	opt.MaxRetries = 0 // the Store retries whole steps with backoff itself
+	// The Store retries whole steps with its own backoff; the client must
+	// never send a command again by itself: one whose reply was lost may
+	// have run, and a Frame-Id check (SET NX) sent again answers "seen" for
+	// its own first run. go-redis reads 0 as "3 retries", -1 as none
+	// (TestClientNeverRepeatsACommand). A ClusterClient keeps its redirect
+	// loop, which follows MOVED and ASK and may repeat a command cut by the
+	// network (docs/shared-state.md).
+	opt.MaxRetries = -1
 	opt.PoolSize = 8
 	return opt, nil
 }
