@@ -417,7 +417,7 @@ func TestEncodingErrors(t *testing.T) {
 			b[len(b)-1] = 1
 			return append(b, make([]byte, 8)...)
 		}(), "1 raw values for a count series"},
-		"bad mode": {func() []byte { b := slices.Clone(validCounter); b[len(b)-2] = 7; return b }(), "unknown mode 7"},
+		"bad mode":               {func() []byte { b := slices.Clone(validCounter); b[len(b)-2] = 7; return b }(), "unknown mode 7"},
 		"v2: empty app":          {append([]byte{2, 0}, validCounter[1:]...), "offset 2: empty app in a version 2 state"},
 		"v2: short app":          {[]byte{2, 4, 'a', 'b'}, "offset 2: app: length 4 exceeds remaining 2 bytes"},
 		"v2: huge app":           {[]byte{2, 0x81, 0x40}, "offset 3: app: length 8193 exceeds 4096"},
