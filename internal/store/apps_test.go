@@ -194,11 +194,16 @@ func nearest(vals []float64, p int) float64 {
 // the same name and source, and a series without an app keeps the partition
 // it had (FNV-1a of name NUL source).
 func TestAppsRollingUpgrade(t *testing.T) {
-	for _, src := range []string{"web.1", "run.1234", ""} {
+	for _, src := range []string{"web.1", "run.1234", "", "web.10"} {
 		h := fnv.New64a()
 		h.Write([]byte("req\x00" + src))
 		if got, want := partition("", "req", src, 16), int(h.Sum64()%16); got != want {
 			t.Errorf("partition of req/%s without an app: %d, was %d", src, got, want)
+		}
+		h = fnv.New64a()
+		h.Write([]byte("billing\x00req\x00" + src))
+		if got, want := partition("billing", "req", src, 1000), int(h.Sum64()%1000); got != want {
+			t.Errorf("partition of billing's req/%s: %d, want FNV-1a of app NUL name NUL source: %d", src, got, want)
 		}
 	}
 	srv := redistest.Start(t)
