@@ -1,6 +1,7 @@
 package store
 
 import (
+	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -68,26 +69,16 @@ func (s *Store) frameKey(app, id string) string {
 // of an app (multi-app mode) hashes app, NUL, name, NUL, source; a series
 // without one hashes as before multi-app mode existed, so that no series
 // moves to another partition when workers are upgraded one by one.
-//
-// FNV-1a is computed here rather than with hash/fnv, whose Write takes a
-// []byte through an interface: a conversion that allocated per series and
-// hand-over. TestAppsRollingUpgrade checks it against hash/fnv.
 func partition(app, name, source string, n int) int {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	add := func(s string) {
-		for i := 0; i < len(s); i++ {
-			h = (h ^ uint64(s[i])) * prime
-		}
-	}
+	h := fnv.New64a()
 	if app != "" {
-		add(app)
-		h *= prime // the NUL: h ^ 0 = h
+		_, _ = h.Write([]byte(app))
+		_, _ = h.Write([]byte{0})
 	}
-	add(name)
-	h *= prime
-	add(source)
-	return int(h % uint64(n))
+	_, _ = h.Write([]byte(name))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(source))
+	return int(h.Sum64() % uint64(n))
 }
 
 // skey is one series: app (empty in single-app mode), name, source.
