@@ -114,10 +114,8 @@ func (c *Config) validate() error {
 		if tags, err := c.Metrics.ParsedTags(); err == nil && tags["app"] != "" {
 			errs = append(errs, envcfg.Bad("METRICS_TAGS", "has a tag \"app\", which multi-app mode (DRAIN_SECRET) sets on every series itself"))
 		}
-		if c.Redis.URL != "" {
-			errs = append(errs, errors.New("DRAIN_SECRET (multi-app mode) and REDIS_URL are both set: shared state for several apps "+
-				"is not supported yet; run one worker without REDIS_URL, or unset DRAIN_SECRET (docs/multi-app.md)"))
-		}
+		// REDIS_URL is fine: the shared state carries the app (docs/multi-app.md).
+		// The inputs below are not: their lines carry no app credentials.
 		if c.Syslog.Addr != "" || c.LogSession.APIKey != "" {
 			errs = append(errs, errors.New("DRAIN_SECRET (multi-app mode) authenticates each app on the HTTPS drain and the OTLP receiver only: "+
 				"unset SYSLOG_ADDR and HEROKU_API_KEY, whose lines carry no app credentials"))

@@ -92,8 +92,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{"DRAIN_SECRET (value not shown): set together with DRAIN_USER, DRAIN_PASSWORD or DRAIN_INSECURE_NO_AUTH"}},
 		"DRAIN_SECRET short": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain + ",s3cret-short"},
 			[]string{"DRAIN_SECRET (value not shown): secret 2 of 2 is shorter than 32 characters; want comma-separated secrets"}},
-		"DRAIN_SECRET with REDIS_URL": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain, "REDIS_URL": "redis://127.0.0.1:6379"},
-			[]string{"DRAIN_SECRET (multi-app mode) and REDIS_URL are both set: shared state for several apps is not supported yet"}},
+		"DRAIN_SECRET with HEROKU_API_KEY": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain, "REDIS_URL": "redis://127.0.0.1:6379",
+			"HEROKU_API_KEY": secretToken, "HEROKU_APP_NAME": "billing"},
+			[]string{"unset SYSLOG_ADDR and HEROKU_API_KEY, whose lines carry no app credentials"}},
 		"DRAIN_SECRET with SYSLOG_ADDR": {env{"PORT": "8080", "DRAIN_SECRET": secretDrain, "SYSLOG_ADDR": ":6514"},
 			[]string{"unset SYSLOG_ADDR and HEROKU_API_KEY, whose lines carry no app credentials"}},
 		"METRICS_PREFIX {app} without DRAIN_SECRET": {env{"METRICS_PREFIX": "us.{app}"},
@@ -286,6 +287,29 @@ func TestNoInput(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "worker: config: no input configured: set PORT") {
 		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// TestMultiAppWithRedis: multi-app mode with REDIS_URL (several workers
+// sharing state) is accepted now that the shared state carries the app;
+// the inputs without app credentials are still refused, with -stdin too,
+// before anything starts.
+func TestMultiAppWithRedis(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PORT", "8080")
+	t.Setenv("DRAIN_SECRET", secretDrain)
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379")
+	t.Setenv("METRICS_PREFIX", "us-east.prod.{app}")
+	if _, err := loadConfig(); err != nil {
+		t.Fatalf("DRAIN_SECRET with REDIS_URL refused: %v", err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"-stdin"}, strings.NewReader("x"), &stdout, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "-stdin: its lines carry no app credentials; unset DRAIN_SECRET") {
+		t.Errorf("-stdin in multi-app mode: exit %d, stderr %s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "s3cret") || strings.Contains(stdout.String()+stderr.String(), "listening") {
+		t.Errorf("a secret shown or something started:\n%s%s", stdout.String(), stderr.String())
 	}
 }
 

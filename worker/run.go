@@ -126,9 +126,6 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildOutlets(); err != nil {
 		return nil, err
 	}
-	if cfg.Drain.MultiApp() && cfg.Redis.URL != "" { // loadConfig refuses it too
-		return nil, errors.New("DRAIN_SECRET (multi-app mode) with REDIS_URL: shared state for several apps is not supported yet")
-	}
 	if err := w.buildShared(); err != nil {
 		return nil, err
 	}

@@ -69,12 +69,12 @@ func (w *worker) deliverShared(b *aggregate.Bucket, skip func(string) bool) {
 }
 
 // sharedFrameSeen is the drain's SharedSeen, or nil without Redis.
-func (w *worker) sharedFrameSeen() func(string) bool {
+func (w *worker) sharedFrameSeen() func(app, id string) bool {
 	if w.shared == nil {
 		return nil
 	}
-	return func(id string) bool {
-		dup, _ := w.shared.st.FrameSeen(context.Background(), id, drain.DefaultDedupAge)
+	return func(app, id string) bool {
+		dup, _ := w.shared.st.FrameSeen(context.Background(), app, id, drain.DefaultDedupAge)
 		return dup
 	}
 }

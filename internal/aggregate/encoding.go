@@ -11,8 +11,15 @@ import (
 	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
-// stateVersion is the first byte of a State's binary form.
-const stateVersion = 1
+// The first byte of a State's binary form. Version 1 is a State without an
+// app (single-app mode): what every earlier release wrote and still writes,
+// so that during a rolling upgrade an older worker decodes what a newer one
+// hands over. Version 2 carries the app (multi-app mode, DRAIN_SECRET)
+// right after the version byte; the rest is version 1's form.
+const (
+	stateVersion    = 1
+	stateVersionApp = 2
+)
 
 // Value storage modes in the binary form.
 const (
@@ -20,7 +27,8 @@ const (
 	modeSketch = 1
 )
 
-// MaxEncodedString bounds the length of Name, Source and Unit when decoding.
+// MaxEncodedString bounds the length of App, Name, Source and Unit when
+// decoding.
 const MaxEncodedString = 4096
 
 // ErrEncoding is wrapped by every error UnmarshalBinary returns.
@@ -28,10 +36,18 @@ var ErrEncoding = errors.New("aggregate: bad state encoding")
 
 // MarshalBinary encodes s: version 1, kind, name, source, unit, count, sum,
 // min, max, sum of squares, last and its time, then either the raw values or
-// the sketch's bins (see decoder.sketch).
+// the sketch's bins (see decoder.sketch). A state with an App is encoded as
+// version 2: the version byte, the app, then the same fields from the kind on.
 func (s *State) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 64+len(s.Name)+len(s.Source)+len(s.Unit)+8*len(s.values))
-	b = append(b, stateVersion, byte(s.Kind))
+	b := make([]byte, 0, 64+len(s.App)+len(s.Name)+len(s.Source)+len(s.Unit)+8*len(s.values))
+	if s.App == "" {
+		b = append(b, stateVersion)
+	} else {
+		b = append(b, stateVersionApp)
+		b = binary.AppendUvarint(b, uint64(len(s.App)))
+		b = append(b, s.App...)
+	}
+	b = append(b, byte(s.Kind))
 	for _, str := range []string{s.Name, s.Source, s.Unit} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
@@ -199,14 +215,21 @@ func (d *decoder) sketch(count uint64) *ddsketch.DDSketch {
 	return sk
 }
 
-// UnmarshalBinary replaces s with the state encoded by MarshalBinary. Errors
-// wrap ErrEncoding and name the offset and field that was wrong.
+// UnmarshalBinary replaces s with the state encoded by MarshalBinary, of
+// either version (a version 1 state has no app). Errors wrap ErrEncoding and
+// name the offset and field that was wrong.
 func (s *State) UnmarshalBinary(data []byte) error {
 	d := &decoder{b: data}
-	if v := d.byte("version"); d.err == nil && v != stateVersion {
-		d.fail(fmt.Sprintf("version %d, want %d", v, stateVersion))
-	}
 	var n State
+	switch v := d.byte("version"); {
+	case d.err != nil:
+	case v == stateVersionApp:
+		if n.App = d.string("app"); d.err == nil && n.App == "" {
+			d.fail("empty app in a version 2 state") // version 1 is the form without one
+		}
+	case v != stateVersion:
+		d.fail(fmt.Sprintf("version %d, want %d or %d", v, stateVersion, stateVersionApp))
+	}
 	n.Kind = metric.Kind(d.byte("kind"))
 	if d.err == nil && n.Kind != metric.Counter && n.Kind != metric.Sample && n.Kind != metric.Measure {
 		d.fail(fmt.Sprintf("unknown kind %d", n.Kind))

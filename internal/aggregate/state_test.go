@@ -331,6 +331,20 @@ func TestEncodingRoundTrip(t *testing.T) {
 		}(),
 		"sample":      func() *State { s := NewState("mem", "", "MB", metric.Sample); s.Add(at(1), 3); return s }(),
 		"measure raw": stateOf([]float64{3, -1, 0, 7.25}),
+		"counter of an app": func() *State {
+			s := NewState("req", "web.1", "", metric.Counter)
+			s.App = "billing"
+			s.Add(at(1), 5)
+			return s
+		}(),
+		"measure sketch of an app": func() *State {
+			s := NewState("lat", "web.2", "ms", metric.Measure)
+			s.App = "shop-eu-2"
+			for i := range ExactLimit + 20 {
+				s.Add(at(float64(i)), distributions["heavy tail"](r))
+			}
+			return s
+		}(),
 		"measure sketch": func() *State {
 			vs := make([]float64, 5000)
 			for i := range vs {
@@ -347,8 +361,13 @@ func TestEncodingRoundTrip(t *testing.T) {
 		if err := got.UnmarshalBinary(b); err != nil {
 			t.Fatalf("%s: UnmarshalBinary: %v", name, err)
 		}
-		if got.Series() != st.Series() || got.lastTime != st.lastTime || got.Kind != st.Kind {
-			t.Errorf("%s: round trip\n got %s\nwant %s", name, fmtSeries(got.Series()), fmtSeries(st.Series()))
+		if got.Series() != st.Series() || got.lastTime != st.lastTime || got.Kind != st.Kind || got.App != st.App {
+			t.Errorf("%s: round trip\n got %s app %q\nwant %s app %q", name, fmtSeries(got.Series()), got.App, fmtSeries(st.Series()), st.App)
+		}
+		// A state without an app keeps the form of version 1 (what earlier
+		// releases read); one with an app is version 2.
+		if want := map[bool]byte{false: stateVersion, true: stateVersionApp}[st.App != ""]; b[0] != want {
+			t.Errorf("%s: version %d, want %d", name, b[0], want)
 		}
 		// The decoded state keeps merging correctly.
 		if err := got.Merge(st); err != nil || got.Count() != 2*st.Count() {
@@ -398,7 +417,12 @@ func TestEncodingErrors(t *testing.T) {
 			b[len(b)-1] = 1
 			return append(b, make([]byte, 8)...)
 		}(), "1 raw values for a count series"},
-		"bad mode": {func() []byte { b := slices.Clone(validCounter); b[len(b)-2] = 7; return b }(), "unknown mode 7"},
+		"bad mode":               {func() []byte { b := slices.Clone(validCounter); b[len(b)-2] = 7; return b }(), "unknown mode 7"},
+		"v2: empty app":          {append([]byte{2, 0}, validCounter[1:]...), "offset 2: empty app in a version 2 state"},
+		"v2: short app":          {[]byte{2, 4, 'a', 'b'}, "offset 2: app: length 4 exceeds remaining 2 bytes"},
+		"v2: huge app":           {[]byte{2, 0x81, 0x40}, "offset 3: app: length 8193 exceeds 4096"},
+		"v2: no app length":      {[]byte{2}, "offset 1: app length: bad varint"},
+		"v2: bad kind after app": {[]byte{2, 1, 'a', 9}, "offset 4: unknown kind 9"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -421,7 +445,9 @@ func contains(s, sub string) bool {
 }
 
 func FuzzUnmarshalState(f *testing.F) {
-	for _, st := range []*State{stateOf([]float64{1, 2, 3}), stateOf(make([]float64, 1500)), NewState("a", "b", "c", metric.Sample)} {
+	withApp := func(st *State) *State { st.App = "billing"; return st }
+	for _, st := range []*State{stateOf([]float64{1, 2, 3}), stateOf(make([]float64, 1500)), NewState("a", "b", "c", metric.Sample),
+		withApp(stateOf([]float64{4, 5})), withApp(stateOf(make([]float64, 1200))), withApp(NewState("a", "b", "c", metric.Counter))} {
 		b, _ := st.MarshalBinary()
 		f.Add(b)
 	}
@@ -439,6 +465,10 @@ func FuzzUnmarshalState(f *testing.F) {
 		var again State
 		if err := again.UnmarshalBinary(b); err != nil {
 			t.Fatalf("re-decode: %v", err)
+		}
+		if again.App != st.App || again.Name != st.Name || again.Source != st.Source || again.Unit != st.Unit || again.Kind != st.Kind {
+			t.Fatalf("re-decode changed the series: %q %q %q %q %v, was %q %q %q %q %v",
+				again.App, again.Name, again.Source, again.Unit, again.Kind, st.App, st.Name, st.Source, st.Unit, st.Kind)
 		}
 	})
 }

@@ -19,17 +19,24 @@ import (
 // commands and round trips per bucket, and the Redis memory per series at
 // the bucket's peak (INFO used_memory before the flush, less the empty
 // server's), which do not depend on the number of values (the line rate).
+// With apps, the series are spread over that many apps (multi-app mode),
+// the same names and sources in each.
 func BenchmarkBucketCycle(b *testing.B) {
 	srv := redistest.Start(b)
-	for _, tc := range []struct{ series, workers, handovers, values int }{
-		{1000, 1, 30, 1},
-		{1000, 1, 30, 20},
-		{1000, 2, 30, 1},
-		{1000, 4, 30, 1},
-		{10000, 1, 30, 1},
-		{10000, 2, 30, 1},
+	for _, tc := range []struct{ series, workers, handovers, values, apps int }{
+		{1000, 1, 30, 1, 0},
+		{1000, 1, 30, 1, 10},
+		{1000, 1, 30, 20, 0},
+		{1000, 2, 30, 1, 0},
+		{1000, 4, 30, 1, 0},
+		{10000, 1, 30, 1, 0},
+		{10000, 1, 30, 1, 10},
+		{10000, 2, 30, 1, 0},
 	} {
 		name := fmt.Sprintf("series=%d/workers=%d/handovers=%d/values=%d", tc.series, tc.workers, tc.handovers, tc.values)
+		if tc.apps > 0 {
+			name += fmt.Sprintf("/apps=%d", tc.apps)
+		}
 		b.Run(name, func(b *testing.B) {
 			if _, err := srv.Do("FLUSHALL"); err != nil {
 				b.Fatal(err)
@@ -60,7 +67,7 @@ func BenchmarkBucketCycle(b *testing.B) {
 				bstart := start.Add(time.Duration(i) * time.Minute)
 				for range tc.handovers {
 					for _, s := range stores {
-						if err := s.Handover(ctx, partials(bstart, tc.series, tc.values)); err != nil {
+						if err := s.Handover(ctx, appPartials(bstart, tc.series, tc.values, tc.apps)); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -104,10 +111,25 @@ func stats(stores []*Store) Stats {
 }
 
 // partials returns one hand-over's states: n counter series with v values.
-func partials(start time.Time, n, v int) []*aggregate.StateBucket {
+func partials(start time.Time, n, v int) []*aggregate.StateBucket { return appPartials(start, n, v, 0) }
+
+// appPartials is partials with the series spread over apps apps (none when
+// 0): app-K's series are web.0, web.1, … like every other app's.
+func appPartials(start time.Time, n, v, apps int) []*aggregate.StateBucket {
 	states := make([]*aggregate.State, n)
+	names := make([]string, apps) // one string per app, as the aggregator's states share theirs
+	for k := range names {
+		names[k] = fmt.Sprintf("app-%d", k)
+	}
 	for i := range states {
-		st := aggregate.NewState("req", fmt.Sprintf("web.%d", i), "", metric.Counter)
+		src := i
+		if apps > 0 {
+			src = i / apps
+		}
+		st := aggregate.NewState("req", fmt.Sprintf("web.%d", src), "", metric.Counter)
+		if apps > 0 {
+			st.App = names[i%apps]
+		}
 		for j := range v {
 			st.Add(start.Add(time.Duration(j)*time.Millisecond), 1)
 		}
@@ -146,4 +168,48 @@ func BenchmarkHandover100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(s.Stats().HandoverBytes-bytes0)/float64(b.N), "bytes/handover")
+}
+
+// BenchmarkCodec encodes and decodes a partial of 1,000 series (counters and
+// measures of a few raw values), without and with an app (state version 1
+// and 2): the cost of carrying the app in every state.
+func BenchmarkCodec(b *testing.B) {
+	for _, app := range []string{"", "billing-eu"} {
+		states := make([]*aggregate.State, 1000)
+		for i := range states {
+			kind := []metric.Kind{metric.Counter, metric.Measure}[i%2]
+			st := aggregate.NewState("router.service", fmt.Sprintf("web.%d", i), "ms", kind)
+			st.App = app
+			for v := range 5 {
+				st.Add(time.Unix(0, int64(v)), float64(v))
+			}
+			states[i] = st
+		}
+		name := "app=none"
+		if app != "" {
+			name = "app=" + app
+		}
+		blob, err := encodeStates(nil, states)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("encode/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(blob)))
+			for range b.N {
+				if _, err := encodeStates(nil, states); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("decode/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(blob)))
+			for range b.N {
+				if _, err := decodeStates(blob); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -57,10 +57,10 @@ func TestRedisCluster(t *testing.T) {
 	// Frame-Ids: keys without a hash tag land anywhere; one body is taken once.
 	for i := range 20 {
 		id := fmt.Sprintf("frame-%d", i)
-		if seen, err := a.FrameSeen(ctx, id, time.Minute); err != nil || seen {
+		if seen, err := a.FrameSeen(ctx, "", id, time.Minute); err != nil || seen {
 			t.Fatalf("a: FrameSeen(%s) = %v, %v; want false, nil", id, seen, err)
 		}
-		if seen, err := b.FrameSeen(ctx, id, time.Minute); err != nil || !seen {
+		if seen, err := b.FrameSeen(ctx, "", id, time.Minute); err != nil || !seen {
 			t.Fatalf("b: FrameSeen(%s) = %v, %v; want true, nil", id, seen, err)
 		}
 	}

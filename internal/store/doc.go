@@ -5,7 +5,7 @@
 // Every worker keeps aggregating in memory (nothing here is on the per-line
 // path). Every hand-over interval, and at shutdown, it takes the partial
 // states of its open buckets out of the aggregator and appends them to Redis
-// (Handover), split into partitions by a hash of (name, source). Appends are
+// (Handover), split into partitions by a hash of (app, name, source). Appends are
 // idempotent (each partial blob has a unique id, written with HSETNX) and
 // go through a Lua script that refuses a partial for a bucket already
 // closed, so that no read-modify-write race can lose or double a partial.
@@ -27,6 +27,13 @@
 // so that each worker's live view sees the whole app.
 //
 // Logplex Frame-Ids are shared too (FrameSeen: SET NX EX per id).
+//
+// In multi-app mode (DRAIN_SECRET) the app is part of every series' identity
+// here: (app, name, source) in the partials (aggregate.State.App, encoded as
+// State version 2), the partition hash, the running totals and the fallback
+// records, and Frame-Ids are per app. Series without an app are stored
+// exactly as before multi-app mode existed, so a rolling upgrade mixes old
+// and new workers safely.
 //
 // A Redis error is never a verdict: whatever the reason (Stats.Errors, by
 // Reason*), the data is kept and the step retried. Redis losing its data is

@@ -71,12 +71,12 @@ func TestRedisErrorIsNeverAVerdict(t *testing.T) {
 				if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {1, 2}})); err != nil {
 					t.Fatal(err)
 				}
-				if dup, err := a.FrameSeen(ctx, "before", time.Minute); dup || err != nil {
+				if dup, err := a.FrameSeen(ctx, "", "before", time.Minute); dup || err != nil {
 					t.Fatalf("FrameSeen before the fault: %v %v", dup, err)
 				}
 			}
 			tc.break_(t, srv)
-			dup, err := a.FrameSeen(ctx, "f1", time.Minute)
+			dup, err := a.FrameSeen(ctx, "", "f1", time.Minute)
 			if dup || err == nil {
 				t.Errorf("FrameSeen during the fault: dup=%v err=%v; want not seen, with the error", dup, err)
 			}
@@ -98,7 +98,7 @@ func TestRedisErrorIsNeverAVerdict(t *testing.T) {
 			}
 			tc.repair(t, srv)
 			a.frameDownUntil.Store(0) // the Frame-Id breaker's 5 s pause is not under test
-			if dup, err := a.FrameSeen(ctx, "f1", time.Minute); dup || err != nil {
+			if dup, err := a.FrameSeen(ctx, "", "f1", time.Minute); dup || err != nil {
 				t.Errorf("FrameSeen after the repair: %v %v; want a first sighting", dup, err)
 			}
 			if err := a.Handover(ctx, nil); err != nil {

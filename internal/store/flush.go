@@ -661,7 +661,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		// of them is counted as dropped.
 		out := states[:0]
 		for _, st := range states {
-			if fellBack[skey{st.Name, st.Source}] {
+			if fellBack[keyOf(st)] {
 				s.stats.fallbackExcluded.Add(1)
 				continue
 			}
@@ -753,11 +753,11 @@ func closeReply(reply []any) (prev string, done, raw []string, fellBack map[skey
 	}
 	for _, list := range fb {
 		for _, line := range strings.Split(list, "\n") {
-			if name, source, ok := strings.Cut(line, "\x00"); ok {
+			if sk, ok := parseLine(line); ok {
 				if fellBack == nil {
 					fellBack = make(map[skey]bool)
 				}
-				fellBack[skey{name, source}] = true
+				fellBack[sk] = true
 			}
 		}
 	}
@@ -791,7 +791,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 			continue
 		}
 		for _, st := range states {
-			sk := skey{st.Name, st.Source}
+			sk := keyOf(st)
 			if have := m[sk]; have != nil {
 				if have.Merge(st) != nil {
 					s.stats.seriesConflicts.Add(1)

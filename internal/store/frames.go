@@ -44,13 +44,14 @@ type frames struct {
 	stop chan struct{}
 }
 
-// FrameSeen records a Logplex Frame-Id for ttl and reports whether any
-// worker of the app (this one included) had recorded it before: the body is
-// a retry and must be dropped. When Redis does not answer within
+// FrameSeen records a Logplex Frame-Id of app (empty in single-app mode)
+// for ttl and reports whether any worker (this one included) had recorded
+// that app's Frame-Id before: the body is a retry and must be dropped. Each
+// app's Frame-Ids are its own: the same id from two apps is two bodies. When Redis does not answer within
 // FrameTimeout it returns false with the error (the body is kept: counting a
 // retry twice is better than losing a body) and skips Redis for FramePause.
 // Safe for concurrent use; concurrent calls share round trips.
-func (s *Store) FrameSeen(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration) (bool, error) {
 	if time.Now().UnixNano() < s.frameDownUntil.Load() {
 		s.stats.frameErrors.Add(1)
 		return false, errFramePaused
@@ -59,7 +60,7 @@ func (s *Store) FrameSeen(ctx context.Context, id string, ttl time.Duration) (bo
 		s.fr.ch = make(chan frameReq, maxFrameBatch)
 		go s.frameLoop()
 	})
-	r := frameReq{key: s.frameKey(id), ttl: ttl, reply: make(chan frameRes, 1)}
+	r := frameReq{key: s.frameKey(app, id), ttl: ttl, reply: make(chan frameRes, 1)}
 	t := time.NewTimer(FrameTimeout)
 	defer t.Stop()
 	var res frameRes

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,14 +37,14 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 	for _, b := range taken {
 		start := b.Start.Unix()
 		for _, st := range b.States {
-			k := pkey{partition(st.Name, st.Source, s.cfg.Partitions), start}
+			k := pkey{partition(st.App, st.Name, st.Source, s.cfg.Partitions), start}
 			c := s.cum[k]
 			if c == nil {
 				c = &partial{id: s.cfg.ID + ":" + fmt.Sprintf("%016x", s.seq.Add(1)),
 					states: make(map[skey]*aggregate.State), enc: make(map[skey][]byte), dirty: make(map[skey]int64)}
 				s.cum[k] = c
 			}
-			sk := skey{st.Name, st.Source}
+			sk := keyOf(st)
 			c.dirty[sk] += st.Count()
 			delete(c.enc, sk)
 			if have := c.states[sk]; have != nil {
@@ -306,7 +305,7 @@ func sortedStates(m map[skey]*aggregate.State) []*aggregate.State {
 
 func sortStates(states []*aggregate.State) {
 	slices.SortFunc(states, func(x, y *aggregate.State) int {
-		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
+		return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
 	})
 }
 
@@ -319,7 +318,7 @@ func (s *Store) DownSince() time.Time {
 }
 
 // fallback is what this worker's fallback sent of one (partition, bucket):
-// its field and the series, "name NUL source" lines, to record in Redis
+// its field and the series, skey.line lines, to record in Redis
 // (fallbackScript) once it answers.
 type fallback struct {
 	id     string
@@ -350,7 +349,7 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 		lines := make([]string, 0, len(c.states))
 		for sk, st := range c.states {
 			byStart[k.start] = append(byStart[k.start], st)
-			lines = append(lines, sk.name+"\x00"+sk.source)
+			lines = append(lines, sk.line())
 		}
 		slices.Sort(lines)
 		s.fellBack[k] = fallback{id: c.id, series: strings.Join(lines, "\n")}
@@ -364,13 +363,6 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
 	s.stats.fallbackBuckets.Add(uint64(len(out)))
 	return out
-}
-
-// seriesField is a series' field in the totals hash: kind, unit, name and
-// source, NUL-separated (none of them may hold a NUL byte that matters: a
-// name with one merely shares a field with another such name).
-func seriesField(st *aggregate.State) string {
-	return strconv.Itoa(int(st.Kind)) + "\x00" + st.Unit + "\x00" + st.Name + "\x00" + st.Source
 }
 
 // wantsTotals says whether a series kind has running totals.

@@ -45,7 +45,7 @@ func TestPoisonedBucketIsolated(t *testing.T) {
 	src := map[int]string{}
 	for i := 0; len(src) < 4; i++ {
 		s := fmt.Sprintf("web.%d", i)
-		if p := partition("req", s, 4); src[p] == "" {
+		if p := partition("", "req", s, 4); src[p] == "" {
 			src[p] = s
 		}
 	}
@@ -58,7 +58,7 @@ func TestPoisonedBucketIsolated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bad := partition("req", src[0], 4) // partition 0: flushed first
+	bad := partition("", "req", src[0], 4) // partition 0: flushed first
 	do(t, srv, "HSET", fmt.Sprintf("dm:{p%d}:tot:%d", bad, start.Unix()), "damaged", "1")
 
 	c.set(start.Add(2*res + 3*time.Second)) // both buckets due
@@ -109,7 +109,7 @@ func TestLateIntoEmptyPartition(t *testing.T) {
 	a := open(t, srv, "a", c, r, "librato")
 	var other string
 	for i := 0; other == ""; i++ {
-		if s := fmt.Sprintf("run.%d", i); partition("req", s, 4) != partition("req", "web.1", 4) {
+		if s := fmt.Sprintf("run.%d", i); partition("", "req", s, 4) != partition("", "req", "web.1", 4) {
 			other = s
 		}
 	}

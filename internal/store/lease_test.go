@@ -44,7 +44,7 @@ func TestStaleHolderIsFenced(t *testing.T) {
 	ra := &recorder{hold: true}
 	a := open(t, srv, "a", c, ra, "librato")
 	k := [2]string{"req", "web.1"}
-	p := partition(k[0], k[1], 4)
+	p := partition("", k[0], k[1], 4)
 	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, map[[2]string][]float64{k: {1, 2}})); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestVerdictRecordedOnArrival(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { a.Run(ctx, time.Hour); close(done) }() // one round, then an hour
-	p := partition("req", "web.1", 4)
+	p := partition("", "req", "web.1", 4)
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		v, _ := srv.Do("EXISTS", fmt.Sprintf("dm:{p%d}:parts:%d", p, start.Unix()))

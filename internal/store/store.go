@@ -130,11 +130,6 @@ type pkey struct {
 	start int64 // unix seconds
 }
 
-// skey is one series.
-type skey struct {
-	name, source string
-}
-
 // partial is everything this worker aggregated for one (partition, bucket)
 // so far. It is written whole, under its own field id, at every hand-over
 // that has something new: an overwrite with a superset of what the field

@@ -364,25 +364,25 @@ func TestFrameSeen(t *testing.T) {
 	c := &clock{t: time.Now()}
 	a := open(t, srv, "a", c, &recorder{}, "x")
 	b := open(t, srv, "b", c, &recorder{}, "x")
-	if dup, err := a.FrameSeen(ctx, "f1", time.Minute); dup || err != nil {
+	if dup, err := a.FrameSeen(ctx, "", "f1", time.Minute); dup || err != nil {
 		t.Fatalf("first: %v %v", dup, err)
 	}
-	if dup, err := b.FrameSeen(ctx, "f1", time.Minute); !dup || err != nil {
+	if dup, err := b.FrameSeen(ctx, "", "f1", time.Minute); !dup || err != nil {
 		t.Fatalf("retry on the other worker: %v %v", dup, err)
 	}
-	if dup, _ := b.FrameSeen(ctx, "f2", time.Minute); dup {
+	if dup, _ := b.FrameSeen(ctx, "", "f2", time.Minute); dup {
 		t.Fatal("f2 seen")
 	}
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	dup, err := a.FrameSeen(ctx, "f3", time.Minute)
+	dup, err := a.FrameSeen(ctx, "", "f3", time.Minute)
 	if dup || err == nil || time.Since(t0) > FrameTimeout+time.Second {
 		t.Fatalf("Redis paused: %v %v after %v", dup, err, time.Since(t0))
 	}
 	t0 = time.Now()
-	if _, err := a.FrameSeen(ctx, "f4", time.Minute); !errors.Is(err, errFramePaused) || time.Since(t0) > 50*time.Millisecond {
+	if _, err := a.FrameSeen(ctx, "", "f4", time.Minute); !errors.Is(err, errFramePaused) || time.Since(t0) > 50*time.Millisecond {
 		t.Fatalf("breaker: %v after %v", err, time.Since(t0))
 	}
 	_ = srv.Resume()
@@ -492,7 +492,7 @@ func TestDropCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A partial that does not decode, beside the good one.
-	parts := a.keys(partition(k[0], k[1], 4)).parts(start.Unix())
+	parts := a.keys(partition("", k[0], k[1], 4)).parts(start.Unix())
 	if _, err := srv.Do("HSET", parts, "junk", "not a partial"); err != nil {
 		t.Fatal(err)
 	}

@@ -75,3 +75,60 @@ func TestApps(t *testing.T) {
 		t.Errorf("stats %+v: want 3 unauthorized, 2 accepted", st)
 	}
 }
+
+// TestAppsFrameIDs: each app's Logplex Frame-Ids are its own, in the local
+// window and in the shared check (SharedSeen gets the app): the same
+// Frame-Id from two apps is two bodies, a retry within one app is dropped.
+func TestAppsFrameIDs(t *testing.T) {
+	keys, err := appauth.New([]string{"0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var asked, got []string
+	p, err := input.NewProcessor(input.SinkFunc(func(ms []metric.Measurement) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range ms {
+			got = append(got, fmt.Sprintf("%s/%s=%g", m.App, m.Name, m.Value))
+		}
+	}), input.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := drain.New(p, drain.Config{Apps: keys, SharedSeen: func(app, id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, app+"/"+id)
+		return app == "shop" && id == "taken-elsewhere"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(app, id, line string) {
+		r := post(h, frame("<190>1 2024-05-01T12:00:00+00:00 host app web.1 - "+line), id,
+			func(r *http.Request) { r.SetBasicAuth(app, keys.Token(app)) })
+		if r.StatusCode != http.StatusNoContent {
+			t.Fatalf("%s %s: %d", app, id, r.StatusCode)
+		}
+	}
+	send("billing", "f1", "count#a=1")
+	send("shop", "f1", "count#a=2")                // another app's body with the same Frame-Id
+	send("billing", "f1", "count#a=100")           // billing's retry: dropped locally
+	send("shop", "taken-elsewhere", "count#a=200") // another worker took shop's
+	send("billing", "taken-elsewhere", "count#a=4")
+	closeHandler(t, h)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got)
+	if want := []string{"billing/a=1", "billing/a=4", "shop/a=2"}; !slices.Equal(got, want) {
+		t.Errorf("measurements %q, want %q", got, want)
+	}
+	slices.Sort(asked)
+	if want := []string{"billing/f1", "billing/taken-elsewhere", "shop/f1", "shop/taken-elsewhere"}; !slices.Equal(asked, want) {
+		t.Errorf("SharedSeen asked %q, want %q", asked, want)
+	}
+	if st := h.Stats(); st.Duplicates != 1 || st.SharedDups != 1 {
+		t.Errorf("stats %+v: want 1 duplicate, 1 shared duplicate", st)
+	}
+}

@@ -109,8 +109,9 @@ type Config struct {
 	// wait for its round trip while other bodies are queued; a parser waits
 	// only for the verdict of the body it is about to parse. It must be safe
 	// for concurrent use and return promptly; when it cannot tell, it
-	// returns false and the body is kept.
-	SharedSeen func(frameID string) bool
+	// returns false and the body is kept. app is the body's app (multi-app
+	// mode, Apps), else "": each app's Frame-Ids are its own.
+	SharedSeen func(app, frameID string) bool
 }
 
 // Stats are the cumulative counters of a Handler (Queued and QueuedBytes are
@@ -470,13 +471,17 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 		h.longIDs.Add(1)
 		useID = false
 	}
+	local := id // the local window's key: each app's Frame-Ids are its own
+	if useID && j.app != "" {
+		local = j.app + "\x00" + id
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		h.closing.Add(1)
 		return closing
 	}
-	if useID && h.seen.seen(id, j.arrival) {
+	if useID && h.seen.seen(local, j.arrival) {
 		h.duplicates.Add(1)
 		return duplicate
 	}
@@ -503,12 +508,12 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 		// make Logplex's retry of it a "duplicate". At most one check per
 		// queued body is in flight, so these goroutines are bounded by
 		// QueueDepth.
-		go func(id string, verdict chan<- bool) { verdict <- h.cfg.SharedSeen(id) }(id, j.shared)
+		go func(app, id string, verdict chan<- bool) { verdict <- h.cfg.SharedSeen(app, id) }(j.app, id, j.shared)
 	}
 	if useID {
 		// id is the header value net/http allocated for this request alone:
-		// keeping it keeps no more than its bytes.
-		h.seen.add(id, j.arrival)
+		// keeping it keeps no more than its bytes (and the app's name).
+		h.seen.add(local, j.arrival)
 	}
 	h.pending.Add(1)
 	h.accepted.Add(1)

@@ -534,7 +534,7 @@ func TestSharedSeenOffTheParsers(t *testing.T) {
 	var inFlight, most atomic.Int32
 	var mu sync.Mutex
 	var asked []string
-	h, _ := newHandler(t, rec, drain.Config{Workers: 1, QueueDepth: n, SharedSeen: func(id string) bool {
+	h, _ := newHandler(t, rec, drain.Config{Workers: 1, QueueDepth: n, SharedSeen: func(app, id string) bool {
 		now := inFlight.Add(1)
 		for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
 		}
@@ -595,7 +595,7 @@ func TestSharedSeen(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
 	taken := map[string]bool{"other-worker-took-this": true}
-	h, _ := newHandler(t, rec, drain.Config{SharedSeen: func(id string) bool {
+	h, _ := newHandler(t, rec, drain.Config{SharedSeen: func(app, id string) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		asked = append(asked, id)
