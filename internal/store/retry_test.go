@@ -30,7 +30,7 @@ func TestClientNeverRepeatsACommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	dup, err := s.FrameSeen(context.Background(), "frame-to-cut", time.Minute)
+	dup, err := s.FrameSeen(context.Background(), "", "frame-to-cut", time.Minute)
 	if dup || err == nil {
 		t.Fatalf("FrameSeen with its reply cut = %v, %v; want not seen and an error (the body is kept)", dup, err)
 	}
