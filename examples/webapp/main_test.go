@@ -9,11 +9,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dynometrics/dynometrics/emitter"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -55,31 +55,13 @@ func TestHandlersCountAndTime(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRunShutdownFlushes runs the whole app, sends a request, stops it as
 // SIGTERM would, and checks the final emission carries the request and that
 // stdout holds nothing but metric lines.
 func TestRunShutdownFlushes(t *testing.T) {
 	t.Setenv("EMITTER_INTERVAL", "1h")
 	t.Setenv("DEMO_TRAFFIC", "")
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testproc.LimitedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
@@ -118,7 +100,7 @@ func TestRunShutdownFlushes(t *testing.T) {
 // TestRunDemo checks that -demo sends traffic and emits on its own.
 func TestRunDemo(t *testing.T) {
 	t.Setenv("EMITTER_INTERVAL", "1s")
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testproc.LimitedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -168,7 +150,7 @@ func TestBadFlag(t *testing.T) {
 // nothing about the demo being done when it is interrupted.
 func TestDemoRunsUntilStopped(t *testing.T) {
 	t.Setenv("EMITTER_INTERVAL", "1s")
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testproc.LimitedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	addrc := make(chan string, 1)
