@@ -1,6 +1,6 @@
 // Package jsonappend appends JSON numbers and strings to byte slices
 // exactly as encoding/json writes them, for the encoders that build their
-// JSON by hand (the live view's API, the Librato outlet): their bodies are
+// JSON by hand (the live view's API, the Librato outlet, the OTLP receiver's JSON answers): their bodies are
 // hundreds of thousands of numbers, which encoding/json would first need as
 // a tree of values (see view's BenchmarkSeries and librato's
 // BenchmarkEncodeJSONBaseline*). For example, String appends

@@ -3,8 +3,8 @@ package otlp
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/dynometrics/dynometrics/internal/jsonappend"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -42,7 +42,7 @@ func writeStatus(w http.ResponseWriter, f format, httpStatus int, code int32, ms
 	var body []byte
 	if f == formatJSON {
 		w.Header().Set("Content-Type", "application/json")
-		body = []byte(`{"code":` + strconv.Itoa(int(code)) + `,"message":` + jsonString(msg) + `}`)
+		body = []byte(`{"code":` + strconv.Itoa(int(code)) + `,"message":` + string(jsonappend.String(nil, msg)) + `}`)
 	} else {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		// google.rpc.Status: int32 code = 1; string message = 2.
@@ -72,7 +72,7 @@ func writeResponse(w http.ResponseWriter, f format, logs bool, res result) {
 				field = "rejectedLogRecords"
 			}
 			body = []byte(`{"partialSuccess":{"` + field + `":"` + strconv.FormatInt(res.rejected, 10) +
-				`","errorMessage":` + jsonString(res.reason) + `}}`)
+				`","errorMessage":` + string(jsonappend.String(nil, res.reason)) + `}}`)
 		}
 	} else {
 		w.Header().Set("Content-Type", "application/x-protobuf")
@@ -89,25 +89,4 @@ func writeResponse(w http.ResponseWriter, f format, logs bool, res result) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-}
-
-// jsonString quotes s as a JSON string.
-func jsonString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(c)
-		case c < 0x20:
-			b.WriteString(`\u00`)
-			b.WriteByte("0123456789abcdef"[c>>4])
-			b.WriteByte("0123456789abcdef"[c&15])
-		default:
-			b.WriteRune(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
