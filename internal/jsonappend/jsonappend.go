@@ -1,10 +1,11 @@
 // Package jsonappend appends JSON numbers and strings to byte slices
 // exactly as encoding/json writes them, for the encoders that build their
-// JSON by hand (the live view's API, the Librato outlet, the OTLP receiver's JSON answers): their bodies are
-// hundreds of thousands of numbers, which encoding/json would first need as
-// a tree of values (see view's BenchmarkSeries and librato's
-// BenchmarkEncodeJSONBaseline*). For example, String appends
-// "web.1 \u003cb\u003e" for `web.1 <b>` and Float appends 1e-7 for 0.0000001.
+// JSON by hand: the live view's API and the Librato outlet, whose bodies are
+// hundreds of thousands of numbers that encoding/json would first need as a
+// tree of values (see view's BenchmarkSeries and librato's
+// BenchmarkEncodeJSONBaseline*), and the OTLP receiver's JSON answers.
+// For example, String appends "web.1 \u003cb\u003e" for `web.1 <b>`, and
+// Float appends 1e-7 for 0.0000001.
 package jsonappend
 
 import (
