@@ -273,12 +273,7 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = jsonappend.String(b, m.name)
-		b = append(b, `,"kind":`...)
-		b = jsonappend.String(b, m.kind.String())
-		b = append(b, `,"unit":`...)
-		b = jsonappend.String(b, m.unit)
+		b = appendMetricHead(b, m)
 		b = append(b, `,"updated":`...)
 		b = strconv.AppendInt(b, m.updated*h.period, 10)
 		b = append(b, `,"version":`...)
@@ -294,6 +289,13 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 		b = append(b, "]}"...)
 	}
 	return append(b, "]}\n"...)
+}
+
+// appendMetricHead appends `{"name":…,"kind":…,"unit":…` (no closing brace).
+func appendMetricHead(b []byte, m *metricHist) []byte {
+	b = jsonappend.String(append(b, `{"name":`...), m.name)
+	b = jsonappend.String(append(b, `,"kind":`...), m.kind.String())
+	return jsonappend.String(append(b, `,"unit":`...), m.unit)
 }
 
 // appendSourceHead appends `{"source":…,"last":…,"ended":…` (no closing brace).
@@ -319,12 +321,7 @@ func (h *History) appendSeries(b []byte, m *metricHist, stat Stat) []byte {
 	default:
 		col = int(stat)
 	}
-	b = append(b, `{"name":`...)
-	b = jsonappend.String(b, m.name)
-	b = append(b, `,"kind":`...)
-	b = jsonappend.String(b, m.kind.String())
-	b = append(b, `,"unit":`...)
-	b = jsonappend.String(b, m.unit)
+	b = appendMetricHead(b, m)
 	b = append(b, `,"stat":`...)
 	b = jsonappend.String(b, stat.String())
 	b = append(b, `,"resolution":`...)
