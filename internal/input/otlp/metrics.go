@@ -88,31 +88,11 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					}
 					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid, src)
 				case *metricspb.Metric_Histogram:
-					if why == "" && !knownTemporality(data.Histogram.AggregationTemporality) {
-						why = "aggregation_temporality unspecified"
-					}
-					cum := data.Histogram.AggregationTemporality == temporalityCumulative
-					data.Histogram.DataPoints = filter(&res, m.Name, why, data.Histogram.DataPoints, func(p *metricspb.HistogramDataPoint) string {
-						if cum {
-							if w := needsTime(p); w != "" {
-								return w
-							}
-						}
-						return validHistogram(p)
-					}, src)
+					h := data.Histogram
+					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validHistogram, src)
 				case *metricspb.Metric_ExponentialHistogram:
-					if why == "" && !knownTemporality(data.ExponentialHistogram.AggregationTemporality) {
-						why = "aggregation_temporality unspecified"
-					}
-					cum := data.ExponentialHistogram.AggregationTemporality == temporalityCumulative
-					data.ExponentialHistogram.DataPoints = filter(&res, m.Name, why, data.ExponentialHistogram.DataPoints, func(p *metricspb.ExponentialHistogramDataPoint) string {
-						if cum {
-							if w := needsTime(p); w != "" {
-								return w
-							}
-						}
-						return validExponential(p)
-					}, src)
+					h := data.ExponentialHistogram
+					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validExponential, src)
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
 					res.summaries += int64(n)
@@ -123,6 +103,21 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 		}
 	}
 	return res
+}
+
+// filterHist is filter for histogram points of either kind: the temporality
+// must be known, a cumulative point needs a time, and each point must pass
+// valid.
+func filterHist[P point](res *result, name, why string, t metricspb.AggregationTemporality, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
+	if why == "" && !knownTemporality(t) {
+		why = "aggregation_temporality unspecified"
+	}
+	return filter(res, name, why, pts, func(p P) string {
+		if w := needsTime(p); t == temporalityCumulative && w != "" {
+			return w
+		}
+		return valid(p)
+	}, src)
 }
 
 func knownTemporality(t metricspb.AggregationTemporality) bool {
