@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/testproc"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -563,29 +564,11 @@ func (m *manualTicker) new(d time.Duration) (<-chan time.Time, func()) {
 	return m.c, func() { close(m.stopped) }
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunTicksAndFinalFlush(t *testing.T) {
 	r := metrics.NewRegistry()
 	c := metrics.GetOrRegisterCounter("req", r)
 	tk := newManualTicker()
-	var out syncBuffer
+	var out testproc.LimitedBuffer
 	e := newTest(t, Config{Registry: r, Writer: &out, Interval: 10 * time.Second, NewTicker: tk.new})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/testproc"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -16,7 +17,7 @@ func TestStopWaitsForFinalEmission(t *testing.T) {
 	for i := range 5 {
 		r := metrics.NewRegistry()
 		c := metrics.GetOrRegisterCounter("http.requests", r)
-		var out syncBuffer
+		var out testproc.LimitedBuffer
 		tk := newManualTicker()
 		e := newTest(t, Config{Registry: r, Writer: &out, StatsdAddr: "127.0.0.1:0", NewTicker: tk.new})
 		e.Start()
@@ -49,7 +50,7 @@ func TestStopWaitsForFinalEmission(t *testing.T) {
 func TestStopWithoutStart(t *testing.T) {
 	r := metrics.NewRegistry()
 	metrics.GetOrRegisterCounter("x", r).Inc(1)
-	var out syncBuffer
+	var out testproc.LimitedBuffer
 	e := newTest(t, Config{Registry: r, Writer: &out, StatsdAddr: "127.0.0.1:0"})
 	addr := e.StatsdAddr().String()
 	if err := e.Stop(); err != nil {
@@ -69,7 +70,7 @@ func TestStopWithoutStart(t *testing.T) {
 func TestStartAfterRunReportsError(t *testing.T) {
 	r := metrics.NewRegistry()
 	tk := newManualTicker()
-	e := newTest(t, Config{Registry: r, Writer: &syncBuffer{}, NewTicker: tk.new})
+	e := newTest(t, Config{Registry: r, Writer: &testproc.LimitedBuffer{}, NewTicker: tk.new})
 	e.Start()
 	e.Start() // a second Start does nothing
 	if err := e.Stop(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/testproc"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -150,7 +151,7 @@ func TestSetOverflow(t *testing.T) {
 func TestStatsdListener(t *testing.T) {
 	r := metrics.NewRegistry()
 	tk := newManualTicker()
-	var out syncBuffer
+	var out testproc.LimitedBuffer
 	e := newTest(t, Config{Registry: r, Writer: &out, StatsdAddr: "127.0.0.1:0", NewTicker: tk.new})
 	addr := e.StatsdAddr()
 	if addr == nil {

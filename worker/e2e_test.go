@@ -27,6 +27,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 const (
@@ -572,12 +573,12 @@ func TestSIGTERMMidBucket(t *testing.T) {
 // startBinary runs the built worker binary with PORT on a free port, the
 // drain's test credentials and env, and waits until it listens. It is killed
 // when the test ends, if still running. stderr collects its log.
-func startBinary(t *testing.T, bin string, env ...string) (base string, cmd *exec.Cmd, stderr *syncBuffer) {
+func startBinary(t *testing.T, bin string, env ...string) (base string, cmd *exec.Cmd, stderr *testproc.LimitedBuffer) {
 	t.Helper()
 	port := strconv.Itoa(freePort(t))
 	cmd = exec.Command(bin)
 	cmd.Env = append(append(os.Environ(), "PORT="+port, "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass), env...)
-	stderr = &syncBuffer{}
+	stderr = &testproc.LimitedBuffer{}
 	cmd.Stderr, cmd.Stdout = stderr, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

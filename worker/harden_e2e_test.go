@@ -26,6 +26,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input/budget"
 	"github.com/dynometrics/dynometrics/internal/input/drain"
 	"github.com/dynometrics/dynometrics/internal/input/otlp"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 	logspb "go.opentelemetry.io/proto/slim/otlp/logs/v1"
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
@@ -337,7 +338,7 @@ func TestEchoedTokenNeverLogged(t *testing.T) {
 				"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20"+url.QueryEscape(token),
 				"METRICS_RESOLUTION=1s", "EMITTER_INTERVAL=1h", "SHUTDOWN_TIMEOUT=5s")
 			cmd.Stdin = strings.NewReader("count#echo.test=1\n")
-			var stderr syncBuffer
+			var stderr testproc.LimitedBuffer
 			cmd.Stderr = &stderr
 			cmd.Stdout = io.Discard
 			if err := cmd.Run(); err != nil {

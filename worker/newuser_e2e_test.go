@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 // liveViewURL finds the address the worker prints for -view.
@@ -256,7 +258,7 @@ func TestSecondSignalStopsWaitingForStdin(t *testing.T) {
 	cmd.Env = cleanEnv()
 	cmd.Stdin = r
 	var stdout bytes.Buffer
-	var stderr syncBuffer
+	var stderr testproc.LimitedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -284,24 +286,6 @@ func TestSecondSignalStopsWaitingForStdin(t *testing.T) {
 	if !strings.Contains(stdout.String(), " count#http.requests=7\n") || !strings.Contains(stderr.String(), "second signal") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestFirstBucketNoSpike is README's try: both binaries built
@@ -343,7 +327,7 @@ func TestFirstBucketNoSpike(t *testing.T) {
 			worker := exec.Command(workerBin, "-stdin")
 			worker.Env = append(cleanEnv(), "METRICS_RESOLUTION="+interval.String(), "EMITTER_INTERVAL=1h")
 			worker.Stdin = r
-			var stdout, stderr syncBuffer
+			var stdout, stderr testproc.LimitedBuffer
 			worker.Stdout, worker.Stderr = &stdout, &stderr
 			if err := worker.Start(); err != nil {
 				web.Process.Kill()

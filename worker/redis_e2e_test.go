@@ -20,6 +20,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/promtest"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 // Shared-state end-to-end tests: several worker processes (the built binary)
@@ -35,9 +36,9 @@ const (
 // proc is one running worker process.
 type proc struct {
 	cmd    *exec.Cmd
-	url    string      // drain URL
-	stdout *syncBuffer // the self-metric lines (emitter)
-	stderr *syncBuffer
+	url    string                  // drain URL
+	stdout *testproc.LimitedBuffer // the self-metric lines (emitter)
+	stderr *testproc.LimitedBuffer
 	exited chan error
 }
 
@@ -51,7 +52,7 @@ func startProc(t *testing.T, bin string, env []string) *proc {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	p := &proc{url: "http://127.0.0.1:" + port + "/logs", stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &proc{url: "http://127.0.0.1:" + port + "/logs", stdout: &testproc.LimitedBuffer{}, stderr: &testproc.LimitedBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + port}, env...)...)
 	p.cmd.Stdout = p.stdout

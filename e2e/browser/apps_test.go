@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/dynometrics/dynometrics/internal/appauth"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 // TestViewAppSelector runs the built worker in multi-app mode (DRAIN_SECRET)
@@ -49,7 +50,7 @@ func TestViewAppSelector(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testproc.LimitedBuffer{}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()

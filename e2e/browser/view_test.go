@@ -72,24 +72,6 @@ func TestMain(m *testing.M) {
 // syslogTime formats t as Logplex stamps a line.
 func syslogTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000+00:00") }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // chromiumBinary returns $CHROMIUM_BIN, else Debian's chromium (on $PATH or
 // in /usr/bin), else "".
 func chromiumBinary() string { return testproc.Find("CHROMIUM_BIN", "chromium") }
@@ -104,7 +86,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		testproc.Missing(t, "no chromium binary (apt-get install chromium, or set CHROMIUM_BIN)")
 		return nil
 	}
-	var out syncBuffer
+	var out testproc.LimitedBuffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox,
@@ -134,7 +116,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 type viewWorker struct {
 	url    string // http://127.0.0.1:PORT/
 	stdin  io.WriteCloser
-	stderr *syncBuffer
+	stderr *testproc.LimitedBuffer
 }
 
 var liveViewURL = regexp.MustCompile(`msg="live view" url=(http://\S+)`)
@@ -168,7 +150,7 @@ func startViewWorker(t *testing.T, lines []string, env ...string) *viewWorker {
 		t.Fatal(err)
 	}
 	r.Close()
-	vw := &viewWorker{stdin: w, stderr: &syncBuffer{}}
+	vw := &viewWorker{stdin: w, stderr: &testproc.LimitedBuffer{}}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)

@@ -8,12 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dynometrics/dynometrics/emitter"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -55,22 +56,23 @@ func TestHandlersCountAndTime(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// startApp runs the app with args until the returned stop is called; stop
+// returns run's error. addr is where it listens.
+func startApp(t *testing.T, args ...string) (stdout, stderr *testproc.LimitedBuffer, addr string, stop func() error) {
+	t.Helper()
+	stdout, stderr = &testproc.LimitedBuffer{}, &testproc.LimitedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), stdout, stderr, func(a string) { addrc <- a })
+	}()
+	select {
+	case addr = <-addrc:
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	return stdout, stderr, addr, func() error { cancel(); return <-errc }
 }
 
 // TestRunShutdownFlushes runs the whole app, sends a request, stops it as
@@ -79,26 +81,13 @@ func (l *lockedBuffer) String() string {
 func TestRunShutdownFlushes(t *testing.T) {
 	t.Setenv("EMITTER_INTERVAL", "1h")
 	t.Setenv("DEMO_TRAFFIC", "")
-	var stdout, stderr lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &stdout, &stderr, func(a string) { addrc <- a })
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-errc:
-		t.Fatalf("run: %v", err)
-	}
+	stdout, stderr, addr, stop := startApp(t)
 	resp, err := http.Get("http://" + addr + "/work")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	cancel()
-	if err := <-errc; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	out := stdout.String()
@@ -118,27 +107,18 @@ func TestRunShutdownFlushes(t *testing.T) {
 // TestRunDemo checks that -demo sends traffic and emits on its own.
 func TestRunDemo(t *testing.T) {
 	t.Setenv("EMITTER_INTERVAL", "1s")
-	var stdout, stderr lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-demo", "-demo-rate", "50", "-demo-duration", "1200ms"}, &stdout, &stderr, nil)
-	}()
+	stdout, stderr, _, stop := startApp(t, "-demo", "-demo-rate", "50", "-demo-duration", "1200ms")
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(stderr.String(), "demo traffic done") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	if err := <-errc; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	var total int
 	for _, f := range strings.Fields(stdout.String()) {
 		if v, ok := strings.CutPrefix(f, "count#http.requests="); ok {
-			var n int
-			for _, c := range v {
-				n = n*10 + int(c-'0')
-			}
+			n, _ := strconv.Atoi(v)
 			total += n
 		}
 	}
@@ -168,21 +148,13 @@ func TestBadFlag(t *testing.T) {
 // nothing about the demo being done when it is interrupted.
 func TestDemoRunsUntilStopped(t *testing.T) {
 	t.Setenv("EMITTER_INTERVAL", "1s")
-	var stdout, stderr lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	addrc := make(chan string, 1)
-	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-demo", "-demo-rate", "20"}, &stdout, &stderr, func(a string) { addrc <- a })
-	}()
-	addr := <-addrc
+	stdout, stderr, addr, stop := startApp(t, "-demo", "-demo-rate", "20")
 	// Two emissions with requests in each: traffic goes on past the first.
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(stdout.String(), "count#http.requests=") < 3 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	if err := <-errc; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	var perEmission []string

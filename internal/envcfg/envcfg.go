@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/redact"
 	"github.com/kelseyhightower/envconfig"
 )
 
@@ -169,8 +170,8 @@ func find(name string, specs ...any) (Var, bool) {
 	return Var{}, false
 }
 
-// value is v as set in the environment, else as its field holds it, with a
-// URL's credentials and query cut.
+// value is v as set in the environment, else as its field holds it, a URL
+// without its credentials, query and fragment (redact.URL).
 func value(v Var) string {
 	s, ok := os.LookupEnv(v.Name)
 	if !ok && v.value.IsValid() {
@@ -181,24 +182,11 @@ func value(v Var) string {
 		}
 	}
 	if strings.Contains(s, "://") {
-		s = RedactURL(s)
+		u, err := url.Parse(s)
+		if err != nil {
+			return "…"
+		}
+		return redact.URL(u)
 	}
 	return s
-}
-
-// RedactURL returns s without credentials and with its query replaced by
-// "…", for errors and logs.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.Index(s, "://"); i >= 0 {
-			return s[:i] + "://…"
-		}
-		return "…"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	return u.String()
 }

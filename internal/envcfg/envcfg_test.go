@@ -75,7 +75,7 @@ func TestExplain(t *testing.T) {
 	got := Explain(err, &s).Error()
 	want := strings.Join([]string{
 		`T_ADDR="nowhere": not host:port; want host:port`,
-		`T_URL="https://example.com/x?…": no good; want an http(s) URL`,
+		`T_URL="https://example.com/x": no good; want an http(s) URL`,
 		`T_TOKEN (value not shown): too short; want a token`,
 		`T_EVERY="1m0s": too long; want a duration`,
 		`T_ADDR and T_URL go together`,

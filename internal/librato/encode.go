@@ -7,9 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/jsonappend"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
@@ -242,7 +242,7 @@ func (e *encoder) appendHead(buf []byte, s *aggregate.Series, suffix string, per
 	}
 	if s.Unit != "" {
 		buf = append(buf, `,"attributes":{"display_units_short":`...)
-		buf = appendJSONString(buf, s.Unit)
+		buf = jsonappend.String(buf, s.Unit)
 		buf = append(buf, '}')
 	}
 	return buf, id
@@ -255,47 +255,7 @@ func appendField(buf []byte, key string, v float64) []byte {
 	buf = append(buf, ',', '"')
 	buf = append(buf, key...)
 	buf = append(buf, '"', ':')
-	return appendFloat(buf, v)
-}
-
-// appendFloat appends v the way encoding/json does: shortest representation,
-// plain notation unless the magnitude is below 1e-6 or at least 1e21.
-func appendFloat(buf []byte, v float64) []byte {
-	abs := math.Abs(v)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		return strconv.AppendFloat(buf, v, 'e', -1, 64)
-	}
-	return strconv.AppendFloat(buf, v, 'f', -1, 64)
-}
-
-// appendJSONString appends s as a JSON string, escaping quotes, backslashes and
-// control characters and replacing invalid UTF-8 with U+FFFD.
-func appendJSONString(buf []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	buf = append(buf, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				buf = append(buf, '\\', c)
-			case c < 0x20:
-				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				buf = append(buf, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, `\ufffd`...)
-		} else {
-			buf = append(buf, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(buf, '"')
+	return jsonappend.Float(buf, v)
 }
 
 // sanitizePrefix applies the metric-name rule to a configured prefix and

@@ -38,14 +38,14 @@ func TestEncodeExact(t *testing.T) {
 			`{"name":"p.lat.perc95","source":"web.1","period":60,"attributes":{"display_units_short":"ms"},"value":2},` +
 			`{"name":"p.lat.perc99","source":"web.1","period":60,"attributes":{"display_units_short":"ms"},"value":2},` +
 			`{"name":"p.req","period":60,"value":1e+21},` +
-			`{"name":"p.tiny","source":"web.2","period":60,"attributes":{"display_units_short":"\"q\""},"value":1e-07}]}`},
+			`{"name":"p.tiny","source":"web.2","period":60,"attributes":{"display_units_short":"\"q\""},"value":1e-7}]}`},
 		"measurements": {newEncoder(true, "", map[string]string{"env": "Prod"}), `{"time":1714564800,"period":60,"measurements":[` +
 			`{"name":"lat","tags":{"dyno":"web.1","env":"prod"},"attributes":{"display_units_short":"ms"},"count":2,"sum":3,"min":1,"max":2,"last":2},` +
 			`{"name":"lat.median","tags":{"dyno":"web.1","env":"prod"},"attributes":{"display_units_short":"ms"},"value":1},` +
 			`{"name":"lat.perc95","tags":{"dyno":"web.1","env":"prod"},"attributes":{"display_units_short":"ms"},"value":2},` +
 			`{"name":"lat.perc99","tags":{"dyno":"web.1","env":"prod"},"attributes":{"display_units_short":"ms"},"value":2},` +
 			`{"name":"req","tags":{"env":"prod"},"value":1e+21},` +
-			`{"name":"tiny","tags":{"dyno":"web.2","env":"prod"},"attributes":{"display_units_short":"\"q\""},"value":1e-07}]}`},
+			`{"name":"tiny","tags":{"dyno":"web.2","env":"prod"},"attributes":{"display_units_short":"\"q\""},"value":1e-7}]}`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package librato_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 const (
@@ -32,23 +31,6 @@ var (
 
 func clock() time.Time { return now }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is a real-shaped bucket: one series of each kind plus the edge cases
 // of names and sources.
 func fixture(start time.Time) *aggregate.Bucket {
@@ -62,9 +44,9 @@ func fixture(start time.Time) *aggregate.Bucket {
 	}}
 }
 
-func newOutlet(t *testing.T, cfg librato.Config) (*librato.Outlet, *syncBuffer) {
+func newOutlet(t *testing.T, cfg librato.Config) (*librato.Outlet, *testproc.LimitedBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testproc.LimitedBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	if cfg.Queue.Now == nil {
 		cfg.Queue.Now = clock

@@ -24,13 +24,45 @@ func toHdr(h Header) hdr {
 	return hdr{h.Priority, ts, string(h.Hostname), string(h.AppName), string(h.ProcID), string(h.MsgID)}
 }
 
+// parseCase is one header-parsing case: the header and message wanted, or
+// the error.
+type parseCase struct {
+	in      string
+	want    hdr
+	msg     string
+	wantErr string
+}
+
+// runParse checks parse against each case; errors must wrap ErrHeader and
+// times be in UTC.
+func runParse(t *testing.T, parse func([]byte) (Header, []byte, error), tests map[string]parseCase) {
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h, msg, err := parse([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr || !errors.Is(err, ErrHeader) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := toHdr(h); got != tc.want {
+				t.Errorf("header = %+v, want %+v", got, tc.want)
+			}
+			if string(msg) != tc.msg {
+				t.Errorf("msg = %q, want %q", msg, tc.msg)
+			}
+			if h.Time.Location() != time.UTC {
+				t.Errorf("location = %v", h.Time.Location())
+			}
+		})
+	}
+}
+
 func TestParseMessage(t *testing.T) {
-	tests := map[string]struct {
-		in      string
-		want    hdr
-		msg     string
-		wantErr string
-	}{
+	runParse(t, ParseMessage, map[string]parseCase{
 		"heroku router": {
 			in:   `<158>1 2024-05-01T12:00:00.123456+00:00 host heroku router - at=info path="/" status=200`,
 			want: hdr{158, "2024-05-01T12:00:00.123456Z", "host", "heroku", "router", ""},
@@ -100,30 +132,7 @@ func TestParseMessage(t *testing.T) {
 		"bad timestamp":    {in: `<13>1 2024-13-01T00:00:00Z host a p - m`, wantErr: "logplex: malformed header: bad TIMESTAMP at byte 6"},
 		"short header":     {in: `<13>1 - host app`, wantErr: "logplex: malformed header: message ends in APP-NAME at byte 16"},
 		"double space":     {in: `<13>1 -  host app web.1 - m`, wantErr: "logplex: malformed header: empty HOSTNAME at byte 8"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			h, msg, err := ParseMessage([]byte(tc.in))
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr || !errors.Is(err, ErrHeader) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := toHdr(h); got != tc.want {
-				t.Errorf("header = %+v, want %+v", got, tc.want)
-			}
-			if string(msg) != tc.msg {
-				t.Errorf("msg = %q, want %q", msg, tc.msg)
-			}
-			if h.Time.Location() != time.UTC {
-				t.Errorf("location = %v", h.Time.Location())
-			}
-		})
-	}
+	})
 }
 
 func TestParseMessageNoSecretInError(t *testing.T) {
@@ -136,12 +145,7 @@ func TestParseMessageNoSecretInError(t *testing.T) {
 }
 
 func TestParseText(t *testing.T) {
-	tests := map[string]struct {
-		in      string
-		want    hdr
-		msg     string
-		wantErr string
-	}{
+	runParse(t, ParseText, map[string]parseCase{
 		"app line":     {in: `2024-05-01T12:00:00.123456+00:00 app[web.1]: count#req=1`, want: hdr{Time: "2024-05-01T12:00:00.123456Z", AppName: "app", ProcID: "web.1"}, msg: `count#req=1`},
 		"router":       {in: `2024-05-01T12:00:00+00:00 heroku[router]: at=info status=200`, want: hdr{Time: "2024-05-01T12:00:00Z", AppName: "heroku", ProcID: "router"}, msg: `at=info status=200`},
 		"no proc":      {in: `2024-05-01T12:00:00Z app: x`, want: hdr{Time: "2024-05-01T12:00:00Z", AppName: "app"}, msg: `x`},
@@ -151,27 +155,7 @@ func TestParseText(t *testing.T) {
 		"no colon":     {in: `2024-05-01T12:00:00Z app[web.1] x`, wantErr: "logplex: malformed header: missing ':' after source at byte 31"},
 		"open bracket": {in: `2024-05-01T12:00:00Z app[web.1 x`, wantErr: "logplex: malformed header: bad process name (want [proc]) at byte 25"},
 		"no source":    {in: `2024-05-01T12:00:00Z hello world`, wantErr: "logplex: malformed header: bad source (want app[proc]:) at byte 21"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			h, msg, err := ParseText([]byte(tc.in))
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr || !errors.Is(err, ErrHeader) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := toHdr(h); got != tc.want {
-				t.Errorf("header = %+v, want %+v", got, tc.want)
-			}
-			if string(msg) != tc.msg {
-				t.Errorf("msg = %q, want %q", msg, tc.msg)
-			}
-		})
-	}
+	})
 }
 
 func TestParseAny(t *testing.T) {

@@ -36,7 +36,7 @@ import (
 // OTLP JSON rules (lowerCamelCase, enums as integers, 64-bit integers as
 // strings). Only pmetric is imported: pmetricotlp (the request and response
 // wrappers) would link gRPC into the worker, so the export response is
-// decoded by hand (response.go). A MetricsData body (what pmetric
+// decoded with proto/slim/otlp's type (response.go). A MetricsData body (what pmetric
 // marshals) is byte for byte an ExportMetricsServiceRequest, both being
 // `repeated ResourceMetrics resource_metrics = 1`; the tests decode every
 // body with pmetric's unmarshalers (otlptest).

@@ -1,13 +1,11 @@
 package otlpout
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
 	"slices"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/otlpout/otlptest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -59,30 +58,13 @@ func seriesOf(t testing.TB, values []float64) aggregate.Series {
 }
 
 // testLogger returns a logger that writes into a buffer.
-func testLogger() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
+func testLogger() (*slog.Logger, *testproc.LimitedBuffer) {
+	var b testproc.LimitedBuffer
 	return slog.New(slog.NewTextHandler(&b, nil)), &b
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newOutlet starts an outlet that sends to r, with a fast queue.
-func newOutlet(t testing.TB, r *otlptest.Receiver, cfg Config) (*Outlet, *syncBuffer) {
+func newOutlet(t testing.TB, r *otlptest.Receiver, cfg Config) (*Outlet, *testproc.LimitedBuffer) {
 	t.Helper()
 	log, logs := testLogger()
 	cfg.Endpoint = r.URL + otlptest.Path

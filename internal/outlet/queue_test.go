@@ -1,7 +1,6 @@
 package outlet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 // fakeSender records accepted batches (by Body) and answers each attempt with
@@ -68,26 +68,8 @@ func (f *fakeSender) got() []string {
 	return append([]string(nil), f.accepted...)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLogger() (*slog.Logger, *testproc.LimitedBuffer) {
+	buf := &testproc.LimitedBuffer{}
 	return slog.New(slog.NewTextHandler(buf, nil)), buf
 }
 

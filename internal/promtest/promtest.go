@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -67,14 +68,9 @@ type Sample struct {
 
 // String formats s like PromQL output: {a="b", c="d"} => 1.5.
 func (s Sample) String() string {
-	keys := make([]string, 0, len(s.Labels))
-	for k := range s.Labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -165,8 +161,8 @@ type queryResponse struct {
 	ErrorType string `json:"errorType"`
 	Error     string `json:"error"`
 	Data      struct {
-		ResultType string            `json:"resultType"`
-		Result     []json.RawMessage `json:"result"`
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"` // []vectorElem, or a scalar's [t, "v"]
 	} `json:"data"`
 }
 
@@ -208,38 +204,31 @@ func (s *Server) query(promql string, at time.Time) ([]Sample, error) {
 	}
 	var r queryResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("HTTP %s: decode %q: %w", resp.Status, truncate(body), err)
+		return nil, fmt.Errorf("HTTP %s: decode %.200q: %w", resp.Status, body, err)
 	}
 	if r.Status != "success" {
 		return nil, fmt.Errorf("HTTP %s: %s: %s", resp.Status, r.ErrorType, r.Error)
 	}
-	var out []Sample
+	var elems []vectorElem
 	switch r.Data.ResultType {
 	case "vector":
-		for _, raw := range r.Data.Result {
-			var e vectorElem
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return nil, fmt.Errorf("decode vector element %s: %w", raw, err)
-			}
-			smp, err := toSample(e.Metric, e.Value)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, smp)
-		}
+		err = json.Unmarshal(r.Data.Result, &elems)
 	case "scalar":
-		var v [2]any
-		raw, _ := json.Marshal(r.Data.Result) // scalar result is [t, "v"] itself
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("decode scalar: %w", err)
-		}
-		smp, err := toSample(nil, v)
+		elems = make([]vectorElem, 1)
+		err = json.Unmarshal(r.Data.Result, &elems[0].Value)
+	default:
+		err = fmt.Errorf("result type %q, want vector or scalar", r.Data.ResultType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s result %s: %w", r.Data.ResultType, r.Data.Result, err)
+	}
+	out := make([]Sample, 0, len(elems))
+	for _, e := range elems {
+		smp, err := toSample(e.Metric, e.Value)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, smp)
-	default:
-		return nil, fmt.Errorf("result type %q, want vector or scalar", r.Data.ResultType)
 	}
 	slices.SortFunc(out, func(a, b Sample) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
@@ -259,11 +248,4 @@ func toSample(labels map[string]string, v [2]any) (Sample, error) {
 		labels = map[string]string{}
 	}
 	return Sample{Labels: labels, Value: f, Time: time.UnixMilli(int64(ts * 1e3)).UTC()}, nil
-}
-
-func truncate(b []byte) string {
-	if len(b) > 200 {
-		return string(b[:200]) + "…"
-	}
-	return string(b)
 }

@@ -113,7 +113,8 @@ func (p *Proc) Stop(sig os.Signal, timeout time.Duration) error {
 	}
 }
 
-// LimitedBuffer keeps the first Max bytes written to it and notes that the
+// LimitedBuffer keeps the first Max bytes written to it (all of them when
+// Max is 0, so the zero value is a plain buffer for logs) and notes that the
 // rest was cut. Safe for concurrent use.
 type LimitedBuffer struct {
 	Max int
@@ -128,7 +129,7 @@ type LimitedBuffer struct {
 func (b *LimitedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if room := b.Max - b.buf.Len(); room < len(p) {
+	if room := b.Max - b.buf.Len(); b.Max > 0 && room < len(p) {
 		b.buf.Write(p[:max(room, 0)])
 		b.cut = true
 		return len(p), nil

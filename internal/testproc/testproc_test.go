@@ -17,6 +17,11 @@ func TestLimitedBuffer(t *testing.T) {
 	if got, want := b.String(), "abcde\n[output truncated]"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+	var all LimitedBuffer // Max 0: no limit
+	all.Write([]byte("abcdefgh"))
+	if got := all.String(); got != "abcdefgh" {
+		t.Fatalf("Max 0: got %q", got)
+	}
 }
 
 // fakeTB records Skip and Fatal instead of stopping the goroutine.

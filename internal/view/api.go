@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/input/budget"
+	"github.com/dynometrics/dynometrics/internal/jsonappend"
 	"github.com/dynometrics/dynometrics/internal/metric"
+
 	// gzhttp compresses the API's answers (a chart's JSON shrinks about
 	// fourfold) and handles Accept-Encoding, Vary and small bodies for us; it
 	// comes with klauspost/compress, which the snappy encoder already uses.
@@ -130,7 +132,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	b := append(appendString([]byte(`{"error":`), msg), "}\n"...)
+	b := append(jsonappend.String([]byte(`{"error":`), msg), "}\n"...)
 	writeJSON(w, status, b)
 }
 
@@ -235,7 +237,7 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 	b = append(b, `,"latest":`...)
 	b = strconv.AppendInt(b, h.latest*h.period, 10)
 	b = append(b, `,"all_source":`...)
-	b = appendString(b, AllSource)
+	b = jsonappend.String(b, AllSource)
 	// The series cap: when series were left out, the page says so.
 	b = append(b, `,"series_cap":{"max":`...)
 	b = strconv.AppendInt(b, int64(h.cfg.MaxSeries), 10)
@@ -248,13 +250,13 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 	b = append(b, '}')
 	if len(apps) > 0 {
 		b = append(b, `,"app":`...)
-		b = appendString(b, app)
+		b = jsonappend.String(b, app)
 		b = append(b, `,"apps":[`...)
 		for i, a := range apps {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, a)
+			b = jsonappend.String(b, a)
 		}
 		b = append(b, ']')
 	}
@@ -271,12 +273,7 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = appendString(b, m.name)
-		b = append(b, `,"kind":`...)
-		b = appendString(b, m.kind.String())
-		b = append(b, `,"unit":`...)
-		b = appendString(b, m.unit)
+		b = appendMetricHead(b, m)
 		b = append(b, `,"updated":`...)
 		b = strconv.AppendInt(b, m.updated*h.period, 10)
 		b = append(b, `,"version":`...)
@@ -294,10 +291,17 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 	return append(b, "]}\n"...)
 }
 
+// appendMetricHead appends `{"name":…,"kind":…,"unit":…` (no closing brace).
+func appendMetricHead(b []byte, m *metricHist) []byte {
+	b = jsonappend.String(append(b, `{"name":`...), m.name)
+	b = jsonappend.String(append(b, `,"kind":`...), m.kind.String())
+	return jsonappend.String(append(b, `,"unit":`...), m.unit)
+}
+
 // appendSourceHead appends `{"source":…,"last":…,"ended":…` (no closing brace).
 func (h *History) appendSourceHead(b []byte, src string, l *line) []byte {
 	b = append(b, `{"source":`...)
-	b = appendString(b, src)
+	b = jsonappend.String(b, src)
 	b = append(b, `,"last":`...)
 	b = strconv.AppendInt(b, l.newest*h.period, 10)
 	b = append(b, `,"ended":`...)
@@ -317,14 +321,9 @@ func (h *History) appendSeries(b []byte, m *metricHist, stat Stat) []byte {
 	default:
 		col = int(stat)
 	}
-	b = append(b, `{"name":`...)
-	b = appendString(b, m.name)
-	b = append(b, `,"kind":`...)
-	b = appendString(b, m.kind.String())
-	b = append(b, `,"unit":`...)
-	b = appendString(b, m.unit)
+	b = appendMetricHead(b, m)
 	b = append(b, `,"stat":`...)
-	b = appendString(b, stat.String())
+	b = jsonappend.String(b, stat.String())
 	b = append(b, `,"resolution":`...)
 	b = strconv.AppendInt(b, h.period, 10)
 	b = append(b, `,"latest":`...)
@@ -348,7 +347,7 @@ func (h *History) appendSeries(b []byte, m *metricHist, stat Stat) []byte {
 			b = append(b, '[')
 			b = strconv.AppendInt(b, idx*h.period, 10)
 			b = append(b, ',')
-			b = appendFloat(b, x)
+			b = jsonappend.Float(b, x)
 			b = append(b, ']')
 		})
 		b = append(b, "]}"...)

@@ -666,29 +666,6 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-func TestJSONEncoding(t *testing.T) {
-	for _, s := range []string{"web.1", "", `a"b\c`, "tab\tnew\nline\x01", "<script>&", "ünï©ødé", "bad\xffutf8", "\u2028\u2029"} {
-		var got string
-		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
-			t.Errorf("appendString(%q) = %s: %v", s, appendString(nil, s), err)
-			continue
-		}
-		if want := strings.ToValidUTF8(s, "\ufffd"); got != want {
-			t.Errorf("appendString(%q) decodes to %q", s, got)
-		}
-	}
-	for _, v := range []float64{0, 1, -1.25, 1e-7, 123456789012345678901234.0, 0.1, 5e-324, math.MaxFloat64} {
-		var got float64
-		b := appendFloat(nil, v)
-		if err := json.Unmarshal(b, &got); err != nil || got != v {
-			t.Errorf("appendFloat(%v) = %s → %v %v", v, b, got, err)
-		}
-		if want, _ := json.Marshal(v); string(want) != string(b) {
-			t.Errorf("appendFloat(%v) = %s, encoding/json writes %s", v, b, want)
-		}
-	}
-}
-
 // blockingRecorder is a ResponseRecorder whose successful answers wait
 // for release before their body is written: the request keeps its slot.
 type blockingRecorder struct {

@@ -1,14 +1,11 @@
 package drain_test
 
 import (
+	"bytes"
 	"context"
-	"io"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
-
-	"bytes"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/appauth"
@@ -65,21 +62,7 @@ func BenchmarkIngestApps(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				req := reqs[i%len(reqs)]
-				for {
-					br.Reset(body)
-					req.Body = io.NopCloser(br)
-					req.ContentLength = int64(len(body))
-					w.status = 0
-					h.ServeHTTP(w, req)
-					if w.status != http.StatusServiceUnavailable {
-						break
-					}
-					runtime.Gosched()
-				}
-				if w.status != http.StatusNoContent {
-					b.Fatalf("status %d", w.status)
-				}
+				serveBench(b, h, w, reqs[i%len(reqs)], br, body)
 			}
 			if err := h.Close(context.Background()); err != nil {
 				b.Fatal(err)

@@ -1,7 +1,6 @@
 package logsession
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/inputtest"
+	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 const apiKey = "hrku-0123456789abcdef-SECRET"
@@ -131,13 +131,13 @@ func linesThenWait(ls ...string) func(http.ResponseWriter, *http.Request) {
 type harness struct {
 	tl     *Tailer
 	rec    *inputtest.Recorder
-	logs   *syncBuffer
+	logs   *testproc.LimitedBuffer
 	mu     sync.Mutex
 	sleeps []time.Duration
 }
 
 func newHarness(t *testing.T, f *fakeAPI, cfg Config) *harness {
-	h := &harness{rec: inputtest.NewRecorder(), logs: &syncBuffer{}}
+	h := &harness{rec: inputtest.NewRecorder(), logs: &testproc.LimitedBuffer{}}
 	p, err := input.NewProcessor(h.rec, input.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -329,22 +329,4 @@ func TestNew(t *testing.T) {
 	if tl.sessions != "https://api.heroku.com/apps/my%20app/log-sessions" {
 		t.Errorf("sessions URL = %q", tl.sessions)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use by a slog handler.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

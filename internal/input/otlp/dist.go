@@ -19,18 +19,12 @@ func histogramDist(p *metricspb.HistogramDataPoint, exact bool) *metric.Distribu
 	if p.Count == 0 {
 		return nil
 	}
-	lo, hi := math.Inf(-1), math.Inf(1)
-	if p.Min != nil {
-		lo = *p.Min
-	}
-	if p.Max != nil {
-		hi = *p.Max
-	}
+	lo, hi := orInf(p.Min, -1), orInf(p.Max, 1)
 	if len(p.BucketCounts) == 0 {
 		// Count and sum only: one bin at the mean.
 		mean := *p.Sum / float64(p.Count)
-		return finish(&metric.Distribution{Count: p.Count, Sum: *p.Sum, Bins: []metric.Bin{{Value: mean, Count: p.Count}}},
-			lo, hi, exact && p.Min != nil, exact && p.Max != nil, mean, mean)
+		return finish(&metric.Distribution{Count: p.Count, Bins: []metric.Bin{{Value: mean, Count: p.Count}}},
+			p.Sum, lo, hi, exact && p.Min != nil, exact && p.Max != nil, mean, mean)
 	}
 	d := &metric.Distribution{Count: p.Count, Bins: make([]metric.Bin, 0, 8)}
 	first, last := math.NaN(), math.NaN()
@@ -66,14 +60,7 @@ func histogramDist(p *metricspb.HistogramDataPoint, exact bool) *metric.Distribu
 		last = bh
 		d.Bins = append(d.Bins, metric.Bin{Value: bl + (bh-bl)/2, Count: c})
 	}
-	if p.Sum != nil {
-		d.Sum = *p.Sum
-	} else {
-		for _, b := range d.Bins {
-			d.Sum += b.Value * float64(b.Count)
-		}
-	}
-	return finish(d, lo, hi, exact && p.Min != nil, exact && p.Max != nil, first, last)
+	return finish(d, p.Sum, lo, hi, exact && p.Min != nil, exact && p.Max != nil, first, last)
 }
 
 // exponentialDist turns an exponential histogram point into a distribution:
@@ -85,13 +72,7 @@ func exponentialDist(p *metricspb.ExponentialHistogramDataPoint, exact bool) *me
 	if p.Count == 0 {
 		return nil
 	}
-	lo, hi := math.Inf(-1), math.Inf(1)
-	if p.Min != nil {
-		lo = *p.Min
-	}
-	if p.Max != nil {
-		hi = *p.Max
-	}
+	lo, hi := orInf(p.Min, -1), orInf(p.Max, 1)
 	inv := math.Ldexp(1, -int(p.Scale)) // log2(base)
 	edge := func(index float64) float64 { return math.Exp2(index * inv) }
 	d := &metric.Distribution{Count: p.Count, Bins: make([]metric.Bin, 0, 16)}
@@ -133,20 +114,28 @@ func exponentialDist(p *metricspb.ExponentialHistogramDataPoint, exact bool) *me
 			}
 		}
 	}
-	if p.Sum != nil {
-		d.Sum = *p.Sum
+	return finish(d, p.Sum, lo, hi, exact && p.Min != nil, exact && p.Max != nil, first, last)
+}
+
+// orInf is *v, or infinity with the sign given when v is nil.
+func orInf(v *float64, sign int) float64 {
+	if v == nil {
+		return math.Inf(sign)
+	}
+	return *v
+}
+
+// finish sets the distribution's sum (the point's, else the bins'), its min
+// and max (the point's when exact, else the outer edges of its bins), keeps
+// every bin within them, and checks that the statistics are finite.
+func finish(d *metric.Distribution, sum *float64, lo, hi float64, exactLo, exactHi bool, first, last float64) *metric.Distribution {
+	if sum != nil {
+		d.Sum = *sum
 	} else {
 		for _, b := range d.Bins {
 			d.Sum += b.Value * float64(b.Count)
 		}
 	}
-	return finish(d, lo, hi, exact && p.Min != nil, exact && p.Max != nil, first, last)
-}
-
-// finish sets the distribution's min and max (the point's when exact, else
-// the outer edges of its bins), keeps every bin within them, and checks that
-// the statistics are finite.
-func finish(d *metric.Distribution, lo, hi float64, exactLo, exactHi bool, first, last float64) *metric.Distribution {
 	d.Min, d.Max = first, last
 	if exactLo {
 		d.Min = lo

@@ -88,31 +88,11 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					}
 					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid, src)
 				case *metricspb.Metric_Histogram:
-					if why == "" && !knownTemporality(data.Histogram.AggregationTemporality) {
-						why = "aggregation_temporality unspecified"
-					}
-					cum := data.Histogram.AggregationTemporality == temporalityCumulative
-					data.Histogram.DataPoints = filter(&res, m.Name, why, data.Histogram.DataPoints, func(p *metricspb.HistogramDataPoint) string {
-						if cum {
-							if w := needsTime(p); w != "" {
-								return w
-							}
-						}
-						return validHistogram(p)
-					}, src)
+					h := data.Histogram
+					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validHistogram, src)
 				case *metricspb.Metric_ExponentialHistogram:
-					if why == "" && !knownTemporality(data.ExponentialHistogram.AggregationTemporality) {
-						why = "aggregation_temporality unspecified"
-					}
-					cum := data.ExponentialHistogram.AggregationTemporality == temporalityCumulative
-					data.ExponentialHistogram.DataPoints = filter(&res, m.Name, why, data.ExponentialHistogram.DataPoints, func(p *metricspb.ExponentialHistogramDataPoint) string {
-						if cum {
-							if w := needsTime(p); w != "" {
-								return w
-							}
-						}
-						return validExponential(p)
-					}, src)
+					h := data.ExponentialHistogram
+					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validExponential, src)
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
 					res.summaries += int64(n)
@@ -123,6 +103,21 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 		}
 	}
 	return res
+}
+
+// filterHist is filter for histogram points of either kind: the temporality
+// must be known, a cumulative point needs a time, and each point must pass
+// valid.
+func filterHist[P point](res *result, name, why string, t metricspb.AggregationTemporality, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
+	if why == "" && !knownTemporality(t) {
+		why = "aggregation_temporality unspecified"
+	}
+	return filter(res, name, why, pts, func(p P) string {
+		if w := needsTime(p); t == temporalityCumulative && w != "" {
+			return w
+		}
+		return valid(p)
+	}, src)
 }
 
 func knownTemporality(t metricspb.AggregationTemporality) bool {
@@ -347,7 +342,7 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 						}
 						exact := true
 						if cum {
-							if p, exact = r.cumulativeHistogram(key(m.Name, 'h', p.Attributes), p, now); p == nil {
+							if p, exact = cumulativeHist(r, key(m.Name, 'h', p.Attributes), p, now, histogramDelta); p == nil {
 								continue
 							}
 						}
@@ -367,7 +362,7 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 						}
 						exact := true
 						if cum {
-							if p, exact = r.cumulativeExponential(key(m.Name, 'e', p.Attributes), p, now); p == nil {
+							if p, exact = cumulativeHist(r, key(m.Name, 'e', p.Attributes), p, now, exponentialDelta); p == nil {
 								continue
 							}
 						}
@@ -477,8 +472,7 @@ type prevPoint struct {
 	start, time uint64 // the point's start_time_unix_nano and time_unix_nano
 	seen        int64  // arrival, unix nanoseconds
 	value       float64
-	hist        *metricspb.HistogramDataPoint
-	exp         *metricspb.ExponentialHistogramDataPoint
+	hist        any // the last *HistogramDataPoint or *ExponentialHistogramDataPoint
 }
 
 // step is what a cumulative point means after the previous one.
@@ -555,33 +549,41 @@ func (r *Receiver) cumulativeSum(key uint64, p *metricspb.NumberDataPoint, v flo
 	return inc, st != stepSkip
 }
 
-// cumulativeHistogram returns the difference between a cumulative histogram
-// point and the series' previous one (exact false: min and max are the
-// series' since its start, bounds only), the point itself when all of it is
-// new (exact true), or nil.
-func (r *Receiver) cumulativeHistogram(key uint64, p *metricspb.HistogramDataPoint, now int64) (*metricspb.HistogramDataPoint, bool) {
+// histPoint is a histogram data point of either kind.
+type histPoint interface {
+	*metricspb.HistogramDataPoint | *metricspb.ExponentialHistogramDataPoint
+	GetStartTimeUnixNano() uint64
+	GetTimeUnixNano() uint64
+	GetCount() uint64
+}
+
+// cumulativeHist returns the difference (by delta) between a cumulative
+// histogram point and the series' previous one (exact false: min and max are
+// the series' since its start, bounds only), the point itself when all of it
+// is new (exact true), or nil.
+func cumulativeHist[P histPoint](r *Receiver, key uint64, p P, now int64, delta func(prev, cur P) (P, bool)) (P, bool) {
 	r.cum.mu.Lock()
 	defer r.cum.mu.Unlock()
-	pp, st, first := r.lookup(key, p.StartTimeUnixNano, p.TimeUnixNano, now)
+	pp, st, first := r.lookup(key, p.GetStartTimeUnixNano(), p.GetTimeUnixNano(), now)
 	if pp == nil {
 		return nil, false
 	}
-	var out *metricspb.HistogramDataPoint
+	var out P
 	exact := true
 	switch st {
 	case stepWhole:
 		out = p
 	case stepDelta:
-		out, exact = histogramDelta(pp.hist, p)
-		if out == nil {
+		prev, _ := pp.hist.(P)
+		if out, exact = delta(prev, p); out == nil {
 			r.cumResets.Add(1)
 			out, exact = p, true
 		}
 	}
 	if st != stepSkip || first {
-		pp.start, pp.time, pp.hist = p.StartTimeUnixNano, p.TimeUnixNano, p
+		pp.start, pp.time, pp.hist = p.GetStartTimeUnixNano(), p.GetTimeUnixNano(), p
 	}
-	if out != nil && out.Count == 0 {
+	if out.GetCount() == 0 {
 		return nil, false
 	}
 	return out, exact
@@ -615,35 +617,6 @@ func histogramDelta(prev, cur *metricspb.HistogramDataPoint) (*metricspb.Histogr
 		d.Sum = &s
 	}
 	return d, false
-}
-
-// cumulativeExponential is cumulativeHistogram for exponential histograms.
-func (r *Receiver) cumulativeExponential(key uint64, p *metricspb.ExponentialHistogramDataPoint, now int64) (*metricspb.ExponentialHistogramDataPoint, bool) {
-	r.cum.mu.Lock()
-	defer r.cum.mu.Unlock()
-	pp, st, first := r.lookup(key, p.StartTimeUnixNano, p.TimeUnixNano, now)
-	if pp == nil {
-		return nil, false
-	}
-	var out *metricspb.ExponentialHistogramDataPoint
-	exact := true
-	switch st {
-	case stepWhole:
-		out = p
-	case stepDelta:
-		out, exact = exponentialDelta(pp.exp, p)
-		if out == nil {
-			r.cumResets.Add(1)
-			out, exact = p, true
-		}
-	}
-	if st != stepSkip || first {
-		pp.start, pp.time, pp.exp = p.StartTimeUnixNano, p.TimeUnixNano, p
-	}
-	if out != nil && out.Count == 0 {
-		return nil, false
-	}
-	return out, exact
 }
 
 // exponentialDelta returns cur minus prev, with prev's buckets mapped down to

@@ -3,8 +3,8 @@ package otlp
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/dynometrics/dynometrics/internal/jsonappend"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -39,21 +39,8 @@ const (
 // writeStatus answers an error with a google.rpc.Status body in the
 // request's format, as OTLP/HTTP asks. The message never holds a secret.
 func writeStatus(w http.ResponseWriter, f format, httpStatus int, code int32, msg string) {
-	var body []byte
-	if f == formatJSON {
-		w.Header().Set("Content-Type", "application/json")
-		body = []byte(`{"code":` + strconv.Itoa(int(code)) + `,"message":` + jsonString(msg) + `}`)
-	} else {
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		// google.rpc.Status: int32 code = 1; string message = 2.
-		body = protowire.AppendTag(body, 1, protowire.VarintType)
-		body = protowire.AppendVarint(body, uint64(code))
-		body = protowire.AppendTag(body, 2, protowire.BytesType)
-		body = protowire.AppendString(body, msg)
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(httpStatus)
-	_, _ = w.Write(body)
+	write(w, f, httpStatus, `{"code":`+strconv.Itoa(int(code))+`,"message":`+string(jsonappend.String(nil, msg))+`}`,
+		appendPair(nil, uint64(code), msg))
 }
 
 // writeResponse answers 200 with an ExportLogsServiceResponse or
@@ -61,53 +48,35 @@ func writeStatus(w http.ResponseWriter, f format, httpStatus int, code int32, ms
 // rejected. Both messages have the same shape: partial_success = 1 { int64
 // rejected_log_records or rejected_data_points = 1; string error_message = 2 }.
 func writeResponse(w http.ResponseWriter, f format, logs bool, res result) {
-	var body []byte
-	if f == formatJSON {
-		w.Header().Set("Content-Type", "application/json")
-		if res.rejected == 0 {
-			body = []byte(`{}`)
-		} else {
-			field := "rejectedDataPoints"
-			if logs {
-				field = "rejectedLogRecords"
-			}
-			body = []byte(`{"partialSuccess":{"` + field + `":"` + strconv.FormatInt(res.rejected, 10) +
-				`","errorMessage":` + jsonString(res.reason) + `}}`)
+	js, pb := `{}`, []byte(nil)
+	if res.rejected > 0 {
+		field := "rejectedDataPoints"
+		if logs {
+			field = "rejectedLogRecords"
 		}
-	} else {
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		if res.rejected > 0 {
-			var ps []byte
-			ps = protowire.AppendTag(ps, 1, protowire.VarintType)
-			ps = protowire.AppendVarint(ps, uint64(res.rejected))
-			ps = protowire.AppendTag(ps, 2, protowire.BytesType)
-			ps = protowire.AppendString(ps, res.reason)
-			body = protowire.AppendTag(body, 1, protowire.BytesType)
-			body = protowire.AppendBytes(body, ps)
-		}
+		js = `{"partialSuccess":{"` + field + `":"` + strconv.FormatInt(res.rejected, 10) +
+			`","errorMessage":` + string(jsonappend.String(nil, res.reason)) + `}}`
+		pb = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), appendPair(nil, uint64(res.rejected), res.reason))
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	write(w, f, http.StatusOK, js, pb)
 }
 
-// jsonString quotes s as a JSON string.
-func jsonString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(c)
-		case c < 0x20:
-			b.WriteString(`\u00`)
-			b.WriteByte("0123456789abcdef"[c>>4])
-			b.WriteByte("0123456789abcdef"[c&15])
-		default:
-			b.WriteRune(c)
-		}
+// appendPair appends field 1 (varint n) and field 2 (string s): the shape of
+// google.rpc.Status and of a partial success.
+func appendPair(b []byte, n uint64, s string) []byte {
+	b = protowire.AppendVarint(protowire.AppendTag(b, 1, protowire.VarintType), n)
+	return protowire.AppendString(protowire.AppendTag(b, 2, protowire.BytesType), s)
+}
+
+// write answers status with the JSON body js or the protobuf body pb, as f
+// says.
+func write(w http.ResponseWriter, f format, status int, js string, pb []byte) {
+	ct, body := "application/x-protobuf", pb
+	if f == formatJSON {
+		ct, body = "application/json", []byte(js)
 	}
-	b.WriteByte('"')
-	return b.String()
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

@@ -375,22 +375,7 @@ type legacyBody struct {
 	Counters    []legacyCount `json:"counters"`
 }
 
-type legacyGauge struct {
-	Name        *string        `json:"name"`
-	Value       *float64       `json:"value"`
-	Count       *int64         `json:"count"`
-	Sum         *float64       `json:"sum"`
-	Min         *float64       `json:"min"`
-	Max         *float64       `json:"max"`
-	SumSquares  *float64       `json:"sum_squares"`
-	Source      *string        `json:"source"`
-	MeasureTime *int64         `json:"measure_time"`
-	Period      *int64         `json:"period"`
-	Attributes  map[string]any `json:"attributes"`
-	DisplayName *string        `json:"display_name"`
-	Description *string        `json:"description"`
-}
-
+// legacyCount is a counter of the metrics API, and what a gauge shares with it.
 type legacyCount struct {
 	Name        *string        `json:"name"`
 	Value       *float64       `json:"value"`
@@ -400,6 +385,15 @@ type legacyCount struct {
 	Attributes  map[string]any `json:"attributes"`
 	DisplayName *string        `json:"display_name"`
 	Description *string        `json:"description"`
+}
+
+type legacyGauge struct {
+	legacyCount
+	Count      *int64   `json:"count"`
+	Sum        *float64 `json:"sum"`
+	Min        *float64 `json:"min"`
+	Max        *float64 `json:"max"`
+	SumSquares *float64 `json:"sum_squares"`
 }
 
 func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) {
@@ -422,8 +416,9 @@ func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) 
 	if b.Source != nil {
 		defSource = *b.Source
 	}
-	common := func(name *string, source *string, mt *int64, period *int64, attrs map[string]any) (Measurement, *validationError) {
+	common := func(c legacyCount) (Measurement, *validationError) {
 		var m Measurement
+		name, source, mt, period := c.Name, c.Source, c.MeasureTime, c.Period
 		if name == nil {
 			return m, paramErr("name", "is required")
 		}
@@ -454,13 +449,13 @@ func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) 
 			}
 			m.Period = *period
 		}
-		unit, err := checkAttributes("attributes", attrs)
+		unit, err := checkAttributes("attributes", c.Attributes)
 		m.Unit = unit
 		return m, err
 	}
 	out := make([]Measurement, 0, n)
 	for _, g := range b.Gauges {
-		m, err := common(g.Name, g.Source, g.MeasureTime, g.Period, g.Attributes)
+		m, err := common(g.legacyCount)
 		if err != nil {
 			return nil, err
 		}
@@ -489,7 +484,7 @@ func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) 
 		out = append(out, m)
 	}
 	for _, c := range b.Counters {
-		m, err := common(c.Name, c.Source, c.MeasureTime, c.Period, c.Attributes)
+		m, err := common(c)
 		if err != nil {
 			return nil, err
 		}

@@ -14,9 +14,10 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,15 +62,10 @@ type Point struct {
 
 // Key returns "name{k=v,…}" with sorted attributes, for lookups.
 func (p Point) Key() string {
-	keys := make([]string, 0, len(p.Attrs))
-	for k := range p.Attrs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString(p.Name)
 	b.WriteByte('{')
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(p.Attrs)) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -307,16 +303,10 @@ func temporality(t pmetric.AggregationTemporality) string {
 // start, histogram counts that add up.
 func flatten(md pmetric.Metrics) ([]Point, error) {
 	var out []Point
-	rms := md.ResourceMetrics()
-	for i := range rms.Len() {
-		rm := rms.At(i)
+	for _, rm := range md.ResourceMetrics().All() {
 		res := attrs(rm.Resource().Attributes())
-		sms := rm.ScopeMetrics()
-		for j := range sms.Len() {
-			sm := sms.At(j)
-			ms := sm.Metrics()
-			for k := range ms.Len() {
-				m := ms.At(k)
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
 				if m.Name() == "" {
 					return nil, fmt.Errorf("metric without a name")
 				}
@@ -327,24 +317,16 @@ func flatten(md pmetric.Metrics) ([]Point, error) {
 					if base.Temporality == "unspecified" {
 						return nil, fmt.Errorf("%s: sum without temporality", m.Name())
 					}
-					dps := m.Sum().DataPoints()
-					for d := range dps.Len() {
-						out = append(out, number(base, dps.At(d)))
-					}
+					out = numbers(out, base, m.Sum().DataPoints())
 				case pmetric.MetricTypeGauge:
 					base.Type = "gauge"
-					dps := m.Gauge().DataPoints()
-					for d := range dps.Len() {
-						out = append(out, number(base, dps.At(d)))
-					}
+					out = numbers(out, base, m.Gauge().DataPoints())
 				case pmetric.MetricTypeExponentialHistogram:
 					base.Type, base.Temporality = "exphist", temporality(m.ExponentialHistogram().AggregationTemporality())
 					if base.Temporality == "unspecified" {
 						return nil, fmt.Errorf("%s: histogram without temporality", m.Name())
 					}
-					dps := m.ExponentialHistogram().DataPoints()
-					for d := range dps.Len() {
-						dp := dps.At(d)
+					for _, dp := range m.ExponentialHistogram().DataPoints().All() {
 						p := base
 						p.Attrs = attrs(dp.Attributes())
 						p.Start, p.Time = dp.StartTimestamp().AsTime(), dp.Timestamp().AsTime()
@@ -384,15 +366,17 @@ func flatten(md pmetric.Metrics) ([]Point, error) {
 	return out, nil
 }
 
-func number(base Point, dp pmetric.NumberDataPoint) Point {
-	p := base
-	p.Attrs = attrs(dp.Attributes())
-	p.Start, p.Time = dp.StartTimestamp().AsTime(), dp.Timestamp().AsTime()
-	switch dp.ValueType() {
-	case pmetric.NumberDataPointValueTypeDouble:
+// numbers appends the sum or gauge points dps to out.
+func numbers(out []Point, base Point, dps pmetric.NumberDataPointSlice) []Point {
+	for _, dp := range dps.All() {
+		p := base
+		p.Attrs = attrs(dp.Attributes())
+		p.Start, p.Time = dp.StartTimestamp().AsTime(), dp.Timestamp().AsTime()
 		p.Value = dp.DoubleValue()
-	case pmetric.NumberDataPointValueTypeInt:
-		p.Value = float64(dp.IntValue())
+		if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+			p.Value = float64(dp.IntValue())
+		}
+		out = append(out, p)
 	}
-	return p
+	return out
 }

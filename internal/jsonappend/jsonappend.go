@@ -1,4 +1,12 @@
-package view
+// Package jsonappend appends JSON numbers and strings to byte slices
+// exactly as encoding/json writes them, for the encoders that build their
+// JSON by hand: the live view's API and the Librato outlet, whose bodies are
+// hundreds of thousands of numbers that encoding/json would first need as a
+// tree of values (see view's BenchmarkSeries and librato's
+// BenchmarkEncodeJSONBaseline*), and the OTLP receiver's JSON answers.
+// For example, String appends "web.1 \u003cb\u003e" for `web.1 <b>`, and
+// Float appends 1e-7 for 0.0000001.
+package jsonappend
 
 import (
 	"math"
@@ -6,13 +14,9 @@ import (
 	"unicode/utf8"
 )
 
-// The API's JSON is appended by hand: a response of 1,000 series × 360 points
-// is 360,000 number pairs, which encoding/json would first need as a tree of
-// slices (see BenchmarkSeries).
-
-// appendFloat appends v as a JSON number the way encoding/json writes a
+// Float appends v as a JSON number the way encoding/json writes a
 // float64: no exponent between 1e-6 and 1e21, the shortest exact form.
-func appendFloat(b []byte, v float64) []byte {
+func Float(b []byte, v float64) []byte {
 	abs := math.Abs(v)
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		b = strconv.AppendFloat(b, v, 'e', -1, 64)
@@ -28,9 +32,9 @@ func appendFloat(b []byte, v float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// String appends s as a JSON string, as encoding/json writes it. Invalid UTF-8 becomes U+FFFD;
 // <, > and & are escaped so that the text is safe inside HTML too.
-func appendString(b []byte, s string) []byte {
+func String(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
