@@ -73,14 +73,16 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			cfg.Buckets.Grace = stdinGrace
 		}
 	}
+	// Signals are caught before newWorker logs that it is ready (a signal
+	// sent on that line must stop the worker, not kill it).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	// Everything is built and checked before anything starts.
 	w, err := newWorker(cfg, opt)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	if err := w.run(ctx); err != nil {
 		logger.Error("worker stopped", "err", err)
 		return 1
