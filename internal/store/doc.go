@@ -1,14 +1,15 @@
-// Package store keeps the aggregation state of every worker of one app in
-// Redis, so that restarts and several workers lose nothing and each bucket is
-// sent once.
+// Package store keeps the aggregation state of every worker of a deployment
+// (one app, or many in multi-app mode) in Redis, so that restarts and
+// several workers lose nothing and each bucket is sent once.
 //
 // Every worker keeps aggregating in memory (nothing here is on the per-line
 // path). Every hand-over interval, and at shutdown, it takes the partial
-// states of its open buckets out of the aggregator and appends them to Redis
-// (Handover), split into partitions by a hash of (app, name, source). Appends are
-// idempotent (each partial blob has a unique id, written with HSETNX) and
-// go through a Lua script that refuses a partial for a bucket already
-// closed, so that no read-modify-write race can lose or double a partial.
+// states of its open buckets out of the aggregator and writes them to Redis
+// (Handover), split into partitions by a hash of (app, name, source). A
+// write is idempotent: each worker's partial for a partition-bucket is one
+// hash field, overwritten (HSET) with a superset of what it held, through a
+// Lua script that refuses a partial for a bucket already closed, so that no
+// read-modify-write race can lose or double a partial.
 //
 // Exactly one worker at a time holds the lease of a partition (a Lua
 // script, renewed on a goroutine of its own) and flushes its buckets once
