@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/envcfg"
 )
 
@@ -77,6 +78,11 @@ type Config struct {
 	// second (read once per Add call). Default time.Now. Flush takes its time
 	// as an argument.
 	Now func() time.Time
+
+	// Apps, when set (multi-app mode), receives per app the measurements
+	// given to Add and those dropped, by reason. Measurements without an
+	// app are not counted there.
+	Apps *appstats.Table
 }
 
 // withDefaults returns cfg with defaults applied, or an error wrapping
