@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"reflect"
+	"sync/atomic"
 
 	"github.com/dynometrics/dynometrics/emitter"
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/console"
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/otlpout"
@@ -105,6 +107,29 @@ func (w *worker) buildEmitter() error {
 	cfg.Logger = w.log
 	w.emitter, err = emitter.New(cfg)
 	return err
+}
+
+// registerApp registers the self-metrics of one app in multi-app mode,
+// worker.app.<app>.{lines, measurements, refused, dropped.<reason>} (and
+// those of appstats.Other, under which the apps beyond appstats.MaxApps are
+// counted). It is called by the appstats.Table when an app first arrives,
+// so the names are declared as worker.redis.errors.<reason> are, one
+// counter each, but at run time. A name registered already (an app named
+// like another's metric part) is logged, never fatal.
+func (w *worker) registerApp(app string, c *appstats.Counters) {
+	p := "worker.app." + app + "."
+	u := func(v *atomic.Uint64) selfmetric.Counter { return func() int64 { return int64(v.Load()) } }
+	errs := []error{
+		w.reg.Register(p+"lines", u(&c.Lines)),
+		w.reg.Register(p+"measurements", u(&c.Measurements)),
+		w.reg.Register(p+"refused", u(&c.Refused)),
+	}
+	for r := range appstats.NumReasons {
+		errs = append(errs, w.reg.Register(p+"dropped."+r.String(), u(&c.Dropped[r])))
+	}
+	if err := errors.Join(errs...); err != nil {
+		w.log.Warn("self-metrics of an app not registered", "app", app, "err", err)
+	}
 }
 
 // hasOutlet reports whether an outlet of that name is configured.
