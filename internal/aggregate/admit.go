@@ -112,11 +112,17 @@ func seriesHash(seed maphash.Seed, name, source string) uint64 {
 // appSeriesHash is seriesHash of app's series (multi-app mode); app ""
 // gives seriesHash.
 func appSeriesHash(seed maphash.Seed, app, name, source string) uint64 {
-	h := seriesHash(seed, name, source)
-	if app != "" {
-		h ^= maphash.String(seed, app) * 0xC2B2AE3D27D4EB4F
+	return seriesHash(seed, name, source) ^ appHash(seed, app)
+}
+
+// appHash is what appSeriesHash mixes into seriesHash for app: 0 for ""
+// (single-app mode). Add computes it once per run of one app's
+// measurements.
+func appHash(seed maphash.Seed, app string) uint64 {
+	if app == "" {
+		return 0
 	}
-	return h
+	return maphash.String(seed, app) * 0xC2B2AE3D27D4EB4F
 }
 
 // admit decides whether a series with hash h of app (multi-app mode, else
@@ -275,12 +281,14 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 		for k := range p.series {
 			cur[seriesHash(a.seed, k.name, k.source)] = struct{}{}
 		}
-		for k := range p.apps {
-			cur[appSeriesHash(a.seed, k.app, k.name, k.source)] = struct{}{}
+		for app, ab := range p.apps {
+			for k := range ab.series {
+				cur[appSeriesHash(a.seed, app, k.name, k.source)] = struct{}{}
+			}
 			if curApps == nil {
 				curApps = make(map[string]struct{})
 			}
-			curApps[k.app] = struct{}{}
+			curApps[app] = struct{}{}
 		}
 	}
 	k := &knownSeries{cur: cur, curApps: curApps, apps: maps.Clone(curApps)}
