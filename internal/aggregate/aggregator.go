@@ -194,7 +194,7 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 	}
 	nowSec := a.cfg.Now().Unix()
 	maxSec, minSec := nowSec+a.futureSec, nowSec-a.ageSec
-	var drops [added]uint64 // by reason, of the checks made here
+	var drops [added]uint64 // by reason; Invalid, OutOfRange, Future and Old are counted from here
 	// In multi-app mode, the outcomes of a run of one app's measurements
 	// (a body's are one run) are counted per app when the run ends.
 	var run string
