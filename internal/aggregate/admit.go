@@ -232,8 +232,10 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 // passed at now, which shared state flushes, not this aggregator. It does not
 // publish known series: those are refreshed by flushes, which shared state
 // replaces, so with it every series is admitted as new (the per-bucket bound
-// and the per-source share still apply). Called with flushMu held and no
-// shard lock.
+// and the per-source and per-app shares still apply). It does publish the
+// apps that opened series in the buckets it drops as the known apps, so
+// that an app that bursts first in a bucket does not take the other apps'
+// parts. Called with flushMu held and no shard lock.
 func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
 	cutoff := a.dueCutoff(now)
 	a.adm.mu.Lock()
@@ -250,11 +252,38 @@ func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
 			b.taken[h] = struct{}{}
 		}
 	}
-	for start := range a.adm.buckets {
+	dropped := false
+	var apps map[string]struct{}
+	for start, b := range a.adm.buckets {
 		if start <= cutoff {
+			for app := range b.perApp {
+				if apps == nil {
+					apps = make(map[string]struct{})
+				}
+				apps[app] = struct{}{}
+			}
 			delete(a.adm.buckets, start)
+			dropped = true
 		}
 	}
+	if dropped {
+		a.adm.known.Store(withApps(a.adm.known.Load(), &knownSeries{curApps: apps}))
+	}
+}
+
+// withApps sets k's apps to those of k and of old's last flush, as the
+// known apps are those of the last two, and returns k.
+func withApps(old, k *knownSeries) *knownSeries {
+	k.apps = maps.Clone(k.curApps)
+	if old != nil {
+		for app := range old.curApps {
+			if k.apps == nil {
+				k.apps = make(map[string]struct{})
+			}
+			k.apps[app] = struct{}{}
+		}
+	}
+	return k
 }
 
 // forget drops the admission state of the buckets starting at or before
@@ -291,15 +320,10 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 			curApps[app] = struct{}{}
 		}
 	}
-	k := &knownSeries{cur: cur, curApps: curApps, apps: maps.Clone(curApps)}
-	if old := a.adm.known.Load(); old != nil {
+	old := a.adm.known.Load()
+	k := &knownSeries{cur: cur, curApps: curApps}
+	if old != nil {
 		k.prev = old.cur
-		for app := range old.curApps {
-			if k.apps == nil {
-				k.apps = make(map[string]struct{})
-			}
-			k.apps[app] = struct{}{}
-		}
 	}
-	a.adm.known.Store(k)
+	a.adm.known.Store(withApps(old, k))
 }

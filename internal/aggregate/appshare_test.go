@@ -152,3 +152,32 @@ func TestAppStatsOutcomes(t *testing.T) {
 		t.Errorf("%d apps counted, want 1 (shop)", apps.Apps())
 	}
 }
+
+// TestAppShareSharedState: with shared state (TakeStates instead of
+// Flush) no series is known, but the apps of the last buckets are: an app
+// that bursts first in a bucket leaves the other its promised part.
+func TestAppShareSharedState(t *testing.T) {
+	var c clock
+	a := newTest(t, Config{MaxSeries: 1000, Now: c.now})
+	c.set(30)
+	a.Add(ofApp("a", spread("a.", 10, 0)))
+	a.Add(ofApp("b", spread("b.", 10, 0)))
+	a.TakeStates()
+	c.set(90) // bucket 0's deadline (70) passed: its apps become the known ones
+	a.TakeStates()
+	// Room 1000 (nothing known), 2 apps promised 250 each: a takes 750.
+	a.Add(ofApp("a", spread("burst.", 5000, 61)))
+	a.Add(ofApp("b", spread("b.new.", 300, 62)))
+	got := map[string]int{}
+	for _, sb := range a.TakeStates() {
+		for _, st := range sb.States {
+			got[st.App]++
+		}
+	}
+	if got["a"] != 750 || got["b"] != 250 {
+		t.Errorf("series per app %v, want a 750, b 250", got)
+	}
+	if st := a.Stats(); st.DroppedAppShare != 5000-750 || st.DroppedSeriesLimit != 300-250 {
+		t.Errorf("stats %+v: want DroppedAppShare %d, DroppedSeriesLimit %d", st, 5000-750, 300-250)
+	}
+}
