@@ -212,6 +212,10 @@ func TestAppBurstLeavesOtherAppWhole(t *testing.T) {
 			t.Errorf("%s = %d, want %d", name, self[name], w)
 		}
 	}
+	if log := stderr.String(); !strings.Contains(log, "new series of an app refused beyond its share") || !strings.Contains(log, "app=flood") ||
+		strings.Contains(log, "app=steady") {
+		t.Errorf("the worker's log does not name flood's refusals (or names steady):\n%s", log)
+	}
 	t.Logf("flood: %d of %d names delivered, drops %d (app_share %d); its POSTs refused %d times",
 		floodSeries, names, drops, self["worker.app.flood.dropped.app_share"], floodRefused.load())
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -88,7 +89,8 @@ type worker struct {
 	liveView                 // worker/view.go
 	shared    *shared        // REDIS_URL: shared state (worker/store.go); nil without
 
-	apps *appstats.Table // per-app counts in multi-app mode (DRAIN_SECRET), else nil (worker/selfmetrics.go)
+	apps     *appstats.Table // per-app counts in multi-app mode (DRAIN_SECRET), else nil (worker/selfmetrics.go)
+	appDrops appDropLog      // logs the apps refused new series for their share
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -122,6 +124,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	var err error
 	if cfg.Drain.MultiApp() {
 		w.apps = appstats.New(w.registerApp)
+		w.appDrops = appDropLog{log: throttle.New(w.log, time.Minute, opt.now), seen: map[*appstats.Counters]uint64{}}
 	}
 	ac := cfg.Buckets.Config()
 	ac.Now, ac.Apps = opt.now, w.apps
@@ -348,6 +351,7 @@ loop:
 			if w.shared == nil { // with shared state the store flushes
 				w.write(w.agg.Flush(w.opt.now()))
 			}
+			w.appDrops.check(w.apps)
 		}
 	}
 
@@ -357,6 +361,7 @@ loop:
 	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	err := w.shutdown(shutdownCtx, stopInputs, &wg)
+	w.appDrops.check(w.apps) // what the last second refused
 	stopEmitter()
 	if e := <-emitDone; e != nil && !errors.Is(e, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("self-metrics: %w", e))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"reflect"
 	"sync/atomic"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/promwrite"
 	"github.com/dynometrics/dynometrics/internal/selfmetric"
 	"github.com/dynometrics/dynometrics/internal/store"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -130,6 +132,32 @@ func (w *worker) registerApp(app string, c *appstats.Counters) {
 	if err := errors.Join(errs...); err != nil {
 		w.log.Warn("self-metrics of an app not registered", "app", app, "err", err)
 	}
+}
+
+// appDropLog logs, at most once a minute per app, the apps whose new series
+// the aggregator refused beyond their share (multi-app mode); every refusal
+// is counted in worker.app.<app>.dropped.app_share.
+type appDropLog struct {
+	log  *throttle.Logger
+	seen map[*appstats.Counters]uint64 // app_share drops already logged
+}
+
+// check logs the apps whose app-share drops grew since the last check.
+// Called from the worker's ticker only.
+func (l *appDropLog) check(apps *appstats.Table) {
+	if apps == nil {
+		return
+	}
+	apps.Each(func(app string, c *appstats.Counters) {
+		n := c.Dropped[appstats.AppShare].Load()
+		if n == l.seen[c] {
+			return
+		}
+		if l.log.Log(slog.LevelWarn, "app_share "+app, "aggregate: new series of an app refused beyond its share of the series bound while other apps are active (logged at most once a minute per app; all counted)",
+			"app", app, "refused", n, "self_metric", "worker.app."+app+".dropped.app_share") {
+			l.seen[c] = n
+		}
+	})
 }
 
 // hasOutlet reports whether an outlet of that name is configured.

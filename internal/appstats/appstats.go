@@ -114,6 +114,15 @@ func (t *Table) For(app string) *Counters {
 	return c
 }
 
+// Each calls f with every app counted under its own name, then with Other,
+// in no particular order.
+func (t *Table) Each(f func(app string, c *Counters)) {
+	for app, c := range *t.apps.Load() {
+		f(app, c)
+	}
+	f(Other, &t.other)
+}
+
 // Apps returns the number of apps counted under their own name.
 func (t *Table) Apps() int { return len(*t.apps.Load()) }
 

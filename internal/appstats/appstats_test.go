@@ -38,6 +38,12 @@ func TestFold(t *testing.T) {
 	if got := tab.other.Lines.Load(); got != 20*10 {
 		t.Errorf("Other lines = %d, want 200 (20 apps × 10)", got)
 	}
+	var sum uint64
+	n := 0
+	tab.Each(func(_ string, c *Counters) { n++; sum += c.Lines.Load() })
+	if n != MaxApps+1 || sum != (MaxApps+20)*10 {
+		t.Errorf("Each: %d entries, %d lines; want %d, %d", n, sum, MaxApps+1, (MaxApps+20)*10)
+	}
 }
 
 // TestReasonNames: every reason has its self-metric name.

@@ -378,6 +378,8 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		msg := "drain: queue full, retry"
 		if res == overShare {
 			msg = "drain: this app's share of the queue is full, retry"
+			h.readErrLog.Warn("drain: an app holds its share of a queue at least half full: answering it 503 (logged at most once a minute; all counted)",
+				"app", app, "app_share", h.appShare.Load(), "queued", len(h.queue))
 		}
 		http.Error(w, msg, http.StatusServiceUnavailable)
 	case closing:
