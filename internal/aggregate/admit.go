@@ -41,9 +41,9 @@ import (
 //     memory bound.
 //
 // Each refusal is counted by reason in Stats (DroppedSeriesLimit,
-// DroppedSourceShare, DroppedAppShare, DroppedOpenLimit). The state lives in its own mutex,
-// taken only when a series opens (or is refused), never on the path that adds
-// to an existing series.
+// DroppedSourceShare, DroppedAppShare, DroppedOpenLimit), and per app in
+// Config.Apps. The state lives in its own mutex, taken only when a series
+// opens (or is refused), never on the path that adds to an existing series.
 
 // admission is the Aggregator's fair-admission state.
 type admission struct {
