@@ -24,7 +24,7 @@ func (w *worker) buildOTLP() error {
 		return err
 	}
 	r, err := otlp.New(otlp.Config{
-		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth, Apps: apps,
+		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps,
 		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now, Budget: w.budget,
 	})
 	if err != nil {

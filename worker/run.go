@@ -16,6 +16,7 @@ import (
 
 	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/aggregate"
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/console"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/budget"
@@ -26,6 +27,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -86,6 +88,9 @@ type worker struct {
 	intervals *intervalCheck // timer statistics emitted more often than the buckets (intervalcheck.go)
 	liveView                 // worker/view.go
 	shared    *shared        // REDIS_URL: shared state (worker/store.go); nil without
+
+	apps     *appstats.Table // per-app counts in multi-app mode (DRAIN_SECRET), else nil (worker/selfmetrics.go)
+	appDrops appDropLog      // logs the apps refused new series for their share
 }
 
 // run wires the pipeline from cfg, runs it until ctx ends (or stdin ends, with
@@ -117,8 +122,12 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 		return nil, errors.New("-stdin: its lines carry no app credentials; unset DRAIN_SECRET (multi-app mode) to read stdin")
 	}
 	var err error
+	if cfg.Drain.MultiApp() {
+		w.apps = appstats.New(w.registerApp)
+		w.appDrops = appDropLog{log: throttle.New(w.log, time.Minute, opt.now), seen: map[*appstats.Counters]uint64{}}
+	}
 	ac := cfg.Buckets.Config()
-	ac.Now = opt.now
+	ac.Now, ac.Apps = opt.now, w.apps
 	w.agg, err = aggregate.New(ac)
 	if err != nil {
 		return nil, err
@@ -129,7 +138,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildShared(); err != nil {
 		return nil, err
 	}
-	w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now})
+	w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now, Apps: w.apps})
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +205,7 @@ func (w *worker) buildInputs() error {
 			w.log.Info("multi-app mode (DRAIN_SECRET): each app drains with its own credentials; worker -drain-url APP prints them")
 		}
 		h, err := drain.New(w.proc, drain.Config{
-			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Apps: apps, Logger: w.log,
+			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps, Logger: w.log,
 			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(), Budget: w.budget,
 		})
 		if err != nil {
@@ -339,6 +348,7 @@ loop:
 			if w.shared == nil { // with shared state the store flushes
 				w.write(w.agg.Flush(w.opt.now()))
 			}
+			w.appDrops.check(w.apps)
 		}
 	}
 
@@ -348,6 +358,7 @@ loop:
 	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	err := w.shutdown(shutdownCtx, stopInputs, &wg)
+	w.appDrops.check(w.apps) // what the last second refused
 	stopEmitter()
 	if e := <-emitDone; e != nil && !errors.Is(e, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("self-metrics: %w", e))

@@ -2,15 +2,19 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"reflect"
+	"sync/atomic"
 
 	"github.com/dynometrics/dynometrics/emitter"
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/console"
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/otlpout"
 	"github.com/dynometrics/dynometrics/internal/promwrite"
 	"github.com/dynometrics/dynometrics/internal/selfmetric"
 	"github.com/dynometrics/dynometrics/internal/store"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 	metrics "github.com/rcrowley/go-metrics"
 )
 
@@ -105,6 +109,55 @@ func (w *worker) buildEmitter() error {
 	cfg.Logger = w.log
 	w.emitter, err = emitter.New(cfg)
 	return err
+}
+
+// registerApp registers the self-metrics of one app in multi-app mode,
+// worker.app.<app>.{lines, measurements, refused, dropped.<reason>} (and
+// those of appstats.Other, under which the apps beyond appstats.MaxApps are
+// counted). It is called by the appstats.Table when an app first arrives,
+// so the names are declared as worker.redis.errors.<reason> are, one
+// counter each, but at run time. A name registered already (an app named
+// like another's metric part) is logged, never fatal.
+func (w *worker) registerApp(app string, c *appstats.Counters) {
+	p := "worker.app." + app + "."
+	u := func(v *atomic.Uint64) selfmetric.Counter { return func() int64 { return int64(v.Load()) } }
+	errs := []error{
+		w.reg.Register(p+"lines", u(&c.Lines)),
+		w.reg.Register(p+"measurements", u(&c.Measurements)),
+		w.reg.Register(p+"refused", u(&c.Refused)),
+	}
+	for r := range appstats.NumReasons {
+		errs = append(errs, w.reg.Register(p+"dropped."+r.String(), u(&c.Dropped[r])))
+	}
+	if err := errors.Join(errs...); err != nil {
+		w.log.Warn("self-metrics of an app not registered", "app", app, "err", err)
+	}
+}
+
+// appDropLog logs, at most once a minute per app, the apps whose new series
+// the aggregator refused beyond their share (multi-app mode); every refusal
+// is counted in worker.app.<app>.dropped.app_share.
+type appDropLog struct {
+	log  *throttle.Logger
+	seen map[*appstats.Counters]uint64 // app_share drops already logged
+}
+
+// check logs the apps whose app-share drops grew since the last check.
+// Called from the worker's ticker only.
+func (l *appDropLog) check(apps *appstats.Table) {
+	if apps == nil {
+		return
+	}
+	apps.Each(func(app string, c *appstats.Counters) {
+		n := c.Dropped[appstats.AppShare].Load()
+		if n == l.seen[c] {
+			return
+		}
+		if l.log.Log(slog.LevelWarn, "app_share "+app, "aggregate: new series of an app refused beyond its share of the series bound while other apps are active (logged at most once a minute per app; all counted)",
+			"app", app, "refused", n, "self_metric", "worker.app."+app+".dropped.app_share") {
+			l.seen[c] = n
+		}
+	})
 }
 
 // hasOutlet reports whether an outlet of that name is configured.

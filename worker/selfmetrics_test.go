@@ -90,6 +90,8 @@ var added = map[string]string{
 	"worker.redis.errors.timeout counter":           "issue 17: Redis steps that failed, by reason (timeout)",
 	"worker.redis.errors.unreachable counter":       "issue 17: Redis steps that failed, by reason (unreachable)",
 	"worker.redis.errors.wrongtype counter":         "issue 17: Redis steps that failed, by reason (wrongtype)",
+	"worker.aggregate.dropped.app_share counter":    "issue 19: new series refused beyond their app's share of a contested bucket (multi-app mode)",
+	"worker.drain.app_share counter":                "issue 19: drain POSTs answered 503 beyond their app's share of a queue at least half full (multi-app mode)",
 }
 
 // TestSelfMetricNames: the names of the worker's self-metrics, with every

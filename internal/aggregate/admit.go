@@ -2,10 +2,13 @@ package aggregate
 
 import (
 	"hash/maphash"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/appstats"
 )
 
 // Fair series admission. Opening a series is where memory grows, so it is
@@ -25,14 +28,22 @@ import (
 //   - Per source: once half of that room is used, a source that already
 //     opened an eighth of it opens no more new series in this bucket, so one
 //     noisy dyno cannot take the room of the others.
+//   - Per app (multi-app mode): half of that room is promised to the active
+//     apps in equal parts, room/(2×apps) each (at least 1), where the active
+//     apps are those with series in the buckets of the last two flushes and
+//     those opening new series in this bucket. An app within its part always
+//     opens new series (while the room lasts); beyond it, an app borrows only
+//     room no other active app is still promised. So one app's burst of new
+//     names leaves every other app its part, however many apps there are,
+//     and an app alone takes what the others do not use.
 //   - All open buckets together (the one in its grace period, the current one,
 //     those ahead within MaxFuture) hold at most 2×MaxSeries series: the
 //     memory bound.
 //
 // Each refusal is counted by reason in Stats (DroppedSeriesLimit,
-// DroppedSourceShare, DroppedOpenLimit). The state lives in its own mutex,
-// taken only when a series opens (or is refused), never on the path that adds
-// to an existing series.
+// DroppedSourceShare, DroppedAppShare, DroppedOpenLimit), and per app in
+// Config.Apps. The state lives in its own mutex, taken only when a series
+// opens (or is refused), never on the path that adds to an existing series.
 
 // admission is the Aggregator's fair-admission state.
 type admission struct {
@@ -42,13 +53,22 @@ type admission struct {
 	known atomic.Pointer[knownSeries]
 
 	// Counters, under mu.
-	droppedLimit, droppedShare, droppedOpen uint64
+	droppedLimit, droppedShare, droppedApp, droppedOpen uint64
 }
 
 // bucketAdmission counts the series one bucket opened.
 type bucketAdmission struct {
 	n, fresh  int            // series opened; of those, new (unknown) ones
 	perSource map[string]int // new series opened per source
+
+	// Per app (multi-app mode); perApp is nil until an app opens a new
+	// series. active, share and promised are computed with the known
+	// series appsOf, and again when those change or an app joins.
+	perApp   map[string]int // new series opened per app
+	appsOf   *knownSeries
+	active   int // apps known or in perApp
+	share    int // new series promised to each active app
+	promised int // promises kept: the sum over apps of min(perApp[app], share)
 
 	// taken are the series of this bucket handed over to shared state
 	// (TakeStates): one that opens again is the same series of the same
@@ -57,9 +77,12 @@ type bucketAdmission struct {
 }
 
 // knownSeries are the hashes of the series of the buckets of the last two
-// flushes. Immutable once published.
+// flushes, and the apps those series belong to (multi-app mode). Immutable
+// once published.
 type knownSeries struct {
 	cur, prev map[uint64]struct{}
+	curApps   map[string]struct{} // the apps of cur
+	apps      map[string]struct{} // the apps of cur and prev
 }
 
 func (k *knownSeries) has(h uint64) bool {
@@ -89,17 +112,24 @@ func seriesHash(seed maphash.Seed, name, source string) uint64 {
 // appSeriesHash is seriesHash of app's series (multi-app mode); app ""
 // gives seriesHash.
 func appSeriesHash(seed maphash.Seed, app, name, source string) uint64 {
-	h := seriesHash(seed, name, source)
-	if app != "" {
-		h ^= maphash.String(seed, app) * 0xC2B2AE3D27D4EB4F
-	}
-	return h
+	return seriesHash(seed, name, source) ^ appHash(seed, app)
 }
 
-// admit decides whether a series with hash h and source may open in the
-// bucket starting at start, and counts it as open if so. Called with a shard
-// lock held (shard locks are never taken under admission.mu).
-func (a *Aggregator) admit(h uint64, start int64, source string) bool {
+// appHash is what appSeriesHash mixes into seriesHash for app: 0 for ""
+// (single-app mode). Add computes it once per run of one app's
+// measurements.
+func appHash(seed maphash.Seed, app string) uint64 {
+	if app == "" {
+		return 0
+	}
+	return maphash.String(seed, app) * 0xC2B2AE3D27D4EB4F
+}
+
+// admit decides whether a series with hash h of app (multi-app mode, else
+// "") and source may open in the bucket starting at start, and counts it as
+// open if so; it returns added, or the reason it refused (counted). Called
+// with a shard lock held (shard locks are never taken under admission.mu).
+func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 	k := a.adm.known.Load()
 	known := k.has(h)
 	ad := &a.adm
@@ -108,7 +138,7 @@ func (a *Aggregator) admit(h uint64, start int64, source string) bool {
 	defer ad.mu.Unlock()
 	if a.open.Load() >= 2*int64(c) {
 		ad.droppedOpen++
-		return false
+		return appstats.OpenLimit
 	}
 	b := ad.buckets[start]
 	if b == nil {
@@ -117,33 +147,83 @@ func (a *Aggregator) admit(h uint64, start int64, source string) bool {
 	}
 	if _, ok := b.taken[h]; ok {
 		a.open.Add(1) // opens again after a hand-over: counted in this bucket already
-		return true
+		return added
 	}
 	if known {
 		if b.n >= c {
 			ad.droppedLimit++
-			return false
+			return appstats.SeriesLimit
 		}
 	} else {
 		room := c - min(k.reserve(), c*3/4)
 		if b.fresh >= room {
 			ad.droppedLimit++
-			return false
+			return appstats.SeriesLimit
+		}
+		var na int
+		if app != "" {
+			na = b.appShare(k, app, room)
+			// Beyond its promised part, an app borrows only room no other
+			// active app is still promised.
+			if na >= b.share && room-b.fresh <= b.active*b.share-b.promised {
+				ad.droppedApp++
+				return appstats.AppShare
+			}
+			source = app + "\x00" + source // two apps' web.1 are two sources
 		}
 		n, ok := b.perSource[source]
 		if b.fresh >= room/2 && n >= max(room/8, 1) {
 			ad.droppedShare++
-			return false
+			return appstats.SourceShare
 		}
 		if !ok {
 			source = strings.Clone(source) // may alias the parser's buffer
 		}
 		b.perSource[source] = n + 1
 		b.fresh++
+		if app != "" {
+			b.perApp[app] = na + 1 // app is a key already (appShare)
+			if na < b.share {
+				b.promised++
+			}
+		}
 	}
 	b.n++
 	a.open.Add(1)
-	return true
+	return added
+}
+
+// appShare returns how many new series app opened in b so far, making sure
+// app is among b's active apps and b's share and promises are those of the
+// known series k and a room for new series of room. Called with
+// admission.mu held.
+func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
+	n, ok := b.perApp[app]
+	if ok && b.appsOf == k {
+		return n
+	}
+	if b.perApp == nil {
+		b.perApp = make(map[string]int)
+	}
+	if !ok {
+		b.perApp[strings.Clone(app)] = 0 // may alias the parser's buffer
+	}
+	var knownApps map[string]struct{}
+	if k != nil {
+		knownApps = k.apps
+	}
+	b.appsOf, b.active = k, len(knownApps)
+	for name := range b.perApp {
+		if _, known := knownApps[name]; !known {
+			b.active++
+		}
+	}
+	b.share = max(room/(2*b.active), 1)
+	b.promised = 0
+	for _, n := range b.perApp {
+		b.promised += min(n, b.share)
+	}
+	return n
 }
 
 // handedOver records the series TakeStates took out of each bucket (hashes
@@ -152,8 +232,10 @@ func (a *Aggregator) admit(h uint64, start int64, source string) bool {
 // passed at now, which shared state flushes, not this aggregator. It does not
 // publish known series: those are refreshed by flushes, which shared state
 // replaces, so with it every series is admitted as new (the per-bucket bound
-// and the per-source share still apply). Called with flushMu held and no
-// shard lock.
+// and the per-source and per-app shares still apply). It does publish the
+// apps that opened series in the buckets it drops as the known apps, so
+// that an app that bursts first in a bucket does not take the other apps'
+// parts. Called with flushMu held and no shard lock.
 func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
 	cutoff := a.dueCutoff(now)
 	a.adm.mu.Lock()
@@ -170,11 +252,38 @@ func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
 			b.taken[h] = struct{}{}
 		}
 	}
-	for start := range a.adm.buckets {
+	dropped := false
+	var apps map[string]struct{}
+	for start, b := range a.adm.buckets {
 		if start <= cutoff {
+			for app := range b.perApp {
+				if apps == nil {
+					apps = make(map[string]struct{})
+				}
+				apps[app] = struct{}{}
+			}
 			delete(a.adm.buckets, start)
+			dropped = true
 		}
 	}
+	if dropped {
+		a.adm.known.Store(withApps(a.adm.known.Load(), &knownSeries{curApps: apps}))
+	}
+}
+
+// withApps sets k's apps to those of k and of old's last flush, as the
+// known apps are those of the last two, and returns k.
+func withApps(old, k *knownSeries) *knownSeries {
+	k.apps = maps.Clone(k.curApps)
+	if old != nil {
+		for app := range old.curApps {
+			if k.apps == nil {
+				k.apps = make(map[string]struct{})
+			}
+			k.apps[app] = struct{}{}
+		}
+	}
+	return k
 }
 
 // forget drops the admission state of the buckets starting at or before
@@ -196,17 +305,25 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 		n += p.len()
 	}
 	cur := make(map[uint64]struct{}, n)
+	var curApps map[string]struct{}
 	for _, p := range parts {
 		for k := range p.series {
 			cur[seriesHash(a.seed, k.name, k.source)] = struct{}{}
 		}
-		for k := range p.apps {
-			cur[appSeriesHash(a.seed, k.app, k.name, k.source)] = struct{}{}
+		for app, ab := range p.apps {
+			for k := range ab.series {
+				cur[appSeriesHash(a.seed, app, k.name, k.source)] = struct{}{}
+			}
+			if curApps == nil {
+				curApps = make(map[string]struct{})
+			}
+			curApps[app] = struct{}{}
 		}
 	}
-	var prev map[uint64]struct{}
-	if old := a.adm.known.Load(); old != nil {
-		prev = old.cur
+	old := a.adm.known.Load()
+	k := &knownSeries{cur: cur, curApps: curApps}
+	if old != nil {
+		k.prev = old.cur
 	}
-	a.adm.known.Store(&knownSeries{cur: cur, prev: prev})
+	a.adm.known.Store(withApps(old, k))
 }

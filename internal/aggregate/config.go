@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/envcfg"
 )
 
@@ -55,10 +56,11 @@ type Config struct {
 
 	// MaxSeries bounds the number of series of one bucket; all open buckets
 	// together hold at most twice as many. Room is shared fairly: series
-	// the previous buckets had keep their place, and one source cannot take
-	// all the room for new series (see Stats.DroppedSeriesLimit,
-	// DroppedSourceShare, DroppedOpenLimit, and admit.go). A measurement
-	// refused a series is dropped and counted. Default DefaultMaxSeries.
+	// the previous buckets had keep their place, and neither one source nor,
+	// in multi-app mode, one app can take all the room for new series (see
+	// Stats.DroppedSeriesLimit, DroppedSourceShare, DroppedAppShare,
+	// DroppedOpenLimit, and admit.go). A measurement refused a series is
+	// dropped and counted. Default DefaultMaxSeries.
 	MaxSeries int
 
 	// MaxFuture is how far after the clock's now a measurement's timestamp
@@ -77,6 +79,11 @@ type Config struct {
 	// second (read once per Add call). Default time.Now. Flush takes its time
 	// as an argument.
 	Now func() time.Time
+
+	// Apps, when set (multi-app mode), receives per app the measurements
+	// given to Add and those dropped, by reason. Measurements without an
+	// app are not counted there.
+	Apps *appstats.Table
 }
 
 // withDefaults returns cfg with defaults applied, or an error wrapping

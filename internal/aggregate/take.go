@@ -39,10 +39,10 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 				byStart[start] = append(byStart[start], st)
 				hashes[start] = append(hashes[start], seriesHash(a.seed, k.name, k.source))
 			}
-			for k, st := range b.apps {
+			b.eachApp(func(k seriesKey, st *State) {
 				byStart[start] = append(byStart[start], st)
-				hashes[start] = append(hashes[start], appSeriesHash(a.seed, k.app, k.name, k.source))
-			}
+				hashes[start] = append(hashes[start], appSeriesHash(a.seed, st.App, k.name, k.source))
+			})
 			a.open.Add(-int64(b.len()))
 			b.clear()
 			a.buckets.Put(b)

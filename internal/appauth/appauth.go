@@ -19,6 +19,7 @@
 package appauth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -29,6 +30,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // MinSecretBytes is the shortest secret accepted: 128 bits of hex.
@@ -49,7 +51,7 @@ func ValidName(app string) error {
 	return fmt.Errorf("app name %q is not a Heroku app name (%s)", app, NameRule)
 }
 
-func validName(app string) bool {
+func validName[S string | []byte](app S) bool {
 	if len(app) < 3 || len(app) > 30 || app[0] < 'a' || app[0] > 'z' {
 		return false
 	}
@@ -66,7 +68,25 @@ func validName(app string) bool {
 type Keyring struct {
 	keys  [][]byte
 	pools []sync.Pool // per key: keyed HMAC states, Reset before use
+
+	// tokens caches the tokens of the app names Check was asked about, so
+	// that a request costs a map lookup by its (public) user name and
+	// constant-time comparisons rather than one HMAC per secret (2.4 µs and
+	// 6 allocations a request: 4 % of ingest per line in multi-app mode).
+	// At most maxCachedApps names; emptied when full.
+	mu     sync.RWMutex
+	tokens map[string]*appTokens
 }
+
+// appTokens are one app name's tokens, one per secret.
+type appTokens struct {
+	app    string
+	tokens [][TokenLen]byte
+}
+
+// maxCachedApps bounds Keyring.tokens: names are chosen by whoever sends a
+// request, valid or not, so the cache must stay bounded.
+const maxCachedApps = 4096
 
 // ErrNoSecret is returned by New for an empty list.
 var ErrNoSecret = errors.New("appauth: no secret")
@@ -85,6 +105,7 @@ func New(secrets []string) (*Keyring, error) {
 		k.keys = append(k.keys, []byte(s))
 	}
 	k.pools = make([]sync.Pool, len(k.keys))
+	k.tokens = make(map[string]*appTokens)
 	for i, key := range k.keys {
 		k.pools[i].New = func() any { return hmac.New(sha256.New, key) }
 	}
@@ -142,12 +163,33 @@ func (k *Keyring) CheckPair(app, password string) bool {
 	if k == nil || !validName(app) {
 		return false
 	}
-	var buf [TokenLen]byte
-	ok := 0
-	for i := range k.keys {
-		ok |= subtle.ConstantTimeCompare(k.mac(buf[:0], i, app), []byte(password))
+	_, ok := k.check([]byte(app), []byte(password))
+	return ok
+}
+
+// check compares password with every token of app, a valid name, in
+// constant time, and returns app as a string it may keep.
+func (k *Keyring) check(app, password []byte) (string, bool) {
+	k.mu.RLock()
+	t := k.tokens[string(app)]
+	k.mu.RUnlock()
+	if t == nil {
+		t = &appTokens{app: string(app), tokens: make([][TokenLen]byte, len(k.keys))}
+		for i := range k.keys {
+			k.mac(t.tokens[i][:0], i, t.app)
+		}
+		k.mu.Lock()
+		if len(k.tokens) >= maxCachedApps {
+			clear(k.tokens)
+		}
+		k.tokens[t.app] = t
+		k.mu.Unlock()
 	}
-	return ok == 1
+	ok := 0
+	for i := range t.tokens {
+		ok |= subtle.ConstantTimeCompare(t.tokens[i][:], password)
+	}
+	return t.app, ok == 1
 }
 
 // Check returns the app r authenticates as: r carries exactly one
@@ -156,14 +198,33 @@ func (k *Keyring) CheckPair(app, password string) bool {
 // other request (no or several headers, another scheme, a malformed or
 // invalid name, one app's token under another app's name) gets ok false.
 func (k *Keyring) Check(r *http.Request) (app string, ok bool) {
-	if k == nil || len(r.Header["Authorization"]) != 1 {
+	vs := r.Header["Authorization"]
+	if k == nil || len(vs) != 1 {
 		return "", false
 	}
-	user, pass, found := r.BasicAuth()
-	if !found || !k.CheckPair(user, pass) {
+	// As net/http's Request.BasicAuth, without its allocations.
+	const prefix = "Basic "
+	v := vs[0]
+	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
 		return "", false
 	}
-	return user, true
+	enc := v[len(prefix):]
+	var buf [128]byte // a valid name, ':' and a token take 74 bytes
+	if base64.StdEncoding.DecodedLen(len(enc)) > len(buf) {
+		return "", false
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(enc), len(enc))) // read only
+	if err != nil {
+		return "", false
+	}
+	user, pass, found := bytes.Cut(buf[:n], []byte{':'})
+	if !found || !validName(user) {
+		return "", false
+	}
+	if app, ok = k.check(user, pass); !ok {
+		return "", false
+	}
+	return app, true
 }
 
 // DrainURL returns app's HTTPS drain URL on host (a host name, with a port

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -95,17 +96,19 @@ func TestCheck(t *testing.T) {
 		"secret as password":         {[]string{"Basic " + enc("billing:"+secretA)}, ""},
 		"other keyring, same secret": {[]string{other.BasicHeader("billing")}, "billing"},
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			r := httptest.NewRequest("POST", "/logs", nil)
-			for _, h := range tc.headers {
-				r.Header.Add("Authorization", h)
-			}
-			app, ok := rotated.Check(r)
-			if app != tc.app || ok != (tc.app != "") {
-				t.Errorf("Check = %q, %v; want %q", app, ok, tc.app)
-			}
-		})
+	for pass := range 2 { // the second pass finds every name's tokens cached
+		for name, tc := range tests {
+			t.Run(name+"/"+strconv.Itoa(pass), func(t *testing.T) {
+				r := httptest.NewRequest("POST", "/logs", nil)
+				for _, h := range tc.headers {
+					r.Header.Add("Authorization", h)
+				}
+				app, ok := rotated.Check(r)
+				if app != tc.app || ok != (tc.app != "") {
+					t.Errorf("Check = %q, %v; want %q", app, ok, tc.app)
+				}
+			})
+		}
 	}
 	// New URLs are signed with the first secret only.
 	if rotated.Token("billing") != other.Token("billing") || rotated.Token("billing") == old.Token("billing") {
@@ -117,6 +120,56 @@ func TestCheck(t *testing.T) {
 	if _, ok := nilK.Check(r); ok {
 		t.Error("nil Keyring accepts")
 	}
+}
+
+// TestTokenCacheBounded: requests for ever new names keep the token cache
+// bounded, and checks stay right across its emptying.
+func TestTokenCacheBounded(t *testing.T) {
+	k, _ := New([]string{secretA})
+	check := func(app, pass string) bool {
+		r := httptest.NewRequest("POST", "/logs", nil)
+		r.SetBasicAuth(app, pass)
+		_, ok := k.Check(r)
+		return ok
+	}
+	for i := range maxCachedApps + 10 {
+		app := "app-" + strconv.Itoa(i)
+		if check(app, strings.Repeat("A", TokenLen)) {
+			t.Fatalf("%s: a wrong token accepted", app)
+		}
+		if i%1000 == 0 && !check("billing", k.Token("billing")) {
+			t.Fatalf("after %d names: billing's token refused", i)
+		}
+	}
+	k.mu.RLock()
+	n := len(k.tokens)
+	k.mu.RUnlock()
+	if n > maxCachedApps {
+		t.Errorf("%d names cached, want at most %d", n, maxCachedApps)
+	}
+	if !check("billing", k.Token("billing")) || check("billing", k.Token("shop")) {
+		t.Error("billing: its token refused or shop's accepted")
+	}
+}
+
+// FuzzCheck: any Authorization header, never a panic, and only a valid
+// name with its real token passes, as net/http's BasicAuth reads it.
+func FuzzCheck(f *testing.F) {
+	k, _ := New([]string{secretA, secretB})
+	f.Add(k.BasicHeader("billing"))
+	f.Add("basic " + base64.StdEncoding.EncodeToString([]byte("billing:"+k.Token("billing"))))
+	f.Add("Basic %%%")
+	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte("a:b:c")))
+	f.Fuzz(func(t *testing.T, header string) {
+		r := httptest.NewRequest("POST", "/logs", nil)
+		r.Header.Set("Authorization", header)
+		app, ok := k.Check(r)
+		user, pass, found := r.BasicAuth()
+		want := found && ValidName(user) == nil && (pass == k.Token(user) || hmac.Equal([]byte(pass), macSlow(nil, k.keys[1], user)))
+		if ok != want || ok && app != user {
+			t.Fatalf("Check(%q) = %q, %v; want %v", header, app, ok, want)
+		}
+	})
 }
 
 // FuzzCheckPair: any user and password, never a panic, and only the real

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/l2met"
 	"github.com/dynometrics/dynometrics/internal/logplex"
 	"github.com/dynometrics/dynometrics/internal/metric"
@@ -67,6 +68,9 @@ type Config struct {
 	// Logger receives debug messages about rejected input; nil means
 	// slog.Default(). Message contents are never logged.
 	Logger *slog.Logger
+	// Apps, when set (multi-app mode), counts per app the lines of the
+	// Sessions given an app (Session.SetApp).
+	Apps *appstats.Table
 }
 
 // Stats are the cumulative counters of a Processor. A Session publishes its
@@ -90,7 +94,8 @@ type Processor struct {
 	maxLine int
 	now     func() time.Time
 	log     *slog.Logger
-	pool    sync.Pool // of *Session
+	apps    *appstats.Table // Config.Apps
+	pool    sync.Pool       // of *Session
 
 	lines, measurements, rejectedLines, rejectedPairs  atomic.Uint64
 	malformed, badHeaders, overlong, broken, sinkCalls atomic.Uint64
@@ -105,7 +110,7 @@ func NewProcessor(sink Sink, cfg Config) (*Processor, error) {
 	if cfg.MaxLineBytes < 0 {
 		return nil, errors.New("input: negative MaxLineBytes")
 	}
-	p := &Processor{sink: sink, maxLine: cfg.MaxLineBytes, now: cfg.Now, log: cfg.Logger}
+	p := &Processor{sink: sink, maxLine: cfg.MaxLineBytes, now: cfg.Now, log: cfg.Logger, apps: cfg.Apps}
 	if p.maxLine == 0 {
 		p.maxLine = DefaultMaxLineBytes
 	}
@@ -293,6 +298,9 @@ func (s *Session) publish() {
 		}
 	}
 	add(&p.lines, st.lines)
+	if s.app != "" && p.apps != nil && st.lines != 0 {
+		p.apps.For(s.app).Lines.Add(st.lines)
+	}
 	add(&p.measurements, st.measurements)
 	add(&p.rejectedLines, st.rejectedLines)
 	add(&p.rejectedPairs, st.rejectedPairs)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/appauth"
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/budget"
@@ -75,8 +76,12 @@ type Config struct {
 	// Apps, when set, turns on multi-app mode: User and Password are then
 	// unused and must be empty, and every POST must carry an app's name and
 	// its token (internal/appauth); the app travels with the body's
-	// measurements (metric.Measurement.App).
+	// measurements (metric.Measurement.App). Each app then has a share of
+	// the queue (see Stats.AppShare).
 	Apps *appauth.Keyring
+	// AppStats, when set with Apps, counts per app the POSTs answered 503
+	// for the queue (appstats.Counters.Refused).
+	AppStats *appstats.Table
 
 	MaxBodyBytes  int // bound on one body; 0 means DefaultMaxBodyBytes
 	QueueDepth    int // bodies waiting to be parsed; 0 means DefaultQueueDepth
@@ -126,6 +131,7 @@ type Stats struct {
 	Unauthorized uint64 `metric:"unauthorized,drop"`      // POSTs with missing or wrong credentials (401)
 	TooLarge     uint64 `metric:"too_large,drop"`         // bodies over MaxBodyBytes (413)
 	QueueFull    uint64 `metric:"queue_full,drop"`        // POSTs refused because the queue was full (503)
+	AppShare     uint64 `metric:"app_share,drop"`         // POSTs refused because their app held its share of a queue at least half full (503; multi-app mode)
 	Busy         uint64 `metric:"busy,drop"`              // POSTs refused because the budget of bytes being read was exhausted (503)
 	Closing      uint64 `metric:"closing,drop"`           // POSTs refused because the Handler was closing (503)
 	ReadErrors   uint64 `metric:"read_errors,drop"`       // bodies that could not be read completely (400; logged at most once a minute)
@@ -150,6 +156,7 @@ type Handler struct {
 	closed bool
 	seen   *dedup
 	queue  chan job
+	appQ   map[string]*appQueue // per app's part of the queue (multi-app mode)
 	wg     sync.WaitGroup
 	free   chan *[]byte // recycled body buffers
 
@@ -157,19 +164,42 @@ type Handler struct {
 	freeBytes   atomic.Int64     // capacity of the buffers on the free list
 	budget      *budget.Budget   // bytes of bodies being read (Config.Budget or MaxReadingBytes)
 	pending     atomic.Int64     // bodies accepted and not yet parsed
+	activeApps  atomic.Int64     // apps with bodies in the queue (multi-app mode)
 	readErrLog  *throttle.Logger // read errors and 503s for the budget, each at most once per readErrorLogEvery
 
 	requests, accepted, bytes, processed, duplicates, unauthorized        atomic.Uint64
 	tooLarge, queueFull, busy, closing, readErrors, longIDs, countDiffers atomic.Uint64
-	sharedDups                                                            atomic.Uint64
+	sharedDups, appShare                                                  atomic.Uint64
+}
+
+// appQueue is one app's part of the queue: the bodies and bytes of it
+// queued and not parsed yet. The parsers decrement it without the Handler's
+// lock; enqueue increments it under the lock.
+type appQueue struct {
+	bodies, bytes atomic.Int64
+}
+
+// add adds a body (bodies 1) or takes one off (-1), keeping
+// h.activeApps the number of apps with bodies queued.
+func (q *appQueue) add(h *Handler, bytes, bodies int64) {
+	q.bytes.Add(bytes)
+	switch q.bodies.Add(bodies) {
+	case 1:
+		if bodies > 0 {
+			h.activeApps.Add(1)
+		}
+	case 0:
+		h.activeApps.Add(-1)
+	}
 }
 
 type job struct {
 	buf      *[]byte
 	arrival  time.Time
-	msgCount int    // Logplex-Msg-Count, or -1
-	frameID  string // Logplex-Frame-Id when de-duplicated by it, else ""
-	app      string // the authenticated app (Config.Apps), else ""
+	msgCount int       // Logplex-Msg-Count, or -1
+	frameID  string    // Logplex-Frame-Id when de-duplicated by it, else ""
+	app      string    // the authenticated app (Config.Apps), else ""
+	appQ     *appQueue // app's part of the queue, nil without an app
 	// shared receives SharedSeen's verdict on frameID (buffered); nil
 	// without SharedSeen or a Frame-Id.
 	shared chan bool
@@ -224,6 +254,9 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	}
 	if cfg.DedupSize > 0 {
 		h.seen = newDedup(cfg.DedupSize, cfg.DedupAge)
+	}
+	if cfg.Apps != nil {
+		h.appQ = make(map[string]*appQueue)
 	}
 	if cfg.InsecureNoAuth {
 		h.log.Warn("drain: InsecureNoAuth is set: POST /logs accepts log bodies from anyone")
@@ -331,16 +364,25 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 			j.msgCount = n
 		}
 	}
-	switch h.enqueue(j, r.Header.Get("Logplex-Frame-Id")) {
+	switch res := h.enqueue(j, r.Header.Get("Logplex-Frame-Id")); res {
 	case queued:
 		w.WriteHeader(http.StatusNoContent)
 	case duplicate:
 		h.putBuf(buf)
 		w.WriteHeader(http.StatusNoContent)
-	case full:
+	case full, overShare:
 		h.putBuf(buf)
+		if app != "" && h.cfg.AppStats != nil {
+			h.cfg.AppStats.For(app).Refused.Add(1)
+		}
 		w.Header().Set("Retry-After", h.retryAfter)
-		http.Error(w, "drain: queue full, retry", http.StatusServiceUnavailable)
+		msg := "drain: queue full, retry"
+		if res == overShare {
+			msg = "drain: this app's share of the queue is full, retry"
+			h.readErrLog.Warn("drain: an app holds its share of a queue at least half full: answering it 503 (logged at most once a minute; all counted)",
+				"app", app, "app_share", h.appShare.Load(), "queued", len(h.queue))
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
 	case closing:
 		h.putBuf(buf)
 		w.Header().Set("Retry-After", h.retryAfter)
@@ -458,8 +500,52 @@ const (
 	queued enqueueResult = iota
 	duplicate
 	full
+	overShare // the app's share of the queue (multi-app mode)
 	closing
 )
+
+// maxAppQueues bounds the per-app queue entries kept: beyond it the entries
+// of apps with nothing queued are dropped (apps are authenticated, so this
+// is a bound on memory, not a limit anyone reaches by guessing names).
+const maxAppQueues = 4096
+
+// appQueueFor returns app's part of the queue. Called with h.mu held.
+func (h *Handler) appQueueFor(app string) *appQueue {
+	q := h.appQ[app]
+	if q != nil {
+		return q
+	}
+	if len(h.appQ) >= maxAppQueues {
+		for a, q := range h.appQ {
+			if q.bodies.Load() == 0 { // no queued job refers to it
+				delete(h.appQ, a)
+			}
+		}
+	}
+	q = new(appQueue)
+	h.appQ[app] = q
+	return q
+}
+
+// overShare reports whether a body of n bytes of the app whose part of the
+// queue is q must wait (503): once the queue holds at least half its bodies
+// or bytes, each of the k apps with bodies queued (this one included) may
+// hold 1/(k+1) of the queue (at least one body), so a flooding app keeps
+// the rest for the others and for an app that has none queued yet. Called
+// with h.mu held.
+func (h *Handler) overShare(q *appQueue, n int64) bool {
+	depth, maxBytes := h.cfg.QueueDepth, int64(h.cfg.MaxQueueBytes)
+	if len(h.queue) < depth/2 && h.queuedBytes.Load() < maxBytes/2 {
+		return false
+	}
+	held := q.bodies.Load()
+	k := h.activeApps.Load()
+	if held == 0 {
+		k++
+	}
+	return held >= max(int64(depth)/(k+1), 1) ||
+		held > 0 && q.bytes.Load()+n > max(maxBytes/(k+1), int64(h.cfg.MaxBodyBytes))
+}
 
 // enqueue queues j unless its frame id was accepted before, the queue is full,
 // or the Handler is closing. The frame id is remembered only once queued, so
@@ -485,6 +571,13 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 		h.duplicates.Add(1)
 		return duplicate
 	}
+	if h.appQ != nil {
+		j.appQ = h.appQueueFor(j.app)
+		if h.overShare(j.appQ, n) {
+			h.appShare.Add(1)
+			return overShare
+		}
+	}
 	if h.queuedBytes.Add(n) > int64(h.cfg.MaxQueueBytes) {
 		h.queuedBytes.Add(-n)
 		h.queueFull.Add(1)
@@ -496,10 +589,16 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 			j.shared = make(chan bool, 1)
 		}
 	}
+	if j.appQ != nil { // before the parsers can take it off
+		j.appQ.add(h, n, 1)
+	}
 	select {
 	case h.queue <- j:
 	default:
 		h.queuedBytes.Add(-n)
+		if j.appQ != nil {
+			j.appQ.add(h, -n, -1)
+		}
 		h.queueFull.Add(1)
 		return full
 	}
@@ -539,6 +638,9 @@ func (h *Handler) work() {
 			}
 		}
 		h.queuedBytes.Add(-int64(len(*j.buf)))
+		if j.appQ != nil {
+			j.appQ.add(h, -int64(len(*j.buf)), -1)
+		}
 		h.putBuf(j.buf)
 		h.processed.Add(1)
 		h.pending.Add(-1)
@@ -581,6 +683,7 @@ func (h *Handler) Stats() Stats {
 		Unauthorized: h.unauthorized.Load(),
 		TooLarge:     h.tooLarge.Load(),
 		QueueFull:    h.queueFull.Load(),
+		AppShare:     h.appShare.Load(),
 		Busy:         h.busy.Load(),
 		Closing:      h.closing.Load(),
 		ReadErrors:   h.readErrors.Load(),

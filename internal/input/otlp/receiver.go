@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/appauth"
+	"github.com/dynometrics/dynometrics/internal/appstats"
 	"github.com/dynometrics/dynometrics/internal/httpauth"
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/input/budget"
@@ -103,6 +104,9 @@ type Config struct {
 	// Password must be empty, and every request carries an app's name and
 	// token (internal/appauth); the app travels with its measurements.
 	Apps *appauth.Keyring
+	// AppStats, when set with Apps, counts per app the log lines of its
+	// requests.
+	AppStats *appstats.Table
 	// SourceAttributes names the attributes whose value is a measurement's
 	// source, in order of preference: the first one present on the record or
 	// point, then on its resource, wins. Empty: sources come from the log
@@ -258,7 +262,7 @@ func New(cfg Config) (*Receiver, error) {
 		r.sink = &typeSink{next: cfg.Sink}
 	}
 	var err error
-	r.proc, err = input.NewProcessor(r.sink, input.Config{Logger: cfg.Logger, Now: cfg.Now})
+	r.proc, err = input.NewProcessor(r.sink, input.Config{Logger: cfg.Logger, Now: cfg.Now, Apps: cfg.AppStats})
 	if err != nil {
 		return nil, err
 	}
