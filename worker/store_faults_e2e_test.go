@@ -132,6 +132,89 @@ func deliveredLines(fake *libratotest.Server, o *oracle) (got, sent float64) {
 	return got, sent
 }
 
+// scenario is one fault test's run: a steady stream (the sender, retries
+// to the same worker: while Redis is away only the local window
+// de-duplicates) to the workers, the fault at a moment in a bucket, more
+// traffic, then everything delivered and the workers stopped (SIGTERM).
+type scenario struct {
+	// at: when the fault starts, past the start of the bucket after next.
+	at time.Duration
+	// fault is the fault (nil: none); it may sleep and move the traffic
+	// (s.set), and must give the traffic back to every worker.
+	fault func(t *testing.T, s *sender)
+	// after: traffic after the fault; two buckets when zero.
+	after time.Duration
+}
+
+// newSender returns a sender to live, not yet running.
+func newSender(live ...*proc) *sender {
+	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
+	s.set(live...)
+	return s
+}
+
+// sleepInto sleeps until d past the start of the bucket after next.
+func sleepInto(d time.Duration) {
+	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + d)))
+}
+
+// run runs sc with traffic to live, waits until the receivers have every
+// (series, bucket) of the oracle (or 30 s: the checks then say what is
+// missing), stops procs and returns the sender (its oracle, its refusals).
+func (e *faultEnv) run(t *testing.T, sc scenario, procs []*proc, live ...*proc) *sender {
+	t.Helper()
+	if live == nil {
+		live = procs
+	}
+	s := newSender(live...)
+	go s.run(func() bool { return false })
+	sleepInto(sc.at)
+	if sc.fault != nil {
+		sc.fault(t, s)
+	}
+	if sc.after == 0 {
+		sc.after = 2 * e2eRes
+	}
+	time.Sleep(sc.after)
+	close(s.stop)
+	<-s.done
+	waitBoth(t, e, s.o, 30*time.Second)
+	for _, p := range procs {
+		p.term(t)
+	}
+	return s
+}
+
+// checkExact checks that the strict fake Librato and the OTLP delta
+// receiver each got every (series, bucket) of the oracle exactly once,
+// whole, and nothing else, and logs how much reached Librato.
+func (e *faultEnv) checkExact(t *testing.T, s *sender) {
+	t.Helper()
+	checkLibratoExact(t, e.fake, s.o, false)
+	checkOTLPDelta(t, e.otlp, s.o, nil)
+	got, sent := deliveredLines(e.fake, s.o)
+	t.Logf("%d lines in %d series-buckets, all answered 2xx (%d POSTs refused and retried); Librato got %v of %v req units",
+		s.o.n, len(s.o.reqs), s.fails, got, sent)
+}
+
+// sendSignal sends sig to p.
+func sendSignal(t *testing.T, p *proc, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// redisDo runs commands on the test's redis-server, in order.
+func redisDo(t *testing.T, srv *redistest.Server, cmds ...[]string) {
+	t.Helper()
+	for _, c := range cmds {
+		if _, err := srv.Do(c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSharedStateWrongRedisPassword: REDIS_URL carries a password Redis
 // refuses (WRONGPASS) from the start. The Frame-Id check fails (it used to
 // say "already seen": every body was answered 204 and dropped); the bodies
@@ -144,22 +227,11 @@ func TestSharedStateWrongRedisPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startProc(t, e.bin, append(e.env, "REDIS_URL=redis://:wrong@"+e.redis.Addr+"/0"))
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a)
-	go s.run(func() bool { return false })
-	time.Sleep(3 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 20*time.Second)
-	a.term(t)
-	checkLibratoExact(t, e.fake, s.o, false)
-	checkOTLPDelta(t, e.otlp, s.o, nil)
-	out := a.stderr.String()
-	if !strings.Contains(out, "reason=auth") || strings.Contains(out, "wrong@") {
+	s := e.run(t, scenario{after: e2eRes}, []*proc{a})
+	e.checkExact(t, s)
+	if out := a.stderr.String(); !strings.Contains(out, "reason=auth") || strings.Contains(out, "wrong@") {
 		t.Errorf("log does not name the reason (auth), or leaks the password:\n%s", out)
 	}
-	got, sent := deliveredLines(e.fake, s.o)
-	t.Logf("%d lines in %d series-buckets, all answered 2xx; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
 }
 
 // TestSharedStatePasswordRotated: two workers; mid-run the Redis password
@@ -174,33 +246,20 @@ func TestSharedStatePasswordRotated(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(e.env, "REDIS_URL=redis://:p1@"+e.redis.Addr+"/0")
-	a := startProc(t, e.bin, env)
-	b := startProc(t, e.bin, env)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a, b)
-	go s.run(func() bool { return false }) // while Redis refuses, only the local window de-duplicates
-	time.Sleep(e2eRes + e2eRes/2)
-	if err := e.redis.RequirePass("p2"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(4 * time.Second)
-	if err := e.redis.RequirePass("p1"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
-	checkLibratoExact(t, e.fake, s.o, false)
-	checkOTLPDelta(t, e.otlp, s.o, nil)
+	a, b := startProc(t, e.bin, env), startProc(t, e.bin, env)
+	s := e.run(t, scenario{at: -e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		if err := e.redis.RequirePass("p2"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second)
+		if err := e.redis.RequirePass("p1"); err != nil {
+			t.Fatal(err)
+		}
+	}}, []*proc{a, b})
+	e.checkExact(t, s)
 	if out := a.stderr.String() + b.stderr.String(); !strings.Contains(out, "reason=auth") {
 		t.Errorf("no worker logged the reason (auth):\n%s", out)
 	}
-	got, sent := deliveredLines(e.fake, s.o)
-	t.Logf("%d lines in %d series-buckets, all answered 2xx; %d POSTs refused and retried; Librato got %v of %v req units",
-		s.o.n, len(s.o.reqs), s.fails, got, sent)
 }
 
 // logged returns the values of attr in the log lines of out that contain
@@ -245,22 +304,28 @@ func pointsFrom(r *otlptest.Receiver, name string) int {
 	return n
 }
 
-// startLeader starts a worker and waits until it holds every partition's
-// lease, then starts a second one.
-func startLeader(t *testing.T, e *faultEnv) (a, b *proc) {
+// startWorkers starts n workers, named a, b, … in their
+// OTEL_RESOURCE_ATTRIBUTES (worker=a): the first alone until it holds
+// every partition's lease, then the others.
+func startWorkers(t *testing.T, e *faultEnv, n int) []*proc {
 	t.Helper()
 	env := append(slices.Clone(e.env), "REDIS_URL="+e.redis.URL)
-	a = startProc(t, e.bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker=a"))
-	waitFor(t, "a to lead every partition", 5*time.Second, func() bool {
-		for p := range 4 {
-			if v, _ := e.redis.Do("EXISTS", fmt.Sprintf("dm:{p%d}:lease", p)); v != "1" {
-				return false
-			}
+	procs := make([]*proc, n)
+	for i := range procs {
+		procs[i] = startProc(t, e.bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker="+string(rune('a'+i))))
+		if i > 0 {
+			continue
 		}
-		return true
-	})
-	b = startProc(t, e.bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker=b"))
-	return a, b
+		waitFor(t, "a to lead every partition", 5*time.Second, func() bool {
+			for p := range 4 {
+				if v, _ := e.redis.Do("EXISTS", fmt.Sprintf("dm:{p%d}:lease", p)); v != "1" {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return procs
 }
 
 // TestSharedStateHolderFrozenMidDelivery: the lease holder (a, which takes
@@ -274,28 +339,18 @@ func startLeader(t *testing.T, e *faultEnv) (a, b *proc) {
 func TestSharedStateHolderFrozenMidDelivery(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
-	a, b := startLeader(t, e)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(b)
-	go s.run(func() bool { return false })
-	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 300*time.Millisecond)))
-	before := e.otlp.Counts().Requests
-	e.otlp.Inject(1, otlptest.Fault{Delay: 4 * time.Second})
-	waitFor(t, "a's OTLP request in flight", 5*time.Second, func() bool { return e.otlp.Counts().Requests > before })
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(6 * time.Second) // 3 leases
-	fromA := pointsFrom(e.otlp, "a")
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	var fromA int
+	s := e.run(t, scenario{at: 300 * time.Millisecond, fault: func(t *testing.T, _ *sender) {
+		before := e.otlp.Counts().Requests
+		e.otlp.Inject(1, otlptest.Fault{Delay: 4 * time.Second})
+		waitFor(t, "a's OTLP request in flight", 5*time.Second, func() bool { return e.otlp.Counts().Requests > before })
+		sendSignal(t, a, syscall.SIGSTOP)
+		time.Sleep(6 * time.Second) // 3 leases
+		fromA = pointsFrom(e.otlp, "a")
+		sendSignal(t, a, syscall.SIGCONT)
+	}}, w, b)
 	resent := resentBuckets(a, b)
 	resends := checkLibratoExact(t, e.fake, s.o, true)
 	doubled := checkOTLPDelta(t, e.otlp, s.o, resent)
@@ -315,26 +370,15 @@ func TestSharedStateHolderFrozenMidDelivery(t *testing.T) {
 func TestSharedStateHolderFrozenAfterBucketEnd(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
-	a, b := startLeader(t, e)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a, b)
-	go s.run(func() bool { return false })
-	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 30*time.Millisecond)))
-	s.set(b)
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(6 * time.Second)
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	s.set(a, b)
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	s := e.run(t, scenario{at: 30 * time.Millisecond, fault: func(t *testing.T, s *sender) {
+		s.set(b)
+		sendSignal(t, a, syscall.SIGSTOP)
+		time.Sleep(6 * time.Second)
+		sendSignal(t, a, syscall.SIGCONT)
+		s.set(a, b)
+	}}, w)
 
 	// OTLP: never above what was sent.
 	got := map[e2eKey]float64{}
@@ -414,41 +458,42 @@ func TestSharedStateLateLineNeverSent(t *testing.T) {
 	}
 }
 
-// TestSharedStateRedisLosesData: two workers under a steady stream; just
-// after a bucket ends Redis loses its data (FLUSHALL, or a restart without
-// persistence). The workers find the marker changed at their next
-// hand-over and write their open partials again: every bucket is delivered
-// whole, once. Before, every series that did not change again after the
-// loss was short.
+// TestSharedStateRedisLosesData: workers under a steady stream; Redis
+// loses its data (FLUSHALL, or a restart without persistence) just after a
+// bucket ends, or in the middle of one with four workers (the issue's
+// case). Every worker finds the marker changed at its next hand-over and
+// writes its open partials again: every bucket is delivered whole, once.
+// Before, every series that did not change again after the loss was short
+// (with four workers mid-bucket: 40 of 40).
 func TestSharedStateRedisLosesData(t *testing.T) {
-	for name, lose := range map[string]func(srv *redistest.Server) error{
-		"FLUSHALL": func(srv *redistest.Server) error { _, err := srv.Do("FLUSHALL"); return err },
-		"restart":  func(srv *redistest.Server) error { return srv.Restart() },
+	flushAll := func(srv *redistest.Server) error { _, err := srv.Do("FLUSHALL"); return err }
+	for _, c := range []struct {
+		name    string
+		workers int
+		at      time.Duration
+		lose    func(srv *redistest.Server) error
+	}{
+		{"FLUSHALL", 2, 150 * time.Millisecond, flushAll},
+		{"restart", 2, 150 * time.Millisecond, (*redistest.Server).Restart},
+		{"FLUSHALL/four-workers-mid-bucket", 4, e2eRes/2 + 300*time.Millisecond, flushAll},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel() // waits on the clock, not the CPU
 			e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
-			a, b := startLeader(t, e)
-			s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-			s.set(a, b)
-			go s.run(func() bool { return false })
-			time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 150*time.Millisecond)))
-			if err := lose(e.redis); err != nil {
-				t.Fatal(err)
+			w := startWorkers(t, e, c.workers)
+			s := e.run(t, scenario{at: c.at, fault: func(t *testing.T, _ *sender) {
+				if err := c.lose(e.redis); err != nil {
+					t.Fatal(err)
+				}
+			}}, w)
+			e.checkExact(t, s)
+			var out string
+			for _, p := range w {
+				out += p.stderr.String()
 			}
-			time.Sleep(2 * e2eRes)
-			close(s.stop)
-			<-s.done
-			waitBoth(t, e, s.o, 30*time.Second)
-			a.term(t)
-			b.term(t)
-			checkLibratoExact(t, e.fake, s.o, false)
-			checkOTLPDelta(t, e.otlp, s.o, nil)
-			if n := len(logged(a.stderr.String()+b.stderr.String(), "Redis lost its data", "rewritten_series")); n != 2 {
-				t.Errorf("%d workers logged the data loss, want 2", n)
+			if n := len(logged(out, "Redis lost its data", "rewritten_series")); n != c.workers {
+				t.Errorf("%d workers logged the data loss, want %d", n, c.workers)
 			}
-			got, sent := deliveredLines(e.fake, s.o)
-			t.Logf("%d lines in %d series-buckets; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
 		})
 	}
 }
@@ -463,31 +508,14 @@ func TestSharedStateRedisLosesData(t *testing.T) {
 func TestSharedStateRedisOutOfMemory(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
-	a, b := startLeader(t, e)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a, b)
-	go s.run(func() bool { return false })
-	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + e2eRes/2)))
-	for _, c := range [][]string{{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, {"CONFIG", "SET", "maxmemory", "1"}} {
-		if _, err := e.redis.Do(c...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(8 * time.Second)
-	if _, err := e.redis.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
-	checkLibratoExact(t, e.fake, s.o, false)
-	checkOTLPDelta(t, e.otlp, s.o, nil)
-	if out := a.stderr.String() + b.stderr.String(); !strings.Contains(out, "reason=oom") {
+	w := startWorkers(t, e, 2)
+	s := e.run(t, scenario{at: e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		redisDo(t, e.redis, []string{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, []string{"CONFIG", "SET", "maxmemory", "1"})
+		time.Sleep(8 * time.Second)
+		redisDo(t, e.redis, []string{"CONFIG", "SET", "maxmemory", "0"})
+	}}, w)
+	e.checkExact(t, s)
+	if out := w[0].stderr.String() + w[1].stderr.String(); !strings.Contains(out, "reason=oom") {
 		t.Errorf("no worker logged the reason (oom)")
 	}
-	got, sent := deliveredLines(e.fake, s.o)
-	t.Logf("%d lines in %d series-buckets; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
 }
