@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"slices"
 	"strconv"
@@ -518,4 +519,116 @@ func TestSharedStateRedisOutOfMemory(t *testing.T) {
 	if out := w[0].stderr.String() + w[1].stderr.String(); !strings.Contains(out, "reason=oom") {
 		t.Errorf("no worker logged the reason (oom)")
 	}
+}
+
+var (
+	flushErrCount  = regexp.MustCompile(`count#worker\.redis\.flush_errors=(\d+)`)
+	wrongTypeCount = regexp.MustCompile(`count#worker\.redis\.errors\.wrongtype=(\d+)`)
+)
+
+// faultPartition is the store's partition of a series (FNV-1a of name NUL
+// source, modulo REDIS_PARTITIONS=4), computed here independently.
+func faultPartition(name, source string) int {
+	h := fnv.New64a()
+	h.Write([]byte(name + "\x00" + source))
+	return int(h.Sum64() % 4)
+}
+
+// TestSharedStatePoisonedBucket: while two workers run under a steady
+// stream, one (partition, bucket)'s running-totals record is damaged in
+// Redis (a key of the wrong type, as a bad write or a hand edit leaves it)
+// before that bucket is flushed. Every other partition of that bucket is
+// delivered in the first round, and the same partition's next bucket on
+// time; the bad one is retried with its own backoff, each failure counted
+// (flush_errors, errors.wrongtype) and logged with its reason. Once the key
+// is repaired the bad one goes out at its next retry, whole, once. (After
+// MaxFlushFailures, about 5 min, it would be abandoned, counted and logged
+// once: TestPoisonedBucketIsolated.) Before issue 17, one such bucket
+// stopped every partition's flushing: 0 of 4 partition-buckets delivered.
+func TestSharedStatePoisonedBucket(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
+	w := startWorkers(t, e, 2)
+	bad := faultPartition("req", "web.1")
+	inBad := func(name, source string) bool { return faultPartition(name, source) == bad }
+	var bucket int64 // the poisoned one: the bucket the fault starts in
+	// The bucket's healthy and poisoned gauges at Librato: (name, source).
+	type ns struct{ name, source string }
+	var healthy, poisoned []ns
+	for i := 1; i <= 4; i++ {
+		src := fmt.Sprintf("web.%d", i)
+		for _, n := range []string{"req", "lat"} {
+			if inBad(n, src) {
+				poisoned = append(poisoned, ns{testPrefix + "." + n, src})
+			} else {
+				healthy = append(healthy, ns{testPrefix + "." + n, src})
+			}
+		}
+	}
+	at := func(b int64) map[ns]bool {
+		got := map[ns]bool{}
+		for _, m := range e.fake.Measurements() {
+			if m.Time == b {
+				got[ns{m.Name, m.Source}] = true
+			}
+		}
+		return got
+	}
+	var failures int64
+	s := e.run(t, scenario{at: e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		bucket = time.Now().Truncate(e2eRes).Unix()
+		redisDo(t, e.redis, []string{"HSET", fmt.Sprintf("dm:{p%d}:tot:%d", bad, bucket), "damaged", "1"})
+		end := time.Unix(bucket, 0).Add(e2eRes)
+		// The first round: the bucket is due at end + grace; flushed at the
+		// next second's round, delivered within the second after.
+		waitFor(t, "the healthy partitions of the bucket", time.Until(end.Add(e2eGrace+3*time.Second)), func() bool {
+			got := at(bucket)
+			for _, k := range healthy {
+				if !got[k] {
+					return false
+				}
+			}
+			return true
+		})
+		// The poisoned partition's next bucket, on time.
+		next := bucket + int64(e2eRes/time.Second)
+		waitFor(t, "the poisoned partition's next bucket", time.Until(end.Add(e2eRes+e2eGrace+3*time.Second)), func() bool {
+			got := at(next)
+			for _, k := range poisoned {
+				if !got[k] {
+					return false
+				}
+			}
+			return true
+		})
+		got := at(bucket)
+		for _, k := range poisoned {
+			if got[k] {
+				t.Errorf("%s source=%s delivered from the damaged partition-bucket", k.name, k.source)
+			}
+		}
+		var out string
+		for _, p := range w {
+			out += p.stderr.String()
+		}
+		failures = int64(len(logged(out, "flush failed", "reason")))
+		if !strings.Contains(out, "reason=wrongtype") {
+			t.Errorf("no worker logged the flush failure with reason=wrongtype:\n%s", out)
+		}
+		redisDo(t, e.redis, []string{"DEL", fmt.Sprintf("dm:{p%d}:tot:%d", bad, bucket)})
+	}, after: 3 * e2eRes}, w)
+	// Every (series, bucket), the repaired one included: exact, once.
+	e.checkExact(t, s)
+	var flushErrs, wrongType int64
+	for _, p := range w {
+		flushErrs += p.counted(flushErrCount)
+		wrongType += p.counted(wrongTypeCount)
+	}
+	// The backoff (2 s, 4 s, 8 s) allows at most 3 failures in the ~8 s the
+	// key stayed damaged; the log says it at most once a minute.
+	if flushErrs < 1 || flushErrs > 3 || wrongType != flushErrs || failures != 1 {
+		t.Errorf("flush_errors %d, errors.wrongtype %d, failures logged %d; want 1 to 3, the same, and 1 (throttled)", flushErrs, wrongType, failures)
+	}
+	t.Logf("partition %d of bucket %d poisoned: %d healthy gauges in the first round, %d held back; %d failed flushes counted before the repair",
+		bad, bucket, len(healthy), len(poisoned), flushErrs)
 }
