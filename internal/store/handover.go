@@ -75,6 +75,13 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 	if err := s.checkMarker(ctx, now); err != nil {
 		return s.handoverFailed(err)
 	}
+	if s.repairFr {
+		if err := s.repairFrames(ctx); err != nil {
+			s.failed("frames", err, "store: cannot write the Frame-Ids again after Redis lost its data; retrying at the next hand-over")
+		} else {
+			s.repairFr = false
+		}
+	}
 	type write struct {
 		k    pkey
 		c    *partial
@@ -242,6 +249,7 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 		}
 	}
 	s.stats.dataLosses.Add(1)
+	s.repairFr = true
 	s.holdFlushes()
 	s.stats.dataLossSeries.Add(uint64(lost))
 	s.stats.repairedSeries.Add(uint64(rewritten))
