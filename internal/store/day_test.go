@@ -199,6 +199,7 @@ func TestSimulatedDayBoundedMemory(t *testing.T) {
 	if want := int64(3 + 61 + partitions); fields > want {
 		t.Errorf("%d running-totals fields after a day of %d one-off sources, want at most %d", fields, buckets, want)
 	}
+	t.Logf("running-totals fields at the end: %d (TotalsPruned %d)", fields, a.Stats().TotalsPruned)
 	if st := a.Stats(); st.TotalsPruned < buckets-61-partitions || st.BucketsDone == 0 {
 		t.Errorf("TotalsPruned %d, BucketsDone %d; want at least %d pruned", st.TotalsPruned, st.BucketsDone, buckets-61-partitions)
 	}
