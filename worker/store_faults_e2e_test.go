@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strconv"
@@ -686,4 +687,51 @@ func TestSharedStateFallbackHalfInRedis(t *testing.T) {
 		t.Errorf("worker.redis.fallback_late %d: Redis closed a bucket before the fallback's record", n)
 	}
 	t.Logf("b sent %d buckets by its fallback", b.counted(fallbackCount))
+}
+
+var sharedDupCount = regexp.MustCompile(`count#worker\.drain\.shared_duplicates=(\d+)`)
+
+// TestSharedStateFrameIdsAfterDataLoss: worker a takes 10 drain bodies,
+// then Redis loses its data (FLUSHALL); a finds the loss at its next
+// hand-over and writes its Frame-Ids back. Logplex's retries of those 10
+// bodies then reach b, which drops them as duplicates: every series is
+// delivered once, exact. Before, b took them again (every line counted
+// twice).
+func TestSharedStateFrameIdsAfterDataLoss(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	o := newOracle()
+	rng := rand.New(rand.NewPCG(5, 6))
+	sleepInto(100 * time.Millisecond)
+	bodies := make([][]byte, 10)
+	for i := range bodies {
+		bodies[i] = o.body(rng, 10)
+		if !postBody(a.url, fmt.Sprint("f", i), bodies[i]) {
+			t.Fatal("POST to a refused")
+		}
+	}
+	time.Sleep(3 * e2eHandover) // handed over
+	redisDo(t, e.redis, []string{"FLUSHALL"})
+	waitFor(t, "a to find the loss", 2*time.Second, func() bool {
+		return strings.Contains(a.stderr.String(), "Redis lost its data")
+	})
+	time.Sleep(e2eHandover) // the Frame-Ids are written back in the same hand-over
+	for i, body := range bodies {
+		if !postBody(b.url, fmt.Sprint("f", i), body) {
+			t.Fatal("POST to b refused")
+		}
+	}
+	s := &sender{o: o}
+	waitBoth(t, e, o, 20*time.Second)
+	a.term(t)
+	b.term(t)
+	e.checkExact(t, s)
+	if got := logged(a.stderr.String(), "Frame-Ids written again", "frame_ids_rewritten"); len(got) != 1 || got[0] != "10" {
+		t.Errorf("a logged rewriting %v Frame-Ids, want 10", got)
+	}
+	if n := b.counted(sharedDupCount); n != 10 {
+		t.Errorf("b dropped %d retries as another worker's, want 10", n)
+	}
 }
