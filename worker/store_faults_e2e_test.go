@@ -480,7 +480,7 @@ func TestSharedStateRedisLosesData(t *testing.T) {
 		{"restart", 2, 150 * time.Millisecond, (*redistest.Server).Restart},
 		// A quarter into the bucket: the one before is still in its grace
 		// (open) until the workers find the loss (at their next hand-over).
-		{"FLUSHALL/four-workers-mid-bucket", 4, e2eRes / 4, flushAll},
+		{"four-workers-FLUSHALL-mid-bucket", 4, e2eRes / 4, flushAll},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel() // waits on the clock, not the CPU
