@@ -147,6 +147,11 @@ func (s *shared) handover(ctx context.Context) {
 		return
 	}
 	due := now.Add(-w.cfg.Buckets.Resolution - w.cfg.Buckets.Grace)
+	// The lines that arrived while the failed hand-over waited for Redis
+	// (up to its timeout) belong in what the fallback sends: without them a
+	// due bucket went out short, and the rest of it, handed over later, was
+	// left out in Redis as the fallback's.
+	s.st.Merge(w.agg.TakeStates())
 	bs := s.st.TakeUnsent(due)
 	if len(bs) == 0 {
 		return

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strconv"
@@ -132,6 +134,89 @@ func deliveredLines(fake *libratotest.Server, o *oracle) (got, sent float64) {
 	return got, sent
 }
 
+// scenario is one fault test's run: a steady stream (the sender, retries
+// to the same worker: while Redis is away only the local window
+// de-duplicates) to the workers, the fault at a moment in a bucket, more
+// traffic, then everything delivered and the workers stopped (SIGTERM).
+type scenario struct {
+	// at: when the fault starts, past the start of the bucket after next.
+	at time.Duration
+	// fault is the fault (nil: none); it may sleep and move the traffic
+	// (s.set), and must give the traffic back to every worker.
+	fault func(t *testing.T, s *sender)
+	// after: traffic after the fault; two buckets when zero.
+	after time.Duration
+}
+
+// newSender returns a sender to live, not yet running.
+func newSender(live ...*proc) *sender {
+	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
+	s.set(live...)
+	return s
+}
+
+// sleepInto sleeps until d past the start of the bucket after next.
+func sleepInto(d time.Duration) {
+	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + d)))
+}
+
+// run runs sc with traffic to live, waits until the receivers have every
+// (series, bucket) of the oracle (or 30 s: the checks then say what is
+// missing), stops procs and returns the sender (its oracle, its refusals).
+func (e *faultEnv) run(t *testing.T, sc scenario, procs []*proc, live ...*proc) *sender {
+	t.Helper()
+	if live == nil {
+		live = procs
+	}
+	s := newSender(live...)
+	go s.run(func() bool { return false })
+	sleepInto(sc.at)
+	if sc.fault != nil {
+		sc.fault(t, s)
+	}
+	if sc.after == 0 {
+		sc.after = 2 * e2eRes
+	}
+	time.Sleep(sc.after)
+	close(s.stop)
+	<-s.done
+	waitBoth(t, e, s.o, 30*time.Second)
+	for _, p := range procs {
+		p.term(t)
+	}
+	return s
+}
+
+// checkExact checks that the strict fake Librato and the OTLP delta
+// receiver each got every (series, bucket) of the oracle exactly once,
+// whole, and nothing else, and logs how much reached Librato.
+func (e *faultEnv) checkExact(t *testing.T, s *sender) {
+	t.Helper()
+	checkLibratoExact(t, e.fake, s.o, false)
+	checkOTLPDelta(t, e.otlp, s.o, nil)
+	got, sent := deliveredLines(e.fake, s.o)
+	t.Logf("%d lines in %d series-buckets, all answered 2xx (%d POSTs refused and retried); Librato got %v of %v req units",
+		s.o.n, len(s.o.reqs), s.fails, got, sent)
+}
+
+// sendSignal sends sig to p.
+func sendSignal(t *testing.T, p *proc, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// redisDo runs commands on the test's redis-server, in order.
+func redisDo(t *testing.T, srv *redistest.Server, cmds ...[]string) {
+	t.Helper()
+	for _, c := range cmds {
+		if _, err := srv.Do(c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSharedStateWrongRedisPassword: REDIS_URL carries a password Redis
 // refuses (WRONGPASS) from the start. The Frame-Id check fails (it used to
 // say "already seen": every body was answered 204 and dropped); the bodies
@@ -144,22 +229,11 @@ func TestSharedStateWrongRedisPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startProc(t, e.bin, append(e.env, "REDIS_URL=redis://:wrong@"+e.redis.Addr+"/0"))
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a)
-	go s.run(func() bool { return false })
-	time.Sleep(3 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 20*time.Second)
-	a.term(t)
-	checkLibratoExact(t, e.fake, s.o, false)
-	checkOTLPDelta(t, e.otlp, s.o, nil)
-	out := a.stderr.String()
-	if !strings.Contains(out, "reason=auth") || strings.Contains(out, "wrong@") {
+	s := e.run(t, scenario{after: e2eRes}, []*proc{a})
+	e.checkExact(t, s)
+	if out := a.stderr.String(); !strings.Contains(out, "reason=auth") || strings.Contains(out, "wrong@") {
 		t.Errorf("log does not name the reason (auth), or leaks the password:\n%s", out)
 	}
-	got, sent := deliveredLines(e.fake, s.o)
-	t.Logf("%d lines in %d series-buckets, all answered 2xx; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
 }
 
 // TestSharedStatePasswordRotated: two workers; mid-run the Redis password
@@ -174,33 +248,20 @@ func TestSharedStatePasswordRotated(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(e.env, "REDIS_URL=redis://:p1@"+e.redis.Addr+"/0")
-	a := startProc(t, e.bin, env)
-	b := startProc(t, e.bin, env)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a, b)
-	go s.run(func() bool { return false }) // while Redis refuses, only the local window de-duplicates
-	time.Sleep(e2eRes + e2eRes/2)
-	if err := e.redis.RequirePass("p2"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(4 * time.Second)
-	if err := e.redis.RequirePass("p1"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
-	checkLibratoExact(t, e.fake, s.o, false)
-	checkOTLPDelta(t, e.otlp, s.o, nil)
+	a, b := startProc(t, e.bin, env), startProc(t, e.bin, env)
+	s := e.run(t, scenario{at: -e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		if err := e.redis.RequirePass("p2"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second)
+		if err := e.redis.RequirePass("p1"); err != nil {
+			t.Fatal(err)
+		}
+	}}, []*proc{a, b})
+	e.checkExact(t, s)
 	if out := a.stderr.String() + b.stderr.String(); !strings.Contains(out, "reason=auth") {
 		t.Errorf("no worker logged the reason (auth):\n%s", out)
 	}
-	got, sent := deliveredLines(e.fake, s.o)
-	t.Logf("%d lines in %d series-buckets, all answered 2xx; %d POSTs refused and retried; Librato got %v of %v req units",
-		s.o.n, len(s.o.reqs), s.fails, got, sent)
 }
 
 // logged returns the values of attr in the log lines of out that contain
@@ -245,22 +306,28 @@ func pointsFrom(r *otlptest.Receiver, name string) int {
 	return n
 }
 
-// startLeader starts a worker and waits until it holds every partition's
-// lease, then starts a second one.
-func startLeader(t *testing.T, e *faultEnv) (a, b *proc) {
+// startWorkers starts n workers, named a, b, … in their
+// OTEL_RESOURCE_ATTRIBUTES (worker=a): the first alone until it holds
+// every partition's lease, then the others.
+func startWorkers(t *testing.T, e *faultEnv, n int) []*proc {
 	t.Helper()
 	env := append(slices.Clone(e.env), "REDIS_URL="+e.redis.URL)
-	a = startProc(t, e.bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker=a"))
-	waitFor(t, "a to lead every partition", 5*time.Second, func() bool {
-		for p := range 4 {
-			if v, _ := e.redis.Do("EXISTS", fmt.Sprintf("dm:{p%d}:lease", p)); v != "1" {
-				return false
-			}
+	procs := make([]*proc, n)
+	for i := range procs {
+		procs[i] = startProc(t, e.bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker="+string(rune('a'+i))))
+		if i > 0 {
+			continue
 		}
-		return true
-	})
-	b = startProc(t, e.bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker=b"))
-	return a, b
+		waitFor(t, "a to lead every partition", 5*time.Second, func() bool {
+			for p := range 4 {
+				if v, _ := e.redis.Do("EXISTS", fmt.Sprintf("dm:{p%d}:lease", p)); v != "1" {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return procs
 }
 
 // TestSharedStateHolderFrozenMidDelivery: the lease holder (a, which takes
@@ -274,28 +341,18 @@ func startLeader(t *testing.T, e *faultEnv) (a, b *proc) {
 func TestSharedStateHolderFrozenMidDelivery(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
-	a, b := startLeader(t, e)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(b)
-	go s.run(func() bool { return false })
-	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 300*time.Millisecond)))
-	before := e.otlp.Counts().Requests
-	e.otlp.Inject(1, otlptest.Fault{Delay: 4 * time.Second})
-	waitFor(t, "a's OTLP request in flight", 5*time.Second, func() bool { return e.otlp.Counts().Requests > before })
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(6 * time.Second) // 3 leases
-	fromA := pointsFrom(e.otlp, "a")
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	var fromA int
+	s := e.run(t, scenario{at: 300 * time.Millisecond, fault: func(t *testing.T, _ *sender) {
+		before := e.otlp.Counts().Requests
+		e.otlp.Inject(1, otlptest.Fault{Delay: 4 * time.Second})
+		waitFor(t, "a's OTLP request in flight", 5*time.Second, func() bool { return e.otlp.Counts().Requests > before })
+		sendSignal(t, a, syscall.SIGSTOP)
+		time.Sleep(6 * time.Second) // 3 leases
+		fromA = pointsFrom(e.otlp, "a")
+		sendSignal(t, a, syscall.SIGCONT)
+	}}, w, b)
 	resent := resentBuckets(a, b)
 	resends := checkLibratoExact(t, e.fake, s.o, true)
 	doubled := checkOTLPDelta(t, e.otlp, s.o, resent)
@@ -315,26 +372,15 @@ func TestSharedStateHolderFrozenMidDelivery(t *testing.T) {
 func TestSharedStateHolderFrozenAfterBucketEnd(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
-	a, b := startLeader(t, e)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a, b)
-	go s.run(func() bool { return false })
-	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 30*time.Millisecond)))
-	s.set(b)
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(6 * time.Second)
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	s.set(a, b)
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	s := e.run(t, scenario{at: 30 * time.Millisecond, fault: func(t *testing.T, s *sender) {
+		s.set(b)
+		sendSignal(t, a, syscall.SIGSTOP)
+		time.Sleep(6 * time.Second)
+		sendSignal(t, a, syscall.SIGCONT)
+		s.set(a, b)
+	}}, w)
 
 	// OTLP: never above what was sent.
 	got := map[e2eKey]float64{}
@@ -414,41 +460,48 @@ func TestSharedStateLateLineNeverSent(t *testing.T) {
 	}
 }
 
-// TestSharedStateRedisLosesData: two workers under a steady stream; just
-// after a bucket ends Redis loses its data (FLUSHALL, or a restart without
-// persistence). The workers find the marker changed at their next
-// hand-over and write their open partials again: every bucket is delivered
-// whole, once. Before, every series that did not change again after the
-// loss was short.
+// TestSharedStateRedisLosesData: workers under a steady stream; Redis
+// loses its data (FLUSHALL, or a restart without persistence) just after a
+// bucket ends, or a quarter into one with four workers (the issue's case).
+// A bucket already due at the loss (past its grace, not yet flushed) is not
+// repaired (docs/shared-state.md): the moments keep clear of that. Every worker finds the marker changed at its next hand-over and
+// writes its open partials again: every bucket is delivered whole, once.
+// Before, every series that did not change again after the loss was short
+// (with four workers mid-bucket: 40 of 40).
 func TestSharedStateRedisLosesData(t *testing.T) {
-	for name, lose := range map[string]func(srv *redistest.Server) error{
-		"FLUSHALL": func(srv *redistest.Server) error { _, err := srv.Do("FLUSHALL"); return err },
-		"restart":  func(srv *redistest.Server) error { return srv.Restart() },
+	flushAll := func(srv *redistest.Server) error { _, err := srv.Do("FLUSHALL"); return err }
+	for _, c := range []struct {
+		name    string
+		workers int
+		at      time.Duration
+		lose    func(srv *redistest.Server) error
+	}{
+		{"FLUSHALL", 2, 150 * time.Millisecond, flushAll},
+		{"restart", 2, 150 * time.Millisecond, (*redistest.Server).Restart},
+		// A quarter into the bucket: the one before is still in its grace
+		// (open) until the workers find the loss (at their next hand-over).
+		{"four-workers-FLUSHALL-mid-bucket", 4, e2eRes / 4, flushAll},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel() // waits on the clock, not the CPU
 			e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
-			a, b := startLeader(t, e)
-			s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-			s.set(a, b)
-			go s.run(func() bool { return false })
-			time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + 150*time.Millisecond)))
-			if err := lose(e.redis); err != nil {
-				t.Fatal(err)
+			w := startWorkers(t, e, c.workers)
+			// Two buckets more than the other scenarios: with balanced leases
+			// (REDIS_BALANCE) the partitions have settled (a holder waits
+			// LeaseSettle after a take) and no bucket is due unflushed at the loss.
+			s := e.run(t, scenario{at: c.at + 2*e2eRes, fault: func(t *testing.T, _ *sender) {
+				if err := c.lose(e.redis); err != nil {
+					t.Fatal(err)
+				}
+			}}, w)
+			e.checkExact(t, s)
+			var out string
+			for _, p := range w {
+				out += p.stderr.String()
 			}
-			time.Sleep(2 * e2eRes)
-			close(s.stop)
-			<-s.done
-			waitBoth(t, e, s.o, 30*time.Second)
-			a.term(t)
-			b.term(t)
-			checkLibratoExact(t, e.fake, s.o, false)
-			checkOTLPDelta(t, e.otlp, s.o, nil)
-			if n := len(logged(a.stderr.String()+b.stderr.String(), "Redis lost its data", "rewritten_series")); n != 2 {
-				t.Errorf("%d workers logged the data loss, want 2", n)
+			if n := len(logged(out, "Redis lost its data", "rewritten_series")); n != c.workers {
+				t.Errorf("%d workers logged the data loss, want %d", n, c.workers)
 			}
-			got, sent := deliveredLines(e.fake, s.o)
-			t.Logf("%d lines in %d series-buckets; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
 		})
 	}
 }
@@ -463,31 +516,222 @@ func TestSharedStateRedisLosesData(t *testing.T) {
 func TestSharedStateRedisOutOfMemory(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	e := newFaultEnv(t, "REDIS_LEASE_TTL=2s", "REDIS_FALLBACK_AFTER=1m")
-	a, b := startLeader(t, e)
-	s := &sender{o: newOracle(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.set(a, b)
-	go s.run(func() bool { return false })
-	time.Sleep(time.Until(time.Now().Truncate(e2eRes).Add(2*e2eRes + e2eRes/2)))
-	for _, c := range [][]string{{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, {"CONFIG", "SET", "maxmemory", "1"}} {
-		if _, err := e.redis.Do(c...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(8 * time.Second)
-	if _, err := e.redis.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * e2eRes)
-	close(s.stop)
-	<-s.done
-	waitBoth(t, e, s.o, 30*time.Second)
-	a.term(t)
-	b.term(t)
-	checkLibratoExact(t, e.fake, s.o, false)
-	checkOTLPDelta(t, e.otlp, s.o, nil)
-	if out := a.stderr.String() + b.stderr.String(); !strings.Contains(out, "reason=oom") {
+	w := startWorkers(t, e, 2)
+	s := e.run(t, scenario{at: e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		redisDo(t, e.redis, []string{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, []string{"CONFIG", "SET", "maxmemory", "1"})
+		time.Sleep(8 * time.Second)
+		redisDo(t, e.redis, []string{"CONFIG", "SET", "maxmemory", "0"})
+	}}, w)
+	e.checkExact(t, s)
+	if out := w[0].stderr.String() + w[1].stderr.String(); !strings.Contains(out, "reason=oom") {
 		t.Errorf("no worker logged the reason (oom)")
 	}
-	got, sent := deliveredLines(e.fake, s.o)
-	t.Logf("%d lines in %d series-buckets; Librato got %v of %v req units", s.o.n, len(s.o.reqs), got, sent)
+}
+
+var (
+	flushErrCount  = regexp.MustCompile(`count#worker\.redis\.flush_errors=(\d+)`)
+	wrongTypeCount = regexp.MustCompile(`count#worker\.redis\.errors\.wrongtype=(\d+)`)
+)
+
+// faultPartition is the store's partition of a series (FNV-1a of name NUL
+// source, modulo REDIS_PARTITIONS=4), computed here independently.
+func faultPartition(name, source string) int {
+	h := fnv.New64a()
+	h.Write([]byte(name + "\x00" + source))
+	return int(h.Sum64() % 4)
+}
+
+// TestSharedStatePoisonedBucket: while two workers run under a steady
+// stream, one (partition, bucket)'s running-totals record is damaged in
+// Redis (a key of the wrong type, as a bad write or a hand edit leaves it)
+// before that bucket is flushed. Every other partition of that bucket is
+// delivered in the first round, and the same partition's next bucket on
+// time; the bad one is retried with its own backoff, each failure counted
+// (flush_errors, errors.wrongtype) and logged with its reason. Once the key
+// is repaired the bad one goes out at its next retry, whole, once. (After
+// MaxFlushFailures, about 5 min, it would be abandoned, counted and logged
+// once: TestPoisonedBucketIsolated.) Before issue 17, one such bucket
+// stopped every partition's flushing: 0 of 4 partition-buckets delivered.
+func TestSharedStatePoisonedBucket(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
+	w := startWorkers(t, e, 2)
+	bad := faultPartition("req", "web.1")
+	inBad := func(name, source string) bool { return faultPartition(name, source) == bad }
+	var bucket int64 // the poisoned one: the bucket the fault starts in
+	// The bucket's healthy and poisoned gauges at Librato: (name, source).
+	type ns struct{ name, source string }
+	var healthy, poisoned []ns
+	for i := 1; i <= 4; i++ {
+		src := fmt.Sprintf("web.%d", i)
+		for _, n := range []string{"req", "lat"} {
+			if inBad(n, src) {
+				poisoned = append(poisoned, ns{testPrefix + "." + n, src})
+			} else {
+				healthy = append(healthy, ns{testPrefix + "." + n, src})
+			}
+		}
+	}
+	at := func(b int64) map[ns]bool {
+		got := map[ns]bool{}
+		for _, m := range e.fake.Measurements() {
+			if m.Time == b {
+				got[ns{m.Name, m.Source}] = true
+			}
+		}
+		return got
+	}
+	var failures int64
+	s := e.run(t, scenario{at: e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		bucket = time.Now().Truncate(e2eRes).Unix()
+		redisDo(t, e.redis, []string{"HSET", fmt.Sprintf("dm:{p%d}:tot:%d", bad, bucket), "damaged", "1"})
+		end := time.Unix(bucket, 0).Add(e2eRes)
+		// The first round: the bucket is due at end + grace; flushed at the
+		// next second's round, delivered within the second after.
+		waitFor(t, "the healthy partitions of the bucket", time.Until(end.Add(e2eGrace+3*time.Second)), func() bool {
+			got := at(bucket)
+			for _, k := range healthy {
+				if !got[k] {
+					return false
+				}
+			}
+			return true
+		})
+		// The poisoned partition's next bucket, on time.
+		next := bucket + int64(e2eRes/time.Second)
+		waitFor(t, "the poisoned partition's next bucket", time.Until(end.Add(e2eRes+e2eGrace+3*time.Second)), func() bool {
+			got := at(next)
+			for _, k := range poisoned {
+				if !got[k] {
+					return false
+				}
+			}
+			return true
+		})
+		got := at(bucket)
+		for _, k := range poisoned {
+			if got[k] {
+				t.Errorf("%s source=%s delivered from the damaged partition-bucket", k.name, k.source)
+			}
+		}
+		var out string
+		for _, p := range w {
+			out += p.stderr.String()
+		}
+		failures = int64(len(logged(out, "flush failed", "reason")))
+		if !strings.Contains(out, "reason=wrongtype") {
+			t.Errorf("no worker logged the flush failure with reason=wrongtype:\n%s", out)
+		}
+		redisDo(t, e.redis, []string{"DEL", fmt.Sprintf("dm:{p%d}:tot:%d", bad, bucket)})
+	}, after: 3 * e2eRes}, w)
+	// Every (series, bucket), the repaired one included: exact, once.
+	e.checkExact(t, s)
+	var flushErrs, wrongType int64
+	for _, p := range w {
+		flushErrs += p.counted(flushErrCount)
+		wrongType += p.counted(wrongTypeCount)
+	}
+	// The backoff (2 s, 4 s, 8 s) allows at most 3 failures in the ~8 s the
+	// key stayed damaged; the log says it at most once a minute.
+	if flushErrs < 1 || flushErrs > 3 || wrongType != flushErrs || failures != 1 {
+		t.Errorf("flush_errors %d, errors.wrongtype %d, failures logged %d; want 1 to 3, the same, and 1 (throttled)", flushErrs, wrongType, failures)
+	}
+	t.Logf("partition %d of bucket %d poisoned: %d healthy gauges in the first round, %d held back; %d failed flushes counted before the repair",
+		bad, bucket, len(healthy), len(poisoned), flushErrs)
+}
+
+var (
+	fallbackCount     = regexp.MustCompile(`count#worker\.redis\.fallback_buckets=(\d+)`)
+	fallbackLateCount = regexp.MustCompile(`count#worker\.redis\.fallback_late=(\d+)`)
+)
+
+// TestSharedStateFallbackHalfInRedis: b takes all the traffic, a leads
+// every partition. Redis stops answering (SIGSTOP) in the middle of a
+// bucket, when b has handed half of it over, for 8 s; after
+// REDIS_FALLBACK_AFTER b sends its due buckets itself, each series its
+// whole view (the half Redis holds included). When Redis answers again, a
+// holds its flushes back (the first lease round that reaches Redis after
+// one that did not) until b's first hand-over has recorded what its
+// fallback sent, so Redis sends no second, different value of those
+// series. Before, a flushed the half in Redis at once: Librato kept that
+// later value (47 of 456 for one bucket) and OTLP delta got both.
+func TestSharedStateFallbackHalfInRedis(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=2s")
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	s := e.run(t, scenario{at: e2eRes / 2, fault: func(t *testing.T, _ *sender) {
+		bucket := time.Now().Truncate(e2eRes).Unix()
+		half := 0
+		for p := range 4 {
+			if v, _ := e.redis.Do("EXISTS", fmt.Sprintf("dm:{p%d}:parts:%d", p, bucket)); v == "1" {
+				half++
+			}
+		}
+		if half == 0 {
+			t.Errorf("nothing of bucket %d in Redis when it stopped", bucket)
+		}
+		if err := e.redis.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(8 * time.Second)
+		if err := e.redis.Resume(); err != nil {
+			t.Fatal(err)
+		}
+	}}, w, b)
+	e.checkExact(t, s)
+	if n := b.counted(fallbackCount); n == 0 {
+		t.Errorf("b sent no bucket by its fallback (worker.redis.fallback_buckets 0): the test did not test it")
+	}
+	if n := a.counted(fallbackLateCount) + b.counted(fallbackLateCount); n != 0 {
+		t.Errorf("worker.redis.fallback_late %d: Redis closed a bucket before the fallback's record", n)
+	}
+	t.Logf("b sent %d buckets by its fallback", b.counted(fallbackCount))
+}
+
+var sharedDupCount = regexp.MustCompile(`count#worker\.drain\.shared_duplicates=(\d+)`)
+
+// TestSharedStateFrameIdsAfterDataLoss: worker a takes 10 drain bodies,
+// then Redis loses its data (FLUSHALL); a finds the loss at its next
+// hand-over and writes its Frame-Ids back. Logplex's retries of those 10
+// bodies then reach b, which drops them as duplicates: every series is
+// delivered once, exact. Before, b took them again (every line counted
+// twice).
+func TestSharedStateFrameIdsAfterDataLoss(t *testing.T) {
+	t.Parallel() // waits on the clock, not the CPU
+	e := newFaultEnv(t, "REDIS_FALLBACK_AFTER=1m")
+	w := startWorkers(t, e, 2)
+	a, b := w[0], w[1]
+	o := newOracle()
+	rng := rand.New(rand.NewPCG(5, 6))
+	sleepInto(100 * time.Millisecond)
+	bodies := make([][]byte, 10)
+	for i := range bodies {
+		bodies[i] = o.body(rng, 10)
+		if !postBody(a.url, fmt.Sprint("f", i), bodies[i]) {
+			t.Fatal("POST to a refused")
+		}
+	}
+	time.Sleep(3 * e2eHandover) // handed over
+	redisDo(t, e.redis, []string{"FLUSHALL"})
+	waitFor(t, "a to find the loss", 2*time.Second, func() bool {
+		return strings.Contains(a.stderr.String(), "Redis lost its data")
+	})
+	time.Sleep(e2eHandover) // the Frame-Ids are written back in the same hand-over
+	for i, body := range bodies {
+		if !postBody(b.url, fmt.Sprint("f", i), body) {
+			t.Fatal("POST to b refused")
+		}
+	}
+	s := &sender{o: o}
+	waitBoth(t, e, o, 20*time.Second)
+	a.term(t)
+	b.term(t)
+	e.checkExact(t, s)
+	if got := logged(a.stderr.String(), "Frame-Ids written again", "frame_ids_rewritten"); len(got) != 1 || got[0] != "10" {
+		t.Errorf("a logged rewriting %v Frame-Ids, want 10", got)
+	}
+	if n := b.counted(sharedDupCount); n != 10 {
+		t.Errorf("b dropped %d retries as another worker's, want 10", n)
+	}
 }

@@ -158,6 +158,13 @@ func (s *Store) Tick(ctx context.Context) {
 			if !s.valid(h.p, h.token) {
 				break // the lease lapsed meanwhile: the next holder flushes the rest
 			}
+			if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
+				// Redis was away from this worker's lease round, or is just
+				// back (a round trip of this Tick sent before may only now
+				// have been answered): a fallen-back worker's record first.
+				s.stats.flushWaits.Add(1)
+				return
+			}
 			k := pkey{h.p, start}
 			s.mu.Lock()
 			_, busy := s.flights[k]
@@ -327,11 +334,7 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		return nil, err
 	}
 	ids, lerr := look[0].(*redis.Cmd).StringSlice()
-	if lerr != nil {
-		s.renewDown.Store(true)
-	} else if s.renewDown.Swap(false) {
-		s.holdFlushes() // Redis is back for this worker: let the others' hand-overs land
-	}
+	s.leaseRoundDone(lerr == nil)
 	free := make([]bool, n)
 	for p := range n {
 		_, gerr := look[p+1].(*redis.StringCmd).Result()
@@ -440,10 +443,27 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 // The hold is the longer of METRICS_GRACE and LeaseSettle; none when
 // LeaseSettle is disabled (negative, for tests that drive the clock).
 func (s *Store) holdFlushes() {
-	if !s.cfg.Balance || s.cfg.LeaseSettle <= 0 {
+	if s.cfg.LeaseSettle <= 0 {
 		return
 	}
 	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
+}
+
+// leaseRoundDone records whether a lease round reached Redis. The first
+// that does after one that did not holds flushes back (holdFlushes): a
+// worker that fell back while Redis was away records what its fallback sent
+// at its first hand-over, before this worker closes those buckets. The hold
+// is set before the "down" mark is cleared, so that a flush round that
+// checks both (Tick, before each bucket) never sees neither.
+func (s *Store) leaseRoundDone(reached bool) {
+	if !reached {
+		s.renewDown.Store(true)
+		return
+	}
+	if s.renewDown.Load() {
+		s.holdFlushes()
+		s.renewDown.Store(false)
+	}
 }
 
 // renewAll (REDIS_BALANCE off) renews the leases held and tries to take the others, in one round
@@ -474,8 +494,10 @@ func (s *Store) renewAll(ctx context.Context) ([]int, error) {
 		}
 	})
 	if len(cmds) != s.cfg.Partitions {
+		s.renewDown.Store(true)
 		return nil, err
 	}
+	s.leaseRoundDone(slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Err() == nil }))
 	all := make([]int, len(cmds))
 	for p := range all {
 		all[p] = p

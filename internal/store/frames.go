@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,6 +19,14 @@ const (
 	FramePause = 5 * time.Second
 	// maxFrameBatch bounds the Frame-Ids sent in one pipeline.
 	maxFrameBatch = 256
+	// MaxFrameWindow bounds the Frame-Ids a worker remembers having taken
+	// (the newest, within their TTL) to write them again after Redis lost
+	// its data: about 200 KB per 1,000, so at most some 6 MB; beyond
+	// 65,536 bodies in one TTL (218 a second over 5 min) the oldest are
+	// forgotten, and a retry of one of those after a loss is taken twice.
+	MaxFrameWindow = 1 << 16
+	// frameRepairBatch bounds the Frame-Ids written again in one pipeline.
+	frameRepairBatch = 1024
 )
 
 var errFramePaused = errors.New("store: Frame-Id checks paused after a Redis error")
@@ -42,6 +51,49 @@ type frames struct {
 	once sync.Once
 	ch   chan frameReq
 	stop chan struct{}
+
+	// The Frame-Ids this worker took, oldest first: a queue in win[head:]
+	// of at most MaxFrameWindow, for repair after a data loss.
+	wmu  sync.Mutex
+	win  []frameTaken
+	head int
+
+	repaired, takenTwice atomic.Uint64
+}
+
+// frameTaken is one Frame-Id key this worker took, and when it expires.
+type frameTaken struct {
+	key   string
+	until time.Time
+}
+
+// remember adds keys this worker took (each expires ttl from now), forgetting
+// the expired and, beyond MaxFrameWindow, the oldest.
+func (f *frames) remember(now time.Time, taken []frameTaken) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.win = append(f.win, taken...)
+	for f.head < len(f.win) && (len(f.win)-f.head > MaxFrameWindow || !f.win[f.head].until.After(now)) {
+		f.win[f.head] = frameTaken{}
+		f.head++
+	}
+	if f.head > len(f.win)/2 && f.head > 1024 {
+		f.win = append(f.win[:0], f.win[f.head:]...)
+		f.head = 0
+	}
+}
+
+// remembered returns the window's unexpired Frame-Id keys.
+func (f *frames) remembered(now time.Time) []frameTaken {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	out := make([]frameTaken, 0, len(f.win)-f.head)
+	for _, e := range f.win[f.head:] {
+		if e.until.After(now) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // FrameSeen records a Logplex Frame-Id of app (empty in single-app mode)
@@ -113,11 +165,21 @@ func (s *Store) frameLoop() {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.BoolCmd, len(batch))
 		for i, r := range batch {
-			cmds[i] = pipe.SetNX(ctx, r.key, "1", r.ttl)
+			// The value is this worker's id: after a data loss, the repair
+			// tells a key another worker took again from its own.
+			cmds[i] = pipe.SetNX(ctx, r.key, s.cfg.ID, r.ttl)
 		}
 		_, execErr := pipe.Exec(ctx)
 		cancel()
 		s.count(len(batch))
+		now := time.Now()
+		var taken []frameTaken
+		for i, r := range batch {
+			if set, err := cmds[i].Result(); err == nil && execErr == nil && set {
+				taken = append(taken, frameTaken{r.key, now.Add(r.ttl)})
+			}
+		}
+		s.fr.remember(now, taken)
 		for i, r := range batch {
 			// Only a reply of its own says "already taken": when the
 			// pipeline failed (e.g. AUTH refused while connecting, where
@@ -131,3 +193,66 @@ func (s *Store) frameLoop() {
 		}
 	}
 }
+
+// repairFrames writes the Frame-Ids this worker took within their TTL to
+// Redis again after it lost its data (checkMarker), each with what is left
+// of its TTL, so that a Logplex retry of a body this worker took before the
+// loss is still recognised by every worker. A key another worker took
+// meanwhile (a retry that reached it between the loss and this repair) is
+// a body taken twice: counted in Stats.FramesTakenTwice and logged; it
+// cannot be undone. Called with hmu held.
+func (s *Store) repairFrames(ctx context.Context) error {
+	now := time.Now()
+	all := s.fr.remembered(now)
+	var repaired, twice int
+	for len(all) > 0 {
+		batch := all[:min(len(all), frameRepairBatch)]
+		all = all[len(batch):]
+		cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			for _, e := range batch {
+				ms := max(e.until.Sub(now).Milliseconds(), 1)
+				evalsha(ctx, pipe, frameRepairScript, []string{e.key}, s.cfg.ID, ms)
+			}
+		})
+		if len(cmds) != len(batch) {
+			return err
+		}
+		for _, c := range cmds {
+			n, err := c.(*redis.Cmd).Int64()
+			if err != nil {
+				return err // what this batch wrote is found as this worker's at the retry
+			}
+			switch n {
+			case 1:
+				repaired++
+				s.fr.repaired.Add(1)
+			case 2:
+				twice++
+				s.fr.takenTwice.Add(1)
+			}
+		}
+	}
+	if twice > 0 {
+		s.log.Error("store: after Redis lost its data, other workers took again drain bodies this worker had taken (Logplex retries before the repair): counted twice",
+			"bodies", twice, "frame_ids_rewritten", repaired)
+	} else if repaired > 0 {
+		s.log.Info("store: Frame-Ids written again after Redis lost its data", "frame_ids_rewritten", repaired)
+	}
+	return nil
+}
+
+// frameRepairScript writes a Frame-Id key again after a data loss.
+//
+//	KEYS: the Frame-Id key; ARGV: this worker's id, milliseconds left
+//
+// Returns 1 when it wrote the key, 0 when this worker had taken it again
+// already, 2 when another worker has it (a body taken twice).
+var frameRepairScript = newScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if v == ARGV[1] then return 0 end
+return 2
+`)

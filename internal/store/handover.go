@@ -34,10 +34,33 @@ const dropClean = time.Minute
 func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) error {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
+	s.mergeLocked(taken)
+	return s.writeLocked(ctx)
+}
+
+// Merge merges the partial states taken from the aggregator into this
+// worker's partials without writing them: before TakeUnsent, so that the
+// lines that arrived while a failed hand-over waited for Redis are in what
+// the fallback sends. Store takes ownership of the states.
+func (s *Store) Merge(taken []*aggregate.StateBucket) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.mergeLocked(taken)
+}
+
+// mergeLocked merges taken into s.cum. A state of a bucket this worker's
+// fallback already sent is late (the bucket went out): counted, dropped.
+func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
+	var lateStates, lateMeasurements uint64
 	for _, b := range taken {
 		start := b.Start.Unix()
 		for _, st := range b.States {
 			k := pkey{partition(st.App, st.Name, st.Source, s.cfg.Partitions), start}
+			if _, sent := s.fellBack[k]; sent {
+				lateStates++
+				lateMeasurements += uint64(st.Count())
+				continue
+			}
 			c := s.cum[k]
 			if c == nil {
 				c = &partial{id: s.cfg.ID + ":" + fmt.Sprintf("%016x", s.seq.Add(1)),
@@ -59,6 +82,17 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 			c.states[sk] = st
 		}
 	}
+	if lateStates > 0 {
+		s.stats.lateStates.Add(lateStates)
+		s.stats.lateMeasurements.Add(lateMeasurements)
+		s.warn("late", "store: partial states for buckets this worker's fallback already sent: counted late, not sent",
+			"series", lateStates, "measurements", lateMeasurements)
+	}
+}
+
+// writeLocked writes every partial that changed (and the fallback records)
+// to Redis in one round trip; see Handover.
+func (s *Store) writeLocked(ctx context.Context) error {
 	now := s.cfg.Now()
 	for k, c := range s.cum {
 		deadline := time.Unix(k.start, 0).Add(s.cfg.Resolution + s.cfg.Grace)
@@ -73,6 +107,13 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 	}
 	if err := s.checkMarker(ctx, now); err != nil {
 		return s.handoverFailed(err)
+	}
+	if s.repairFr {
+		if err := s.repairFrames(ctx); err != nil {
+			s.failed("frames", err, "store: cannot write the Frame-Ids again after Redis lost its data; retrying at the next hand-over")
+		} else {
+			s.repairFr = false
+		}
 	}
 	type write struct {
 		k    pkey
@@ -114,7 +155,7 @@ func (s *Store) Handover(ctx context.Context, taken []*aggregate.StateBucket) er
 		}
 		for _, fk := range fbs {
 			k, f := s.keys(fk.p), s.fellBack[fk]
-			evalsha(ctx, pipe, fallbackScript, []string{k.closed(fk.start), k.parts(fk.start), k.pending(), k.upto(), k.fb(fk.start)},
+			evalsha(ctx, pipe, fallbackScript, []string{k.closed(fk.start), k.parts(fk.start), k.pending(), k.fb(fk.start)},
 				f.id, f.series, fk.start, ttl)
 		}
 	})
@@ -241,6 +282,7 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 		}
 	}
 	s.stats.dataLosses.Add(1)
+	s.repairFr = true
 	s.holdFlushes()
 	s.stats.dataLossSeries.Add(uint64(lost))
 	s.stats.repairedSeries.Add(uint64(rewritten))

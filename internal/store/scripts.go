@@ -83,19 +83,22 @@ return {prev, redis.call('SMEMBERS', KEYS[4]), redis.call('HGETALL', KEYS[3]), r
 // (REDIS_FALLBACK_AFTER): its field is removed from the bucket's partials
 // and the series it sent are listed, so that the flusher leaves them out of
 // the merge and no series of the bucket is ever sent with a second,
-// different value. Returns 1, or 0 when the bucket was already closed (then
-// Redis had sent those series before the fallback did: the caller counts
-// the second value).
+// different value. Returns 1, or 0 when the bucket was already closed by
+// its own mark, i.e. flushed (then Redis had sent those series before the
+// fallback did: the caller counts the second value). The partition's
+// closed-up-to mark is not a refusal here: it closes buckets to new
+// partials as soon as they are due, before the holder flushes them (and
+// a holder just back from the same outage holds its flushes for this
+// record, holdFlushes), so a bucket below it without its own mark was not
+// sent from Redis.
 //
-//	KEYS: closed mark, parts hash, pending zset, closed-up-to mark, fallback hash
+//	KEYS: closed mark, parts hash, pending zset, fallback hash
 //	ARGV: field id, series list, bucket start, retention seconds
 var fallbackScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local upto = redis.call('GET', KEYS[4])
-if upto and tonumber(ARGV[3]) <= tonumber(upto) then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[5], ARGV[4])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
 return 1
 `)

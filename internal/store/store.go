@@ -43,6 +43,8 @@ type Stats struct {
 	LeasesReleased    uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
 	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
 	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
+	FramesRepaired    uint64 `metric:"frames_repaired"`        // Frame-Ids this worker had taken, written to Redis again after it lost its data
+	FramesTakenTwice  uint64 `metric:"frames_taken_twice"`     // of those, bodies another worker took again between the loss and the repair (their lines counted twice)
 	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
 	FeedErrors        uint64 `metric:"feed_errors"`            // failed reads of the feed (retried from the last entry read: nothing missed)
 	FeedDropped       uint64 `metric:"feed_dropped,drop"`      // merged buckets that could not be appended to the feed: the viewers miss them
@@ -87,6 +89,7 @@ type Store struct {
 	fellBack  map[pkey]fallback // sent by this worker's fallback, to record in Redis
 	downSince time.Time         // zero while Redis answers
 	marker    string            // the data marker last read (checkMarker)
+	repairFr  bool              // Redis lost its data: write the Frame-Ids again (repairFrames)
 	failures  int
 
 	// Flush state, under mu.
@@ -214,6 +217,8 @@ func (s *Store) Stats() Stats {
 		FlushErrors:      s.stats.flushErrors.Load(),
 		FramesDuplicate:  s.stats.framesDuplicate.Load(),
 		FrameErrors:      s.stats.frameErrors.Load(),
+		FramesRepaired:   s.fr.repaired.Load(),
+		FramesTakenTwice: s.fr.takenTwice.Load(),
 		FeedBuckets:      s.stats.feedBuckets.Load(),
 		FeedErrors:       s.stats.feedErrors.Load(),
 		FallbackBuckets:  s.stats.fallbackBuckets.Load(),
@@ -294,7 +299,7 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
-var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript, liveScript}
+var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript, liveScript, frameRepairScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis
 // answers NOSCRIPT (it restarted, or is new), it loads the scripts and runs
