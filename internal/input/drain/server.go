@@ -2,6 +2,7 @@ package drain
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -247,6 +248,40 @@ func (s *Server) reclaimLocked(now time.Time) {
 			s.slowClosed.Add(1)
 			_ = c.Close()
 		}
+	}
+}
+
+// Shutdown stops the server as http.Server.Shutdown does, and also closes
+// at once the connections that have not sent a byte of a request:
+// net/http counts those as active for 5 s, so a client's spare keep-alive
+// connection (or one that never writes) held every shutdown for as long.
+// Nothing of theirs was read, so nothing is lost; a request cut off in its
+// first bytes was never answered and is retried by Logplex.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.closeFresh()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s.Server.Shutdown(ctx)
+}
+
+// closeFresh closes the connections that have read nothing yet.
+func (s *Server) closeFresh() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.fresh {
+		delete(s.fresh, c)
+		_ = c.Close()
 	}
 }
 

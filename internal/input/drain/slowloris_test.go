@@ -297,3 +297,57 @@ func TestHeaderTooLargeAndBadRequestsCounted(t *testing.T) {
 		t.Fatalf("stats %+v, want HeaderTooLarge 1, BadRequests 1", st)
 	}
 }
+
+// TestShutdownClosesSilentConnections: a connection that never sent a byte
+// (a client's spare keep-alive connection, or a hostile one) does not hold
+// a shutdown: net/http alone counts it as active for 5 s, and the worker's
+// share of SHUTDOWN_TIMEOUT for the server then ran out, reported as an
+// error. A request already in flight is still waited for and answered.
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	rec := inputtest.NewRecorder()
+	h, _ := newHandler(t, rec, drain.Config{})
+	srv, addr := serve(t, h, 0)
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// A request whose body is still coming when the shutdown starts.
+	body := frame(msgA)
+	busy, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	fmt.Fprintf(busy, "POST %s HTTP/1.1\r\nHost: w\r\nAuthorization: Basic %s\r\nLogplex-Frame-Id: busy\r\nContent-Length: %d\r\n\r\n%s",
+		drain.LogsPath, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), len(body), body[:10])
+	time.Sleep(100 * time.Millisecond) // both accepted, the busy one active
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := io.WriteString(busy, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil {
+		t.Fatalf("the request in flight was not answered: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("the request in flight: %s", resp.Status)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v after %v, want nil: a silent connection held it", err, time.Since(began))
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("Shutdown took %v with one silent connection", took)
+	}
+	silent.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the silent connection is still open (read %d bytes)", n)
+	}
+}
