@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
+	"github.com/dynometrics/dynometrics/internal/otlpout/otlptest"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -57,6 +60,32 @@ func leaseHolders(t *testing.T, rdb *redis.Client) map[string]int {
 		}
 		_, id, _ := strings.Cut(v, " ")
 		out[id]++
+	}
+	return out
+}
+
+// partitionOf is the store's partition of a series (internal/store's
+// partition): FNV-1a of name, NUL, source, modulo the partition count.
+func partitionOf(name, source string) int {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name + "\x00" + source))
+	return int(h.Sum64() % balancePartitions)
+}
+
+// sentPartitions returns, per worker (its OTEL_RESOURCE_ATTRIBUTES
+// worker=…), the partitions of the req series it sent to the OTLP receiver
+// for the bucket starting at start.
+func sentPartitions(r *otlptest.Receiver, start int64) map[string]map[int]bool {
+	out := map[string]map[int]bool{}
+	for _, p := range r.Points() {
+		if p.Name != testPrefix+".req" || p.Time.Add(-e2eRes).Unix() != start {
+			continue
+		}
+		w := p.Resource["worker"]
+		if out[w] == nil {
+			out[w] = map[int]bool{}
+		}
+		out[w][partitionOf("req", p.Attrs["source"])] = true
 	}
 	return out
 }
@@ -108,9 +137,11 @@ func (p *proc) counted(re *regexp.Regexp) int64 {
 	return sum
 }
 
-// TestSharedStateBalancedLeases: four workers each come to hold 4 of the
-// 16 partitions (seen in Redis' lease keys and in each worker's
-// worker.redis.leases gauge) and flush their share of every bucket; one
+// TestSharedStateBalancedLeases, in the default mode (REDIS_BALANCE
+// unset): four workers each come to hold 4 of the 16 partitions (seen in
+// Redis' lease keys and in each worker's worker.redis.leases gauge) and
+// flush their share of every bucket: the OTLP receiver gets one bucket's 16
+// partitions from the four workers, 4 each, none from two; one
 // leaves (SIGTERM) and the other three hold 6, 5 and 5 within the
 // documented time; the strict fake Librato gets every (series, bucket)
 // exactly once with its exact aggregate.
@@ -119,12 +150,14 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 	bin := buildBinary(t, ".")
 	srv := redistest.Start(t)
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
+	otlp := otlptest.New(t, otlptest.Options{})
 	env := []string{
 		"DRAIN_USER=" + testUser, "DRAIN_PASSWORD=" + testPass, "METRICS_PREFIX=" + testPrefix,
 		"METRICS_RESOLUTION=" + e2eRes.String(), "METRICS_GRACE=" + e2eGrace.String(),
 		"REDIS_URL=" + srv.URL, "REDIS_HANDOVER=" + e2eHandover.String(),
-		"REDIS_PARTITIONS=" + strconv.Itoa(balancePartitions), "REDIS_LEASE_TTL=2s", "REDIS_BALANCE=true",
+		"REDIS_PARTITIONS=" + strconv.Itoa(balancePartitions), "REDIS_LEASE_TTL=2s",
 		"LIBRATO_USER=" + testLUser, "LIBRATO_TOKEN=" + testLToken, "LIBRATO_URL=" + fake.URL,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp.URL,
 		"SHUTDOWN_TIMEOUT=10s", "EMITTER_INTERVAL=" + e2eRes.String(),
 	}
 	opt, err := redis.ParseURL(srv.URL)
@@ -134,7 +167,10 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 
-	procs := []*proc{startProc(t, bin, env), startProc(t, bin, env), startProc(t, bin, env), startProc(t, bin, env)}
+	var procs []*proc
+	for i := range 4 {
+		procs = append(procs, startProc(t, bin, append(slices.Clone(env), fmt.Sprintf("OTEL_RESOURCE_ATTRIBUTES=worker=w%d", i))))
+	}
 	joined := time.Now()
 	o := newOracle()
 	s := &sender{o: o, stop: make(chan struct{}), done: make(chan struct{})}
@@ -168,6 +204,8 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 		return free == 0 && slices.Equal(c, []int{4, 4, 4, 4})
 	})
 	t.Logf("balanced %v after the last worker joined", time.Since(joined).Round(100*time.Millisecond))
+	// A bucket that starts after the balance and ends before anyone leaves.
+	shareBucket := time.Now().Truncate(e2eRes).Add(2 * e2eRes).Unix()
 	if d := time.Since(joined); d > bound+2*time.Second { // + the workers' start-up
 		t.Errorf("balanced after %v, documented bound %v", d, bound)
 	}
@@ -220,6 +258,25 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 		p.term(t)
 	}
 	checkLibratoExact(t, fake, o, false)
+	// One bucket, four flushers: each sent its 4 partitions, no partition
+	// came from two workers, and all 16 came.
+	byWorker := sentPartitions(otlp, shareBucket)
+	from := map[int]string{}
+	for w, ps := range byWorker {
+		if len(ps) != balancePartitions/4 {
+			t.Errorf("bucket %d: worker %s flushed partitions %v, want 4 of them", shareBucket, w, slices.Sorted(maps.Keys(ps)))
+		}
+		for p := range ps {
+			if other, dup := from[p]; dup {
+				t.Errorf("bucket %d: partition %d flushed by %s and %s", shareBucket, p, other, w)
+			}
+			from[p] = w
+		}
+	}
+	if len(byWorker) != 4 || len(from) != balancePartitions {
+		t.Errorf("bucket %d: %d workers flushed %d partitions, want 4 workers and all %d", shareBucket, len(byWorker), len(from), balancePartitions)
+	}
+	t.Logf("bucket %d: partitions flushed per worker: %v", shareBucket, byWorker)
 	for _, p := range procs {
 		if out := p.stderr.String(); strings.Contains(out, "level=ERROR") {
 			t.Errorf("worker log has an error:\n%s", out)
