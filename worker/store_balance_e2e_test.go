@@ -141,10 +141,11 @@ func (p *proc) counted(re *regexp.Regexp) int64 {
 // unset): four workers each come to hold 4 of the 16 partitions (seen in
 // Redis' lease keys and in each worker's worker.redis.leases gauge) and
 // flush their share of every bucket: the OTLP receiver gets one bucket's 16
-// partitions from the four workers, 4 each, none from two; one
-// leaves (SIGTERM) and the other three hold 6, 5 and 5 within the
-// documented time; the strict fake Librato gets every (series, bucket)
-// exactly once with its exact aggregate.
+// partitions from the four workers, 4 each, none from two. One leaves
+// (SIGTERM) and the other three hold 6, 5 and 5 within the documented time;
+// a new one joins them and the four hold 4 × 4 again within it. The strict
+// fake Librato gets every (series, bucket) exactly once with its exact
+// aggregate.
 func TestSharedStateBalancedLeases(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	bin := buildBinary(t, ".")
@@ -249,12 +250,26 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 	if took > bound {
 		t.Errorf("rebalanced after %v, documented bound %v", took, bound)
 	}
+	// One joins the running fleet: 4 × 4 again, in time.
+	time.Sleep(e2eRes)
+	joiner := startProc(t, bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker=w4"))
+	joinedAt := time.Now()
+	s.set(procs[0], procs[1], procs[2], joiner)
+	waitFor(t, "4 workers holding 4 partitions each after a join", 20*time.Second, func() bool {
+		c, free := shares(leaseHolders(t, rdb))
+		return free == 0 && slices.Equal(c, []int{4, 4, 4, 4})
+	})
+	tookJoin := time.Since(joinedAt)
+	t.Logf("rebalanced %v after a worker joined the running fleet", tookJoin.Round(100*time.Millisecond))
+	if tookJoin > bound {
+		t.Errorf("rebalanced after %v after a join, documented bound %v", tookJoin, bound)
+	}
 	time.Sleep(3 * e2eRes)
 	close(s.stop)
 	<-s.done
 
 	waitDelivered(t, fake, o, 30*time.Second)
-	for _, p := range procs[:3] {
+	for _, p := range append(procs[:3], joiner) {
 		p.term(t)
 	}
 	checkLibratoExact(t, fake, o, false)
@@ -277,7 +292,7 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 		t.Errorf("bucket %d: %d workers flushed %d partitions, want 4 workers and all %d", shareBucket, len(byWorker), len(from), balancePartitions)
 	}
 	t.Logf("bucket %d: partitions flushed per worker: %v", shareBucket, byWorker)
-	for _, p := range procs {
+	for _, p := range append(procs, joiner) {
 		if out := p.stderr.String(); strings.Contains(out, "level=ERROR") {
 			t.Errorf("worker log has an error:\n%s", out)
 		}
