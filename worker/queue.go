@@ -17,9 +17,12 @@ const queueBuckets = 3
 // Wait: backpressure). A merged bucket holds up to METRICS_MAX_SERIES per
 // worker, and the worker holding its partitions may flush all of it (alone,
 // or while leases move): it then goes out at the receiver's pace instead of
-// overflowing the queue. Long enough for a slow request, short enough that a
-// receiver that is down stalls the flush once (see Wait), not every bucket.
-const sharedQueueWait = 30 * time.Second
+// overflowing the queue. The wait ends as soon as a request starts (one in
+// flight finished): 5 s is long for that with a receiver that answers, and
+// short enough that a receiver that is down stalls the flush (or a fallback,
+// or the hand-over at SIGTERM within SHUTDOWN_TIMEOUT) once, for 5 s, not for
+// every batch (see outlet.QueueConfig.Wait).
+const sharedQueueWait = 5 * time.Second
 
 // sharedQueueMin is the least queue bound with REDIS_URL: Redis keeps every
 // bucket an outlet has not taken and resends it, so the queue only holds
