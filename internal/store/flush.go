@@ -117,7 +117,10 @@ func (s *Store) Tick(ctx context.Context) {
 	if len(held) == 0 {
 		return
 	}
-	if time.Now().UnixNano() < s.holdUntil.Load() {
+	// No flush while the last lease round did not reach Redis (it may be
+	// back for this round's requests, not yet for the other workers'
+	// retried hand-overs), nor during the hold that follows its return.
+	if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
 		s.stats.flushWaits.Add(1)
 		return
 	}
@@ -474,8 +477,9 @@ func (s *Store) leaseRound(ok bool) {
 		s.renewDown.Store(true)
 		return
 	}
-	if s.renewDown.Swap(false) {
-		s.holdFlushes()
+	if s.renewDown.Load() {
+		s.holdFlushes() // before the flag clears: Tick checks the flag, then the hold
+		s.renewDown.Store(false)
 	}
 }
 
