@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -19,16 +18,6 @@ import (
 
 // appsPartitions is REDIS_PARTITIONS in TestSharedStateManyApps.
 const appsPartitions = 4
-
-// partitionOf mirrors internal/store's partition of a series of an app
-// (FNV-1a of app NUL name NUL source), so that the test can pick two apps
-// whose same-named series share partitions: a store that confused the apps
-// would then merge them.
-func partitionOf(app, name, source string) int {
-	h := fnv.New64a()
-	h.Write([]byte(app + "\x00" + name + "\x00" + source))
-	return int(h.Sum64() % appsPartitions)
-}
 
 // appSender posts, for each app, bodies of 10 lines every 20 ms to a random
 // live worker with that app's credentials, until stop is closed. Both apps
@@ -124,7 +113,7 @@ func TestSharedStateManyApps(t *testing.T) {
 		for _, name := range []string{"req", "lat"} {
 			for d := 1; d <= 4; d++ {
 				src := fmt.Sprintf("web.%d", d)
-				same = same && partitionOf(cand, name, src) == partitionOf(apps[0], name, src)
+				same = same && partitionOf(cand, name, src, appsPartitions) == partitionOf(apps[0], name, src, appsPartitions)
 			}
 		}
 		if same {

@@ -130,6 +130,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"METRICS_RESOLUTION 1.5s": {env{"METRICS_RESOLUTION": "1500ms"}, []string{`METRICS_RESOLUTION="1500ms": not whole seconds`}},
 		"METRICS_GRACE":           {env{"METRICS_GRACE": "2h"}, []string{`METRICS_GRACE="2h": out of range; want a duration from 0s (none) to 1h`}},
 		"METRICS_GRACE negative":  {env{"METRICS_GRACE": "-1s"}, []string{`METRICS_GRACE="-1s": out of range`}},
+		"METRICS_MAX_SERIES -1":   {env{"METRICS_MAX_SERIES": "-1"}, []string{`METRICS_MAX_SERIES="-1": out of range; want a whole number from 1 to 10000000 (0: the default)`}},
+		"METRICS_MAX_SERIES word": {env{"METRICS_MAX_SERIES": "lots"}, []string{`METRICS_MAX_SERIES="lots": not a whole number`}},
 		"LIBRATO_USER alone":      {env{"LIBRATO_USER": "ops@example.com"}, []string{"LIBRATO_USER is set but LIBRATO_TOKEN is not"}},
 		"LIBRATO_TOKEN alone":     {env{"LIBRATO_TOKEN": secretToken}, []string{"LIBRATO_TOKEN is set without LIBRATO_USER", "LIBRATO_API=measurements"}},
 		"LIBRATO_URL": {env{"LIBRATO_USER": "ops@example.com", "LIBRATO_TOKEN": secretToken, "LIBRATO_URL": "ftp://metrics.example.com"},

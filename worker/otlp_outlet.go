@@ -18,7 +18,12 @@ func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	oc.Prefix, oc.Tags, oc.Queue, oc.Logger, oc.Now = cfg.Metrics.Prefix, tags, w.opt.queue, w.log, w.opt.now
+	perRequest := oc.MaxPointsPerRequest
+	if perRequest <= 0 {
+		perRequest = otlpout.DefaultMaxPointsPerRequest
+	}
+	// One point per series (a measure is one histogram point).
+	oc.Prefix, oc.Tags, oc.Queue, oc.Logger, oc.Now = cfg.Metrics.Prefix, tags, w.queueFor(1, perRequest), w.log, w.opt.now
 	o, err := otlpout.New(oc)
 	if err != nil {
 		return fmt.Errorf("OTLP outlet: %w", err)

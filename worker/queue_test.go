@@ -13,13 +13,15 @@ import (
 )
 
 func TestQueueBound(t *testing.T) {
-	for _, tc := range []struct{ series, per, req, want int }{
-		{100_000, 4, 300, 3 * 1334},
-		{100_000, 7, 2000, 3 * 350},
-		{1000, 4, 300, outlet.DefaultMaxBatches},
+	for _, tc := range []struct{ series, per, req, floor, want int }{
+		{100_000, 4, 300, outlet.DefaultMaxBatches, 3 * 1334},
+		{100_000, 7, 2000, outlet.DefaultMaxBatches, 3 * 350},
+		{1000, 4, 300, outlet.DefaultMaxBatches, outlet.DefaultMaxBatches},
+		{2000, 4, 300, sharedQueueMin, 3 * 27},
+		{100, 4, 300, sharedQueueMin, sharedQueueMin},
 	} {
-		if got := queueBound(tc.series, tc.per, tc.req); got != tc.want {
-			t.Errorf("queueBound(%d, %d, %d) = %d, want %d", tc.series, tc.per, tc.req, got, tc.want)
+		if got := queueBound(tc.series, tc.per, tc.req, tc.floor); got != tc.want {
+			t.Errorf("queueBound(%d, %d, %d, %d) = %d, want %d", tc.series, tc.per, tc.req, tc.floor, got, tc.want)
 		}
 	}
 }

@@ -468,7 +468,10 @@ func TestSharedStateRedisPaused(t *testing.T) {
 // what it received since its last hand-over (REDIS_HANDOVER), nothing
 // earlier; the other worker sends everything else, never more than was sent.
 func TestSharedStateKill9LossBound(t *testing.T) {
-	e := newSharedEnv(t)
+	// The killed worker's leases (balanced: half of them) lapse after
+	// REDIS_LEASE_TTL; b then flushes its buckets too.
+	const ttl = 2 * time.Second
+	e := newSharedEnv(t, "REDIS_LEASE_TTL="+ttl.String())
 	b := startProc(t, e.bin, e.env) // first: it takes every partition's lease
 	waitFor(t, "b to lead", 5*time.Second, func() bool {
 		v, _ := e.redis.Do("EXISTS", "dm:{p3}:lease")
@@ -485,7 +488,7 @@ func TestSharedStateKill9LossBound(t *testing.T) {
 	<-s.done
 
 	// Delivered by b: every bucket that had anything handed over.
-	time.Sleep(e2eRes + e2eGrace + 2*time.Second)
+	time.Sleep(e2eRes + e2eGrace + ttl + 2*time.Second)
 	b.term(t)
 	got := map[int64]float64{}
 	for _, m := range e.fake.Measurements() {

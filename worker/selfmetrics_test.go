@@ -58,6 +58,9 @@ func registeredNames(t *testing.T, cfg Config, opt options) []string {
 // added are the self-metrics registered since testdata/selfmetrics.txt was
 // captured, with why.
 var added = map[string]string{
+	"worker.outlet.librato.push_waits counter":      "issue 18: flushes that waited for room in a full outlet queue (backpressure with REDIS_URL)",
+	"worker.outlet.otlp.push_waits counter":         "issue 18: as for Librato",
+	"worker.outlet.remote_write.push_waits counter": "issue 18: as for Librato",
 	"worker.outlet.librato.closed_drops counter":    "Librato shares the outlet skeleton (internal/outlet.Base), which counts buckets written after Close",
 	"worker.http.bytes_in_flight gauge":             "issue 20: the one budget of request bytes being read and decoded on PORT",
 	"worker.otlp.busy counter":                      "issue 20: OTLP requests answered 503 because that budget was spent",

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
+	"github.com/dynometrics/dynometrics/internal/otlpout/otlptest"
 	"github.com/dynometrics/dynometrics/internal/store/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -57,6 +60,37 @@ func leaseHolders(t *testing.T, rdb *redis.Client) map[string]int {
 		}
 		_, id, _ := strings.Cut(v, " ")
 		out[id]++
+	}
+	return out
+}
+
+// partitionOf mirrors internal/store's partition of a series: FNV-1a of
+// name NUL source, or of app NUL name NUL source for a series of an app
+// (multi-app mode), modulo the partition count n.
+func partitionOf(app, name, source string, n int) int {
+	key := name + "\x00" + source
+	if app != "" {
+		key = app + "\x00" + key
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum64() % uint64(n))
+}
+
+// sentPartitions returns, per worker (its OTEL_RESOURCE_ATTRIBUTES
+// worker=…), the partitions of the req series it sent to the OTLP receiver
+// for the bucket starting at start.
+func sentPartitions(r *otlptest.Receiver, start int64) map[string]map[int]bool {
+	out := map[string]map[int]bool{}
+	for _, p := range r.Points() {
+		if p.Name != testPrefix+".req" || p.Time.Add(-e2eRes).Unix() != start {
+			continue
+		}
+		w := p.Resource["worker"]
+		if out[w] == nil {
+			out[w] = map[int]bool{}
+		}
+		out[w][partitionOf("", "req", p.Attrs["source"], balancePartitions)] = true
 	}
 	return out
 }
@@ -108,23 +142,28 @@ func (p *proc) counted(re *regexp.Regexp) int64 {
 	return sum
 }
 
-// TestSharedStateBalancedLeases: four workers each come to hold 4 of the
-// 16 partitions (seen in Redis' lease keys and in each worker's
-// worker.redis.leases gauge) and flush their share of every bucket; one
-// leaves (SIGTERM) and the other three hold 6, 5 and 5 within the
-// documented time; the strict fake Librato gets every (series, bucket)
-// exactly once with its exact aggregate.
+// TestSharedStateBalancedLeases, in the default mode (REDIS_BALANCE
+// unset): four workers each come to hold 4 of the 16 partitions (seen in
+// Redis' lease keys and in each worker's worker.redis.leases gauge) and
+// flush their share of every bucket: the OTLP receiver gets one bucket's 16
+// partitions from the four workers, 4 each, none from two. One leaves
+// (SIGTERM) and the other three hold 6, 5 and 5 within the documented time;
+// a new one joins them and the four hold 4 × 4 again within it. The strict
+// fake Librato gets every (series, bucket) exactly once with its exact
+// aggregate.
 func TestSharedStateBalancedLeases(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU
 	bin := buildBinary(t, ".")
 	srv := redistest.Start(t)
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
+	otlp := otlptest.New(t, otlptest.Options{})
 	env := []string{
 		"DRAIN_USER=" + testUser, "DRAIN_PASSWORD=" + testPass, "METRICS_PREFIX=" + testPrefix,
 		"METRICS_RESOLUTION=" + e2eRes.String(), "METRICS_GRACE=" + e2eGrace.String(),
 		"REDIS_URL=" + srv.URL, "REDIS_HANDOVER=" + e2eHandover.String(),
-		"REDIS_PARTITIONS=" + strconv.Itoa(balancePartitions), "REDIS_LEASE_TTL=2s", "REDIS_BALANCE=true",
+		"REDIS_PARTITIONS=" + strconv.Itoa(balancePartitions), "REDIS_LEASE_TTL=2s",
 		"LIBRATO_USER=" + testLUser, "LIBRATO_TOKEN=" + testLToken, "LIBRATO_URL=" + fake.URL,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp.URL,
 		"SHUTDOWN_TIMEOUT=10s", "EMITTER_INTERVAL=" + e2eRes.String(),
 	}
 	opt, err := redis.ParseURL(srv.URL)
@@ -134,7 +173,10 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 
-	procs := []*proc{startProc(t, bin, env), startProc(t, bin, env), startProc(t, bin, env), startProc(t, bin, env)}
+	var procs []*proc
+	for i := range 4 {
+		procs = append(procs, startProc(t, bin, append(slices.Clone(env), fmt.Sprintf("OTEL_RESOURCE_ATTRIBUTES=worker=w%d", i))))
+	}
 	joined := time.Now()
 	o := newOracle()
 	s := &sender{o: o, stop: make(chan struct{}), done: make(chan struct{})}
@@ -168,6 +210,8 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 		return free == 0 && slices.Equal(c, []int{4, 4, 4, 4})
 	})
 	t.Logf("balanced %v after the last worker joined", time.Since(joined).Round(100*time.Millisecond))
+	// A bucket that starts after the balance and ends before anyone leaves.
+	shareBucket := time.Now().Truncate(e2eRes).Add(2 * e2eRes).Unix()
 	if d := time.Since(joined); d > bound+2*time.Second { // + the workers' start-up
 		t.Errorf("balanced after %v, documented bound %v", d, bound)
 	}
@@ -211,16 +255,49 @@ func TestSharedStateBalancedLeases(t *testing.T) {
 	if took > bound {
 		t.Errorf("rebalanced after %v, documented bound %v", took, bound)
 	}
+	// One joins the running fleet: 4 × 4 again, in time.
+	time.Sleep(e2eRes)
+	joiner := startProc(t, bin, append(slices.Clone(env), "OTEL_RESOURCE_ATTRIBUTES=worker=w4"))
+	joinedAt := time.Now()
+	s.set(procs[0], procs[1], procs[2], joiner)
+	waitFor(t, "4 workers holding 4 partitions each after a join", 20*time.Second, func() bool {
+		c, free := shares(leaseHolders(t, rdb))
+		return free == 0 && slices.Equal(c, []int{4, 4, 4, 4})
+	})
+	tookJoin := time.Since(joinedAt)
+	t.Logf("rebalanced %v after a worker joined the running fleet", tookJoin.Round(100*time.Millisecond))
+	if tookJoin > bound {
+		t.Errorf("rebalanced after %v after a join, documented bound %v", tookJoin, bound)
+	}
 	time.Sleep(3 * e2eRes)
 	close(s.stop)
 	<-s.done
 
 	waitDelivered(t, fake, o, 30*time.Second)
-	for _, p := range procs[:3] {
+	for _, p := range append(procs[:3], joiner) {
 		p.term(t)
 	}
 	checkLibratoExact(t, fake, o, false)
-	for _, p := range procs {
+	// One bucket, four flushers: each sent its 4 partitions, no partition
+	// came from two workers, and all 16 came.
+	byWorker := sentPartitions(otlp, shareBucket)
+	from := map[int]string{}
+	for w, ps := range byWorker {
+		if len(ps) != balancePartitions/4 {
+			t.Errorf("bucket %d: worker %s flushed partitions %v, want 4 of them", shareBucket, w, slices.Sorted(maps.Keys(ps)))
+		}
+		for p := range ps {
+			if other, dup := from[p]; dup {
+				t.Errorf("bucket %d: partition %d flushed by %s and %s", shareBucket, p, other, w)
+			}
+			from[p] = w
+		}
+	}
+	if len(byWorker) != 4 || len(from) != balancePartitions {
+		t.Errorf("bucket %d: %d workers flushed %d partitions, want 4 workers and all %d", shareBucket, len(byWorker), len(from), balancePartitions)
+	}
+	t.Logf("bucket %d: partitions flushed per worker: %v", shareBucket, byWorker)
+	for _, p := range append(procs, joiner) {
 		if out := p.stderr.String(); strings.Contains(out, "level=ERROR") {
 			t.Errorf("worker log has an error:\n%s", out)
 		}

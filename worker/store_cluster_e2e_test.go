@@ -23,7 +23,7 @@ func TestSharedStateRedisCluster(t *testing.T) {
 	env := []string{
 		"DRAIN_USER=" + testUser, "DRAIN_PASSWORD=" + testPass, "METRICS_PREFIX=" + testPrefix,
 		"METRICS_RESOLUTION=" + e2eRes.String(), "METRICS_GRACE=" + e2eGrace.String(),
-		"REDIS_URL=" + c.URL, "REDIS_CLUSTER=true", "REDIS_BALANCE=true", "REDIS_HANDOVER=" + e2eHandover.String(), "REDIS_PARTITIONS=8",
+		"REDIS_URL=" + c.URL, "REDIS_CLUSTER=true", "REDIS_HANDOVER=" + e2eHandover.String(), "REDIS_PARTITIONS=8",
 		"LIBRATO_USER=" + testLUser, "LIBRATO_TOKEN=" + testLToken, "LIBRATO_URL=" + fake.URL,
 		"SHUTDOWN_TIMEOUT=10s", "EMITTER_INTERVAL=1h",
 	}

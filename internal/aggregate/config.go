@@ -144,7 +144,11 @@ func resolutionProblem(d time.Duration) string {
 type Env struct {
 	Resolution time.Duration `envconfig:"METRICS_RESOLUTION" default:"60s" accepts:"whole seconds from 1s to 24h that divide a day, e.g. 10s or 60s" desc:"bucket width"`
 	Grace      time.Duration `envconfig:"METRICS_GRACE" default:"10s" accepts:"a duration from 0s (none) to 1h, e.g. 10s" desc:"wait after a bucket's end for late lines before flushing it (2s with -stdin)"`
+	MaxSeries  int           `envconfig:"METRICS_MAX_SERIES" default:"100000" accepts:"a whole number from 1 to 10000000 (0: the default)" desc:"series per bucket this worker aggregates (2x that open in all buckets: the memory bound); with REDIS_URL a merged bucket holds up to this many per worker"`
 }
+
+// MaxMaxSeries bounds METRICS_MAX_SERIES.
+const MaxMaxSeries = 10_000_000
 
 // Validate checks the variables; errors are *envcfg.Error.
 func (e Env) Validate() error {
@@ -155,13 +159,16 @@ func (e Env) Validate() error {
 	if e.Grace < 0 || e.Grace > MaxGrace {
 		errs = append(errs, envcfg.Bad("METRICS_GRACE", "out of range"))
 	}
+	if e.MaxSeries < 0 || e.MaxSeries > MaxMaxSeries {
+		errs = append(errs, envcfg.Bad("METRICS_MAX_SERIES", "out of range"))
+	}
 	return errors.Join(errs...)
 }
 
 // Config returns the Aggregator's Config for e: METRICS_GRACE=0s means no
 // grace (Config's zero Grace would mean DefaultGrace).
 func (e Env) Config() Config {
-	c := Config{Resolution: e.Resolution, Grace: e.Grace}
+	c := Config{Resolution: e.Resolution, Grace: e.Grace, MaxSeries: e.MaxSeries}
 	if c.Grace == 0 {
 		c.Grace = -1
 	}

@@ -22,9 +22,14 @@ func TestEnv(t *testing.T) {
 		"2 days":    {Env{Resolution: 48 * time.Hour}, "METRICS_RESOLUTION: outside [1s, 24h0m0s]", 0},
 		"long wait": {Env{Resolution: time.Minute, Grace: 2 * time.Hour}, "METRICS_GRACE: out of range", 0},
 		"negative":  {Env{Resolution: time.Minute, Grace: -time.Second}, "METRICS_GRACE: out of range", 0},
+		"no series": {Env{Resolution: time.Minute, Grace: time.Second, MaxSeries: -1}, "METRICS_MAX_SERIES: out of range", 0},
+		"too many":  {Env{Resolution: time.Minute, Grace: time.Second, MaxSeries: MaxMaxSeries + 1}, "METRICS_MAX_SERIES: out of range", 0},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			if tc.env.MaxSeries == 0 {
+				tc.env.MaxSeries = DefaultMaxSeries // envconfig's default
+			}
 			err := tc.env.Validate()
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {

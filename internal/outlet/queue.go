@@ -50,8 +50,17 @@ type QueueConfig struct {
 	AuthLogEvery time.Duration // credentials errors are logged at most this often (default 1m)
 	// MaxRetryAfter caps the delay a RetryAfterError asks for (default 5m).
 	MaxRetryAfter time.Duration
-	Logger        *slog.Logger     // default slog.Default()
-	Now           func() time.Time // clock for the age bound and log intervals; default time.Now
+	// Wait, when positive, is backpressure instead of a drop: Push on a
+	// full queue waits for a batch to start sending, up to Wait, and only
+	// then drops the oldest. Once a wait ran out, pushes drop at once again
+	// until a batch starts (a receiver that is down does not stall every
+	// push for Wait). For producers that keep what a drop loses elsewhere
+	// and would rather go at the receiver's pace (the shared state: a
+	// bucket a drop loses stays in Redis and is resent whole). Default 0:
+	// drop the oldest at once.
+	Wait   time.Duration
+	Logger *slog.Logger     // default slog.Default()
+	Now    func() time.Time // clock for the age bound and log intervals; default time.Now
 
 	// Backoff, when set, replaces the default retry delay: it gets the number
 	// of consecutive failures of one batch (1 for the first) and returns how
@@ -72,6 +81,7 @@ type QueueStats struct {
 	DroppedMeasurements int64         `metric:"measurements_dropped,drop"` // measurements in them
 	Depth               int           `metric:"queue_depth,gauge"`         // batches waiting now, including those in flight or waiting to be retried
 	LastLatency         time.Duration `metric:"latency_ms,gauge"`          // of the last accepted request
+	PushWaits           int64         `metric:"push_waits"`                // pushes that found the queue full and waited for room (QueueConfig.Wait: backpressure)
 
 	Unauthorized     int64 `metric:"-"`                               // failed attempts that were credentials errors (also counted in Failed)
 	DroppedFull      int64 `metric:"batches_dropped.queue_full,drop"` // batches dropped because MaxBatches were already queued
@@ -110,6 +120,8 @@ type Queue struct {
 
 	mu         sync.Mutex
 	cond       *sync.Cond // signalled on push, close and abort
+	room       *sync.Cond // signalled when a batch leaves the ring, on close and abort (Push waiting, Wait)
+	stalled    bool       // a Push's Wait ran out with no batch started since
 	ring       ring
 	held       []*Batch // batches taken by workers and not yet settled, per worker
 	closed     bool
@@ -172,6 +184,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 		held: make([]*Batch, cfg.Concurrency),
 	}
 	q.cond = sync.NewCond(&q.mu)
+	q.room = sync.NewCond(&q.mu)
 	q.throttled = throttle.New(q.log, cfg.AuthLogEvery, cfg.Now)
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -202,12 +215,40 @@ func (q *Queue) Push(b Batch) {
 		q.dropLocked(&b, reasonExpired, nil)
 		return
 	}
+	if q.ring.len() == len(q.ring.buf) && q.cfg.Wait > 0 && !q.stalled {
+		q.waitRoomLocked()
+		if q.closed {
+			q.dropLocked(&b, reasonShutdown, nil)
+			return
+		}
+	}
 	if q.ring.len() == len(q.ring.buf) {
 		old := q.ring.pop()
 		q.dropLocked(&old, reasonFull, nil)
 	}
 	q.ring.push(b)
 	q.cond.Signal()
+}
+
+// waitRoomLocked waits, with q.mu held, until the ring has room, the queue
+// closes or aborts, or Wait passes (then the queue counts as stalled until
+// a batch starts).
+func (q *Queue) waitRoomLocked() {
+	q.stats.PushWaits++
+	expired := false
+	t := time.AfterFunc(q.cfg.Wait, func() {
+		q.mu.Lock()
+		expired = true
+		q.room.Broadcast()
+		q.mu.Unlock()
+	})
+	defer t.Stop()
+	for q.ring.len() == len(q.ring.buf) && !q.closed && !q.aborted && !expired {
+		q.room.Wait()
+	}
+	if q.ring.len() == len(q.ring.buf) && expired {
+		q.stalled = true
+	}
 }
 
 // Close stops accepting batches and keeps sending until the queue is empty or ctx
@@ -224,6 +265,7 @@ func (q *Queue) close(ctx context.Context) error {
 	q.mu.Lock()
 	q.closed = true
 	q.cond.Broadcast()
+	q.room.Broadcast()
 	q.unlock()
 
 	select {
@@ -234,6 +276,7 @@ func (q *Queue) close(ctx context.Context) error {
 	q.mu.Lock()
 	q.aborted = true
 	q.cond.Broadcast()
+	q.room.Broadcast()
 	q.unlock()
 	q.abort()
 	<-q.done
@@ -308,6 +351,8 @@ func (q *Queue) next(id int, b *Batch) bool {
 			continue
 		}
 		*b = q.ring.pop()
+		q.stalled = false
+		q.room.Signal()
 		if q.expiredLocked(b) {
 			q.dropLocked(b, reasonExpired, nil)
 			q.unlock() // run its Done before waiting again

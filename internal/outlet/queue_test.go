@@ -632,3 +632,60 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueWaitBackpressure: with Wait, a full queue makes Push wait for a
+// batch to start instead of dropping the oldest, so that a producer faster
+// than the receiver (a merged bucket larger than the queue) gets every batch
+// delivered, at the receiver's pace; and once a wait ran out (the receiver
+// stopped taking batches) pushes drop at once again, counted, until a batch
+// starts.
+func TestQueueWaitBackpressure(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		wait    time.Duration
+		dropped int64
+	}{
+		{"drop oldest", 0, 17},
+		{"backpressure", 10 * time.Second, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFakeSender(func(*Batch, int) error { time.Sleep(time.Millisecond); return nil })
+			q := NewQueue(s, QueueConfig{Concurrency: 1, MaxBatches: 2, Backoff: noBackoff, Wait: tc.wait, Logger: slog.New(slog.DiscardHandler), Now: (&fakeClock{now: t0}).Now})
+			for i := range 20 {
+				q.Push(batch(i))
+			}
+			if err := closeWithin(t, q, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			st := q.Stats()
+			if tc.dropped == 0 && (st.Dropped != 0 || len(s.got()) != 20 || st.PushWaits == 0) {
+				t.Fatalf("delivered %d of 20, stats %+v", len(s.got()), st)
+			}
+			if tc.dropped > 0 && (st.DroppedFull < 1 || int64(len(s.got()))+st.DroppedFull != 20 || st.PushWaits != 0) {
+				t.Fatalf("delivered %d, stats %+v; want drops adding up to 20", len(s.got()), st)
+			}
+		})
+	}
+	t.Run("receiver stopped", func(t *testing.T) {
+		s := newFakeSender(nil)
+		s.block = make(chan struct{})
+		q := NewQueue(s, QueueConfig{Concurrency: 1, MaxBatches: 2, Backoff: noBackoff, Wait: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Now: (&fakeClock{now: t0}).Now})
+		q.Push(batch(0))
+		waitFor(t, func() bool { return s.inFlight.Load() == 1 })
+		began := time.Now()
+		for i := 1; i <= 10; i++ {
+			q.Push(batch(i))
+		}
+		// One wait of 100 ms, then drops at once: not 8 waits.
+		if d := time.Since(began); d > 600*time.Millisecond {
+			t.Fatalf("10 pushes on a stalled queue took %v", d)
+		}
+		if st := q.Stats(); st.PushWaits != 1 || st.DroppedFull != 8 {
+			t.Fatalf("stats %+v, want 1 wait and 8 dropped", st)
+		}
+		close(s.block)
+		if err := closeWithin(t, q, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

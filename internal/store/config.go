@@ -72,8 +72,9 @@ type Config struct {
 	Cluster bool
 
 	// Balance spreads the partitions' leases over the live workers
-	// (REDIS_BALANCE; see docs/shared-state.md); false: a worker takes
-	// every free lease, so one worker usually flushes everything.
+	// (REDIS_BALANCE, true by default; see docs/shared-state.md); false: a
+	// worker takes every free lease, so one worker usually flushes
+	// everything.
 	Balance bool
 
 	Partitions int    // DefaultPartitions; every worker of an app must use the same number
@@ -113,7 +114,7 @@ type Env struct {
 	URL           string        `envconfig:"REDIS_URL" accepts:"redis://[user:password@]host:port[/db] or rediss://… (Heroku Key-Value Store sets it)" desc:"share state across workers and restarts; unset: this worker alone"`
 	TLSSkipVerify bool          `envconfig:"REDIS_TLS_SKIP_VERIFY" default:"false" accepts:"true or false; true only with a rediss:// REDIS_URL" desc:"accept any certificate (Heroku Key-Value Store's is self-signed)"`
 	Cluster       bool          `envconfig:"REDIS_CLUSTER" default:"false" accepts:"true or false; true: REDIS_URL names any node of a Redis Cluster (database 0)" desc:"use a Redis Cluster client: the partitions spread over the cluster's nodes"`
-	Balance       bool          `envconfig:"REDIS_BALANCE" default:"false" accepts:"true or false, the same on every worker of the app" desc:"spread the partitions' flush leases evenly over the live workers (each flushes its share); false: the first worker flushes every partition"`
+	Balance       bool          `envconfig:"REDIS_BALANCE" default:"true" accepts:"true or false, the same on every worker of the app" desc:"spread the partitions' flush leases evenly over the live workers (each flushes its share); false: the first worker flushes every partition (the lease round before balancing, kept as a way back)"`
 	Handover      time.Duration `envconfig:"REDIS_HANDOVER" default:"2s" accepts:"a positive duration shorter than METRICS_GRACE, e.g. 2s" desc:"how often partial buckets go to Redis: what a crash (kill -9) can lose"`
 	FallbackAfter time.Duration `envconfig:"REDIS_FALLBACK_AFTER" default:"2m" accepts:"a positive duration, e.g. 2m" desc:"Redis unreachable this long: send due buckets from this worker alone"`
 	Partitions    int           `envconfig:"REDIS_PARTITIONS" default:"16" accepts:"1 to 1024, the same on every worker of the app" desc:"series partitions in Redis"`

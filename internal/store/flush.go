@@ -117,7 +117,10 @@ func (s *Store) Tick(ctx context.Context) {
 	if len(held) == 0 {
 		return
 	}
-	if time.Now().UnixNano() < s.holdUntil.Load() {
+	// No flush while the last lease round did not reach Redis (it may be
+	// back for this round's requests, not yet for the other workers'
+	// retried hand-overs), nor during the hold that follows its return.
+	if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
 		s.stats.flushWaits.Add(1)
 		return
 	}
@@ -150,38 +153,60 @@ func (s *Store) Tick(ctx context.Context) {
 			s.failed("pending", err, "store: cannot list due buckets; retrying", "partition", h.p)
 			continue
 		}
-		for _, str := range starts {
-			start, err := strconv.ParseInt(str, 10, 64)
-			if err != nil {
-				continue
-			}
-			if !s.valid(h.p, h.token) {
-				break // the lease lapsed meanwhile: the next holder flushes the rest
-			}
-			if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
-				// Redis was away from this worker's lease round, or is just
-				// back (a round trip of this Tick sent before may only now
-				// have been answered): a fallen-back worker's record first.
-				s.stats.flushWaits.Add(1)
-				return
-			}
-			k := pkey{h.p, start}
-			s.mu.Lock()
-			_, busy := s.flights[k]
-			r := s.retry[k]
-			s.mu.Unlock()
-			if busy || r.given || now.Before(r.at) {
-				continue
-			}
-			if err := s.flush(ctx, k, h.token, r.attempts, now); err != nil {
-				if s.fenced(h.p, h.token, err) {
-					break
-				}
-				s.flushFailed(ctx, k, h.token, r, err, now)
-				continue // every other bucket and partition goes on
-			}
+		if s.flushDue(ctx, h, starts, now) {
+			s.drained(h, cutoff)
 		}
 	}
+}
+
+// drained notes that every bucket of a partition this worker is leaving
+// due at cutoff was handed to the outlets (or waits for its own retry,
+// which the next holder takes over): releaseLeaving may give the lease up
+// once those deliveries settled, as long as no other bucket came due since.
+func (s *Store) drained(h heldLease, cutoff int64) {
+	s.mu.Lock()
+	if l := s.held[h.p]; l != nil && l.token == h.token && l.leaving {
+		l.drained, l.drainedCut = true, cutoff
+	}
+	s.mu.Unlock()
+}
+
+// flushDue flushes the due buckets (starts) of one held partition, oldest
+// first; it reports whether it went through them all (false: the lease
+// lapsed or was fenced meanwhile).
+func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now time.Time) bool {
+	for _, str := range starts {
+		start, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			continue
+		}
+		if !s.valid(h.p, h.token) {
+			return false // the lease lapsed meanwhile: the next holder flushes the rest
+		}
+		if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
+			// Redis went away from the lease round, or came back, while this
+			// round flushed: a fallen-back worker's record and the others'
+			// retried hand-overs first.
+			s.stats.flushWaits.Add(1)
+			return false
+		}
+		k := pkey{h.p, start}
+		s.mu.Lock()
+		_, busy := s.flights[k]
+		r := s.retry[k]
+		s.mu.Unlock()
+		if busy || r.given || now.Before(r.at) {
+			continue
+		}
+		if err := s.flush(ctx, k, h.token, r.attempts, now); err != nil {
+			if s.fenced(h.p, h.token, err) {
+				return false
+			}
+			s.flushFailed(ctx, k, h.token, r, err, now)
+			continue // every other bucket and partition goes on
+		}
+	}
+	return true
 }
 
 // flushFailed schedules the retry of a bucket whose flush failed, with its
@@ -284,9 +309,13 @@ type lease struct {
 	token int64     // fencing token: every flush-side script checks it
 	since time.Time // when taken (cfg.Now), for LeaseSettle
 	until time.Time // wall clock: the lease is surely still ours before this
-	// leaving: above this worker's fair share; no new flush starts on it,
-	// and Tick releases it once its deliveries settled.
-	leaving bool
+	// leaving: above this worker's fair share; Tick releases it once a
+	// flush round went through its due buckets (drained, up to the due
+	// cutoff drainedCut), their deliveries settled and no other bucket
+	// came due since.
+	leaving    bool
+	drained    bool
+	drainedCut int64
 }
 
 // heldLease is a partition ready to flush and its token.
@@ -330,11 +359,11 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		}
 	})
 	if len(look) != n+1 {
-		s.renewDown.Store(true)
+		s.leaseRound(false)
 		return nil, err
 	}
 	ids, lerr := look[0].(*redis.Cmd).StringSlice()
-	s.leaseRoundDone(lerr == nil)
+	s.leaseRound(lerr == nil)
 	free := make([]bool, n)
 	for p := range n {
 		_, gerr := look[p+1].(*redis.StringCmd).Result()
@@ -383,7 +412,11 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		return a - b
 	})
 	for i, p := range keep {
-		s.held[p].leaving = i >= target
+		l := s.held[p]
+		l.leaving = i >= target
+		if !l.leaving {
+			l.drained = false
+		}
 	}
 	need := target - len(keep)
 	last := make([]int64, n)
@@ -429,7 +462,32 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	if len(cmds) != len(try) {
 		return nil, err
 	}
+	s.leaseRound(reached(cmds))
 	return s.applyLeases(try, cmds, sent, ttl, lerr)
+}
+
+// reached says whether some command of a pipeline got a reply of Redis'
+// own (the others may have failed for reasons of their own: a damaged key).
+func reached(cmds []redis.Cmder) bool {
+	return slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Err() == nil || isFenced(c.Err()) })
+}
+
+// leaseRound records whether a lease round reached Redis. The first that
+// does after one that did not holds this worker's flushes back
+// (holdFlushes) before any lease it renews counts as held again: requests
+// sent while Redis did not answer (a paused or partitioned Redis) run when
+// it answers again, this worker's lease renewals among them, and a flush
+// round right then would close buckets whose partials the other workers,
+// cut off too, have not handed over yet.
+func (s *Store) leaseRound(ok bool) {
+	if !ok {
+		s.renewDown.Store(true)
+		return
+	}
+	if s.renewDown.Load() {
+		s.holdFlushes() // before the flag clears: Tick checks the flag, then the hold
+		s.renewDown.Store(false)
+	}
 }
 
 // holdFlushes holds this worker's flushes back for a while after it
@@ -447,23 +505,6 @@ func (s *Store) holdFlushes() {
 		return
 	}
 	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
-}
-
-// leaseRoundDone records whether a lease round reached Redis. The first
-// that does after one that did not holds flushes back (holdFlushes): a
-// worker that fell back while Redis was away records what its fallback sent
-// at its first hand-over, before this worker closes those buckets. The hold
-// is set before the "down" mark is cleared, so that a flush round that
-// checks both (Tick, before each bucket) never sees neither.
-func (s *Store) leaseRoundDone(reached bool) {
-	if !reached {
-		s.renewDown.Store(true)
-		return
-	}
-	if s.renewDown.Load() {
-		s.holdFlushes()
-		s.renewDown.Store(false)
-	}
 }
 
 // renewAll (REDIS_BALANCE off) renews the leases held and tries to take the others, in one round
@@ -494,10 +535,10 @@ func (s *Store) renewAll(ctx context.Context) ([]int, error) {
 		}
 	})
 	if len(cmds) != s.cfg.Partitions {
-		s.renewDown.Store(true)
+		s.leaseRound(false)
 		return nil, err
 	}
-	s.leaseRoundDone(slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Err() == nil }))
+	s.leaseRound(reached(cmds))
 	all := make([]int, len(cmds))
 	for p := range all {
 		all[p] = p
@@ -531,9 +572,15 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 			delete(s.held, p)
 			continue
 		}
+		since := now
+		if tok < 0 {
+			// Taken from a clean release: nothing of the last holder's
+			// is in flight, no settling time.
+			tok, since = -tok, now.Add(-max(s.cfg.LeaseSettle, 0))
+		}
 		l := s.held[p]
 		if l == nil || l.token != tok {
-			l = &lease{token: tok, since: now}
+			l = &lease{token: tok, since: since}
 			s.held[p] = l
 		}
 		l.until = sent.Add(ttl * 9 / 10)
@@ -547,11 +594,13 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 	return held, nil
 }
 
-// releaseLeaving gives up the leases renew marked leaving whose deliveries
-// have all settled (recorded in Redis by processSettled), so that the
-// worker that takes the partition over finds every verdict and resends
-// nothing. Called by Tick, between two flush rounds: no flush of the
-// partition is under way.
+// releaseLeaving gives up the leases renew marked leaving once the last
+// flush round handed every bucket due now to the outlets and their
+// deliveries have all settled (recorded in Redis by processSettled), so
+// that the worker that takes the partition over finds every verdict,
+// resends nothing, and has no bucket overdue (it takes the lease from a
+// clean release and flushes at once, without LeaseSettle). Called by Tick,
+// between two flush rounds: no flush of the partition is under way.
 func (s *Store) releaseLeaving(ctx context.Context) {
 	if !s.cfg.Balance {
 		return
@@ -560,10 +609,11 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 	defer s.rmu.Unlock()
 	s.pmu.Lock() // no verdict of ours is being recorded
 	defer s.pmu.Unlock()
+	cutoff := dueCutoff(s.cfg.Now(), s.cfg.Resolution, s.cfg.Grace)
 	s.mu.Lock()
 	var out []int
 	for p, l := range s.held {
-		if !l.leaving {
+		if !l.leaving || !l.drained || l.drainedCut != cutoff {
 			continue
 		}
 		busy := false
@@ -584,7 +634,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 	}
 	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for _, p := range out {
-			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease()}, s.cfg.ID)
+			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease(), s.keys(p).epoch()}, s.cfg.ID)
 		}
 	})
 	if err != nil && len(cmds) != len(out) {
@@ -600,17 +650,20 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 }
 
 // ready returns the partitions whose lease is surely held and was taken at
-// least LeaseSettle ago, ascending: a worker that just took a partition over
-// leaves the previous holder, whose Redis connection may have stalled, time
-// to record the deliveries its outlets settled meanwhile, so that it does
-// not resend them.
+// least LeaseSettle ago (or from a clean release), ascending: a worker that
+// just took a partition over from a holder whose lease lapsed leaves that
+// holder, whose Redis connection may have stalled, time to record the
+// deliveries its outlets settled meanwhile, so that it does not resend
+// them. Partitions marked leaving are flushed too, until releaseLeaving
+// gives them up: a bucket that comes due during a move is delivered on
+// time by the worker that holds it, not after the move.
 func (s *Store) ready() []heldLease {
 	now, wall := s.cfg.Now(), time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []heldLease
 	for p, l := range s.held {
-		if !l.leaving && wall.Before(l.until) && now.Sub(l.since) >= s.cfg.LeaseSettle {
+		if wall.Before(l.until) && now.Sub(l.since) >= s.cfg.LeaseSettle {
 			out = append(out, heldLease{p, l.token})
 		}
 	}
@@ -1033,7 +1086,7 @@ func (s *Store) Release(ctx context.Context) error {
 	s.mu.Unlock()
 	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 		for _, p := range held {
-			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease()}, s.cfg.ID)
+			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease(), s.keys(p).epoch()}, s.cfg.ID)
 		}
 	})
 	// Best effort: the others rebalance at their next renewal; a heartbeat

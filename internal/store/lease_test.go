@@ -185,3 +185,67 @@ func TestVerdictRecordedOnArrival(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestLeavingPartitionFlushedBeforeRelease: a worker above its share keeps
+// flushing the partitions it is leaving until a round handed everything
+// due to the outlets; only then does it release them, and the worker that
+// takes them from that clean release flushes at once (no LeaseSettle): a
+// bucket that comes due during a move is not held back by it.
+func TestLeavingPartitionFlushedBeforeRelease(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	start := time.Now().Truncate(res).Add(-time.Hour)
+	c := &clock{t: start.Add(time.Second)}
+	r := &recorder{}
+	settle := time.Minute // on the fake clock: only a clean take skips it
+	mk := func(id string) *Store {
+		s, err := Open(Config{URL: srv.URL, Partitions: 4, Resolution: res, Grace: 2 * time.Second, ID: id, Balance: true,
+			Outlets: []string{"librato"}, Deliver: r.deliver("librato"), Now: c.now, LeaseTTL: 5 * time.Second,
+			LeaseSettle: settle, OpTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := mk("a")
+	vals := map[[2]string][]float64{}
+	for i := range 40 {
+		vals[[2]string{"req", fmt.Sprintf("web.%d", i)}] = []float64{1}
+	}
+	if err := a.Handover(ctx, takeFrom(t, start, metric.Counter, vals)); err != nil {
+		t.Fatal(err)
+	}
+	a.Tick(ctx) // a alone: takes all 4 (fresh leases: they settle)
+	c.set(start.Add(settle + res + 2*time.Second))
+	b := mk("b")
+	b.Tick(ctx) // b announces itself; nothing free
+	a.Tick(ctx) // a sees 2 workers: 2 leaving, yet it flushes the due bucket in all 4
+	if st := a.Stats(); st.BucketsFlushed != 4 || st.LeasesReleased != 0 {
+		t.Fatalf("a flushed %d (partition, bucket)s and released %d leases, want 4 and 0", st.BucketsFlushed, st.LeasesReleased)
+	}
+	a.Tick(ctx) // the deliveries settled, nothing else due: released
+	if st := a.Stats(); st.LeasesReleased != 2 || st.Leases != 2 {
+		t.Fatalf("a released %d leases and holds %d, want 2 and 2", st.LeasesReleased, st.Leases)
+	}
+	// The next bucket: b takes the released partitions and flushes them
+	// in the same round, LeaseSettle (a minute) notwithstanding.
+	next := time.Unix(dueCutoff(c.now(), res, 2*time.Second), 0).Add(res)
+	if err := a.Handover(ctx, takeFrom(t, next, metric.Counter, vals)); err != nil {
+		t.Fatal(err)
+	}
+	c.set(next.Add(res + 2*time.Second))
+	b.Tick(ctx)
+	a.Tick(ctx)
+	sa, sb := a.Stats(), b.Stats()
+	if sb.Leases != 2 || sb.BucketsFlushed != 2 || sa.BucketsFlushed != 4+2 || sa.BucketsResent+sb.BucketsResent != 0 {
+		t.Fatalf("b holds %d and flushed %d, a flushed %d; resent %d; want 2, 2, 6, 0", sb.Leases, sb.BucketsFlushed, sa.BucketsFlushed, sa.BucketsResent+sb.BucketsResent)
+	}
+	n := 0
+	for _, bk := range r.buckets("librato") {
+		n += len(bk.Series)
+	}
+	if n != 2*len(vals) {
+		t.Fatalf("delivered %d series in two buckets, want %d", n, 2*len(vals))
+	}
+}

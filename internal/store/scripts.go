@@ -169,6 +169,12 @@ return {r, pruned}
 // the lease until then keeps its token too, so that its deliveries in
 // flight stay valid.
 //
+// A lease its holder gave up with releaseScript (every delivery of it
+// settled and recorded) leaves the epoch negated: whoever takes it next
+// gets its token negated too (-token), which says "taken from a clean
+// release", and may flush at once instead of waiting LeaseSettle for a
+// holder that might still be recording verdicts.
+//
 //	KEYS: lease, epoch
 //	ARGV: holder id, ttl milliseconds, the caller's last token or 0, "1" if it holds the lease now
 var leaseScript = newScript(`
@@ -182,16 +188,18 @@ if v then
   return 0
 end
 local e = tonumber(redis.call('GET', KEYS[2]) or '0')
+local clean = e < 0
+if clean then e = -e end
 local tok
 if ARGV[3] ~= '0' and (tonumber(ARGV[3]) == e or (e == 0 and ARGV[4] == '1')) then
   tok = tonumber(ARGV[3])
-  if e == 0 then redis.call('SET', KEYS[2], ARGV[3]) end
 else
   local t = redis.call('TIME')
   tok = math.max(e + 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-  redis.call('SET', KEYS[2], string.format('%.0f', tok))
 end
+redis.call('SET', KEYS[2], string.format('%.0f', tok))
 redis.call('SET', KEYS[1], string.format('%.0f', tok) .. ' ' .. ARGV[1], 'PX', ARGV[2])
+if clean then return -tok end
 return tok
 `)
 
@@ -209,15 +217,21 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `)
 
-// releaseScript deletes a lease only if the caller holds it.
+// releaseScript deletes a lease only if the caller holds it, and marks
+// the release clean (the epoch negated, see leaseScript) when the lease's
+// token is still the epoch.
 //
-//	KEYS: lease; ARGV: holder id
+//	KEYS: lease, epoch; ARGV: holder id
 var releaseScript = newScript(`
 local v = redis.call('GET', KEYS[1])
-if v and string.match(v, '^%d+ (.*)$') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+if not v then return 0 end
+local tok, id = string.match(v, '^(%d+) (.*)$')
+if id ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') == tonumber(tok) then
+  redis.call('SET', KEYS[2], '-' .. tok)
 end
-return 0
+return 1
 `)
 
 // verdictScript records the outlets that settled a bucket for good (they
