@@ -14,7 +14,11 @@
 // is sent once, whole, whichever worker received its lines, and nothing is
 // lost at a restart. The live view (-view ADDR, or VIEW_PASSWORD on PORT)
 // charts the recent buckets per dyno and for the whole app, with a JSON API.
-// The worker's own health goes out as emitter lines every EMITTER_INTERVAL.
+// With DRAIN_SECRET one worker serves many apps (multi-app mode, with or
+// without REDIS_URL): each app drains with its own derived password, the app
+// is part of every series, and the drain queue and the series bound are
+// shared fairly per app. The worker's own health goes out as emitter lines
+// every EMITTER_INTERVAL (per app too in multi-app mode).
 //
 // All configuration comes from the environment; `worker -h` lists every
 // variable with its default. Every variable is checked before anything

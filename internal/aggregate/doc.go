@@ -9,7 +9,8 @@
 // (from the router line "… dyno=web.1 connect=1ms service=31ms …" or from
 // "measure#router.service=31ms source=web.1") goes into the bucket its own
 // timestamp falls in, aligned to the resolution in UTC (here 12:00:00 for
-// 60s), and into the series keyed by (name, source). When the bucket's end
+// 60s), and into the series keyed by (name, source) — (app, name, source) in
+// multi-app mode (metric.Measurement.App). When the bucket's end
 // plus the grace has passed, Flush hands it out as
 //
 //	Bucket{Start: 2024-05-01T12:00:00Z, Period: 60s, Series: []Series{
@@ -31,7 +32,8 @@
 // conflict with their series' kind or unit, or that carry a NaN or infinite
 // value. Config.MaxSeries bounds the series of a bucket, shared fairly: series
 // of the previous buckets keep their place, and one source cannot take all
-// the room for new ones (admit.go); a measurement refused a series is dropped
+// the room for new ones, nor, in multi-app mode, one app the part promised to
+// the others (admit.go; counted per app in Config.Apps); a measurement refused a series is dropped
 // and counted by reason. Stats reports all of these for self-metrics.
 //
 // State is the mergeable form of one series: buckets from several worker

@@ -1,7 +1,9 @@
 // Package outlet holds what every outlet shares: the Outlet interface the
 // worker hands flushed buckets to; Base, the skeleton each remote outlet
 // (Librato, Prometheus remote write, OTLP) is built on, with its bounded,
-// retrying delivery Queue; HTTPSender, the one HTTP client side (status
+// retrying delivery Queue (which drops the oldest when full, or with
+// QueueConfig.Wait, as the shared state uses it, first waits for room:
+// backpressure); HTTPSender, the one HTTP client side (status
 // classes, Retry-After, redaction, no credentials through a redirect to
 // another origin); and LRU, the bounded per-series state. A backend keeps
 // only its encoding, naming and protocol specifics.

@@ -13,7 +13,10 @@
 //
 // Exactly one worker at a time holds the lease of a partition (a Lua
 // script, renewed on a goroutine of its own) and flushes its buckets once
-// their end plus the grace has passed (Run). A lease carries a fencing
+// their end plus the grace has passed (Run). With Config.Balance
+// (REDIS_BALANCE, on by default) the leases are spread evenly over the live
+// workers, each flushing its share; without it the first worker usually
+// takes every partition. A lease carries a fencing
 // token, an epoch that only grows: every flush-side script checks it and
 // refuses a holder whose lease lapsed or moved, and a worker that cannot
 // renew stops delivering (aggregate.Bucket.Valid) before another can take

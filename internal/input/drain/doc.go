@@ -25,7 +25,10 @@
 //     being read (Config.Budget, shared with the worker's other HTTP servers,
 //     or Config.MaxReadingBytes; bytes are taken as they arrive, never from
 //     Content-Length) is exhausted, or the Handler is closing, so that
-//     Logplex retries the same frame instead of losing it.
+//     Logplex retries the same frame instead of losing it; in multi-app
+//     mode (Config.Apps) also when the body's app holds its share of a
+//     queue at least half full, so that one app's burst leaves the others
+//     room (Stats.AppShare).
 //
 // Server serves every path (the drain's and whatever shares its mux) so that
 // an answer written before the body was read to its end (401, 404, 413,
