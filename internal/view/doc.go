@@ -47,4 +47,9 @@
 // the per-interval statistics of its timers and histograms (NAME.count,
 // NAME.min … NAME.max beside a NAME.perc95) after them, each group by name;
 // the page keeps that order.
+//
+// In multi-app mode (series with an app) both take &app=APP: /api/metrics
+// then lists that app's metrics (the first app's when APP is not one of
+// them) and adds "app" and "apps" (every app held), from which the page
+// builds its app selector.
 package view
