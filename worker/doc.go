@@ -33,6 +33,7 @@
 //	webapp | worker -stdin                               # local: print per-dyno buckets
 //	webapp | worker -stdin -view 127.0.0.1:8080          # … and chart them at http://127.0.0.1:8080/
 //	PORT=8080 DRAIN_USER=u DRAIN_PASSWORD=p worker      # HTTPS and OTLP drains on :8080
+//	DRAIN_SECRET=… DRAIN_HOST=h worker -drain-url billing # multi-app: billing's drain URL, heroku lines
 //	worker -h                                           # flags and every variable
 //	worker -version                                     # from the build information
 package main
