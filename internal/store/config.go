@@ -74,7 +74,8 @@ type Config struct {
 	// Balance spreads the partitions' leases over the live workers
 	// (REDIS_BALANCE, true by default; see docs/shared-state.md); false: a
 	// worker takes every free lease, so one worker usually flushes
-	// everything.
+	// everything. Unlike the other fields, the zero value is not the
+	// default: a Config built by hand must set Balance to get it.
 	Balance bool
 
 	Partitions int    // DefaultPartitions; every worker of an app must use the same number
