@@ -41,7 +41,8 @@
 //
 // A Redis error is never a verdict: whatever the reason (Stats.Errors, by
 // Reason*), the data is kept and the step retried. Redis losing its data is
-// found through a marker key and repaired by rewriting the open partials;
+// found through a marker key and repaired by rewriting the open partials and
+// the Frame-Ids this worker took;
 // a worker whose partials Redis refused (out of memory) holds the flushers
 // back; a fallback's series are left out of the merged bucket. See
 // docs/shared-state.md for the guarantee per fault.
