@@ -52,5 +52,7 @@
 // EVAL fallback, ParseURL takes Heroku's redis:// and rediss:// URLs as they
 // are, and nothing here is latency-bound enough (a few pipelined round trips
 // per worker per second) to want rueidis' auto-pipelining or client-side
-// caching. See docs/shared-state.md for the key layout.
+// caching. Its own retries are off (MaxRetries -1): a command whose reply was
+// lost may have run, so only the store retries, whole steps. See
+// docs/shared-state.md for the key layout.
 package store
