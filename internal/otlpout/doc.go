@@ -86,7 +86,9 @@
 // drops the request, counted (Stats.Rejected) and logged with the
 // receiver's message, as OTLP says it must not be retried. A 2xx answer
 // with a partial_success is accepted: its rejected points are counted
-// (Stats.PartialDropped) and logged at most once a minute. Header values
+// (Stats.PartialDropped) and logged at most once a minute (the answer is
+// decoded with go.opentelemetry.io/proto/slim/otlp's generated type, in
+// protobuf or JSON: response.go). Header values
 // (API keys) and the endpoint's query never appear in errors or logs, and
 // no header follows a redirect to another host or to plain http.
 package otlpout
