@@ -72,8 +72,11 @@ type bucketAdmission struct {
 
 	// taken are the series of this bucket handed over to shared state
 	// (TakeStates): one that opens again is the same series of the same
-	// bucket, already counted. nil without shared state.
-	taken map[uint64]struct{}
+	// bucket, already counted; takenApps are their apps. Both become the
+	// known ones when the bucket's deadline passes. nil without shared
+	// state.
+	taken     map[uint64]struct{}
+	takenApps map[string]struct{}
 }
 
 // knownSeries are the hashes of the series of the buckets of the last two
@@ -227,22 +230,22 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 }
 
 // handedOver records the series TakeStates took out of each bucket (hashes
-// by bucket start), so that their opening again in the same bucket is not
-// counted twice, and drops the admission state of the buckets whose deadline
-// passed at now, which shared state flushes, not this aggregator. It does not
-// publish known series: those are refreshed by flushes, which shared state
-// replaces, so with it every series is admitted as new (the per-bucket bound
-// and the per-source and per-app shares still apply). It does publish the
-// apps that opened series in the buckets it drops as the known apps, so
-// that an app that bursts first in a bucket does not take the other apps'
-// parts. Called with flushMu held and no shard lock.
-func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
+// by bucket start) and their apps, so that their opening again in the same
+// bucket is not counted twice, and drops the admission state of the buckets
+// whose deadline passed at now, which shared state flushes, not this
+// aggregator. The series it handed over for the buckets it drops become the
+// known series, and their apps (with the apps that opened series there) the
+// known apps, as a flush makes them without shared state: so a burst of new
+// names cannot push out the series this worker saw in the last buckets, and
+// an app that bursts first in a bucket does not take the other apps' parts.
+// Called with flushMu held and no shard lock.
+func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64]map[string]struct{}, now time.Time) {
 	cutoff := a.dueCutoff(now)
 	a.adm.mu.Lock()
 	defer a.adm.mu.Unlock()
 	for start, hs := range taken {
 		b := a.adm.buckets[start]
-		if b == nil || start <= cutoff {
+		if b == nil {
 			continue
 		}
 		if b.taken == nil {
@@ -251,23 +254,43 @@ func (a *Aggregator) handedOver(taken map[int64][]uint64, now time.Time) {
 		for _, h := range hs {
 			b.taken[h] = struct{}{}
 		}
-	}
-	dropped := false
-	var apps map[string]struct{}
-	for start, b := range a.adm.buckets {
-		if start <= cutoff {
-			for app := range b.perApp {
-				if apps == nil {
-					apps = make(map[string]struct{})
-				}
-				apps[app] = struct{}{}
+		for app := range apps[start] {
+			if b.takenApps == nil {
+				b.takenApps = make(map[string]struct{})
 			}
-			delete(a.adm.buckets, start)
-			dropped = true
+			b.takenApps[app] = struct{}{}
 		}
 	}
-	if dropped {
-		a.adm.known.Store(withApps(a.adm.known.Load(), &knownSeries{curApps: apps}))
+	var cur map[uint64]struct{}
+	var curApps map[string]struct{}
+	for start, b := range a.adm.buckets {
+		if start > cutoff {
+			continue
+		}
+		if cur == nil {
+			cur = make(map[uint64]struct{}, len(b.taken))
+		}
+		for h := range b.taken {
+			cur[h] = struct{}{}
+		}
+		if len(b.perApp)+len(b.takenApps) > 0 && curApps == nil {
+			curApps = make(map[string]struct{})
+		}
+		for app := range b.perApp {
+			curApps[app] = struct{}{}
+		}
+		for app := range b.takenApps {
+			curApps[app] = struct{}{}
+		}
+		delete(a.adm.buckets, start)
+	}
+	if cur != nil {
+		old := a.adm.known.Load()
+		k := &knownSeries{cur: cur, curApps: curApps}
+		if old != nil {
+			k.prev = old.cur
+		}
+		a.adm.known.Store(withApps(old, k))
 	}
 }
 

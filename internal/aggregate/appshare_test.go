@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/dynometrics/dynometrics/internal/appstats"
@@ -163,9 +164,9 @@ func TestAppShareSharedState(t *testing.T) {
 	a.Add(ofApp("a", spread("a.", 10, 0)))
 	a.Add(ofApp("b", spread("b.", 10, 0)))
 	a.TakeStates()
-	c.set(90) // bucket 0's deadline (70) passed: its apps become the known ones
+	c.set(90) // bucket 0's deadline (70) passed: its series and apps become the known ones
 	a.TakeStates()
-	// Room 1000 (nothing known), 2 apps promised 250 each: a takes 750.
+	// Room 1000 - 20 known = 980, 2 apps promised 245 each: a takes 735.
 	a.Add(ofApp("a", spread("burst.", 5000, 61)))
 	a.Add(ofApp("b", spread("b.new.", 300, 62)))
 	got := map[string]int{}
@@ -174,10 +175,45 @@ func TestAppShareSharedState(t *testing.T) {
 			got[st.App]++
 		}
 	}
-	if got["a"] != 750 || got["b"] != 250 {
-		t.Errorf("series per app %v, want a 750, b 250", got)
+	if got["a"] != 735 || got["b"] != 245 {
+		t.Errorf("series per app %v, want a 735, b 245", got)
 	}
-	if st := a.Stats(); st.DroppedAppShare != 5000-750 || st.DroppedSeriesLimit != 300-250 {
-		t.Errorf("stats %+v: want DroppedAppShare %d, DroppedSeriesLimit %d", st, 5000-750, 300-250)
+	if st := a.Stats(); st.DroppedAppShare != 5000-735 || st.DroppedSeriesLimit != 300-245 {
+		t.Errorf("stats %+v: want DroppedAppShare %d, DroppedSeriesLimit %d", st, 5000-735, 300-245)
+	}
+}
+
+// TestKnownSeriesKeepTheirPlaceWithSharedState: with shared state the
+// aggregator never flushes (the store does), so the series it handed over
+// for a bucket whose deadline passed are the known ones, and room is kept
+// for them as after a flush: a burst of new names early in a bucket cannot
+// take the place of the regular series that come later in it.
+func TestKnownSeriesKeepTheirPlaceWithSharedState(t *testing.T) {
+	var c clock
+	a := newTest(t, Config{MaxSeries: 100, Now: c.now})
+	c.set(30)
+	a.Add(spread("regular.", 60, 0))
+	a.TakeStates()
+	a.Add(spread("regular.", 60, 20)) // opens again in the same bucket: counted once
+	a.TakeStates()
+	c.set(90) // bucket 0's deadline (70) passed: its 60 series are known
+	a.TakeStates()
+	a.Add(spread("burst.", 500, 61))  // room for new series: 100 - 60
+	a.Add(spread("regular.", 60, 62)) // the regular series, later in the bucket
+	regular, burst := 0, 0
+	for _, sb := range a.TakeStates() {
+		for _, st := range sb.States {
+			if strings.HasPrefix(st.Name, "regular.") {
+				regular++
+			} else {
+				burst++
+			}
+		}
+	}
+	if regular != 60 || burst != 40 {
+		t.Errorf("bucket 60: %d regular series, %d of the burst; want 60 and 40", regular, burst)
+	}
+	if st := a.Stats(); st.DroppedSeriesLimit != 460 {
+		t.Errorf("DroppedSeriesLimit %d, want 460", st.DroppedSeriesLimit)
 	}
 }

@@ -31,8 +31,8 @@
 // (Config.MaxAge) the clock are dropped and counted, as are measurements that
 // conflict with their series' kind or unit, or that carry a NaN or infinite
 // value. Config.MaxSeries bounds the series of a bucket, shared fairly: series
-// of the previous buckets keep their place (when this Aggregator flushes;
-// with shared state, TakeStates, every series opens as new), and one source
+// of the previous buckets keep their place (with shared state, those
+// TakeStates handed over for buckets whose deadline passed), and one source
 // cannot take all the room for new ones, nor, in multi-app mode, one app the
 // part promised to the others (admit.go; counted per app in Config.Apps); a
 // measurement refused a series is dropped and counted by reason. Stats

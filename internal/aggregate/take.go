@@ -30,6 +30,7 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 	}
 	byStart := make(map[int64][]*State)
 	hashes := make(map[int64][]uint64)
+	apps := make(map[int64]map[string]struct{})
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -38,6 +39,12 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 			for k, st := range b.series {
 				byStart[start] = append(byStart[start], st)
 				hashes[start] = append(hashes[start], seriesHash(a.seed, k.name, k.source))
+			}
+			for app := range b.apps {
+				if apps[start] == nil {
+					apps[start] = make(map[string]struct{})
+				}
+				apps[start][app] = struct{}{}
 			}
 			b.eachApp(func(k seriesKey, st *State) {
 				byStart[start] = append(byStart[start], st)
@@ -50,7 +57,7 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 		sh.cur = nil
 		sh.mu.Unlock()
 	}
-	a.handedOver(hashes, a.cfg.Now())
+	a.handedOver(hashes, apps, a.cfg.Now())
 	out := make([]*StateBucket, 0, len(byStart))
 	for start, states := range byStart {
 		slices.SortFunc(states, func(x, y *State) int {
