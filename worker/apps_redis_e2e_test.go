@@ -182,62 +182,11 @@ func TestSharedStateManyApps(t *testing.T) {
 // the whole bucket's aggregate of that app alone, and nothing else.
 func checkAppsLibrato(t *testing.T, fake *libratotest.Server, os map[string]*oracle) {
 	t.Helper()
-	type key struct {
-		name, source string
-		time         int64
-	}
-	seen := map[key]libratotest.Measurement{}
-	for _, m := range fake.Measurements() {
-		k := key{m.Name, m.Source, m.Time}
-		if old, dup := seen[k]; dup {
-			t.Errorf("received twice: %s source=%s time=%d: %+v then %+v", m.Name, m.Source, m.Time, old, m)
-		}
-		seen[k] = m
-	}
-	bad, total := 0, 0
+	byPrefix := map[string]*oracle{}
 	for app, o := range os {
-		o.mu.Lock()
-		p := "us-east.prod." + app + "."
-		for k, sum := range o.reqs {
-			total++
-			lats := o.lats[k]
-			var lsum float64
-			for _, v := range lats {
-				lsum += v
-			}
-			for _, c := range []struct {
-				name string
-				ok   func(m libratotest.Measurement) bool
-				want string
-			}{
-				{p + "req", func(m libratotest.Measurement) bool { return m.HasValue && m.Value == sum }, fmt.Sprint(sum)},
-				{p + "lat", func(m libratotest.Measurement) bool {
-					return m.Summary && m.Count == int64(len(lats)) && m.Sum == lsum && m.Min == slices.Min(lats) && m.Max == slices.Max(lats)
-				}, fmt.Sprintf("count=%d sum=%v", len(lats), lsum)},
-				{p + "lat.median", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 50) }, fmt.Sprint(nearestRank(lats, 50))},
-				{p + "lat.perc95", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 95) }, fmt.Sprint(nearestRank(lats, 95))},
-				{p + "lat.perc99", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 99) }, fmt.Sprint(nearestRank(lats, 99))},
-			} {
-				kk := key{c.name, k.source, k.start}
-				m, ok := seen[kk]
-				delete(seen, kk)
-				if !ok || !c.ok(m) {
-					if bad++; bad <= 10 {
-						t.Errorf("%s source=%s bucket=%d: got %+v (found %v), want %s", c.name, k.source, k.start, m, ok, c.want)
-					}
-				}
-			}
-		}
-		o.mu.Unlock()
+		byPrefix["us-east.prod."+app+"."] = o
 	}
-	for k := range seen {
-		if bad++; bad <= 20 {
-			t.Errorf("unexpected %s source=%s time=%d", k.name, k.source, k.time)
-		}
-	}
-	if bad > 0 {
-		t.Errorf("Librato: %d wrong, missing or unexpected values over %d (app, series, bucket)s", bad, total)
-	}
+	checkLibratoOracles(t, fake, byPrefix, false)
 }
 
 // checkAppsOTLP checks that the OTLP receiver got, for every (app, source,

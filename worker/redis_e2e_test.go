@@ -176,6 +176,13 @@ func nearestRank(vals []float64, p int) float64 {
 // docs/shared-state.md) is counted and returned rather than an error.
 func checkLibratoExact(t *testing.T, fake *libratotest.Server, o *oracle, identicalResends bool) (resends int) {
 	t.Helper()
+	return checkLibratoOracles(t, fake, map[string]*oracle{testPrefix + ".": o}, identicalResends)
+}
+
+// checkLibratoOracles is checkLibratoExact for several oracles, each of
+// the metrics under its name prefix (an app's, in multi-app mode).
+func checkLibratoOracles(t *testing.T, fake *libratotest.Server, byPrefix map[string]*oracle, identicalResends bool) (resends int) {
+	t.Helper()
 	type key struct {
 		name, source string
 		time         int64
@@ -192,39 +199,41 @@ func checkLibratoExact(t *testing.T, fake *libratotest.Server, o *oracle, identi
 		}
 		seen[k] = m
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	p := testPrefix + "."
-	bad := 0
-	for k, sum := range o.reqs {
-		lats := o.lats[k]
-		var lsum float64
-		for _, v := range lats {
-			lsum += v
-		}
-		checks := []struct {
-			name string
-			ok   func(m libratotest.Measurement) bool
-			want string
-		}{
-			{p + "req", func(m libratotest.Measurement) bool { return m.HasValue && m.Value == sum }, fmt.Sprint(sum)},
-			{p + "lat", func(m libratotest.Measurement) bool {
-				return m.Summary && m.Count == int64(len(lats)) && m.Sum == lsum && m.Min == slices.Min(lats) && m.Max == slices.Max(lats)
-			}, fmt.Sprintf("count=%d sum=%v", len(lats), lsum)},
-			{p + "lat.median", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 50) }, fmt.Sprint(nearestRank(lats, 50))},
-			{p + "lat.perc95", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 95) }, fmt.Sprint(nearestRank(lats, 95))},
-			{p + "lat.perc99", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 99) }, fmt.Sprint(nearestRank(lats, 99))},
-		}
-		for _, c := range checks {
-			kk := key{c.name, k.source, k.start}
-			m, ok := seen[kk]
-			delete(seen, kk)
-			if !ok || !c.ok(m) {
-				if bad++; bad <= 10 {
-					t.Errorf("%s source=%s bucket=%d: got %+v (found %v), want %s", c.name, k.source, k.start, m, ok, c.want)
+	bad, total := 0, 0
+	for p, o := range byPrefix {
+		o.mu.Lock()
+		for k, sum := range o.reqs {
+			total++
+			lats := o.lats[k]
+			var lsum float64
+			for _, v := range lats {
+				lsum += v
+			}
+			checks := []struct {
+				name string
+				ok   func(m libratotest.Measurement) bool
+				want string
+			}{
+				{p + "req", func(m libratotest.Measurement) bool { return m.HasValue && m.Value == sum }, fmt.Sprint(sum)},
+				{p + "lat", func(m libratotest.Measurement) bool {
+					return m.Summary && m.Count == int64(len(lats)) && m.Sum == lsum && m.Min == slices.Min(lats) && m.Max == slices.Max(lats)
+				}, fmt.Sprintf("count=%d sum=%v", len(lats), lsum)},
+				{p + "lat.median", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 50) }, fmt.Sprint(nearestRank(lats, 50))},
+				{p + "lat.perc95", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 95) }, fmt.Sprint(nearestRank(lats, 95))},
+				{p + "lat.perc99", func(m libratotest.Measurement) bool { return m.Value == nearestRank(lats, 99) }, fmt.Sprint(nearestRank(lats, 99))},
+			}
+			for _, c := range checks {
+				kk := key{c.name, k.source, k.start}
+				m, ok := seen[kk]
+				delete(seen, kk)
+				if !ok || !c.ok(m) {
+					if bad++; bad <= 10 {
+						t.Errorf("%s source=%s bucket=%d: got %+v (found %v), want %s", c.name, k.source, k.start, m, ok, c.want)
+					}
 				}
 			}
 		}
+		o.mu.Unlock()
 	}
 	for k := range seen {
 		if bad++; bad <= 20 {
@@ -232,7 +241,7 @@ func checkLibratoExact(t *testing.T, fake *libratotest.Server, o *oracle, identi
 		}
 	}
 	if bad > 0 {
-		t.Errorf("%d wrong, missing or unexpected values over %d series-buckets", bad, len(o.reqs))
+		t.Errorf("Librato: %d wrong, missing or unexpected values over %d series-buckets", bad, total)
 	}
 	return resends
 }
