@@ -78,6 +78,7 @@ var added = map[string]string{
 	"worker.redis.leases_lost counter":              "issue 17: leases found lapsed or taken",
 	"worker.redis.leases_released counter":          "issue 18: leases given up to balance the partitions over the live workers",
 	"worker.redis.live_workers gauge":               "issue 18: live workers (heartbeats) this worker last read",
+	"worker.redis.flush_ms counter":                 "issue 18: time spent flushing (partition, bucket)s, for the capacity harness",
 	"worker.redis.repaired_series counter":          "issue 17: open series written again after a data loss",
 	"worker.redis.resends counter":                  "issue 17: deliveries resent after an unknown outcome (identical values)",
 	"worker.redis.totals_pruned counter":            "issue 17: running totals of idle series pruned",
