@@ -71,12 +71,13 @@ type Stats struct {
 	// Every one of them is a "Redis unavailable": data kept, step retried.
 	Errors map[string]uint64 `metric:"-"` // published as worker.redis.errors.<reason> (worker/store.go)
 
-	// FlushTime is the time this worker spent flushing (partition,
-	// bucket)s: close, merge, totals, feed and the hand-off to the outlet
-	// queues (not the outlets' encoding and sending, which run on their
-	// own goroutines). FlushMillis is it in whole milliseconds, for the
-	// emitter: its change per interval is the flush time of the buckets
-	// flushed in it (internal/tools/capacity reads it per bucket).
+	// FlushTime is the wall time this worker spent flushing (partition,
+	// bucket)s: close, merge, totals, feed, and the hand-off to the
+	// outlets (Config.Deliver: the worker's outlets encode the bucket into
+	// their queues there; the sending runs on their own goroutines).
+	// FlushMillis is it in whole milliseconds, for the emitter: its change
+	// per interval is the flush time of the flushes that ended in it
+	// (internal/tools/capacity reads it per bucket).
 	FlushTime   time.Duration `metric:"-"` // published as FlushMillis
 	FlushMillis uint64        `metric:"flush_ms"`
 }

@@ -256,8 +256,8 @@ func TestHarness(t *testing.T) {
 	if rep.FrameKeyBytes < 40 || rep.FrameKeyBytes > 400 {
 		t.Errorf("a Frame-Id key measured at %.0f bytes", rep.FrameKeyBytes)
 	}
-	if len(s.Drops) != 0 || len(c.Lost) != 0 || len(c.Notes) != 0 {
-		t.Errorf("drops %v, lost %v, notes %v", s.Drops, c.Lost, c.Notes)
+	if len(s.Drops) != 0 || len(s.Errors) != 0 || len(c.Lost) != 0 || len(c.Notes) != 0 {
+		t.Errorf("drops %v, errors %v, lost %v, notes %v", s.Drops, s.Errors, c.Lost, c.Notes)
 	}
 	// One bucket's lines at the paced rate (the ingest counters lag by a body).
 	if want := o.Rate * o.Resolution.Seconds(); s.Lines < want*0.8 || s.Lines > want*1.2 {
@@ -271,6 +271,24 @@ func TestHarness(t *testing.T) {
 	for _, want := range []string{"`capacity -quick`", "| 1 | 2,000 |", "REDIS_BALANCE=true"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report without %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestIsError: the self-metrics the report lists as failures.
+func TestIsError(t *testing.T) {
+	for name, want := range map[string]bool{
+		"worker.redis.errors.timeout":         true,
+		"worker.redis.flush_errors":           true,
+		"worker.redis.handover_errors":        true,
+		"worker.outlet.librato.send_failures": true,
+		"worker.redis.fenced":                 true,
+		"worker.redis.flush_ms":               false,
+		"worker.redis.frame_duplicates":       false,
+		"worker.outlet.librato.batches_sent":  false,
+	} {
+		if got := isError(name); got != want {
+			t.Errorf("isError(%s) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -26,6 +26,7 @@ type summary struct {
 	Lines               float64 // lines the workers took per bucket
 	Sink                float64 // bytes the outlet sink received per bucket
 	Drops               map[string]float64
+	Errors              map[string]float64 // failed Redis steps and sends (retried), by self-metric
 }
 
 // isDrop says whether a self-metric counts data dropped, refused or late.
@@ -34,9 +35,14 @@ func isDrop(name string) bool {
 		strings.HasSuffix(name, ".saturated") || strings.HasSuffix(name, ".queue_full")
 }
 
+// isError says whether a self-metric counts failed steps (retried).
+func isError(name string) bool {
+	return strings.Contains(name, "errors") || strings.HasSuffix(name, "_failures") || strings.HasSuffix(name, ".fenced")
+}
+
 // summarize averages the measured intervals of c.
 func (c config) summarize(partitions int, frameKeyBytes float64) summary {
-	s := summary{Drops: map[string]float64{}}
+	s := summary{Drops: map[string]float64{}, Errors: map[string]float64{}}
 	n := float64(len(c.Intervals))
 	if n == 0 {
 		return s
@@ -54,8 +60,12 @@ func (c config) summarize(partitions int, frameKeyBytes float64) summary {
 			s.Lines += w.Metrics["worker.input.lines"] / n
 			s.RSSMax = max(s.RSSMax, w.RSS)
 			for name, v := range w.Metrics {
-				if isDrop(name) && v != 0 {
+				switch {
+				case v == 0:
+				case isDrop(name):
 					s.Drops[name] += v
+				case isError(name):
+					s.Errors[name] += v
 				}
 			}
 			leases = append(leases, strconv.Itoa(int(w.Metrics["worker.redis.leases"])))
@@ -133,16 +143,10 @@ func (r *report) print(w io.Writer, command string) {
 		s := c.summarize(o.Partitions, r.FrameKeyBytes)
 		tag := fmt.Sprintf("%d worker(s), %s series: ", c.Workers, thousands(float64(c.Series)))
 		if len(s.Drops) > 0 {
-			var names []string
-			for n := range s.Drops {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			var parts []string
-			for _, n := range names {
-				parts = append(parts, fmt.Sprintf("%s=%.0f", n, s.Drops[n]))
-			}
-			notes = append(notes, tag+"dropped or late in the measured buckets: "+strings.Join(parts, " "))
+			notes = append(notes, tag+"dropped or late in the measured buckets: "+listed(s.Drops))
+		}
+		if len(s.Errors) > 0 {
+			notes = append(notes, tag+"failed (and retried) in the measured buckets: "+listed(s.Errors))
 		}
 		if c.Paced.Failed > 0 || c.Paced.Refused > 0 {
 			notes = append(notes, fmt.Sprintf("%spaced phase: %d POSTs refused, %d failed", tag, c.Paced.Refused, c.Paced.Failed))
@@ -160,6 +164,20 @@ func (r *report) print(w io.Writer, command string) {
 			fmt.Fprintln(w, "- "+n)
 		}
 	}
+}
+
+// listed formats name=value pairs in name order.
+func listed(m map[string]float64) string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s=%.0f", n, m[n]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // thousands formats a count with comma separators.
