@@ -128,10 +128,11 @@ type redisSample struct {
 	NetOut     int64         // total_net_output_bytes
 	UsedMemory int64         // used_memory (bytes allocated)
 	Keys       int64         // keys in database 0
+	Clients    int64         // connected_clients (the harness's own included)
 }
 
 // sampleOf extracts a redisSample from an INFO reply that holds the
-// commandstats, stats, memory, cpu and keyspace sections.
+// commandstats, stats, memory, cpu, keyspace and clients sections.
 func sampleOf(in info, at time.Time) (redisSample, error) {
 	s := redisSample{At: at}
 	for name, c := range in.cmds {
@@ -150,6 +151,7 @@ func sampleOf(in info, at time.Time) (redisSample, error) {
 	get(&s.NetIn, "total_net_input_bytes")
 	get(&s.NetOut, "total_net_output_bytes")
 	get(&s.UsedMemory, "used_memory")
+	get(&s.Clients, "connected_clients")
 	user, err1 := in.seconds("used_cpu_user")
 	sys, err2 := in.seconds("used_cpu_sys")
 	s.CPU = user + sys
@@ -159,12 +161,12 @@ func sampleOf(in info, at time.Time) (redisSample, error) {
 	return s, errors.Join(errs...)
 }
 
-// sub returns the change from a to b of the cumulative fields; UsedMemory
-// and Keys are b's (they are levels, not counters).
+// sub returns the change from a to b of the cumulative fields; UsedMemory,
+// Keys and Clients are b's (they are levels, not counters).
 func (b redisSample) sub(a redisSample) redisSample {
 	return redisSample{
 		At: b.At, Calls: b.Calls - a.Calls, Scripts: b.Scripts - a.Scripts, Usec: b.Usec - a.Usec,
 		CPU: b.CPU - a.CPU, NetIn: b.NetIn - a.NetIn, NetOut: b.NetOut - a.NetOut,
-		UsedMemory: b.UsedMemory, Keys: b.Keys,
+		UsedMemory: b.UsedMemory, Keys: b.Keys, Clients: b.Clients,
 	}
 }

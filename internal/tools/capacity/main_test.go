@@ -15,7 +15,7 @@ import (
 )
 
 // TestParseInfo reads a real INFO reply of redis-server 7.0.15
-// (testdata/info.txt: `INFO commandstats stats memory cpu keyspace` after
+// (testdata/info.txt: `INFO commandstats stats memory cpu keyspace clients` after
 // one SET and one EVAL that ran a SET), with its CRLF line ends and with LF.
 func TestParseInfo(t *testing.T) {
 	raw, err := os.ReadFile("testdata/info.txt")
@@ -31,7 +31,7 @@ func TestParseInfo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := in.cmds, map[string]cmdStat{"eval": {Calls: 1, Usec: 90}, "set": {Calls: 2, Usec: 86}}; len(got) != len(want) || got["eval"] != want["eval"] || got["set"] != want["set"] {
+			if got, want := in.cmds, map[string]cmdStat{"eval": {Calls: 1, Usec: 75}, "set": {Calls: 2, Usec: 68}}; len(got) != len(want) || got["eval"] != want["eval"] || got["set"] != want["set"] {
 				t.Errorf("commandstats %+v, want %+v", got, want)
 			}
 			at := time.Unix(1, 0)
@@ -39,8 +39,8 @@ func TestParseInfo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := redisSample{At: at, Calls: 3, Scripts: 1, Usec: 176, CPU: 37243 * time.Microsecond,
-				NetIn: 168, NetOut: 9, UsedMemory: 964664, Keys: 2}
+			want := redisSample{At: at, Calls: 3, Scripts: 1, Usec: 143, CPU: 33813 * time.Microsecond,
+				NetIn: 181, NetOut: 9, UsedMemory: 965328, Keys: 2, Clients: 1}
 			if s != want {
 				t.Errorf("sample\n%+v, want\n%+v", s, want)
 			}
@@ -71,7 +71,7 @@ func TestParseInfoErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = sampleOf(in, time.Time{})
-	for _, want := range []string{"total_net_input_bytes", "total_net_output_bytes", "used_cpu_user", "used_cpu_sys", "db0 keys"} {
+	for _, want := range []string{"total_net_input_bytes", "total_net_output_bytes", "connected_clients", "used_cpu_user", "used_cpu_sys", "db0 keys"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want it to name %s", err, want)
 		}
@@ -80,9 +80,9 @@ func TestParseInfoErrors(t *testing.T) {
 
 // TestSampleSub: counters become changes, levels stay.
 func TestSampleSub(t *testing.T) {
-	a := redisSample{Calls: 10, Scripts: 2, Usec: 100, CPU: time.Second, NetIn: 1000, NetOut: 50, UsedMemory: 5000, Keys: 7}
-	b := redisSample{At: time.Unix(9, 0), Calls: 25, Scripts: 5, Usec: 160, CPU: 3 * time.Second, NetIn: 1800, NetOut: 90, UsedMemory: 4000, Keys: 3}
-	want := redisSample{At: time.Unix(9, 0), Calls: 15, Scripts: 3, Usec: 60, CPU: 2 * time.Second, NetIn: 800, NetOut: 40, UsedMemory: 4000, Keys: 3}
+	a := redisSample{Calls: 10, Scripts: 2, Usec: 100, CPU: time.Second, NetIn: 1000, NetOut: 50, UsedMemory: 5000, Keys: 7, Clients: 9}
+	b := redisSample{At: time.Unix(9, 0), Calls: 25, Scripts: 5, Usec: 160, CPU: 3 * time.Second, NetIn: 1800, NetOut: 90, UsedMemory: 4000, Keys: 3, Clients: 4}
+	want := redisSample{At: time.Unix(9, 0), Calls: 15, Scripts: 3, Usec: 60, CPU: 2 * time.Second, NetIn: 800, NetOut: 40, UsedMemory: 4000, Keys: 3, Clients: 4}
 	if got := b.sub(a); got != want {
 		t.Errorf("%+v, want %+v", got, want)
 	}

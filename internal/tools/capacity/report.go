@@ -22,6 +22,7 @@ type summary struct {
 	Mem, Frames         float64 // used_memory over the empty database; of it, the Frame-Id keys (estimated)
 	PerSeries           float64 // (Mem − Frames) / series
 	RSSMax              int64
+	Conns               int64   // connections to Redis, the most seen, less the harness's own
 	Leases              string  // each worker's leases at the last measured bucket
 	Lines               float64 // lines the workers took per bucket
 	Sink                float64 // bytes the outlet sink received per bucket
@@ -80,6 +81,7 @@ func (c config) summarize(partitions int, frameKeyBytes float64) summary {
 		s.Mem += float64(iv.Redis.UsedMemory-c.Baseline) / n
 		s.Frames += float64(iv.Bodies) * frameKeyBytes / n
 		s.Sink += float64(iv.Sink) / n
+		s.Conns = max(s.Conns, iv.Redis.Clients-1)
 		if i == len(c.Intervals)-1 {
 			s.Leases = strings.Join(leases, "/")
 		}
@@ -111,14 +113,14 @@ func (r *report) print(w io.Writer, command string) {
 
 	fmt.Fprintln(w, "Per bucket, at the paced load (means over the measured buckets):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workers | series | flush, slowest worker / mean | worker CPU, each (mean) | (partition, bucket)s flushed | commands: sent by the workers / run by Redis (script runs) | Redis CPU | bytes into / out of Redis | Redis memory: all / Frame-Id keys | bytes per series | worker RSS, max | leases at the end |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	fmt.Fprintln(w, "| workers | series | flush, slowest worker / mean | worker CPU, each (mean) | (partition, bucket)s flushed | commands: sent by the workers / run by Redis (script runs) | Redis CPU | bytes into / out of Redis | Redis memory: all / Frame-Id keys | bytes per series | Redis connections | worker RSS, max | leases at the end |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, c := range r.Configs {
 		s := c.summarize(o.Partitions, r.FrameKeyBytes)
-		fmt.Fprintf(w, "| %d | %s | %.0f / %.0f ms | %.0f ms | %.0f of %.0f | %s / %s (%s) | %.0f ms | %s / %s | %s / %s | %.0f | %s | %s |\n",
+		fmt.Fprintf(w, "| %d | %s | %.0f / %.0f ms | %.0f ms | %.0f of %.0f | %s / %s (%s) | %.0f ms | %s / %s | %s / %s | %.0f | %d | %s | %s |\n",
 			c.Workers, thousands(float64(c.Series)), s.FlushMax, s.FlushMean, s.WorkerCPU, s.Flushed, s.Want,
 			thousands(s.ClientCmds), thousands(s.Calls), thousands(s.Scripts), s.RedisCPU,
-			size(s.NetIn), size(s.NetOut), size(s.Mem), size(s.Frames), s.PerSeries, size(float64(s.RSSMax)), s.Leases)
+			size(s.NetIn), size(s.NetOut), size(s.Mem), size(s.Frames), s.PerSeries, s.Conns, size(float64(s.RSSMax)), s.Leases)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ingest (the paced rate achieved, then as fast as the workers answer):")

@@ -320,7 +320,7 @@ func readInfo(ctx context.Context, rdb *redis.Client, sections ...string) (info,
 // readSample reads the counters the harness follows.
 func readSample(ctx context.Context, rdb *redis.Client) (redisSample, error) {
 	at := time.Now()
-	in, err := readInfo(ctx, rdb, "commandstats", "stats", "memory", "cpu", "keyspace")
+	in, err := readInfo(ctx, rdb, "commandstats", "stats", "memory", "cpu", "keyspace", "clients")
 	if err != nil {
 		return redisSample{}, err
 	}
