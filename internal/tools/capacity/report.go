@@ -140,6 +140,19 @@ func (r *report) print(w io.Writer, command string) {
 			c.Workers, thousands(float64(c.Series)), thousands(c.Paced.LinesPerSec()), thousands(c.Max.LinesPerSec()),
 			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(perCPU))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Per series-partial (one series held by one worker; every worker here sees every series in every bucket), %d hand-overs per bucket:\n", r.handovers())
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workers | series | Redis memory | bytes into Redis per hand-over | Redis CPU per hand-over | flush time, all workers | Redis commands per bucket per worker |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, c := range r.Configs {
+		s := c.summarize(o.Partitions, r.FrameKeyBytes)
+		p := float64(c.Series * c.Workers) // series-partials
+		h := float64(r.handovers())
+		fmt.Fprintf(w, "| %d | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |\n",
+			c.Workers, thousands(float64(c.Series)), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,
+			s.FlushMean*float64(c.Workers)*1e3/p, thousands(s.ClientCmds/float64(c.Workers)))
+	}
 	var notes []string
 	for _, c := range r.Configs {
 		s := c.summarize(o.Partitions, r.FrameKeyBytes)
@@ -180,6 +193,14 @@ func listed(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", n, m[n]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// handovers is the number of hand-overs per bucket.
+func (r *report) handovers() int {
+	if r.Opt.Handover <= 0 {
+		return 0
+	}
+	return int(r.Opt.Resolution / r.Opt.Handover)
 }
 
 // thousands formats a count with comma separators.
