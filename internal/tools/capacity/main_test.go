@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -309,6 +310,28 @@ func TestIsDrop(t *testing.T) {
 	} {
 		if got := isDrop(name); got != want {
 			t.Errorf("isDrop(%s) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestPartials: at one line per series per bucket each series is held by
+// one worker whatever their number; at many, by every worker.
+func TestPartials(t *testing.T) {
+	res := 10 * time.Second
+	for _, tc := range []struct {
+		workers, series int
+		rate            float64 // lines per second
+		wantL, wantP    float64
+	}{
+		{1, 100_000, 1_000, 1, 100_000},  // one worker holds everything
+		{4, 100_000, 1_000, 1, 100_000},  // one line each: one worker each
+		{2, 100_000, 2_000, 2, 150_000},  // two lines over two workers: 2·(1−¼)
+		{4, 10_000, 20_000, 200, 40_000}, // 200 lines: every worker
+	} {
+		c := config{Workers: tc.workers, Series: tc.series, Paced: counts{Lines: int64(tc.rate * 10), Elapsed: 10 * time.Second}}
+		l, p := c.partials(res)
+		if math.Abs(l-tc.wantL) > 1e-9 || math.Abs(p-tc.wantP) > 0.5 {
+			t.Errorf("%d workers, %d series, %v lines/s: L %v, partials %v; want %v, %v", tc.workers, tc.series, tc.rate, l, p, tc.wantL, tc.wantP)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -141,16 +142,16 @@ func (r *report) print(w io.Writer, command string) {
 			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(perCPU))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Per series-partial (one series held by one worker; every worker here sees every series in every bucket), %d hand-overs per bucket:\n", r.handovers())
+	fmt.Fprintf(w, "Per series-partial (one series as one worker holds it; %d hand-overs per bucket). A series with L lines per bucket, spread at random over N workers, is held by N·(1−(1−1/N)^L) of them:\n", r.handovers())
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workers | series | Redis memory | bytes into Redis per hand-over | Redis CPU per hand-over | flush time, all workers | Redis commands per bucket per worker |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| workers | series | lines per series per bucket | series-partials | Redis memory | bytes into Redis per hand-over | Redis CPU per hand-over | flush time, all workers | Redis commands per bucket per worker |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, c := range r.Configs {
 		s := c.summarize(o.Partitions, r.FrameKeyBytes)
-		p := float64(c.Series * c.Workers) // series-partials
+		l, p := c.partials(o.Resolution)
 		h := float64(r.handovers())
-		fmt.Fprintf(w, "| %d | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |\n",
-			c.Workers, thousands(float64(c.Series)), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,
+		fmt.Fprintf(w, "| %d | %s | %.1f | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |\n",
+			c.Workers, thousands(float64(c.Series)), l, thousands(p), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,
 			s.FlushMean*float64(c.Workers)*1e3/p, thousands(s.ClientCmds/float64(c.Workers)))
 	}
 	var notes []string
@@ -193,6 +194,16 @@ func listed(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", n, m[n]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// partials returns the lines each series had per bucket at the paced rate
+// achieved, and the series-partials the workers held: a series whose L
+// lines went to N workers at random is held by N·(1−(1−1/N)^L) of them
+// on average.
+func (c config) partials(res time.Duration) (linesPerSeries, partials float64) {
+	linesPerSeries = c.Paced.LinesPerSec() * res.Seconds() * perLine / float64(c.Series)
+	n := float64(c.Workers)
+	return linesPerSeries, float64(c.Series) * n * (1 - math.Pow(1-1/n, linesPerSeries))
 }
 
 // handovers is the number of hand-overs per bucket.
