@@ -83,6 +83,7 @@ var added = map[string]string{
 	"worker.redis.live_workers gauge":               "issue 18: live workers (heartbeats) this worker last read",
 	"worker.redis.frames_repaired counter":          "issue 17: Frame-Ids written to Redis again after it lost its data",
 	"worker.redis.frames_taken_twice counter":       "issue 17: drain bodies another worker took again between a data loss and the Frame-Id repair",
+	"worker.redis.flush_ms counter":                 "issue 18: time spent flushing (partition, bucket)s, for the capacity harness",
 	"worker.redis.repaired_series counter":          "issue 17: open series written again after a data loss",
 	"worker.redis.resends counter":                  "issue 17: deliveries resent after an unknown outcome (identical values)",
 	"worker.redis.totals_pruned counter":            "issue 17: running totals of idle series pruned",

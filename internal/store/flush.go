@@ -198,7 +198,10 @@ func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now 
 		if busy || r.given || now.Before(r.at) {
 			continue
 		}
-		if err := s.flush(ctx, k, h.token, r.attempts, now); err != nil {
+		t0 := time.Now()
+		err = s.flush(ctx, k, h.token, r.attempts, now)
+		s.stats.flushNanos.Add(uint64(time.Since(t0)))
+		if err != nil {
 			if s.fenced(h.p, h.token, err) {
 				return false
 			}

@@ -72,6 +72,16 @@ type Stats struct {
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
 	// Every one of them is a "Redis unavailable": data kept, step retried.
 	Errors map[string]uint64 `metric:"-"` // published as worker.redis.errors.<reason> (worker/store.go)
+
+	// FlushTime is the wall time this worker spent flushing (partition,
+	// bucket)s: close, merge, totals, feed, and the hand-off to the
+	// outlets (Config.Deliver: the worker's outlets encode the bucket into
+	// their queues there; the sending runs on their own goroutines).
+	// FlushMillis is it in whole milliseconds, for the emitter: its change
+	// per interval is the flush time of the flushes that ended in it
+	// (internal/tools/capacity reads it per bucket).
+	FlushTime   time.Duration `metric:"-"` // published as FlushMillis
+	FlushMillis uint64        `metric:"flush_ms"`
 }
 
 // Store is one worker's connection to the shared state. Safe for concurrent
@@ -119,7 +129,7 @@ type Store struct {
 		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
 		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
 		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
-		feedTrimmed, feedDropped, leasesReleased                                    atomic.Uint64
+		feedTrimmed, feedDropped, leasesReleased, flushNanos                        atomic.Uint64
 		errors                                                                      [len(reasons)]atomic.Uint64
 	}
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
@@ -241,11 +251,13 @@ func (s *Store) Stats() Stats {
 		FeedTrimmed:      s.stats.feedTrimmed.Load(),
 		FeedDropped:      s.stats.feedDropped.Load(),
 		LeasesReleased:   s.stats.leasesReleased.Load(),
+		FlushTime:        time.Duration(s.stats.flushNanos.Load()),
 		Errors:           make(map[string]uint64, len(reasons)),
 	}
 	for i, r := range reasons {
 		st.Errors[r] = s.stats.errors[i].Load()
 	}
+	st.FlushMillis = uint64(st.FlushTime / time.Millisecond)
 	s.hmu.Lock()
 	for _, c := range s.cum {
 		st.UnsentStates += len(c.dirty)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// parseEmission reads one line the worker's emitter printed ("at=metrics
+// count#worker.redis.commands=12 sample#worker.redis.leases=4 …") into
+// name → value. ok is false for any other line (logs, the console outlet's
+// buckets). Pairs that are not count# or sample# self-metrics, or whose
+// value is not a number, are skipped.
+func parseEmission(line string) (m map[string]float64, ok bool) {
+	if !strings.HasPrefix(line, "at=metrics ") {
+		return nil, false
+	}
+	m = make(map[string]float64)
+	for _, f := range strings.Fields(line[len("at=metrics "):]) {
+		var rest string
+		if r, ok := strings.CutPrefix(f, "count#"); ok {
+			rest = r
+		} else if r, ok := strings.CutPrefix(f, "sample#"); ok {
+			rest = r
+		} else {
+			continue
+		}
+		name, val, ok := strings.Cut(rest, "=")
+		if !ok || name == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(val, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		m[name] = x
+	}
+	return m, true
+}
+
+// emissions collects a worker's self-metrics per emission. The emitter
+// prints just before every wall-clock multiple of the interval (less
+// emitter.AlignLead), so an emission is filed under the multiple it
+// precedes: index k holds the changes over the interval that ends just
+// before k × interval. Safe for concurrent use.
+type emissions struct {
+	interval, lead time.Duration
+	now            func() time.Time
+
+	mu   sync.Mutex
+	byK  map[int64]map[string]float64
+	logs bytes.Buffer // the worker's log lines, the first maxLogs bytes
+	part []byte       // an unfinished line
+}
+
+const maxLogs = 32 << 10
+
+func newEmissions(interval, lead time.Duration) *emissions {
+	return &emissions{interval: interval, lead: lead, now: time.Now, byK: make(map[int64]map[string]float64)}
+}
+
+// index is the multiple of the interval an emission seen at t precedes.
+func (e *emissions) index(t time.Time) int64 {
+	iv := e.interval.Nanoseconds()
+	return (t.UnixNano() + e.lead.Nanoseconds() + iv/2) / iv
+}
+
+// Write takes the worker's output (stdout and stderr both), line by line.
+func (e *emissions) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			if len(e.part) < 1<<20 { // a longer line is not an emission
+				e.part = append(e.part, p...)
+			}
+			break
+		}
+		line := p[:i]
+		if len(e.part) > 0 {
+			line = append(e.part, line...)
+			e.part = e.part[:0]
+		}
+		e.lineLocked(string(line))
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (e *emissions) lineLocked(line string) {
+	m, ok := parseEmission(line)
+	if !ok {
+		if strings.HasPrefix(line, "time=") && e.logs.Len() < maxLogs {
+			e.logs.WriteString(line)
+			e.logs.WriteByte('\n')
+		}
+		return
+	}
+	k := e.index(e.now())
+	dst := e.byK[k]
+	if dst == nil {
+		dst = make(map[string]float64)
+		e.byK[k] = dst
+	}
+	for name, v := range m {
+		dst[name] += v
+	}
+}
+
+// at returns the self-metrics of emission k (nil when none arrived).
+func (e *emissions) at(k int64) map[string]float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.byK[k]
+}
+
+// log returns the first log lines the worker printed.
+func (e *emissions) log() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.String()
+}
