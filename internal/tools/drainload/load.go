@@ -291,10 +291,11 @@ func measurementsPerBody(bodies [][]byte) ([]int64, error) {
 
 // makeBodies returns n Logplex bodies of lines messages each: a realistic mix
 // of app l2met lines, router lines, runtime metrics and add-on metrics, about
-// 200 bytes each.
+// 200 bytes each, stamped in the seconds before now (1 ms apart), so that a
+// worker aggregates them rather than dropping them as too old.
 func makeBodies(n, lines int) [][]byte {
 	bodies := make([][]byte, n)
-	t := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	t := time.Now().UTC().Add(-time.Duration(n*lines) * time.Millisecond)
 	for b := range n {
 		var buf bytes.Buffer
 		for i := range lines {
