@@ -206,7 +206,7 @@ func (w *worker) buildInputs() error {
 		}
 		h, err := drain.New(w.proc, drain.Config{
 			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps, Logger: w.log,
-			SharedSeen: w.sharedFrameSeen(), Workers: w.drainWorkers(), Budget: w.budget,
+			SharedSeen: w.sharedFrameSeen(), Budget: w.budget,
 		})
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -77,20 +76,6 @@ func (w *worker) sharedFrameSeen() func(app, id string) bool {
 		dup, _ := w.shared.st.FrameSeen(context.Background(), app, id, drain.DefaultDedupAge)
 		return dup
 	}
-}
-
-// drainWorkers is the drain's parsing goroutines: the default (one per
-// CPU) without Redis; with it, two per CPU. The shared Frame-Id check no
-// longer runs on them (the drain starts it when a body is queued), but a
-// parser still waits for the verdict of the body it takes when the queue is
-// short; measured with the black-box benchmark (go run
-// ./internal/tools/drainbench -rounds 3 -duration 5s), two per CPU kept
-// 0.97× the lines/s of Redis off, one per CPU 0.93×.
-func (w *worker) drainWorkers() int {
-	if w.shared == nil {
-		return 0
-	}
-	return 2 * runtime.GOMAXPROCS(0)
 }
 
 // startShared starts the hand-over, flush and feed loops. The hot path never
