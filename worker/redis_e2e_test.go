@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -149,18 +148,10 @@ func (o *oracle) body(rng *rand.Rand, n int) []byte {
 	return frame(msgs...)
 }
 
-// post sends body with a Frame-Id and reports whether it was taken (2xx).
+// postBody sends body with a Frame-Id under the test's drain credentials
+// and reports whether it was taken (2xx).
 func postBody(url, frameID string, body []byte) bool {
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.SetBasicAuth(testUser, testPass)
-	req.Header.Set("Content-Type", "application/logplex-1")
-	req.Header.Set("Logplex-Frame-Id", frameID)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode/100 == 2
+	return postAs(url, testUser, testPass, frameID, body)
 }
 
 func nearestRank(vals []float64, p int) float64 {
