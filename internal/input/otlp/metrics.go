@@ -334,50 +334,47 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 						}
 					}
 				case *metricspb.Metric_Histogram:
-					cum := data.Histogram.AggregationTemporality == temporalityCumulative
-					for _, p := range data.Histogram.DataPoints {
-						if p.Flags&noRecordedValue != 0 {
-							r.noValue.Add(1)
-							continue
-						}
-						exact := true
-						if cum {
-							if p, exact = cumulativeHist(r, key(m.Name, 'h', p.Attributes), p, now, histogramDelta); p == nil {
-								continue
-							}
-						}
-						if dist := histogramDist(p, exact); dist != nil {
-							emit(p.Attributes, p.TimeUnixNano, metric.Measure, dist.Sum/float64(dist.Count), dist)
-						} else if p.Count > 0 {
-							r.unplaceable.Add(1)
-							r.warn(problemPoint, "otlp: histogram point whose values cannot be placed skipped", "metric", m.Name)
-						}
-					}
+					h := data.Histogram
+					measures(r, m.Name, "otlp: histogram point whose values cannot be placed skipped", h.DataPoints,
+						h.AggregationTemporality, func(p *metricspb.HistogramDataPoint) uint64 { return key(m.Name, 'h', p.Attributes) },
+						histogramDelta, histogramDist, now, emit)
 				case *metricspb.Metric_ExponentialHistogram:
-					cum := data.ExponentialHistogram.AggregationTemporality == temporalityCumulative
-					for _, p := range data.ExponentialHistogram.DataPoints {
-						if p.Flags&noRecordedValue != 0 {
-							r.noValue.Add(1)
-							continue
-						}
-						exact := true
-						if cum {
-							if p, exact = cumulativeHist(r, key(m.Name, 'e', p.Attributes), p, now, exponentialDelta); p == nil {
-								continue
-							}
-						}
-						if dist := exponentialDist(p, exact); dist != nil {
-							emit(p.Attributes, p.TimeUnixNano, metric.Measure, dist.Sum/float64(dist.Count), dist)
-						} else if p.Count > 0 {
-							r.unplaceable.Add(1)
-							r.warn(problemPoint, "otlp: exponential histogram point out of float64 range skipped", "metric", m.Name)
-						}
-					}
+					h := data.ExponentialHistogram
+					measures(r, m.Name, "otlp: exponential histogram point out of float64 range skipped", h.DataPoints,
+						h.AggregationTemporality, func(p *metricspb.ExponentialHistogramDataPoint) uint64 { return key(m.Name, 'e', p.Attributes) },
+						exponentialDelta, exponentialDist, now, emit)
 				}
 			}
 		}
 	}
 	return buf
+}
+
+// measures emits the distribution of each histogram point of either kind
+// (a cumulative one's difference with the series' previous point); points
+// without a value, or whose values cannot be placed (unplaceable says so in
+// the log), are counted and skipped.
+func measures[P histPoint](r *Receiver, name, unplaceable string, pts []P, t metricspb.AggregationTemporality,
+	key func(P) uint64, delta func(prev, cur P) (P, bool), dist func(P, bool) *metric.Distribution, now int64,
+	emit func([]*commonpb.KeyValue, uint64, metric.Kind, float64, *metric.Distribution)) {
+	for _, p := range pts {
+		if p.GetFlags()&noRecordedValue != 0 {
+			r.noValue.Add(1)
+			continue
+		}
+		exact := true
+		if t == temporalityCumulative {
+			if p, exact = cumulativeHist(r, key(p), p, now, delta); p == nil {
+				continue
+			}
+		}
+		if d := dist(p, exact); d != nil {
+			emit(p.GetAttributes(), p.GetTimeUnixNano(), metric.Measure, d.Sum/float64(d.Count), d)
+		} else if p.GetCount() > 0 {
+			r.unplaceable.Add(1)
+			r.warn(problemPoint, unplaceable, "metric", name)
+		}
+	}
 }
 
 // numberValue returns a number point's value; points without one, or
@@ -402,29 +399,17 @@ func (r *Receiver) numberValue(p *metricspb.NumberDataPoint) (float64, bool) {
 // GiB, 1 and annotations ({request}) → none; ms, s, %, and other units are
 // kept as they are when 16 bytes or shorter, dropped when longer.
 func Unit(u string) string {
-	switch u {
-	case "", "1":
-		return ""
-	case "By":
-		return "bytes"
-	case "kBy":
-		return "kB"
-	case "MBy":
-		return "MB"
-	case "GBy":
-		return "GB"
-	case "KiBy":
-		return "KiB"
-	case "MiBy":
-		return "MiB"
-	case "GiBy":
-		return "GiB"
+	if l, ok := units[u]; ok {
+		return l
 	}
 	if strings.HasPrefix(u, "{") && strings.HasSuffix(u, "}") || len(u) > l2met.MaxUnitLen {
 		return ""
 	}
 	return u
 }
+
+// units are the UCUM units Unit renames.
+var units = map[string]string{"": "", "1": "", "By": "bytes", "kBy": "kB", "MBy": "MB", "GBy": "GB", "KiBy": "KiB", "MiBy": "MiB", "GiBy": "GiB"}
 
 // hashSeed seeds the cumulative series keys; per process, like the state.
 var hashSeed = maphash.MakeSeed()
@@ -552,9 +537,9 @@ func (r *Receiver) cumulativeSum(key uint64, p *metricspb.NumberDataPoint, v flo
 // histPoint is a histogram data point of either kind.
 type histPoint interface {
 	*metricspb.HistogramDataPoint | *metricspb.ExponentialHistogramDataPoint
-	GetStartTimeUnixNano() uint64
-	GetTimeUnixNano() uint64
+	point
 	GetCount() uint64
+	GetFlags() uint32
 }
 
 // cumulativeHist returns the difference (by delta) between a cumulative

@@ -398,14 +398,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if res.accepted > 0 {
-		switch r.enqueue(j) {
-		case queueFull:
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-			writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: queue full, retry")
-			return
-		case queueClosing:
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-			writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: shutting down, retry")
+		if msg := r.enqueue(j); msg != "" {
+			retryLater(w, f, msg)
 			return
 		}
 		if logs {
@@ -435,8 +429,14 @@ func (r *Receiver) refuseBusy(w http.ResponseWriter, f format, req *http.Request
 	r.busy.Add(1)
 	r.warn(problemBusy, "otlp: request bytes in flight at their bound: answering 503", "path", req.URL.Path,
 		"busy", r.busy.Load(), "in_flight", r.budget.Stats().Used)
+	retryLater(w, f, "otlp: busy, retry")
+}
+
+// retryLater answers 503 with Retry-After: the exporter sends the request
+// again.
+func retryLater(w http.ResponseWriter, f format, msg string) {
 	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-	writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: busy, retry")
+	writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, msg)
 }
 
 // bodyFormat maps a Content-Type to a format; ok is false for another type
@@ -601,37 +601,26 @@ func decode(body []byte, f format, m proto.Message) error {
 	return proto.UnmarshalOptions{RecursionLimit: MaxNesting}.Unmarshal(body, m)
 }
 
-type enqueueResult uint8
-
-const (
-	queued enqueueResult = iota
-	queueFull
-	queueClosing
-)
-
-func (r *Receiver) enqueue(j job) enqueueResult {
+// enqueue queues j, or returns why it cannot: the answer of a 503.
+func (r *Receiver) enqueue(j job) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		r.closing.Add(1)
-		return queueClosing
+		return "otlp: shutting down, retry"
 	}
-	if r.queuedBytes.Add(j.size) > MaxQueueBytes {
-		r.queuedBytes.Add(-j.size)
-		r.queueFull.Add(1)
-		r.warn(problemQueue, "otlp: queue full: answering 503", "queued", len(r.queue))
-		return queueFull
+	if r.queuedBytes.Add(j.size) <= MaxQueueBytes {
+		select {
+		case r.queue <- j:
+			r.accepted.Add(1)
+			return ""
+		default:
+		}
 	}
-	select {
-	case r.queue <- j:
-	default:
-		r.queuedBytes.Add(-j.size)
-		r.queueFull.Add(1)
-		r.warn(problemQueue, "otlp: queue full: answering 503", "queued", len(r.queue))
-		return queueFull
-	}
-	r.accepted.Add(1)
-	return queued
+	r.queuedBytes.Add(-j.size)
+	r.queueFull.Add(1)
+	r.warn(problemQueue, "otlp: queue full: answering 503", "queued", len(r.queue))
+	return "otlp: queue full, retry"
 }
 
 // work processes queued requests until the queue is closed and empty.
