@@ -214,42 +214,30 @@ var ErrList = errors.New("invalid key=value list")
 // position and never quote a value, which is usually a secret. Safe for
 // concurrent use.
 func ParseHeaders(s string) (map[string]string, error) {
-	h := map[string]string{}
-	err := parseList(s, func(i int, k, v string) error {
+	return parseList(s, "header", func(i int, k, v string) (string, error) {
 		if !outlet.ValidHeaderName(k) {
-			return fmt.Errorf("%w: entry %d: header name is not a valid HTTP token", ErrList, i)
+			return "", fmt.Errorf("%w: entry %d: header name is not a valid HTTP token", ErrList, i)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return fmt.Errorf("%w: entry %d (%s): value contains a line break or NUL", ErrList, i, k)
+			return "", fmt.Errorf("%w: entry %d (%s): value contains a line break or NUL", ErrList, i, k)
 		}
-		canon := http.CanonicalHeaderKey(k)
-		if _, dup := h[canon]; dup {
-			return fmt.Errorf("%w: entry %d (%s): header given twice", ErrList, i, k)
-		}
-		h[canon] = v
-		return nil
+		return http.CanonicalHeaderKey(k), nil
 	})
-	return h, err
 }
 
 // ParseAttributes parses the OTEL_RESOURCE_ATTRIBUTES format:
 // comma-separated key=value pairs, values percent-decoded, spaces trimmed,
 // empty entries skipped, each key once. Safe for concurrent use.
 func ParseAttributes(s string) (map[string]string, error) {
-	attrs := map[string]string{}
-	err := parseList(s, func(i int, k, v string) error {
-		if _, dup := attrs[k]; dup {
-			return fmt.Errorf("%w: entry %d (%s): key given twice", ErrList, i, k)
-		}
-		attrs[k] = v
-		return nil
-	})
-	return attrs, err
+	return parseList(s, "key", nil)
 }
 
-// parseList splits s into key=value entries and calls f for each with its
-// 1-based position; errors never quote a value.
-func parseList(s string, f func(i int, k, v string) error) error {
+// parseList splits s into key=value entries, the keys made canonical by
+// canon (when not nil, called with the entry's 1-based position) and given
+// once each; errors never quote a value. The map holds the entries before
+// the first error.
+func parseList(s, what string, canon func(i int, k, v string) (string, error)) (map[string]string, error) {
+	out := map[string]string{}
 	for i, entry := range strings.Split(s, ",") {
 		if strings.TrimSpace(entry) == "" {
 			continue
@@ -258,21 +246,28 @@ func parseList(s string, f func(i int, k, v string) error) error {
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch {
 		case !ok:
-			return fmt.Errorf("%w: entry %d: no '=' between key and value", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: no '=' between key and value", ErrList, i+1)
 		case k == "":
-			return fmt.Errorf("%w: entry %d: empty key", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: empty key", ErrList, i+1)
 		}
 		dk, err := url.PathUnescape(k)
 		if err != nil {
-			return fmt.Errorf("%w: entry %d: key is not valid percent-encoding", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: key is not valid percent-encoding", ErrList, i+1)
 		}
 		dv, err := url.PathUnescape(v)
 		if err != nil {
-			return fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
 		}
-		if err := f(i+1, dk, dv); err != nil {
-			return err
+		key := dk
+		if canon != nil {
+			if key, err = canon(i+1, dk, dv); err != nil {
+				return out, err
+			}
 		}
+		if _, dup := out[key]; dup {
+			return out, fmt.Errorf("%w: entry %d (%s): %s given twice", ErrList, i+1, dk, what)
+		}
+		out[key] = dv
 	}
-	return nil
+	return out, nil
 }
