@@ -101,29 +101,21 @@ func (e Env) Config() (Config, error) {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if v := strings.TrimSpace(e.MetricsEndpoint); v != "" {
-		if err := envcfg.URL(VarMetricsEndpoint, v, false); err != nil {
-			errs = append(errs, err)
-		} else {
-			c.Endpoint = v
-		}
-	} else if v := strings.TrimSpace(e.Endpoint); v != "" {
-		if err := envcfg.URL(VarEndpoint, v, false); err != nil {
-			errs = append(errs, err)
-		} else {
-			// A generic endpoint that already ends in /v1/metrics is
-			// used as is (without a trailing slash): appending would
-			// give …/v1/metrics/v1/metrics.
-			u, _ := url.Parse(v)
-			u.Path = strings.TrimSuffix(u.Path, "/")
-			if !strings.HasSuffix(u.Path, "/"+MetricsPath) {
-				u.Path += "/" + MetricsPath
-			}
-			u.RawPath = ""
-			c.Endpoint = u.String()
-		}
-	} else {
+	if v, name := pick(e.Endpoint, e.MetricsEndpoint, VarEndpoint, VarMetricsEndpoint); v == "" {
 		fail("%s or %s: not set", VarEndpoint, VarMetricsEndpoint)
+	} else if err := envcfg.URL(name, v, false); err != nil {
+		errs = append(errs, err)
+	} else if c.Endpoint = v; name == VarEndpoint {
+		// A generic endpoint that already ends in /v1/metrics is used as
+		// is (without a trailing slash): appending would give
+		// …/v1/metrics/v1/metrics.
+		u, _ := url.Parse(v)
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		if !strings.HasSuffix(u.Path, "/"+MetricsPath) {
+			u.Path += "/" + MetricsPath
+		}
+		u.RawPath = ""
+		c.Endpoint = u.String()
 	}
 
 	if v, name := pick(e.Headers, e.MetricsHeaders, VarHeaders, VarMetricsHeaders); v != "" {
