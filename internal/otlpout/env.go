@@ -1,6 +1,7 @@
 package otlpout
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -175,9 +176,7 @@ func (e Env) Config() (Config, error) {
 	if v := strings.TrimSpace(e.ServiceName); v != "" {
 		c.Resource[ServiceNameKey] = v
 	}
-	if c.Resource[ServiceNameKey] == "" {
-		c.Resource[ServiceNameKey] = DefaultServiceName
-	}
+	c.Resource[ServiceNameKey] = cmp.Or(c.Resource[ServiceNameKey], DefaultServiceName)
 	return c, errors.Join(errs...)
 }
 

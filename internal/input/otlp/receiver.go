@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -229,12 +230,8 @@ func New(cfg Config) (*Receiver, error) {
 	if cfg.Workers < 0 {
 		return nil, errors.New("otlp: negative Workers")
 	}
-	if cfg.Workers == 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -248,6 +245,7 @@ func New(cfg Config) (*Receiver, error) {
 		queue:      make(chan job, QueueDepth),
 		decoding:   make(chan struct{}, MaxConcurrentDecodes),
 		budget:     cfg.Budget,
+		cum:        cumulative{series: make(map[uint64]*prevPoint), max: MaxCumulativeSeries},
 	}
 	if r.budget == nil {
 		r.budget = budget.New(budget.Default)
@@ -266,8 +264,6 @@ func New(cfg Config) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.cum.series = make(map[uint64]*prevPoint)
-	r.cum.max = MaxCumulativeSeries
 	if cfg.InsecureNoAuth {
 		r.log.Warn("otlp: InsecureNoAuth is set: " + LogsPath + " and " + MetricsPath + " accept telemetry from anyone")
 	}
