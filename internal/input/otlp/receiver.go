@@ -29,7 +29,6 @@ import (
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Paths the Receiver serves (OTLP/HTTP's defaults).
@@ -343,17 +342,15 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, status, codeInvalidArgument, err.Error())
 		return
 	}
-	var md protoreflect.MessageDescriptor
+	var data proto.Message = new(metricspb.MetricsData)
 	if logs {
-		md = (*logspb.LogsData)(nil).ProtoReflect().Descriptor()
-	} else {
-		md = (*metricspb.MetricsData)(nil).ProtoReflect().Descriptor()
+		data = new(logspb.LogsData)
 	}
 	var messages int
 	if f == formatJSON {
 		messages = countJSON(body)
 	} else {
-		messages = countProto(body, md, MaxMessages)
+		messages = countProto(body, data.ProtoReflect().Descriptor(), MaxMessages)
 	}
 	if messages > MaxMessages {
 		r.tooManyMessages.Add(1)
@@ -367,21 +364,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now(), app: app}
-	var res result
-	if logs {
-		j.logs = new(logspb.LogsData)
-		err = decode(body, f, j.logs)
-		if err == nil {
-			res = r.checkLogs(j.logs)
-		}
-	} else {
-		j.metrics = new(metricspb.MetricsData)
-		err = decode(body, f, j.metrics)
-		if err == nil {
-			res = r.checkMetrics(j.metrics)
-		}
-	}
-	if err != nil {
+	if err := decode(body, f, data); err != nil {
 		r.malformed.Add(1)
 		if strings.Contains(err.Error(), "recursion depth") {
 			// proto and protojson report their RecursionLimit so, unexported.
@@ -392,6 +375,13 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.warn(problemBody, "otlp: malformed body", "path", req.URL.Path, "bytes", len(body))
 		writeStatus(w, f, http.StatusBadRequest, codeInvalidArgument, "otlp: "+err.Error())
 		return
+	}
+	var res result
+	switch d := data.(type) {
+	case *logspb.LogsData:
+		j.logs, res = d, r.checkLogs(d)
+	case *metricspb.MetricsData:
+		j.metrics, res = d, r.checkMetrics(d)
 	}
 	if res.accepted > 0 {
 		if msg := r.enqueue(j); msg != "" {
