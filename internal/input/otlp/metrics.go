@@ -66,14 +66,9 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 				case *metricspb.Metric_Gauge:
 					data.Gauge.DataPoints = filter(&res, m.Name, why, data.Gauge.DataPoints, nil, src)
 				case *metricspb.Metric_Sum:
-					if why == "" && !knownTemporality(data.Sum.AggregationTemporality) {
-						why = "aggregation_temporality unspecified"
-					}
+					s := data.Sum
 					valid := func(p *metricspb.NumberDataPoint) string { return "" }
-					switch {
-					case data.Sum.AggregationTemporality == temporalityCumulative && data.Sum.IsMonotonic:
-						valid = func(p *metricspb.NumberDataPoint) string { return needsTime(p) }
-					case data.Sum.IsMonotonic:
+					if s.IsMonotonic && s.AggregationTemporality != temporalityCumulative {
 						// A monotonic delta sum only increases (the
 						// specification's data model): a negative delta is not
 						// a count.
@@ -86,13 +81,14 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 							return ""
 						}
 					}
-					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid, src)
+					// An UpDownCounter's cumulative level needs no time.
+					s.DataPoints = filterTemporal(&res, m.Name, why, s.AggregationTemporality, s.IsMonotonic, s.DataPoints, valid, src)
 				case *metricspb.Metric_Histogram:
 					h := data.Histogram
-					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validHistogram, src)
+					h.DataPoints = filterTemporal(&res, m.Name, why, h.AggregationTemporality, true, h.DataPoints, validHistogram, src)
 				case *metricspb.Metric_ExponentialHistogram:
 					h := data.ExponentialHistogram
-					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validExponential, src)
+					h.DataPoints = filterTemporal(&res, m.Name, why, h.AggregationTemporality, true, h.DataPoints, validExponential, src)
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
 					res.summaries += int64(n)
@@ -105,30 +101,19 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 	return res
 }
 
-// filterHist is filter for histogram points of either kind: the temporality
-// must be known, a cumulative point needs a time, and each point must pass
-// valid.
-func filterHist[P point](res *result, name, why string, t metricspb.AggregationTemporality, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
-	if why == "" && !knownTemporality(t) {
+// filterTemporal is filter for the points of a sum or histogram: the
+// temporality must be known, a cumulative point needs a time when timed, and
+// each point must pass valid.
+func filterTemporal[P point](res *result, name, why string, t metricspb.AggregationTemporality, timed bool, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
+	if why == "" && t != temporalityDelta && t != temporalityCumulative {
 		why = "aggregation_temporality unspecified"
 	}
 	return filter(res, name, why, pts, func(p P) string {
-		if w := needsTime(p); t == temporalityCumulative && w != "" {
-			return w
+		if timed && t == temporalityCumulative && p.GetTimeUnixNano() == 0 {
+			return "cumulative point without time_unix_nano"
 		}
 		return valid(p)
 	}, src)
-}
-
-func knownTemporality(t metricspb.AggregationTemporality) bool {
-	return t == temporalityDelta || t == temporalityCumulative
-}
-
-func needsTime[P point](p P) string {
-	if p.GetTimeUnixNano() == 0 {
-		return "cumulative point without time_unix_nano"
-	}
-	return ""
 }
 
 func pointCount(m *metricspb.Metric) int {

@@ -177,7 +177,6 @@ type Stats struct {
 // Receiver is the OTLP/HTTP http.Handler. Safe for concurrent use.
 type Receiver struct {
 	cfg        Config
-	log        *slog.Logger
 	proc       *input.Processor
 	sink       input.Sink
 	start      uint64          // unix nanoseconds when New ran
@@ -236,7 +235,6 @@ func New(cfg Config) (*Receiver, error) {
 	}
 	r := &Receiver{
 		cfg:        cfg,
-		log:        cfg.Logger,
 		throttled:  throttle.New(cfg.Logger, logEvery, cfg.Now),
 		start:      uint64(cfg.Now().UnixNano()),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
@@ -264,7 +262,7 @@ func New(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	if cfg.InsecureNoAuth {
-		r.log.Warn("otlp: InsecureNoAuth is set: " + LogsPath + " and " + MetricsPath + " accept telemetry from anyone")
+		cfg.Logger.Warn("otlp: InsecureNoAuth is set: " + LogsPath + " and " + MetricsPath + " accept telemetry from anyone")
 	}
 	r.wg.Add(cfg.Workers)
 	for range cfg.Workers {
