@@ -76,14 +76,8 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 				src := bytesOf(r.sourceOf(lr.GetAttributes(), resSource))
 				// A body may hold several lines (an SDK's multi-line message, a
 				// trailing newline): each is a message, as Logplex splits them.
-				for len(msg) > 0 {
-					line := msg
-					if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-						line, msg = msg[:i], msg[i+1:]
-					} else {
-						msg = nil
-					}
-					line = bytes.TrimSuffix(line, []byte{'\r'})
+				for line := range bytes.Lines(msg) {
+					line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
 					switch {
 					case len(line) == 0:
 					case l2met.IsRouterLine(line):

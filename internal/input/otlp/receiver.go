@@ -340,9 +340,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, status, codeInvalidArgument, err.Error())
 		return
 	}
-	var data proto.Message = new(metricspb.MetricsData)
+	var data proto.Message
 	if logs {
 		data = new(logspb.LogsData)
+	} else {
+		data = new(metricspb.MetricsData)
 	}
 	var messages int
 	if f == formatJSON {

@@ -326,10 +326,7 @@ func flatten(md pmetric.Metrics) ([]Point, error) {
 						p.PosOffset, p.Pos = dp.Positive().Offset(), dp.Positive().BucketCounts().AsRaw()
 						p.NegOffset, p.Neg = dp.Negative().Offset(), dp.Negative().BucketCounts().AsRaw()
 						total := p.Zero
-						for _, c := range p.Pos {
-							total += c
-						}
-						for _, c := range p.Neg {
+						for _, c := range slices.Concat(p.Pos, p.Neg) {
 							total += c
 						}
 						if total != p.Count {
