@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,11 +33,9 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 			continue
 		}
 		for _, sl := range rl.GetScopeLogs() {
-			keep := sl.LogRecords[:0]
-			for _, lr := range sl.GetLogRecords() {
+			sl.LogRecords = slices.DeleteFunc(sl.LogRecords, func(lr *logspb.LogRecord) bool {
 				switch {
 				case lr == nil:
-					continue
 				case res.accepted >= MaxRecords:
 					res.tooMany++
 					res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
@@ -44,12 +43,11 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 					res.tooManyAtt++
 					res.reject(1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 				default:
-					keep = append(keep, lr)
 					res.accepted++
+					return false
 				}
-			}
-			clear(sl.LogRecords[len(keep):])
-			sl.LogRecords = keep
+				return true
+			})
 		}
 	}
 	return res

@@ -3,6 +3,7 @@ package otlp
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,11 +137,9 @@ func pointCount(m *metricspb.Metric) int {
 // when not empty, rejects every point of the metric.
 func filter[P point](res *result, name, why string, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
 	var zero P
-	keep := pts[:0]
-	for _, p := range pts {
+	return slices.DeleteFunc(pts, func(p P) bool {
 		switch {
 		case p == zero:
-			continue
 		case why != "":
 			res.invalid++
 			res.reject(1, quoteName(name)+": "+why)
@@ -165,15 +164,14 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 				if w := valid(p); w != "" {
 					res.invalid++
 					res.reject(1, quoteName(name)+": "+w)
-					continue
+					return true
 				}
 			}
-			keep = append(keep, p)
 			res.accepted++
+			return false
 		}
-	}
-	clear(pts[len(keep):])
-	return keep
+		return true
+	})
 }
 
 // quoteName quotes a metric name for an error message, cut to 64 bytes.
