@@ -216,11 +216,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	case "":
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			r.invalid(w, "gzip: %v", err)
-			return
+		if err == nil {
+			body, err = io.ReadAll(zr)
 		}
-		if body, err = io.ReadAll(zr); err != nil {
+		if err != nil {
 			r.invalid(w, "gzip: %v", err)
 			return
 		}
