@@ -56,7 +56,7 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 // processLogs parses the string bodies of the records with s.
 func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival time.Time) {
 	for _, rl := range d.GetResourceLogs() {
-		resSource, _ := r.source(rl.GetResource().GetAttributes())
+		resSource := r.source(rl.GetResource().GetAttributes())
 		for _, sl := range rl.GetScopeLogs() {
 			for _, lr := range sl.GetLogRecords() {
 				body, ok := lr.GetBody().GetValue().(*commonpb.AnyValue_StringValue)

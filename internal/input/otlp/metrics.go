@@ -48,7 +48,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 			rm.ScopeMetrics = nil
 			continue
 		}
-		resSource, _ := r.source(rm.GetResource().GetAttributes())
+		resSource := r.source(rm.GetResource().GetAttributes())
 		src := func(attrs []*commonpb.KeyValue) string { return r.sourceOf(attrs, resSource) }
 		for _, sm := range rm.GetScopeMetrics() {
 			for _, m := range sm.GetMetrics() {
@@ -257,7 +257,7 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 	now := arrival.UnixNano()
 	for _, rm := range d.GetResourceMetrics() {
 		resAttrs := rm.GetResource().GetAttributes()
-		resSource, _ := r.source(resAttrs)
+		resSource := r.source(resAttrs)
 		resHash, resHashed := uint64(0), false
 		key := func(name string, kind byte, attrs []*commonpb.KeyValue) uint64 {
 			if !resHashed {
