@@ -129,22 +129,14 @@ func (e Env) Config() (Config, error) {
 		}
 		c.Headers = h
 	}
-	switch v, name := pick(e.Protocol, e.MetricsProtocol, VarProtocol, VarMetricsProtocol); strings.ToLower(v) {
-	case "", string(HTTPProtobuf):
-		c.Protocol = HTTPProtobuf
-	case string(HTTPJSON):
-		c.Protocol = HTTPJSON
-	case "grpc":
+	v, name := pick(e.Protocol, e.MetricsProtocol, VarProtocol, VarMetricsProtocol)
+	if c.Protocol = cmp.Or(Protocol(strings.ToLower(v)), HTTPProtobuf); c.Protocol == "grpc" {
 		fail("%s=grpc: not supported; want http/protobuf (the default) or http/json, with the OTLP/HTTP endpoint (port 4318 on a Collector)", name)
-	default:
+	} else if c.Protocol != HTTPProtobuf && c.Protocol != HTTPJSON {
 		fail("%s=%q: want http/protobuf or http/json", name, v)
 	}
-	switch v, name := pick(e.Compression, e.MetricsCompression, VarCompression, VarMetricsCompression); strings.ToLower(v) {
-	case "", CompressionGzip:
-		c.Compression = CompressionGzip
-	case CompressionNone:
-		c.Compression = CompressionNone
-	default:
+	v, name = pick(e.Compression, e.MetricsCompression, VarCompression, VarMetricsCompression)
+	if c.Compression = cmp.Or(strings.ToLower(v), CompressionGzip); c.Compression != CompressionGzip && c.Compression != CompressionNone {
 		fail("%s=%q: want gzip or none", name, v)
 	}
 	if v, name := pick(e.Timeout, e.MetricsTimeout, VarTimeout, VarMetricsTimeout); v != "" {
@@ -154,9 +146,8 @@ func (e Env) Config() (Config, error) {
 		}
 		c.Timeout = d
 	}
-	switch v := strings.ToLower(strings.TrimSpace(e.Temporality)); v {
-	case "", "cumulative":
-		c.Temporality = Cumulative
+	switch strings.ToLower(strings.TrimSpace(e.Temporality)) {
+	case "", "cumulative": // the zero Temporality
 	case "delta", "lowmemory":
 		c.Temporality = Delta
 	default:
