@@ -1,6 +1,7 @@
 package otlpout
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -185,18 +186,10 @@ func (c Config) check() (Config, error) {
 	if err := outlet.CheckHeaders(c.Headers); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	switch c.Protocol {
-	case "":
-		c.Protocol = HTTPProtobuf
-	case HTTPProtobuf, HTTPJSON:
-	default:
+	if c.Protocol = cmp.Or(c.Protocol, HTTPProtobuf); c.Protocol != HTTPProtobuf && c.Protocol != HTTPJSON {
 		return c, fmt.Errorf("%w: protocol %q: want %s or %s", ErrConfig, c.Protocol, HTTPProtobuf, HTTPJSON)
 	}
-	switch c.Compression {
-	case "":
-		c.Compression = CompressionGzip
-	case CompressionGzip, CompressionNone:
-	default:
+	if c.Compression = cmp.Or(c.Compression, CompressionGzip); c.Compression != CompressionGzip && c.Compression != CompressionNone {
 		return c, fmt.Errorf("%w: compression %q: want gzip or none", ErrConfig, c.Compression)
 	}
 	if c.Temporality != Cumulative && c.Temporality != Delta {
@@ -205,9 +198,7 @@ func (c Config) check() (Config, error) {
 	if c.Timeout < 0 {
 		return c, fmt.Errorf("%w: timeout %s is negative", ErrConfig, c.Timeout)
 	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	res := make(map[string]string, len(c.Resource)+1)
 	for k, v := range c.Resource {
 		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) {
@@ -215,9 +206,7 @@ func (c Config) check() (Config, error) {
 		}
 		res[k] = v
 	}
-	if res[ServiceNameKey] == "" {
-		res[ServiceNameKey] = DefaultServiceName
-	}
+	res[ServiceNameKey] = cmp.Or(res[ServiceNameKey], DefaultServiceName)
 	c.Resource = res
 	if err := checkTags(c.Tags); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -239,25 +228,15 @@ func (c Config) check() (Config, error) {
 		if *f.v < 0 {
 			return c, fmt.Errorf("%w: %s %d is negative", ErrConfig, f.name, *f.v)
 		}
-		if *f.v == 0 {
-			*f.v = f.def
-		}
+		*f.v = cmp.Or(*f.v, f.def)
 	}
 	if c.MaxBuckets < 2 {
 		return c, fmt.Errorf("%w: MaxBuckets %d: want at least 2", ErrConfig, c.MaxBuckets)
 	}
-	if c.Queue.Name == "" {
-		c.Queue.Name = QueueName
-	}
-	if c.Queue.Concurrency == 0 {
-		c.Queue.Concurrency = 1
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Queue.Logger == nil {
-		c.Queue.Logger = c.Logger
-	}
+	c.Queue.Name = cmp.Or(c.Queue.Name, QueueName)
+	c.Queue.Concurrency = cmp.Or(c.Queue.Concurrency, 1)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.Queue.Logger = cmp.Or(c.Queue.Logger, c.Logger)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

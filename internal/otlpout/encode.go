@@ -181,10 +181,6 @@ type request struct {
 	size    int // estimated protobuf size, an upper bound
 }
 
-func (e *encoder) newRequest() request {
-	return request{md: pmetric.NewMetrics()}
-}
-
 // addResource starts app's resource in req: the configured resource
 // attributes, with service.name the app in multi-app mode (app not empty).
 func (e *encoder) addResource(req *request, app string) {
@@ -218,8 +214,7 @@ func (e *encoder) addResource(req *request, app string) {
 // not send (late buckets).
 func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)) error {
 	start, end := e.pointTimes(b)
-	ts, te := pcommon.Timestamp(start), pcommon.Timestamp(end)
-	req := e.newRequest()
+	req := request{md: pmetric.NewMetrics()}
 	flush := func() error {
 		if req.points == 0 {
 			return nil
@@ -229,15 +224,11 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 			return err
 		}
 		emit(body, req.points)
-		req = e.newRequest()
+		req = request{md: pmetric.NewMetrics()}
 		return nil
 	}
 	for i := range b.Series {
 		s := &b.Series[i]
-		if s.Kind != metric.Counter && s.Kind != metric.Sample && s.Kind != metric.Measure {
-			e.unknown++
-			continue
-		}
 		k := metricKey{name: s.Name, unit: s.Unit, kind: s.Kind}
 		sk := seriesKey{app: s.App, name: s.Name, unit: s.Unit, source: s.Source}
 		// The value first: it updates the cumulative state, sent or not.
@@ -254,6 +245,9 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 			v = s.Last
 		case metric.Measure:
 			h, st, ok = e.histogram(s, sk, b, start)
+		default:
+			e.unknown++
+			continue
 		}
 		if !ok {
 			continue
@@ -262,7 +256,8 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 			e.addResource(&req, s.App)
 		}
 		size, msize := e.pointSize(s, h), 0
-		if _, known := req.index[k]; !known {
+		mt, known := req.index[k]
+		if !known {
 			msize = e.metricSize(s)
 		}
 		if req.points > 0 && (req.points == e.maxPoints || req.size+size+msize > e.maxBytes) {
@@ -270,59 +265,32 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, points int)
 				return err
 			}
 			e.addResource(&req, s.App)
-			msize = e.metricSize(s)
+			msize, known = e.metricSize(s), false
 		}
 		req.size += size + msize
-		attrs := func(m pcommon.Map) {
-			m.EnsureCapacity(len(e.tagKeys) + 1)
-			if s.Source != "" {
-				m.PutStr(SourceKey, strings.ToValidUTF8(s.Source, "\uFFFD"))
-			}
-			for _, k := range e.tagKeys {
-				m.PutStr(k, e.tags[k])
-			}
-		}
-		// metricFor returns the request's metric for k, creating it
-		// with init when it is new.
-		metricFor := func(init func(pmetric.Metric)) pmetric.Metric {
-			mt, ok := req.index[k]
-			if !ok {
-				mt = req.metrics.AppendEmpty()
-				mt.SetName(e.name(s.Name))
-				mt.SetUnit(UCUM(s.Unit))
-				init(mt)
-				req.index[k] = mt
-			}
-			return mt
-		}
-		switch s.Kind {
-		case metric.Counter:
-			mt := metricFor(func(mt pmetric.Metric) {
+		if !known {
+			mt = req.metrics.AppendEmpty()
+			mt.SetName(e.name(s.Name))
+			mt.SetUnit(UCUM(s.Unit))
+			switch s.Kind {
+			case metric.Counter:
 				sum := mt.SetEmptySum()
 				sum.SetIsMonotonic(true)
 				sum.SetAggregationTemporality(e.aggTemporality())
-			})
-			dp := mt.Sum().DataPoints().AppendEmpty()
-			attrs(dp.Attributes())
-			dp.SetStartTimestamp(pcommon.Timestamp(st))
-			dp.SetTimestamp(te)
-			dp.SetDoubleValue(v)
-		case metric.Sample:
-			mt := metricFor(func(mt pmetric.Metric) { mt.SetEmptyGauge() })
-			dp := mt.Gauge().DataPoints().AppendEmpty()
-			attrs(dp.Attributes())
-			dp.SetStartTimestamp(ts)
-			dp.SetTimestamp(te)
-			dp.SetDoubleValue(v)
-		case metric.Measure:
-			mt := metricFor(func(mt pmetric.Metric) {
+			case metric.Sample:
+				mt.SetEmptyGauge()
+			case metric.Measure:
 				mt.SetEmptyExponentialHistogram().SetAggregationTemporality(e.aggTemporality())
-			})
-			dp := mt.ExponentialHistogram().DataPoints().AppendEmpty()
-			attrs(dp.Attributes())
-			dp.SetStartTimestamp(pcommon.Timestamp(st))
-			dp.SetTimestamp(te)
-			fillHistogram(dp, h)
+			}
+			req.index[k] = mt
+		}
+		switch s.Kind {
+		case metric.Counter:
+			newPoint(e, mt.Sum().DataPoints().AppendEmpty(), s.Source, st, end).SetDoubleValue(v)
+		case metric.Sample:
+			newPoint(e, mt.Gauge().DataPoints().AppendEmpty(), s.Source, st, end).SetDoubleValue(v)
+		case metric.Measure:
+			fillHistogram(newPoint(e, mt.ExponentialHistogram().DataPoints().AppendEmpty(), s.Source, st, end), h)
 		}
 		req.points++
 	}
@@ -404,11 +372,10 @@ func (e *encoder) pointSize(s *aggregate.Series, h *expHist) int {
 	n := numberPointBytes
 	if h != nil {
 		n = histPointBytes
-		for _, c := range h.pos.counts {
-			n += protowire.SizeVarint(c)
-		}
-		for _, c := range h.neg.counts {
-			n += protowire.SizeVarint(c)
+		for _, b := range h.b {
+			for _, c := range b.counts {
+				n += protowire.SizeVarint(c)
+			}
 		}
 	}
 	if s.Source != "" {
@@ -423,6 +390,29 @@ func (e *encoder) metricSize(s *aggregate.Series) int {
 	return metricBytes + len(e.prefix) + 1 + 3*len(s.Name) + len(UCUM(s.Unit))
 }
 
+// dataPoint is what the data points of the three kinds share.
+type dataPoint interface {
+	Attributes() pcommon.Map
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}
+
+// newPoint sets the attributes of dp (source, then the tags) and its times,
+// and returns it.
+func newPoint[P dataPoint](e *encoder, dp P, source string, start, end uint64) P {
+	m := dp.Attributes()
+	m.EnsureCapacity(len(e.tagKeys) + 1)
+	if source != "" {
+		m.PutStr(SourceKey, strings.ToValidUTF8(source, "\uFFFD"))
+	}
+	for _, k := range e.tagKeys {
+		m.PutStr(k, e.tags[k])
+	}
+	dp.SetStartTimestamp(pcommon.Timestamp(start))
+	dp.SetTimestamp(pcommon.Timestamp(end))
+	return dp
+}
+
 // fillHistogram copies h into dp.
 func fillHistogram(dp pmetric.ExponentialHistogramDataPoint, h *expHist) {
 	dp.SetCount(h.count)
@@ -433,13 +423,11 @@ func fillHistogram(dp pmetric.ExponentialHistogramDataPoint, h *expHist) {
 		dp.SetMin(h.min)
 		dp.SetMax(h.max)
 	}
-	if len(h.pos.counts) > 0 {
-		dp.Positive().SetOffset(h.pos.offset)
-		dp.Positive().BucketCounts().FromRaw(h.pos.counts)
-	}
-	if len(h.neg.counts) > 0 {
-		dp.Negative().SetOffset(h.neg.offset)
-		dp.Negative().BucketCounts().FromRaw(h.neg.counts)
+	for i, out := range [2]pmetric.ExponentialHistogramDataPointBuckets{dp.Positive(), dp.Negative()} {
+		if b := h.b[i]; len(b.counts) > 0 {
+			out.SetOffset(b.offset)
+			out.BucketCounts().FromRaw(b.counts)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package otlpout
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,29 +102,21 @@ func (e Env) Config() (Config, error) {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if v := strings.TrimSpace(e.MetricsEndpoint); v != "" {
-		if err := envcfg.URL(VarMetricsEndpoint, v, false); err != nil {
-			errs = append(errs, err)
-		} else {
-			c.Endpoint = v
-		}
-	} else if v := strings.TrimSpace(e.Endpoint); v != "" {
-		if err := envcfg.URL(VarEndpoint, v, false); err != nil {
-			errs = append(errs, err)
-		} else {
-			// A generic endpoint that already ends in /v1/metrics is
-			// used as is (without a trailing slash): appending would
-			// give …/v1/metrics/v1/metrics.
-			u, _ := url.Parse(v)
-			u.Path = strings.TrimSuffix(u.Path, "/")
-			if !strings.HasSuffix(u.Path, "/"+MetricsPath) {
-				u.Path += "/" + MetricsPath
-			}
-			u.RawPath = ""
-			c.Endpoint = u.String()
-		}
-	} else {
+	if v, name := pick(e.Endpoint, e.MetricsEndpoint, VarEndpoint, VarMetricsEndpoint); v == "" {
 		fail("%s or %s: not set", VarEndpoint, VarMetricsEndpoint)
+	} else if err := envcfg.URL(name, v, false); err != nil {
+		errs = append(errs, err)
+	} else if c.Endpoint = v; name == VarEndpoint {
+		// A generic endpoint that already ends in /v1/metrics is used as
+		// is (without a trailing slash): appending would give
+		// …/v1/metrics/v1/metrics.
+		u, _ := url.Parse(v)
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		if !strings.HasSuffix(u.Path, "/"+MetricsPath) {
+			u.Path += "/" + MetricsPath
+		}
+		u.RawPath = ""
+		c.Endpoint = u.String()
 	}
 
 	if v, name := pick(e.Headers, e.MetricsHeaders, VarHeaders, VarMetricsHeaders); v != "" {
@@ -136,22 +129,14 @@ func (e Env) Config() (Config, error) {
 		}
 		c.Headers = h
 	}
-	switch v, name := pick(e.Protocol, e.MetricsProtocol, VarProtocol, VarMetricsProtocol); strings.ToLower(v) {
-	case "", string(HTTPProtobuf):
-		c.Protocol = HTTPProtobuf
-	case string(HTTPJSON):
-		c.Protocol = HTTPJSON
-	case "grpc":
+	v, name := pick(e.Protocol, e.MetricsProtocol, VarProtocol, VarMetricsProtocol)
+	if c.Protocol = cmp.Or(Protocol(strings.ToLower(v)), HTTPProtobuf); c.Protocol == "grpc" {
 		fail("%s=grpc: not supported; want http/protobuf (the default) or http/json, with the OTLP/HTTP endpoint (port 4318 on a Collector)", name)
-	default:
+	} else if c.Protocol != HTTPProtobuf && c.Protocol != HTTPJSON {
 		fail("%s=%q: want http/protobuf or http/json", name, v)
 	}
-	switch v, name := pick(e.Compression, e.MetricsCompression, VarCompression, VarMetricsCompression); strings.ToLower(v) {
-	case "", CompressionGzip:
-		c.Compression = CompressionGzip
-	case CompressionNone:
-		c.Compression = CompressionNone
-	default:
+	v, name = pick(e.Compression, e.MetricsCompression, VarCompression, VarMetricsCompression)
+	if c.Compression = cmp.Or(strings.ToLower(v), CompressionGzip); c.Compression != CompressionGzip && c.Compression != CompressionNone {
 		fail("%s=%q: want gzip or none", name, v)
 	}
 	if v, name := pick(e.Timeout, e.MetricsTimeout, VarTimeout, VarMetricsTimeout); v != "" {
@@ -161,9 +146,8 @@ func (e Env) Config() (Config, error) {
 		}
 		c.Timeout = d
 	}
-	switch v := strings.ToLower(strings.TrimSpace(e.Temporality)); v {
-	case "", "cumulative":
-		c.Temporality = Cumulative
+	switch strings.ToLower(strings.TrimSpace(e.Temporality)) {
+	case "", "cumulative": // the zero Temporality
 	case "delta", "lowmemory":
 		c.Temporality = Delta
 	default:
@@ -183,9 +167,7 @@ func (e Env) Config() (Config, error) {
 	if v := strings.TrimSpace(e.ServiceName); v != "" {
 		c.Resource[ServiceNameKey] = v
 	}
-	if c.Resource[ServiceNameKey] == "" {
-		c.Resource[ServiceNameKey] = DefaultServiceName
-	}
+	c.Resource[ServiceNameKey] = cmp.Or(c.Resource[ServiceNameKey], DefaultServiceName)
 	return c, errors.Join(errs...)
 }
 
@@ -214,42 +196,30 @@ var ErrList = errors.New("invalid key=value list")
 // position and never quote a value, which is usually a secret. Safe for
 // concurrent use.
 func ParseHeaders(s string) (map[string]string, error) {
-	h := map[string]string{}
-	err := parseList(s, func(i int, k, v string) error {
+	return parseList(s, "header", func(i int, k, v string) (string, error) {
 		if !outlet.ValidHeaderName(k) {
-			return fmt.Errorf("%w: entry %d: header name is not a valid HTTP token", ErrList, i)
+			return "", fmt.Errorf("%w: entry %d: header name is not a valid HTTP token", ErrList, i)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return fmt.Errorf("%w: entry %d (%s): value contains a line break or NUL", ErrList, i, k)
+			return "", fmt.Errorf("%w: entry %d (%s): value contains a line break or NUL", ErrList, i, k)
 		}
-		canon := http.CanonicalHeaderKey(k)
-		if _, dup := h[canon]; dup {
-			return fmt.Errorf("%w: entry %d (%s): header given twice", ErrList, i, k)
-		}
-		h[canon] = v
-		return nil
+		return http.CanonicalHeaderKey(k), nil
 	})
-	return h, err
 }
 
 // ParseAttributes parses the OTEL_RESOURCE_ATTRIBUTES format:
 // comma-separated key=value pairs, values percent-decoded, spaces trimmed,
 // empty entries skipped, each key once. Safe for concurrent use.
 func ParseAttributes(s string) (map[string]string, error) {
-	attrs := map[string]string{}
-	err := parseList(s, func(i int, k, v string) error {
-		if _, dup := attrs[k]; dup {
-			return fmt.Errorf("%w: entry %d (%s): key given twice", ErrList, i, k)
-		}
-		attrs[k] = v
-		return nil
-	})
-	return attrs, err
+	return parseList(s, "key", nil)
 }
 
-// parseList splits s into key=value entries and calls f for each with its
-// 1-based position; errors never quote a value.
-func parseList(s string, f func(i int, k, v string) error) error {
+// parseList splits s into key=value entries, the keys made canonical by
+// canon (when not nil, called with the entry's 1-based position) and given
+// once each; errors never quote a value. The map holds the entries before
+// the first error.
+func parseList(s, what string, canon func(i int, k, v string) (string, error)) (map[string]string, error) {
+	out := map[string]string{}
 	for i, entry := range strings.Split(s, ",") {
 		if strings.TrimSpace(entry) == "" {
 			continue
@@ -258,21 +228,28 @@ func parseList(s string, f func(i int, k, v string) error) error {
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch {
 		case !ok:
-			return fmt.Errorf("%w: entry %d: no '=' between key and value", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: no '=' between key and value", ErrList, i+1)
 		case k == "":
-			return fmt.Errorf("%w: entry %d: empty key", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: empty key", ErrList, i+1)
 		}
 		dk, err := url.PathUnescape(k)
 		if err != nil {
-			return fmt.Errorf("%w: entry %d: key is not valid percent-encoding", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: key is not valid percent-encoding", ErrList, i+1)
 		}
 		dv, err := url.PathUnescape(v)
 		if err != nil {
-			return fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
+			return out, fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
 		}
-		if err := f(i+1, dk, dv); err != nil {
-			return err
+		key := dk
+		if canon != nil {
+			if key, err = canon(i+1, dk, dv); err != nil {
+				return out, err
+			}
 		}
+		if _, dup := out[key]; dup {
+			return out, fmt.Errorf("%w: entry %d (%s): %s given twice", ErrList, i+1, dk, what)
+		}
+		out[key] = dv
 	}
-	return nil
+	return out, nil
 }

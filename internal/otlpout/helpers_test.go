@@ -273,7 +273,7 @@ func nearestRank(p, n int) int { return max((p*n+99)/100-1, 0) }
 // toPoint converts an expHist into the receiver's flat form.
 func toPoint(h *expHist) otlptest.Point {
 	return otlptest.Point{Count: h.count, Sum: h.sum, Min: h.min, Max: h.max, HasSum: true, HasMin: true, HasMax: true,
-		Scale: h.scale, Zero: h.zero, PosOffset: h.pos.offset, Pos: h.pos.counts, NegOffset: h.neg.offset, Neg: h.neg.counts}
+		Scale: h.scale, Zero: h.zero, PosOffset: h.b[positive].offset, Pos: h.b[positive].counts, NegOffset: h.b[negative].offset, Neg: h.b[negative].counts}
 }
 
 var _ = outlet.ErrDropped

@@ -39,8 +39,14 @@ type expHist struct {
 	scale         int32
 	count, zero   uint64
 	sum, min, max float64
-	pos, neg      buckets
+	b             [2]buckets // by sign: b[positive], b[negative]
 }
+
+// The signs, indexes of expHist.b.
+const (
+	positive = 0
+	negative = 1
+)
 
 // buckets are the counts of the consecutive bucket indexes offset,
 // offset+1, …; the first and last counts are non-zero unless empty.
@@ -54,7 +60,7 @@ type buckets struct {
 // starting scale.
 type vc struct {
 	idx   int32
-	neg   bool
+	sign  uint8 // positive or negative
 	count uint64
 }
 
@@ -89,8 +95,7 @@ func mapToIndex(m float64, scale int32) int32 {
 // then lowered until each sign fits in maxBuckets buckets. scratch is reused
 // between calls.
 func (h *expHist) build(s *aggregate.Series, maxBuckets int, scratch *[]vc) {
-	*h = expHist{count: uint64(max(s.Count, 0)), sum: s.Sum, min: s.Min, max: s.Max, pos: h.pos, neg: h.neg}
-	h.pos.counts, h.neg.counts = h.pos.counts[:0], h.neg.counts[:0]
+	*h = expHist{count: uint64(max(s.Count, 0)), sum: s.Sum, min: s.Min, max: s.Max, b: h.b}
 	scale := int32(MaxScale)
 	if s.Count > aggregate.ExactLimit {
 		scale = SketchScale
@@ -111,7 +116,7 @@ func (h *expHist) build(s *aggregate.Series, maxBuckets int, scratch *[]vc) {
 			case v > 0:
 				vals = append(vals, vc{idx: mapToIndex(v, scale), count: n})
 			default:
-				vals = append(vals, vc{idx: mapToIndex(-v, scale), neg: true, count: n})
+				vals = append(vals, vc{idx: mapToIndex(-v, scale), sign: negative, count: n})
 			}
 			return true
 		})
@@ -123,33 +128,25 @@ func (h *expHist) build(s *aggregate.Series, maxBuckets int, scratch *[]vc) {
 		// difference in no bucket rather than invent values.
 		h.count = total
 	}
-	var plo, phi, nlo, nhi int32 = math.MaxInt32, math.MinInt32, math.MaxInt32, math.MinInt32
+	lo, hi := [2]int32{math.MaxInt32, math.MaxInt32}, [2]int32{math.MinInt32, math.MinInt32}
 	for _, x := range vals {
-		if x.neg {
-			nlo, nhi = min(nlo, x.idx), max(nhi, x.idx)
-		} else {
-			plo, phi = min(plo, x.idx), max(phi, x.idx)
-		}
+		lo[x.sign], hi[x.sign] = min(lo[x.sign], x.idx), max(hi[x.sign], x.idx)
 	}
 	shift := int32(0)
-	for scale-shift > MinScale && (!fits(plo, phi, shift, maxBuckets) || !fits(nlo, nhi, shift, maxBuckets)) {
+	for scale-shift > MinScale && (!fits(lo[positive], hi[positive], shift, maxBuckets) || !fits(lo[negative], hi[negative], shift, maxBuckets)) {
 		shift++
 	}
 	h.scale = scale - shift
-	if plo <= phi {
-		h.pos.offset = plo >> shift
-		h.pos.counts = grow(h.pos.counts, int(phi>>shift-plo>>shift)+1)
-	}
-	if nlo <= nhi {
-		h.neg.offset = nlo >> shift
-		h.neg.counts = grow(h.neg.counts, int(nhi>>shift-nlo>>shift)+1)
+	for i := range h.b {
+		h.b[i].counts = h.b[i].counts[:0]
+		if lo[i] <= hi[i] {
+			h.b[i].offset = lo[i] >> shift
+			h.b[i].counts = grow(h.b[i].counts, int(hi[i]>>shift-lo[i]>>shift)+1)
+		}
 	}
 	for _, x := range vals {
-		if x.neg {
-			h.neg.counts[x.idx>>shift-h.neg.offset] += x.count
-		} else {
-			h.pos.counts[x.idx>>shift-h.pos.offset] += x.count
-		}
+		b := &h.b[x.sign]
+		b.counts[x.idx>>shift-b.offset] += x.count
 	}
 }
 
@@ -177,11 +174,25 @@ func (b *buckets) bounds() (lo, hi int32) {
 	return b.offset, b.offset + int32(len(b.counts)) - 1
 }
 
+// span returns the index range that a (shifted right by da) and b (by db)
+// cover together; lo > hi when both are empty.
+func span(a *buckets, da int32, b *buckets, db int32) (lo, hi int32) {
+	lo, hi = math.MaxInt32, math.MinInt32
+	if a0, a1 := a.bounds(); a0 <= a1 {
+		lo, hi = a0>>da, a1>>da
+	}
+	if b0, b1 := b.bounds(); b0 <= b1 {
+		lo, hi = min(lo, b0>>db), max(hi, b1>>db)
+	}
+	return lo, hi
+}
+
 // clone returns a deep copy of h.
 func (h *expHist) clone() expHist {
 	c := *h
-	c.pos.counts = append([]uint64(nil), h.pos.counts...)
-	c.neg.counts = append([]uint64(nil), h.neg.counts...)
+	for i := range c.b {
+		c.b[i].counts = append([]uint64(nil), h.b[i].counts...)
+	}
 	return c
 }
 
@@ -196,35 +207,27 @@ func (h *expHist) merge(o *expHist, maxBuckets int) {
 		*h = o.clone()
 		return
 	}
-	scale := min(h.scale, o.scale)
-	hp0, hp1 := h.pos.bounds()
-	op0, op1 := o.pos.bounds()
-	hn0, hn1 := h.neg.bounds()
-	on0, on1 := o.neg.bounds()
-	fitsBoth := func(scale int32) bool {
-		dh, do := h.scale-scale, o.scale-scale
-		span := func(a0, a1, b0, b1 int32) bool {
-			lo, hi := int32(math.MaxInt32), int32(math.MinInt32)
-			if a0 <= a1 {
-				lo, hi = min(lo, a0>>dh), max(hi, a1>>dh)
+	fitsAt := func(scale int32) bool {
+		for i := range h.b {
+			if lo, hi := span(&h.b[i], h.scale-scale, &o.b[i], o.scale-scale); !fits(lo, hi, 0, maxBuckets) {
+				return false
 			}
-			if b0 <= b1 {
-				lo, hi = min(lo, b0>>do), max(hi, b1>>do)
-			}
-			return fits(lo, hi, 0, maxBuckets)
 		}
-		return span(hp0, hp1, op0, op1) && span(hn0, hn1, on0, on1)
+		return true
 	}
-	for scale > MinScale && !fitsBoth(scale) {
+	scale := min(h.scale, o.scale)
+	for scale > MinScale && !fitsAt(scale) {
 		scale--
 	}
-	if scale == h.scale && within(&o.pos, o.scale-scale, &h.pos) && within(&o.neg, o.scale-scale, &h.neg) {
-		// The steady state of a cumulative series: add in place.
-		addInto(&h.pos, &o.pos, o.scale-scale)
-		addInto(&h.neg, &o.neg, o.scale-scale)
-	} else {
-		h.pos = combine(&h.pos, h.scale-scale, &o.pos, o.scale-scale)
-		h.neg = combine(&h.neg, h.scale-scale, &o.neg, o.scale-scale)
+	dh, do := h.scale-scale, o.scale-scale
+	inPlace := dh == 0 && within(&o.b[positive], do, &h.b[positive]) && within(&o.b[negative], do, &h.b[negative])
+	for i := range h.b {
+		if inPlace {
+			// The steady state of a cumulative series: add in place.
+			addInto(&h.b[i], &o.b[i], do)
+		} else {
+			h.b[i] = combine(&h.b[i], dh, &o.b[i], do)
+		}
 	}
 	h.scale = scale
 	h.count += o.count
@@ -254,13 +257,7 @@ func addInto(a, b *buckets, db int32) {
 
 // combine returns the sum of a (shifted right by da) and b (by db).
 func combine(a *buckets, da int32, b *buckets, db int32) buckets {
-	lo, hi := int32(math.MaxInt32), int32(math.MinInt32)
-	if a0, a1 := a.bounds(); a0 <= a1 {
-		lo, hi = min(lo, a0>>da), max(hi, a1>>da)
-	}
-	if b0, b1 := b.bounds(); b0 <= b1 {
-		lo, hi = min(lo, b0>>db), max(hi, b1>>db)
-	}
+	lo, hi := span(a, da, b, db)
 	if lo > hi {
 		return buckets{}
 	}

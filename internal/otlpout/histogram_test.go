@@ -189,8 +189,8 @@ func TestBuildBoundsBuckets(t *testing.T) {
 			var h expHist
 			var scratch []vc
 			h.build(&s, maxB, &scratch)
-			if len(h.pos.counts) > maxB || len(h.neg.counts) > maxB {
-				t.Errorf("%s, max %d: %d positive and %d negative buckets", name, maxB, len(h.pos.counts), len(h.neg.counts))
+			if len(h.b[positive].counts) > maxB || len(h.b[negative].counts) > maxB {
+				t.Errorf("%s, max %d: %d positive and %d negative buckets", name, maxB, len(h.b[positive].counts), len(h.b[negative].counts))
 			}
 			checkHist(t, name, toPoint(&h), refBuild(values, MaxScale, maxB))
 		}

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,11 +33,9 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 			continue
 		}
 		for _, sl := range rl.GetScopeLogs() {
-			keep := sl.LogRecords[:0]
-			for _, lr := range sl.GetLogRecords() {
+			sl.LogRecords = slices.DeleteFunc(sl.LogRecords, func(lr *logspb.LogRecord) bool {
 				switch {
 				case lr == nil:
-					continue
 				case res.accepted >= MaxRecords:
 					res.tooMany++
 					res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
@@ -44,12 +43,11 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 					res.tooManyAtt++
 					res.reject(1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 				default:
-					keep = append(keep, lr)
 					res.accepted++
+					return false
 				}
-			}
-			clear(sl.LogRecords[len(keep):])
-			sl.LogRecords = keep
+				return true
+			})
 		}
 	}
 	return res
@@ -58,7 +56,7 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 // processLogs parses the string bodies of the records with s.
 func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival time.Time) {
 	for _, rl := range d.GetResourceLogs() {
-		resSource, _ := r.source(rl.GetResource().GetAttributes())
+		resSource := r.source(rl.GetResource().GetAttributes())
 		for _, sl := range rl.GetScopeLogs() {
 			for _, lr := range sl.GetLogRecords() {
 				body, ok := lr.GetBody().GetValue().(*commonpb.AnyValue_StringValue)
@@ -76,14 +74,8 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 				src := bytesOf(r.sourceOf(lr.GetAttributes(), resSource))
 				// A body may hold several lines (an SDK's multi-line message, a
 				// trailing newline): each is a message, as Logplex splits them.
-				for len(msg) > 0 {
-					line := msg
-					if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-						line, msg = msg[:i], msg[i+1:]
-					} else {
-						msg = nil
-					}
-					line = bytes.TrimSuffix(line, []byte{'\r'})
+				for line := range bytes.Lines(msg) {
+					line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
 					switch {
 					case len(line) == 0:
 					case l2met.IsRouterLine(line):

@@ -3,6 +3,7 @@ package otlp
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,7 +48,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 			rm.ScopeMetrics = nil
 			continue
 		}
-		resSource, _ := r.source(rm.GetResource().GetAttributes())
+		resSource := r.source(rm.GetResource().GetAttributes())
 		src := func(attrs []*commonpb.KeyValue) string { return r.sourceOf(attrs, resSource) }
 		for _, sm := range rm.GetScopeMetrics() {
 			for _, m := range sm.GetMetrics() {
@@ -66,14 +67,9 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 				case *metricspb.Metric_Gauge:
 					data.Gauge.DataPoints = filter(&res, m.Name, why, data.Gauge.DataPoints, nil, src)
 				case *metricspb.Metric_Sum:
-					if why == "" && !knownTemporality(data.Sum.AggregationTemporality) {
-						why = "aggregation_temporality unspecified"
-					}
+					s := data.Sum
 					valid := func(p *metricspb.NumberDataPoint) string { return "" }
-					switch {
-					case data.Sum.AggregationTemporality == temporalityCumulative && data.Sum.IsMonotonic:
-						valid = func(p *metricspb.NumberDataPoint) string { return needsTime(p) }
-					case data.Sum.IsMonotonic:
+					if s.IsMonotonic && s.AggregationTemporality != temporalityCumulative {
 						// A monotonic delta sum only increases (the
 						// specification's data model): a negative delta is not
 						// a count.
@@ -86,13 +82,14 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 							return ""
 						}
 					}
-					data.Sum.DataPoints = filter(&res, m.Name, why, data.Sum.DataPoints, valid, src)
+					// An UpDownCounter's cumulative level needs no time.
+					s.DataPoints = filterTemporal(&res, m.Name, why, s.AggregationTemporality, s.IsMonotonic, s.DataPoints, valid, src)
 				case *metricspb.Metric_Histogram:
 					h := data.Histogram
-					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validHistogram, src)
+					h.DataPoints = filterTemporal(&res, m.Name, why, h.AggregationTemporality, true, h.DataPoints, validHistogram, src)
 				case *metricspb.Metric_ExponentialHistogram:
 					h := data.ExponentialHistogram
-					h.DataPoints = filterHist(&res, m.Name, why, h.AggregationTemporality, h.DataPoints, validExponential, src)
+					h.DataPoints = filterTemporal(&res, m.Name, why, h.AggregationTemporality, true, h.DataPoints, validExponential, src)
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
 					res.summaries += int64(n)
@@ -105,30 +102,19 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 	return res
 }
 
-// filterHist is filter for histogram points of either kind: the temporality
-// must be known, a cumulative point needs a time, and each point must pass
-// valid.
-func filterHist[P point](res *result, name, why string, t metricspb.AggregationTemporality, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
-	if why == "" && !knownTemporality(t) {
+// filterTemporal is filter for the points of a sum or histogram: the
+// temporality must be known, a cumulative point needs a time when timed, and
+// each point must pass valid.
+func filterTemporal[P point](res *result, name, why string, t metricspb.AggregationTemporality, timed bool, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
+	if why == "" && t != temporalityDelta && t != temporalityCumulative {
 		why = "aggregation_temporality unspecified"
 	}
 	return filter(res, name, why, pts, func(p P) string {
-		if w := needsTime(p); t == temporalityCumulative && w != "" {
-			return w
+		if timed && t == temporalityCumulative && p.GetTimeUnixNano() == 0 {
+			return "cumulative point without time_unix_nano"
 		}
 		return valid(p)
 	}, src)
-}
-
-func knownTemporality(t metricspb.AggregationTemporality) bool {
-	return t == temporalityDelta || t == temporalityCumulative
-}
-
-func needsTime[P point](p P) string {
-	if p.GetTimeUnixNano() == 0 {
-		return "cumulative point without time_unix_nano"
-	}
-	return ""
 }
 
 func pointCount(m *metricspb.Metric) int {
@@ -151,11 +137,9 @@ func pointCount(m *metricspb.Metric) int {
 // when not empty, rejects every point of the metric.
 func filter[P point](res *result, name, why string, pts []P, valid func(P) string, src func([]*commonpb.KeyValue) string) []P {
 	var zero P
-	keep := pts[:0]
-	for _, p := range pts {
+	return slices.DeleteFunc(pts, func(p P) bool {
 		switch {
 		case p == zero:
-			continue
 		case why != "":
 			res.invalid++
 			res.reject(1, quoteName(name)+": "+why)
@@ -180,15 +164,14 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 				if w := valid(p); w != "" {
 					res.invalid++
 					res.reject(1, quoteName(name)+": "+w)
-					continue
+					return true
 				}
 			}
-			keep = append(keep, p)
 			res.accepted++
+			return false
 		}
-	}
-	clear(pts[len(keep):])
-	return keep
+		return true
+	})
 }
 
 // quoteName quotes a metric name for an error message, cut to 64 bytes.
@@ -274,7 +257,7 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 	now := arrival.UnixNano()
 	for _, rm := range d.GetResourceMetrics() {
 		resAttrs := rm.GetResource().GetAttributes()
-		resSource, _ := r.source(resAttrs)
+		resSource := r.source(resAttrs)
 		resHash, resHashed := uint64(0), false
 		key := func(name string, kind byte, attrs []*commonpb.KeyValue) uint64 {
 			if !resHashed {
@@ -334,50 +317,47 @@ func (r *Receiver) processMetrics(buf []metric.Measurement, d *metricspb.Metrics
 						}
 					}
 				case *metricspb.Metric_Histogram:
-					cum := data.Histogram.AggregationTemporality == temporalityCumulative
-					for _, p := range data.Histogram.DataPoints {
-						if p.Flags&noRecordedValue != 0 {
-							r.noValue.Add(1)
-							continue
-						}
-						exact := true
-						if cum {
-							if p, exact = cumulativeHist(r, key(m.Name, 'h', p.Attributes), p, now, histogramDelta); p == nil {
-								continue
-							}
-						}
-						if dist := histogramDist(p, exact); dist != nil {
-							emit(p.Attributes, p.TimeUnixNano, metric.Measure, dist.Sum/float64(dist.Count), dist)
-						} else if p.Count > 0 {
-							r.unplaceable.Add(1)
-							r.warn(problemPoint, "otlp: histogram point whose values cannot be placed skipped", "metric", m.Name)
-						}
-					}
+					h := data.Histogram
+					measures(r, m.Name, "otlp: histogram point whose values cannot be placed skipped", h.DataPoints,
+						h.AggregationTemporality, func(p *metricspb.HistogramDataPoint) uint64 { return key(m.Name, 'h', p.Attributes) },
+						histogramDelta, histogramDist, now, emit)
 				case *metricspb.Metric_ExponentialHistogram:
-					cum := data.ExponentialHistogram.AggregationTemporality == temporalityCumulative
-					for _, p := range data.ExponentialHistogram.DataPoints {
-						if p.Flags&noRecordedValue != 0 {
-							r.noValue.Add(1)
-							continue
-						}
-						exact := true
-						if cum {
-							if p, exact = cumulativeHist(r, key(m.Name, 'e', p.Attributes), p, now, exponentialDelta); p == nil {
-								continue
-							}
-						}
-						if dist := exponentialDist(p, exact); dist != nil {
-							emit(p.Attributes, p.TimeUnixNano, metric.Measure, dist.Sum/float64(dist.Count), dist)
-						} else if p.Count > 0 {
-							r.unplaceable.Add(1)
-							r.warn(problemPoint, "otlp: exponential histogram point out of float64 range skipped", "metric", m.Name)
-						}
-					}
+					h := data.ExponentialHistogram
+					measures(r, m.Name, "otlp: exponential histogram point out of float64 range skipped", h.DataPoints,
+						h.AggregationTemporality, func(p *metricspb.ExponentialHistogramDataPoint) uint64 { return key(m.Name, 'e', p.Attributes) },
+						exponentialDelta, exponentialDist, now, emit)
 				}
 			}
 		}
 	}
 	return buf
+}
+
+// measures emits the distribution of each histogram point of either kind
+// (a cumulative one's difference with the series' previous point); points
+// without a value, or whose values cannot be placed (unplaceable says so in
+// the log), are counted and skipped.
+func measures[P histPoint](r *Receiver, name, unplaceable string, pts []P, t metricspb.AggregationTemporality,
+	key func(P) uint64, delta func(prev, cur P) (P, bool), dist func(P, bool) *metric.Distribution, now int64,
+	emit func([]*commonpb.KeyValue, uint64, metric.Kind, float64, *metric.Distribution)) {
+	for _, p := range pts {
+		if p.GetFlags()&noRecordedValue != 0 {
+			r.noValue.Add(1)
+			continue
+		}
+		exact := true
+		if t == temporalityCumulative {
+			if p, exact = cumulativeHist(r, key(p), p, now, delta); p == nil {
+				continue
+			}
+		}
+		if d := dist(p, exact); d != nil {
+			emit(p.GetAttributes(), p.GetTimeUnixNano(), metric.Measure, d.Sum/float64(d.Count), d)
+		} else if p.GetCount() > 0 {
+			r.unplaceable.Add(1)
+			r.warn(problemPoint, unplaceable, "metric", name)
+		}
+	}
 }
 
 // numberValue returns a number point's value; points without one, or
@@ -402,29 +382,17 @@ func (r *Receiver) numberValue(p *metricspb.NumberDataPoint) (float64, bool) {
 // GiB, 1 and annotations ({request}) → none; ms, s, %, and other units are
 // kept as they are when 16 bytes or shorter, dropped when longer.
 func Unit(u string) string {
-	switch u {
-	case "", "1":
-		return ""
-	case "By":
-		return "bytes"
-	case "kBy":
-		return "kB"
-	case "MBy":
-		return "MB"
-	case "GBy":
-		return "GB"
-	case "KiBy":
-		return "KiB"
-	case "MiBy":
-		return "MiB"
-	case "GiBy":
-		return "GiB"
+	if l, ok := units[u]; ok {
+		return l
 	}
 	if strings.HasPrefix(u, "{") && strings.HasSuffix(u, "}") || len(u) > l2met.MaxUnitLen {
 		return ""
 	}
 	return u
 }
+
+// units are the UCUM units Unit renames.
+var units = map[string]string{"": "", "1": "", "By": "bytes", "kBy": "kB", "MBy": "MB", "GBy": "GB", "KiBy": "KiB", "MiBy": "MiB", "GiBy": "GiB"}
 
 // hashSeed seeds the cumulative series keys; per process, like the state.
 var hashSeed = maphash.MakeSeed()
@@ -552,9 +520,9 @@ func (r *Receiver) cumulativeSum(key uint64, p *metricspb.NumberDataPoint, v flo
 // histPoint is a histogram data point of either kind.
 type histPoint interface {
 	*metricspb.HistogramDataPoint | *metricspb.ExponentialHistogramDataPoint
-	GetStartTimeUnixNano() uint64
-	GetTimeUnixNano() uint64
+	point
 	GetCount() uint64
+	GetFlags() uint32
 }
 
 // cumulativeHist returns the difference (by delta) between a cumulative

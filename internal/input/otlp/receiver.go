@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,7 +29,6 @@ import (
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Paths the Receiver serves (OTLP/HTTP's defaults).
@@ -177,7 +177,6 @@ type Stats struct {
 // Receiver is the OTLP/HTTP http.Handler. Safe for concurrent use.
 type Receiver struct {
 	cfg        Config
-	log        *slog.Logger
 	proc       *input.Processor
 	sink       input.Sink
 	start      uint64          // unix nanoseconds when New ran
@@ -229,18 +228,13 @@ func New(cfg Config) (*Receiver, error) {
 	if cfg.Workers < 0 {
 		return nil, errors.New("otlp: negative Workers")
 	}
-	if cfg.Workers == 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	r := &Receiver{
 		cfg:        cfg,
-		log:        cfg.Logger,
 		throttled:  throttle.New(cfg.Logger, logEvery, cfg.Now),
 		start:      uint64(cfg.Now().UnixNano()),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
@@ -248,6 +242,7 @@ func New(cfg Config) (*Receiver, error) {
 		queue:      make(chan job, QueueDepth),
 		decoding:   make(chan struct{}, MaxConcurrentDecodes),
 		budget:     cfg.Budget,
+		cum:        cumulative{series: make(map[uint64]*prevPoint), max: MaxCumulativeSeries},
 	}
 	if r.budget == nil {
 		r.budget = budget.New(budget.Default)
@@ -266,10 +261,8 @@ func New(cfg Config) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.cum.series = make(map[uint64]*prevPoint)
-	r.cum.max = MaxCumulativeSeries
 	if cfg.InsecureNoAuth {
-		r.log.Warn("otlp: InsecureNoAuth is set: " + LogsPath + " and " + MetricsPath + " accept telemetry from anyone")
+		cfg.Logger.Warn("otlp: InsecureNoAuth is set: " + LogsPath + " and " + MetricsPath + " accept telemetry from anyone")
 	}
 	r.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -347,17 +340,17 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, status, codeInvalidArgument, err.Error())
 		return
 	}
-	var md protoreflect.MessageDescriptor
+	var data proto.Message
 	if logs {
-		md = (*logspb.LogsData)(nil).ProtoReflect().Descriptor()
+		data = new(logspb.LogsData)
 	} else {
-		md = (*metricspb.MetricsData)(nil).ProtoReflect().Descriptor()
+		data = new(metricspb.MetricsData)
 	}
 	var messages int
 	if f == formatJSON {
 		messages = countJSON(body)
 	} else {
-		messages = countProto(body, md, MaxMessages)
+		messages = countProto(body, data.ProtoReflect().Descriptor(), MaxMessages)
 	}
 	if messages > MaxMessages {
 		r.tooManyMessages.Add(1)
@@ -371,21 +364,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	j := job{size: int64(len(body)) + int64(messages)*decodedWeight, arrival: r.cfg.Now(), app: app}
-	var res result
-	if logs {
-		j.logs = new(logspb.LogsData)
-		err = decode(body, f, j.logs)
-		if err == nil {
-			res = r.checkLogs(j.logs)
-		}
-	} else {
-		j.metrics = new(metricspb.MetricsData)
-		err = decode(body, f, j.metrics)
-		if err == nil {
-			res = r.checkMetrics(j.metrics)
-		}
-	}
-	if err != nil {
+	if err := decode(body, f, data); err != nil {
 		r.malformed.Add(1)
 		if strings.Contains(err.Error(), "recursion depth") {
 			// proto and protojson report their RecursionLimit so, unexported.
@@ -397,15 +376,16 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, http.StatusBadRequest, codeInvalidArgument, "otlp: "+err.Error())
 		return
 	}
+	var res result
+	switch d := data.(type) {
+	case *logspb.LogsData:
+		j.logs, res = d, r.checkLogs(d)
+	case *metricspb.MetricsData:
+		j.metrics, res = d, r.checkMetrics(d)
+	}
 	if res.accepted > 0 {
-		switch r.enqueue(j) {
-		case queueFull:
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-			writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: queue full, retry")
-			return
-		case queueClosing:
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-			writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: shutting down, retry")
+		if msg := r.enqueue(j); msg != "" {
+			retryLater(w, f, msg)
 			return
 		}
 		if logs {
@@ -435,8 +415,14 @@ func (r *Receiver) refuseBusy(w http.ResponseWriter, f format, req *http.Request
 	r.busy.Add(1)
 	r.warn(problemBusy, "otlp: request bytes in flight at their bound: answering 503", "path", req.URL.Path,
 		"busy", r.busy.Load(), "in_flight", r.budget.Stats().Used)
+	retryLater(w, f, "otlp: busy, retry")
+}
+
+// retryLater answers 503 with Retry-After: the exporter sends the request
+// again.
+func retryLater(w http.ResponseWriter, f format, msg string) {
 	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-	writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, "otlp: busy, retry")
+	writeStatus(w, f, http.StatusServiceUnavailable, codeUnavailable, msg)
 }
 
 // bodyFormat maps a Content-Type to a format; ok is false for another type
@@ -601,37 +587,26 @@ func decode(body []byte, f format, m proto.Message) error {
 	return proto.UnmarshalOptions{RecursionLimit: MaxNesting}.Unmarshal(body, m)
 }
 
-type enqueueResult uint8
-
-const (
-	queued enqueueResult = iota
-	queueFull
-	queueClosing
-)
-
-func (r *Receiver) enqueue(j job) enqueueResult {
+// enqueue queues j, or returns why it cannot: the answer of a 503.
+func (r *Receiver) enqueue(j job) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		r.closing.Add(1)
-		return queueClosing
+		return "otlp: shutting down, retry"
 	}
-	if r.queuedBytes.Add(j.size) > MaxQueueBytes {
-		r.queuedBytes.Add(-j.size)
-		r.queueFull.Add(1)
-		r.warn(problemQueue, "otlp: queue full: answering 503", "queued", len(r.queue))
-		return queueFull
+	if r.queuedBytes.Add(j.size) <= MaxQueueBytes {
+		select {
+		case r.queue <- j:
+			r.accepted.Add(1)
+			return ""
+		default:
+		}
 	}
-	select {
-	case r.queue <- j:
-	default:
-		r.queuedBytes.Add(-j.size)
-		r.queueFull.Add(1)
-		r.warn(problemQueue, "otlp: queue full: answering 503", "queued", len(r.queue))
-		return queueFull
-	}
-	r.accepted.Add(1)
-	return queued
+	r.queuedBytes.Add(-j.size)
+	r.queueFull.Add(1)
+	r.warn(problemQueue, "otlp: queue full: answering 503", "queued", len(r.queue))
+	return "otlp: queue full, retry"
 }
 
 // work processes queued requests until the queue is closed and empty.

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"sync"
@@ -109,13 +110,10 @@ func (t *typeSink) Add(ms []metric.Measurement) {
 	t.pool.Put(bp)
 }
 
-// source returns the value of the preferred source attribute in attrs and
-// its preference (lower is better), or "" and -1. Only string values count.
-func (r *Receiver) source(attrs []*commonpb.KeyValue) (string, int) {
+// source returns the value of the preferred source attribute in attrs, or
+// "". Only string values count.
+func (r *Receiver) source(attrs []*commonpb.KeyValue) string {
 	best, pref := "", -1
-	if len(r.sourceKeys) == 0 {
-		return best, pref
-	}
 	for _, kv := range attrs {
 		p, ok := r.sourceKeys[kv.GetKey()]
 		if !ok || pref >= 0 && p >= pref {
@@ -130,16 +128,13 @@ func (r *Receiver) source(attrs []*commonpb.KeyValue) (string, int) {
 			break
 		}
 	}
-	return best, pref
+	return best
 }
 
 // sourceOf returns the source of a record or point: the first of
 // SourceAttributes present on it, else on its resource.
 func (r *Receiver) sourceOf(attrs []*commonpb.KeyValue, resource string) string {
-	if s, _ := r.source(attrs); s != "" {
-		return s
-	}
-	return resource
+	return cmp.Or(r.source(attrs), resource)
 }
 
 // bytesOf returns the bytes of s without copying. The l2met parser only reads

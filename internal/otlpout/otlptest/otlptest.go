@@ -174,24 +174,22 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.counts.Requests++
-	var fault *Fault
+	var fault Fault // the zero Fault accepts
 	if len(r.faults) > 0 {
-		f := r.faults[0]
-		r.faults = r.faults[1:]
-		fault = &f
-		if f.Status != 0 {
+		fault, r.faults = r.faults[0], r.faults[1:]
+		if fault.Status != 0 {
 			r.counts.Faults++
 		}
 	}
 	r.mu.Unlock()
-	if fault != nil && fault.Delay > 0 {
+	if fault.Delay > 0 {
 		select {
 		case <-time.After(fault.Delay):
 		case <-req.Context().Done():
 			return
 		}
 	}
-	if fault != nil && fault.Status != 0 {
+	if fault.Status != 0 {
 		if fault.RetryAfter != "" {
 			w.Header().Set("Retry-After", fault.RetryAfter)
 		}
@@ -218,11 +216,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	case "":
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			r.invalid(w, "gzip: %v", err)
-			return
+		if err == nil {
+			body, err = io.ReadAll(zr)
 		}
-		if body, err = io.ReadAll(zr); err != nil {
+		if err != nil {
 			r.invalid(w, "gzip: %v", err)
 			return
 		}
@@ -261,7 +258,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 
 	resp := &colmetricspb.ExportMetricsServiceResponse{}
-	if fault != nil && (fault.PartialRejected != 0 || fault.PartialMessage != "") {
+	if fault.PartialRejected != 0 || fault.PartialMessage != "" {
 		resp.PartialSuccess = &colmetricspb.ExportMetricsPartialSuccess{
 			RejectedDataPoints: fault.PartialRejected, ErrorMessage: fault.PartialMessage}
 	}
@@ -288,15 +285,8 @@ func attrs(m pcommon.Map) map[string]string {
 	return out
 }
 
-func temporality(t pmetric.AggregationTemporality) string {
-	switch t {
-	case pmetric.AggregationTemporalityDelta:
-		return "delta"
-	case pmetric.AggregationTemporalityCumulative:
-		return "cumulative"
-	}
-	return "unspecified"
-}
+// temporality returns "delta", "cumulative" or "unspecified".
+func temporality(t pmetric.AggregationTemporality) string { return strings.ToLower(t.String()) }
 
 // flatten turns a request into points, checking the rules a receiver
 // relies on: a name, a temporality on sums and histograms, time not before
@@ -335,10 +325,7 @@ func flatten(md pmetric.Metrics) ([]Point, error) {
 						p.PosOffset, p.Pos = dp.Positive().Offset(), dp.Positive().BucketCounts().AsRaw()
 						p.NegOffset, p.Neg = dp.Negative().Offset(), dp.Negative().BucketCounts().AsRaw()
 						total := p.Zero
-						for _, c := range p.Pos {
-							total += c
-						}
-						for _, c := range p.Neg {
+						for _, c := range slices.Concat(p.Pos, p.Neg) {
 							total += c
 						}
 						if total != p.Count {
