@@ -34,6 +34,9 @@ type flight struct {
 	attempts int
 }
 
+// retryDelay is the wait before retrying a bucket after n earlier retries.
+func retryDelay(n int) time.Duration { return min(maxRetry, minRetry<<min(n, 10)) }
+
 type retryState struct {
 	at       time.Time
 	attempts int
@@ -58,46 +61,27 @@ const MaxFlushFailures = 10
 func (s *Store) Run(ctx context.Context, every time.Duration) {
 	s.renewing.Store(true)
 	defer s.renewing.Store(false)
-	if _, err := s.renew(ctx); err != nil {
-		s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
-	}
+	s.renew(ctx)
+	renew := time.NewTicker(s.cfg.LeaseRenew)
+	defer renew.Stop()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(s.cfg.LeaseRenew)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := s.renew(ctx); err != nil {
-					s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
-				}
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.kick:
-				s.processSettled(ctx)
-			}
-		}
-	}()
+	wg.Go(func() { each(ctx, renew.C, func() { s.renew(ctx) }) })
+	wg.Go(func() { each(ctx, s.kick, func() { s.processSettled(ctx) }) })
 	defer wg.Wait()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	s.Tick(ctx)
+	each(ctx, t.C, func() { s.Tick(ctx) })
+}
+
+// each calls f for every value received from c until ctx ends.
+func each[T any](ctx context.Context, c <-chan T, f func()) {
 	for {
-		s.Tick(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-c:
+			f()
 		}
 	}
 }
@@ -109,9 +93,7 @@ func (s *Store) Tick(ctx context.Context) {
 	s.processSettled(ctx)
 	s.releaseLeaving(ctx)
 	if !s.renewing.Load() {
-		if _, err := s.renew(ctx); err != nil {
-			s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
-		}
+		s.renew(ctx)
 	}
 	held := s.ready()
 	if len(held) == 0 {
@@ -120,7 +102,7 @@ func (s *Store) Tick(ctx context.Context) {
 	// No flush while the last lease round did not reach Redis (it may be
 	// back for this round's requests, not yet for the other workers'
 	// retried hand-overs), nor during the hold that follows its return.
-	if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
+	if s.holding() {
 		s.stats.flushWaits.Add(1)
 		return
 	}
@@ -183,7 +165,7 @@ func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now 
 		if !s.valid(h.p, h.token) {
 			return false // the lease lapsed meanwhile: the next holder flushes the rest
 		}
-		if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
+		if s.holding() {
 			// Redis went away from the lease round, or came back, while this
 			// round flushed: a fallen-back worker's record and the others'
 			// retried hand-overs first.
@@ -224,7 +206,7 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 		r.failures++
 	}
 	r.attempts++
-	r.at = now.Add(min(maxRetry, minRetry<<min(r.attempts-1, 10)))
+	r.at = now.Add(retryDelay(r.attempts - 1))
 	if r.failures >= MaxFlushFailures {
 		r.given = true
 		s.stats.bucketsAbandoned.Add(1)
@@ -331,50 +313,104 @@ type heldLease struct {
 // expired or moved to another worker. Not a Redis failure.
 var errFenced = errors.New("store: the partition's lease is no longer this worker's")
 
-// renew announces this worker (its heartbeat in the live-workers zset),
-// renews the leases held and takes free ones up to its fair share, in two
-// round trips: the first reads the live workers and every lease, the second
-// runs the lease script on the partitions held and on the free ones chosen.
-//
-// Balance: with N live workers (sorted by id, so that every worker agrees)
-// the worker of rank r has the target ⌊P/N⌋, plus one when r < P mod N; the
-// targets add up to P. A worker above its target marks its surplus leases
-// leaving (no new flush starts on them) and Tick releases each once its
-// deliveries have settled; a worker below takes free partitions, starting
-// at an offset of its own to spread the takes. See docs/shared-state.md.
+// renew runs one lease round (renewLeases) and logs its failure.
+func (s *Store) renew(ctx context.Context) {
+	if err := s.renewLeases(ctx); err != nil {
+		s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
+	}
+}
+
+// renewLeases renews the leases held and takes free ones. Without Balance
+// (REDIS_BALANCE off) it tries every partition in one round trip. With it,
+// it announces this worker (its heartbeat in the live-workers zset) and
+// takes free leases up to its fair share, in two round trips: the first
+// reads the live workers and every lease, the second runs the lease script
+// on the partitions held and on the free ones chosen (shareLocked).
 //
 // A lease is taken as surely held until 9/10 of LeaseTTL after the request
 // was sent; a renewal that fails leaves that bound as it was, so that a
 // worker cut off from Redis stops delivering before another can take its
 // partitions over.
-func (s *Store) renew(ctx context.Context) ([]int, error) {
-	if !s.cfg.Balance {
-		return s.renewAll(ctx)
-	}
+func (s *Store) renewLeases(ctx context.Context) error {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	ttl := s.cfg.LeaseTTL
 	n := s.cfg.Partitions
-	look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
-		for p := range n {
-			pipe.Get(ctx, s.keys(p).lease())
-		}
-	})
-	if len(look) != n+1 {
-		s.leaseRound(false)
-		return nil, err
-	}
-	ids, lerr := look[0].(*redis.Cmd).StringSlice()
-	s.leaseRound(lerr == nil)
+	var ids []string
+	var lerr error
 	free := make([]bool, n)
-	for p := range n {
-		_, gerr := look[p+1].(*redis.StringCmd).Result()
-		free[p] = errors.Is(gerr, redis.Nil)
+	if s.cfg.Balance {
+		look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
+			for p := range n {
+				pipe.Get(ctx, s.keys(p).lease())
+			}
+		})
+		if len(look) != n+1 {
+			s.leaseRound(false)
+			return err
+		}
+		ids, lerr = look[0].(*redis.Cmd).StringSlice()
+		s.leaseRound(lerr == nil)
+		for p := range n {
+			free[p] = errors.Is(look[p+1].Err(), redis.Nil)
+		}
 	}
 
 	s.mu.Lock()
-	if lerr == nil {
+	try := make([]int, n)
+	for p := range try {
+		try[p] = p
+	}
+	if s.cfg.Balance {
+		try = s.shareLocked(ids, lerr == nil, free)
+	}
+	last := make([]int64, n)
+	holds := slices.Repeat([]string{"0"}, n)
+	for p, l := range s.held {
+		last[p] = l.token
+		holds[p] = "1"
+	}
+	for p, t := range s.lastTok {
+		if last[p] == 0 {
+			last[p] = t
+		}
+	}
+	s.mu.Unlock()
+	if len(try) == 0 {
+		return s.redact(lerr)
+	}
+	sent := time.Now()
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, p := range try {
+			k := s.keys(p)
+			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
+		}
+	})
+	if len(cmds) != len(try) {
+		if !s.cfg.Balance { // with Balance, the first round trip told leaseRound
+			s.leaseRound(false)
+		}
+		return err
+	}
+	s.leaseRound(reached(cmds))
+	return s.applyLeases(try, cmds, sent, ttl, lerr)
+}
+
+// shareLocked (Balance) notes the live workers read (ids, when ok), marks
+// the leases above this worker's fair share leaving or takes leaving ones
+// back, and returns the partitions to try: those held, then free ones up
+// to the share. Called with s.mu held.
+//
+// With N live workers (sorted by id, so that every worker agrees) the
+// worker of rank r has the target ⌊P/N⌋, plus one when r < P mod N; the
+// targets add up to P. A worker above its target marks its surplus leases
+// leaving (no new flush starts on them) and Tick releases each once its
+// deliveries have settled; a worker below takes free partitions, starting
+// at an offset of its own to spread the takes. See docs/shared-state.md.
+func (s *Store) shareLocked(ids []string, ok bool, free []bool) []int {
+	n := s.cfg.Partitions
+	if ok {
 		if !slices.Contains(ids, s.cfg.ID) {
 			ids = append(ids, s.cfg.ID)
 		}
@@ -384,7 +420,7 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	// Until the live workers are known: the old rule, take what is free;
 	// when the heartbeat failed, the last live count read.
 	target := n
-	if s.cfg.Balance && s.live > 0 {
+	if s.live > 0 {
 		target = n / s.live
 		if s.rank < n%s.live {
 			target++
@@ -396,16 +432,8 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	for p := range s.held {
 		keep = append(keep, p)
 	}
-	busy := func(p int) bool {
-		for k := range s.flights {
-			if k.p == p {
-				return true
-			}
-		}
-		return false
-	}
 	slices.SortFunc(keep, func(a, b int) int {
-		ba, bb := busy(a), busy(b)
+		ba, bb := s.inFlightLocked(a), s.inFlightLocked(b)
 		switch {
 		case ba != bb && ba:
 			return -1
@@ -422,51 +450,29 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		}
 	}
 	need := target - len(keep)
-	last := make([]int64, n)
-	holds := slices.Repeat([]string{"0"}, n)
-	var try []int
-	for p, l := range s.held {
-		last[p] = l.token
-		holds[p] = "1"
-		try = append(try, p)
+	try := slices.Clone(keep)
+	off := 0
+	if s.live > 0 {
+		off = s.rank * n / s.live
 	}
-	for p, t := range s.lastTok {
-		if last[p] == 0 {
-			last[p] = t
+	for i := 0; i < n && need > 0; i++ {
+		if p := (off + i) % n; free[p] && s.held[p] == nil {
+			try = append(try, p)
+			need--
 		}
 	}
-	if need > 0 {
-		off := 0
-		if s.live > 0 {
-			off = s.rank * n / s.live
-		}
-		for i := range n {
-			p := (off + i) % n
-			if need == 0 {
-				break
-			}
-			if free[p] && s.held[p] == nil {
-				try = append(try, p)
-				need--
-			}
+	return try
+}
+
+// inFlightLocked says whether a delivery of partition p is in flight.
+// Called with s.mu held.
+func (s *Store) inFlightLocked(p int) bool {
+	for k := range s.flights {
+		if k.p == p {
+			return true
 		}
 	}
-	s.mu.Unlock()
-	if len(try) == 0 {
-		return nil, s.redact(lerr)
-	}
-	sent := time.Now()
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range try {
-			k := s.keys(p)
-			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
-		}
-	})
-	if len(cmds) != len(try) {
-		return nil, err
-	}
-	s.leaseRound(reached(cmds))
-	return s.applyLeases(try, cmds, sent, ttl, lerr)
+	return false
 }
 
 // reached says whether some command of a pipeline got a reply of Redis'
@@ -493,6 +499,12 @@ func (s *Store) leaseRound(ok bool) {
 	}
 }
 
+// holding says whether flushes are held back: the last lease round did not
+// reach Redis, or holdFlushes' hold has not ended.
+func (s *Store) holding() bool {
+	return s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load()
+}
+
 // holdFlushes holds this worker's flushes back for a while after it
 // finds Redis back after an outage or its data lost: the other workers'
 // hand-overs, retried every REDIS_HANDOVER (shorter than the grace), land
@@ -510,53 +522,12 @@ func (s *Store) holdFlushes() {
 	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
 }
 
-// renewAll (REDIS_BALANCE off) renews the leases held and tries to take the others, in one round
-// trip. A lease is taken as surely held until 9/10 of LeaseTTL after the
-// request was sent; a renewal that fails leaves that bound as it was, so
-// that a worker cut off from Redis stops delivering before another can take
-// its partitions over.
-func (s *Store) renewAll(ctx context.Context) ([]int, error) {
-	ttl := s.cfg.LeaseTTL
-	s.mu.Lock()
-	last := make([]int64, s.cfg.Partitions)
-	holds := slices.Repeat([]string{"0"}, s.cfg.Partitions)
-	for p, l := range s.held {
-		last[p] = l.token
-		holds[p] = "1"
-	}
-	for p, t := range s.lastTok {
-		if last[p] == 0 {
-			last[p] = t
-		}
-	}
-	s.mu.Unlock()
-	sent := time.Now()
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for p := range s.cfg.Partitions {
-			k := s.keys(p)
-			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
-		}
-	})
-	if len(cmds) != s.cfg.Partitions {
-		s.leaseRound(false)
-		return nil, err
-	}
-	s.leaseRound(reached(cmds))
-	all := make([]int, len(cmds))
-	for p := range all {
-		all[p] = p
-	}
-	return s.applyLeases(all, cmds, sent, ttl, nil)
-}
-
 // applyLeases records the lease script's replies, cmds[i] for partition
 // try[i]: a token means held until sent + 9/10 of ttl, 0 means lost to
 // another worker, an error keeps what is known (the lease lapses at its
-// bound). It returns the partitions held and the first error (firstErr, or
-// a reply's).
-func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl time.Duration, firstErr error) ([]int, error) {
+// bound). It returns the first error (firstErr, or a reply's).
+func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl time.Duration, firstErr error) error {
 	now := s.cfg.Now()
-	var held []int
 	s.mu.Lock()
 	for i, c := range cmds {
 		p := try[i]
@@ -570,7 +541,7 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 		case tok == 0:
 			if l := s.held[p]; l != nil {
 				s.stats.leasesLost.Add(1)
-				s.warnLocked("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
+				s.warn("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
 			}
 			delete(s.held, p)
 			continue
@@ -588,13 +559,9 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 		}
 		l.until = sent.Add(ttl * 9 / 10)
 		s.lastTok[p] = tok
-		held = append(held, p)
 	}
 	s.mu.Unlock()
-	if firstErr != nil {
-		return held, s.redact(firstErr)
-	}
-	return held, nil
+	return s.redact(firstErr)
 }
 
 // releaseLeaving gives up the leases renew marked leaving once the last
@@ -619,10 +586,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 		if !l.leaving || !l.drained || l.drainedCut != cutoff {
 			continue
 		}
-		busy := false
-		for k := range s.flights {
-			busy = busy || k.p == p
-		}
+		busy := s.inFlightLocked(p)
 		for _, v := range s.settled {
 			busy = busy || v.fl.key.p == p
 		}
@@ -635,11 +599,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 	if len(out) == 0 {
 		return
 	}
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range out {
-			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease(), s.keys(p).epoch()}, s.cfg.ID)
-		}
-	})
+	cmds, err := s.release(ctx, out)
 	if err != nil && len(cmds) != len(out) {
 		s.failed("leases", err, "store: cannot release surplus leases; they lapse after REDIS_LEASE_TTL")
 		return
@@ -1001,19 +961,7 @@ func (s *Store) processSettled(ctx context.Context) {
 	s.mu.Unlock()
 	for i, v := range settled {
 		fl := v.fl
-		keys := s.keys(fl.key.p)
-		clean := "0"
-		if v.final && !fl.failed {
-			clean = "1"
-		}
-		args := []any{fl.token, fl.key.start, int64(s.cfg.Retention / time.Second), clean}
-		for _, o := range v.outlets {
-			args = append(args, o)
-		}
-		_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-			evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(fl.key.start), keys.done(fl.key.start),
-				keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start), keys.sent(fl.key.start), keys.fb(fl.key.start)}, args...)
-		})
+		err := s.record(ctx, fl.key, fl.token, v.final && !fl.failed, v.outlets...)
 		if s.fenced(fl.key.p, fl.token, err) {
 			s.mu.Lock()
 			delete(s.retry, fl.key)
@@ -1035,8 +983,7 @@ func (s *Store) processSettled(ctx context.Context) {
 		}
 		s.mu.Lock()
 		if fl.failed {
-			d := min(maxRetry, minRetry<<min(fl.attempts, 10))
-			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(d), attempts: fl.attempts + 1}
+			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
 			s.pruneRetryLocked()
 		} else {
 			delete(s.retry, fl.key)
@@ -1062,16 +1009,30 @@ func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
 
 // drop deletes a (partition, bucket)'s partials and bookkeeping.
 func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
-	keys := s.keys(k.p)
-	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
-			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, token, k.start, int64(s.cfg.Retention/time.Second), "1")
-	})
+	err := s.record(ctx, k, token, true)
 	if err == nil {
 		s.mu.Lock()
 		delete(s.retry, k)
 		s.mu.Unlock()
 	}
+	return err
+}
+
+// record runs verdictScript on (partition, bucket) k under token: outlets
+// join its delivered set, and clean removes its partials and bookkeeping.
+func (s *Store) record(ctx context.Context, k pkey, token int64, clean bool, outlets ...string) error {
+	keys := s.keys(k.p)
+	args := []any{token, k.start, int64(s.cfg.Retention / time.Second), "0"}
+	if clean {
+		args[3] = "1"
+	}
+	for _, o := range outlets {
+		args = append(args, o)
+	}
+	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
+			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, args...)
+	})
 	return err
 }
 
@@ -1087,13 +1048,20 @@ func (s *Store) Release(ctx context.Context) error {
 	}
 	clear(s.held)
 	s.mu.Unlock()
-	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range held {
-			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease(), s.keys(p).epoch()}, s.cfg.ID)
-		}
-	})
+	_, err := s.release(ctx, held)
 	// Best effort: the others rebalance at their next renewal; a heartbeat
 	// left behind expires after REDIS_LEASE_TTL.
 	_, _ = s.runPipe(ctx, func(pipe redis.Pipeliner) { pipe.ZRem(ctx, s.liveKey(), s.cfg.ID) })
 	return err
+}
+
+// release gives up the leases of partitions ps (releaseScript), in one
+// round trip.
+func (s *Store) release(ctx context.Context, ps []int) ([]redis.Cmder, error) {
+	return s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, p := range ps {
+			k := s.keys(p)
+			evalsha(ctx, pipe, releaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID)
+		}
+	})
 }

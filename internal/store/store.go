@@ -282,15 +282,10 @@ func (s *Store) count(n int) {
 	s.stats.commands.Add(uint64(n))
 }
 
-// warn logs at most once per LogEvery per kind.
+// warn logs at most once per LogEvery per kind; callable with s.mu held
+// (the throttled logger has a lock of its own).
 func (s *Store) warn(kind, msg string, args ...any) {
 	s.warns.Log(slog.LevelWarn, kind, msg, args...)
-}
-
-// warnLocked is warn, callable with s.mu held (the throttled logger has a
-// lock of its own).
-func (s *Store) warnLocked(kind, msg string, args ...any) {
-	s.warn(kind, msg, args...)
 }
 
 // redact removes the URL's password from an error, should a client error
