@@ -46,8 +46,8 @@ func (s *Store) publish(ctx context.Context, k pkey, states []*aggregate.State) 
 	if err != nil {
 		return s.redact(err)
 	}
-	s.stats.feedBytes.Add(uint64(len(data)))
-	s.stats.feedTrimmed.Add(uint64(trim.Val()))
+	s.stats.FeedBytes.Add(uint64(len(data)))
+	s.stats.FeedTrimmed.Add(uint64(trim.Val()))
 	return nil
 }
 
@@ -90,7 +90,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 		}
 		mu.Unlock()
 		for _, b := range out {
-			s.stats.feedBuckets.Add(1)
+			s.stats.FeedBuckets.Add(1)
 			view(b)
 		}
 	}
@@ -105,7 +105,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.stats.feedErrors.Add(1)
+			s.stats.FeedErrors.Add(1)
 			s.failed("feed-read", err, "store: cannot read the feed of merged buckets; retrying")
 			select {
 			case <-ctx.Done():
@@ -119,7 +119,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 					data, _ := m.Values["b"].(string)
 					start, period, states, err := decodeBucket([]byte(data))
 					if err != nil {
-						s.stats.badBlobs.Add(1)
+						s.stats.BadBlobs.Add(1)
 						continue
 					}
 					mu.Lock()

@@ -103,13 +103,13 @@ func (s *Store) Tick(ctx context.Context) {
 	// back for this round's requests, not yet for the other workers'
 	// retried hand-overs), nor during the hold that follows its return.
 	if s.holding() {
-		s.stats.flushWaits.Add(1)
+		s.stats.FlushWaits.Add(1)
 		return
 	}
 	now := s.cfg.Now()
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
 	if who := s.owing(ctx); who != "" {
-		s.stats.flushWaits.Add(1)
+		s.stats.FlushWaits.Add(1)
 		s.warn("owing", "store: holding due buckets back: a live worker holds partials Redis refused (out of memory)", "worker", who)
 		return
 	}
@@ -120,7 +120,7 @@ func (s *Store) Tick(ctx context.Context) {
 		}
 	})
 	if len(cmds) != len(held) {
-		s.stats.flushErrors.Add(1)
+		s.stats.FlushErrors.Add(1)
 		s.failed("pending", err, "store: cannot list due buckets; retrying")
 		return
 	}
@@ -131,7 +131,7 @@ func (s *Store) Tick(ctx context.Context) {
 		}
 		if err != nil {
 			// This partition only: the others go on.
-			s.stats.flushErrors.Add(1)
+			s.stats.FlushErrors.Add(1)
 			s.failed("pending", err, "store: cannot list due buckets; retrying", "partition", h.p)
 			continue
 		}
@@ -169,7 +169,7 @@ func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now 
 			// Redis went away from the lease round, or came back, while this
 			// round flushed: a fallen-back worker's record and the others'
 			// retried hand-overs first.
-			s.stats.flushWaits.Add(1)
+			s.stats.FlushWaits.Add(1)
 			return false
 		}
 		k := pkey{h.p, start}
@@ -198,7 +198,7 @@ func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now 
 // own backoff, and abandons it after MaxFlushFailures failures in a row
 // while Redis answered.
 func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retryState, err error, now time.Time) {
-	s.stats.flushErrors.Add(1)
+	s.stats.FlushErrors.Add(1)
 	bucket := time.Unix(k.start, 0).UTC()
 	reason := s.failed("flush", err, "store: flush failed; retrying this bucket after a backoff", "bucket", bucket, "partition", k.p)
 	switch reason {
@@ -209,7 +209,7 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 	r.at = now.Add(retryDelay(r.attempts - 1))
 	if r.failures >= MaxFlushFailures {
 		r.given = true
-		s.stats.bucketsAbandoned.Add(1)
+		s.stats.BucketsAbandoned.Add(1)
 		s.log.Error("store: a bucket failed to flush too often while Redis answered; abandoned (its series are lost)",
 			"bucket", bucket, "partition", k.p, "failures", r.failures, "reason", reason, "err", s.redact(err))
 		// Best effort: its keys expire with Retention anyway.
@@ -540,7 +540,7 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 			continue // keep what we know: the lease lapses at its bound
 		case tok == 0:
 			if l := s.held[p]; l != nil {
-				s.stats.leasesLost.Add(1)
+				s.stats.LeasesLost.Add(1)
 				s.warn("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
 			}
 			delete(s.held, p)
@@ -606,7 +606,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 	}
 	for _, c := range cmds {
 		if c.Err() == nil {
-			s.stats.leasesReleased.Add(1)
+			s.stats.LeasesReleased.Add(1)
 		}
 	}
 	s.log.Info("store: released partitions to balance the fleet", "partitions", out)
@@ -649,11 +649,11 @@ func (s *Store) fenced(p int, token int64, err error) bool {
 	if !isFenced(err) {
 		return false
 	}
-	s.stats.fenced.Add(1)
+	s.stats.Fenced.Add(1)
 	s.mu.Lock()
 	if l := s.held[p]; l != nil && l.token == token {
 		delete(s.held, p)
-		s.stats.leasesLost.Add(1)
+		s.stats.LeasesLost.Add(1)
 	}
 	s.mu.Unlock()
 	s.warn("fenced", "store: a flush-side write was refused: this worker's lease of the partition lapsed or moved; stopped", "partition", p)
@@ -687,7 +687,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	}
 	start := time.Unix(k.start, 0).UTC()
 	if now.Sub(start.Add(s.cfg.Resolution)) > s.cfg.MaxAge {
-		s.stats.bucketsAbandoned.Add(1)
+		s.stats.BucketsAbandoned.Add(1)
 		s.log.Error("store: bucket older than the age bound was never delivered; deleting it",
 			"bucket", start, "partition", k.p, "delivered_to", done)
 		return s.cleanup(ctx, k, token)
@@ -700,7 +700,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		out := states[:0]
 		for _, st := range states {
 			if fellBack[keyOf(st)] {
-				s.stats.fallbackExcluded.Add(1)
+				s.stats.FallbackExcluded.Add(1)
 				continue
 			}
 			out = append(out, st)
@@ -715,7 +715,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		return err
 	}
 	if err := s.publish(ctx, k, states); err != nil {
-		s.stats.feedDropped.Add(1)
+		s.stats.FeedDropped.Add(1)
 		s.failed("feed", err, "store: cannot append a merged bucket to the feed (viewers miss it)")
 	}
 
@@ -742,7 +742,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		// recorded their verdicts (it stopped, crashed or stalled between
 		// a receiver's answer and Redis): whether they have it cannot be
 		// known. Sent again, with identical values, and counted.
-		s.stats.resends.Add(uint64(len(fl.waiting)))
+		s.stats.Resends.Add(uint64(len(fl.waiting)))
 		fl.resend = true
 		// Logged each time: at most one line per (partition, bucket) a
 		// stopped holder left in flight, once per take-over.
@@ -754,10 +754,10 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	s.mu.Unlock()
 	b.Done = func(name string, err error) { s.settle(fl, name, err) }
 	b.Valid = func() bool { return s.valid(k.p, token) }
-	s.stats.bucketsFlushed.Add(1)
-	s.stats.flushedSeries.Add(uint64(len(states)))
+	s.stats.BucketsFlushed.Add(1)
+	s.stats.FlushedSeries.Add(uint64(len(states)))
 	if fl.resend {
-		s.stats.bucketsResent.Add(1)
+		s.stats.BucketsResent.Add(1)
 	}
 
 	s.cfg.Deliver(b, skip)
@@ -824,7 +824,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 	for _, p := range parts {
 		states, err := decodeStates([]byte(p.data))
 		if err != nil {
-			s.stats.badBlobs.Add(1)
+			s.stats.BadBlobs.Add(1)
 			s.warn("blob", "store: a partial in Redis does not decode; skipped", "err", err, "id", p.id)
 			continue
 		}
@@ -832,7 +832,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 			sk := keyOf(st)
 			if have := m[sk]; have != nil {
 				if have.Merge(st) != nil {
-					s.stats.seriesConflicts.Add(1)
+					s.stats.SeriesConflicts.Add(1)
 				}
 				continue
 			}
@@ -878,7 +878,7 @@ func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggre
 	if !ok1 || !ok2 {
 		return nil, errors.New("store: malformed totals reply")
 	}
-	s.stats.totalsPruned.Add(uint64(pruned))
+	s.stats.TotalsPruned.Add(uint64(pruned))
 	lines := strings.Split(rec, "\n")
 	if len(lines) != len(idx) {
 		// A record from different partials cannot happen (the bucket is
@@ -926,7 +926,7 @@ func (s *Store) settle(fl *flight, name string, err error) {
 		v.outlets, v.refused = []string{name}, 1
 	case errors.Is(err, outlet.ErrWithdrawn):
 		// The lease moved before the request: the new holder sends it.
-		s.stats.withdrawn.Add(1)
+		s.stats.Withdrawn.Add(1)
 		fl.failed = true
 		fl.lastErr = err
 	default:
@@ -973,11 +973,11 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.mu.Lock()
 			s.settled = append(settled[i:], s.settled...)
 			s.mu.Unlock()
-			s.stats.flushErrors.Add(1)
+			s.stats.FlushErrors.Add(1)
 			s.failed("settle", err, "store: cannot record a delivered bucket; retrying")
 			return
 		}
-		s.stats.outletRefused.Add(uint64(v.refused))
+		s.stats.OutletRefused.Add(uint64(v.refused))
 		if !v.final {
 			continue
 		}
@@ -993,7 +993,7 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
 				"err", fl.lastErr, "bucket", time.Unix(fl.key.start, 0).UTC())
 		} else {
-			s.stats.bucketsDone.Add(1)
+			s.stats.BucketsDone.Add(1)
 		}
 	}
 }
@@ -1002,7 +1002,7 @@ func (s *Store) processSettled(ctx context.Context) {
 func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
 	err := s.drop(ctx, k, token)
 	if err == nil {
-		s.stats.bucketsDone.Add(1)
+		s.stats.BucketsDone.Add(1)
 	}
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,7 +57,6 @@ type frames struct {
 	win  []frameTaken
 	head int
 
-	repaired, takenTwice atomic.Uint64
 }
 
 // frameTaken is one Frame-Id key this worker took, and when it expires.
@@ -105,7 +103,7 @@ func (f *frames) remembered(now time.Time) []frameTaken {
 // Safe for concurrent use; concurrent calls share round trips.
 func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration) (bool, error) {
 	if time.Now().UnixNano() < s.frameDownUntil.Load() {
-		s.stats.frameErrors.Add(1)
+		s.stats.FrameErrors.Add(1)
 		return false, errFramePaused
 	}
 	s.fr.once.Do(func() {
@@ -132,12 +130,12 @@ func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration
 	}
 	if res.err != nil {
 		s.frameDownUntil.Store(time.Now().Add(FramePause).UnixNano())
-		s.stats.frameErrors.Add(1)
+		s.stats.FrameErrors.Add(1)
 		s.failed("frames", res.err, "store: cannot check Logplex Frame-Ids in Redis; keeping the bodies, de-duplicating locally only")
 		return false, s.redact(res.err)
 	}
 	if res.dup {
-		s.stats.framesDuplicate.Add(1)
+		s.stats.FramesDuplicate.Add(1)
 	}
 	return res.dup, nil
 }
@@ -237,10 +235,10 @@ func (s *Store) repairFrames(ctx context.Context) error {
 			switch n {
 			case 1:
 				repaired++
-				s.fr.repaired.Add(1)
+				s.stats.FramesRepaired.Add(1)
 			case 2:
 				twice++
-				s.fr.takenTwice.Add(1)
+				s.stats.FramesTakenTwice.Add(1)
 			}
 		}
 	}

@@ -74,7 +74,7 @@ func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
 				if err := have.Merge(st); err != nil {
 					// Same series, other kind or unit: keep the first,
 					// as the aggregator does within a bucket.
-					s.stats.seriesConflicts.Add(1)
+					s.stats.SeriesConflicts.Add(1)
 					c.dirty[sk] -= st.Count()
 				}
 				continue
@@ -83,8 +83,8 @@ func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
 		}
 	}
 	if lateStates > 0 {
-		s.stats.lateStates.Add(lateStates)
-		s.stats.lateMeasurements.Add(lateMeasurements)
+		s.stats.LateStates.Add(lateStates)
+		s.stats.LateMeasurements.Add(lateMeasurements)
 		s.warn("late", "store: partial states for buckets this worker's fallback already sent: counted late, not sent",
 			"series", lateStates, "measurements", lateMeasurements)
 	}
@@ -182,7 +182,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 			}
 			continue
 		case n == 0:
-			s.stats.fallbackLate.Add(1)
+			s.stats.FallbackLate.Add(1)
 			s.warn("fallback-late", "store: a bucket this worker sent itself while Redis was down had already been sent from Redis: its series may have gone out twice",
 				"bucket", time.Unix(fk.start, 0).UTC(), "partition", fk.p)
 		}
@@ -204,8 +204,8 @@ func (s *Store) writeLocked(ctx context.Context) error {
 			for _, v := range w.c.dirty {
 				m += v
 			}
-			s.stats.lateStates.Add(uint64(len(w.c.dirty)))
-			s.stats.lateMeasurements.Add(uint64(m))
+			s.stats.LateStates.Add(uint64(len(w.c.dirty)))
+			s.stats.LateMeasurements.Add(uint64(m))
 			lateStates += int64(len(w.c.dirty))
 			lateMeasurements += m
 			if !slices.Contains(lateBuckets, w.k.start) {
@@ -213,9 +213,9 @@ func (s *Store) writeLocked(ctx context.Context) error {
 			}
 			delete(s.cum, w.k)
 		default:
-			s.stats.handoverBlobs.Add(1)
-			s.stats.handoverStates.Add(uint64(len(w.c.states)))
-			s.stats.handoverBytes.Add(uint64(len(w.data)))
+			s.stats.HandoverBlobs.Add(1)
+			s.stats.HandoverStates.Add(uint64(len(w.c.states)))
+			s.stats.HandoverBytes.Add(uint64(len(w.data)))
 			clear(w.c.dirty)
 			w.c.clean = now
 		}
@@ -281,18 +281,18 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 			rewritten++
 		}
 	}
-	s.stats.dataLosses.Add(1)
+	s.stats.DataLosses.Add(1)
 	s.repairFr = true
 	s.holdFlushes()
-	s.stats.dataLossSeries.Add(uint64(lost))
-	s.stats.repairedSeries.Add(uint64(rewritten))
+	s.stats.DataLossSeries.Add(uint64(lost))
+	s.stats.RepairedSeries.Add(uint64(rewritten))
 	s.log.Error("store: Redis lost its data (its marker changed: a restart without persistence, FLUSHALL or a failover); writing this worker's open partials again",
 		"rewritten_series", rewritten, "due_series_not_rewritten", lost)
 	return nil
 }
 
 func (s *Store) handoverFailed(err error) error {
-	s.stats.handoverErrors.Add(1)
+	s.stats.HandoverErrors.Add(1)
 	s.failures++
 	if s.downSince.IsZero() {
 		s.downSince = s.cfg.Now()
@@ -403,7 +403,7 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
 	}
 	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
-	s.stats.fallbackBuckets.Add(uint64(len(out)))
+	s.stats.FallbackBuckets.Add(uint64(len(out)))
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -120,18 +121,7 @@ type Store struct {
 	renewDown atomic.Bool   // the last lease round failed
 	holdUntil atomic.Int64  // unix nanos (wall clock): no flush before (holdFlushes)
 
-	stats struct {
-		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
-		bucketsFlushed, bucketsResent, bucketsDone, bucketsAbandoned, outletRefused atomic.Uint64
-		seriesConflicts, badBlobs, flushErrors, framesDuplicate, frameErrors        atomic.Uint64
-		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
-		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
-		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
-		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
-		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
-		feedTrimmed, feedDropped, leasesReleased, flushNanos                        atomic.Uint64
-		errors                                                                      [len(reasons)]atomic.Uint64
-	}
+	stats          counters
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
 	fr             frames
 	closeOnce      sync.Once
@@ -209,50 +199,30 @@ func (s *Store) Close() error {
 	return err
 }
 
+// counters are the cumulative fields of Stats, under the same names:
+// Stats copies each exported one by name.
+type counters struct {
+	HandoverBlobs, HandoverStates, HandoverErrors, LateStates, LateMeasurements atomic.Uint64
+	BucketsFlushed, BucketsResent, BucketsDone, BucketsAbandoned, OutletRefused atomic.Uint64
+	SeriesConflicts, BadBlobs, FlushErrors, FramesDuplicate, FrameErrors        atomic.Uint64
+	FramesRepaired, FramesTakenTwice, FeedBuckets, FeedErrors, FallbackBuckets  atomic.Uint64
+	RedisCommands, RedisRoundTrips, FlushedSeries, FeedBytes, HandoverBytes     atomic.Uint64
+	Fenced, LeasesLost, Withdrawn, Resends, DataLosses, DataLossSeries          atomic.Uint64
+	RepairedSeries, FallbackExcluded, FallbackLate, TotalsPruned, FlushWaits    atomic.Uint64
+	FeedTrimmed, FeedDropped, LeasesReleased                                    atomic.Uint64
+
+	flushNanos atomic.Uint64 // Stats.FlushTime
+	errors     [len(reasons)]atomic.Uint64
+}
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	st := Stats{
-		HandoverBlobs:    s.stats.handoverBlobs.Load(),
-		HandoverStates:   s.stats.handoverStates.Load(),
-		HandoverErrors:   s.stats.handoverErrors.Load(),
-		LateStates:       s.stats.lateStates.Load(),
-		LateMeasurements: s.stats.lateMeasurements.Load(),
-		BucketsFlushed:   s.stats.bucketsFlushed.Load(),
-		BucketsResent:    s.stats.bucketsResent.Load(),
-		BucketsDone:      s.stats.bucketsDone.Load(),
-		BucketsAbandoned: s.stats.bucketsAbandoned.Load(),
-		OutletRefused:    s.stats.outletRefused.Load(),
-		SeriesConflicts:  s.stats.seriesConflicts.Load(),
-		BadBlobs:         s.stats.badBlobs.Load(),
-		FlushErrors:      s.stats.flushErrors.Load(),
-		FramesDuplicate:  s.stats.framesDuplicate.Load(),
-		FrameErrors:      s.stats.frameErrors.Load(),
-		FramesRepaired:   s.fr.repaired.Load(),
-		FramesTakenTwice: s.fr.takenTwice.Load(),
-		FeedBuckets:      s.stats.feedBuckets.Load(),
-		FeedErrors:       s.stats.feedErrors.Load(),
-		FallbackBuckets:  s.stats.fallbackBuckets.Load(),
-		RedisCommands:    s.stats.commands.Load(),
-		RedisRoundTrips:  s.stats.roundTrips.Load(),
-		FlushedSeries:    s.stats.flushedSeries.Load(),
-		FeedBytes:        s.stats.feedBytes.Load(),
-		HandoverBytes:    s.stats.handoverBytes.Load(),
-		Fenced:           s.stats.fenced.Load(),
-		LeasesLost:       s.stats.leasesLost.Load(),
-		Withdrawn:        s.stats.withdrawn.Load(),
-		Resends:          s.stats.resends.Load(),
-		DataLosses:       s.stats.dataLosses.Load(),
-		DataLossSeries:   s.stats.dataLossSeries.Load(),
-		RepairedSeries:   s.stats.repairedSeries.Load(),
-		FallbackExcluded: s.stats.fallbackExcluded.Load(),
-		FallbackLate:     s.stats.fallbackLate.Load(),
-		TotalsPruned:     s.stats.totalsPruned.Load(),
-		FlushWaits:       s.stats.flushWaits.Load(),
-		FeedTrimmed:      s.stats.feedTrimmed.Load(),
-		FeedDropped:      s.stats.feedDropped.Load(),
-		LeasesReleased:   s.stats.leasesReleased.Load(),
-		FlushTime:        time.Duration(s.stats.flushNanos.Load()),
-		Errors:           make(map[string]uint64, len(reasons)),
+	st := Stats{FlushTime: time.Duration(s.stats.flushNanos.Load()), Errors: make(map[string]uint64, len(reasons))}
+	cv, sv := reflect.ValueOf(&s.stats).Elem(), reflect.ValueOf(&st).Elem()
+	for i := range cv.NumField() {
+		if f := cv.Type().Field(i); f.IsExported() {
+			sv.FieldByName(f.Name).SetUint(cv.Field(i).Addr().Interface().(*atomic.Uint64).Load())
+		}
 	}
 	for i, r := range reasons {
 		st.Errors[r] = s.stats.errors[i].Load()
@@ -278,8 +248,8 @@ func (s *Store) Stats() Stats {
 
 // count records one round trip of n commands.
 func (s *Store) count(n int) {
-	s.stats.roundTrips.Add(1)
-	s.stats.commands.Add(uint64(n))
+	s.stats.RedisRoundTrips.Add(1)
+	s.stats.RedisCommands.Add(uint64(n))
 }
 
 // warn logs at most once per LogEvery per kind; callable with s.mu held
