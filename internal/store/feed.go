@@ -20,34 +20,25 @@ const FeedWindow = 2 * time.Second
 // publish appends a merged (partition, bucket) to the feed, once: a resend
 // of the same bucket finds the fed mark and appends nothing.
 func (s *Store) publish(ctx context.Context, k pkey, states []*aggregate.State) error {
-	keys := s.keys(k.p)
-	set, err := func() (bool, error) {
-		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-		defer cancel()
-		s.count(1)
-		return s.rdb.SetNX(octx, keys.fed(k.start), "1", s.cfg.Retention).Result()
-	}()
-	if err != nil || !set {
-		return s.redact(err)
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) { pipe.SetNX(ctx, s.keys(k.p).fed(k.start), "1", s.cfg.Retention) })
+	if err != nil || !cmds[0].(*redis.BoolCmd).Val() {
+		return err
 	}
 	data, err := encodeBucket(k.start, int64(s.cfg.Resolution/time.Second), states)
 	if err != nil {
 		return err
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	defer cancel()
 	// XTRIM apart from XADD, to learn how many entries the cap removed:
 	// a viewer that had not read them yet misses them (Stats.FeedTrimmed).
-	pipe := s.rdb.Pipeline()
-	pipe.XAdd(octx, &redis.XAddArgs{Stream: s.feedKey(), Values: []any{"b", data}})
-	trim := pipe.XTrimMaxLen(octx, s.feedKey(), s.cfg.FeedLen) // exact: a few dozen entries
-	_, err = pipe.Exec(octx)
-	s.count(2)
+	cmds, err = s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.feedKey(), Values: []any{"b", data}})
+		pipe.XTrimMaxLen(ctx, s.feedKey(), s.cfg.FeedLen) // exact: a few dozen entries
+	})
 	if err != nil {
-		return s.redact(err)
+		return err
 	}
 	s.stats.FeedBytes.Add(uint64(len(data)))
-	s.stats.FeedTrimmed.Add(uint64(trim.Val()))
+	s.stats.FeedTrimmed.Add(uint64(cmds[1].(*redis.IntCmd).Val()))
 	return nil
 }
 
@@ -78,15 +69,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 			a := pending[start]
 			delete(pending, start)
 			sortStates(a.states)
-			b := &aggregate.Bucket{Start: time.Unix(start, 0).UTC(), Period: time.Duration(a.period) * time.Second,
-				Series: make([]aggregate.Series, len(a.states))}
-			for i, st := range a.states {
-				b.Series[i] = st.Series()
-				if st.Kind == metric.Measure {
-					b.Series[i].State = st
-				}
-			}
-			out = append(out, b)
+			out = append(out, bucketOf(time.Unix(start, 0).UTC(), time.Duration(a.period)*time.Second, a.states))
 		}
 		mu.Unlock()
 		for _, b := range out {
@@ -135,4 +118,17 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 		}
 		emit(false)
 	}
+}
+
+// bucketOf turns merged states into a bucket's series (a measure keeps its
+// state, for percentiles).
+func bucketOf(start time.Time, period time.Duration, states []*aggregate.State) *aggregate.Bucket {
+	b := &aggregate.Bucket{Start: start, Period: period, Series: make([]aggregate.Series, len(states))}
+	for i, st := range states {
+		b.Series[i] = st.Series()
+		if st.Kind == metric.Measure {
+			b.Series[i].State = st
+		}
+	}
+	return b
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/redis/go-redis/v9"
 )
@@ -692,21 +691,16 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 			"bucket", start, "partition", k.p, "delivered_to", done)
 		return s.cleanup(ctx, k, token)
 	}
-	states := s.merge(raw)
-	if len(fellBack) > 0 {
-		// Series a worker sent itself while Redis was down: they are not
-		// sent again (a second, different value). What other workers had
-		// of them is counted as dropped.
-		out := states[:0]
-		for _, st := range states {
-			if fellBack[keyOf(st)] {
-				s.stats.FallbackExcluded.Add(1)
-				continue
-			}
-			out = append(out, st)
+	// Series a worker sent itself while Redis was down are not sent again
+	// (a second, different value). What other workers had of them is
+	// counted as dropped.
+	states := slices.DeleteFunc(s.merge(raw), func(st *aggregate.State) bool {
+		if fellBack[keyOf(st)] {
+			s.stats.FallbackExcluded.Add(1)
+			return true
 		}
-		states = out
-	}
+		return false
+	})
 	if len(states) == 0 || s.allDone(done) {
 		return s.cleanup(ctx, k, token)
 	}
@@ -719,12 +713,8 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		s.failed("feed", err, "store: cannot append a merged bucket to the feed (viewers miss it)")
 	}
 
-	b := &aggregate.Bucket{Start: start, Period: s.cfg.Resolution, Series: make([]aggregate.Series, len(states))}
-	for i, st := range states {
-		b.Series[i] = st.Series()
-		if st.Kind == metric.Measure {
-			b.Series[i].State = st
-		}
+	b := bucketOf(start, s.cfg.Resolution, states)
+	for i := range b.Series {
 		b.Series[i].Totals = totals[i]
 	}
 	skip := func(name string) bool { return slices.Contains(done, name) }

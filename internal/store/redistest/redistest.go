@@ -43,9 +43,10 @@ type Server struct {
 	Addr string // 127.0.0.1:PORT
 	URL  string // redis://127.0.0.1:PORT/0
 
-	proc *testproc.Proc
-	bin  string
-	dir  string
+	proc  *testproc.Proc
+	bin   string
+	dir   string
+	extra []string // more redis-server arguments (a cluster node's)
 
 	mu       sync.Mutex
 	paused   bool
@@ -70,14 +71,7 @@ func Start(t testing.TB) *Server {
 	for range startAttempts {
 		s, err := start(bin, t.TempDir())
 		if err == nil {
-			t.Cleanup(func() {
-				if err := s.stop(); err != nil {
-					t.Errorf("redistest: stop: %v", err)
-				}
-				if t.Failed() {
-					t.Logf("redistest: redis-server output:\n%s", s.proc.Log.String())
-				}
-			})
+			s.stopAtEnd(t)
 			return s
 		}
 		lastErr = err
@@ -103,8 +97,9 @@ func start(bin, dir string) (*Server, error) {
 func (s *Server) run() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	var err error
-	s.proc, err = testproc.Start(exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"), MaxLog)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"}, s.extra...)
+	s.proc, err = testproc.Start(exec.Command(s.bin, args...), MaxLog)
 	if err != nil {
 		return err
 	}
@@ -233,6 +228,22 @@ func (s *Server) Resume() error {
 	defer s.mu.Unlock()
 	s.paused = false
 	return s.proc.Cmd.Process.Signal(syscall.SIGCONT)
+}
+
+// stopAtEnd stops the server when t ends, and logs its output when t
+// failed.
+func (s *Server) stopAtEnd(t testing.TB) {
+	t.Cleanup(func() {
+		if s.proc == nil {
+			return
+		}
+		if err := s.stop(); err != nil {
+			t.Errorf("redistest: stop %s: %v", s.Addr, err)
+		}
+		if t.Failed() {
+			t.Logf("redistest: redis-server %s output:\n%s", s.Addr, s.proc.Log.String())
+		}
+	})
 }
 
 func (s *Server) stop() error {
