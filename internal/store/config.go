@@ -154,15 +154,6 @@ func (e Env) Validate(grace time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// options parses URL into go-redis options; its errors wrap ErrConfig.
-func (c *Config) options() (*redis.Options, error) {
-	opt, err := c.redisOptions()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return opt, nil
-}
-
 // redisOptions parses URL into go-redis options. Errors name the variable
 // and never carry the password.
 func (c *Config) redisOptions() (*redis.Options, error) {

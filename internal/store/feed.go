@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
@@ -52,10 +51,8 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 		period int64
 		states []*aggregate.State
 	}
-	var mu sync.Mutex
 	pending := make(map[int64]*asm)
 	emit := func(force bool) {
-		mu.Lock()
 		var ready []int64
 		now := time.Now()
 		for start, a := range pending {
@@ -64,24 +61,18 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 			}
 		}
 		slices.Sort(ready)
-		out := make([]*aggregate.Bucket, 0, len(ready))
 		for _, start := range ready {
 			a := pending[start]
 			delete(pending, start)
-			sortStates(a.states)
-			out = append(out, bucketOf(time.Unix(start, 0).UTC(), time.Duration(a.period)*time.Second, a.states))
-		}
-		mu.Unlock()
-		for _, b := range out {
+			slices.SortFunc(a.states, compareStates)
 			s.stats.FeedBuckets.Add(1)
-			view(b)
+			view(bucketOf(time.Unix(start, 0).UTC(), time.Duration(a.period)*time.Second, a.states))
 		}
 	}
 	defer emit(true)
 	for ctx.Err() == nil {
-		block := FeedWindow / 2
 		s.count(1)
-		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.feedKey(), last}, Count: 256, Block: block}).Result()
+		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.feedKey(), last}, Count: 256, Block: FeedWindow / 2}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 		case err != nil:
@@ -105,14 +96,12 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 						s.stats.BadBlobs.Add(1)
 						continue
 					}
-					mu.Lock()
 					a := pending[start]
 					if a == nil {
 						a = &asm{first: time.Now(), period: period}
 						pending[start] = a
 					}
 					a.states = append(a.states, states...)
-					mu.Unlock()
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -829,7 +830,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 			m[sk] = st
 		}
 	}
-	return sortedStates(m)
+	return slices.SortedFunc(maps.Values(m), compareStates)
 }
 
 // totals advances (once per bucket) and returns the running totals of the

@@ -56,7 +56,6 @@ type frames struct {
 	wmu  sync.Mutex
 	win  []frameTaken
 	head int
-
 }
 
 // frameTaken is one Frame-Id key this worker took, and when it expires.

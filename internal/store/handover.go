@@ -336,19 +336,9 @@ func (c *partial) encode() ([]byte, error) {
 	return out, nil
 }
 
-func sortedStates(m map[skey]*aggregate.State) []*aggregate.State {
-	states := make([]*aggregate.State, 0, len(m))
-	for _, st := range m {
-		states = append(states, st)
-	}
-	sortStates(states)
-	return states
-}
-
-func sortStates(states []*aggregate.State) {
-	slices.SortFunc(states, func(x, y *aggregate.State) int {
-		return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
-	})
+// compareStates orders states by series: app, name, source.
+func compareStates(x, y *aggregate.State) int {
+	return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
 }
 
 // DownSince returns when hand-overs began to fail, or the zero time while
@@ -399,7 +389,7 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))
 	for start, states := range byStart {
-		sortStates(states)
+		slices.SortFunc(states, compareStates)
 		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
 	}
 	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })

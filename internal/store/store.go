@@ -154,9 +154,9 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	opt, err := cfg.options()
+	opt, err := cfg.redisOptions()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	var rdb redis.UniversalClient = redis.NewClient(opt)
 	if cfg.Cluster {
