@@ -36,7 +36,6 @@ func (s *Store) publish(ctx context.Context, k pkey, states []*aggregate.State) 
 	if err != nil {
 		return err
 	}
-	s.stats.FeedBytes.Add(uint64(len(data)))
 	s.stats.FeedTrimmed.Add(uint64(cmds[1].(*redis.IntCmd).Val()))
 	return nil
 }

@@ -28,8 +28,7 @@ type flight struct {
 	key      pkey
 	token    int64           // the lease token it was flushed under
 	waiting  map[string]bool // outlets that have not settled it
-	failed   bool            // some outlet dropped it for a reason a resend may fix
-	lastErr  error
+	failed   error           // why an outlet dropped it, for a reason a resend may fix (the last one)
 	resend   bool
 	attempts int
 }
@@ -746,7 +745,6 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	b.Done = func(name string, err error) { s.settle(fl, name, err) }
 	b.Valid = func() bool { return s.valid(k.p, token) }
 	s.stats.BucketsFlushed.Add(1)
-	s.stats.FlushedSeries.Add(uint64(len(states)))
 	if fl.resend {
 		s.stats.BucketsResent.Add(1)
 	}
@@ -915,14 +913,12 @@ func (s *Store) settle(fl *flight, name string, err error) {
 		v.outlets = []string{name}
 	case errors.Is(err, outlet.ErrPermanent):
 		v.outlets, v.refused = []string{name}, 1
-	case errors.Is(err, outlet.ErrWithdrawn):
-		// The lease moved before the request: the new holder sends it.
-		s.stats.Withdrawn.Add(1)
-		fl.failed = true
-		fl.lastErr = err
 	default:
-		fl.failed = true
-		fl.lastErr = err
+		if errors.Is(err, outlet.ErrWithdrawn) {
+			// The lease moved before the request: the new holder sends it.
+			s.stats.Withdrawn.Add(1)
+		}
+		fl.failed = err
 	}
 	if v.final {
 		delete(s.flights, fl.key)
@@ -952,7 +948,7 @@ func (s *Store) processSettled(ctx context.Context) {
 	s.mu.Unlock()
 	for i, v := range settled {
 		fl := v.fl
-		err := s.record(ctx, fl.key, fl.token, v.final && !fl.failed, v.outlets...)
+		err := s.record(ctx, fl.key, fl.token, v.final && fl.failed == nil, v.outlets...)
 		if s.fenced(fl.key.p, fl.token, err) {
 			s.mu.Lock()
 			delete(s.retry, fl.key)
@@ -973,16 +969,16 @@ func (s *Store) processSettled(ctx context.Context) {
 			continue
 		}
 		s.mu.Lock()
-		if fl.failed {
+		if fl.failed != nil {
 			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
 			s.pruneRetryLocked()
 		} else {
 			delete(s.retry, fl.key)
 		}
 		s.mu.Unlock()
-		if fl.failed {
+		if fl.failed != nil {
 			s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
-				"err", fl.lastErr, "bucket", time.Unix(fl.key.start, 0).UTC())
+				"err", fl.failed, "bucket", time.Unix(fl.key.start, 0).UTC())
 		} else {
 			s.stats.BucketsDone.Add(1)
 		}

@@ -231,7 +231,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
 		s.holdFlushes()
 	}
-	s.downSince, s.failures = time.Time{}, 0
+	s.downSince = time.Time{}
 	return nil
 }
 
@@ -293,7 +293,6 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 
 func (s *Store) handoverFailed(err error) error {
 	s.stats.HandoverErrors.Add(1)
-	s.failures++
 	if s.downSince.IsZero() {
 		s.downSince = s.cfg.Now()
 	}

@@ -25,49 +25,46 @@ const LogEvery = time.Minute
 // Stats are cumulative counters since Open (Leases and Unsent* are current
 // values), for self-metrics.
 type Stats struct {
-	HandoverBlobs     uint64 `metric:"handover_blobs"`         // partial blobs stored in Redis
-	HandoverStates    uint64 `metric:"handover_series"`        // series states in those blobs
-	HandoverErrors    uint64 `metric:"handover_errors"`        // hand-overs that failed (Redis down or slow); the partials are kept and retried
-	LateStates        uint64 `metric:"late_series,drop"`       // partial states refused: their bucket was already flushed (by any worker)
-	LateMeasurements  uint64 `metric:"late_measurements,drop"` // measurements in those states
-	UnsentStates      int    `metric:"unsent_series,gauge"`    // partial states waiting for Redis now
-	BucketsFlushed    uint64 `metric:"buckets_flushed"`        // (partition, bucket) pairs merged and handed to the outlets (resends included)
-	BucketsResent     uint64 `metric:"buckets_resent"`         // of those, resends: an outlet failed, or another worker had begun it
-	BucketsDone       uint64 `metric:"buckets_done"`           // pairs every outlet settled, whose partials were deleted
-	BucketsAbandoned  uint64 `metric:"buckets_abandoned,drop"` // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
-	OutletRefused     uint64 `metric:"outlet_refused"`         // bucket deliveries an outlet refused for good (not resent); not a drop of its own: the same refusal is counted once, in worker.outlet.<name>.batches_dropped.refused
-	SeriesConflicts   uint64 `metric:"series_conflicts,drop"`  // partial states dropped at merge: same series, different kind or unit
-	BadBlobs          uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
-	FlushErrors       uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
-	Leases            int    `metric:"leases,gauge"`           // partitions this worker flushes now
-	LiveWorkers       int    `metric:"live_workers,gauge"`     // workers whose heartbeat this worker last read (its fair share is Partitions / LiveWorkers)
-	LeasesReleased    uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
-	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
-	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
-	FramesRepaired    uint64 `metric:"frames_repaired"`        // Frame-Ids this worker had taken, written to Redis again after it lost its data
-	FramesTakenTwice  uint64 `metric:"frames_taken_twice"`     // of those, bodies another worker took again between the loss and the repair (their lines counted twice)
-	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
-	FeedErrors        uint64 `metric:"feed_errors"`            // failed reads of the feed (retried from the last entry read: nothing missed)
-	FeedDropped       uint64 `metric:"feed_dropped,drop"`      // merged buckets that could not be appended to the feed: the viewers miss them
-	FeedTrimmed       uint64 `metric:"feed_trimmed"`           // feed entries removed by its cap (DefaultFeedLen): a viewer that had not read them misses them
-	FallbackBuckets   uint64 `metric:"fallback_buckets"`       // buckets taken back for local delivery while Redis was down (TakeUnsent)
-	RedisCommands     uint64 `metric:"commands"`               // commands sent to Redis (pipelined ones each count)
-	RedisRoundTrips   uint64 `metric:"-"`                      // round trips to Redis
-	FlushedSeries     uint64 `metric:"-"`                      // series in the flushed (partition, bucket) pairs
-	FeedBytes         uint64 `metric:"-"`                      // bytes appended to the feed
-	HandoverBytes     uint64 `metric:"-"`                      // bytes of the stored partial blobs
-	ConsecutiveErrors int    `metric:"-"`                      // failed hand-overs in a row (0 when Redis answers)
-	Fenced            uint64 `metric:"fenced"`                 // flush-side writes (close, totals, verdicts, clean-up) refused: the lease had moved
-	LeasesLost        uint64 `metric:"leases_lost"`            // leases this worker held and found lapsed or taken by another worker
-	Withdrawn         uint64 `metric:"withdrawn"`              // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
-	Resends           uint64 `metric:"resends"`                // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
-	DataLosses        uint64 `metric:"data_losses"`            // times this worker found that Redis had lost its data (the marker changed)
-	DataLossSeries    uint64 `metric:"data_loss_series,drop"`  // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
-	RepairedSeries    uint64 `metric:"repaired_series"`        // series of open buckets written again after a data loss
-	FallbackExcluded  uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
-	FallbackLate      uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
-	TotalsPruned      uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
-	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back: for a live worker whose partials Redis refused (OOM), or for METRICS_GRACE after Redis came back or lost its data (the others' hand-overs land first)
+	HandoverBlobs    uint64 `metric:"handover_blobs"`         // partial blobs stored in Redis
+	HandoverStates   uint64 `metric:"handover_series"`        // series states in those blobs
+	HandoverErrors   uint64 `metric:"handover_errors"`        // hand-overs that failed (Redis down or slow); the partials are kept and retried
+	LateStates       uint64 `metric:"late_series,drop"`       // partial states refused: their bucket was already flushed (by any worker)
+	LateMeasurements uint64 `metric:"late_measurements,drop"` // measurements in those states
+	UnsentStates     int    `metric:"unsent_series,gauge"`    // partial states waiting for Redis now
+	BucketsFlushed   uint64 `metric:"buckets_flushed"`        // (partition, bucket) pairs merged and handed to the outlets (resends included)
+	BucketsResent    uint64 `metric:"buckets_resent"`         // of those, resends: an outlet failed, or another worker had begun it
+	BucketsDone      uint64 `metric:"buckets_done"`           // pairs every outlet settled, whose partials were deleted
+	BucketsAbandoned uint64 `metric:"buckets_abandoned,drop"` // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
+	OutletRefused    uint64 `metric:"outlet_refused"`         // bucket deliveries an outlet refused for good (not resent); not a drop of its own: the same refusal is counted once, in worker.outlet.<name>.batches_dropped.refused
+	SeriesConflicts  uint64 `metric:"series_conflicts,drop"`  // partial states dropped at merge: same series, different kind or unit
+	BadBlobs         uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
+	FlushErrors      uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
+	Leases           int    `metric:"leases,gauge"`           // partitions this worker flushes now
+	LiveWorkers      int    `metric:"live_workers,gauge"`     // workers whose heartbeat this worker last read (its fair share is Partitions / LiveWorkers)
+	LeasesReleased   uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
+	FramesDuplicate  uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
+	FrameErrors      uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
+	FramesRepaired   uint64 `metric:"frames_repaired"`        // Frame-Ids this worker had taken, written to Redis again after it lost its data
+	FramesTakenTwice uint64 `metric:"frames_taken_twice"`     // of those, bodies another worker took again between the loss and the repair (their lines counted twice)
+	FeedBuckets      uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
+	FeedErrors       uint64 `metric:"feed_errors"`            // failed reads of the feed (retried from the last entry read: nothing missed)
+	FeedDropped      uint64 `metric:"feed_dropped,drop"`      // merged buckets that could not be appended to the feed: the viewers miss them
+	FeedTrimmed      uint64 `metric:"feed_trimmed"`           // feed entries removed by its cap (DefaultFeedLen): a viewer that had not read them misses them
+	FallbackBuckets  uint64 `metric:"fallback_buckets"`       // buckets taken back for local delivery while Redis was down (TakeUnsent)
+	RedisCommands    uint64 `metric:"commands"`               // commands sent to Redis (pipelined ones each count)
+	RedisRoundTrips  uint64 `metric:"-"`                      // round trips to Redis
+	HandoverBytes    uint64 `metric:"-"`                      // bytes of the stored partial blobs
+	Fenced           uint64 `metric:"fenced"`                 // flush-side writes (close, totals, verdicts, clean-up) refused: the lease had moved
+	LeasesLost       uint64 `metric:"leases_lost"`            // leases this worker held and found lapsed or taken by another worker
+	Withdrawn        uint64 `metric:"withdrawn"`              // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
+	Resends          uint64 `metric:"resends"`                // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
+	DataLosses       uint64 `metric:"data_losses"`            // times this worker found that Redis had lost its data (the marker changed)
+	DataLossSeries   uint64 `metric:"data_loss_series,drop"`  // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
+	RepairedSeries   uint64 `metric:"repaired_series"`        // series of open buckets written again after a data loss
+	FallbackExcluded uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
+	FallbackLate     uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
+	TotalsPruned     uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
+	FlushWaits       uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back: for a live worker whose partials Redis refused (OOM), or for METRICS_GRACE after Redis came back or lost its data (the others' hand-overs land first)
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -101,7 +98,6 @@ type Store struct {
 	downSince time.Time         // zero while Redis answers
 	marker    string            // the data marker last read (checkMarker)
 	repairFr  bool              // Redis lost its data: write the Frame-Ids again (repairFrames)
-	failures  int
 
 	// Flush state, under mu.
 	mu      sync.Mutex
@@ -202,14 +198,13 @@ func (s *Store) Close() error {
 // counters are the cumulative fields of Stats, under the same names:
 // Stats copies each exported one by name.
 type counters struct {
-	HandoverBlobs, HandoverStates, HandoverErrors, LateStates, LateMeasurements atomic.Uint64
-	BucketsFlushed, BucketsResent, BucketsDone, BucketsAbandoned, OutletRefused atomic.Uint64
-	SeriesConflicts, BadBlobs, FlushErrors, FramesDuplicate, FrameErrors        atomic.Uint64
-	FramesRepaired, FramesTakenTwice, FeedBuckets, FeedErrors, FallbackBuckets  atomic.Uint64
-	RedisCommands, RedisRoundTrips, FlushedSeries, FeedBytes, HandoverBytes     atomic.Uint64
-	Fenced, LeasesLost, Withdrawn, Resends, DataLosses, DataLossSeries          atomic.Uint64
-	RepairedSeries, FallbackExcluded, FallbackLate, TotalsPruned, FlushWaits    atomic.Uint64
-	FeedTrimmed, FeedDropped, LeasesReleased                                    atomic.Uint64
+	HandoverBlobs, HandoverStates, HandoverErrors, LateStates, LateMeasurements   atomic.Uint64
+	BucketsFlushed, BucketsResent, BucketsDone, BucketsAbandoned, OutletRefused   atomic.Uint64
+	SeriesConflicts, BadBlobs, FlushErrors, FramesDuplicate, FrameErrors          atomic.Uint64
+	FramesRepaired, FramesTakenTwice, FeedBuckets, FeedErrors, FallbackBuckets    atomic.Uint64
+	RedisCommands, RedisRoundTrips, HandoverBytes, Fenced, LeasesLost, Withdrawn  atomic.Uint64
+	RepairedSeries, FallbackExcluded, FallbackLate, TotalsPruned, FlushWaits      atomic.Uint64
+	Resends, DataLosses, DataLossSeries, FeedTrimmed, FeedDropped, LeasesReleased atomic.Uint64
 
 	flushNanos atomic.Uint64 // Stats.FlushTime
 	errors     [len(reasons)]atomic.Uint64
@@ -232,7 +227,6 @@ func (s *Store) Stats() Stats {
 	for _, c := range s.cum {
 		st.UnsentStates += len(c.dirty)
 	}
-	st.ConsecutiveErrors = s.failures
 	s.hmu.Unlock()
 	wall := time.Now()
 	s.mu.Lock()
