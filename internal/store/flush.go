@@ -354,16 +354,14 @@ func (s *Store) renewLeases(ctx context.Context) error {
 		for p := range n {
 			free[p] = errors.Is(look[p+1].Err(), redis.Nil)
 		}
+	} else {
+		for p := range free {
+			free[p] = true // try every partition: the script refuses those others hold
+		}
 	}
 
 	s.mu.Lock()
-	try := make([]int, n)
-	for p := range try {
-		try[p] = p
-	}
-	if s.cfg.Balance {
-		try = s.shareLocked(ids, lerr == nil, free)
-	}
+	try := s.shareLocked(ids, s.cfg.Balance && lerr == nil, free)
 	last := make([]int64, n)
 	holds := slices.Repeat([]string{"0"}, n)
 	for p, l := range s.held {
@@ -396,10 +394,11 @@ func (s *Store) renewLeases(ctx context.Context) error {
 	return s.applyLeases(try, cmds, sent, ttl, lerr)
 }
 
-// shareLocked (Balance) notes the live workers read (ids, when ok), marks
+// shareLocked notes the live workers read (ids, when ok), marks
 // the leases above this worker's fair share leaving or takes leaving ones
 // back, and returns the partitions to try: those held, then free ones up
-// to the share. Called with s.mu held.
+// to the share (without Balance, live stays 0: every partition). Called
+// with s.mu held.
 //
 // With N live workers (sorted by id, so that every worker agrees) the
 // worker of rank r has the target ⌊P/N⌋, plus one when r < P mod N; the
@@ -669,14 +668,8 @@ func isFenced(err error) bool {
 func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, now time.Time) error {
 	keys := s.keys(k.p)
 	ttl := int64(s.cfg.Retention / time.Second)
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start),
-			keys.sent(k.start), keys.fb(k.start)}, token, ttl)
-	})
-	if err != nil {
-		return err
-	}
-	reply, err := cmds[0].(*redis.Cmd).Slice()
+	reply, err := s.eval(ctx, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start),
+		keys.sent(k.start), keys.fb(k.start)}, token, ttl).Slice()
 	if err != nil {
 		return err
 	}
@@ -849,13 +842,7 @@ func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggre
 	if len(idx) == 0 {
 		return out, nil
 	}
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start), keys.prune()}, args...)
-	})
-	if err != nil {
-		return nil, err
-	}
-	reply, err := cmds[0].(*redis.Cmd).Slice()
+	reply, err := s.eval(ctx, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start), keys.prune()}, args...).Slice()
 	if err != nil {
 		return nil, err
 	}
@@ -1016,11 +1003,8 @@ func (s *Store) record(ctx context.Context, k pkey, token int64, clean bool, out
 	for _, o := range outlets {
 		args = append(args, o)
 	}
-	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
-			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, args...)
-	})
-	return err
+	return s.eval(ctx, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
+		keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, args...).Err()
 }
 
 // Release records what the outlets settled (call it after closing them) and

@@ -51,11 +51,10 @@ type frames struct {
 	ch   chan frameReq
 	stop chan struct{}
 
-	// The Frame-Ids this worker took, oldest first: a queue in win[head:]
-	// of at most MaxFrameWindow, for repair after a data loss.
-	wmu  sync.Mutex
-	win  []frameTaken
-	head int
+	// The Frame-Ids this worker took, oldest first: at most
+	// MaxFrameWindow, for repair after a data loss.
+	wmu sync.Mutex
+	win []frameTaken
 }
 
 // frameTaken is one Frame-Id key this worker took, and when it expires.
@@ -70,22 +69,20 @@ func (f *frames) remember(now time.Time, taken []frameTaken) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	f.win = append(f.win, taken...)
-	for f.head < len(f.win) && (len(f.win)-f.head > MaxFrameWindow || !f.win[f.head].until.After(now)) {
-		f.win[f.head] = frameTaken{}
-		f.head++
+	i := 0
+	for i < len(f.win) && (len(f.win)-i > MaxFrameWindow || !f.win[i].until.After(now)) {
+		i++
 	}
-	if f.head > len(f.win)/2 && f.head > 1024 {
-		f.win = append(f.win[:0], f.win[f.head:]...)
-		f.head = 0
-	}
+	// The dropped front is freed when append next grows the array.
+	f.win = f.win[i:]
 }
 
 // remembered returns the window's unexpired Frame-Id keys.
 func (f *frames) remembered(now time.Time) []frameTaken {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	out := make([]frameTaken, 0, len(f.win)-f.head)
-	for _, e := range f.win[f.head:] {
+	out := make([]frameTaken, 0, len(f.win))
+	for _, e := range f.win {
 		if e.until.After(now) {
 			out = append(out, e)
 		}

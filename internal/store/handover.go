@@ -255,13 +255,7 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	cand := fmt.Sprintf("%s:%d", s.cfg.ID, time.Now().UnixNano())
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, markerScript, []string{s.markerKey()}, cand)
-	})
-	if err != nil {
-		return err
-	}
-	v, err := cmds[0].(*redis.Cmd).Text()
+	v, err := s.eval(ctx, markerScript, []string{s.markerKey()}, cand).Text()
 	if err != nil {
 		return err
 	}

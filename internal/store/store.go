@@ -270,6 +270,16 @@ func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []strin
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
 }
 
+// eval runs one script in a round trip of its own (runPipe); the command
+// carries runPipe's error, if any.
+func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any) *redis.Cmd {
+	var cmd *redis.Cmd
+	if _, err := s.runPipe(ctx, func(pipe redis.Pipeliner) { cmd = evalsha(ctx, pipe, sc, keys, args...) }); err != nil {
+		cmd.SetErr(err)
+	}
+	return cmd
+}
+
 var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript, liveScript, frameRepairScript}
 
 // runPipe runs fill's commands in one round trip with OpTimeout. When Redis

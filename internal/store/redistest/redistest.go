@@ -112,12 +112,9 @@ func (s *Server) run() error {
 // without its data, and without a password (RequirePass is forgotten).
 func (s *Server) Restart() error {
 	s.mu.Lock()
-	if s.paused {
-		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
-	}
-	s.password, s.paused = "", false
+	s.password = ""
 	s.mu.Unlock()
-	if err := s.proc.Stop(syscall.SIGTERM, StopTimeout); err != nil {
+	if err := s.stop(); err != nil {
 		return err
 	}
 	return s.run()
@@ -215,18 +212,18 @@ func (s *Server) Info(field string) (int64, error) {
 
 // Pause stops the server process (SIGSTOP): it keeps its data, and clients
 // time out as with a stuck or unreachable server, until Resume.
-func (s *Server) Pause() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.paused = true
-	return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
-}
+func (s *Server) Pause() error { return s.pause(true) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error {
+func (s *Server) Resume() error { return s.pause(false) }
+
+func (s *Server) pause(on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.paused = false
+	s.paused = on
+	if on {
+		return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
+	}
 	return s.proc.Cmd.Process.Signal(syscall.SIGCONT)
 }
 
@@ -247,11 +244,6 @@ func (s *Server) stopAtEnd(t testing.TB) {
 }
 
 func (s *Server) stop() error {
-	s.mu.Lock()
-	if s.paused {
-		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
-		s.paused = false
-	}
-	s.mu.Unlock()
+	_ = s.pause(false)
 	return s.proc.Stop(syscall.SIGTERM, StopTimeout)
 }
