@@ -749,39 +749,36 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 // closeReply reads closeScript's reply: the previous sent mark, the
 // delivered set, the partials and the series some fallback sent.
 func closeReply(reply []any) (prev string, done, raw []string, fellBack map[skey]bool, err error) {
-	bad := errors.New("store: unexpected reply of the close script")
-	if len(reply) != 4 {
-		return "", nil, nil, nil, bad
+	var lists [3][]string
+	ok := len(reply) == 4
+	if ok {
+		prev, ok = reply[0].(string)
 	}
-	prev, ok := reply[0].(string)
+	for i := 0; ok && i < len(lists); i++ {
+		lists[i], ok = strs(reply[i+1])
+	}
 	if !ok {
-		return "", nil, nil, nil, bad
+		return "", nil, nil, nil, errors.New("store: unexpected reply of the close script")
 	}
-	var fb []string
-	for i, dst := range []*[]string{&done, &raw, &fb} {
-		items, ok := reply[i+1].([]any)
-		if !ok {
-			return "", nil, nil, nil, bad
-		}
-		for _, it := range items {
-			str, ok := it.(string)
-			if !ok {
-				return "", nil, nil, nil, bad
-			}
-			*dst = append(*dst, str)
-		}
-	}
-	for _, list := range fb {
+	fellBack = make(map[skey]bool)
+	for _, list := range lists[2] {
 		for _, line := range strings.Split(list, "\n") {
 			if sk, ok := parseLine(line); ok {
-				if fellBack == nil {
-					fellBack = make(map[skey]bool)
-				}
 				fellBack[sk] = true
 			}
 		}
 	}
-	return prev, done, raw, fellBack, nil
+	return prev, lists[0], lists[1], fellBack, nil
+}
+
+// strs reads a script's reply that is a list of strings.
+func strs(v any) ([]string, bool) {
+	items, ok := v.([]any)
+	out := make([]string, len(items))
+	for i := 0; ok && i < len(items); i++ {
+		out[i], ok = items[i].(string)
+	}
+	return out, ok
 }
 
 func (s *Store) allDone(done []string) bool {
