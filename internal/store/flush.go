@@ -934,9 +934,7 @@ func (s *Store) processSettled(ctx context.Context) {
 		fl := v.fl
 		err := s.record(ctx, fl.key, fl.token, v.final && fl.failed == nil, v.outlets...)
 		if s.fenced(fl.key.p, fl.token, err) {
-			s.mu.Lock()
-			delete(s.retry, fl.key)
-			s.mu.Unlock()
+			s.forgetRetry(fl.key)
 			continue
 		}
 		if err != nil {
@@ -952,20 +950,17 @@ func (s *Store) processSettled(ctx context.Context) {
 		if !v.final {
 			continue
 		}
-		s.mu.Lock()
-		if fl.failed != nil {
-			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
-			s.pruneRetryLocked()
-		} else {
-			delete(s.retry, fl.key)
-		}
-		s.mu.Unlock()
-		if fl.failed != nil {
-			s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
-				"err", fl.failed, "bucket", time.Unix(fl.key.start, 0).UTC())
-		} else {
+		if fl.failed == nil {
+			s.forgetRetry(fl.key)
 			s.stats.BucketsDone.Add(1)
+			continue
 		}
+		s.mu.Lock()
+		s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
+		s.pruneRetryLocked()
+		s.mu.Unlock()
+		s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
+			"err", fl.failed, "bucket", time.Unix(fl.key.start, 0).UTC())
 	}
 }
 
@@ -982,11 +977,16 @@ func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
 func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
 	err := s.record(ctx, k, token, true)
 	if err == nil {
-		s.mu.Lock()
-		delete(s.retry, k)
-		s.mu.Unlock()
+		s.forgetRetry(k)
 	}
 	return err
+}
+
+// forgetRetry forgets the retry state of a bucket settled or moved away.
+func (s *Store) forgetRetry(k pkey) {
+	s.mu.Lock()
+	delete(s.retry, k)
+	s.mu.Unlock()
 }
 
 // record runs verdictScript on (partition, bucket) k under token: outlets

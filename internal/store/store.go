@@ -300,7 +300,9 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 		cmds, err := pipe.Exec(octx)
 		cancel()
 		s.count(n)
-		if err != nil && attempt == 0 && hasNoScript(cmds) {
+		if err != nil && attempt == 0 && slices.ContainsFunc(cmds, func(c redis.Cmder) bool {
+			return c.Err() != nil && strings.HasPrefix(c.Err().Error(), "NOSCRIPT")
+		}) {
 			if lerr := s.loadScripts(ctx); lerr != nil {
 				return cmds, lerr
 			}
@@ -319,15 +321,6 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 		}
 		return cmds, s.redact(err)
 	}
-}
-
-func hasNoScript(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
