@@ -281,11 +281,7 @@ func (s *Store) owing(ctx context.Context) string {
 func dueCutoff(now time.Time, res, grace time.Duration) int64 {
 	sec := now.Add(-res - grace).Unix()
 	r := int64(res / time.Second)
-	m := sec % r
-	if m < 0 {
-		m += r
-	}
-	return sec - m
+	return sec - (sec%r+r)%r // floor, before 1970 too
 }
 
 // lease is one partition's lease as this worker holds it.

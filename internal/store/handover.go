@@ -51,14 +51,14 @@ func (s *Store) Merge(taken []*aggregate.StateBucket) {
 // mergeLocked merges taken into s.cum. A state of a bucket this worker's
 // fallback already sent is late (the bucket went out): counted, dropped.
 func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
-	var lateStates, lateMeasurements uint64
+	var lateStates, lateMeasurements int64
 	for _, b := range taken {
 		start := b.Start.Unix()
 		for _, st := range b.States {
 			k := pkey{partition(st.App, st.Name, st.Source, s.cfg.Partitions), start}
 			if _, sent := s.fellBack[k]; sent {
 				lateStates++
-				lateMeasurements += uint64(st.Count())
+				lateMeasurements += st.Count()
 				continue
 			}
 			c := s.cum[k]
@@ -82,12 +82,7 @@ func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
 			c.states[sk] = st
 		}
 	}
-	if lateStates > 0 {
-		s.stats.LateStates.Add(lateStates)
-		s.stats.LateMeasurements.Add(lateMeasurements)
-		s.warn("late", "store: partial states for buckets this worker's fallback already sent: counted late, not sent",
-			"series", lateStates, "measurements", lateMeasurements)
-	}
+	s.late(lateStates, lateMeasurements, "store: partial states for buckets this worker's fallback already sent: counted late, not sent")
 }
 
 // writeLocked writes every partial that changed (and the fallback records)
@@ -200,14 +195,10 @@ func (s *Store) writeLocked(ctx context.Context) error {
 				firstErr = cerr
 			}
 		case n == 0:
-			var m int64
-			for _, v := range w.c.dirty {
-				m += v
-			}
-			s.stats.LateStates.Add(uint64(len(w.c.dirty)))
-			s.stats.LateMeasurements.Add(uint64(m))
 			lateStates += int64(len(w.c.dirty))
-			lateMeasurements += m
+			for _, m := range w.c.dirty {
+				lateMeasurements += m
+			}
 			if !slices.Contains(lateBuckets, w.k.start) {
 				lateBuckets = append(lateBuckets, w.k.start)
 			}
@@ -220,10 +211,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 			w.c.clean = now
 		}
 	}
-	if lateStates > 0 {
-		s.warn("late", "store: partial states for buckets already flushed: counted late, not sent",
-			"buckets_unix", lateBuckets, "series", lateStates, "measurements", lateMeasurements)
-	}
+	s.late(lateStates, lateMeasurements, "store: partial states for buckets already flushed: counted late, not sent", "buckets_unix", lateBuckets)
 	if firstErr != nil {
 		return s.handoverFailed(s.redact(firstErr))
 	}
@@ -283,6 +271,17 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 	s.log.Error("store: Redis lost its data (its marker changed: a restart without persistence, FLUSHALL or a failover); writing this worker's open partials again",
 		"rewritten_series", rewritten, "due_series_not_rewritten", lost)
 	return nil
+}
+
+// late counts partial states refused as late (their bucket went out) and
+// logs them, when there are any.
+func (s *Store) late(states, measurements int64, msg string, args ...any) {
+	if states == 0 {
+		return
+	}
+	s.stats.LateStates.Add(uint64(states))
+	s.stats.LateMeasurements.Add(uint64(measurements))
+	s.warn("late", msg, append([]any{"series", states, "measurements", measurements}, args...)...)
 }
 
 func (s *Store) handoverFailed(err error) error {
