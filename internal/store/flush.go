@@ -29,7 +29,6 @@ type flight struct {
 	token    int64           // the lease token it was flushed under
 	waiting  map[string]bool // outlets that have not settled it
 	failed   error           // why an outlet dropped it, for a reason a resend may fix (the last one)
-	resend   bool
 	attempts int
 }
 
@@ -707,7 +706,8 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		b.Series[i].Totals = totals[i]
 	}
 	skip := func(name string) bool { return slices.Contains(done, name) }
-	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts, resend: attempts > 0 || len(done) > 0}
+	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts}
+	resend := attempts > 0 || len(done) > 0
 	for _, o := range s.cfg.Outlets {
 		if !skip(o) {
 			fl.waiting[o] = true
@@ -722,7 +722,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		// a receiver's answer and Redis): whether they have it cannot be
 		// known. Sent again, with identical values, and counted.
 		s.stats.Resends.Add(uint64(len(fl.waiting)))
-		fl.resend = true
+		resend = true
 		// Logged each time: at most one line per (partition, bucket) a
 		// stopped holder left in flight, once per take-over.
 		s.log.Warn("store: resending a bucket another worker handed to the outlets without recording the outcome (identical values)",
@@ -734,7 +734,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	b.Done = func(name string, err error) { s.settle(fl, name, err) }
 	b.Valid = func() bool { return s.valid(k.p, token) }
 	s.stats.BucketsFlushed.Add(1)
-	if fl.resend {
+	if resend {
 		s.stats.BucketsResent.Add(1)
 	}
 

@@ -324,27 +324,26 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
-	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	defer cancel()
+	var err error
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		// A pipeline would load them on one node: SCRIPT LOAD on every
 		// master (a node that joins or restarts answers NOSCRIPT, and
 		// runPipe loads them again).
+		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		defer cancel()
 		for _, sc := range allScripts {
-			err := cc.ScriptLoad(octx, sc.src).Err()
 			s.count(1)
-			if err != nil {
-				return fmt.Errorf("store: load scripts: %w", s.redact(err))
+			if err = cc.ScriptLoad(octx, sc.src).Err(); err != nil {
+				break
 			}
 		}
-		return nil
+	} else {
+		_, err = s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			for _, sc := range allScripts {
+				pipe.ScriptLoad(ctx, sc.src)
+			}
+		})
 	}
-	pipe := s.rdb.Pipeline()
-	for _, sc := range allScripts {
-		pipe.ScriptLoad(octx, sc.src)
-	}
-	_, err := pipe.Exec(octx)
-	s.count(len(allScripts))
 	if err != nil {
 		return fmt.Errorf("store: load scripts: %w", s.redact(err))
 	}
