@@ -2,10 +2,8 @@ package redistest
 
 import (
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,19 +41,16 @@ func StartCluster(t testing.TB) *Cluster {
 	dir := t.TempDir()
 	var addrs []string
 	for i := range 3 {
-		port, err := testproc.FreePort()
-		if err != nil {
-			t.Fatalf("redistest: pick a port: %v", err)
+		s, err := start(bin, dir, "", "--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)))
+		if s != nil {
+			s.stopAtEnd(t)
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s := &Server{Addr: addr, URL: "redis://" + addr, bin: bin, dir: dir, extra: []string{"--cluster-enabled", "yes",
-			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i))}}
-		s.stopAtEnd(t)
-		if err := s.run(); err != nil {
-			t.Fatalf("redistest: cluster node %s: %v", addr, err)
+		if err != nil {
+			t.Fatalf("redistest: cluster node: %v", err)
 		}
 		c.Nodes = append(c.Nodes, s)
-		addrs = append(addrs, addr)
+		addrs = append(addrs, s.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")

@@ -69,7 +69,7 @@ func Start(t testing.TB) *Server {
 	}
 	var lastErr error
 	for range startAttempts {
-		s, err := start(bin, t.TempDir())
+		s, err := start(bin, t.TempDir(), "/0")
 		if err == nil {
 			s.stopAtEnd(t)
 			return s
@@ -80,17 +80,17 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(bin, dir string) (*Server, error) {
+// start runs redis-server on a free port of 127.0.0.1 (URL: redis://addr
+// then path) and waits until it answers PING. It returns the server, if a
+// port was found, with the error.
+func start(bin, dir, path string, extra ...string) (*Server, error) {
 	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: dir}
-	if err := s.run(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	s := &Server{Addr: addr, URL: "redis://" + addr + path, bin: bin, dir: dir, extra: extra}
+	return s, s.run()
 }
 
 // run starts the process on s.Addr and waits until it answers PING.
