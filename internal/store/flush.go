@@ -689,7 +689,14 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		}
 		return false
 	})
-	if len(states) == 0 || s.allDone(done) {
+	skip := func(name string) bool { return slices.Contains(done, name) }
+	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts}
+	for _, o := range s.cfg.Outlets {
+		if !skip(o) {
+			fl.waiting[o] = true
+		}
+	}
+	if len(states) == 0 || len(fl.waiting) == 0 {
 		return s.cleanup(ctx, k, token)
 	}
 	totals, err := s.totals(ctx, k, token, states)
@@ -705,14 +712,7 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	for i := range b.Series {
 		b.Series[i].Totals = totals[i]
 	}
-	skip := func(name string) bool { return slices.Contains(done, name) }
-	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts}
 	resend := attempts > 0 || len(done) > 0
-	for _, o := range s.cfg.Outlets {
-		if !skip(o) {
-			fl.waiting[o] = true
-		}
-	}
 	if !s.valid(k.p, token) {
 		return errFenced
 	}
@@ -775,15 +775,6 @@ func strs(v any) ([]string, bool) {
 		out[i], ok = items[i].(string)
 	}
 	return out, ok
-}
-
-func (s *Store) allDone(done []string) bool {
-	for _, o := range s.cfg.Outlets {
-		if !slices.Contains(done, o) {
-			return false
-		}
-	}
-	return true
 }
 
 // merge decodes the partials (id, blob pairs) and merges them in id order,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -126,10 +127,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		}
 		writes = append(writes, write{k, c, data})
 	}
-	fbs := make([]pkey, 0, len(s.fellBack))
-	for k := range s.fellBack {
-		fbs = append(fbs, k)
-	}
+	fbs := slices.Collect(maps.Keys(s.fellBack))
 	if len(writes) == 0 && len(fbs) == 0 {
 		return nil
 	}
