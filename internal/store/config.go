@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -222,18 +223,12 @@ func (c *Config) withDefaults() error {
 	if c.Resolution < time.Second {
 		return fmt.Errorf("%w: Resolution %s: want at least 1s", ErrConfig, c.Resolution)
 	}
-	if c.Grace < 0 {
-		c.Grace = 0
-	}
-	if c.Partitions == 0 {
-		c.Partitions = DefaultPartitions
-	}
+	c.Grace = max(c.Grace, 0)
+	c.Partitions = cmp.Or(c.Partitions, DefaultPartitions)
 	if c.Partitions < 1 || c.Partitions > MaxPartitions {
 		return fmt.Errorf("%w: REDIS_PARTITIONS=%d: want 1 to 1024", ErrConfig, c.Partitions)
 	}
-	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
-	}
+	c.Prefix = cmp.Or(c.Prefix, DefaultPrefix)
 	if strings.ContainsAny(c.Prefix, "{}: ") {
 		return fmt.Errorf("%w: prefix %q must not contain braces, colons or spaces", ErrConfig, c.Prefix)
 	}
@@ -242,12 +237,7 @@ func (c *Config) withDefaults() error {
 	}
 	setDur(&c.LeaseTTL, DefaultLeaseTTL)
 	setDur(&c.LeaseRenew, min(time.Second, c.LeaseTTL/5))
-	switch {
-	case c.LeaseSettle == 0:
-		c.LeaseSettle = DefaultLeaseSettle
-	case c.LeaseSettle < 0:
-		c.LeaseSettle = 0
-	}
+	c.LeaseSettle = max(cmp.Or(c.LeaseSettle, DefaultLeaseSettle), 0) // negative: none
 	setDur(&c.Retention, DefaultRetention)
 	setDur(&c.MaxAge, DefaultMaxAge)
 	setDur(&c.TotalsTTL, DefaultTotalsTTL)
@@ -260,9 +250,7 @@ func (c *Config) withDefaults() error {
 		_, _ = rand.Read(b[:])
 		c.ID = hex.EncodeToString(b[:])
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
 	}

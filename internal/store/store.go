@@ -158,7 +158,7 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Cluster {
 		rdb = redis.NewClusterClient(clusterOptions(opt))
 	}
-	s := &Store{
+	return &Store{
 		cfg:      cfg,
 		rdb:      rdb,
 		pw:       opt.Password,
@@ -172,8 +172,7 @@ func Open(cfg Config) (*Store, error) {
 		retry:    make(map[pkey]retryState),
 		warns:    throttle.New(cfg.Logger.With("component", "store"), LogEvery, cfg.Now),
 		fr:       frames{stop: make(chan struct{})},
-	}
-	return s, nil
+	}, nil
 }
 
 // Ping checks that Redis answers.
