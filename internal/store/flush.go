@@ -421,10 +421,7 @@ func (s *Store) shareLocked(ids []string, ok bool, free []bool) []int {
 	}
 	// Mark the surplus leaving (highest partitions first, those without a
 	// delivery in flight before the others), or take leaving ones back.
-	var keep []int
-	for p := range s.held {
-		keep = append(keep, p)
-	}
+	keep := slices.Collect(maps.Keys(s.held))
 	slices.SortFunc(keep, func(a, b int) int {
 		ba, bb := s.inFlightLocked(a), s.inFlightLocked(b)
 		switch {
@@ -997,10 +994,7 @@ func (s *Store) record(ctx context.Context, k pkey, token int64, clean bool, out
 func (s *Store) Release(ctx context.Context) error {
 	s.processSettled(ctx)
 	s.mu.Lock()
-	held := make([]int, 0, len(s.held))
-	for p := range s.held {
-		held = append(held, p)
-	}
+	held := slices.Collect(maps.Keys(s.held))
 	clear(s.held)
 	s.mu.Unlock()
 	_, err := s.release(ctx, held)
