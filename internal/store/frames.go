@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -205,11 +206,8 @@ func (s *Store) frameLoop() {
 // cannot be undone. Called with hmu held.
 func (s *Store) repairFrames(ctx context.Context) error {
 	now := time.Now()
-	all := s.fr.remembered(now)
 	var repaired, twice int
-	for len(all) > 0 {
-		batch := all[:min(len(all), frameRepairBatch)]
-		all = all[len(batch):]
+	for batch := range slices.Chunk(s.fr.remembered(now), frameRepairBatch) {
 		cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 			for _, e := range batch {
 				ms := max(e.until.Sub(now).Milliseconds(), 1)
