@@ -26,7 +26,7 @@ const (
 	// DefaultPrefix starts every key.
 	DefaultPrefix = "dm"
 	// DefaultLeaseTTL is how long a partition's lease lasts unless renewed;
-	// the holder renews it every second (LeaseRenew), on a goroutine of its
+	// the holder renews it every second, on a goroutine of its
 	// own, and stops delivering the partition 9/10 of it after its last
 	// successful renewal. A worker that dies without releasing it (kill -9)
 	// delays that partition's buckets by at most this.
@@ -94,7 +94,6 @@ type Config struct {
 	Deliver func(b *aggregate.Bucket, skip func(outlet string) bool)
 
 	LeaseTTL    time.Duration // DefaultLeaseTTL (REDIS_LEASE_TTL)
-	LeaseRenew  time.Duration // how often Run renews the leases; default LeaseTTL/5, at most 1s
 	LeaseSettle time.Duration // DefaultLeaseSettle; negative: none
 	Retention   time.Duration // DefaultRetention
 	MaxAge      time.Duration // DefaultMaxAge
@@ -236,7 +235,6 @@ func (c *Config) withDefaults() error {
 		return fmt.Errorf("%w: Deliver is nil", ErrConfig)
 	}
 	setDur(&c.LeaseTTL, DefaultLeaseTTL)
-	setDur(&c.LeaseRenew, min(time.Second, c.LeaseTTL/5))
 	c.LeaseSettle = max(cmp.Or(c.LeaseSettle, DefaultLeaseSettle), 0) // negative: none
 	setDur(&c.Retention, DefaultRetention)
 	setDur(&c.MaxAge, DefaultMaxAge)

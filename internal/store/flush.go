@@ -53,14 +53,14 @@ const MaxFlushFailures = 10
 
 // Run flushes, every interval, the due buckets of the partitions whose lease
 // this worker holds or can take, until ctx ends. Leases are renewed by a
-// goroutine of their own (every LeaseRenew), so that a long merge or a slow
-// outlet never lets them lapse, and the outlets' verdicts are recorded in
-// Redis as they arrive. Call Release afterwards, once the outlets are closed.
+// goroutine of their own (every second, or LeaseTTL/5 if shorter), so that
+// a long merge or a slow outlet never lets them lapse, and the outlets'
+// verdicts are recorded in Redis as they arrive. Call Release afterwards, once the outlets are closed.
 func (s *Store) Run(ctx context.Context, every time.Duration) {
 	s.renewing.Store(true)
 	defer s.renewing.Store(false)
 	s.renew(ctx)
-	renew := time.NewTicker(s.cfg.LeaseRenew)
+	renew := time.NewTicker(min(time.Second, s.cfg.LeaseTTL/5))
 	defer renew.Stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { each(ctx, renew.C, func() { s.renew(ctx) }) })
