@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -135,7 +136,7 @@ func appPartials(start time.Time, n, v, apps int) []*aggregate.StateBucket {
 		}
 		states[i] = st
 	}
-	sortStates(states)
+	slices.SortFunc(states, compareStates)
 	return []*aggregate.StateBucket{{Start: start, Period: time.Minute, States: states}}
 }
 

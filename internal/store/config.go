@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -25,7 +26,7 @@ const (
 	// DefaultPrefix starts every key.
 	DefaultPrefix = "dm"
 	// DefaultLeaseTTL is how long a partition's lease lasts unless renewed;
-	// the holder renews it every second (LeaseRenew), on a goroutine of its
+	// the holder renews it every second, on a goroutine of its
 	// own, and stops delivering the partition 9/10 of it after its last
 	// successful renewal. A worker that dies without releasing it (kill -9)
 	// delays that partition's buckets by at most this.
@@ -93,7 +94,6 @@ type Config struct {
 	Deliver func(b *aggregate.Bucket, skip func(outlet string) bool)
 
 	LeaseTTL    time.Duration // DefaultLeaseTTL (REDIS_LEASE_TTL)
-	LeaseRenew  time.Duration // how often Run renews the leases; default LeaseTTL/5, at most 1s
 	LeaseSettle time.Duration // DefaultLeaseSettle; negative: none
 	Retention   time.Duration // DefaultRetention
 	MaxAge      time.Duration // DefaultMaxAge
@@ -152,15 +152,6 @@ func (e Env) Validate(grace time.Duration) error {
 		errs = append(errs, envcfg.Bad("REDIS_LEASE_TTL", "below 1s: leases are renewed every second"))
 	}
 	return errors.Join(errs...)
-}
-
-// options parses URL into go-redis options; its errors wrap ErrConfig.
-func (c *Config) options() (*redis.Options, error) {
-	opt, err := c.redisOptions()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return opt, nil
 }
 
 // redisOptions parses URL into go-redis options. Errors name the variable
@@ -231,18 +222,12 @@ func (c *Config) withDefaults() error {
 	if c.Resolution < time.Second {
 		return fmt.Errorf("%w: Resolution %s: want at least 1s", ErrConfig, c.Resolution)
 	}
-	if c.Grace < 0 {
-		c.Grace = 0
-	}
-	if c.Partitions == 0 {
-		c.Partitions = DefaultPartitions
-	}
+	c.Grace = max(c.Grace, 0)
+	c.Partitions = cmp.Or(c.Partitions, DefaultPartitions)
 	if c.Partitions < 1 || c.Partitions > MaxPartitions {
 		return fmt.Errorf("%w: REDIS_PARTITIONS=%d: want 1 to 1024", ErrConfig, c.Partitions)
 	}
-	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
-	}
+	c.Prefix = cmp.Or(c.Prefix, DefaultPrefix)
 	if strings.ContainsAny(c.Prefix, "{}: ") {
 		return fmt.Errorf("%w: prefix %q must not contain braces, colons or spaces", ErrConfig, c.Prefix)
 	}
@@ -250,13 +235,7 @@ func (c *Config) withDefaults() error {
 		return fmt.Errorf("%w: Deliver is nil", ErrConfig)
 	}
 	setDur(&c.LeaseTTL, DefaultLeaseTTL)
-	setDur(&c.LeaseRenew, min(time.Second, c.LeaseTTL/5))
-	switch {
-	case c.LeaseSettle == 0:
-		c.LeaseSettle = DefaultLeaseSettle
-	case c.LeaseSettle < 0:
-		c.LeaseSettle = 0
-	}
+	c.LeaseSettle = max(cmp.Or(c.LeaseSettle, DefaultLeaseSettle), 0) // negative: none
 	setDur(&c.Retention, DefaultRetention)
 	setDur(&c.MaxAge, DefaultMaxAge)
 	setDur(&c.TotalsTTL, DefaultTotalsTTL)
@@ -269,9 +248,7 @@ func (c *Config) withDefaults() error {
 		_, _ = rand.Read(b[:])
 		c.ID = hex.EncodeToString(b[:])
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
 	}

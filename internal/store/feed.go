@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
@@ -20,34 +19,24 @@ const FeedWindow = 2 * time.Second
 // publish appends a merged (partition, bucket) to the feed, once: a resend
 // of the same bucket finds the fed mark and appends nothing.
 func (s *Store) publish(ctx context.Context, k pkey, states []*aggregate.State) error {
-	keys := s.keys(k.p)
-	set, err := func() (bool, error) {
-		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-		defer cancel()
-		s.count(1)
-		return s.rdb.SetNX(octx, keys.fed(k.start), "1", s.cfg.Retention).Result()
-	}()
-	if err != nil || !set {
-		return s.redact(err)
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) { pipe.SetNX(ctx, s.keys(k.p).fed(k.start), "1", s.cfg.Retention) })
+	if err != nil || !cmds[0].(*redis.BoolCmd).Val() {
+		return err
 	}
 	data, err := encodeBucket(k.start, int64(s.cfg.Resolution/time.Second), states)
 	if err != nil {
 		return err
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	defer cancel()
 	// XTRIM apart from XADD, to learn how many entries the cap removed:
 	// a viewer that had not read them yet misses them (Stats.FeedTrimmed).
-	pipe := s.rdb.Pipeline()
-	pipe.XAdd(octx, &redis.XAddArgs{Stream: s.feedKey(), Values: []any{"b", data}})
-	trim := pipe.XTrimMaxLen(octx, s.feedKey(), s.cfg.FeedLen) // exact: a few dozen entries
-	_, err = pipe.Exec(octx)
-	s.count(2)
+	cmds, err = s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.feedKey(), Values: []any{"b", data}})
+		pipe.XTrimMaxLen(ctx, s.feedKey(), s.cfg.FeedLen) // exact: a few dozen entries
+	})
 	if err != nil {
-		return s.redact(err)
+		return err
 	}
-	s.stats.feedBytes.Add(uint64(len(data)))
-	s.stats.feedTrimmed.Add(uint64(trim.Val()))
+	s.stats.FeedTrimmed.Add(uint64(cmds[1].(*redis.IntCmd).Val()))
 	return nil
 }
 
@@ -61,10 +50,8 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 		period int64
 		states []*aggregate.State
 	}
-	var mu sync.Mutex
 	pending := make(map[int64]*asm)
 	emit := func(force bool) {
-		mu.Lock()
 		var ready []int64
 		now := time.Now()
 		for start, a := range pending {
@@ -73,39 +60,25 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 			}
 		}
 		slices.Sort(ready)
-		out := make([]*aggregate.Bucket, 0, len(ready))
 		for _, start := range ready {
 			a := pending[start]
 			delete(pending, start)
-			sortStates(a.states)
-			b := &aggregate.Bucket{Start: time.Unix(start, 0).UTC(), Period: time.Duration(a.period) * time.Second,
-				Series: make([]aggregate.Series, len(a.states))}
-			for i, st := range a.states {
-				b.Series[i] = st.Series()
-				if st.Kind == metric.Measure {
-					b.Series[i].State = st
-				}
-			}
-			out = append(out, b)
-		}
-		mu.Unlock()
-		for _, b := range out {
-			s.stats.feedBuckets.Add(1)
-			view(b)
+			slices.SortFunc(a.states, compareStates)
+			s.stats.FeedBuckets.Add(1)
+			view(bucketOf(time.Unix(start, 0).UTC(), time.Duration(a.period)*time.Second, a.states))
 		}
 	}
 	defer emit(true)
 	for ctx.Err() == nil {
-		block := FeedWindow / 2
 		s.count(1)
-		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.feedKey(), last}, Count: 256, Block: block}).Result()
+		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.feedKey(), last}, Count: 256, Block: FeedWindow / 2}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 		case err != nil:
 			if ctx.Err() != nil {
 				return
 			}
-			s.stats.feedErrors.Add(1)
+			s.stats.FeedErrors.Add(1)
 			s.failed("feed-read", err, "store: cannot read the feed of merged buckets; retrying")
 			select {
 			case <-ctx.Done():
@@ -119,20 +92,31 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 					data, _ := m.Values["b"].(string)
 					start, period, states, err := decodeBucket([]byte(data))
 					if err != nil {
-						s.stats.badBlobs.Add(1)
+						s.stats.BadBlobs.Add(1)
 						continue
 					}
-					mu.Lock()
 					a := pending[start]
 					if a == nil {
 						a = &asm{first: time.Now(), period: period}
 						pending[start] = a
 					}
 					a.states = append(a.states, states...)
-					mu.Unlock()
 				}
 			}
 		}
 		emit(false)
 	}
+}
+
+// bucketOf turns merged states into a bucket's series (a measure keeps its
+// state, for percentiles).
+func bucketOf(start time.Time, period time.Duration, states []*aggregate.State) *aggregate.Bucket {
+	b := &aggregate.Bucket{Start: start, Period: period, Series: make([]aggregate.Series, len(states))}
+	for i, st := range states {
+		b.Series[i] = st.Series()
+		if st.Kind == metric.Measure {
+			b.Series[i].State = st
+		}
+	}
+	return b
 }

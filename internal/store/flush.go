@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
-	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/outlet"
 	"github.com/redis/go-redis/v9"
 )
@@ -28,11 +28,12 @@ type flight struct {
 	key      pkey
 	token    int64           // the lease token it was flushed under
 	waiting  map[string]bool // outlets that have not settled it
-	failed   bool            // some outlet dropped it for a reason a resend may fix
-	lastErr  error
-	resend   bool
+	failed   error           // why an outlet dropped it, for a reason a resend may fix (the last one)
 	attempts int
 }
+
+// retryDelay is the wait before retrying a bucket after n earlier retries.
+func retryDelay(n int) time.Duration { return min(maxRetry, minRetry<<min(n, 10)) }
 
 type retryState struct {
 	at       time.Time
@@ -52,52 +53,33 @@ const MaxFlushFailures = 10
 
 // Run flushes, every interval, the due buckets of the partitions whose lease
 // this worker holds or can take, until ctx ends. Leases are renewed by a
-// goroutine of their own (every LeaseRenew), so that a long merge or a slow
-// outlet never lets them lapse, and the outlets' verdicts are recorded in
-// Redis as they arrive. Call Release afterwards, once the outlets are closed.
+// goroutine of their own (every second, or LeaseTTL/5 if shorter), so that
+// a long merge or a slow outlet never lets them lapse, and the outlets'
+// verdicts are recorded in Redis as they arrive. Call Release afterwards, once the outlets are closed.
 func (s *Store) Run(ctx context.Context, every time.Duration) {
 	s.renewing.Store(true)
 	defer s.renewing.Store(false)
-	if _, err := s.renew(ctx); err != nil {
-		s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
-	}
+	s.renew(ctx)
+	renew := time.NewTicker(min(time.Second, s.cfg.LeaseTTL/5))
+	defer renew.Stop()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(s.cfg.LeaseRenew)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := s.renew(ctx); err != nil {
-					s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
-				}
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.kick:
-				s.processSettled(ctx)
-			}
-		}
-	}()
+	wg.Go(func() { each(ctx, renew.C, func() { s.renew(ctx) }) })
+	wg.Go(func() { each(ctx, s.kick, func() { s.processSettled(ctx) }) })
 	defer wg.Wait()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	s.Tick(ctx)
+	each(ctx, t.C, func() { s.Tick(ctx) })
+}
+
+// each calls f for every value received from c until ctx ends.
+func each[T any](ctx context.Context, c <-chan T, f func()) {
 	for {
-		s.Tick(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-c:
+			f()
 		}
 	}
 }
@@ -109,9 +91,7 @@ func (s *Store) Tick(ctx context.Context) {
 	s.processSettled(ctx)
 	s.releaseLeaving(ctx)
 	if !s.renewing.Load() {
-		if _, err := s.renew(ctx); err != nil {
-			s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
-		}
+		s.renew(ctx)
 	}
 	held := s.ready()
 	if len(held) == 0 {
@@ -120,14 +100,14 @@ func (s *Store) Tick(ctx context.Context) {
 	// No flush while the last lease round did not reach Redis (it may be
 	// back for this round's requests, not yet for the other workers'
 	// retried hand-overs), nor during the hold that follows its return.
-	if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
-		s.stats.flushWaits.Add(1)
+	if s.holding() {
+		s.stats.FlushWaits.Add(1)
 		return
 	}
 	now := s.cfg.Now()
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
 	if who := s.owing(ctx); who != "" {
-		s.stats.flushWaits.Add(1)
+		s.stats.FlushWaits.Add(1)
 		s.warn("owing", "store: holding due buckets back: a live worker holds partials Redis refused (out of memory)", "worker", who)
 		return
 	}
@@ -138,7 +118,7 @@ func (s *Store) Tick(ctx context.Context) {
 		}
 	})
 	if len(cmds) != len(held) {
-		s.stats.flushErrors.Add(1)
+		s.stats.FlushErrors.Add(1)
 		s.failed("pending", err, "store: cannot list due buckets; retrying")
 		return
 	}
@@ -149,7 +129,7 @@ func (s *Store) Tick(ctx context.Context) {
 		}
 		if err != nil {
 			// This partition only: the others go on.
-			s.stats.flushErrors.Add(1)
+			s.stats.FlushErrors.Add(1)
 			s.failed("pending", err, "store: cannot list due buckets; retrying", "partition", h.p)
 			continue
 		}
@@ -183,11 +163,11 @@ func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now 
 		if !s.valid(h.p, h.token) {
 			return false // the lease lapsed meanwhile: the next holder flushes the rest
 		}
-		if s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load() {
+		if s.holding() {
 			// Redis went away from the lease round, or came back, while this
 			// round flushed: a fallen-back worker's record and the others'
 			// retried hand-overs first.
-			s.stats.flushWaits.Add(1)
+			s.stats.FlushWaits.Add(1)
 			return false
 		}
 		k := pkey{h.p, start}
@@ -216,7 +196,7 @@ func (s *Store) flushDue(ctx context.Context, h heldLease, starts []string, now 
 // own backoff, and abandons it after MaxFlushFailures failures in a row
 // while Redis answered.
 func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retryState, err error, now time.Time) {
-	s.stats.flushErrors.Add(1)
+	s.stats.FlushErrors.Add(1)
 	bucket := time.Unix(k.start, 0).UTC()
 	reason := s.failed("flush", err, "store: flush failed; retrying this bucket after a backoff", "bucket", bucket, "partition", k.p)
 	switch reason {
@@ -224,10 +204,10 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 		r.failures++
 	}
 	r.attempts++
-	r.at = now.Add(min(maxRetry, minRetry<<min(r.attempts-1, 10)))
+	r.at = now.Add(retryDelay(r.attempts - 1))
 	if r.failures >= MaxFlushFailures {
 		r.given = true
-		s.stats.bucketsAbandoned.Add(1)
+		s.stats.BucketsAbandoned.Add(1)
 		s.log.Error("store: a bucket failed to flush too often while Redis answered; abandoned (its series are lost)",
 			"bucket", bucket, "partition", k.p, "failures", r.failures, "reason", reason, "err", s.redact(err))
 		// Best effort: its keys expire with Retention anyway.
@@ -300,11 +280,7 @@ func (s *Store) owing(ctx context.Context) string {
 func dueCutoff(now time.Time, res, grace time.Duration) int64 {
 	sec := now.Add(-res - grace).Unix()
 	r := int64(res / time.Second)
-	m := sec % r
-	if m < 0 {
-		m += r
-	}
-	return sec - m
+	return sec - (sec%r+r)%r // floor, before 1970 too
 }
 
 // lease is one partition's lease as this worker holds it.
@@ -331,50 +307,103 @@ type heldLease struct {
 // expired or moved to another worker. Not a Redis failure.
 var errFenced = errors.New("store: the partition's lease is no longer this worker's")
 
-// renew announces this worker (its heartbeat in the live-workers zset),
-// renews the leases held and takes free ones up to its fair share, in two
-// round trips: the first reads the live workers and every lease, the second
-// runs the lease script on the partitions held and on the free ones chosen.
-//
-// Balance: with N live workers (sorted by id, so that every worker agrees)
-// the worker of rank r has the target ⌊P/N⌋, plus one when r < P mod N; the
-// targets add up to P. A worker above its target marks its surplus leases
-// leaving (no new flush starts on them) and Tick releases each once its
-// deliveries have settled; a worker below takes free partitions, starting
-// at an offset of its own to spread the takes. See docs/shared-state.md.
+// renew runs one lease round (renewLeases) and logs its failure.
+func (s *Store) renew(ctx context.Context) {
+	if err := s.renewLeases(ctx); err != nil {
+		s.failed("leases", err, "store: cannot renew or take partition leases; retrying")
+	}
+}
+
+// renewLeases renews the leases held and takes free ones. Without Balance
+// (REDIS_BALANCE off) it tries every partition in one round trip. With it,
+// it announces this worker (its heartbeat in the live-workers zset) and
+// takes free leases up to its fair share, in two round trips: the first
+// reads the live workers and every lease, the second runs the lease script
+// on the partitions held and on the free ones chosen (shareLocked).
 //
 // A lease is taken as surely held until 9/10 of LeaseTTL after the request
 // was sent; a renewal that fails leaves that bound as it was, so that a
 // worker cut off from Redis stops delivering before another can take its
 // partitions over.
-func (s *Store) renew(ctx context.Context) ([]int, error) {
-	if !s.cfg.Balance {
-		return s.renewAll(ctx)
-	}
+func (s *Store) renewLeases(ctx context.Context) error {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	ttl := s.cfg.LeaseTTL
 	n := s.cfg.Partitions
-	look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
-		for p := range n {
-			pipe.Get(ctx, s.keys(p).lease())
-		}
-	})
-	if len(look) != n+1 {
-		s.leaseRound(false)
-		return nil, err
-	}
-	ids, lerr := look[0].(*redis.Cmd).StringSlice()
-	s.leaseRound(lerr == nil)
+	var ids []string
+	var lerr error
 	free := make([]bool, n)
-	for p := range n {
-		_, gerr := look[p+1].(*redis.StringCmd).Result()
-		free[p] = errors.Is(gerr, redis.Nil)
+	if s.cfg.Balance {
+		look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
+			for p := range n {
+				pipe.Get(ctx, s.keys(p).lease())
+			}
+		})
+		if len(look) != n+1 {
+			s.leaseRound(false)
+			return err
+		}
+		ids, lerr = look[0].(*redis.Cmd).StringSlice()
+		s.leaseRound(lerr == nil)
+		for p := range n {
+			free[p] = errors.Is(look[p+1].Err(), redis.Nil)
+		}
+	} else {
+		for p := range free {
+			free[p] = true // try every partition: the script refuses those others hold
+		}
 	}
 
 	s.mu.Lock()
-	if lerr == nil {
+	try := s.shareLocked(ids, s.cfg.Balance && lerr == nil, free)
+	last := make([]int64, n)
+	holds := slices.Repeat([]string{"0"}, n)
+	for p, l := range s.held {
+		last[p] = l.token
+		holds[p] = "1"
+	}
+	for p, t := range s.lastTok {
+		if last[p] == 0 {
+			last[p] = t
+		}
+	}
+	s.mu.Unlock()
+	if len(try) == 0 {
+		return s.redact(lerr)
+	}
+	sent := time.Now()
+	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, p := range try {
+			k := s.keys(p)
+			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
+		}
+	})
+	if len(cmds) != len(try) {
+		if !s.cfg.Balance { // with Balance, the first round trip told leaseRound
+			s.leaseRound(false)
+		}
+		return err
+	}
+	s.leaseRound(reached(cmds))
+	return s.applyLeases(try, cmds, sent, ttl, lerr)
+}
+
+// shareLocked notes the live workers read (ids, when ok), marks
+// the leases above this worker's fair share leaving or takes leaving ones
+// back, and returns the partitions to try: those held, then free ones up
+// to the share (without Balance, live stays 0: every partition). Called
+// with s.mu held.
+//
+// With N live workers (sorted by id, so that every worker agrees) the
+// worker of rank r has the target ⌊P/N⌋, plus one when r < P mod N; the
+// targets add up to P. A worker above its target marks its surplus leases
+// leaving (no new flush starts on them) and Tick releases each once its
+// deliveries have settled; a worker below takes free partitions, starting
+// at an offset of its own to spread the takes. See docs/shared-state.md.
+func (s *Store) shareLocked(ids []string, ok bool, free []bool) []int {
+	n := s.cfg.Partitions
+	if ok {
 		if !slices.Contains(ids, s.cfg.ID) {
 			ids = append(ids, s.cfg.ID)
 		}
@@ -384,7 +413,7 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	// Until the live workers are known: the old rule, take what is free;
 	// when the heartbeat failed, the last live count read.
 	target := n
-	if s.cfg.Balance && s.live > 0 {
+	if s.live > 0 {
 		target = n / s.live
 		if s.rank < n%s.live {
 			target++
@@ -392,20 +421,9 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 	}
 	// Mark the surplus leaving (highest partitions first, those without a
 	// delivery in flight before the others), or take leaving ones back.
-	var keep []int
-	for p := range s.held {
-		keep = append(keep, p)
-	}
-	busy := func(p int) bool {
-		for k := range s.flights {
-			if k.p == p {
-				return true
-			}
-		}
-		return false
-	}
+	keep := slices.Collect(maps.Keys(s.held))
 	slices.SortFunc(keep, func(a, b int) int {
-		ba, bb := busy(a), busy(b)
+		ba, bb := s.inFlightLocked(a), s.inFlightLocked(b)
 		switch {
 		case ba != bb && ba:
 			return -1
@@ -422,51 +440,29 @@ func (s *Store) renew(ctx context.Context) ([]int, error) {
 		}
 	}
 	need := target - len(keep)
-	last := make([]int64, n)
-	holds := slices.Repeat([]string{"0"}, n)
-	var try []int
-	for p, l := range s.held {
-		last[p] = l.token
-		holds[p] = "1"
-		try = append(try, p)
+	try := slices.Clone(keep)
+	off := 0
+	if s.live > 0 {
+		off = s.rank * n / s.live
 	}
-	for p, t := range s.lastTok {
-		if last[p] == 0 {
-			last[p] = t
+	for i := 0; i < n && need > 0; i++ {
+		if p := (off + i) % n; free[p] && s.held[p] == nil {
+			try = append(try, p)
+			need--
 		}
 	}
-	if need > 0 {
-		off := 0
-		if s.live > 0 {
-			off = s.rank * n / s.live
-		}
-		for i := range n {
-			p := (off + i) % n
-			if need == 0 {
-				break
-			}
-			if free[p] && s.held[p] == nil {
-				try = append(try, p)
-				need--
-			}
+	return try
+}
+
+// inFlightLocked says whether a delivery of partition p is in flight.
+// Called with s.mu held.
+func (s *Store) inFlightLocked(p int) bool {
+	for k := range s.flights {
+		if k.p == p {
+			return true
 		}
 	}
-	s.mu.Unlock()
-	if len(try) == 0 {
-		return nil, s.redact(lerr)
-	}
-	sent := time.Now()
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range try {
-			k := s.keys(p)
-			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
-		}
-	})
-	if len(cmds) != len(try) {
-		return nil, err
-	}
-	s.leaseRound(reached(cmds))
-	return s.applyLeases(try, cmds, sent, ttl, lerr)
+	return false
 }
 
 // reached says whether some command of a pipeline got a reply of Redis'
@@ -493,6 +489,12 @@ func (s *Store) leaseRound(ok bool) {
 	}
 }
 
+// holding says whether flushes are held back: the last lease round did not
+// reach Redis, or holdFlushes' hold has not ended.
+func (s *Store) holding() bool {
+	return s.renewDown.Load() || time.Now().UnixNano() < s.holdUntil.Load()
+}
+
 // holdFlushes holds this worker's flushes back for a while after it
 // finds Redis back after an outage or its data lost: the other workers'
 // hand-overs, retried every REDIS_HANDOVER (shorter than the grace), land
@@ -510,53 +512,12 @@ func (s *Store) holdFlushes() {
 	s.holdUntil.Store(time.Now().Add(max(s.cfg.Grace, s.cfg.LeaseSettle)).UnixNano())
 }
 
-// renewAll (REDIS_BALANCE off) renews the leases held and tries to take the others, in one round
-// trip. A lease is taken as surely held until 9/10 of LeaseTTL after the
-// request was sent; a renewal that fails leaves that bound as it was, so
-// that a worker cut off from Redis stops delivering before another can take
-// its partitions over.
-func (s *Store) renewAll(ctx context.Context) ([]int, error) {
-	ttl := s.cfg.LeaseTTL
-	s.mu.Lock()
-	last := make([]int64, s.cfg.Partitions)
-	holds := slices.Repeat([]string{"0"}, s.cfg.Partitions)
-	for p, l := range s.held {
-		last[p] = l.token
-		holds[p] = "1"
-	}
-	for p, t := range s.lastTok {
-		if last[p] == 0 {
-			last[p] = t
-		}
-	}
-	s.mu.Unlock()
-	sent := time.Now()
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for p := range s.cfg.Partitions {
-			k := s.keys(p)
-			evalsha(ctx, pipe, leaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID, ttl.Milliseconds(), last[p], holds[p])
-		}
-	})
-	if len(cmds) != s.cfg.Partitions {
-		s.leaseRound(false)
-		return nil, err
-	}
-	s.leaseRound(reached(cmds))
-	all := make([]int, len(cmds))
-	for p := range all {
-		all[p] = p
-	}
-	return s.applyLeases(all, cmds, sent, ttl, nil)
-}
-
 // applyLeases records the lease script's replies, cmds[i] for partition
 // try[i]: a token means held until sent + 9/10 of ttl, 0 means lost to
 // another worker, an error keeps what is known (the lease lapses at its
-// bound). It returns the partitions held and the first error (firstErr, or
-// a reply's).
-func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl time.Duration, firstErr error) ([]int, error) {
+// bound). It returns the first error (firstErr, or a reply's).
+func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl time.Duration, firstErr error) error {
 	now := s.cfg.Now()
-	var held []int
 	s.mu.Lock()
 	for i, c := range cmds {
 		p := try[i]
@@ -569,8 +530,8 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 			continue // keep what we know: the lease lapses at its bound
 		case tok == 0:
 			if l := s.held[p]; l != nil {
-				s.stats.leasesLost.Add(1)
-				s.warnLocked("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
+				s.stats.LeasesLost.Add(1)
+				s.warn("lease-lost", "store: a partition's lease moved to another worker; stopped delivering it", "partition", p)
 			}
 			delete(s.held, p)
 			continue
@@ -588,13 +549,9 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 		}
 		l.until = sent.Add(ttl * 9 / 10)
 		s.lastTok[p] = tok
-		held = append(held, p)
 	}
 	s.mu.Unlock()
-	if firstErr != nil {
-		return held, s.redact(firstErr)
-	}
-	return held, nil
+	return s.redact(firstErr)
 }
 
 // releaseLeaving gives up the leases renew marked leaving once the last
@@ -619,10 +576,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 		if !l.leaving || !l.drained || l.drainedCut != cutoff {
 			continue
 		}
-		busy := false
-		for k := range s.flights {
-			busy = busy || k.p == p
-		}
+		busy := s.inFlightLocked(p)
 		for _, v := range s.settled {
 			busy = busy || v.fl.key.p == p
 		}
@@ -635,18 +589,14 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 	if len(out) == 0 {
 		return
 	}
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range out {
-			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease(), s.keys(p).epoch()}, s.cfg.ID)
-		}
-	})
+	cmds, err := s.release(ctx, out)
 	if err != nil && len(cmds) != len(out) {
 		s.failed("leases", err, "store: cannot release surplus leases; they lapse after REDIS_LEASE_TTL")
 		return
 	}
 	for _, c := range cmds {
 		if c.Err() == nil {
-			s.stats.leasesReleased.Add(1)
+			s.stats.LeasesReleased.Add(1)
 		}
 	}
 	s.log.Info("store: released partitions to balance the fleet", "partitions", out)
@@ -689,11 +639,11 @@ func (s *Store) fenced(p int, token int64, err error) bool {
 	if !isFenced(err) {
 		return false
 	}
-	s.stats.fenced.Add(1)
+	s.stats.Fenced.Add(1)
 	s.mu.Lock()
 	if l := s.held[p]; l != nil && l.token == token {
 		delete(s.held, p)
-		s.stats.leasesLost.Add(1)
+		s.stats.LeasesLost.Add(1)
 	}
 	s.mu.Unlock()
 	s.warn("fenced", "store: a flush-side write was refused: this worker's lease of the partition lapsed or moved; stopped", "partition", p)
@@ -710,14 +660,8 @@ func isFenced(err error) bool {
 func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, now time.Time) error {
 	keys := s.keys(k.p)
 	ttl := int64(s.cfg.Retention / time.Second)
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start),
-			keys.sent(k.start), keys.fb(k.start)}, token, ttl)
-	})
-	if err != nil {
-		return err
-	}
-	reply, err := cmds[0].(*redis.Cmd).Slice()
+	reply, err := s.eval(ctx, closeScript, []string{keys.lease(), keys.closed(k.start), keys.parts(k.start), keys.done(k.start),
+		keys.sent(k.start), keys.fb(k.start)}, token, ttl).Slice()
 	if err != nil {
 		return err
 	}
@@ -727,27 +671,29 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	}
 	start := time.Unix(k.start, 0).UTC()
 	if now.Sub(start.Add(s.cfg.Resolution)) > s.cfg.MaxAge {
-		s.stats.bucketsAbandoned.Add(1)
+		s.stats.BucketsAbandoned.Add(1)
 		s.log.Error("store: bucket older than the age bound was never delivered; deleting it",
 			"bucket", start, "partition", k.p, "delivered_to", done)
 		return s.cleanup(ctx, k, token)
 	}
-	states := s.merge(raw)
-	if len(fellBack) > 0 {
-		// Series a worker sent itself while Redis was down: they are not
-		// sent again (a second, different value). What other workers had
-		// of them is counted as dropped.
-		out := states[:0]
-		for _, st := range states {
-			if fellBack[keyOf(st)] {
-				s.stats.fallbackExcluded.Add(1)
-				continue
-			}
-			out = append(out, st)
+	// Series a worker sent itself while Redis was down are not sent again
+	// (a second, different value). What other workers had of them is
+	// counted as dropped.
+	states := slices.DeleteFunc(s.merge(raw), func(st *aggregate.State) bool {
+		if fellBack[keyOf(st)] {
+			s.stats.FallbackExcluded.Add(1)
+			return true
 		}
-		states = out
+		return false
+	})
+	skip := func(name string) bool { return slices.Contains(done, name) }
+	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts}
+	for _, o := range s.cfg.Outlets {
+		if !skip(o) {
+			fl.waiting[o] = true
+		}
 	}
-	if len(states) == 0 || s.allDone(done) {
+	if len(states) == 0 || len(fl.waiting) == 0 {
 		return s.cleanup(ctx, k, token)
 	}
 	totals, err := s.totals(ctx, k, token, states)
@@ -755,25 +701,15 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		return err
 	}
 	if err := s.publish(ctx, k, states); err != nil {
-		s.stats.feedDropped.Add(1)
+		s.stats.FeedDropped.Add(1)
 		s.failed("feed", err, "store: cannot append a merged bucket to the feed (viewers miss it)")
 	}
 
-	b := &aggregate.Bucket{Start: start, Period: s.cfg.Resolution, Series: make([]aggregate.Series, len(states))}
-	for i, st := range states {
-		b.Series[i] = st.Series()
-		if st.Kind == metric.Measure {
-			b.Series[i].State = st
-		}
+	b := bucketOf(start, s.cfg.Resolution, states)
+	for i := range b.Series {
 		b.Series[i].Totals = totals[i]
 	}
-	skip := func(name string) bool { return slices.Contains(done, name) }
-	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts, resend: attempts > 0 || len(done) > 0}
-	for _, o := range s.cfg.Outlets {
-		if !skip(o) {
-			fl.waiting[o] = true
-		}
-	}
+	resend := attempts > 0 || len(done) > 0
 	if !s.valid(k.p, token) {
 		return errFenced
 	}
@@ -782,8 +718,8 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 		// recorded their verdicts (it stopped, crashed or stalled between
 		// a receiver's answer and Redis): whether they have it cannot be
 		// known. Sent again, with identical values, and counted.
-		s.stats.resends.Add(uint64(len(fl.waiting)))
-		fl.resend = true
+		s.stats.Resends.Add(uint64(len(fl.waiting)))
+		resend = true
 		// Logged each time: at most one line per (partition, bucket) a
 		// stopped holder left in flight, once per take-over.
 		s.log.Warn("store: resending a bucket another worker handed to the outlets without recording the outcome (identical values)",
@@ -794,10 +730,9 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	s.mu.Unlock()
 	b.Done = func(name string, err error) { s.settle(fl, name, err) }
 	b.Valid = func() bool { return s.valid(k.p, token) }
-	s.stats.bucketsFlushed.Add(1)
-	s.stats.flushedSeries.Add(uint64(len(states)))
-	if fl.resend {
-		s.stats.bucketsResent.Add(1)
+	s.stats.BucketsFlushed.Add(1)
+	if resend {
+		s.stats.BucketsResent.Add(1)
 	}
 
 	s.cfg.Deliver(b, skip)
@@ -807,48 +742,36 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 // closeReply reads closeScript's reply: the previous sent mark, the
 // delivered set, the partials and the series some fallback sent.
 func closeReply(reply []any) (prev string, done, raw []string, fellBack map[skey]bool, err error) {
-	bad := errors.New("store: unexpected reply of the close script")
-	if len(reply) != 4 {
-		return "", nil, nil, nil, bad
+	var lists [3][]string
+	ok := len(reply) == 4
+	if ok {
+		prev, ok = reply[0].(string)
 	}
-	prev, ok := reply[0].(string)
+	for i := 0; ok && i < len(lists); i++ {
+		lists[i], ok = strs(reply[i+1])
+	}
 	if !ok {
-		return "", nil, nil, nil, bad
+		return "", nil, nil, nil, errors.New("store: unexpected reply of the close script")
 	}
-	var fb []string
-	for i, dst := range []*[]string{&done, &raw, &fb} {
-		items, ok := reply[i+1].([]any)
-		if !ok {
-			return "", nil, nil, nil, bad
-		}
-		for _, it := range items {
-			str, ok := it.(string)
-			if !ok {
-				return "", nil, nil, nil, bad
-			}
-			*dst = append(*dst, str)
-		}
-	}
-	for _, list := range fb {
+	fellBack = make(map[skey]bool)
+	for _, list := range lists[2] {
 		for _, line := range strings.Split(list, "\n") {
 			if sk, ok := parseLine(line); ok {
-				if fellBack == nil {
-					fellBack = make(map[skey]bool)
-				}
 				fellBack[sk] = true
 			}
 		}
 	}
-	return prev, done, raw, fellBack, nil
+	return prev, lists[0], lists[1], fellBack, nil
 }
 
-func (s *Store) allDone(done []string) bool {
-	for _, o := range s.cfg.Outlets {
-		if !slices.Contains(done, o) {
-			return false
-		}
+// strs reads a script's reply that is a list of strings.
+func strs(v any) ([]string, bool) {
+	items, ok := v.([]any)
+	out := make([]string, len(items))
+	for i := 0; ok && i < len(items); i++ {
+		out[i], ok = items[i].(string)
 	}
-	return true
+	return out, ok
 }
 
 // merge decodes the partials (id, blob pairs) and merges them in id order,
@@ -864,7 +787,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 	for _, p := range parts {
 		states, err := decodeStates([]byte(p.data))
 		if err != nil {
-			s.stats.badBlobs.Add(1)
+			s.stats.BadBlobs.Add(1)
 			s.warn("blob", "store: a partial in Redis does not decode; skipped", "err", err, "id", p.id)
 			continue
 		}
@@ -872,14 +795,14 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 			sk := keyOf(st)
 			if have := m[sk]; have != nil {
 				if have.Merge(st) != nil {
-					s.stats.seriesConflicts.Add(1)
+					s.stats.SeriesConflicts.Add(1)
 				}
 				continue
 			}
 			m[sk] = st
 		}
 	}
-	return sortedStates(m)
+	return slices.SortedFunc(maps.Values(m), compareStates)
 }
 
 // totals advances (once per bucket) and returns the running totals of the
@@ -900,13 +823,7 @@ func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggre
 	if len(idx) == 0 {
 		return out, nil
 	}
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start), keys.prune()}, args...)
-	})
-	if err != nil {
-		return nil, err
-	}
-	reply, err := cmds[0].(*redis.Cmd).Slice()
+	reply, err := s.eval(ctx, totalsScript, []string{keys.lease(), keys.totals(), keys.tot(k.start), keys.prune()}, args...).Slice()
 	if err != nil {
 		return nil, err
 	}
@@ -918,7 +835,7 @@ func (s *Store) totals(ctx context.Context, k pkey, token int64, states []*aggre
 	if !ok1 || !ok2 {
 		return nil, errors.New("store: malformed totals reply")
 	}
-	s.stats.totalsPruned.Add(uint64(pruned))
+	s.stats.TotalsPruned.Add(uint64(pruned))
 	lines := strings.Split(rec, "\n")
 	if len(lines) != len(idx) {
 		// A record from different partials cannot happen (the bucket is
@@ -964,14 +881,12 @@ func (s *Store) settle(fl *flight, name string, err error) {
 		v.outlets = []string{name}
 	case errors.Is(err, outlet.ErrPermanent):
 		v.outlets, v.refused = []string{name}, 1
-	case errors.Is(err, outlet.ErrWithdrawn):
-		// The lease moved before the request: the new holder sends it.
-		s.stats.withdrawn.Add(1)
-		fl.failed = true
-		fl.lastErr = err
 	default:
-		fl.failed = true
-		fl.lastErr = err
+		if errors.Is(err, outlet.ErrWithdrawn) {
+			// The lease moved before the request: the new holder sends it.
+			s.stats.Withdrawn.Add(1)
+		}
+		fl.failed = err
 	}
 	if v.final {
 		delete(s.flights, fl.key)
@@ -1001,23 +916,9 @@ func (s *Store) processSettled(ctx context.Context) {
 	s.mu.Unlock()
 	for i, v := range settled {
 		fl := v.fl
-		keys := s.keys(fl.key.p)
-		clean := "0"
-		if v.final && !fl.failed {
-			clean = "1"
-		}
-		args := []any{fl.token, fl.key.start, int64(s.cfg.Retention / time.Second), clean}
-		for _, o := range v.outlets {
-			args = append(args, o)
-		}
-		_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-			evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(fl.key.start), keys.done(fl.key.start),
-				keys.pending(), keys.fed(fl.key.start), keys.tot(fl.key.start), keys.sent(fl.key.start), keys.fb(fl.key.start)}, args...)
-		})
+		err := s.record(ctx, fl.key, fl.token, v.final && fl.failed == nil, v.outlets...)
 		if s.fenced(fl.key.p, fl.token, err) {
-			s.mu.Lock()
-			delete(s.retry, fl.key)
-			s.mu.Unlock()
+			s.forgetRetry(fl.key)
 			continue
 		}
 		if err != nil {
@@ -1025,29 +926,25 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.mu.Lock()
 			s.settled = append(settled[i:], s.settled...)
 			s.mu.Unlock()
-			s.stats.flushErrors.Add(1)
+			s.stats.FlushErrors.Add(1)
 			s.failed("settle", err, "store: cannot record a delivered bucket; retrying")
 			return
 		}
-		s.stats.outletRefused.Add(uint64(v.refused))
+		s.stats.OutletRefused.Add(uint64(v.refused))
 		if !v.final {
 			continue
 		}
+		if fl.failed == nil {
+			s.forgetRetry(fl.key)
+			s.stats.BucketsDone.Add(1)
+			continue
+		}
 		s.mu.Lock()
-		if fl.failed {
-			d := min(maxRetry, minRetry<<min(fl.attempts, 10))
-			s.retry[fl.key] = retryState{at: s.cfg.Now().Add(d), attempts: fl.attempts + 1}
-			s.pruneRetryLocked()
-		} else {
-			delete(s.retry, fl.key)
-		}
+		s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
+		s.pruneRetryLocked()
 		s.mu.Unlock()
-		if fl.failed {
-			s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
-				"err", fl.lastErr, "bucket", time.Unix(fl.key.start, 0).UTC())
-		} else {
-			s.stats.bucketsDone.Add(1)
-		}
+		s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
+			"err", fl.failed, "bucket", time.Unix(fl.key.start, 0).UTC())
 	}
 }
 
@@ -1055,24 +952,40 @@ func (s *Store) processSettled(ctx context.Context) {
 func (s *Store) cleanup(ctx context.Context, k pkey, token int64) error {
 	err := s.drop(ctx, k, token)
 	if err == nil {
-		s.stats.bucketsDone.Add(1)
+		s.stats.BucketsDone.Add(1)
 	}
 	return err
 }
 
 // drop deletes a (partition, bucket)'s partials and bookkeeping.
 func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
-	keys := s.keys(k.p)
-	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
-			keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, token, k.start, int64(s.cfg.Retention/time.Second), "1")
-	})
+	err := s.record(ctx, k, token, true)
 	if err == nil {
-		s.mu.Lock()
-		delete(s.retry, k)
-		s.mu.Unlock()
+		s.forgetRetry(k)
 	}
 	return err
+}
+
+// forgetRetry forgets the retry state of a bucket settled or moved away.
+func (s *Store) forgetRetry(k pkey) {
+	s.mu.Lock()
+	delete(s.retry, k)
+	s.mu.Unlock()
+}
+
+// record runs verdictScript on (partition, bucket) k under token: outlets
+// join its delivered set, and clean removes its partials and bookkeeping.
+func (s *Store) record(ctx context.Context, k pkey, token int64, clean bool, outlets ...string) error {
+	keys := s.keys(k.p)
+	args := []any{token, k.start, int64(s.cfg.Retention / time.Second), "0"}
+	if clean {
+		args[3] = "1"
+	}
+	for _, o := range outlets {
+		args = append(args, o)
+	}
+	return s.eval(ctx, verdictScript, []string{keys.lease(), keys.parts(k.start), keys.done(k.start), keys.pending(),
+		keys.fed(k.start), keys.tot(k.start), keys.sent(k.start), keys.fb(k.start)}, args...).Err()
 }
 
 // Release records what the outlets settled (call it after closing them) and
@@ -1081,19 +994,23 @@ func (s *Store) drop(ctx context.Context, k pkey, token int64) error {
 func (s *Store) Release(ctx context.Context) error {
 	s.processSettled(ctx)
 	s.mu.Lock()
-	held := make([]int, 0, len(s.held))
-	for p := range s.held {
-		held = append(held, p)
-	}
+	held := slices.Collect(maps.Keys(s.held))
 	clear(s.held)
 	s.mu.Unlock()
-	_, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		for _, p := range held {
-			evalsha(ctx, pipe, releaseScript, []string{s.keys(p).lease(), s.keys(p).epoch()}, s.cfg.ID)
-		}
-	})
+	_, err := s.release(ctx, held)
 	// Best effort: the others rebalance at their next renewal; a heartbeat
 	// left behind expires after REDIS_LEASE_TTL.
 	_, _ = s.runPipe(ctx, func(pipe redis.Pipeliner) { pipe.ZRem(ctx, s.liveKey(), s.cfg.ID) })
 	return err
+}
+
+// release gives up the leases of partitions ps (releaseScript), in one
+// round trip.
+func (s *Store) release(ctx context.Context, ps []int) ([]redis.Cmder, error) {
+	return s.runPipe(ctx, func(pipe redis.Pipeliner) {
+		for _, p := range ps {
+			k := s.keys(p)
+			evalsha(ctx, pipe, releaseScript, []string{k.lease(), k.epoch()}, s.cfg.ID)
+		}
+	})
 }

@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,13 +52,10 @@ type frames struct {
 	ch   chan frameReq
 	stop chan struct{}
 
-	// The Frame-Ids this worker took, oldest first: a queue in win[head:]
-	// of at most MaxFrameWindow, for repair after a data loss.
-	wmu  sync.Mutex
-	win  []frameTaken
-	head int
-
-	repaired, takenTwice atomic.Uint64
+	// The Frame-Ids this worker took, oldest first: at most
+	// MaxFrameWindow, for repair after a data loss.
+	wmu sync.Mutex
+	win []frameTaken
 }
 
 // frameTaken is one Frame-Id key this worker took, and when it expires.
@@ -73,22 +70,20 @@ func (f *frames) remember(now time.Time, taken []frameTaken) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	f.win = append(f.win, taken...)
-	for f.head < len(f.win) && (len(f.win)-f.head > MaxFrameWindow || !f.win[f.head].until.After(now)) {
-		f.win[f.head] = frameTaken{}
-		f.head++
+	i := 0
+	for i < len(f.win) && (len(f.win)-i > MaxFrameWindow || !f.win[i].until.After(now)) {
+		i++
 	}
-	if f.head > len(f.win)/2 && f.head > 1024 {
-		f.win = append(f.win[:0], f.win[f.head:]...)
-		f.head = 0
-	}
+	// The dropped front is freed when append next grows the array.
+	f.win = f.win[i:]
 }
 
 // remembered returns the window's unexpired Frame-Id keys.
 func (f *frames) remembered(now time.Time) []frameTaken {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	out := make([]frameTaken, 0, len(f.win)-f.head)
-	for _, e := range f.win[f.head:] {
+	out := make([]frameTaken, 0, len(f.win))
+	for _, e := range f.win {
 		if e.until.After(now) {
 			out = append(out, e)
 		}
@@ -105,7 +100,7 @@ func (f *frames) remembered(now time.Time) []frameTaken {
 // Safe for concurrent use; concurrent calls share round trips.
 func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration) (bool, error) {
 	if time.Now().UnixNano() < s.frameDownUntil.Load() {
-		s.stats.frameErrors.Add(1)
+		s.stats.FrameErrors.Add(1)
 		return false, errFramePaused
 	}
 	s.fr.once.Do(func() {
@@ -132,12 +127,12 @@ func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration
 	}
 	if res.err != nil {
 		s.frameDownUntil.Store(time.Now().Add(FramePause).UnixNano())
-		s.stats.frameErrors.Add(1)
+		s.stats.FrameErrors.Add(1)
 		s.failed("frames", res.err, "store: cannot check Logplex Frame-Ids in Redis; keeping the bodies, de-duplicating locally only")
 		return false, s.redact(res.err)
 	}
 	if res.dup {
-		s.stats.framesDuplicate.Add(1)
+		s.stats.FramesDuplicate.Add(1)
 	}
 	return res.dup, nil
 }
@@ -215,11 +210,8 @@ func (s *Store) frameLoop() {
 // cannot be undone. Called with hmu held.
 func (s *Store) repairFrames(ctx context.Context) error {
 	now := time.Now()
-	all := s.fr.remembered(now)
 	var repaired, twice int
-	for len(all) > 0 {
-		batch := all[:min(len(all), frameRepairBatch)]
-		all = all[len(batch):]
+	for batch := range slices.Chunk(s.fr.remembered(now), frameRepairBatch) {
 		cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 			for _, e := range batch {
 				ms := max(e.until.Sub(now).Milliseconds(), 1)
@@ -237,10 +229,10 @@ func (s *Store) repairFrames(ctx context.Context) error {
 			switch n {
 			case 1:
 				repaired++
-				s.fr.repaired.Add(1)
+				s.stats.FramesRepaired.Add(1)
 			case 2:
 				twice++
-				s.fr.takenTwice.Add(1)
+				s.stats.FramesTakenTwice.Add(1)
 			}
 		}
 	}

@@ -110,7 +110,7 @@ func TestFrameWindowBounded(t *testing.T) {
 	}
 	later := now.Add(time.Duration(MaxFrameWindow) * time.Millisecond)
 	f.remember(later, nil)
-	if got := f.remembered(later); len(got) != 10 || len(f.win)-f.head != 10 || got[0].key != strconv.Itoa(MaxFrameWindow) {
-		t.Errorf("%d remembered (%d held) after most expired, want the last 10", len(got), len(f.win)-f.head)
+	if got := f.remembered(later); len(got) != 10 || len(f.win) != 10 || got[0].key != strconv.Itoa(MaxFrameWindow) {
+		t.Errorf("%d remembered (%d held) after most expired, want the last 10", len(got), len(f.win))
 	}
 }

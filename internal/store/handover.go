@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -51,14 +52,14 @@ func (s *Store) Merge(taken []*aggregate.StateBucket) {
 // mergeLocked merges taken into s.cum. A state of a bucket this worker's
 // fallback already sent is late (the bucket went out): counted, dropped.
 func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
-	var lateStates, lateMeasurements uint64
+	var lateStates, lateMeasurements int64
 	for _, b := range taken {
 		start := b.Start.Unix()
 		for _, st := range b.States {
 			k := pkey{partition(st.App, st.Name, st.Source, s.cfg.Partitions), start}
 			if _, sent := s.fellBack[k]; sent {
 				lateStates++
-				lateMeasurements += uint64(st.Count())
+				lateMeasurements += st.Count()
 				continue
 			}
 			c := s.cum[k]
@@ -74,7 +75,7 @@ func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
 				if err := have.Merge(st); err != nil {
 					// Same series, other kind or unit: keep the first,
 					// as the aggregator does within a bucket.
-					s.stats.seriesConflicts.Add(1)
+					s.stats.SeriesConflicts.Add(1)
 					c.dirty[sk] -= st.Count()
 				}
 				continue
@@ -82,12 +83,7 @@ func (s *Store) mergeLocked(taken []*aggregate.StateBucket) {
 			c.states[sk] = st
 		}
 	}
-	if lateStates > 0 {
-		s.stats.lateStates.Add(lateStates)
-		s.stats.lateMeasurements.Add(lateMeasurements)
-		s.warn("late", "store: partial states for buckets this worker's fallback already sent: counted late, not sent",
-			"series", lateStates, "measurements", lateMeasurements)
-	}
+	s.late(lateStates, lateMeasurements, "store: partial states for buckets this worker's fallback already sent: counted late, not sent")
 }
 
 // writeLocked writes every partial that changed (and the fallback records)
@@ -131,10 +127,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		}
 		writes = append(writes, write{k, c, data})
 	}
-	fbs := make([]pkey, 0, len(s.fellBack))
-	for k := range s.fellBack {
-		fbs = append(fbs, k)
-	}
+	fbs := slices.Collect(maps.Keys(s.fellBack))
 	if len(writes) == 0 && len(fbs) == 0 {
 		return nil
 	}
@@ -182,7 +175,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 			}
 			continue
 		case n == 0:
-			s.stats.fallbackLate.Add(1)
+			s.stats.FallbackLate.Add(1)
 			s.warn("fallback-late", "store: a bucket this worker sent itself while Redis was down had already been sent from Redis: its series may have gone out twice",
 				"bucket", time.Unix(fk.start, 0).UTC(), "partition", fk.p)
 		}
@@ -200,30 +193,23 @@ func (s *Store) writeLocked(ctx context.Context) error {
 				firstErr = cerr
 			}
 		case n == 0:
-			var m int64
-			for _, v := range w.c.dirty {
-				m += v
-			}
-			s.stats.lateStates.Add(uint64(len(w.c.dirty)))
-			s.stats.lateMeasurements.Add(uint64(m))
 			lateStates += int64(len(w.c.dirty))
-			lateMeasurements += m
+			for _, m := range w.c.dirty {
+				lateMeasurements += m
+			}
 			if !slices.Contains(lateBuckets, w.k.start) {
 				lateBuckets = append(lateBuckets, w.k.start)
 			}
 			delete(s.cum, w.k)
 		default:
-			s.stats.handoverBlobs.Add(1)
-			s.stats.handoverStates.Add(uint64(len(w.c.states)))
-			s.stats.handoverBytes.Add(uint64(len(w.data)))
+			s.stats.HandoverBlobs.Add(1)
+			s.stats.HandoverStates.Add(uint64(len(w.c.states)))
+			s.stats.HandoverBytes.Add(uint64(len(w.data)))
 			clear(w.c.dirty)
 			w.c.clean = now
 		}
 	}
-	if lateStates > 0 {
-		s.warn("late", "store: partial states for buckets already flushed: counted late, not sent",
-			"buckets_unix", lateBuckets, "series", lateStates, "measurements", lateMeasurements)
-	}
+	s.late(lateStates, lateMeasurements, "store: partial states for buckets already flushed: counted late, not sent", "buckets_unix", lateBuckets)
 	if firstErr != nil {
 		return s.handoverFailed(s.redact(firstErr))
 	}
@@ -231,7 +217,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		s.log.Info("store: Redis answers again; partials handed over", "down_for", now.Sub(s.downSince).Round(time.Second))
 		s.holdFlushes()
 	}
-	s.downSince, s.failures = time.Time{}, 0
+	s.downSince = time.Time{}
 	return nil
 }
 
@@ -255,13 +241,7 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	cand := fmt.Sprintf("%s:%d", s.cfg.ID, time.Now().UnixNano())
-	cmds, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
-		evalsha(ctx, pipe, markerScript, []string{s.markerKey()}, cand)
-	})
-	if err != nil {
-		return err
-	}
-	v, err := cmds[0].(*redis.Cmd).Text()
+	v, err := s.eval(ctx, markerScript, []string{s.markerKey()}, cand).Text()
 	if err != nil {
 		return err
 	}
@@ -281,19 +261,29 @@ func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 			rewritten++
 		}
 	}
-	s.stats.dataLosses.Add(1)
+	s.stats.DataLosses.Add(1)
 	s.repairFr = true
 	s.holdFlushes()
-	s.stats.dataLossSeries.Add(uint64(lost))
-	s.stats.repairedSeries.Add(uint64(rewritten))
+	s.stats.DataLossSeries.Add(uint64(lost))
+	s.stats.RepairedSeries.Add(uint64(rewritten))
 	s.log.Error("store: Redis lost its data (its marker changed: a restart without persistence, FLUSHALL or a failover); writing this worker's open partials again",
 		"rewritten_series", rewritten, "due_series_not_rewritten", lost)
 	return nil
 }
 
+// late counts partial states refused as late (their bucket went out) and
+// logs them, when there are any.
+func (s *Store) late(states, measurements int64, msg string, args ...any) {
+	if states == 0 {
+		return
+	}
+	s.stats.LateStates.Add(uint64(states))
+	s.stats.LateMeasurements.Add(uint64(measurements))
+	s.warn("late", msg, append([]any{"series", states, "measurements", measurements}, args...)...)
+}
+
 func (s *Store) handoverFailed(err error) error {
-	s.stats.handoverErrors.Add(1)
-	s.failures++
+	s.stats.HandoverErrors.Add(1)
 	if s.downSince.IsZero() {
 		s.downSince = s.cfg.Now()
 	}
@@ -336,19 +326,9 @@ func (c *partial) encode() ([]byte, error) {
 	return out, nil
 }
 
-func sortedStates(m map[skey]*aggregate.State) []*aggregate.State {
-	states := make([]*aggregate.State, 0, len(m))
-	for _, st := range m {
-		states = append(states, st)
-	}
-	sortStates(states)
-	return states
-}
-
-func sortStates(states []*aggregate.State) {
-	slices.SortFunc(states, func(x, y *aggregate.State) int {
-		return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
-	})
+// compareStates orders states by series: app, name, source.
+func compareStates(x, y *aggregate.State) int {
+	return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
 }
 
 // DownSince returns when hand-overs began to fail, or the zero time while
@@ -399,11 +379,11 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))
 	for start, states := range byStart {
-		sortStates(states)
+		slices.SortFunc(states, compareStates)
 		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
 	}
 	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
-	s.stats.fallbackBuckets.Add(uint64(len(out)))
+	s.stats.FallbackBuckets.Add(uint64(len(out)))
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -24,49 +25,46 @@ const LogEvery = time.Minute
 // Stats are cumulative counters since Open (Leases and Unsent* are current
 // values), for self-metrics.
 type Stats struct {
-	HandoverBlobs     uint64 `metric:"handover_blobs"`         // partial blobs stored in Redis
-	HandoverStates    uint64 `metric:"handover_series"`        // series states in those blobs
-	HandoverErrors    uint64 `metric:"handover_errors"`        // hand-overs that failed (Redis down or slow); the partials are kept and retried
-	LateStates        uint64 `metric:"late_series,drop"`       // partial states refused: their bucket was already flushed (by any worker)
-	LateMeasurements  uint64 `metric:"late_measurements,drop"` // measurements in those states
-	UnsentStates      int    `metric:"unsent_series,gauge"`    // partial states waiting for Redis now
-	BucketsFlushed    uint64 `metric:"buckets_flushed"`        // (partition, bucket) pairs merged and handed to the outlets (resends included)
-	BucketsResent     uint64 `metric:"buckets_resent"`         // of those, resends: an outlet failed, or another worker had begun it
-	BucketsDone       uint64 `metric:"buckets_done"`           // pairs every outlet settled, whose partials were deleted
-	BucketsAbandoned  uint64 `metric:"buckets_abandoned,drop"` // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
-	OutletRefused     uint64 `metric:"outlet_refused"`         // bucket deliveries an outlet refused for good (not resent); not a drop of its own: the same refusal is counted once, in worker.outlet.<name>.batches_dropped.refused
-	SeriesConflicts   uint64 `metric:"series_conflicts,drop"`  // partial states dropped at merge: same series, different kind or unit
-	BadBlobs          uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
-	FlushErrors       uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
-	Leases            int    `metric:"leases,gauge"`           // partitions this worker flushes now
-	LiveWorkers       int    `metric:"live_workers,gauge"`     // workers whose heartbeat this worker last read (its fair share is Partitions / LiveWorkers)
-	LeasesReleased    uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
-	FramesDuplicate   uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
-	FrameErrors       uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
-	FramesRepaired    uint64 `metric:"frames_repaired"`        // Frame-Ids this worker had taken, written to Redis again after it lost its data
-	FramesTakenTwice  uint64 `metric:"frames_taken_twice"`     // of those, bodies another worker took again between the loss and the repair (their lines counted twice)
-	FeedBuckets       uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
-	FeedErrors        uint64 `metric:"feed_errors"`            // failed reads of the feed (retried from the last entry read: nothing missed)
-	FeedDropped       uint64 `metric:"feed_dropped,drop"`      // merged buckets that could not be appended to the feed: the viewers miss them
-	FeedTrimmed       uint64 `metric:"feed_trimmed"`           // feed entries removed by its cap (DefaultFeedLen): a viewer that had not read them misses them
-	FallbackBuckets   uint64 `metric:"fallback_buckets"`       // buckets taken back for local delivery while Redis was down (TakeUnsent)
-	RedisCommands     uint64 `metric:"commands"`               // commands sent to Redis (pipelined ones each count)
-	RedisRoundTrips   uint64 `metric:"-"`                      // round trips to Redis
-	FlushedSeries     uint64 `metric:"-"`                      // series in the flushed (partition, bucket) pairs
-	FeedBytes         uint64 `metric:"-"`                      // bytes appended to the feed
-	HandoverBytes     uint64 `metric:"-"`                      // bytes of the stored partial blobs
-	ConsecutiveErrors int    `metric:"-"`                      // failed hand-overs in a row (0 when Redis answers)
-	Fenced            uint64 `metric:"fenced"`                 // flush-side writes (close, totals, verdicts, clean-up) refused: the lease had moved
-	LeasesLost        uint64 `metric:"leases_lost"`            // leases this worker held and found lapsed or taken by another worker
-	Withdrawn         uint64 `metric:"withdrawn"`              // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
-	Resends           uint64 `metric:"resends"`                // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
-	DataLosses        uint64 `metric:"data_losses"`            // times this worker found that Redis had lost its data (the marker changed)
-	DataLossSeries    uint64 `metric:"data_loss_series,drop"`  // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
-	RepairedSeries    uint64 `metric:"repaired_series"`        // series of open buckets written again after a data loss
-	FallbackExcluded  uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
-	FallbackLate      uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
-	TotalsPruned      uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
-	FlushWaits        uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back: for a live worker whose partials Redis refused (OOM), or for METRICS_GRACE after Redis came back or lost its data (the others' hand-overs land first)
+	HandoverBlobs    uint64 `metric:"handover_blobs"`         // partial blobs stored in Redis
+	HandoverStates   uint64 `metric:"handover_series"`        // series states in those blobs
+	HandoverErrors   uint64 `metric:"handover_errors"`        // hand-overs that failed (Redis down or slow); the partials are kept and retried
+	LateStates       uint64 `metric:"late_series,drop"`       // partial states refused: their bucket was already flushed (by any worker)
+	LateMeasurements uint64 `metric:"late_measurements,drop"` // measurements in those states
+	UnsentStates     int    `metric:"unsent_series,gauge"`    // partial states waiting for Redis now
+	BucketsFlushed   uint64 `metric:"buckets_flushed"`        // (partition, bucket) pairs merged and handed to the outlets (resends included)
+	BucketsResent    uint64 `metric:"buckets_resent"`         // of those, resends: an outlet failed, or another worker had begun it
+	BucketsDone      uint64 `metric:"buckets_done"`           // pairs every outlet settled, whose partials were deleted
+	BucketsAbandoned uint64 `metric:"buckets_abandoned,drop"` // pairs older than MaxAge no outlet could take, deleted (their series are lost, and logged)
+	OutletRefused    uint64 `metric:"outlet_refused"`         // bucket deliveries an outlet refused for good (not resent); not a drop of its own: the same refusal is counted once, in worker.outlet.<name>.batches_dropped.refused
+	SeriesConflicts  uint64 `metric:"series_conflicts,drop"`  // partial states dropped at merge: same series, different kind or unit
+	BadBlobs         uint64 `metric:"bad_blobs,drop"`         // partials or feed entries that did not decode (skipped)
+	FlushErrors      uint64 `metric:"flush_errors"`           // flush steps that failed on a Redis error (retried)
+	Leases           int    `metric:"leases,gauge"`           // partitions this worker flushes now
+	LiveWorkers      int    `metric:"live_workers,gauge"`     // workers whose heartbeat this worker last read (its fair share is Partitions / LiveWorkers)
+	LeasesReleased   uint64 `metric:"leases_released"`        // leases given up to balance the partitions over the live workers (after their deliveries settled)
+	FramesDuplicate  uint64 `metric:"frame_duplicates,drop"`  // drain bodies whose Frame-Id another worker (or this one) had taken
+	FrameErrors      uint64 `metric:"frame_errors"`           // Frame-Id checks that could not reach Redis (the body was kept)
+	FramesRepaired   uint64 `metric:"frames_repaired"`        // Frame-Ids this worker had taken, written to Redis again after it lost its data
+	FramesTakenTwice uint64 `metric:"frames_taken_twice"`     // of those, bodies another worker took again between the loss and the repair (their lines counted twice)
+	FeedBuckets      uint64 `metric:"feed_buckets"`           // merged buckets the viewers were given from the feed
+	FeedErrors       uint64 `metric:"feed_errors"`            // failed reads of the feed (retried from the last entry read: nothing missed)
+	FeedDropped      uint64 `metric:"feed_dropped,drop"`      // merged buckets that could not be appended to the feed: the viewers miss them
+	FeedTrimmed      uint64 `metric:"feed_trimmed"`           // feed entries removed by its cap (DefaultFeedLen): a viewer that had not read them misses them
+	FallbackBuckets  uint64 `metric:"fallback_buckets"`       // buckets taken back for local delivery while Redis was down (TakeUnsent)
+	RedisCommands    uint64 `metric:"commands"`               // commands sent to Redis (pipelined ones each count)
+	RedisRoundTrips  uint64 `metric:"-"`                      // round trips to Redis
+	HandoverBytes    uint64 `metric:"-"`                      // bytes of the stored partial blobs
+	Fenced           uint64 `metric:"fenced"`                 // flush-side writes (close, totals, verdicts, clean-up) refused: the lease had moved
+	LeasesLost       uint64 `metric:"leases_lost"`            // leases this worker held and found lapsed or taken by another worker
+	Withdrawn        uint64 `metric:"withdrawn"`              // outlet deliveries withdrawn unsent because the lease moved (the new holder sends them)
+	Resends          uint64 `metric:"resends"`                // outlet deliveries resent whose previous outcome (by another holder) was unknown: identical values
+	DataLosses       uint64 `metric:"data_losses"`            // times this worker found that Redis had lost its data (the marker changed)
+	DataLossSeries   uint64 `metric:"data_loss_series,drop"`  // series of this worker's partials of buckets already due at a data loss: not rewritten, possibly lost
+	RepairedSeries   uint64 `metric:"repaired_series"`        // series of open buckets written again after a data loss
+	FallbackExcluded uint64 `metric:"fallback_excluded,drop"` // series states left out of a merged bucket because a worker's fallback had sent that series (other workers' parts of it are lost)
+	FallbackLate     uint64 `metric:"fallback_late"`          // (partition, bucket)s a fallback sent that Redis had already closed: those series may have gone out twice
+	TotalsPruned     uint64 `metric:"totals_pruned"`          // running totals of series idle longer than TotalsTTL, deleted (they restart from zero if seen again)
+	FlushWaits       uint64 `metric:"flush_waits"`            // flush rounds that held due buckets back: for a live worker whose partials Redis refused (OOM), or for METRICS_GRACE after Redis came back or lost its data (the others' hand-overs land first)
 
 	// Errors counts the failed Redis steps (Frame-Id checks, hand-overs,
 	// lease rounds, flush steps, feed reads) by reason (ReasonAuth, …).
@@ -100,7 +98,6 @@ type Store struct {
 	downSince time.Time         // zero while Redis answers
 	marker    string            // the data marker last read (checkMarker)
 	repairFr  bool              // Redis lost its data: write the Frame-Ids again (repairFrames)
-	failures  int
 
 	// Flush state, under mu.
 	mu      sync.Mutex
@@ -120,18 +117,7 @@ type Store struct {
 	renewDown atomic.Bool   // the last lease round failed
 	holdUntil atomic.Int64  // unix nanos (wall clock): no flush before (holdFlushes)
 
-	stats struct {
-		handoverBlobs, handoverStates, handoverErrors, lateStates, lateMeasurements atomic.Uint64
-		bucketsFlushed, bucketsResent, bucketsDone, bucketsAbandoned, outletRefused atomic.Uint64
-		seriesConflicts, badBlobs, flushErrors, framesDuplicate, frameErrors        atomic.Uint64
-		feedBuckets, feedErrors, fallbackBuckets, commands, roundTrips              atomic.Uint64
-		flushedSeries, feedBytes, handoverBytes                                     atomic.Uint64
-		fenced, leasesLost, withdrawn, resends                                      atomic.Uint64
-		dataLosses, dataLossSeries, repairedSeries                                  atomic.Uint64
-		fallbackExcluded, fallbackLate, totalsPruned, flushWaits                    atomic.Uint64
-		feedTrimmed, feedDropped, leasesReleased, flushNanos                        atomic.Uint64
-		errors                                                                      [len(reasons)]atomic.Uint64
-	}
+	stats          counters
 	frameDownUntil atomic.Int64 // unix nanos: Frame-Id checks skip Redis until then
 	fr             frames
 	closeOnce      sync.Once
@@ -164,15 +150,15 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	opt, err := cfg.options()
+	opt, err := cfg.redisOptions()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	var rdb redis.UniversalClient = redis.NewClient(opt)
 	if cfg.Cluster {
 		rdb = redis.NewClusterClient(clusterOptions(opt))
 	}
-	s := &Store{
+	return &Store{
 		cfg:      cfg,
 		rdb:      rdb,
 		pw:       opt.Password,
@@ -186,8 +172,7 @@ func Open(cfg Config) (*Store, error) {
 		retry:    make(map[pkey]retryState),
 		warns:    throttle.New(cfg.Logger.With("component", "store"), LogEvery, cfg.Now),
 		fr:       frames{stop: make(chan struct{})},
-	}
-	return s, nil
+	}, nil
 }
 
 // Ping checks that Redis answers.
@@ -209,50 +194,29 @@ func (s *Store) Close() error {
 	return err
 }
 
+// counters are the cumulative fields of Stats, under the same names:
+// Stats copies each exported one by name.
+type counters struct {
+	HandoverBlobs, HandoverStates, HandoverErrors, LateStates, LateMeasurements   atomic.Uint64
+	BucketsFlushed, BucketsResent, BucketsDone, BucketsAbandoned, OutletRefused   atomic.Uint64
+	SeriesConflicts, BadBlobs, FlushErrors, FramesDuplicate, FrameErrors          atomic.Uint64
+	FramesRepaired, FramesTakenTwice, FeedBuckets, FeedErrors, FallbackBuckets    atomic.Uint64
+	RedisCommands, RedisRoundTrips, HandoverBytes, Fenced, LeasesLost, Withdrawn  atomic.Uint64
+	RepairedSeries, FallbackExcluded, FallbackLate, TotalsPruned, FlushWaits      atomic.Uint64
+	Resends, DataLosses, DataLossSeries, FeedTrimmed, FeedDropped, LeasesReleased atomic.Uint64
+
+	flushNanos atomic.Uint64 // Stats.FlushTime
+	errors     [len(reasons)]atomic.Uint64
+}
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	st := Stats{
-		HandoverBlobs:    s.stats.handoverBlobs.Load(),
-		HandoverStates:   s.stats.handoverStates.Load(),
-		HandoverErrors:   s.stats.handoverErrors.Load(),
-		LateStates:       s.stats.lateStates.Load(),
-		LateMeasurements: s.stats.lateMeasurements.Load(),
-		BucketsFlushed:   s.stats.bucketsFlushed.Load(),
-		BucketsResent:    s.stats.bucketsResent.Load(),
-		BucketsDone:      s.stats.bucketsDone.Load(),
-		BucketsAbandoned: s.stats.bucketsAbandoned.Load(),
-		OutletRefused:    s.stats.outletRefused.Load(),
-		SeriesConflicts:  s.stats.seriesConflicts.Load(),
-		BadBlobs:         s.stats.badBlobs.Load(),
-		FlushErrors:      s.stats.flushErrors.Load(),
-		FramesDuplicate:  s.stats.framesDuplicate.Load(),
-		FrameErrors:      s.stats.frameErrors.Load(),
-		FramesRepaired:   s.fr.repaired.Load(),
-		FramesTakenTwice: s.fr.takenTwice.Load(),
-		FeedBuckets:      s.stats.feedBuckets.Load(),
-		FeedErrors:       s.stats.feedErrors.Load(),
-		FallbackBuckets:  s.stats.fallbackBuckets.Load(),
-		RedisCommands:    s.stats.commands.Load(),
-		RedisRoundTrips:  s.stats.roundTrips.Load(),
-		FlushedSeries:    s.stats.flushedSeries.Load(),
-		FeedBytes:        s.stats.feedBytes.Load(),
-		HandoverBytes:    s.stats.handoverBytes.Load(),
-		Fenced:           s.stats.fenced.Load(),
-		LeasesLost:       s.stats.leasesLost.Load(),
-		Withdrawn:        s.stats.withdrawn.Load(),
-		Resends:          s.stats.resends.Load(),
-		DataLosses:       s.stats.dataLosses.Load(),
-		DataLossSeries:   s.stats.dataLossSeries.Load(),
-		RepairedSeries:   s.stats.repairedSeries.Load(),
-		FallbackExcluded: s.stats.fallbackExcluded.Load(),
-		FallbackLate:     s.stats.fallbackLate.Load(),
-		TotalsPruned:     s.stats.totalsPruned.Load(),
-		FlushWaits:       s.stats.flushWaits.Load(),
-		FeedTrimmed:      s.stats.feedTrimmed.Load(),
-		FeedDropped:      s.stats.feedDropped.Load(),
-		LeasesReleased:   s.stats.leasesReleased.Load(),
-		FlushTime:        time.Duration(s.stats.flushNanos.Load()),
-		Errors:           make(map[string]uint64, len(reasons)),
+	st := Stats{FlushTime: time.Duration(s.stats.flushNanos.Load()), Errors: make(map[string]uint64, len(reasons))}
+	cv, sv := reflect.ValueOf(&s.stats).Elem(), reflect.ValueOf(&st).Elem()
+	for i := range cv.NumField() {
+		if f := cv.Type().Field(i); f.IsExported() {
+			sv.FieldByName(f.Name).SetUint(cv.Field(i).Addr().Interface().(*atomic.Uint64).Load())
+		}
 	}
 	for i, r := range reasons {
 		st.Errors[r] = s.stats.errors[i].Load()
@@ -262,7 +226,6 @@ func (s *Store) Stats() Stats {
 	for _, c := range s.cum {
 		st.UnsentStates += len(c.dirty)
 	}
-	st.ConsecutiveErrors = s.failures
 	s.hmu.Unlock()
 	wall := time.Now()
 	s.mu.Lock()
@@ -278,19 +241,14 @@ func (s *Store) Stats() Stats {
 
 // count records one round trip of n commands.
 func (s *Store) count(n int) {
-	s.stats.roundTrips.Add(1)
-	s.stats.commands.Add(uint64(n))
+	s.stats.RedisRoundTrips.Add(1)
+	s.stats.RedisCommands.Add(uint64(n))
 }
 
-// warn logs at most once per LogEvery per kind.
+// warn logs at most once per LogEvery per kind; callable with s.mu held
+// (the throttled logger has a lock of its own).
 func (s *Store) warn(kind, msg string, args ...any) {
 	s.warns.Log(slog.LevelWarn, kind, msg, args...)
-}
-
-// warnLocked is warn, callable with s.mu held (the throttled logger has a
-// lock of its own).
-func (s *Store) warnLocked(kind, msg string, args ...any) {
-	s.warn(kind, msg, args...)
 }
 
 // redact removes the URL's password from an error, should a client error
@@ -309,6 +267,16 @@ func (s *Store) redact(err error) error {
 // this server (runPipe does it on NOSCRIPT).
 func evalsha(ctx context.Context, pipe redis.Pipeliner, sc *script, keys []string, args ...any) *redis.Cmd {
 	return pipe.EvalSha(ctx, sc.Hash(), keys, args...)
+}
+
+// eval runs one script in a round trip of its own (runPipe); the command
+// carries runPipe's error, if any.
+func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any) *redis.Cmd {
+	var cmd *redis.Cmd
+	if _, err := s.runPipe(ctx, func(pipe redis.Pipeliner) { cmd = evalsha(ctx, pipe, sc, keys, args...) }); err != nil {
+		cmd.SetErr(err)
+	}
+	return cmd
 }
 
 var allScripts = []*script{appendScript, fallbackScript, markerScript, dueScript, closeScript, totalsScript, leaseScript, releaseScript, verdictScript, liveScript, frameRepairScript}
@@ -331,7 +299,9 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 		cmds, err := pipe.Exec(octx)
 		cancel()
 		s.count(n)
-		if err != nil && attempt == 0 && hasNoScript(cmds) {
+		if err != nil && attempt == 0 && slices.ContainsFunc(cmds, func(c redis.Cmder) bool {
+			return c.Err() != nil && strings.HasPrefix(c.Err().Error(), "NOSCRIPT")
+		}) {
 			if lerr := s.loadScripts(ctx); lerr != nil {
 				return cmds, lerr
 			}
@@ -352,37 +322,27 @@ func (s *Store) runPipe(ctx context.Context, fill func(pipe redis.Pipeliner)) ([
 	}
 }
 
-func hasNoScript(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Store) loadScripts(ctx context.Context) error {
-	octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	defer cancel()
+	var err error
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		// A pipeline would load them on one node: SCRIPT LOAD on every
 		// master (a node that joins or restarts answers NOSCRIPT, and
 		// runPipe loads them again).
+		octx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		defer cancel()
 		for _, sc := range allScripts {
-			err := cc.ScriptLoad(octx, sc.src).Err()
 			s.count(1)
-			if err != nil {
-				return fmt.Errorf("store: load scripts: %w", s.redact(err))
+			if err = cc.ScriptLoad(octx, sc.src).Err(); err != nil {
+				break
 			}
 		}
-		return nil
+	} else {
+		_, err = s.runPipe(ctx, func(pipe redis.Pipeliner) {
+			for _, sc := range allScripts {
+				pipe.ScriptLoad(ctx, sc.src)
+			}
+		})
 	}
-	pipe := s.rdb.Pipeline()
-	for _, sc := range allScripts {
-		pipe.ScriptLoad(octx, sc.src)
-	}
-	_, err := pipe.Exec(octx)
-	s.count(len(allScripts))
 	if err != nil {
 		return fmt.Errorf("store: load scripts: %w", s.redact(err))
 	}

@@ -2,12 +2,9 @@ package redistest
 
 import (
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,40 +38,19 @@ func StartCluster(t testing.TB) *Cluster {
 		return nil
 	}
 	c := &Cluster{}
-	t.Cleanup(func() {
-		for _, s := range c.Nodes {
-			if s.proc == nil {
-				continue
-			}
-			if err := s.proc.Stop(syscall.SIGTERM, StopTimeout); err != nil {
-				t.Errorf("redistest: stop cluster node %s: %v", s.Addr, err)
-			}
-			if t.Failed() {
-				t.Logf("redistest: cluster node %s output:\n%s", s.Addr, s.proc.Log.String())
-			}
-		}
-	})
 	dir := t.TempDir()
 	var addrs []string
 	for i := range 3 {
-		port, err := testproc.FreePort()
-		if err != nil {
-			t.Fatalf("redistest: pick a port: %v", err)
+		s, err := start(bin, dir, "", "--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)))
+		if s != nil {
+			s.stopAtEnd(t)
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s := &Server{Addr: addr, URL: "redis://" + addr, bin: bin, dir: dir}
-		s.proc, err = testproc.Start(exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)),
-			"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"), MaxLog)
 		if err != nil {
-			t.Fatalf("redistest: start cluster node: %v", err)
+			t.Fatalf("redistest: cluster node: %v", err)
 		}
 		c.Nodes = append(c.Nodes, s)
-		ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
-		if err := s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout); err != nil {
-			t.Fatalf("redistest: cluster node %s: %v", addr, err)
-		}
-		addrs = append(addrs, addr)
+		addrs = append(addrs, s.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
@@ -84,7 +60,7 @@ func StartCluster(t testing.TB) *Cluster {
 	deadline := time.Now().Add(ReadyTimeout)
 	for _, s := range c.Nodes {
 		for {
-			info, err := s.info("CLUSTER", "INFO")
+			info, err := s.Do("CLUSTER", "INFO")
 			if err == nil && strings.Contains(info, "cluster_state:ok") {
 				break
 			}
@@ -96,12 +72,4 @@ func StartCluster(t testing.TB) *Cluster {
 	}
 	c.URL = "redis://" + addrs[0]
 	return c
-}
-
-// info runs a command whose reply is a multi-line bulk string (INFO,
-// CLUSTER INFO) with redis-cli and returns it.
-func (s *Server) info(args ...string) (string, error) {
-	host, port, _ := net.SplitHostPort(s.Addr)
-	out, err := exec.Command(CLIBinary(), append([]string{"-h", host, "-p", port}, args...)...).CombinedOutput()
-	return string(out), err
 }

@@ -43,9 +43,10 @@ type Server struct {
 	Addr string // 127.0.0.1:PORT
 	URL  string // redis://127.0.0.1:PORT/0
 
-	proc *testproc.Proc
-	bin  string
-	dir  string
+	proc  *testproc.Proc
+	bin   string
+	dir   string
+	extra []string // more redis-server arguments (a cluster node's)
 
 	mu       sync.Mutex
 	paused   bool
@@ -68,16 +69,9 @@ func Start(t testing.TB) *Server {
 	}
 	var lastErr error
 	for range startAttempts {
-		s, err := start(bin, t.TempDir())
+		s, err := start(bin, t.TempDir(), "/0")
 		if err == nil {
-			t.Cleanup(func() {
-				if err := s.stop(); err != nil {
-					t.Errorf("redistest: stop: %v", err)
-				}
-				if t.Failed() {
-					t.Logf("redistest: redis-server output:\n%s", s.proc.Log.String())
-				}
-			})
+			s.stopAtEnd(t)
 			return s
 		}
 		lastErr = err
@@ -86,25 +80,26 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(bin, dir string) (*Server, error) {
+// start runs redis-server on a free port of 127.0.0.1 (URL: redis://addr
+// then path) and waits until it answers PING. It returns the server, if a
+// port was found, with the error.
+func start(bin, dir, path string, extra ...string) (*Server, error) {
 	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + "/0", bin: bin, dir: dir}
-	if err := s.run(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	s := &Server{Addr: addr, URL: "redis://" + addr + path, bin: bin, dir: dir, extra: extra}
+	return s, s.run()
 }
 
 // run starts the process on s.Addr and waits until it answers PING.
 func (s *Server) run() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	var err error
-	s.proc, err = testproc.Start(exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"), MaxLog)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"}, s.extra...)
+	s.proc, err = testproc.Start(exec.Command(s.bin, args...), MaxLog)
 	if err != nil {
 		return err
 	}
@@ -117,12 +112,9 @@ func (s *Server) run() error {
 // without its data, and without a password (RequirePass is forgotten).
 func (s *Server) Restart() error {
 	s.mu.Lock()
-	if s.paused {
-		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
-	}
-	s.password, s.paused = "", false
+	s.password = ""
 	s.mu.Unlock()
-	if err := s.proc.Stop(syscall.SIGTERM, StopTimeout); err != nil {
+	if err := s.stop(); err != nil {
 		return err
 	}
 	return s.run()
@@ -220,27 +212,38 @@ func (s *Server) Info(field string) (int64, error) {
 
 // Pause stops the server process (SIGSTOP): it keeps its data, and clients
 // time out as with a stuck or unreachable server, until Resume.
-func (s *Server) Pause() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.paused = true
-	return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
-}
+func (s *Server) Pause() error { return s.pause(true) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error {
+func (s *Server) Resume() error { return s.pause(false) }
+
+func (s *Server) pause(on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.paused = false
+	s.paused = on
+	if on {
+		return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
+	}
 	return s.proc.Cmd.Process.Signal(syscall.SIGCONT)
 }
 
+// stopAtEnd stops the server when t ends, and logs its output when t
+// failed.
+func (s *Server) stopAtEnd(t testing.TB) {
+	t.Cleanup(func() {
+		if s.proc == nil {
+			return
+		}
+		if err := s.stop(); err != nil {
+			t.Errorf("redistest: stop %s: %v", s.Addr, err)
+		}
+		if t.Failed() {
+			t.Logf("redistest: redis-server %s output:\n%s", s.Addr, s.proc.Log.String())
+		}
+	})
+}
+
 func (s *Server) stop() error {
-	s.mu.Lock()
-	if s.paused {
-		_ = s.proc.Cmd.Process.Signal(syscall.SIGCONT)
-		s.paused = false
-	}
-	s.mu.Unlock()
+	_ = s.pause(false)
 	return s.proc.Stop(syscall.SIGTERM, StopTimeout)
 }
