@@ -70,6 +70,9 @@ const (
 	statsdSet
 )
 
+// statsdTypes are the types' names on the wire, by type.
+var statsdTypes = [...]string{statsdCounter: "c", statsdTimer: "ms", statsdHistogram: "h", statsdGauge: "g", statsdSet: "s"}
+
 // statsdLine is one parsed statsd line. Byte slices alias the packet.
 type statsdLine struct {
 	name  []byte
@@ -112,18 +115,12 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 	} else {
 		rest = nil
 	}
-	switch string(typ) {
-	case "c":
-		l.typ = statsdCounter
-	case "ms":
-		l.typ = statsdTimer
-	case "h":
-		l.typ = statsdHistogram
-	case "g":
-		l.typ = statsdGauge
-	case "s":
-		l.typ = statsdSet
-	default:
+	for t, name := range statsdTypes[1:] {
+		if string(typ) == name {
+			l.typ = uint8(t + 1)
+		}
+	}
+	if l.typ == 0 {
 		return l, fmt.Errorf("%w: unknown type %q", ErrStatsd, typ)
 	}
 	for len(rest) > 0 {
@@ -172,9 +169,6 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 	return l, nil
 }
 
-// pow10 holds the exact powers of ten of float64.
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
-
 // parseNumber parses a finite decimal number. The common statsd shapes
 // ("12", "-3", "0.25": at most 15 digits, no exponent) take a hand-written
 // exact path: an integer mantissa below 2^53 divided by an exact power of ten
@@ -211,7 +205,7 @@ func parseNumber(b []byte) (float64, bool) {
 	if digits > 15 {
 		return parseNumberSlow(b)
 	}
-	v := float64(mant) / pow10[frac]
+	v := float64(mant) / pow10s[frac]
 	if neg {
 		v = -v
 	}
