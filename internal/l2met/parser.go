@@ -2,6 +2,7 @@ package l2met
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -49,6 +50,8 @@ const (
 	RouterSource   = "router"                  // source of router lines without a dyno
 	LogplexDropped = "logplex.dropped"         // metric.Counter: messages Logplex dropped (L10)
 )
+
+var routerProtocols = map[string]string{"http1.1": RouterHTTP11, "http2.0": RouterHTTP20}
 
 var routerStatus = [6]string{"", "router.status.1xx", "router.status.2xx", "router.status.3xx", "router.status.4xx", "router.status.5xx"}
 
@@ -477,26 +480,15 @@ func (p *Parser) metric(dst []metric.Measurement, t time.Time, kind metric.Kind,
 
 // unit returns u as a string, skipping the interning table for common units.
 func (p *Parser) unit(u []byte) string {
-	switch string(u) {
-	case "":
-		return ""
-	case "ms":
-		return "ms"
-	case "MB":
-		return "MB"
-	case "kB":
-		return "kB"
-	case "bytes":
-		return "bytes"
-	case "pages":
-		return "pages"
-	case "%":
-		return "%"
-	case "s":
-		return "s"
+	for _, c := range commonUnits {
+		if string(u) == c {
+			return c
+		}
 	}
 	return p.str(u)
 }
+
+var commonUnits = [...]string{"", "ms", "MB", "kB", "bytes", "pages", "%", "s"}
 
 // pow10 holds the powers of ten that are exact float64 values.
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
@@ -633,30 +625,20 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 		switch string(key) {
 		case "dyno":
 			dyno = val
-		case "connect", "service":
-			v, u, why := parseValue(val)
-			if why == "" && len(u) > 0 && string(u) != "ms" {
-				why = "has a unit other than ms"
-			}
-			if why != "" {
-				p.reject(r, nil, key, val, why)
-				continue
-			}
-			name := RouterConnect
-			if key[0] == 's' {
+		case "connect", "service", "bytes":
+			name, unit, why := RouterConnect, "ms", "has a unit other than ms" // bytes: a bare number
+			switch key[0] {
+			case 's':
 				name = RouterService
+			case 'b':
+				name, unit, why = RouterBytes, "bytes", "has a unit"
 			}
-			dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Measure, Value: v, Unit: "ms"})
-		case "bytes":
-			v, u, why := parseValue(val)
-			if why == "" && len(u) > 0 {
-				why = "has a unit"
-			}
-			if why != "" {
-				p.reject(r, nil, key, val, why)
+			v, u, bad := parseValue(val)
+			if bad == "" && (len(u) == 0 || unit == "ms" && string(u) == "ms") {
+				dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Measure, Value: v, Unit: unit})
 				continue
 			}
-			dst = append(dst, metric.Measurement{Name: RouterBytes, Time: line.Time, Kind: metric.Measure, Value: v, Unit: "bytes"})
+			p.reject(r, nil, key, val, cmp.Or(bad, why))
 		case "status":
 			if len(val) != 3 || val[0] < '1' || val[0] > '5' || val[1] < '0' || val[1] > '9' || val[2] < '0' || val[2] > '9' {
 				p.reject(r, nil, key, val, "is not an HTTP status")
@@ -666,11 +648,8 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 		case "protocol":
 			// Router 2.0: the HTTP version of the client's request. The
 			// legacy router's protocol=https|http (the scheme) counts nothing.
-			switch string(val) {
-			case "http1.1":
-				dst = append(dst, metric.Measurement{Name: RouterHTTP11, Time: line.Time, Kind: metric.Counter, Value: 1})
-			case "http2.0":
-				dst = append(dst, metric.Measurement{Name: RouterHTTP20, Time: line.Time, Kind: metric.Counter, Value: 1})
+			if name := routerProtocols[string(val)]; name != "" {
+				dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Counter, Value: 1})
 			}
 		case "code":
 			if !isErrorCode(val) {
