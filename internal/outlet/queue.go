@@ -1,6 +1,7 @@
 package outlet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,36 +139,16 @@ type Queue struct {
 
 // NewQueue returns a running Queue that sends through s. Call Close to stop it.
 func NewQueue(s Sender, cfg QueueConfig) *Queue {
-	if cfg.Name == "" {
-		cfg.Name = "outlet"
-	}
-	if cfg.MaxBatches <= 0 {
-		cfg.MaxBatches = DefaultMaxBatches
-	}
-	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = DefaultMaxAge
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = cfg.MinBackoff
-	}
-	if cfg.AuthLogEvery <= 0 {
-		cfg.AuthLogEvery = DefaultAuthLogEvery
-	}
-	if cfg.MaxRetryAfter <= 0 {
-		cfg.MaxRetryAfter = DefaultMaxRetryAfter
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Name = cmp.Or(cfg.Name, "outlet")
+	positive(&cfg.MaxBatches, DefaultMaxBatches)
+	positive(&cfg.MaxAge, DefaultMaxAge)
+	positive(&cfg.Concurrency, DefaultConcurrency)
+	positive(&cfg.MinBackoff, DefaultMinBackoff)
+	positive(&cfg.MaxBackoff, DefaultMaxBackoff)
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	positive(&cfg.AuthLogEvery, DefaultAuthLogEvery)
+	positive(&cfg.MaxRetryAfter, DefaultMaxRetryAfter)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -200,6 +181,13 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 		close(q.done)
 	}()
 	return q
+}
+
+// positive sets *v to def unless it is positive.
+func positive[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Push queues b. When the queue is full the oldest batch is dropped (counted and logged).
@@ -380,15 +368,10 @@ func (q *Queue) deliver(id int, b *Batch) {
 		latency := time.Since(start)
 
 		q.mu.Lock()
-		if q.aborted {
-			if err == nil { // accepted after all
+		if err == nil || q.aborted { // aborted: Close counts the held batch, unless accepted after all
+			if err == nil {
 				q.settleSentLocked(id, b, latency)
 			}
-			q.unlock()
-			return
-		}
-		if err == nil {
-			q.settleSentLocked(id, b, latency)
 			q.unlock()
 			return
 		}

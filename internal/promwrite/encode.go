@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/klauspost/compress/snappy"
@@ -120,7 +119,7 @@ func newSlots(tags map[string]string) []slot {
 	for k, v := range tags {
 		s = append(s, slot{kind: slotTag, name: k, value: v})
 	}
-	sort.Slice(s, func(i, j int) bool { return s[i].name < s[j].name })
+	slices.SortFunc(s, func(a, b slot) int { return cmp.Compare(a.name, b.name) })
 	return s
 }
 
@@ -216,18 +215,9 @@ func (e *encoder) collect(b *aggregate.Bucket) []sample {
 		}
 	}
 	slices.SortFunc(out, compareSamples)
-	if len(out) > 1 {
-		j := 1
-		for i := 1; i < len(out); i++ {
-			if compareSamples(out[i], out[j-1]) == 0 {
-				e.collisions++
-				continue
-			}
-			out[j] = out[i]
-			j++
-		}
-		out = out[:j]
-	}
+	n := len(out)
+	out = slices.CompactFunc(out, func(a, b sample) bool { return compareSamples(a, b) == 0 })
+	e.collisions += int64(n - len(out))
 	e.samples = out
 	return out
 }
