@@ -87,11 +87,11 @@ type statsdLine struct {
 // accepted and ignored.
 func parseStatsdLine(b []byte) (statsdLine, error) {
 	l := statsdLine{rate: 1}
-	colon := bytes.IndexByte(b, ':')
-	if colon < 0 {
+	name, rest, ok := bytes.Cut(b, []byte{':'})
+	if !ok {
 		return l, fmt.Errorf("%w: no ':' after the name", ErrStatsd)
 	}
-	l.name = b[:colon]
+	l.name = name
 	if len(l.name) == 0 {
 		return l, fmt.Errorf("%w: empty name", ErrStatsd)
 	}
@@ -103,18 +103,10 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 			return l, fmt.Errorf("%w: name has byte %q", ErrStatsd, c)
 		}
 	}
-	rest := b[colon+1:]
-	bar := bytes.IndexByte(rest, '|')
-	if bar < 0 {
+	if l.raw, rest, ok = bytes.Cut(rest, []byte{'|'}); !ok {
 		return l, fmt.Errorf("%w: no '|' before the type", ErrStatsd)
 	}
-	l.raw, rest = rest[:bar], rest[bar+1:]
-	typ := rest
-	if bar = bytes.IndexByte(rest, '|'); bar >= 0 {
-		typ, rest = rest[:bar], rest[bar+1:]
-	} else {
-		rest = nil
-	}
+	typ, rest, _ := bytes.Cut(rest, []byte{'|'})
 	for t, name := range statsdTypes[1:] {
 		if string(typ) == name {
 			l.typ = uint8(t + 1)
@@ -124,12 +116,8 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 		return l, fmt.Errorf("%w: unknown type %q", ErrStatsd, typ)
 	}
 	for len(rest) > 0 {
-		sec := rest
-		if bar = bytes.IndexByte(rest, '|'); bar >= 0 {
-			sec, rest = rest[:bar], rest[bar+1:]
-		} else {
-			rest = nil
-		}
+		var sec []byte
+		sec, rest, _ = bytes.Cut(rest, []byte{'|'})
 		switch {
 		case len(sec) > 1 && sec[0] == '@':
 			r, ok := parseNumber(sec[1:])
@@ -273,12 +261,8 @@ func (s *statsdBridge) handlePacket(p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(p) > 0 {
-		line := p
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
-			line, p = p[:i], p[i+1:]
-		} else {
-			p = nil
-		}
+		var line []byte
+		line, p, _ = bytes.Cut(p, []byte{'\n'})
 		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(line) == 0 {
 			continue
