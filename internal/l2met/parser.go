@@ -290,10 +290,7 @@ func (it *pairs) next() (key, val []byte, hasVal, ok bool) {
 		}
 		i = skipQuoted(b, i)
 	}
-	tok := b[i:]
-	if e := bytes.IndexByte(tok, ' '); e >= 0 {
-		tok = tok[:e]
-	}
+	tok, _, _ := bytes.Cut(b[i:], []byte{' '})
 	eq := bytes.IndexByte(tok, '=')
 	if eq < 0 {
 		it.i = i + len(tok)
@@ -348,7 +345,7 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 		var name []byte
 		switch key[0] {
 		case 'c':
-			if name, ok = cutPrefix(key, "count#"); !ok {
+			if name, ok = bytes.CutPrefix(key, []byte("count#")); !ok {
 				continue
 			}
 			kind = metric.Counter
@@ -356,7 +353,7 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 				val, hasVal = one, true
 			}
 		case 's':
-			if name, ok = cutPrefix(key, "sample#"); ok {
+			if name, ok = bytes.CutPrefix(key, []byte("sample#")); ok {
 				kind = metric.Sample
 			} else {
 				if string(key) == "source" && hasVal {
@@ -365,8 +362,8 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 				continue
 			}
 		case 'm':
-			if name, ok = cutPrefix(key, "measure#"); !ok {
-				if name, ok = cutPrefix(key, "measure."); !ok {
+			if name, ok = bytes.CutPrefix(key, []byte("measure#")); !ok {
+				if name, ok = bytes.CutPrefix(key, []byte("measure.")); !ok {
 					if string(key) == "measure" {
 						oldName = val
 					}
@@ -433,13 +430,6 @@ func mayBePlain(msg []byte) bool {
 		return false
 	}
 	return bytes.IndexByte(msg, '#') < 0 && !bytes.Contains(msg, []byte("measure"))
-}
-
-func cutPrefix(b []byte, prefix string) ([]byte, bool) {
-	if len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix {
-		return b[len(prefix):], true
-	}
-	return nil, false
 }
 
 // metric validates one metric pair and appends it. unit, when not nil,
@@ -571,7 +561,7 @@ func validUnit(u []byte) bool {
 // `heroku.2808254.web.1.d97d0ea7-cf3d-411b-b453-d2943a50b456`, to the dyno
 // name `web.1`. Other sources are returned unchanged.
 func dynoFromOldSource(b []byte) []byte {
-	r, ok := cutPrefix(b, "heroku.")
+	r, ok := bytes.CutPrefix(b, []byte("heroku."))
 	if !ok {
 		return b
 	}
@@ -688,11 +678,7 @@ func isErrorCode(b []byte) bool {
 // Logplex. Other lines are ignored.
 func (p *Parser) herokuError(dst []metric.Measurement, line Line) []metric.Measurement {
 	msg := line.Msg[len("Error "):]
-	sp := bytes.IndexByte(msg, ' ')
-	if sp < 0 {
-		sp = len(msg)
-	}
-	code := msg[:sp]
+	code, _, _ := bytes.Cut(msg, []byte{' '})
 	if !isErrorCode(code) {
 		return dst
 	}
@@ -701,11 +687,10 @@ func (p *Parser) herokuError(dst []metric.Measurement, line Line) []metric.Measu
 			return dst
 		}
 		// Error L10 (output buffer overflow): 500 messages dropped since …
-		i := bytes.Index(msg, []byte("): "))
-		if i < 0 {
+		_, rest, ok := bytes.Cut(msg, []byte("): "))
+		if !ok {
 			return dst
 		}
-		rest := msg[i+3:]
 		n, j := uint64(0), 0
 		for ; j < len(rest) && j < 18 && rest[j] >= '0' && rest[j] <= '9'; j++ {
 			n = n*10 + uint64(rest[j]-'0')
