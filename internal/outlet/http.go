@@ -2,6 +2,7 @@ package outlet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,9 +92,7 @@ func NewHTTPSender(cfg HTTPConfig) *HTTPSender {
 	if err != nil {
 		u = &url.URL{}
 	}
-	if cfg.Unit == "" {
-		cfg.Unit = "measurements"
-	}
+	cfg.Unit = cmp.Or(cfg.Unit, "measurements")
 	if cfg.Retryable == nil {
 		cfg.Retryable = func(code int) bool { return code == http.StatusTooManyRequests || code >= 500 }
 	}
