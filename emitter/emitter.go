@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,9 +79,7 @@ func New(cfg Config) (*Emitter, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Writer == nil {
-		cfg.Writer = os.Stdout
-	}
+	cfg.Writer = cmp.Or[io.Writer](cfg.Writer, os.Stdout)
 	e := &Emitter{
 		cfg:   cfg,
 		log:   cfg.Logger,

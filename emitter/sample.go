@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -211,9 +212,7 @@ func NewHistogram() metrics.Histogram { return metrics.NewHistogram(NewSample())
 // registers a new per-interval one (see NewHistogram). A nil r means
 // metrics.DefaultRegistry, like go-metrics.
 func GetOrRegisterHistogram(name string, r metrics.Registry) metrics.Histogram {
-	if r == nil {
-		r = metrics.DefaultRegistry
-	}
+	r = cmp.Or(r, metrics.DefaultRegistry)
 	return r.GetOrRegister(name, NewHistogram).(metrics.Histogram)
 }
 
@@ -255,9 +254,7 @@ func NewTimer() *Timer {
 // GetOrRegisterTimer returns the Timer registered under name in r, or
 // registers a new per-interval Timer. A nil r means metrics.DefaultRegistry.
 func GetOrRegisterTimer(name string, r metrics.Registry) metrics.Timer {
-	if r == nil {
-		r = metrics.DefaultRegistry
-	}
+	r = cmp.Or(r, metrics.DefaultRegistry)
 	return r.GetOrRegister(name, func() metrics.Timer { return NewTimer() }).(metrics.Timer)
 }
 

@@ -649,10 +649,7 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 			dst = append(dst, metric.Measurement{Name: p.strPrefixed("router.error.", val), Time: line.Time, Kind: metric.Counter, Value: 1})
 		}
 	}
-	src := p.source(r, "dyno", dyno)
-	if src == "" {
-		src = RouterSource
-	}
+	src := cmp.Or(p.source(r, "dyno", dyno), RouterSource)
 	for i := start; i < len(dst); i++ {
 		dst[i].Source = src
 	}
