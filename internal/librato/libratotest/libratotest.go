@@ -204,50 +204,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	var api string
-	switch r.URL.Path {
-	case "/v1/metrics":
-		api = "metrics"
-	case "/v1/measurements":
-		api = "measurements"
-	default:
-		s.reject(w, http.StatusNotFound, "request", "", "not found: "+r.URL.Path)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		s.reject(w, http.StatusMethodNotAllowed, "request", "", "method not allowed: "+r.Method)
-		return
-	}
+	api := strings.TrimPrefix(r.URL.Path, "/v1/")
 	u, p, ok := r.BasicAuth()
-	authOK := ok && u == user && p == token && token != ""
-	if !authOK && api == "measurements" && s.opts.AppOptics {
-		authOK = ok && u == token && p == "" && token != ""
+	authOK := ok && token != "" && (u == user && p == token || api == "measurements" && s.opts.AppOptics && u == token && p == "")
+	ct := r.Header.Get("Content-Type")
+	for _, c := range []struct {
+		bad           bool
+		status        int
+		header, value string // set on the answer
+		msg           string
+	}{
+		{r.URL.Path != "/v1/metrics" && r.URL.Path != "/v1/measurements", http.StatusNotFound, "", "", "not found: " + r.URL.Path},
+		{r.Method != http.MethodPost, http.StatusMethodNotAllowed, "Allow", http.MethodPost, "method not allowed: " + r.Method},
+		{!authOK, http.StatusUnauthorized, "WWW-Authenticate", `Basic realm="Librato API"`, "Authorization Required"},
+		{ct != "application/json" && !strings.HasPrefix(ct, "application/json;"), http.StatusUnsupportedMediaType, "", "",
+			fmt.Sprintf("Content-Type must be application/json, got %q", ct)},
+		{readErr != nil, http.StatusBadRequest, "", "", fmt.Sprint("reading body: ", readErr)},
+		{len(body) > maxBody, http.StatusRequestEntityTooLarge, "", "", "body too large"},
+	} {
+		if c.bad {
+			if c.header != "" {
+				w.Header().Set(c.header, c.value)
+			}
+			s.reject(w, c.status, "request", "", c.msg)
+			return
+		}
 	}
-	if !authOK {
-		w.Header().Set("WWW-Authenticate", `Basic realm="Librato API"`)
-		s.reject(w, http.StatusUnauthorized, "request", "", "Authorization Required")
-		return
+	validate, status := s.validateMetrics, http.StatusOK
+	if api == "measurements" {
+		validate, status = s.validateMeasurements, http.StatusAccepted
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		s.reject(w, http.StatusUnsupportedMediaType, "request", "", "Content-Type must be application/json, got "+fmt.Sprintf("%q", ct))
-		return
-	}
-	if readErr != nil {
-		s.reject(w, http.StatusBadRequest, "request", "", "reading body: "+readErr.Error())
-		return
-	}
-	if len(body) > maxBody {
-		s.reject(w, http.StatusRequestEntityTooLarge, "request", "", "body too large")
-		return
-	}
-	var ms []Measurement
-	var verr *validationError
-	if api == "metrics" {
-		ms, verr = s.validateMetrics(body)
-	} else {
-		ms, verr = s.validateMeasurements(body)
-	}
+	ms, verr := validate(body)
 	if verr != nil {
 		s.reject(w, http.StatusBadRequest, verr.kind, verr.param, verr.msg)
 		return
@@ -259,11 +246,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.accepted = append(s.accepted, ms...)
 	s.counts.Accepted++
 	s.mu.Unlock()
-	if api == "measurements" {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 }
 
 func (s *Server) count(f func(*Counts)) {
