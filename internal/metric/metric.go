@@ -25,15 +25,10 @@ const (
 
 // String returns the l2met prefix of the kind: "count", "sample" or "measure".
 func (k Kind) String() string {
-	switch k {
-	case Counter:
-		return "count"
-	case Sample:
-		return "sample"
-	case Measure:
-		return "measure"
+	if k < Counter || k > Measure {
+		return "unknown"
 	}
-	return "unknown"
+	return [...]string{Counter: "count", Sample: "sample", Measure: "measure"}[k]
 }
 
 // Measurement is one value parsed from a log line: the hand-over from parsing to
