@@ -3,6 +3,8 @@ package emitter
 import (
 	"math"
 	"strconv"
+
+	"github.com/dynometrics/dynometrics/internal/decimal"
 )
 
 // nameByte reports the bytes Librato accepts in names and sources.
@@ -66,15 +68,6 @@ func pairKey(kind string, full []byte, suffix string) string {
 // (10.799999999999999 prints as 10.8).
 const SignificantDigits = 12
 
-// pow10s holds the exact powers of ten of float64, 1e0 to 1e22.
-var pow10s = func() (p [23]float64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
 // AppendValue appends v to b as the emitter prints values: without exponent,
 // an integer as one, anything else rounded to SignificantDigits significant
 // digits (so 909.5000000000001 prints as 909.5). The worker's local outlet
@@ -93,8 +86,8 @@ func appendFloat(b []byte, v float64) []byte {
 		// exact integer divided by an exact power of ten is correctly rounded,
 		// so the result prints as the shortest decimal.
 		k := SignificantDigits - 1 - int(math.Floor(math.Log10(a)))
-		if k > 0 && k < len(pow10s) {
-			v = math.Round(v*pow10s[k]) / pow10s[k]
+		if k > 0 && k < len(decimal.Pow10) {
+			v = math.Round(v*decimal.Pow10[k]) / decimal.Pow10[k]
 		}
 	}
 	return strconv.AppendFloat(b, v, 'f', -1, 64)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/dynometrics/dynometrics/internal/decimal"
 )
 
 // Bounds of the statsd bridge.
@@ -157,61 +159,14 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 	return l, nil
 }
 
-// parseNumber parses a finite decimal number. The common statsd shapes
-// ("12", "-3", "0.25": at most 15 digits, no exponent) take a hand-written
-// exact path: an integer mantissa below 2^53 divided by an exact power of ten
-// is correctly rounded (Clinger's fast path), so it equals strconv.ParseFloat
-// (TestParseNumberMatchesParseFloat, FuzzParseStatsd). It is about 9 times
-// faster than strconv.ParseFloat(string(b), 64) (BenchmarkParseNumber: 8 ns
-// against 75 ns), which is the fallback for everything else.
+// parseNumber parses a finite decimal number, the whole of b, as
+// strconv.ParseFloat would but refusing its hexadecimal, "_", Inf and NaN
+// forms (TestParseNumberMatchesParseFloat, FuzzParseStatsd): see
+// decimal.Prefix, about 9 times faster than strconv.ParseFloat on the common
+// statsd shapes ("12", "-3", "0.25").
 func parseNumber(b []byte) (float64, bool) {
-	i, neg := 0, false
-	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
-		neg = b[0] == '-'
-		i = 1
-	}
-	var mant uint64
-	digits, frac, dot := 0, 0, false
-	for ; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c >= '0' && c <= '9':
-			mant = mant*10 + uint64(c-'0')
-			digits++
-			if dot {
-				frac++
-			}
-		case c == '.' && !dot:
-			dot = true
-		default:
-			return parseNumberSlow(b)
-		}
-	}
-	if digits == 0 {
-		return 0, false
-	}
-	if digits > 15 {
-		return parseNumberSlow(b)
-	}
-	v := float64(mant) / pow10s[frac]
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
-func parseNumberSlow(b []byte) (float64, bool) {
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, false
-	}
-	// Reject forms ParseFloat accepts that statsd does not (hex, "_").
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
-			return 0, false
-		}
-	}
-	return v, true
+	v, n, ok := decimal.Prefix(b)
+	return v, ok && n == len(b)
 }
 
 // bridged is the bridge's cached view of one registry metric.

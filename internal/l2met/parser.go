@@ -5,12 +5,12 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/bits"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/decimal"
 	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
@@ -480,72 +480,21 @@ func (p *Parser) unit(u []byte) string {
 
 var commonUnits = [...]string{"", "ms", "MB", "kB", "bytes", "pages", "%", "s"}
 
-// pow10 holds the powers of ten that are exact float64 values.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
 // parseValue splits `21.22MB` into 21.22 and "MB". The number is
 // [+-]digits[.digits][(e|E)[+-]digits] (digits on at least one side of the
-// point); the unit is the rest and must be letters or '%'. NaN, Inf,
-// overflowing and malformed values are rejected with a reason.
+// point, see decimal.Prefix); the unit is the rest and must be letters or
+// '%'. NaN, Inf, overflowing and malformed values are rejected with a reason.
 func parseValue(b []byte) (float64, []byte, string) {
-	i := 0
-	neg := false
-	if i < len(b) && (b[i] == '+' || b[i] == '-') {
-		neg = b[i] == '-'
-		i++
-	}
-	var mant uint64
-	nd, frac := 0, 0
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		mant = mant*10 + uint64(b[i]-'0')
-		nd++
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			mant = mant*10 + uint64(b[i]-'0')
-			nd++
-			frac++
-		}
-	}
-	if nd == 0 {
+	v, n, ok := decimal.Prefix(b)
+	switch {
+	case n == 0:
 		return 0, nil, "is not a number"
-	}
-	exp := false
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		j := i + 1
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		k := j
-		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
-			k++
-		}
-		if k > j {
-			i, exp = k, true
-		}
-	}
-	num, unit := b[:i], b[i:]
-	if !validUnit(unit) {
+	case !validUnit(b[n:]):
 		return 0, nil, "has a unit that is not letters or %"
-	}
-	// Fast path (Clinger): an integer mantissa below 2^53 divided by an exact
-	// power of ten is correctly rounded, and ParseFloat costs 3-4 times more.
-	if !exp && nd <= 15 {
-		v := float64(mant)
-		if frac > 0 {
-			v /= pow10[frac]
-		}
-		if neg {
-			v = -v
-		}
-		return v, unit, ""
-	}
-	v, err := strconv.ParseFloat(string(num), 64) // does not allocate up to 32 bytes
-	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+	case !ok:
 		return 0, nil, "is out of range"
 	}
-	return v, unit, ""
+	return v, b[n:], ""
 }
 
 func validUnit(u []byte) bool {
