@@ -18,7 +18,7 @@ var Pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // The value equals strconv.ParseFloat's. The common shapes (at most 15
 // digits, no exponent) take an exact fast path (Clinger's: an integer
 // mantissa below 2^53 divided by an exact power of ten is correctly
-// rounded), 3 to 9 times faster than strconv.ParseFloat, which is the
+// rounded), several times faster than strconv.ParseFloat, which is the
 // fallback (it does not allocate up to 32 bytes).
 func Prefix(b []byte) (v float64, n int, ok bool) {
 	i, neg := 0, false
