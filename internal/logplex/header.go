@@ -213,33 +213,27 @@ func nilValue(f []byte) []byte {
 // space after it. If b does not start with a well-formed one, b is returned
 // unchanged.
 func skipStructuredData(b []byte) []byte {
-	if len(b) > 0 && b[0] == '-' {
-		if len(b) == 1 {
-			return b[1:]
-		}
-		if b[1] == ' ' {
-			return b[2:]
-		}
-		return b
-	}
 	i := 0
-	for i < len(b) && b[i] == '[' {
-		n := sdElement(b[i:])
-		if n == 0 {
-			return b
+	if len(b) > 0 && b[0] == '-' {
+		i = 1
+	} else {
+		for i < len(b) && b[i] == '[' {
+			n := sdElement(b[i:])
+			if n == 0 {
+				return b
+			}
+			i += n
 		}
-		i += n
 	}
-	if i == 0 {
+	switch {
+	case i == 0:
 		return b
-	}
-	if i == len(b) {
+	case i == len(b):
 		return b[i:]
+	case b[i] == ' ':
+		return b[i+1:]
 	}
-	if b[i] != ' ' {
-		return b
-	}
-	return b[i+1:]
+	return b
 }
 
 // sdElement returns the length of the SD-ELEMENT `[id k="v" …]` at the start of
@@ -265,21 +259,15 @@ func sdElement(b []byte) int {
 			if !name() || i+1 >= len(b) || b[i] != '=' || b[i+1] != '"' {
 				return 0
 			}
-			i += 2
-			for {
-				if i >= len(b) {
-					return 0
-				}
+			for i += 2; i < len(b) && b[i] != '"'; i++ {
 				if b[i] == '\\' {
-					i += 2
-					continue
+					i++ // the escaped byte
 				}
-				if b[i] == '"' {
-					i++
-					break
-				}
-				i++
 			}
+			if i >= len(b) {
+				return 0
+			}
+			i++ // the closing quote
 		default:
 			return 0
 		}
