@@ -111,24 +111,25 @@ func (s *Server) SetCredentials(user, token string) {
 func (s *Server) Inject(n int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, f)
-	}
+	s.faults = append(s.faults, slices.Repeat([]Fault{f}, max(n, 0))...)
 }
 
 // Measurements returns a copy of every accepted measurement, in arrival order.
 func (s *Server) Measurements() []Measurement {
+	return locked(s, func() []Measurement { return slices.Clone(s.accepted) })
+}
+
+// locked returns f() computed with s.mu held.
+func locked[T any](s *Server, f func() T) T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.accepted)
+	return f()
 }
 
 // Find returns the first accepted measurement with the name and source (or,
 // on the measurements API, dyno tag).
 func (s *Server) Find(name, source string) (Measurement, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range s.accepted {
+	for _, m := range s.Measurements() {
 		src := m.Source
 		if m.API == "measurements" {
 			src = m.Tags["dyno"]
@@ -141,18 +142,10 @@ func (s *Server) Find(name, source string) (Measurement, bool) {
 }
 
 // Counts returns the request counters.
-func (s *Server) Counts() Counts {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts
-}
+func (s *Server) Counts() Counts { return locked(s, func() Counts { return s.counts }) }
 
 // Errors returns the bodies of the validation errors answered so far.
-func (s *Server) Errors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.errs)
-}
+func (s *Server) Errors() []string { return locked(s, func() []string { return slices.Clone(s.errs) }) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
