@@ -211,14 +211,10 @@ func (p *Parser) reject(r *rejects, counter *atomic.Uint64, key, val []byte, wha
 		counter.Add(1)
 	}
 	if r.n == 0 {
-		if len(key) > maxQuoted {
-			key = key[:maxQuoted]
-		}
+		key = key[:min(len(key), maxQuoted)]
 		r.reason = string(key) + ": " + what
 		if val != nil {
-			if len(val) > maxQuoted {
-				val = val[:maxQuoted]
-			}
+			val = val[:min(len(val), maxQuoted)]
 			r.reason = string(key) + ": value " + strconv.Quote(string(val)) + " " + what
 		}
 	}

@@ -202,10 +202,7 @@ func (s *HTTPSender) Send(ctx context.Context, b *Batch) error {
 		return nil
 	}
 	msg := s.cfg.Message(resp.Header.Get("Content-Type"), body)
-	if len(msg) > MaxErrorBody {
-		msg = msg[:MaxErrorBody]
-	}
-	msg = s.redact.String(strings.ToValidUTF8(msg, "?"))
+	msg = s.redact.String(strings.ToValidUTF8(msg[:min(len(msg), MaxErrorBody)], "?"))
 	err = fmt.Errorf("%s: HTTP %s: %q", prefix, resp.Status, msg)
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:

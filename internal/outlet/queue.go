@@ -195,27 +195,22 @@ func positive[T int | time.Duration](v *T, def T) {
 func (q *Queue) Push(b Batch) {
 	q.mu.Lock()
 	defer q.unlock()
-	if q.closed {
-		q.dropLocked(&b, reasonShutdown, nil)
-		return
-	}
-	if q.expiredLocked(&b) {
-		q.dropLocked(&b, reasonExpired, nil)
-		return
-	}
-	if q.ring.len() == len(q.ring.buf) && q.cfg.Wait > 0 && !q.stalled {
+	if !q.closed && !q.expiredLocked(&b) && q.ring.len() == len(q.ring.buf) && q.cfg.Wait > 0 && !q.stalled {
 		q.waitRoomLocked()
-		if q.closed {
-			q.dropLocked(&b, reasonShutdown, nil)
-			return
+	}
+	switch {
+	case q.closed:
+		q.dropLocked(&b, reasonShutdown, nil)
+	case q.expiredLocked(&b): // also when it aged while waiting for room
+		q.dropLocked(&b, reasonExpired, nil)
+	default:
+		if q.ring.len() == len(q.ring.buf) {
+			old := q.ring.pop()
+			q.dropLocked(&old, reasonFull, nil)
 		}
+		q.ring.push(b)
+		q.cond.Signal()
 	}
-	if q.ring.len() == len(q.ring.buf) {
-		old := q.ring.pop()
-		q.dropLocked(&old, reasonFull, nil)
-	}
-	q.ring.push(b)
-	q.cond.Signal()
 }
 
 // waitRoomLocked waits, with q.mu held, until the ring has room, the queue
