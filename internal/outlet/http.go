@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -127,10 +128,8 @@ func NewHTTPSender(cfg HTTPConfig) *HTTPSender {
 			long(v)
 		}
 	}
-	if cfg.User != "" || cfg.Password != "" {
-		req := http.Request{Header: http.Header{}}
-		req.SetBasicAuth(cfg.User, cfg.Password)
-		h.Set("Authorization", req.Header.Get("Authorization"))
+	if cfg.User != "" || cfg.Password != "" { // what http.Request.SetBasicAuth sets
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)))
 	}
 	return &HTTPSender{
 		cfg: cfg, client: &client, display: redact.URL(u), header: h,
