@@ -175,13 +175,8 @@ func (c Config) rules() (map[string]string, error) {
 	if c.URL == "" {
 		return nil, envcfg.Bad("REMOTE_WRITE_URL", "empty")
 	}
-	if err := envcfg.URL("REMOTE_WRITE_URL", c.URL, false); err != nil {
-		return nil, err
-	}
-	if err := envcfg.NoneOf("REMOTE_WRITE_USER", c.User, ":"); err != nil {
-		return nil, err
-	}
-	if err := envcfg.Together("REMOTE_WRITE_USER", c.User, "REMOTE_WRITE_PASSWORD", c.Password, "for Basic auth"); err != nil {
+	if err := cmp.Or(envcfg.URL("REMOTE_WRITE_URL", c.URL, false), envcfg.NoneOf("REMOTE_WRITE_USER", c.User, ":"), // the first refusal
+		envcfg.Together("REMOTE_WRITE_USER", c.User, "REMOTE_WRITE_PASSWORD", c.Password, "for Basic auth")); err != nil {
 		return nil, err
 	}
 	if c.User != "" && c.BearerToken != "" {
