@@ -349,14 +349,13 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 				val, hasVal = one, true
 			}
 		case 's':
-			if name, ok = bytes.CutPrefix(key, []byte("sample#")); ok {
-				kind = metric.Sample
-			} else {
+			if name, ok = bytes.CutPrefix(key, []byte("sample#")); !ok {
 				if string(key) == "source" && hasVal {
 					source = val
 				}
 				continue
 			}
+			kind = metric.Sample
 		case 'm':
 			if name, ok = bytes.CutPrefix(key, []byte("measure#")); !ok {
 				if name, ok = bytes.CutPrefix(key, []byte("measure.")); !ok {
@@ -367,17 +366,13 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 				}
 			}
 			kind = metric.Measure
-		case 'v':
-			if string(key) == "val" {
+		default:
+			switch string(key) {
+			case "val":
 				oldVal, hasOldVal = val, hasVal
-			}
-			continue
-		case 'u':
-			if string(key) == "units" {
+			case "units":
 				oldUnits = val
 			}
-			continue
-		default:
 			continue
 		}
 		// Fast path for a valid pair; metric re-checks in order and says why
