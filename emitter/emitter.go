@@ -157,14 +157,10 @@ func (e *Emitter) Run(ctx context.Context) error {
 	if !e.runOnce.CompareAndSwap(false, true) {
 		return errors.New("emitter: Run called twice")
 	}
-	var done chan struct{}
+	var serving sync.WaitGroup
 	stopServe := make(chan struct{})
 	if e.conn != nil {
-		done = make(chan struct{})
-		go func() {
-			defer close(done)
-			e.statsd.serve(e.conn, stopServe, e.log)
-		}()
+		serving.Go(func() { e.statsd.serve(e.conn, stopServe, e.log) })
 	}
 	ticks, stop := e.cfg.NewTicker(e.cfg.Interval)
 	defer stop()
@@ -172,9 +168,9 @@ func (e *Emitter) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			var closeErr error
-			if done != nil {
-				close(stopServe)
-				<-done
+			close(stopServe)
+			serving.Wait()
+			if e.conn != nil {
 				if err := e.conn.Close(); err != nil {
 					closeErr = fmt.Errorf("emitter: closing statsd listener: %w", err)
 				}

@@ -170,11 +170,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.work(i)
-		}()
+		wg.Go(func() { q.work(i) })
 	}
 	go func() {
 		wg.Wait()
