@@ -20,6 +20,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -152,20 +153,7 @@ func appendText(dst []byte, s string) []byte {
 // quote reports whether s must be quoted: it holds a space, '=', '"', '\\',
 // a control character, a non-printable rune or invalid UTF-8.
 func quote(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c <= ' ' || c == 0x7f || c == '=' || c == '"' || c == '\\' {
-				return true
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || !strconv.IsPrint(r) {
-			return true
-		}
-		i += size
-	}
-	return false
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r == '=' || r == '"' || r == '\\' || !strconv.IsPrint(r) // IsPrint: not DEL either
+	})
 }
