@@ -251,19 +251,11 @@ func escapeAt(s string, i int) (int, []byte, bool) {
 		}
 		return n, utf8.AppendRune(nil, r), true
 	case len(rest) >= 4 && rest[0] == '\\' && (rest[1] == 'x' || rest[1] == 'X'):
-		v, err := strconv.ParseUint(rest[2:4], 16, 8)
-		if err != nil {
-			return 0, nil, false
-		}
-		return 4, []byte{byte(v)}, true
+		return hexByte(rest, 4)
 	case len(rest) >= 2 && rest[0] == '\\' && rest[1] < utf8.RuneSelf && !isAlnum(rest[1]):
 		return 2, []byte{rest[1]}, true
 	case len(rest) >= 3 && rest[0] == '%':
-		v, err := strconv.ParseUint(rest[1:3], 16, 8)
-		if err != nil {
-			return 0, nil, false
-		}
-		return 3, []byte{byte(v)}, true
+		return hexByte(rest, 3)
 	case len(rest) >= 4 && rest[0] == '&' && rest[1] != '#':
 		for name, c := range htmlNamed {
 			if len(rest) >= len(name) && strings.EqualFold(rest[:len(name)], name) {
@@ -287,6 +279,12 @@ func escapeAt(s string, i int) (int, []byte, bool) {
 		return end + 1, utf8.AppendRune(nil, rune(v)), true
 	}
 	return 0, nil, false
+}
+
+// hexByte decodes the escape s[:n] that ends in two hexadecimal digits.
+func hexByte(s string, n int) (int, []byte, bool) {
+	v, err := strconv.ParseUint(s[n-2:n], 16, 8)
+	return n, []byte{byte(v)}, err == nil
 }
 
 // htmlNamed are the named references html.EscapeString and template
