@@ -422,10 +422,6 @@ func (q *Queue) settledLocked(b *Batch, err error) {
 
 // unlock releases q.mu and then runs the Done callbacks settled under it.
 func (q *Queue) unlock() {
-	if len(q.pendingDone) == 0 {
-		q.mu.Unlock()
-		return
-	}
 	calls := q.pendingDone
 	q.pendingDone = nil
 	q.mu.Unlock()
