@@ -52,22 +52,19 @@ type QueueConfig struct {
 	// MaxRetryAfter caps the delay a RetryAfterError asks for (default 5m).
 	MaxRetryAfter time.Duration
 	// Wait, when positive, is backpressure instead of a drop: Push on a
-	// full queue waits for a batch to start sending, up to Wait, and only
-	// then drops the oldest. Once a wait ran out, pushes drop at once again
-	// until a batch starts (a receiver that is down does not stall every
-	// push for Wait). For producers that keep what a drop loses elsewhere
-	// and would rather go at the receiver's pace (the shared state: a
-	// bucket a drop loses stays in Redis and is resent whole). Default 0:
-	// drop the oldest at once.
+	// full queue waits up to Wait for a batch to start sending before it
+	// drops the oldest; once a wait ran out, pushes drop at once until a
+	// batch starts, so a receiver that is down does not stall every push.
+	// For producers that keep what a drop loses elsewhere (the shared
+	// state resends a bucket from Redis). Default 0: drop at once.
 	Wait   time.Duration
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // clock for the age bound and log intervals; default time.Now
 
-	// Backoff, when set, replaces the default retry delay: it gets the number
-	// of consecutive failures of one batch (1 for the first) and returns how
-	// long to wait before the next attempt. Tests use it to remove jitter. The
-	// default is "equal jitter": d = min(MaxBackoff, MinBackoff·2^(attempt-1)),
-	// then a uniformly random delay in [d/2, d].
+	// Backoff, when set, replaces the default retry delay,
+	// backoff.EqualJitter(MinBackoff, MaxBackoff, attempt), where attempt
+	// counts the batch's consecutive failures from 1. Tests use it to remove
+	// jitter.
 	Backoff func(attempt int) time.Duration
 }
 
