@@ -100,33 +100,28 @@ func NewHTTPSender(cfg HTTPConfig) *HTTPSender {
 	if cfg.Message == nil {
 		cfg.Message = func(_ string, body []byte) string { return strings.TrimSpace(string(body)) }
 	}
-	client := http.Client{}
-	if cfg.Client != nil {
-		client = *cfg.Client
-	}
+	client := *cmp.Or(cfg.Client, &http.Client{})
 	client.CheckRedirect = SameOrigin
 	h := cfg.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	secrets := append([]string{}, cfg.Secrets...)
-	long := func(v string) {
-		if len(v) >= minSecret {
-			secrets = append(secrets, v)
+	long := func(vs ...string) {
+		for _, v := range vs {
+			if len(v) >= minSecret {
+				secrets = append(secrets, v)
+			}
 		}
 	}
 	for name, v := range cfg.Credentials {
 		h.Set(name, v)
-		long(v)
-		if _, tok, ok := strings.Cut(v, " "); ok {
-			long(tok)
-		}
+		_, tok, _ := strings.Cut(v, " ")
+		long(v, tok)
 	}
 	long(u.RawQuery)
 	for _, vs := range u.Query() {
-		for _, v := range vs {
-			long(v)
-		}
+		long(vs...)
 	}
 	if cfg.User != "" || cfg.Password != "" { // what http.Request.SetBasicAuth sets
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)))
