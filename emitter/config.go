@@ -150,15 +150,8 @@ func FromEnv() (Config, error) {
 // workerResolution returns the worker's METRICS_RESOLUTION when it is set
 // and valid (the worker reports invalid values itself).
 func workerResolution() (time.Duration, bool) {
-	v, ok := os.LookupEnv("METRICS_RESOLUTION")
-	if !ok || v == "" {
-		return 0, false
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < time.Second {
-		return 0, false
-	}
-	return d, true
+	d, err := time.ParseDuration(os.Getenv("METRICS_RESOLUTION"))
+	return d, err == nil && d >= time.Second
 }
 
 // PrintEnvUsage writes the variables FromEnv reads to w, one a line: name,

@@ -25,7 +25,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dynometrics/dynometrics/internal/redact"
 	"github.com/kelseyhightower/envconfig"
@@ -173,11 +172,7 @@ func find(name string, specs ...any) (Var, bool) {
 func value(v Var) string {
 	s, ok := os.LookupEnv(v.Name)
 	if !ok && v.value.IsValid() {
-		if d, isDur := v.value.Interface().(time.Duration); isDur {
-			s = d.String()
-		} else {
-			s = fmt.Sprint(v.value.Interface())
-		}
+		s = fmt.Sprint(v.value.Interface()) // a time.Duration as its String
 	}
 	if strings.Contains(s, "://") {
 		u, err := url.Parse(s)
