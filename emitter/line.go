@@ -9,14 +9,9 @@ import (
 
 // nameByte reports the bytes Librato accepts in names and sources.
 var nameByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
+	for _, c := range "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:_-" {
 		t[c] = true
 	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	t['.'], t[':'], t['_'], t['-'] = true, true, true, true
 	return t
 }()
 
@@ -54,13 +49,7 @@ func pairKey(kind string, full []byte, suffix string) string {
 	if n+len(suffix) > MaxNameLen {
 		n = MaxNameLen - len(suffix)
 	}
-	b := make([]byte, 0, len(kind)+1+n+len(suffix)+1)
-	b = append(b, kind...)
-	b = append(b, '#')
-	b = append(b, full[:n]...)
-	b = append(b, suffix...)
-	b = append(b, '=')
-	return string(b)
+	return kind + "#" + string(full[:n]) + suffix + "="
 }
 
 // SignificantDigits is the precision of printed non-integer values: enough
