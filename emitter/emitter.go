@@ -80,24 +80,22 @@ func New(cfg Config) (*Emitter, error) {
 		return nil, err
 	}
 	cfg.Writer = cmp.Or[io.Writer](cfg.Writer, os.Stdout)
+	header := Header
+	if cfg.Source != "" {
+		header += " source=" + cfg.Source
+	}
 	e := &Emitter{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		index: make(map[string]*entry),
-		lines: lines{max: cfg.MaxLineBytes},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		index:   make(map[string]*entry),
+		lines:   lines{max: cfg.MaxLineBytes, header: []byte(header)},
+		changed: true,
+		statsd:  newStatsdBridge(cfg.Registry),
 	}
 	e.visitF = e.visit
-	h := []byte(Header)
-	if cfg.Source != "" {
-		h = append(h, " source="...)
-		h = append(h, cfg.Source...)
-	}
-	e.lines.header = h
-	e.changed = true
 	if cfg.Runtime {
 		e.rt = newRuntimeStats(cfg.Prefix)
 	}
-	e.statsd = newStatsdBridge(cfg.Registry)
 	if cfg.StatsdAddr != "" {
 		conn, err := net.ListenPacket("udp", cfg.StatsdAddr)
 		if err != nil {
