@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -149,15 +150,8 @@ func FromEnv() (Config, error) {
 // workerResolution returns the worker's METRICS_RESOLUTION when it is set
 // and valid (the worker reports invalid values itself).
 func workerResolution() (time.Duration, bool) {
-	v, ok := os.LookupEnv("METRICS_RESOLUTION")
-	if !ok || v == "" {
-		return 0, false
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < time.Second {
-		return 0, false
-	}
-	return d, true
+	d, err := time.ParseDuration(os.Getenv("METRICS_RESOLUTION"))
+	return d, err == nil && d >= time.Second
 }
 
 // PrintEnvUsage writes the variables FromEnv reads to w, one a line: name,
@@ -174,9 +168,7 @@ func (c *Config) validate() error {
 	if c.Registry == nil {
 		return fmt.Errorf("%w: Registry is nil", ErrConfig)
 	}
-	if c.Interval == 0 {
-		c.Interval = DefaultInterval
-	}
+	c.Interval = cmp.Or(c.Interval, DefaultInterval)
 	if err := checkInterval(c.Interval); err != nil {
 		return fmt.Errorf("%w: Interval: %v", ErrConfig, err)
 	}
@@ -186,18 +178,14 @@ func (c *Config) validate() error {
 	if err := checkSource(c.Source); err != nil {
 		return fmt.Errorf("%w: Source: %v", ErrConfig, err)
 	}
-	if c.MaxLineBytes == 0 {
-		c.MaxLineBytes = DefaultMaxLineBytes
-	}
+	c.MaxLineBytes = cmp.Or(c.MaxLineBytes, DefaultMaxLineBytes)
 	if c.MaxLineBytes < MinMaxLineBytes || c.MaxLineBytes > MaxMaxLineBytes {
 		return fmt.Errorf("%w: MaxLineBytes %d is outside [%d, %d]", ErrConfig, c.MaxLineBytes, MinMaxLineBytes, MaxMaxLineBytes)
 	}
 	if c.NewTicker == nil {
 		c.NewTicker = AlignedTicker
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,27 +79,23 @@ func New(cfg Config) (*Emitter, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Writer == nil {
-		cfg.Writer = os.Stdout
+	cfg.Writer = cmp.Or[io.Writer](cfg.Writer, os.Stdout)
+	header := Header
+	if cfg.Source != "" {
+		header += " source=" + cfg.Source
 	}
 	e := &Emitter{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		index: make(map[string]*entry),
-		lines: lines{max: cfg.MaxLineBytes},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		index:   make(map[string]*entry),
+		lines:   lines{max: cfg.MaxLineBytes, header: []byte(header)},
+		changed: true,
+		statsd:  newStatsdBridge(cfg.Registry),
 	}
 	e.visitF = e.visit
-	h := []byte(Header)
-	if cfg.Source != "" {
-		h = append(h, " source="...)
-		h = append(h, cfg.Source...)
-	}
-	e.lines.header = h
-	e.changed = true
 	if cfg.Runtime {
 		e.rt = newRuntimeStats(cfg.Prefix)
 	}
-	e.statsd = newStatsdBridge(cfg.Registry)
 	if cfg.StatsdAddr != "" {
 		conn, err := net.ListenPacket("udp", cfg.StatsdAddr)
 		if err != nil {
@@ -158,14 +155,10 @@ func (e *Emitter) Run(ctx context.Context) error {
 	if !e.runOnce.CompareAndSwap(false, true) {
 		return errors.New("emitter: Run called twice")
 	}
-	var done chan struct{}
+	var serving sync.WaitGroup
 	stopServe := make(chan struct{})
 	if e.conn != nil {
-		done = make(chan struct{})
-		go func() {
-			defer close(done)
-			e.statsd.serve(e.conn, stopServe, e.log)
-		}()
+		serving.Go(func() { e.statsd.serve(e.conn, stopServe, e.log) })
 	}
 	ticks, stop := e.cfg.NewTicker(e.cfg.Interval)
 	defer stop()
@@ -173,9 +166,9 @@ func (e *Emitter) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			var closeErr error
-			if done != nil {
-				close(stopServe)
-				<-done
+			close(stopServe)
+			serving.Wait()
+			if e.conn != nil {
 				if err := e.conn.Close(); err != nil {
 					closeErr = fmt.Errorf("emitter: closing statsd listener: %w", err)
 				}
@@ -300,7 +293,7 @@ func (e *Emitter) newEntry(name string, m any) *entry {
 	en := &entry{name: name, metric: m}
 	switch v := m.(type) {
 	case *Timer:
-		en.kind, en.sample = kindSample, v.sample
+		en.kind, en.sample = kindSample, v.intervalSample
 	case *Set:
 		en.kind = kindSet
 	case metrics.Counter:
@@ -404,13 +397,9 @@ func (e *Emitter) addFloat(key string, v float64, unit string) {
 func (e *Emitter) emit(en *entry) {
 	switch en.kind {
 	case kindCounter:
-		v := en.metric.(metrics.Counter).Count()
-		e.addInt(en.keys[0], v-en.last)
-		en.last = v
+		e.addDelta(en, en.metric.(metrics.Counter).Count())
 	case kindMeter:
-		v := en.metric.(metrics.Meter).Count()
-		e.addInt(en.keys[0], v-en.last)
-		en.last = v
+		e.addDelta(en, en.metric.(metrics.Meter).Count())
 	case kindGauge:
 		e.addInt(en.keys[0], en.metric.(metrics.Gauge).Value())
 	case kindGaugeF:
@@ -448,13 +437,16 @@ func (e *Emitter) emitSample(en *entry) {
 	}
 	v := e.scratch
 	slices.Sort(v)
-	sc := s.scale
-	e.addFloat(en.keys[1], float64(st.min)/sc, s.unit)
-	e.addFloat(en.keys[2], float64(st.sum)/float64(st.count)/sc, s.unit)
-	e.addFloat(en.keys[3], quantile(v, 0.5)/sc, s.unit)
-	e.addFloat(en.keys[4], quantile(v, 0.95)/sc, s.unit)
-	e.addFloat(en.keys[5], quantile(v, 0.99)/sc, s.unit)
-	e.addFloat(en.keys[6], float64(st.max)/sc, s.unit)
+	e.addStats(en, s.scale, s.unit, float64(st.min), float64(st.sum)/float64(st.count),
+		quantile(v, 0.5), quantile(v, 0.95), quantile(v, 0.99), float64(st.max))
+}
+
+// addStats prints min, mean, median, perc95, perc99 and max (in that order
+// in vs), each divided by sc, under the entry's keys after the count.
+func (e *Emitter) addStats(en *entry, sc float64, unit string, vs ...float64) {
+	for i, v := range vs {
+		e.addFloat(en.keys[i+1], v/sc, unit)
+	}
 }
 
 // addDelta prints count#name.count as the change of a cumulative count since
@@ -482,10 +474,5 @@ var plainQuantiles = []float64{0.5, 0.95, 0.99}
 // only when the interval saw values.
 func (e *Emitter) emitPlain(en *entry, h plainStats, sc float64, unit string) {
 	ps := h.Percentiles(plainQuantiles)
-	e.addFloat(en.keys[1], float64(h.Min())/sc, unit)
-	e.addFloat(en.keys[2], h.Mean()/sc, unit)
-	e.addFloat(en.keys[3], ps[0]/sc, unit)
-	e.addFloat(en.keys[4], ps[1]/sc, unit)
-	e.addFloat(en.keys[5], ps[2]/sc, unit)
-	e.addFloat(en.keys[6], float64(h.Max())/sc, unit)
+	e.addStats(en, sc, unit, float64(h.Min()), h.Mean(), ps[0], ps[1], ps[2], float64(h.Max()))
 }

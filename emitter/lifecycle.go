@@ -81,15 +81,14 @@ func alignedTicker(d time.Duration, now func() time.Time) (<-chan time.Time, fun
 		panic(errors.New("emitter: non-positive interval for AlignedTicker"))
 	}
 	c := make(chan time.Time, 1)
-	quit := make(chan struct{})
-	var once sync.Once
+	ctx, stop := context.WithCancel(context.Background())
 	lead := AlignLead(d)
 	go func() {
 		t := time.NewTimer(untilNextTick(now(), d, lead))
 		defer t.Stop()
 		for {
 			select {
-			case <-quit:
+			case <-ctx.Done():
 				return
 			case at := <-t.C:
 				select {
@@ -100,7 +99,7 @@ func alignedTicker(d time.Duration, now func() time.Time) (<-chan time.Time, fun
 			}
 		}
 	}()
-	return c, func() { once.Do(func() { close(quit) }) }
+	return c, stop
 }
 
 // untilNextTick returns the time from t to the next instant k·d − lead

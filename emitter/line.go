@@ -3,18 +3,15 @@ package emitter
 import (
 	"math"
 	"strconv"
+
+	"github.com/dynometrics/dynometrics/internal/decimal"
 )
 
 // nameByte reports the bytes Librato accepts in names and sources.
 var nameByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
+	for _, c := range "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:_-" {
 		t[c] = true
 	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	t['.'], t[':'], t['_'], t['-'] = true, true, true, true
 	return t
 }()
 
@@ -52,28 +49,13 @@ func pairKey(kind string, full []byte, suffix string) string {
 	if n+len(suffix) > MaxNameLen {
 		n = MaxNameLen - len(suffix)
 	}
-	b := make([]byte, 0, len(kind)+1+n+len(suffix)+1)
-	b = append(b, kind...)
-	b = append(b, '#')
-	b = append(b, full[:n]...)
-	b = append(b, suffix...)
-	b = append(b, '=')
-	return string(b)
+	return kind + "#" + string(full[:n]) + suffix + "="
 }
 
 // SignificantDigits is the precision of printed non-integer values: enough
 // for any metric, and it hides binary floating-point noise
 // (10.799999999999999 prints as 10.8).
 const SignificantDigits = 12
-
-// pow10s holds the exact powers of ten of float64, 1e0 to 1e22.
-var pow10s = func() (p [23]float64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
 
 // AppendValue appends v to b as the emitter prints values: without exponent,
 // an integer as one, anything else rounded to SignificantDigits significant
@@ -93,8 +75,8 @@ func appendFloat(b []byte, v float64) []byte {
 		// exact integer divided by an exact power of ten is correctly rounded,
 		// so the result prints as the shortest decimal.
 		k := SignificantDigits - 1 - int(math.Floor(math.Log10(a)))
-		if k > 0 && k < len(pow10s) {
-			v = math.Round(v*pow10s[k]) / pow10s[k]
+		if k > 0 && k < len(decimal.Pow10) {
+			v = math.Round(v*decimal.Pow10[k]) / decimal.Pow10[k]
 		}
 	}
 	return strconv.AppendFloat(b, v, 'f', -1, 64)

@@ -108,8 +108,7 @@ func (r *runtimeStats) emitPauses(e *Emitter, en *entry, h *rtmetrics.Float64His
 		r.delta = append(r.delta, d)
 		n += d
 	}
-	e.pair = strconv.AppendUint(append(e.pair[:0], en.keys[0]...), n, 10)
-	e.addPair()
+	e.addInt(en.keys[0], int64(n))
 	if n == 0 {
 		return
 	}

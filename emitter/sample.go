@@ -1,6 +1,7 @@
 package emitter
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -87,50 +88,43 @@ type intervalStats struct {
 // allocates nothing here.
 func (s *Sample) drain(dst []int64) ([]int64, intervalStats, uint64) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	dst = append(dst[:0], s.values...)
-	st := intervalStats{count: s.count, sum: s.sum, min: s.min, max: s.max}
-	replaced := s.replaced
-	s.values = s.values[:0]
-	s.count, s.sum, s.sumSq, s.min, s.max, s.replaced = 0, 0, 0, 0, 0, 0
-	s.mu.Unlock()
+	st, replaced := intervalStats{count: s.count, sum: s.sum, min: s.min, max: s.max}, s.replaced
+	s.clearLocked()
 	return dst, st, replaced
 }
 
 // Clear discards the values recorded in the current interval.
 func (s *Sample) Clear() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clearLocked()
+}
+
+func (s *Sample) clearLocked() {
 	s.values = s.values[:0]
 	s.count, s.sum, s.sumSq, s.min, s.max, s.replaced = 0, 0, 0, 0, 0, 0
-	s.mu.Unlock()
+}
+
+// locked returns f() computed with s's lock held.
+func locked[T any](s *Sample, f func() T) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f()
 }
 
 // Count returns the number of values recorded in the current interval.
-func (s *Sample) Count() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
-}
+func (s *Sample) Count() int64 { return locked(s, func() int64 { return s.count }) }
 
 // Max returns the largest value of the current interval, 0 when empty.
-func (s *Sample) Max() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.max
-}
+func (s *Sample) Max() int64 { return locked(s, func() int64 { return s.max }) }
 
 // Min returns the smallest value of the current interval, 0 when empty.
-func (s *Sample) Min() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.min
-}
+func (s *Sample) Min() int64 { return locked(s, func() int64 { return s.min }) }
 
 // Sum returns the sum of the values of the current interval.
-func (s *Sample) Sum() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sum
-}
+func (s *Sample) Sum() int64 { return locked(s, func() int64 { return s.sum }) }
 
 // Mean returns the exact mean of the current interval, 0 when empty.
 func (s *Sample) Mean() float64 {
@@ -165,9 +159,7 @@ func (s *Sample) Percentile(p float64) float64 {
 // Percentiles returns the quantiles ps of the current interval, like
 // Percentile.
 func (s *Sample) Percentiles(ps []float64) []float64 {
-	s.mu.Lock()
-	v := slices.Clone(s.values)
-	s.mu.Unlock()
+	v := s.Values()
 	slices.Sort(v)
 	out := make([]float64, len(ps))
 	for i, p := range ps {
@@ -178,25 +170,15 @@ func (s *Sample) Percentiles(ps []float64) []float64 {
 
 // Size returns the number of values kept for percentiles in the current
 // interval.
-func (s *Sample) Size() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.values)
-}
+func (s *Sample) Size() int { return locked(s, func() int { return len(s.values) }) }
 
 // Snapshot returns a read-only copy of the current interval.
 func (s *Sample) Snapshot() metrics.Sample {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return metrics.NewSampleSnapshot(s.count, slices.Clone(s.values))
+	return locked(s, func() metrics.Sample { return metrics.NewSampleSnapshot(s.count, slices.Clone(s.values)) })
 }
 
 // Values returns a copy of the values kept in the current interval.
-func (s *Sample) Values() []int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.values)
-}
+func (s *Sample) Values() []int64 { return locked(s, func() []int64 { return slices.Clone(s.values) }) }
 
 // quantile returns the p-quantile of sorted values, interpolating linearly
 // between the two closest ranks (NumPy's default, "type 7"). It returns 0 for
@@ -230,9 +212,7 @@ func NewHistogram() metrics.Histogram { return metrics.NewHistogram(NewSample())
 // registers a new per-interval one (see NewHistogram). A nil r means
 // metrics.DefaultRegistry, like go-metrics.
 func GetOrRegisterHistogram(name string, r metrics.Registry) metrics.Histogram {
-	if r == nil {
-		r = metrics.DefaultRegistry
-	}
+	r = cmp.Or(r, metrics.DefaultRegistry)
 	return r.GetOrRegister(name, NewHistogram).(metrics.Histogram)
 }
 
@@ -247,13 +227,19 @@ func newScaledHistogram(scale float64) metrics.Histogram {
 
 // Timer is a go-metrics Timer backed by a per-interval Sample: the Emitter
 // prints count, min, mean, median, perc95, perc99 and max of the durations
-// recorded since the previous emission, in milliseconds. The rates (Rate1, …)
+// recorded since the previous emission, in milliseconds. Its statistics
+// methods (Count, Min, Max, Mean, Sum, Percentile, StdDev, …) are its
+// Sample's, over the current interval, in nanoseconds. The rates (Rate1, …)
 // come from an ordinary go-metrics Meter. Safe for concurrent use. Create it
 // with NewTimer or GetOrRegisterTimer.
 type Timer struct {
-	sample *Sample
-	meter  metrics.Meter
+	*intervalSample
+	meter metrics.Meter
 }
+
+// intervalSample lets Timer embed its Sample without a field named Sample,
+// which would collide with the Sample method.
+type intervalSample = Sample
 
 var _ metrics.Timer = (*Timer)(nil)
 
@@ -262,38 +248,18 @@ var _ metrics.Timer = (*Timer)(nil)
 func NewTimer() *Timer {
 	s := NewSample()
 	s.scale, s.unit = float64(time.Millisecond), "ms"
-	return &Timer{sample: s, meter: metrics.NewMeter()}
+	return &Timer{intervalSample: s, meter: metrics.NewMeter()}
 }
 
 // GetOrRegisterTimer returns the Timer registered under name in r, or
 // registers a new per-interval Timer. A nil r means metrics.DefaultRegistry.
 func GetOrRegisterTimer(name string, r metrics.Registry) metrics.Timer {
-	if r == nil {
-		r = metrics.DefaultRegistry
-	}
+	r = cmp.Or(r, metrics.DefaultRegistry)
 	return r.GetOrRegister(name, func() metrics.Timer { return NewTimer() }).(metrics.Timer)
 }
 
 // Sample returns the per-interval sample of durations in nanoseconds.
-func (t *Timer) Sample() *Sample { return t.sample }
-
-// Count returns the number of durations recorded in the current interval.
-func (t *Timer) Count() int64 { return t.sample.Count() }
-
-// Max returns the longest duration of the current interval in nanoseconds.
-func (t *Timer) Max() int64 { return t.sample.Max() }
-
-// Mean returns the mean duration of the current interval in nanoseconds.
-func (t *Timer) Mean() float64 { return t.sample.Mean() }
-
-// Min returns the shortest duration of the current interval in nanoseconds.
-func (t *Timer) Min() int64 { return t.sample.Min() }
-
-// Percentile returns a quantile of the current interval in nanoseconds.
-func (t *Timer) Percentile(p float64) float64 { return t.sample.Percentile(p) }
-
-// Percentiles returns quantiles of the current interval in nanoseconds.
-func (t *Timer) Percentiles(ps []float64) []float64 { return t.sample.Percentiles(ps) }
+func (t *Timer) Sample() *Sample { return t.intervalSample }
 
 // Rate1 returns the one-minute moving average rate of events per second.
 func (t *Timer) Rate1() float64 { return t.meter.Rate1() }
@@ -309,17 +275,11 @@ func (t *Timer) RateMean() float64 { return t.meter.RateMean() }
 
 // Snapshot returns a read-only copy of the current interval.
 func (t *Timer) Snapshot() metrics.Timer {
-	return metrics.NewCustomTimer(metrics.NewHistogram(t.sample.Snapshot()).Snapshot(), t.meter.Snapshot())
+	return metrics.NewCustomTimer(metrics.NewHistogram(t.intervalSample.Snapshot()).Snapshot(), t.meter.Snapshot())
 }
-
-// StdDev returns the standard deviation of the current interval.
-func (t *Timer) StdDev() float64 { return t.sample.StdDev() }
 
 // Stop stops the Timer's Meter.
 func (t *Timer) Stop() { t.meter.Stop() }
-
-// Sum returns the total duration of the current interval in nanoseconds.
-func (t *Timer) Sum() int64 { return t.sample.Sum() }
 
 // Time records the duration of f.
 func (t *Timer) Time(f func()) {
@@ -330,12 +290,9 @@ func (t *Timer) Time(f func()) {
 
 // Update records one duration.
 func (t *Timer) Update(d time.Duration) {
-	t.sample.Update(int64(d))
+	t.intervalSample.Update(int64(d))
 	t.meter.Mark(1)
 }
 
 // UpdateSince records the time elapsed since start.
 func (t *Timer) UpdateSince(start time.Time) { t.Update(time.Since(start)) }
-
-// Variance returns the variance of the current interval.
-func (t *Timer) Variance() float64 { return t.sample.Variance() }

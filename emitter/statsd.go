@@ -15,6 +15,8 @@ import (
 	"time"
 
 	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/dynometrics/dynometrics/internal/decimal"
 )
 
 // Bounds of the statsd bridge.
@@ -70,6 +72,9 @@ const (
 	statsdSet
 )
 
+// statsdTypes are the types' names on the wire, by type.
+var statsdTypes = [...]string{statsdCounter: "c", statsdTimer: "ms", statsdHistogram: "h", statsdGauge: "g", statsdSet: "s"}
+
 // statsdLine is one parsed statsd line. Byte slices alias the packet.
 type statsdLine struct {
 	name  []byte
@@ -84,11 +89,11 @@ type statsdLine struct {
 // accepted and ignored.
 func parseStatsdLine(b []byte) (statsdLine, error) {
 	l := statsdLine{rate: 1}
-	colon := bytes.IndexByte(b, ':')
-	if colon < 0 {
+	name, rest, ok := bytes.Cut(b, []byte{':'})
+	if !ok {
 		return l, fmt.Errorf("%w: no ':' after the name", ErrStatsd)
 	}
-	l.name = b[:colon]
+	l.name = name
 	if len(l.name) == 0 {
 		return l, fmt.Errorf("%w: empty name", ErrStatsd)
 	}
@@ -100,39 +105,21 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 			return l, fmt.Errorf("%w: name has byte %q", ErrStatsd, c)
 		}
 	}
-	rest := b[colon+1:]
-	bar := bytes.IndexByte(rest, '|')
-	if bar < 0 {
+	if l.raw, rest, ok = bytes.Cut(rest, []byte{'|'}); !ok {
 		return l, fmt.Errorf("%w: no '|' before the type", ErrStatsd)
 	}
-	l.raw, rest = rest[:bar], rest[bar+1:]
-	typ := rest
-	if bar = bytes.IndexByte(rest, '|'); bar >= 0 {
-		typ, rest = rest[:bar], rest[bar+1:]
-	} else {
-		rest = nil
+	typ, rest, _ := bytes.Cut(rest, []byte{'|'})
+	for t, name := range statsdTypes[1:] {
+		if string(typ) == name {
+			l.typ = uint8(t + 1)
+		}
 	}
-	switch string(typ) {
-	case "c":
-		l.typ = statsdCounter
-	case "ms":
-		l.typ = statsdTimer
-	case "h":
-		l.typ = statsdHistogram
-	case "g":
-		l.typ = statsdGauge
-	case "s":
-		l.typ = statsdSet
-	default:
+	if l.typ == 0 {
 		return l, fmt.Errorf("%w: unknown type %q", ErrStatsd, typ)
 	}
 	for len(rest) > 0 {
-		sec := rest
-		if bar = bytes.IndexByte(rest, '|'); bar >= 0 {
-			sec, rest = rest[:bar], rest[bar+1:]
-		} else {
-			rest = nil
-		}
+		var sec []byte
+		sec, rest, _ = bytes.Cut(rest, []byte{'|'})
 		switch {
 		case len(sec) > 1 && sec[0] == '@':
 			r, ok := parseNumber(sec[1:])
@@ -172,64 +159,14 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 	return l, nil
 }
 
-// pow10 holds the exact powers of ten of float64.
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
-
-// parseNumber parses a finite decimal number. The common statsd shapes
-// ("12", "-3", "0.25": at most 15 digits, no exponent) take a hand-written
-// exact path: an integer mantissa below 2^53 divided by an exact power of ten
-// is correctly rounded (Clinger's fast path), so it equals strconv.ParseFloat
-// (TestParseNumberMatchesParseFloat, FuzzParseStatsd). It is about 9 times
-// faster than strconv.ParseFloat(string(b), 64) (BenchmarkParseNumber: 8 ns
-// against 75 ns), which is the fallback for everything else.
+// parseNumber parses a finite decimal number, the whole of b, as
+// strconv.ParseFloat would but refusing its hexadecimal, "_", Inf and NaN
+// forms (TestParseNumberMatchesParseFloat, FuzzParseStatsd): see
+// decimal.Prefix, several times faster than strconv.ParseFloat on the common
+// statsd shapes ("12", "-3", "0.25"; BenchmarkParseNumber).
 func parseNumber(b []byte) (float64, bool) {
-	i, neg := 0, false
-	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
-		neg = b[0] == '-'
-		i = 1
-	}
-	var mant uint64
-	digits, frac, dot := 0, 0, false
-	for ; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c >= '0' && c <= '9':
-			mant = mant*10 + uint64(c-'0')
-			digits++
-			if dot {
-				frac++
-			}
-		case c == '.' && !dot:
-			dot = true
-		default:
-			return parseNumberSlow(b)
-		}
-	}
-	if digits == 0 {
-		return 0, false
-	}
-	if digits > 15 {
-		return parseNumberSlow(b)
-	}
-	v := float64(mant) / pow10[frac]
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
-func parseNumberSlow(b []byte) (float64, bool) {
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, false
-	}
-	// Reject forms ParseFloat accepts that statsd does not (hex, "_").
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
-			return 0, false
-		}
-	}
-	return v, true
+	v, n, ok := decimal.Prefix(b)
+	return v, ok && n == len(b)
 }
 
 // bridged is the bridge's cached view of one registry metric.
@@ -279,12 +216,8 @@ func (s *statsdBridge) handlePacket(p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(p) > 0 {
-		line := p
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
-			line, p = p[:i], p[i+1:]
-		} else {
-			p = nil
-		}
+		var line []byte
+		line, p, _ = bytes.Cut(p, []byte{'\n'})
 		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(line) == 0 {
 			continue

@@ -204,9 +204,7 @@ func (w *statusWriter) WriteHeader(code int) {
 // d > 0, for d, spread over the
 // app's routes and a missing one (for some 404s).
 func demoTraffic(ctx context.Context, base string, rate int, d time.Duration, log *slog.Logger) {
-	if rate < 1 {
-		rate = 1
-	}
+	rate = max(rate, 1)
 	var timeout <-chan time.Time
 	if d > 0 {
 		t := time.NewTimer(d)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -83,18 +84,14 @@ func (o *Outlet) Stats() Stats {
 
 // AppendBucket appends the lines for b to dst and returns it.
 func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
-	start := b.Start.UTC().Format(time.RFC3339)
-	period := strconv.FormatFloat(b.Period.Seconds(), 'f', -1, 64) + "s"
+	head := "bucket=" + b.Start.UTC().Format(time.RFC3339) + " period=" + strconv.FormatFloat(b.Period.Seconds(), 'f', -1, 64) + "s"
 	base, app := prefix, ""
 	for i := range b.Series {
 		s := &b.Series[i]
 		if s.App != app { // multi-app mode: series come sorted by app
 			app, prefix = s.App, outlet.PrefixFor(base, s.App)
 		}
-		dst = append(dst, "bucket="...)
-		dst = append(dst, start...)
-		dst = append(dst, " period="...)
-		dst = append(dst, period...)
+		dst = append(dst, head...)
 		if s.App != "" {
 			dst = append(dst, " app="...)
 			dst = append(dst, s.App...) // a valid app name: nothing to quote
@@ -116,13 +113,9 @@ func AppendBucket(dst []byte, b *aggregate.Bucket, prefix string) []byte {
 		}
 		switch s.Kind {
 		case metric.Counter:
-			dst = append(dst, '=')
-			dst = emitter.AppendValue(dst, s.Sum)
-			dst = appendText(dst, s.Unit)
+			dst = appendText(appendField(dst, "=", s.Sum), s.Unit)
 		case metric.Sample:
-			dst = append(dst, '=')
-			dst = emitter.AppendValue(dst, s.Last)
-			dst = appendText(dst, s.Unit)
+			dst = appendText(appendField(dst, "=", s.Last), s.Unit)
 		default:
 			dst = appendField(dst, " count=", float64(s.Count))
 			dst = appendField(dst, " sum=", s.Sum)
@@ -160,20 +153,7 @@ func appendText(dst []byte, s string) []byte {
 // quote reports whether s must be quoted: it holds a space, '=', '"', '\\',
 // a control character, a non-printable rune or invalid UTF-8.
 func quote(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c <= ' ' || c == 0x7f || c == '=' || c == '"' || c == '\\' {
-				return true
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || !strconv.IsPrint(r) {
-			return true
-		}
-		i += size
-	}
-	return false
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r == '=' || r == '"' || r == '\\' || !strconv.IsPrint(r) // IsPrint: not DEL either
+	})
 }

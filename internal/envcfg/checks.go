@@ -29,10 +29,8 @@ func ListenAddr(name, addr string) error {
 	if err != nil {
 		return Bad(name, "not host:port")
 	}
-	if host != "" {
-		if err := Host(name, host); err != nil {
-			return Bad(name, "host %q is neither an IP address nor a host name", host)
-		}
+	if host != "" && Host(name, host) != nil {
+		return Bad(name, "host %q is neither an IP address nor a host name", host)
 	}
 	return Port(name, port)
 }

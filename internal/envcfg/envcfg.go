@@ -25,7 +25,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dynometrics/dynometrics/internal/redact"
 	"github.com/kelseyhightower/envconfig"
@@ -76,15 +75,17 @@ func Load(specs ...any) error {
 			continue
 		}
 		v, _ := find(pe.KeyName, spec)
-		shown := strconv.Quote(pe.Value)
-		if v.Secret {
-			shown = " (value not shown)"
-		} else {
-			shown = "=" + shown
-		}
-		errs = append(errs, fmt.Errorf("%s%s: not a %s; want %s", pe.KeyName, shown, typeWord(pe.TypeName), v.Accepts))
+		errs = append(errs, fmt.Errorf("%s: not a %s; want %s", v.shown(pe.KeyName, pe.Value), typeWord(pe.TypeName), v.Accepts))
 	}
 	return errors.Join(errs...)
+}
+
+// shown is `NAME="value"`, or `NAME (value not shown)` for a secret.
+func (v Var) shown(name, value string) string {
+	if v.Secret {
+		return name + " (value not shown)"
+	}
+	return name + "=" + strconv.Quote(value)
 }
 
 func typeWord(goType string) string {
@@ -132,11 +133,7 @@ func Explain(err error, specs ...any) error {
 			out = append(out, e)
 			continue
 		}
-		line := e.Var + " (value not shown)"
-		if !v.Secret {
-			line = e.Var + "=" + strconv.Quote(value(v))
-		}
-		line += ": " + e.Problem
+		line := v.shown(e.Var, value(v)) + ": " + e.Problem
 		if v.Accepts != "" {
 			line += "; want " + v.Accepts
 		}
@@ -175,11 +172,7 @@ func find(name string, specs ...any) (Var, bool) {
 func value(v Var) string {
 	s, ok := os.LookupEnv(v.Name)
 	if !ok && v.value.IsValid() {
-		if d, isDur := v.value.Interface().(time.Duration); isDur {
-			s = d.String()
-		} else {
-			s = fmt.Sprint(v.value.Interface())
-		}
+		s = fmt.Sprint(v.value.Interface()) // a time.Duration as its String
 	}
 	if strings.Contains(s, "://") {
 		u, err := url.Parse(s)

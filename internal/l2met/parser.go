@@ -2,14 +2,15 @@ package l2met
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/bits"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/dynometrics/dynometrics/internal/decimal"
 	"github.com/dynometrics/dynometrics/internal/metric"
 )
 
@@ -49,6 +50,8 @@ const (
 	RouterSource   = "router"                  // source of router lines without a dyno
 	LogplexDropped = "logplex.dropped"         // metric.Counter: messages Logplex dropped (L10)
 )
+
+var routerProtocols = map[string]string{"http1.1": RouterHTTP11, "http2.0": RouterHTTP20}
 
 var routerStatus = [6]string{"", "router.status.1xx", "router.status.2xx", "router.status.3xx", "router.status.4xx", "router.status.5xx"}
 
@@ -208,14 +211,10 @@ func (p *Parser) reject(r *rejects, counter *atomic.Uint64, key, val []byte, wha
 		counter.Add(1)
 	}
 	if r.n == 0 {
-		if len(key) > maxQuoted {
-			key = key[:maxQuoted]
-		}
+		key = key[:min(len(key), maxQuoted)]
 		r.reason = string(key) + ": " + what
 		if val != nil {
-			if len(val) > maxQuoted {
-				val = val[:maxQuoted]
-			}
+			val = val[:min(len(val), maxQuoted)]
 			r.reason = string(key) + ": value " + strconv.Quote(string(val)) + " " + what
 		}
 	}
@@ -287,10 +286,7 @@ func (it *pairs) next() (key, val []byte, hasVal, ok bool) {
 		}
 		i = skipQuoted(b, i)
 	}
-	tok := b[i:]
-	if e := bytes.IndexByte(tok, ' '); e >= 0 {
-		tok = tok[:e]
-	}
+	tok, _, _ := bytes.Cut(b[i:], []byte{' '})
 	eq := bytes.IndexByte(tok, '=')
 	if eq < 0 {
 		it.i = i + len(tok)
@@ -345,7 +341,7 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 		var name []byte
 		switch key[0] {
 		case 'c':
-			if name, ok = cutPrefix(key, "count#"); !ok {
+			if name, ok = bytes.CutPrefix(key, []byte("count#")); !ok {
 				continue
 			}
 			kind = metric.Counter
@@ -353,17 +349,16 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 				val, hasVal = one, true
 			}
 		case 's':
-			if name, ok = cutPrefix(key, "sample#"); ok {
-				kind = metric.Sample
-			} else {
+			if name, ok = bytes.CutPrefix(key, []byte("sample#")); !ok {
 				if string(key) == "source" && hasVal {
 					source = val
 				}
 				continue
 			}
+			kind = metric.Sample
 		case 'm':
-			if name, ok = cutPrefix(key, "measure#"); !ok {
-				if name, ok = cutPrefix(key, "measure."); !ok {
+			if name, ok = bytes.CutPrefix(key, []byte("measure#")); !ok {
+				if name, ok = bytes.CutPrefix(key, []byte("measure.")); !ok {
 					if string(key) == "measure" {
 						oldName = val
 					}
@@ -371,17 +366,13 @@ func (p *Parser) generic(dst []metric.Measurement, line Line, r *rejects) []metr
 				}
 			}
 			kind = metric.Measure
-		case 'v':
-			if string(key) == "val" {
+		default:
+			switch string(key) {
+			case "val":
 				oldVal, hasOldVal = val, hasVal
-			}
-			continue
-		case 'u':
-			if string(key) == "units" {
+			case "units":
 				oldUnits = val
 			}
-			continue
-		default:
 			continue
 		}
 		// Fast path for a valid pair; metric re-checks in order and says why
@@ -432,13 +423,6 @@ func mayBePlain(msg []byte) bool {
 	return bytes.IndexByte(msg, '#') < 0 && !bytes.Contains(msg, []byte("measure"))
 }
 
-func cutPrefix(b []byte, prefix string) ([]byte, bool) {
-	if len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix {
-		return b[len(prefix):], true
-	}
-	return nil, false
-}
-
 // metric validates one metric pair and appends it. unit, when not nil,
 // overrides the unit parsed from val (and must be valid too).
 func (p *Parser) metric(dst []metric.Measurement, t time.Time, kind metric.Kind, key, name, val []byte, hasVal bool, unit []byte, start int, r *rejects) []metric.Measurement {
@@ -477,93 +461,31 @@ func (p *Parser) metric(dst []metric.Measurement, t time.Time, kind metric.Kind,
 
 // unit returns u as a string, skipping the interning table for common units.
 func (p *Parser) unit(u []byte) string {
-	switch string(u) {
-	case "":
-		return ""
-	case "ms":
-		return "ms"
-	case "MB":
-		return "MB"
-	case "kB":
-		return "kB"
-	case "bytes":
-		return "bytes"
-	case "pages":
-		return "pages"
-	case "%":
-		return "%"
-	case "s":
-		return "s"
+	for _, c := range commonUnits {
+		if string(u) == c {
+			return c
+		}
 	}
 	return p.str(u)
 }
 
-// pow10 holds the powers of ten that are exact float64 values.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+var commonUnits = [...]string{"", "ms", "MB", "kB", "bytes", "pages", "%", "s"}
 
 // parseValue splits `21.22MB` into 21.22 and "MB". The number is
 // [+-]digits[.digits][(e|E)[+-]digits] (digits on at least one side of the
-// point); the unit is the rest and must be letters or '%'. NaN, Inf,
-// overflowing and malformed values are rejected with a reason.
+// point, see decimal.Prefix); the unit is the rest and must be letters or
+// '%'. NaN, Inf, overflowing and malformed values are rejected with a reason.
 func parseValue(b []byte) (float64, []byte, string) {
-	i := 0
-	neg := false
-	if i < len(b) && (b[i] == '+' || b[i] == '-') {
-		neg = b[i] == '-'
-		i++
-	}
-	var mant uint64
-	nd, frac := 0, 0
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		mant = mant*10 + uint64(b[i]-'0')
-		nd++
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			mant = mant*10 + uint64(b[i]-'0')
-			nd++
-			frac++
-		}
-	}
-	if nd == 0 {
+	v, n, ok := decimal.Prefix(b)
+	switch {
+	case n == 0:
 		return 0, nil, "is not a number"
-	}
-	exp := false
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		j := i + 1
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		k := j
-		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
-			k++
-		}
-		if k > j {
-			i, exp = k, true
-		}
-	}
-	num, unit := b[:i], b[i:]
-	if !validUnit(unit) {
+	case !validUnit(b[n:]):
 		return 0, nil, "has a unit that is not letters or %"
-	}
-	// Fast path (Clinger): an integer mantissa below 2^53 divided by an exact
-	// power of ten is correctly rounded, and ParseFloat costs 3-4 times more.
-	if !exp && nd <= 15 {
-		v := float64(mant)
-		if frac > 0 {
-			v /= pow10[frac]
-		}
-		if neg {
-			v = -v
-		}
-		return v, unit, ""
-	}
-	v, err := strconv.ParseFloat(string(num), 64) // does not allocate up to 32 bytes
-	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+	case !ok:
 		return 0, nil, "is out of range"
 	}
-	return v, unit, ""
+	return v, b[n:], ""
 }
 
 func validUnit(u []byte) bool {
@@ -579,7 +501,7 @@ func validUnit(u []byte) bool {
 // `heroku.2808254.web.1.d97d0ea7-cf3d-411b-b453-d2943a50b456`, to the dyno
 // name `web.1`. Other sources are returned unchanged.
 func dynoFromOldSource(b []byte) []byte {
-	r, ok := cutPrefix(b, "heroku.")
+	r, ok := bytes.CutPrefix(b, []byte("heroku."))
 	if !ok {
 		return b
 	}
@@ -633,30 +555,20 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 		switch string(key) {
 		case "dyno":
 			dyno = val
-		case "connect", "service":
-			v, u, why := parseValue(val)
-			if why == "" && len(u) > 0 && string(u) != "ms" {
-				why = "has a unit other than ms"
-			}
-			if why != "" {
-				p.reject(r, nil, key, val, why)
-				continue
-			}
-			name := RouterConnect
-			if key[0] == 's' {
+		case "connect", "service", "bytes":
+			name, unit, why := RouterConnect, "ms", "has a unit other than ms" // bytes: a bare number
+			switch key[0] {
+			case 's':
 				name = RouterService
+			case 'b':
+				name, unit, why = RouterBytes, "bytes", "has a unit"
 			}
-			dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Measure, Value: v, Unit: "ms"})
-		case "bytes":
-			v, u, why := parseValue(val)
-			if why == "" && len(u) > 0 {
-				why = "has a unit"
-			}
-			if why != "" {
-				p.reject(r, nil, key, val, why)
+			v, u, bad := parseValue(val)
+			if bad == "" && (len(u) == 0 || unit == "ms" && string(u) == "ms") {
+				dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Measure, Value: v, Unit: unit})
 				continue
 			}
-			dst = append(dst, metric.Measurement{Name: RouterBytes, Time: line.Time, Kind: metric.Measure, Value: v, Unit: "bytes"})
+			p.reject(r, nil, key, val, cmp.Or(bad, why))
 		case "status":
 			if len(val) != 3 || val[0] < '1' || val[0] > '5' || val[1] < '0' || val[1] > '9' || val[2] < '0' || val[2] > '9' {
 				p.reject(r, nil, key, val, "is not an HTTP status")
@@ -666,11 +578,8 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 		case "protocol":
 			// Router 2.0: the HTTP version of the client's request. The
 			// legacy router's protocol=https|http (the scheme) counts nothing.
-			switch string(val) {
-			case "http1.1":
-				dst = append(dst, metric.Measurement{Name: RouterHTTP11, Time: line.Time, Kind: metric.Counter, Value: 1})
-			case "http2.0":
-				dst = append(dst, metric.Measurement{Name: RouterHTTP20, Time: line.Time, Kind: metric.Counter, Value: 1})
+			if name := routerProtocols[string(val)]; name != "" {
+				dst = append(dst, metric.Measurement{Name: name, Time: line.Time, Kind: metric.Counter, Value: 1})
 			}
 		case "code":
 			if !isErrorCode(val) {
@@ -680,10 +589,7 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 			dst = append(dst, metric.Measurement{Name: p.strPrefixed("router.error.", val), Time: line.Time, Kind: metric.Counter, Value: 1})
 		}
 	}
-	src := p.source(r, "dyno", dyno)
-	if src == "" {
-		src = RouterSource
-	}
+	src := cmp.Or(p.source(r, "dyno", dyno), RouterSource)
 	for i := start; i < len(dst); i++ {
 		dst[i].Source = src
 	}
@@ -709,11 +615,7 @@ func isErrorCode(b []byte) bool {
 // Logplex. Other lines are ignored.
 func (p *Parser) herokuError(dst []metric.Measurement, line Line) []metric.Measurement {
 	msg := line.Msg[len("Error "):]
-	sp := bytes.IndexByte(msg, ' ')
-	if sp < 0 {
-		sp = len(msg)
-	}
-	code := msg[:sp]
+	code, _, _ := bytes.Cut(msg, []byte{' '})
 	if !isErrorCode(code) {
 		return dst
 	}
@@ -722,11 +624,10 @@ func (p *Parser) herokuError(dst []metric.Measurement, line Line) []metric.Measu
 			return dst
 		}
 		// Error L10 (output buffer overflow): 500 messages dropped since …
-		i := bytes.Index(msg, []byte("): "))
-		if i < 0 {
+		_, rest, ok := bytes.Cut(msg, []byte("): "))
+		if !ok {
 			return dst
 		}
-		rest := msg[i+3:]
 		n, j := uint64(0), 0
 		for ; j < len(rest) && j < 18 && rest[j] >= '0' && rest[j] <= '9'; j++ {
 			n = n*10 + uint64(rest[j]-'0')

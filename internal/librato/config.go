@@ -1,6 +1,7 @@
 package librato
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -40,12 +41,7 @@ func (c Config) check() (Config, *url.URL, error) {
 	if c.Token == "" {
 		return c, nil, errors.New("LIBRATO_TOKEN is empty: the API token is required")
 	}
-	if c.API == "" {
-		c.API = APIMetrics
-	}
-	if c.URL == "" {
-		c.URL = DefaultURL
-	}
+	c.API, c.URL = cmp.Or(c.API, APIMetrics), cmp.Or(c.URL, DefaultURL)
 	var errs []error
 	if c.API != APIMetrics && c.API != APIMeasurements {
 		errs = append(errs, envcfg.Bad("LIBRATO_API", "unknown API"))

@@ -85,21 +85,17 @@ func (e *encoder) encode(b *aggregate.Bucket, emit func(body []byte, n int)) enc
 	n := 0
 	start := b.Start.Unix()
 	period := int64(b.Period.Seconds())
-	open := func() {
-		buf = buf[:0]
-		if e.tagged {
-			buf = append(buf, `{"time":`...)
-			buf = strconv.AppendInt(buf, start, 10)
-			if period > 0 {
-				buf = append(buf, `,"period":`...)
-				buf = strconv.AppendInt(buf, period, 10)
-			}
-			buf = append(buf, `,"measurements":[`...)
-		} else {
-			buf = append(buf, `{"measure_time":`...)
-			buf = strconv.AppendInt(buf, start, 10)
-			buf = append(buf, `,"gauges":[`...)
+	// Every request body of the bucket starts the same way.
+	body := `{"measure_time":` + strconv.FormatInt(start, 10) + `,"gauges":[`
+	if e.tagged {
+		body = `{"time":` + strconv.FormatInt(start, 10)
+		if period > 0 {
+			body += `,"period":` + strconv.FormatInt(period, 10)
 		}
+		body += `,"measurements":[`
+	}
+	open := func() {
+		buf = append(buf[:0], body...)
 		n = 0
 	}
 	flush := func() {

@@ -41,9 +41,6 @@ func nameByte(c byte) bool {
 		c == '.' || c == ':' || c == '_' || c == '-'
 }
 
-// tagNameByte reports whether c may appear in a tag name: [-.:_\w].
-func tagNameByte(c byte) bool { return nameByte(c) }
-
 // tagValueByte reports whether c may appear in a tag value: [-.:_?\\/\w ].
 func tagValueByte(c byte) bool {
 	return nameByte(c) || c == '?' || c == '\\' || c == '/' || c == ' '
@@ -53,21 +50,18 @@ func tagValueByte(c byte) bool {
 // by '_' (a multi-byte character becomes one '_'), optionally lowercased, and
 // stops once dst has grown to limit bytes.
 func appendSanitized(dst []byte, s string, limit int, ok func(byte) bool, lower bool) []byte {
-	for i := 0; i < len(s) && len(dst) < limit; {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			i++
-			if !ok(c) {
-				c = '_'
-			} else if lower && 'A' <= c && c <= 'Z' {
+	for _, r := range s { // one '_' per rune, and per byte of invalid UTF-8
+		if len(dst) >= limit {
+			break
+		}
+		c := byte('_')
+		if r < utf8.RuneSelf && ok(byte(r)) {
+			c = byte(r)
+			if lower && 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			dst = append(dst, c)
-			continue
 		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		dst = append(dst, '_')
+		dst = append(dst, c)
 	}
 	return dst
 }
@@ -137,7 +131,7 @@ func ValidateTags(tags map[string]string) error {
 		switch {
 		case k == "" || len(k) > MaxTagNameLen:
 			return fmt.Errorf("tags: tag name %q must be 1 to %d characters: %w", k, MaxTagNameLen, ErrInvalidTags)
-		case !allBytes(k, tagNameByte):
+		case !allBytes(k, nameByte): // a tag name's [-.:_\w]
 			return fmt.Errorf("tags: tag name %q may only hold A-Z a-z 0-9 . : _ -: %w", k, ErrInvalidTags)
 		case strings.EqualFold(k, DynoTag):
 			return fmt.Errorf("tags: tag %q is set from each series' source and cannot be configured: %w", k, ErrInvalidTags)

@@ -1,6 +1,7 @@
 package librato
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,12 +82,8 @@ func New(cfg Config) (*Outlet, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Queue.Logger == nil {
-		cfg.Queue.Logger = cfg.Logger
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.Queue.Logger = cmp.Or(cfg.Queue.Logger, cfg.Logger)
 	s := newSender(cfg, strings.TrimRight(u.String(), "/"))
 	return &Outlet{
 		Base: outlet.NewBase("librato", s, cfg.Queue),
@@ -141,7 +138,6 @@ func (o *Outlet) encode(b *aggregate.Bucket) ([]outlet.Batch, error) {
 // Stats returns the outlet's counters.
 func (o *Outlet) Stats() Stats {
 	var st Stats
-	base := o.Base.Stats(func() { st = o.stats })
-	st.Stats = base
+	st.Stats = o.Base.Stats(func() { st = o.stats })
 	return st
 }

@@ -43,8 +43,6 @@ type fail struct {
 	off  int
 }
 
-func headerError(what string, off int) fail { return fail{what, off} }
-
 func (f fail) err() error {
 	if f.what == "" {
 		return nil
@@ -80,7 +78,7 @@ func ParseMessage(frame []byte) (h Header, msg []byte, err error) {
 
 func parseMessage(frame []byte, h *Header) (msg []byte, err fail) {
 	if len(frame) == 0 || frame[0] != '<' {
-		return failed(h, headerError("missing '<' of PRI", 0))
+		return failed(h, fail{"missing '<' of PRI", 0})
 	}
 	p := 1
 	pri, nd := 0, 0
@@ -89,7 +87,7 @@ func parseMessage(frame []byte, h *Header) (msg []byte, err fail) {
 		nd++
 	}
 	if nd == 0 || nd > 3 || pri > MaxPriority || p >= len(frame) || frame[p] != '>' {
-		return failed(h, headerError("bad PRI", p))
+		return failed(h, fail{"bad PRI", p})
 	}
 	h.Priority = pri
 	p++
@@ -98,10 +96,10 @@ func parseMessage(frame []byte, h *Header) (msg []byte, err fail) {
 		nd++
 	}
 	if nd == 0 || nd > 2 || frame[p-1] == '0' && nd == 1 {
-		return failed(h, headerError("bad VERSION", p))
+		return failed(h, fail{"bad VERSION", p})
 	}
 	if p >= len(frame) || frame[p] != ' ' {
-		return failed(h, headerError("missing space after VERSION", p))
+		return failed(h, fail{"missing space after VERSION", p})
 	}
 	p++
 
@@ -120,7 +118,7 @@ func parseMessage(frame []byte, h *Header) (msg []byte, err fail) {
 	if !isNil(field) {
 		t, ok := parseTime(field)
 		if !ok {
-			return failed(h, headerError("bad TIMESTAMP", tsAt))
+			return failed(h, fail{"bad TIMESTAMP", tsAt})
 		}
 		h.Time = t
 	}
@@ -128,17 +126,11 @@ func parseMessage(frame []byte, h *Header) (msg []byte, err fail) {
 		h.Hostname, h.AppName, h.ProcID, h.MsgID = frame[sp[0]+1:sp[1]], frame[sp[1]+1:sp[2]], frame[sp[2]+1:sp[3]], frame[sp[3]+1:sp[4]]
 		p = sp[4] + 1
 	} else {
-		if h.Hostname, p, err = headerField(frame, p, "HOSTNAME", true); err.what != "" {
-			return failed(h, err)
-		}
-		if h.AppName, p, err = headerField(frame, p, "APP-NAME", true); err.what != "" {
-			return failed(h, err)
-		}
-		if h.ProcID, p, err = headerField(frame, p, "PROCID", true); err.what != "" {
-			return failed(h, err)
-		}
-		if h.MsgID, p, err = headerField(frame, p, "MSGID", false); err.what != "" {
-			return failed(h, err)
+		names := [4]string{"HOSTNAME", "APP-NAME", "PROCID", "MSGID"}
+		for i, f := range [4]*[]byte{&h.Hostname, &h.AppName, &h.ProcID, &h.MsgID} {
+			if *f, p, err = headerField(frame, p, names[i], i < 3); err.what != "" { // MSG may be absent
+				return failed(h, err)
+			}
 		}
 	}
 	heroku := bytes.Equal(h.Hostname, herokuHostname)
@@ -166,12 +158,12 @@ func headerField(frame []byte, p int, name string, needSpace bool) ([]byte, int,
 	end := bytes.IndexByte(frame[p:], ' ')
 	if end < 0 {
 		if needSpace {
-			return nil, p, headerError("message ends in "+name, len(frame))
+			return nil, p, fail{"message ends in " + name, len(frame)}
 		}
 		end = len(frame) - p
 	}
 	if end == 0 {
-		return nil, p, headerError("empty "+name, p)
+		return nil, p, fail{"empty " + name, p}
 	}
 	f := frame[p : p+end]
 	p += end
@@ -221,33 +213,27 @@ func nilValue(f []byte) []byte {
 // space after it. If b does not start with a well-formed one, b is returned
 // unchanged.
 func skipStructuredData(b []byte) []byte {
-	if len(b) > 0 && b[0] == '-' {
-		if len(b) == 1 {
-			return b[1:]
-		}
-		if b[1] == ' ' {
-			return b[2:]
-		}
-		return b
-	}
 	i := 0
-	for i < len(b) && b[i] == '[' {
-		n := sdElement(b[i:])
-		if n == 0 {
-			return b
+	if len(b) > 0 && b[0] == '-' {
+		i = 1
+	} else {
+		for i < len(b) && b[i] == '[' {
+			n := sdElement(b[i:])
+			if n == 0 {
+				return b
+			}
+			i += n
 		}
-		i += n
 	}
-	if i == 0 {
+	switch {
+	case i == 0:
 		return b
-	}
-	if i == len(b) {
+	case i == len(b):
 		return b[i:]
+	case b[i] == ' ':
+		return b[i+1:]
 	}
-	if b[i] != ' ' {
-		return b
-	}
-	return b[i+1:]
+	return b
 }
 
 // sdElement returns the length of the SD-ELEMENT `[id k="v" …]` at the start of
@@ -273,21 +259,15 @@ func sdElement(b []byte) int {
 			if !name() || i+1 >= len(b) || b[i] != '=' || b[i+1] != '"' {
 				return 0
 			}
-			i += 2
-			for {
-				if i >= len(b) {
-					return 0
-				}
+			for i += 2; i < len(b) && b[i] != '"'; i++ {
 				if b[i] == '\\' {
-					i += 2
-					continue
+					i++ // the escaped byte
 				}
-				if b[i] == '"' {
-					i++
-					break
-				}
-				i++
 			}
+			if i >= len(b) {
+				return 0
+			}
+			i++ // the closing quote
 		default:
 			return 0
 		}
@@ -308,11 +288,11 @@ func ParseText(line []byte) (h Header, msg []byte, err error) {
 func parseText(line []byte) (h Header, msg []byte, err fail) {
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
-		return Header{}, nil, headerError("no space after timestamp", len(line))
+		return Header{}, nil, fail{"no space after timestamp", len(line)}
 	}
 	t, ok := parseTime(line[:sp])
 	if !ok {
-		return Header{}, nil, headerError("bad timestamp", 0)
+		return Header{}, nil, fail{"bad timestamp", 0}
 	}
 	h.Time = t
 	p := sp + 1
@@ -321,7 +301,7 @@ func parseText(line []byte) (h Header, msg []byte, err fail) {
 		p++
 	}
 	if p == start || p >= len(line) || line[p] == ' ' {
-		return Header{}, nil, headerError("bad source (want app[proc]:)", start)
+		return Header{}, nil, fail{"bad source (want app[proc]:)", start}
 	}
 	h.AppName = line[start:p]
 	if line[p] == '[' {
@@ -331,13 +311,13 @@ func parseText(line []byte) (h Header, msg []byte, err fail) {
 			p++
 		}
 		if p == ps || p >= len(line) || line[p] != ']' {
-			return Header{}, nil, headerError("bad process name (want [proc])", ps)
+			return Header{}, nil, fail{"bad process name (want [proc])", ps}
 		}
 		h.ProcID = line[ps:p]
 		p++
 	}
 	if p >= len(line) || line[p] != ':' {
-		return Header{}, nil, headerError("missing ':' after source", p)
+		return Header{}, nil, fail{"missing ':' after source", p}
 	}
 	p++
 	if p < len(line) && line[p] == ' ' {

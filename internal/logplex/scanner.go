@@ -136,12 +136,7 @@ func NewScanner(r io.Reader, maxFrame int) *Scanner {
 // Reset makes s read from r, keeping its buffer, so a Scanner can be pooled.
 // Frame numbers and offsets restart at the beginning of r; Stats keep counting.
 func (s *Scanner) Reset(r io.Reader) {
-	s.r = r
-	s.start, s.end, s.base = 0, 0, 0
-	s.rerr = nil
-	s.readFrom, s.shortRead = 0, false
-	s.frame = 0
-	s.resync = false
+	*s = Scanner{r: r, maxFrame: s.maxFrame, limit: s.limit, buf: s.buf, stats: s.stats}
 }
 
 // Stats returns the cumulative counters. Like Next it is not safe for
@@ -289,14 +284,17 @@ func (s *Scanner) nextCounted() ([]byte, error) {
 	case s.buf[s.start+head+n-1] != '\n' && !s.writeEndsAt(head, n) && !s.boundaryAt(head+n):
 		return s.bad(head, &s.stats.Misaligned, "length %d does not end at a frame boundary", n)
 	}
+	return bytes.TrimSuffix(s.take(head, n, 0), []byte{'\n'}), nil
+}
+
+// take consumes a good frame of head+n+tail bytes (prefix, message, LF) from
+// s.start and returns its message.
+func (s *Scanner) take(head, n, tail int) []byte {
 	msg := s.buf[s.start+head : s.start+head+n]
-	s.start += head + n
+	s.start += head + n + tail
 	s.stats.Frames++
-	s.stats.Bytes += uint64(head + n)
-	if msg[len(msg)-1] == '\n' {
-		msg = msg[:len(msg)-1]
-	}
-	return msg, nil
+	s.stats.Bytes += uint64(head + n + tail)
+	return msg
 }
 
 // writeEndsAt reports whether the message of n bytes that starts head bytes
@@ -344,11 +342,7 @@ func (s *Scanner) nextLine() ([]byte, error) {
 			if n > s.maxFrame {
 				return s.bad(0, &s.stats.Oversize, "line longer than the limit of %d bytes", s.maxFrame)
 			}
-			msg := s.buf[s.start : s.start+n]
-			s.start += n + 1
-			s.stats.Frames++
-			s.stats.Bytes += uint64(n + 1)
-			return bytes.TrimSuffix(msg, []byte{'\r'}), nil
+			return bytes.TrimSuffix(s.take(0, n, 1), []byte{'\r'}), nil
 		}
 		searched = s.end - s.start
 		if searched > s.maxFrame {
@@ -359,11 +353,7 @@ func (s *Scanner) nextLine() ([]byte, error) {
 				return nil, err
 			}
 			// The last line of the input need not end in LF.
-			msg := s.buf[s.start:s.end]
-			s.start = s.end
-			s.stats.Frames++
-			s.stats.Bytes += uint64(len(msg))
-			return bytes.TrimSuffix(msg, []byte{'\r'}), nil
+			return bytes.TrimSuffix(s.take(0, s.end-s.start, 0), []byte{'\r'}), nil
 		}
 	}
 }

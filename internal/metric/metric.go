@@ -4,6 +4,7 @@
 package metric
 
 import (
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -25,15 +26,10 @@ const (
 
 // String returns the l2met prefix of the kind: "count", "sample" or "measure".
 func (k Kind) String() string {
-	switch k {
-	case Counter:
-		return "count"
-	case Sample:
-		return "sample"
-	case Measure:
-		return "measure"
+	if k < Counter || k > Measure {
+		return "unknown"
 	}
-	return "unknown"
+	return [...]string{Counter: "count", Sample: "sample", Measure: "measure"}[k]
 }
 
 // Measurement is one value parsed from a log line: the hand-over from parsing to
@@ -87,20 +83,10 @@ type Bin struct {
 // receiver refuses names and sources for which it holds; the live view keeps
 // those of every input off the page.
 func UnsafeText(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				return true
-			}
-			i++
-			continue
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		if r < utf8.RuneSelf {
+			return r < 0x20 || r == 0x7f
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return true
-		}
-		i += size
-	}
-	return false
+		return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+	})
 }

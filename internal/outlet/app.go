@@ -43,32 +43,25 @@ func PrefixWithoutApp(prefix string) string {
 	return strings.Join(parts, ".")
 }
 
-// appCache remembers PrefixFor's answers for the apps seen, so that an
-// outlet builds each app's prefix once. Not safe for concurrent use.
-type appCache struct {
-	prefix string
-	m      map[string]string
-}
-
-// PrefixCache returns a cache of PrefixFor(prefix, app) per app, after
-// applying clean (the outlet's name rule; nil: none) to each.
+// PrefixCache returns PrefixFor(prefix, app) after clean (the outlet's name
+// rule; nil: none), remembered per app so that an outlet builds each app's
+// prefix once. The function is not safe for concurrent use.
 func PrefixCache(prefix string, clean func(string) string) func(app string) string {
-	c := &appCache{prefix: prefix, m: map[string]string{}}
 	if clean == nil {
 		clean = func(s string) string { return s }
 	}
-	single := clean(prefix)
+	single, m := clean(prefix), map[string]string{}
 	return func(app string) string {
 		if app == "" {
 			return single
 		}
-		p, ok := c.m[app]
+		p, ok := m[app]
 		if !ok {
-			if len(c.m) >= maxCachedApps {
-				clear(c.m)
+			if len(m) >= maxCachedApps {
+				clear(m)
 			}
-			p = clean(PrefixFor(c.prefix, app))
-			c.m[app] = p
+			p = clean(PrefixFor(prefix, app))
+			m[app] = p
 		}
 		return p
 	}

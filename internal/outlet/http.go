@@ -2,7 +2,9 @@ package outlet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -91,47 +93,38 @@ func NewHTTPSender(cfg HTTPConfig) *HTTPSender {
 	if err != nil {
 		u = &url.URL{}
 	}
-	if cfg.Unit == "" {
-		cfg.Unit = "measurements"
-	}
+	cfg.Unit = cmp.Or(cfg.Unit, "measurements")
 	if cfg.Retryable == nil {
 		cfg.Retryable = func(code int) bool { return code == http.StatusTooManyRequests || code >= 500 }
 	}
 	if cfg.Message == nil {
 		cfg.Message = func(_ string, body []byte) string { return strings.TrimSpace(string(body)) }
 	}
-	client := http.Client{}
-	if cfg.Client != nil {
-		client = *cfg.Client
-	}
+	client := *cmp.Or(cfg.Client, &http.Client{})
 	client.CheckRedirect = SameOrigin
 	h := cfg.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	secrets := append([]string{}, cfg.Secrets...)
-	long := func(v string) {
-		if len(v) >= minSecret {
-			secrets = append(secrets, v)
+	long := func(vs ...string) {
+		for _, v := range vs {
+			if len(v) >= minSecret {
+				secrets = append(secrets, v)
+			}
 		}
 	}
 	for name, v := range cfg.Credentials {
 		h.Set(name, v)
-		long(v)
-		if _, tok, ok := strings.Cut(v, " "); ok {
-			long(tok)
-		}
+		_, tok, _ := strings.Cut(v, " ")
+		long(v, tok)
 	}
 	long(u.RawQuery)
 	for _, vs := range u.Query() {
-		for _, v := range vs {
-			long(v)
-		}
+		long(vs...)
 	}
-	if cfg.User != "" || cfg.Password != "" {
-		req := http.Request{Header: http.Header{}}
-		req.SetBasicAuth(cfg.User, cfg.Password)
-		h.Set("Authorization", req.Header.Get("Authorization"))
+	if cfg.User != "" || cfg.Password != "" { // what http.Request.SetBasicAuth sets
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)))
 	}
 	return &HTTPSender{
 		cfg: cfg, client: &client, display: redact.URL(u), header: h,
@@ -203,10 +196,7 @@ func (s *HTTPSender) Send(ctx context.Context, b *Batch) error {
 		return nil
 	}
 	msg := s.cfg.Message(resp.Header.Get("Content-Type"), body)
-	if len(msg) > MaxErrorBody {
-		msg = msg[:MaxErrorBody]
-	}
-	msg = s.redact.String(strings.ToValidUTF8(msg, "?"))
+	msg = s.redact.String(strings.ToValidUTF8(msg[:min(len(msg), MaxErrorBody)], "?"))
 	err = fmt.Errorf("%s: HTTP %s: %q", prefix, resp.Status, msg)
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:

@@ -142,14 +142,8 @@ func PushBucket(q *Queue, name string, b *aggregate.Bucket, batches []Batch) {
 // malformed or past value.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, int64(math.MaxInt64/time.Second))) * time.Second
+		return time.Duration(min(max(s, 0), int64(math.MaxInt64/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

@@ -1,6 +1,7 @@
 package outlet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,22 +52,19 @@ type QueueConfig struct {
 	// MaxRetryAfter caps the delay a RetryAfterError asks for (default 5m).
 	MaxRetryAfter time.Duration
 	// Wait, when positive, is backpressure instead of a drop: Push on a
-	// full queue waits for a batch to start sending, up to Wait, and only
-	// then drops the oldest. Once a wait ran out, pushes drop at once again
-	// until a batch starts (a receiver that is down does not stall every
-	// push for Wait). For producers that keep what a drop loses elsewhere
-	// and would rather go at the receiver's pace (the shared state: a
-	// bucket a drop loses stays in Redis and is resent whole). Default 0:
-	// drop the oldest at once.
+	// full queue waits up to Wait for a batch to start sending before it
+	// drops the oldest; once a wait ran out, pushes drop at once until a
+	// batch starts, so a receiver that is down does not stall every push.
+	// For producers that keep what a drop loses elsewhere (the shared
+	// state resends a bucket from Redis). Default 0: drop at once.
 	Wait   time.Duration
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // clock for the age bound and log intervals; default time.Now
 
-	// Backoff, when set, replaces the default retry delay: it gets the number
-	// of consecutive failures of one batch (1 for the first) and returns how
-	// long to wait before the next attempt. Tests use it to remove jitter. The
-	// default is "equal jitter": d = min(MaxBackoff, MinBackoff·2^(attempt-1)),
-	// then a uniformly random delay in [d/2, d].
+	// Backoff, when set, replaces the default retry delay,
+	// backoff.EqualJitter(MinBackoff, MaxBackoff, attempt), where attempt
+	// counts the batch's consecutive failures from 1. Tests use it to remove
+	// jitter.
 	Backoff func(attempt int) time.Duration
 }
 
@@ -138,36 +136,16 @@ type Queue struct {
 
 // NewQueue returns a running Queue that sends through s. Call Close to stop it.
 func NewQueue(s Sender, cfg QueueConfig) *Queue {
-	if cfg.Name == "" {
-		cfg.Name = "outlet"
-	}
-	if cfg.MaxBatches <= 0 {
-		cfg.MaxBatches = DefaultMaxBatches
-	}
-	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = DefaultMaxAge
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = cfg.MinBackoff
-	}
-	if cfg.AuthLogEvery <= 0 {
-		cfg.AuthLogEvery = DefaultAuthLogEvery
-	}
-	if cfg.MaxRetryAfter <= 0 {
-		cfg.MaxRetryAfter = DefaultMaxRetryAfter
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Name = cmp.Or(cfg.Name, "outlet")
+	positive(&cfg.MaxBatches, DefaultMaxBatches)
+	positive(&cfg.MaxAge, DefaultMaxAge)
+	positive(&cfg.Concurrency, DefaultConcurrency)
+	positive(&cfg.MinBackoff, DefaultMinBackoff)
+	positive(&cfg.MaxBackoff, DefaultMaxBackoff)
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	positive(&cfg.AuthLogEvery, DefaultAuthLogEvery)
+	positive(&cfg.MaxRetryAfter, DefaultMaxRetryAfter)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -189,11 +167,7 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.work(i)
-		}()
+		wg.Go(func() { q.work(i) })
 	}
 	go func() {
 		wg.Wait()
@@ -202,32 +176,34 @@ func NewQueue(s Sender, cfg QueueConfig) *Queue {
 	return q
 }
 
+// positive sets *v to def unless it is positive.
+func positive[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // Push queues b. When the queue is full the oldest batch is dropped (counted and logged).
 // A batch older than MaxAge, or pushed after Close, is dropped at once.
 func (q *Queue) Push(b Batch) {
 	q.mu.Lock()
 	defer q.unlock()
-	if q.closed {
-		q.dropLocked(&b, reasonShutdown, nil)
-		return
-	}
-	if q.expiredLocked(&b) {
-		q.dropLocked(&b, reasonExpired, nil)
-		return
-	}
-	if q.ring.len() == len(q.ring.buf) && q.cfg.Wait > 0 && !q.stalled {
+	if !q.closed && !q.expiredLocked(&b) && q.ring.len() == len(q.ring.buf) && q.cfg.Wait > 0 && !q.stalled {
 		q.waitRoomLocked()
-		if q.closed {
-			q.dropLocked(&b, reasonShutdown, nil)
-			return
+	}
+	switch {
+	case q.closed:
+		q.dropLocked(&b, reasonShutdown, nil)
+	case q.expiredLocked(&b): // also when it aged while waiting for room
+		q.dropLocked(&b, reasonExpired, nil)
+	default:
+		if q.ring.len() == len(q.ring.buf) {
+			old := q.ring.pop()
+			q.dropLocked(&old, reasonFull, nil)
 		}
+		q.ring.push(b)
+		q.cond.Signal()
 	}
-	if q.ring.len() == len(q.ring.buf) {
-		old := q.ring.pop()
-		q.dropLocked(&old, reasonFull, nil)
-	}
-	q.ring.push(b)
-	q.cond.Signal()
 }
 
 // waitRoomLocked waits, with q.mu held, until the ring has room, the queue
@@ -380,15 +356,10 @@ func (q *Queue) deliver(id int, b *Batch) {
 		latency := time.Since(start)
 
 		q.mu.Lock()
-		if q.aborted {
-			if err == nil { // accepted after all
+		if err == nil || q.aborted { // aborted: Close counts the held batch, unless accepted after all
+			if err == nil {
 				q.settleSentLocked(id, b, latency)
 			}
-			q.unlock()
-			return
-		}
-		if err == nil {
-			q.settleSentLocked(id, b, latency)
 			q.unlock()
 			return
 		}
@@ -448,10 +419,6 @@ func (q *Queue) settledLocked(b *Batch, err error) {
 
 // unlock releases q.mu and then runs the Done callbacks settled under it.
 func (q *Queue) unlock() {
-	if len(q.pendingDone) == 0 {
-		q.mu.Unlock()
-		return
-	}
 	calls := q.pendingDone
 	q.pendingDone = nil
 	q.mu.Unlock()

@@ -13,7 +13,6 @@
 package promtest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -184,16 +183,8 @@ func (s *Server) Query(t testing.TB, promql string, at time.Time) []Sample {
 }
 
 func (s *Server) query(promql string, at time.Time) ([]Sample, error) {
-	q := url.Values{}
-	q.Set("query", promql)
-	q.Set("time", strconv.FormatFloat(float64(at.UnixMilli())/1e3, 'f', 3, 64))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/query?"+q.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	q := url.Values{"query": {promql}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1e3, 'f', 3, 64)}}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(s.URL + "/api/v1/query?" + q.Encode())
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package promwrite
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,33 +150,19 @@ func (c Config) check() (Config, map[string]string, error) {
 	if c.MaxSeriesPerRequest < 0 {
 		return c, nil, fmt.Errorf("%w: MaxSeriesPerRequest %d is negative", ErrConfig, c.MaxSeriesPerRequest)
 	}
-	if c.MaxSeriesPerRequest == 0 {
-		c.MaxSeriesPerRequest = DefaultMaxSeriesPerRequest
-	}
 	if c.MaxTrackedSeries < 0 {
 		return c, nil, fmt.Errorf("%w: MaxTrackedSeries %d is negative", ErrConfig, c.MaxTrackedSeries)
 	}
-	if c.MaxTrackedSeries == 0 {
-		c.MaxTrackedSeries = DefaultMaxTrackedSeries
-	}
-	if c.Queue.Name == "" {
-		c.Queue.Name = QueueName
-	}
-	if c.Queue.MaxAge == 0 {
-		c.Queue.MaxAge = DefaultMaxAge
-	}
-	if c.Queue.Concurrency == 0 {
-		c.Queue.Concurrency = DefaultConcurrency
-	}
+	c.MaxSeriesPerRequest = cmp.Or(c.MaxSeriesPerRequest, DefaultMaxSeriesPerRequest)
+	c.MaxTrackedSeries = cmp.Or(c.MaxTrackedSeries, DefaultMaxTrackedSeries)
+	c.Queue.Name = cmp.Or(c.Queue.Name, QueueName)
+	c.Queue.MaxAge = cmp.Or(c.Queue.MaxAge, DefaultMaxAge)
+	c.Queue.Concurrency = cmp.Or(c.Queue.Concurrency, DefaultConcurrency)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Queue.Logger == nil {
-		c.Queue.Logger = c.Logger
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.Queue.Logger = cmp.Or(c.Queue.Logger, c.Logger)
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultTimeout}
 	}
@@ -188,13 +175,8 @@ func (c Config) rules() (map[string]string, error) {
 	if c.URL == "" {
 		return nil, envcfg.Bad("REMOTE_WRITE_URL", "empty")
 	}
-	if err := envcfg.URL("REMOTE_WRITE_URL", c.URL, false); err != nil {
-		return nil, err
-	}
-	if err := envcfg.NoneOf("REMOTE_WRITE_USER", c.User, ":"); err != nil {
-		return nil, err
-	}
-	if err := envcfg.Together("REMOTE_WRITE_USER", c.User, "REMOTE_WRITE_PASSWORD", c.Password, "for Basic auth"); err != nil {
+	if err := cmp.Or(envcfg.URL("REMOTE_WRITE_URL", c.URL, false), envcfg.NoneOf("REMOTE_WRITE_USER", c.User, ":"), // the first refusal
+		envcfg.Together("REMOTE_WRITE_USER", c.User, "REMOTE_WRITE_PASSWORD", c.Password, "for Basic auth")); err != nil {
 		return nil, err
 	}
 	if c.User != "" && c.BearerToken != "" {

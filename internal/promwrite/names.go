@@ -129,37 +129,25 @@ func sanitize(s string, colon bool) string {
 	if s == "" {
 		return "_"
 	}
-	clean := s[0] < '0' || s[0] > '9'
-	if clean {
-		for i := 0; i < len(s); i++ {
-			if !validNameByte(s[i], colon) {
-				clean = false
-				break
-			}
-		}
+	digit := s[0] >= '0' && s[0] <= '9'
+	clean := !digit
+	for i := 0; clean && i < len(s); i++ {
+		clean = validNameByte(s[i], colon)
 	}
 	if clean {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 1)
-	if s[0] >= '0' && s[0] <= '9' {
+	if digit {
 		b.WriteByte('_')
 	}
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if validNameByte(c, colon) {
-				b.WriteByte(c)
-			} else {
-				b.WriteByte('_')
-			}
-			i++
-			continue
+	for _, r := range s { // one '_' per rune, and per byte of invalid UTF-8
+		if r < utf8.RuneSelf && validNameByte(byte(r), colon) {
+			b.WriteByte(byte(r))
+		} else {
+			b.WriteByte('_')
 		}
-		_, n := utf8.DecodeRuneInString(s[i:])
-		b.WriteByte('_')
-		i += n
 	}
 	return b.String()
 }

@@ -146,18 +146,11 @@ func (r *Redactor) replaceForms(s string) string {
 	// The text as is, then with one family of escapes decoded (one quoting
 	// context: a receiver's JSON, URL, HTML or C string), then with two
 	// (JSON URL-encoded, a URL-encoded form in JSON).
-	id := identity(len(s))
-	bs, bsp := unescape(s, id, familyBackslash)
-	ps, psp := unescape(s, id, familyPercent)
-	hs, hsp := unescape(s, id, familyHTML)
-	bps, bpsp := unescape(bs, bsp, familyPercent)
-	pbs, pbsp := unescape(ps, psp, familyBackslash)
-	for _, v := range []struct {
-		text string
-		sp   []span
-	}{{s, id}, {bs, bsp}, {ps, psp}, {hs, hsp}, {bps, bpsp}, {pbs, pbsp}} {
-		text, sp := v.text, v.sp
-		low := lowerASCII(text)
+	id := view{s, identity(len(s))}
+	bs, ps := id.unescape(familyBackslash), id.unescape(familyPercent)
+	for _, v := range []view{id, bs, ps, id.unescape(familyHTML), bs.unescape(familyPercent), ps.unescape(familyBackslash)} {
+		sp := v.sp
+		low := lowerASCII(v.text)
 		for _, f := range r.forms {
 			for i := 0; ; {
 				j := strings.Index(low[i:], f)
@@ -193,6 +186,12 @@ func (r *Redactor) replaceForms(s string) string {
 // span is where one byte of the unescaped text came from in the original.
 type span struct{ from, to int }
 
+// view is a text and, for each of its bytes, where it came from in the original.
+type view struct {
+	text string
+	sp   []span
+}
+
 // identity is the spans of a text that is the original.
 func identity(n int) []span {
 	sp := make([]span, n)
@@ -209,10 +208,10 @@ const (
 	familyHTML      = '&'  // HTML's &#NN;, &#xHH; and &amp; &lt; &gt; &quot; &apos;
 )
 
-// unescape decodes the escapes of one family in s, hexadecimal digits in
-// any case. sp maps each byte of s to the original; the decoded bytes'
-// spans are returned likewise.
-func unescape(s string, sp []span, family byte) (string, []span) {
+// unescape decodes the escapes of one family in v, hexadecimal digits in
+// any case, keeping where each decoded byte came from.
+func (v view) unescape(family byte) view {
+	s, sp := v.text, v.sp
 	out := make([]byte, 0, len(s))
 	osp := make([]span, 0, len(s))
 	for i := 0; i < len(s); {
@@ -232,7 +231,7 @@ func unescape(s string, sp []span, family byte) (string, []span) {
 		osp = append(osp, sp[i])
 		i++
 	}
-	return string(out), osp
+	return view{string(out), osp}
 }
 
 // escapeAt decodes the escape at s[i:], if any: its length and bytes.
@@ -252,19 +251,11 @@ func escapeAt(s string, i int) (int, []byte, bool) {
 		}
 		return n, utf8.AppendRune(nil, r), true
 	case len(rest) >= 4 && rest[0] == '\\' && (rest[1] == 'x' || rest[1] == 'X'):
-		v, err := strconv.ParseUint(rest[2:4], 16, 8)
-		if err != nil {
-			return 0, nil, false
-		}
-		return 4, []byte{byte(v)}, true
+		return hexByte(rest, 4)
 	case len(rest) >= 2 && rest[0] == '\\' && rest[1] < utf8.RuneSelf && !isAlnum(rest[1]):
 		return 2, []byte{rest[1]}, true
 	case len(rest) >= 3 && rest[0] == '%':
-		v, err := strconv.ParseUint(rest[1:3], 16, 8)
-		if err != nil {
-			return 0, nil, false
-		}
-		return 3, []byte{byte(v)}, true
+		return hexByte(rest, 3)
 	case len(rest) >= 4 && rest[0] == '&' && rest[1] != '#':
 		for name, c := range htmlNamed {
 			if len(rest) >= len(name) && strings.EqualFold(rest[:len(name)], name) {
@@ -288,6 +279,12 @@ func escapeAt(s string, i int) (int, []byte, bool) {
 		return end + 1, utf8.AppendRune(nil, rune(v)), true
 	}
 	return 0, nil, false
+}
+
+// hexByte decodes the escape s[:n] that ends in two hexadecimal digits.
+func hexByte(s string, n int) (int, []byte, bool) {
+	v, err := strconv.ParseUint(s[n-2:n], 16, 8)
+	return n, []byte{byte(v)}, err == nil
 }
 
 // htmlNamed are the named references html.EscapeString and template

@@ -9,6 +9,7 @@
 package throttle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -35,9 +36,7 @@ type Logger struct {
 // once per every (DefaultEvery when <= 0) per kind, by the clock now
 // (time.Now when nil).
 func New(log *slog.Logger, every time.Duration, now func() time.Time) *Logger {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	if every <= 0 {
 		every = DefaultEvery
 	}

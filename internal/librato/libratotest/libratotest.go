@@ -111,24 +111,25 @@ func (s *Server) SetCredentials(user, token string) {
 func (s *Server) Inject(n int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, f)
-	}
+	s.faults = append(s.faults, slices.Repeat([]Fault{f}, max(n, 0))...)
 }
 
 // Measurements returns a copy of every accepted measurement, in arrival order.
 func (s *Server) Measurements() []Measurement {
+	return locked(s, func() []Measurement { return slices.Clone(s.accepted) })
+}
+
+// locked returns f() computed with s.mu held.
+func locked[T any](s *Server, f func() T) T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.accepted)
+	return f()
 }
 
 // Find returns the first accepted measurement with the name and source (or,
 // on the measurements API, dyno tag).
 func (s *Server) Find(name, source string) (Measurement, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range s.accepted {
+	for _, m := range s.Measurements() {
 		src := m.Source
 		if m.API == "measurements" {
 			src = m.Tags["dyno"]
@@ -141,18 +142,10 @@ func (s *Server) Find(name, source string) (Measurement, bool) {
 }
 
 // Counts returns the request counters.
-func (s *Server) Counts() Counts {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts
-}
+func (s *Server) Counts() Counts { return locked(s, func() Counts { return s.counts }) }
 
 // Errors returns the bodies of the validation errors answered so far.
-func (s *Server) Errors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.errs)
-}
+func (s *Server) Errors() []string { return locked(s, func() []string { return slices.Clone(s.errs) }) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -204,50 +197,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	var api string
-	switch r.URL.Path {
-	case "/v1/metrics":
-		api = "metrics"
-	case "/v1/measurements":
-		api = "measurements"
-	default:
-		s.reject(w, http.StatusNotFound, "request", "", "not found: "+r.URL.Path)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		s.reject(w, http.StatusMethodNotAllowed, "request", "", "method not allowed: "+r.Method)
-		return
-	}
+	api := strings.TrimPrefix(r.URL.Path, "/v1/")
 	u, p, ok := r.BasicAuth()
-	authOK := ok && u == user && p == token && token != ""
-	if !authOK && api == "measurements" && s.opts.AppOptics {
-		authOK = ok && u == token && p == "" && token != ""
+	authOK := ok && token != "" && (u == user && p == token || api == "measurements" && s.opts.AppOptics && u == token && p == "")
+	ct := r.Header.Get("Content-Type")
+	for _, c := range []struct {
+		bad           bool
+		status        int
+		header, value string // set on the answer
+		msg           string
+	}{
+		{r.URL.Path != "/v1/metrics" && r.URL.Path != "/v1/measurements", http.StatusNotFound, "", "", "not found: " + r.URL.Path},
+		{r.Method != http.MethodPost, http.StatusMethodNotAllowed, "Allow", http.MethodPost, "method not allowed: " + r.Method},
+		{!authOK, http.StatusUnauthorized, "WWW-Authenticate", `Basic realm="Librato API"`, "Authorization Required"},
+		{ct != "application/json" && !strings.HasPrefix(ct, "application/json;"), http.StatusUnsupportedMediaType, "", "",
+			fmt.Sprintf("Content-Type must be application/json, got %q", ct)},
+		{readErr != nil, http.StatusBadRequest, "", "", fmt.Sprint("reading body: ", readErr)},
+		{len(body) > maxBody, http.StatusRequestEntityTooLarge, "", "", "body too large"},
+	} {
+		if c.bad {
+			if c.header != "" {
+				w.Header().Set(c.header, c.value)
+			}
+			s.reject(w, c.status, "request", "", c.msg)
+			return
+		}
 	}
-	if !authOK {
-		w.Header().Set("WWW-Authenticate", `Basic realm="Librato API"`)
-		s.reject(w, http.StatusUnauthorized, "request", "", "Authorization Required")
-		return
+	validate, status := s.validateMetrics, http.StatusOK
+	if api == "measurements" {
+		validate, status = s.validateMeasurements, http.StatusAccepted
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		s.reject(w, http.StatusUnsupportedMediaType, "request", "", "Content-Type must be application/json, got "+fmt.Sprintf("%q", ct))
-		return
-	}
-	if readErr != nil {
-		s.reject(w, http.StatusBadRequest, "request", "", "reading body: "+readErr.Error())
-		return
-	}
-	if len(body) > maxBody {
-		s.reject(w, http.StatusRequestEntityTooLarge, "request", "", "body too large")
-		return
-	}
-	var ms []Measurement
-	var verr *validationError
-	if api == "metrics" {
-		ms, verr = s.validateMetrics(body)
-	} else {
-		ms, verr = s.validateMeasurements(body)
-	}
+	ms, verr := validate(body)
 	if verr != nil {
 		s.reject(w, http.StatusBadRequest, verr.kind, verr.param, verr.msg)
 		return
@@ -259,11 +239,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.accepted = append(s.accepted, ms...)
 	s.counts.Accepted++
 	s.mu.Unlock()
-	if api == "measurements" {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 }
 
 func (s *Server) count(f func(*Counts)) {
@@ -375,25 +351,95 @@ type legacyBody struct {
 	Counters    []legacyCount `json:"counters"`
 }
 
+// plain is what a measurement of either API has.
+type plain struct {
+	Name       *string        `json:"name"`
+	Value      *float64       `json:"value"`
+	Period     *int64         `json:"period"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// summary is what a gauge (metrics API) or a measurement may send instead
+// of a value.
+type summary struct {
+	Count *int64   `json:"count"`
+	Sum   *float64 `json:"sum"`
+	Min   *float64 `json:"min"`
+	Max   *float64 `json:"max"`
+}
+
 // legacyCount is a counter of the metrics API, and what a gauge shares with it.
 type legacyCount struct {
-	Name        *string        `json:"name"`
-	Value       *float64       `json:"value"`
-	Source      *string        `json:"source"`
-	MeasureTime *int64         `json:"measure_time"`
-	Period      *int64         `json:"period"`
-	Attributes  map[string]any `json:"attributes"`
-	DisplayName *string        `json:"display_name"`
-	Description *string        `json:"description"`
+	plain
+	Source      *string `json:"source"`
+	MeasureTime *int64  `json:"measure_time"`
+	DisplayName *string `json:"display_name"`
+	Description *string `json:"description"`
 }
 
 type legacyGauge struct {
 	legacyCount
-	Count      *int64   `json:"count"`
-	Sum        *float64 `json:"sum"`
-	Min        *float64 `json:"min"`
-	Max        *float64 `json:"max"`
+	summary
 	SumSquares *float64 `json:"sum_squares"`
+}
+
+// last returns the value of the last of ps that is set (a measurement's own
+// field over the request's), else def, and whether one was set.
+func last[T any](def T, ps ...*T) (T, bool) {
+	set := false
+	for _, p := range ps {
+		if p != nil {
+			def, set = *p, true
+		}
+	}
+	return def, set
+}
+
+// head checks and records, in the order the APIs report them, the name,
+// what between checks (the metrics API's source, the tags), m.Time, the
+// period (the last of periods set) and the attributes.
+func (s *Server) head(m *Measurement, p plain, between func() *validationError, timeParam string, periods ...*int64) *validationError {
+	if p.Name == nil {
+		return paramErr("name", "is required")
+	}
+	if !nameRE.MatchString(*p.Name) {
+		return paramErr("name", "is invalid: %q", *p.Name)
+	}
+	m.Name = *p.Name
+	if err := between(); err != nil {
+		return err
+	}
+	if err := s.checkTime(timeParam, m.Time); err != nil {
+		return err
+	}
+	if period, set := last(0, periods...); set {
+		if period <= 0 {
+			return paramErr("period", "must be a positive integer")
+		}
+		m.Period = period
+	}
+	var err *validationError
+	m.Unit, err = checkAttributes("attributes", p.Attributes)
+	return err
+}
+
+// setValue records a value, or a summary: count and sum, with min and max.
+// extra says whether fields only a summary may have, besides min and max,
+// were sent; extraNames names them all for the error. kind names m.
+func setValue(m *Measurement, p plain, sm summary, kind string, extra bool, extraNames string) *validationError {
+	switch {
+	case p.Value != nil && (sm.Count != nil || sm.Sum != nil):
+		return paramErr("value", "cannot be given with count and sum (%s)", m.Name)
+	case p.Value != nil:
+		if sm.Min != nil || sm.Max != nil || extra {
+			return paramErr("value", "%s need count and sum (%s)", extraNames, m.Name)
+		}
+		m.HasValue, m.Value = true, *p.Value
+		return nil
+	case sm.Count == nil || sm.Sum == nil:
+		return paramErr("count", "a %s needs a value, or count and sum (%s)", kind, m.Name)
+	}
+	return setSummary(m, *sm.Count, *sm.Sum, sm.Min, sm.Max)
 }
 
 func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) {
@@ -408,91 +454,51 @@ func (s *Server) validateMetrics(body []byte) ([]Measurement, *validationError) 
 	if n > MaxMetricsPerPost {
 		return nil, requestErr("too many measurements in one request: %d > %d", n, MaxMetricsPerPost)
 	}
-	defTime := s.opts.Now().Unix()
-	if b.MeasureTime != nil {
-		defTime = *b.MeasureTime
-	}
-	defSource := ""
-	if b.Source != nil {
-		defSource = *b.Source
-	}
-	common := func(c legacyCount) (Measurement, *validationError) {
-		var m Measurement
-		name, source, mt, period := c.Name, c.Source, c.MeasureTime, c.Period
-		if name == nil {
-			return m, paramErr("name", "is required")
-		}
-		if !nameRE.MatchString(*name) {
-			return m, paramErr("name", "is invalid: %q", *name)
-		}
-		m.API, m.Name, m.Source, m.Time = "metrics", *name, defSource, defTime
-		if source != nil {
-			m.Source = *source
-		}
-		if m.Source != "" || source != nil || b.Source != nil {
+	now := s.opts.Now().Unix()
+	common := func(c legacyCount, typ string) (Measurement, *validationError) {
+		m := Measurement{API: "metrics", Type: typ}
+		m.Time, _ = last(now, b.MeasureTime, c.MeasureTime)
+		source := func() *validationError {
+			var set bool
+			if m.Source, set = last("", b.Source, c.Source); !set {
+				return nil
+			}
 			if !nameRE.MatchString(m.Source) {
-				return m, paramErr("source", "is invalid: %q", m.Source)
+				return paramErr("source", "is invalid: %q", m.Source)
 			}
 			if strings.EqualFold(m.Source, "all") {
-				return m, paramErr("source", "'all' is a reserved word")
+				return paramErr("source", "'all' is a reserved word")
 			}
+			return nil
 		}
-		if mt != nil {
-			m.Time = *mt
-		}
-		if err := s.checkTime("measure_time", m.Time); err != nil {
-			return m, err
-		}
-		if period != nil {
-			if *period <= 0 {
-				return m, paramErr("period", "must be a positive integer")
-			}
-			m.Period = *period
-		}
-		unit, err := checkAttributes("attributes", c.Attributes)
-		m.Unit = unit
-		return m, err
+		return m, s.head(&m, c.plain, source, "measure_time", c.Period)
 	}
 	out := make([]Measurement, 0, n)
 	for _, g := range b.Gauges {
-		m, err := common(g.legacyCount)
+		m, err := common(g.legacyCount, "gauge")
+		if err == nil {
+			err = checkValue("value", g.Value, g.Sum, g.Min, g.Max, g.SumSquares)
+		}
+		if err == nil {
+			err = setValue(&m, g.plain, g.summary, "gauge", g.SumSquares != nil, "min, max and sum_squares")
+		}
 		if err != nil {
 			return nil, err
 		}
-		m.Type = "gauge"
-		if err := checkValue("value", g.Value, g.Sum, g.Min, g.Max, g.SumSquares); err != nil {
-			return nil, err
-		}
-		switch {
-		case g.Value != nil && (g.Count != nil || g.Sum != nil):
-			return nil, paramErr("value", "cannot be given with count and sum (%s)", m.Name)
-		case g.Value != nil:
-			if g.Min != nil || g.Max != nil || g.SumSquares != nil {
-				return nil, paramErr("value", "min, max and sum_squares need count and sum (%s)", m.Name)
-			}
-			m.HasValue, m.Value = true, *g.Value
-		case g.Count == nil || g.Sum == nil:
-			return nil, paramErr("count", "a gauge needs a value, or count and sum (%s)", m.Name)
-		default:
-			if err := setSummary(&m, *g.Count, *g.Sum, g.Min, g.Max); err != nil {
-				return nil, err
-			}
-			if g.SumSquares != nil {
-				m.HasSS, m.SumSquares = true, *g.SumSquares
-			}
+		if g.SumSquares != nil { // a summary: setValue refused it beside a value
+			m.HasSS, m.SumSquares = true, *g.SumSquares
 		}
 		out = append(out, m)
 	}
 	for _, c := range b.Counters {
-		m, err := common(c)
+		m, err := common(c, "counter")
+		if err == nil && c.Value == nil {
+			err = paramErr("value", "is required for counters (%s)", m.Name)
+		}
+		if err == nil {
+			err = checkValue("value", c.Value)
+		}
 		if err != nil {
-			return nil, err
-		}
-		m.Type = "counter"
-		if c.Value == nil {
-			return nil, paramErr("value", "is required for counters (%s)", m.Name)
-		}
-		if err := checkValue("value", c.Value); err != nil {
 			return nil, err
 		}
 		m.HasValue, m.Value = true, *c.Value
@@ -509,19 +515,13 @@ type taggedBody struct {
 }
 
 type taggedMeasure struct {
-	Name       *string            `json:"name"`
-	Value      *float64           `json:"value"`
-	Count      *int64             `json:"count"`
-	Sum        *float64           `json:"sum"`
-	Min        *float64           `json:"min"`
-	Max        *float64           `json:"max"`
-	Last       *float64           `json:"last"`
-	Stddev     *float64           `json:"stddev"`
-	StddevM2   *float64           `json:"stddev_m2"`
-	Tags       map[string]*string `json:"tags"`
-	Time       *int64             `json:"time"`
-	Period     *int64             `json:"period"`
-	Attributes map[string]any     `json:"attributes"`
+	plain
+	summary
+	Last     *float64           `json:"last"`
+	Stddev   *float64           `json:"stddev"`
+	StddevM2 *float64           `json:"stddev_m2"`
+	Tags     map[string]*string `json:"tags"`
+	Time     *int64             `json:"time"`
 }
 
 func checkTags(tags map[string]*string) (map[string]string, *validationError) {
@@ -561,65 +561,31 @@ func (s *Server) validateMeasurements(body []byte) ([]Measurement, *validationEr
 	}
 	out := make([]Measurement, 0, len(b.Measurements))
 	for _, x := range b.Measurements {
-		m := Measurement{API: "measurements", Time: s.opts.Now().Unix()}
-		if x.Name == nil {
-			return nil, paramErr("name", "is required")
-		}
-		if !nameRE.MatchString(*x.Name) {
-			return nil, paramErr("name", "is invalid: %q", *x.Name)
-		}
-		m.Name = *x.Name
-		tags := b.Tags
-		if x.Tags != nil { // per-measurement tags replace the top-level ones
-			tags = x.Tags
-		}
-		var err *validationError
-		if m.Tags, err = checkTags(tags); err != nil {
-			return nil, err
-		}
-		if b.Time != nil {
-			m.Time = *b.Time
-		}
-		if x.Time != nil {
-			m.Time = *x.Time
-		}
-		if err := s.checkTime("time", m.Time); err != nil {
-			return nil, err
-		}
-		if b.Period != nil {
-			m.Period = *b.Period
-		}
-		if x.Period != nil {
-			m.Period = *x.Period
-		}
-		if (b.Period != nil || x.Period != nil) && m.Period <= 0 {
-			return nil, paramErr("period", "must be a positive integer")
-		}
-		if m.Unit, err = checkAttributes("attributes", x.Attributes); err != nil {
-			return nil, err
-		}
-		if err := checkValue("value", x.Value, x.Sum, x.Min, x.Max, x.Last, x.Stddev, x.StddevM2); err != nil {
-			return nil, err
-		}
-		switch {
-		case x.Value != nil && (x.Count != nil || x.Sum != nil):
-			return nil, paramErr("value", "cannot be given with count and sum (%s)", m.Name)
-		case x.Value != nil:
-			if x.Min != nil || x.Max != nil || x.Last != nil || x.Stddev != nil || x.StddevM2 != nil {
-				return nil, paramErr("value", "summary fields need count and sum (%s)", m.Name)
+		m := Measurement{API: "measurements"}
+		m.Time, _ = last(s.opts.Now().Unix(), b.Time, x.Time)
+		tags := func() (err *validationError) {
+			tags := b.Tags
+			if x.Tags != nil { // per-measurement tags replace the top-level ones
+				tags = x.Tags
 			}
-			m.HasValue, m.Value = true, *x.Value
-		case x.Count == nil || x.Sum == nil:
-			return nil, paramErr("count", "a measurement needs a value, or count and sum (%s)", m.Name)
-		case x.Stddev != nil && x.StddevM2 != nil:
-			return nil, paramErr("stddev", "only one of stddev and stddev_m2 may be set (%s)", m.Name)
-		default:
-			if err := setSummary(&m, *x.Count, *x.Sum, x.Min, x.Max); err != nil {
-				return nil, err
-			}
-			if x.Last != nil {
-				m.HasLast, m.Last = true, *x.Last
-			}
+			m.Tags, err = checkTags(tags)
+			return err
+		}
+		err := s.head(&m, x.plain, tags, "time", b.Period, x.Period)
+		if err == nil {
+			err = checkValue("value", x.Value, x.Sum, x.Min, x.Max, x.Last, x.Stddev, x.StddevM2)
+		}
+		if err == nil && x.Value == nil && x.Count != nil && x.Sum != nil && x.Stddev != nil && x.StddevM2 != nil {
+			err = paramErr("stddev", "only one of stddev and stddev_m2 may be set (%s)", m.Name)
+		}
+		if err == nil {
+			err = setValue(&m, x.plain, x.summary, "measurement", x.Last != nil || x.Stddev != nil || x.StddevM2 != nil, "summary fields")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if x.Last != nil { // a summary: setValue refused it beside a value
+			m.HasLast, m.Last = true, *x.Last
 		}
 		out = append(out, m)
 	}
