@@ -158,22 +158,14 @@ func New(cfg Config) (*History, error) {
 	if cfg.Resolution < time.Second || cfg.Resolution%time.Second != 0 {
 		return nil, fmt.Errorf("%w: resolution %s: want whole seconds, at least 1s", ErrConfig, cfg.Resolution)
 	}
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
-	}
-	if cfg.MaxPoints == 0 {
-		cfg.MaxPoints = DefaultMaxPoints
-	}
-	if cfg.MaxSeries == 0 {
-		cfg.MaxSeries = DefaultMaxSeries
-	}
+	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
+	cfg.MaxPoints = cmp.Or(cfg.MaxPoints, DefaultMaxPoints)
+	cfg.MaxSeries = cmp.Or(cfg.MaxSeries, DefaultMaxSeries)
 	if cfg.Window < cfg.Resolution || cfg.MaxPoints < 1 || cfg.MaxSeries < 1 {
 		return nil, fmt.Errorf("%w: window %s, max points %d, max series %d: want window ≥ resolution and positive caps",
 			ErrConfig, cfg.Window, cfg.MaxPoints, cfg.MaxSeries)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -188,9 +180,6 @@ func New(cfg Config) (*History, error) {
 
 // Points returns the number of points a line holds at most.
 func (h *History) Points() int { return h.points }
-
-// Resolution returns the bucket width.
-func (h *History) Resolution() time.Duration { return h.cfg.Resolution }
 
 // update is what Write keeps of one metric in one bucket, computed before
 // the lock is taken.
@@ -297,11 +286,7 @@ func (h *History) makeRoom(ups []update, idx int64) {
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.newest, b.newest) })
 	evicted := 0
 	for _, c := range cands[:min(over, len(cands))] {
-		l := c.m.lines[c.src]
-		h.stats.Values -= int64(len(l.vals))
-		delete(c.m.lines, c.src)
-		h.series--
-		c.m.version = h.version
+		h.removeLine(c.m, c.src)
 		if len(c.m.lines) == 0 {
 			h.removeMetric(c.m)
 		}
@@ -474,13 +459,18 @@ func (h *History) evict() {
 		}
 		for src, l := range m.lines {
 			if l.newest < oldest {
-				h.stats.Values -= int64(len(l.vals))
-				delete(m.lines, src)
-				h.series--
-				m.version = h.version
+				h.removeLine(m, src)
 			}
 		}
 	}
+}
+
+// removeLine forgets m's line of src. h.mu is held.
+func (h *History) removeLine(m *metricHist, src string) {
+	h.stats.Values -= int64(len(m.lines[src].vals))
+	delete(m.lines, src)
+	h.series--
+	m.version = h.version
 }
 
 // removeMetric forgets m. h.mu is held.
@@ -522,13 +512,6 @@ func (h *History) countLogin(failed bool) int64 {
 		h.stats.LoginsRefused++
 	}
 	return h.stats.FailedLogins
-}
-
-// countBusy counts an API request turned away.
-func (h *History) countBusy() {
-	h.mu.Lock()
-	h.stats.Busy++
-	h.mu.Unlock()
 }
 
 func (h *History) logDrop(msg string, args ...any) {
