@@ -145,7 +145,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if err := w.buildInputs(); err != nil {
 		return nil, err
 	}
-	w.intervals = &intervalCheck{res: cfg.Buckets.Resolution, log: w.log, now: opt.now}
+	w.intervals = &intervalCheck{res: cfg.Buckets.Resolution, log: throttle.New(w.log, intervalWarnEvery, opt.now)}
 	w.viewers = append(w.viewers, w.intervals.view)
 	if err := w.buildView(); err != nil {
 		return nil, err
@@ -246,35 +246,32 @@ func (w *worker) buildInputs() error {
 func (w *worker) run(ctx context.Context) error {
 	inputCtx, stopInputs := context.WithCancel(context.Background())
 	defer stopInputs()
-	done := make(chan error, 8) // an input (or the view server) that ended: nil for the end of stdin
+	done := make(chan error, 8) // why a server stopped that was not closed
 	var wg sync.WaitGroup
-	start := func(f func() error) {
-		wg.Add(1)
-		go func() { defer wg.Done(); done <- f() }()
+	// serve runs a server on l in wg until it is closed (closed: the error
+	// its Serve returns then); any other end is the worker's.
+	serve := func(name string, f func(net.Listener) error, l net.Listener, closed error) {
+		wg.Go(func() {
+			if err := f(l); !errors.Is(err, closed) {
+				done <- fmt.Errorf("%s: %w", name, err)
+			}
+		})
 	}
 
 	// Bind every listener before starting anything, so that a port in use
 	// stops the worker before it says it listens anywhere.
-	var drainL, syslogL net.Listener
+	var drainL, syslogL, viewL net.Listener
+	var err error
 	if w.server != nil {
-		drainL = w.opt.drainListener
-		if drainL == nil {
-			var err error
-			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
-				return fmt.Errorf("drain: listen on BIND_ADDR=%s PORT=%s: %w", w.cfg.Drain.BindAddr, w.cfg.Drain.Port, err)
-			}
-		}
+		drainL, err = listen(w.opt.drainListener, w.server.Addr, "drain: listen on BIND_ADDR="+w.cfg.Drain.BindAddr+" PORT="+w.cfg.Drain.Port)
 	}
-	if w.syslog != nil {
-		var err error
-		if syslogL, err = net.Listen("tcp", w.cfg.Syslog.Addr); err != nil {
-			if drainL != nil {
-				drainL.Close()
-			}
-			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.Syslog.Addr, err)
-		}
+	if w.syslog != nil && err == nil {
+		syslogL, err = listen(nil, w.cfg.Syslog.Addr, "syslog: listen on SYSLOG_ADDR="+w.cfg.Syslog.Addr)
 	}
-	if err := w.startView(start); err != nil {
+	if w.viewServer != nil && err == nil {
+		viewL, err = listen(w.opt.viewListener, w.opt.view, "view: listen on -view "+w.opt.view)
+	}
+	if err != nil {
 		for _, l := range []net.Listener{drainL, syslogL} {
 			if l != nil {
 				l.Close()
@@ -282,27 +279,21 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		return err
 	}
+	if w.viewServer != nil {
+		w.log.Info("live view", "url", "http://"+urlHost(viewL.Addr())+"/")
+		serve("view", w.viewServer.Serve, viewL, http.ErrServerClosed)
+	}
 	if w.server != nil {
 		w.log.Info("HTTPS drain listening", "addr", drainL.Addr().String(), "path", drain.LogsPath)
-		start(func() error {
-			if err := w.server.Serve(drainL); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("drain: %w", err)
-			}
-			return nil
-		})
+		serve("drain", w.server.Serve, drainL, http.ErrServerClosed)
 	}
 	if w.syslog != nil {
 		w.log.Info("syslog listening", "addr", syslogL.Addr().String(), "tls", w.syslog.TLS())
-		start(func() error {
-			if err := w.syslog.Serve(syslogL); !errors.Is(err, syslog.ErrServerClosed) {
-				return fmt.Errorf("syslog: %w", err)
-			}
-			return nil
-		})
+		serve("syslog", w.syslog.Serve, syslogL, syslog.ErrServerClosed)
 	}
 	if w.tailer != nil {
 		w.log.Info("tailing the app's logs through log sessions", "app", w.cfg.LogSession.App)
-		start(func() error { _ = w.tailer.Run(inputCtx); return nil })
+		wg.Go(func() { _ = w.tailer.Run(inputCtx) })
 	}
 	stdinDone := make(chan error, 1)
 	if w.opt.stdin != nil {
@@ -339,11 +330,8 @@ loop:
 			}
 			w.log.Info("end of stdin: flushing and exiting")
 			break loop
-		case err := <-done:
-			if err != nil {
-				runErr = err
-				break loop
-			}
+		case runErr = <-done:
+			break loop
 		case <-tick.C:
 			if w.shared == nil { // with shared state the store flushes
 				w.write(w.agg.Flush(w.opt.now()))
@@ -357,7 +345,7 @@ loop:
 	}
 	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	err := w.shutdown(shutdownCtx, stopInputs, &wg)
+	err = w.shutdown(shutdownCtx, stopInputs, &wg)
 	w.appDrops.check(w.apps) // what the last second refused
 	stopEmitter()
 	if e := <-emitDone; e != nil && !errors.Is(e, context.Canceled) {
@@ -459,19 +447,30 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	var owg sync.WaitGroup
 	oerrs := make([]error, len(w.outlets))
 	for i, o := range w.outlets {
-		owg.Add(1)
-		go func() {
-			defer owg.Done()
+		owg.Go(func() {
 			if err := o.Close(ctx); err != nil {
 				oerrs[i] = fmt.Errorf("outlet %s: %w", o.name, err)
 			}
-		}()
+		})
 	}
 	owg.Wait()
 	if err := w.releaseShared(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(append(errs, oerrs...)...)
+}
+
+// listen returns l, or when l is nil (tests pass their own) a listener on
+// addr; its error starts with what.
+func listen(l net.Listener, addr, what string) (net.Listener, error) {
+	if l != nil {
+		return l, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return l, nil
 }
 
 // write hands every bucket to every outlet, then to every viewer.

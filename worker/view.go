@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -78,29 +77,6 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// startView listens on -view's address, prints the view's URL and serves it
-// until stopView.
-func (w *worker) startView(start func(func() error)) error {
-	if w.viewServer == nil {
-		return nil
-	}
-	l := w.opt.viewListener
-	if l == nil {
-		var err error
-		if l, err = net.Listen("tcp", w.opt.view); err != nil {
-			return fmt.Errorf("view: listen on -view %s: %w", w.opt.view, err)
-		}
-	}
-	w.log.Info("live view", "url", "http://"+urlHost(l.Addr())+"/")
-	start(func() error {
-		if err := w.viewServer.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("view: %w", err)
-		}
-		return nil
-	})
-	return nil
 }
 
 // urlHost is the host:port to put in the printed URL: the unspecified
