@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxConns bounds the concurrent connections of a listener (the syslog
@@ -26,7 +27,11 @@ type LimitListener struct {
 	accepted, saturated atomic.Uint64
 	active              atomic.Int64
 	waiting             atomic.Int32
-	onWait              func()
+
+	onWait   func()        // OnWait
+	every    time.Duration // OnWait
+	mu       sync.Mutex    // guards waitLoop
+	waitLoop bool          // the loop calling onWait runs
 }
 
 // ListenerStats are the cumulative counters of a LimitListener.
@@ -55,6 +60,12 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 		l.waiting.Add(1)
 		if l.onWait != nil {
 			l.onWait()
+			l.mu.Lock()
+			if !l.waitLoop {
+				l.waitLoop = true
+				go l.whileWaiting()
+			}
+			l.mu.Unlock()
 		}
 		select {
 		case l.sem <- struct{}{}:
@@ -75,9 +86,26 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 }
 
 // OnWait sets a function that Accept calls when it starts waiting for a free
-// slot, e.g. to close idle keep-alive connections. Set it before the first
-// Accept; fn must not block.
-func (l *LimitListener) OnWait(fn func()) { l.onWait = fn }
+// slot, and every `every` after that for as long as an Accept waits, e.g. to
+// close idle keep-alive connections. Set it before the first Accept; fn must
+// not block.
+func (l *LimitListener) OnWait(every time.Duration, fn func()) { l.every, l.onWait = every, fn }
+
+// whileWaiting calls onWait every l.every until no Accept waits.
+func (l *LimitListener) whileWaiting() {
+	t := time.NewTicker(l.every)
+	defer t.Stop()
+	for range t.C {
+		l.mu.Lock()
+		if !l.Waiting() { // an Accept that starts waiting after this starts a new loop
+			l.waitLoop = false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		l.onWait()
+	}
+}
 
 // Waiting reports whether an Accept is waiting for a free slot.
 func (l *LimitListener) Waiting() bool { return l.waiting.Load() > 0 }

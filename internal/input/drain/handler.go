@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -220,20 +221,18 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.MaxReadingBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
 		return nil, errors.New("drain: negative bound in Config")
 	}
-	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&cfg.QueueDepth, DefaultQueueDepth)
-	setDefault(&cfg.MaxQueueBytes, DefaultMaxQueueBytes)
-	setDefault(&cfg.MaxReadingBytes, DefaultMaxReadingBytes)
-	setDefault(&cfg.Workers, runtime.GOMAXPROCS(0))
-	setDefault(&cfg.DedupSize, DefaultDedupSize)
-	setDefault(&cfg.DedupAge, DefaultDedupAge)
-	setDefault(&cfg.RetryAfter, DefaultRetryAfter)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.QueueDepth = cmp.Or(cfg.QueueDepth, DefaultQueueDepth)
+	cfg.MaxQueueBytes = cmp.Or(cfg.MaxQueueBytes, DefaultMaxQueueBytes)
+	cfg.MaxReadingBytes = cmp.Or(cfg.MaxReadingBytes, DefaultMaxReadingBytes)
+	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
+	cfg.DedupSize = cmp.Or(cfg.DedupSize, DefaultDedupSize)
+	cfg.DedupAge = cmp.Or(cfg.DedupAge, DefaultDedupAge)
+	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, DefaultRetryAfter)
 	if cfg.MaxQueueBytes < cfg.MaxBodyBytes || cfg.MaxReadingBytes < cfg.MaxBodyBytes {
 		return nil, fmt.Errorf("drain: MaxQueueBytes %d and MaxReadingBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxReadingBytes, cfg.MaxBodyBytes)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = p.Now
 	}
@@ -266,12 +265,6 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		go h.work()
 	}
 	return h, nil
-}
-
-func setDefault[T int | time.Duration](v *T, d T) {
-	if *v == 0 {
-		*v = d
-	}
 }
 
 // ServeHTTP serves LogsPath and HealthPath.
@@ -347,13 +340,15 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 			h.tooLargeError(w)
 		case errors.Is(err, budget.ErrExhausted):
 			h.busy.Add(1)
-			h.logBusy(r)
+			h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
+				"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
 			w.Header().Set("Retry-After", h.retryAfter)
 			endRead(w)
 			http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
 		default:
-			h.readErrors.Add(1)
-			h.logReadError(r, err)
+			h.readErrors.Add(1) // logged at most once a minute: a flood of broken connections must not flood the log
+			h.readErrLog.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
+				"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
 			http.Error(w, "drain: reading body: "+err.Error(), http.StatusBadRequest)
 		}
 		return
@@ -388,21 +383,6 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", h.retryAfter)
 		http.Error(w, "drain: shutting down, retry", http.StatusServiceUnavailable)
 	}
-}
-
-// logReadError logs a body read error, at most once per readErrorLogEvery
-// (a flood of broken connections must not flood the log); Stats.ReadErrors
-// counts them all.
-func (h *Handler) logReadError(r *http.Request, err error) {
-	h.readErrLog.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
-		"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
-}
-
-// logBusy logs a POST refused for the budget, at most once per
-// readErrorLogEvery; Stats.Busy counts them all.
-func (h *Handler) logBusy(r *http.Request) {
-	h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
-		"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
 }
 
 func (h *Handler) tooLargeError(w http.ResponseWriter) {

@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -73,13 +74,12 @@ type Server struct {
 	log *slog.Logger
 	tls *tls.Config
 
-	mu        sync.Mutex
-	ln        *input.LimitListener
-	conns     map[net.Conn]*connState
-	closing   bool
-	reclaimer bool // a reclaim loop runs
-	wg        sync.WaitGroup
-	stop      atomic.Bool // closing, for readers that must not re-arm their deadline
+	mu      sync.Mutex
+	ln      *input.LimitListener
+	conns   map[net.Conn]*connState
+	closing bool
+	wg      sync.WaitGroup
+	stop    atomic.Bool // closing, for readers that must not re-arm their deadline
 
 	idle, silent, reclaimed, handshake, readErrs atomic.Uint64
 }
@@ -102,24 +102,12 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.FirstByteTimeout < 0 || cfg.ReclaimIdle < 0 {
 		return nil, errors.New("syslog: negative bound in Config")
 	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = input.DefaultMaxConns
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.HandshakeTimeout == 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if cfg.FirstByteTimeout == 0 {
-		cfg.FirstByteTimeout = DefaultFirstByteTimeout
-	}
-	if cfg.ReclaimIdle == 0 {
-		cfg.ReclaimIdle = DefaultReclaimIdle
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.MaxConns = cmp.Or(cfg.MaxConns, input.DefaultMaxConns)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.FirstByteTimeout = cmp.Or(cfg.FirstByteTimeout, DefaultFirstByteTimeout)
+	cfg.ReclaimIdle = cmp.Or(cfg.ReclaimIdle, DefaultReclaimIdle)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	s := &Server{p: p, cfg: cfg, log: cfg.Logger, conns: make(map[net.Conn]*connState)}
 	switch {
 	case cfg.TLSCertFile != "" && cfg.TLSKeyFile != "":
@@ -163,7 +151,7 @@ func (s *Server) ListenAndServe() error {
 // ownership of l.
 func (s *Server) Serve(l net.Listener) error {
 	ll := input.NewLimitListener(l, s.cfg.MaxConns)
-	ll.OnWait(s.startReclaim)
+	ll.OnWait(reclaimEvery, s.reclaim)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -217,38 +205,20 @@ func (s *Server) track(c net.Conn) *connState {
 	return cs
 }
 
-// startReclaim is called by the listener when a connection starts waiting
-// for a slot: it starts the loop that closes connections idle for
-// ReclaimIdle while one waits, unless it runs already.
-func (s *Server) startReclaim() {
+// reclaim closes the connections idle for ReclaimIdle; the listener calls
+// it every reclaimEvery while a connection waits for a slot.
+func (s *Server) reclaim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.reclaimer || s.closing {
+	if s.closing {
 		return
 	}
-	s.reclaimer = true
-	go s.reclaim()
-}
-
-func (s *Server) reclaim() {
-	t := time.NewTicker(reclaimEvery)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		if s.closing || s.ln == nil || !s.ln.Waiting() {
-			s.reclaimer = false
-			s.mu.Unlock()
-			return
+	idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
+	for c, cs := range s.conns {
+		if cs.last.Load() <= idleSince && !cs.reclaimed.Swap(true) {
+			s.reclaimed.Add(1)
+			_ = c.Close()
 		}
-		idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
-		for c, cs := range s.conns {
-			if cs.last.Load() <= idleSince && !cs.reclaimed.Swap(true) {
-				s.reclaimed.Add(1)
-				_ = c.Close()
-			}
-		}
-		s.mu.Unlock()
-		<-t.C
 	}
 }
 
