@@ -421,7 +421,13 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 		swg.Go(func() { syslogErr = w.syslog.Close(sctx) })
 	}
 	var viewErr error
-	swg.Go(func() { viewErr = w.stopView(sctx) })
+	if w.viewServer != nil { // the page's requests are short: Shutdown returns quickly
+		swg.Go(func() {
+			if err := w.viewServer.Shutdown(sctx); err != nil {
+				viewErr = fmt.Errorf("view server: %w", err)
+			}
+		})
+	}
 	swg.Wait()
 	cancel()
 	errs = append(errs, serverErr, syslogErr, viewErr)
@@ -433,11 +439,7 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	}
 	errs = append(errs, w.closeOTLP(dctx))
 	stopInputs()
-	stopped := make(chan struct{})
-	go func() { wg.Wait(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-dctx.Done():
+	if input.Wait(dctx, wg) != nil {
 		errs = append(errs, errors.New("inputs still running after their share of SHUTDOWN_TIMEOUT"))
 	}
 	cancel()

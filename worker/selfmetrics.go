@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync/atomic"
 
 	"github.com/dynometrics/dynometrics/emitter"
@@ -102,7 +103,7 @@ func (w *worker) buildEmitter() error {
 	}
 	cfg.Registry = w.reg
 	cfg.Writer = w.opt.stdout
-	if w.hasOutlet("console") && w.opt.stderr != nil {
+	if slices.ContainsFunc(w.outlets, func(o namedOutlet) bool { return o.name == "console" }) && w.opt.stderr != nil {
 		// stdout carries the buckets: keep the health lines apart.
 		cfg.Writer = w.opt.stderr
 	}
@@ -158,14 +159,4 @@ func (l *appDropLog) check(apps *appstats.Table) {
 			l.seen[c] = n
 		}
 	})
-}
-
-// hasOutlet reports whether an outlet of that name is configured.
-func (w *worker) hasOutlet(name string) bool {
-	for _, o := range w.outlets {
-		if o.name == name {
-			return true
-		}
-	}
-	return false
 }

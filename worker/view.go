@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -90,16 +89,4 @@ func urlHost(a net.Addr) string {
 		return a.String()
 	}
 	return t.String()
-}
-
-// stopView closes the view's own server. The page's requests are short, so
-// Shutdown returns quickly.
-func (w *worker) stopView(ctx context.Context) error {
-	if w.viewServer == nil {
-		return nil
-	}
-	if err := w.viewServer.Shutdown(ctx); err != nil {
-		return fmt.Errorf("view server: %w", err)
-	}
-	return nil
 }

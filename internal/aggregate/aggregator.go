@@ -489,17 +489,13 @@ func (a *Aggregator) groupStates(parts []*shardBucket, flushed bool, f func(star
 func (a *Aggregator) toBuckets(parts []*shardBucket) []*Bucket {
 	var out []*Bucket
 	a.groupStates(parts, true, func(start int64, states []*State) {
-		b := &Bucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, Series: make([]Series, len(states))}
-		for i, st := range states {
-			b.Series[i] = st.Series()
-			if st.Kind == metric.Measure {
-				b.Series[i].State = st // handed over whole: not recycled
-				continue
+		out = append(out, (&StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: states}).Bucket())
+		for _, st := range states {
+			if st.Kind != metric.Measure { // a Measure's State is handed over whole: not recycled
+				st.reset()
+				a.states.Put(st)
 			}
-			st.reset()
-			a.states.Put(st)
 		}
-		out = append(out, b)
 	})
 	return out
 }

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,19 @@ func (l *LimitListener) Close() error {
 // Stats returns the cumulative counters and the number of open connections.
 func (l *LimitListener) Stats() ListenerStats {
 	return ListenerStats{Accepted: l.accepted.Load(), Saturated: l.saturated.Load(), Active: int(l.active.Load())}
+}
+
+// Wait waits for wg until ctx ends, and then returns ctx.Err(): an input's
+// Close waiting for its goroutines.
+func Wait(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type limitConn struct {

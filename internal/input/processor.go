@@ -394,20 +394,14 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 			for err == bufio.ErrBufferFull { // skip the rest of the line
 				_, err = s.br.ReadSlice('\n')
 			}
-			if err == io.EOF {
-				return nil
+		} else {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			if len(line) > s.p.maxLine {
+				s.st.overlong++
+			} else if len(line) > 0 {
+				s.Line(line, f)
 			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) > s.p.maxLine {
-			s.st.overlong++
-		} else if len(line) > 0 {
-			s.Line(line, f)
 		}
 		if err == io.EOF {
 			return nil

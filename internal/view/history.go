@@ -198,9 +198,9 @@ type update struct {
 func (h *History) Write(b *aggregate.Bucket) {
 	if b.Period != h.cfg.Resolution {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		h.stats.DroppedPeriod += int64(len(b.Series))
-		h.mu.Unlock()
-		h.logDrop("bucket period differs from the resolution", "period", b.Period, "resolution", h.cfg.Resolution, "series", len(b.Series))
+		h.logDropLocked("bucket period differs from the resolution", "period", b.Period, "resolution", h.cfg.Resolution, "series", len(b.Series))
 		return
 	}
 	var conflicts, unsafe int64
@@ -512,12 +512,6 @@ func (h *History) countLogin(failed bool) int64 {
 		h.stats.LoginsRefused++
 	}
 	return h.stats.FailedLogins
-}
-
-func (h *History) logDrop(msg string, args ...any) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.logDropLocked(msg, args...)
 }
 
 // logDropLocked logs a drop at most once per dropLogEvery for each

@@ -639,16 +639,12 @@ func (h *Handler) Close(ctx context.Context) error {
 		close(h.queue)
 	}
 	h.mu.Unlock()
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err := input.Wait(ctx, &h.wg); err != nil {
 		// Queued or being parsed: the queue alone misses the bodies the
 		// workers hold.
-		return fmt.Errorf("drain: close: %d accepted bodies not yet parsed: %w", h.pending.Load(), ctx.Err())
+		return fmt.Errorf("drain: close: %d accepted bodies not yet parsed: %w", h.pending.Load(), err)
 	}
+	return nil
 }
 
 // Stats returns the cumulative counters. Safe for concurrent use.

@@ -327,12 +327,8 @@ func (s *Server) Close(ctx context.Context) error {
 		_ = c.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("syslog: close: connections still open: %w", ctx.Err())
+	if err := input.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("syslog: close: connections still open: %w", err)
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("syslog: close: %w", err)
