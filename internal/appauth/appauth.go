@@ -156,17 +156,6 @@ func (k *Keyring) Token(app string) string {
 	return string(k.mac(make([]byte, 0, TokenLen), 0, app))
 }
 
-// CheckPair reports whether password is app's token under any of the
-// secrets, and app a valid name. It tries every secret and compares in
-// constant time.
-func (k *Keyring) CheckPair(app, password string) bool {
-	if k == nil || !validName(app) {
-		return false
-	}
-	_, ok := k.check([]byte(app), []byte(password))
-	return ok
-}
-
 // check compares password with every token of app, a valid name, in
 // constant time, and returns app as a string it may keep.
 func (k *Keyring) check(app, password []byte) (string, bool) {

@@ -198,3 +198,14 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// CheckPair reports whether password is app's token under any of the
+// secrets, and app a valid name (what Check decides once it has decoded
+// the header). It tries every secret and compares in constant time.
+func (k *Keyring) CheckPair(app, password string) bool {
+	if k == nil || !validName(app) {
+		return false
+	}
+	_, ok := k.check([]byte(app), []byte(password))
+	return ok
+}

@@ -178,9 +178,6 @@ func New(cfg Config) (*History, error) {
 	}, nil
 }
 
-// Points returns the number of points a line holds at most.
-func (h *History) Points() int { return h.points }
-
 // update is what Write keeps of one metric in one bucket, computed before
 // the lock is taken.
 type update struct {

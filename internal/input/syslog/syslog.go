@@ -77,9 +77,8 @@ type Server struct {
 	mu      sync.Mutex
 	ln      *input.LimitListener
 	conns   map[net.Conn]*connState
-	closing bool
 	wg      sync.WaitGroup
-	stop    atomic.Bool // closing, for readers that must not re-arm their deadline
+	closing atomic.Bool // set under mu; readers check it so as not to re-arm their deadline
 
 	idle, silent, reclaimed, handshake, readErrs atomic.Uint64
 }
@@ -153,7 +152,7 @@ func (s *Server) Serve(l net.Listener) error {
 	ll := input.NewLimitListener(l, s.cfg.MaxConns)
 	ll.OnWait(reclaimEvery, s.reclaim)
 	s.mu.Lock()
-	if s.closing {
+	if s.closing.Load() {
 		s.mu.Unlock()
 		_ = l.Close()
 		return ErrServerClosed
@@ -164,10 +163,7 @@ func (s *Server) Serve(l net.Listener) error {
 	for {
 		c, err := ll.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
+			if s.closing.Load() {
 				return ErrServerClosed
 			}
 			var ne net.Error
@@ -195,7 +191,7 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) track(c net.Conn) *connState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing.Load() {
 		return nil
 	}
 	cs := &connState{}
@@ -210,7 +206,7 @@ func (s *Server) track(c net.Conn) *connState {
 func (s *Server) reclaim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing.Load() {
 		return
 	}
 	idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
@@ -246,17 +242,14 @@ func (s *Server) serveConn(c net.Conn, cs *connState) {
 		}
 		r = tc
 	}
-	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, first: s.cfg.FirstByteTimeout, stop: &s.stop, state: cs}
+	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, first: s.cfg.FirstByteTimeout, stop: &s.closing, state: cs}
 	err := s.p.ReadFrames(context.Background(), ir)
 	if err == nil {
 		return
 	}
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
 	var ne net.Error
 	switch {
-	case closing:
+	case s.closing.Load():
 		// Close set a past deadline to end the read.
 	case cs.reclaimed.Load():
 		// Counted by the reclaim loop.
@@ -295,7 +288,7 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 		if err := ir.c.SetReadDeadline(now.Add(d)); err != nil {
 			return 0, err
 		}
-		// Close stores stop before it sets a past deadline: re-checking after
+		// Close stores closing before it sets a past deadline: re-checking after
 		// re-arming guarantees the past deadline wins.
 		if ir.stop.Load() {
 			_ = ir.c.SetReadDeadline(now)
@@ -317,8 +310,7 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 // goroutines until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
-	s.stop.Store(true)
+	s.closing.Store(true)
 	var err error
 	if s.ln != nil {
 		err = s.ln.Close()
