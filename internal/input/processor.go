@@ -229,27 +229,13 @@ func (s *Session) Frames(body []byte) int {
 
 // Frame processes one syslog message (without length prefix or trailing LF):
 // Heroku's drain form or RFC 5424 with STRUCTURED-DATA.
-func (s *Session) Frame(frame []byte) {
-	h, msg, err := logplex.ParseMessage(frame)
-	if err != nil {
-		s.st.badHeaders++
-		s.debug("input: bad syslog header", err)
-		return
-	}
-	s.parse(&h, msg)
-}
+func (s *Session) Frame(frame []byte) { s.parseHeaded(logplex.ParseMessage(frame)) }
 
 // Line processes one text line (without its LF) according to f.
 func (s *Session) Line(line []byte, f Format) {
 	switch f {
 	case FormatText:
-		h, msg, err := logplex.ParseText(line)
-		if err != nil {
-			s.st.badHeaders++
-			s.debug("input: bad text line header", err)
-			return
-		}
-		s.parse(&h, msg)
+		s.parseHeaded(logplex.ParseText(line))
 	case FormatSyslog:
 		s.Frame(line)
 	default:
@@ -310,6 +296,17 @@ func (s *Session) publish() {
 	add(&p.broken, st.broken)
 	add(&p.sinkCalls, st.sinkCalls)
 	*st = localStats{}
+}
+
+// parseHeaded parses msg unless its header could not be parsed (err),
+// which is counted.
+func (s *Session) parseHeaded(h logplex.Header, msg []byte, err error) {
+	if err != nil {
+		s.st.badHeaders++
+		s.debug("input: bad syslog or text line header", err)
+		return
+	}
+	s.parse(&h, msg)
 }
 
 // parse runs the l2met parser on one message and buffers its measurements.

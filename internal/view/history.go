@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -327,13 +328,7 @@ func stride(k metric.Kind) int {
 // not AllSource sets the kind and unit; series of another kind or unit, or
 // with source AllSource, are left out and counted.
 func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
-	first := -1
-	for i := range ss {
-		if ss[i].Source != AllSource {
-			first = i
-			break
-		}
-	}
+	first := slices.IndexFunc(ss, func(s aggregate.Series) bool { return s.Source != AllSource })
 	if first < 0 {
 		return u, int64(len(ss)), 0
 	}
@@ -525,11 +520,4 @@ func (h *History) ended(newest int64) bool {
 }
 
 // sortedSources returns m's sources in order.
-func sortedSources(m *metricHist) []string {
-	srcs := make([]string, 0, len(m.lines))
-	for s := range m.lines {
-		srcs = append(srcs, s)
-	}
-	slices.Sort(srcs)
-	return srcs
-}
+func sortedSources(m *metricHist) []string { return slices.Sorted(maps.Keys(m.lines)) }

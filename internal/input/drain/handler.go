@@ -181,8 +181,12 @@ type appQueue struct {
 }
 
 // add adds a body (bodies 1) or takes one off (-1), keeping
-// h.activeApps the number of apps with bodies queued.
+// h.activeApps the number of apps with bodies queued. A nil q (no app)
+// counts nothing.
 func (q *appQueue) add(h *Handler, bytes, bodies int64) {
+	if q == nil {
+		return
+	}
 	q.bytes.Add(bytes)
 	switch q.bodies.Add(bodies) {
 	case 1:
@@ -354,10 +358,8 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := job{buf: buf, arrival: h.cfg.Now(), msgCount: -1, app: app}
-	if c := r.Header.Get("Logplex-Msg-Count"); c != "" {
-		if n, err := strconv.Atoi(c); err == nil {
-			j.msgCount = n
-		}
+	if n, err := strconv.Atoi(r.Header.Get("Logplex-Msg-Count")); err == nil {
+		j.msgCount = n
 	}
 	switch res := h.enqueue(j, r.Header.Get("Logplex-Frame-Id")); res {
 	case queued:
@@ -569,16 +571,12 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 			j.shared = make(chan bool, 1)
 		}
 	}
-	if j.appQ != nil { // before the parsers can take it off
-		j.appQ.add(h, n, 1)
-	}
+	j.appQ.add(h, n, 1) // before the parsers can take it off
 	select {
 	case h.queue <- j:
 	default:
 		h.queuedBytes.Add(-n)
-		if j.appQ != nil {
-			j.appQ.add(h, -n, -1)
-		}
+		j.appQ.add(h, -n, -1)
 		h.queueFull.Add(1)
 		return full
 	}
@@ -618,9 +616,7 @@ func (h *Handler) work() {
 			}
 		}
 		h.queuedBytes.Add(-int64(len(*j.buf)))
-		if j.appQ != nil {
-			j.appQ.add(h, -int64(len(*j.buf)), -1)
-		}
+		j.appQ.add(h, -int64(len(*j.buf)), -1)
 		h.putBuf(j.buf)
 		h.processed.Add(1)
 		h.pending.Add(-1)
