@@ -197,13 +197,7 @@ type Session struct {
 	body    bytes.Reader
 	arrival time.Time
 	app     string // SetApp
-	st      localStats
-}
-
-// localStats are the Session's counts since its last Flush.
-type localStats struct {
-	lines, measurements, rejectedLines, rejectedPairs  uint64
-	malformed, badHeaders, overlong, broken, sinkCalls uint64
+	st      Stats  // counts since the last Flush
 }
 
 // SetArrival sets the time used for messages without a timestamp of their
@@ -254,8 +248,8 @@ func (s *Session) Flush() {
 			}
 		}
 		s.p.sink.Add(s.buf)
-		s.st.sinkCalls++
-		s.st.measurements += uint64(len(s.buf))
+		s.st.SinkCalls++
+		s.st.Measurements += uint64(len(s.buf))
 		clear(s.buf) // drop string references while pooled
 		s.buf = s.buf[:0]
 	}
@@ -283,26 +277,26 @@ func (s *Session) publish() {
 			c.Add(v)
 		}
 	}
-	add(&p.lines, st.lines)
-	if s.app != "" && p.apps != nil && st.lines != 0 {
-		p.apps.For(s.app).Lines.Add(st.lines)
+	add(&p.lines, st.Lines)
+	if s.app != "" && p.apps != nil && st.Lines != 0 {
+		p.apps.For(s.app).Lines.Add(st.Lines)
 	}
-	add(&p.measurements, st.measurements)
-	add(&p.rejectedLines, st.rejectedLines)
-	add(&p.rejectedPairs, st.rejectedPairs)
-	add(&p.malformed, st.malformed)
-	add(&p.badHeaders, st.badHeaders)
-	add(&p.overlong, st.overlong)
-	add(&p.broken, st.broken)
-	add(&p.sinkCalls, st.sinkCalls)
-	*st = localStats{}
+	add(&p.measurements, st.Measurements)
+	add(&p.rejectedLines, st.RejectedLines)
+	add(&p.rejectedPairs, st.RejectedPairs)
+	add(&p.malformed, st.MalformedFrames)
+	add(&p.badHeaders, st.BadHeaders)
+	add(&p.overlong, st.OverlongLines)
+	add(&p.broken, st.BrokenStreams)
+	add(&p.sinkCalls, st.SinkCalls)
+	*st = Stats{}
 }
 
 // parseHeaded parses msg unless its header could not be parsed (err),
 // which is counted.
 func (s *Session) parseHeaded(h logplex.Header, msg []byte, err error) {
 	if err != nil {
-		s.st.badHeaders++
+		s.st.BadHeaders++
 		s.debug("input: bad syslog or text line header", err)
 		return
 	}
@@ -322,16 +316,16 @@ func (s *Session) parse(h *logplex.Header, msg []byte) {
 		s.p.ownLines.Add(1)
 		return
 	}
-	s.st.lines++
+	s.st.Lines++
 	var err error
 	s.buf, err = s.parser.Parse(s.buf, l2met.Line{Time: t, AppName: h.AppName, ProcID: h.ProcID, Msg: msg})
 	if err != nil {
-		s.st.rejectedLines++
+		s.st.RejectedLines++
 		var pe *l2met.ParseError
 		if errors.As(err, &pe) {
-			s.st.rejectedPairs += uint64(pe.Rejected)
+			s.st.RejectedPairs += uint64(pe.Rejected)
 		} else {
-			s.st.rejectedPairs++
+			s.st.RejectedPairs++
 		}
 		s.debug("input: rejected pairs", err)
 	}
@@ -367,7 +361,7 @@ func (s *Session) readFrames(r io.Reader) (int, error) {
 		var fe *logplex.FrameError
 		if errors.As(err, &fe) {
 			n++
-			s.st.malformed++
+			s.st.MalformedFrames++
 			s.debug("input: malformed frame", err)
 			continue
 		}
@@ -387,7 +381,7 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 	for {
 		line, err := s.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			s.st.overlong++
+			s.st.OverlongLines++
 			for err == bufio.ErrBufferFull { // skip the rest of the line
 				_, err = s.br.ReadSlice('\n')
 			}
@@ -395,7 +389,7 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 			line = bytes.TrimSuffix(line, []byte{'\n'})
 			line = bytes.TrimSuffix(line, []byte{'\r'})
 			if len(line) > s.p.maxLine {
-				s.st.overlong++
+				s.st.OverlongLines++
 			} else if len(line) > 0 {
 				s.Line(line, f)
 			}
@@ -417,7 +411,7 @@ func (s *Session) streamEnd(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	s.st.broken++
+	s.st.BrokenStreams++
 	return err
 }
 
