@@ -196,6 +196,7 @@ func (w *worker) buildOutlets() error {
 
 func (w *worker) buildInputs() error {
 	cfg := w.cfg
+	var err error
 	if cfg.Drain.Port != "" || w.opt.drainListener != nil {
 		apps, err := cfg.Drain.Apps()
 		if err != nil {
@@ -204,16 +205,14 @@ func (w *worker) buildInputs() error {
 		if apps != nil {
 			w.log.Info("multi-app mode (DRAIN_SECRET): each app drains with its own credentials; worker -drain-url APP prints them")
 		}
-		h, err := drain.New(w.proc, drain.Config{
+		if w.drain, err = drain.New(w.proc, drain.Config{
 			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps, Logger: w.log,
 			SharedSeen: w.sharedFrameSeen(), Budget: w.budget,
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		w.drain = h
-		w.mux.Handle(drain.LogsPath, h)
-		w.mux.Handle(drain.HealthPath, h)
+		w.mux.Handle(drain.LogsPath, w.drain)
+		w.mux.Handle(drain.HealthPath, w.drain)
 		if err := w.buildOTLP(); err != nil {
 			return err
 		}
@@ -221,24 +220,18 @@ func (w *worker) buildInputs() error {
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
 	if cfg.Syslog.Addr != "" {
-		s, err := syslog.New(w.proc, syslog.Config{
+		if w.syslog, err = syslog.New(w.proc, syslog.Config{
 			Addr: cfg.Syslog.Addr, TLSCertFile: cfg.Syslog.TLSCert, TLSKeyFile: cfg.Syslog.TLSKey, Logger: w.log,
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		w.syslog = s
 	}
 	if cfg.LogSession.APIKey != "" {
-		t, err := logsession.New(w.proc, logsession.Config{
+		w.tailer, err = logsession.New(w.proc, logsession.Config{
 			APIKey: cfg.LogSession.APIKey, App: cfg.LogSession.App, BaseURL: cfg.LogSession.BaseURL, Logger: w.log,
 		})
-		if err != nil {
-			return err
-		}
-		w.tailer = t
 	}
-	return nil
+	return err
 }
 
 // run starts every input and the flush loop, waits for ctx (or the end of
