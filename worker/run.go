@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,9 +105,7 @@ func run(ctx context.Context, cfg Config, opt options) error {
 }
 
 func newWorker(cfg Config, opt options) (*worker, error) {
-	if opt.logger == nil {
-		opt.logger = slog.Default()
-	}
+	opt.logger = cmp.Or(opt.logger, slog.Default())
 	if opt.now == nil {
 		opt.now = time.Now
 	}

@@ -3,6 +3,7 @@ package input
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -110,15 +111,9 @@ func NewProcessor(sink Sink, cfg Config) (*Processor, error) {
 	if cfg.MaxLineBytes < 0 {
 		return nil, errors.New("input: negative MaxLineBytes")
 	}
-	p := &Processor{sink: sink, maxLine: cfg.MaxLineBytes, now: cfg.Now, log: cfg.Logger, apps: cfg.Apps}
-	if p.maxLine == 0 {
-		p.maxLine = DefaultMaxLineBytes
-	}
+	p := &Processor{sink: sink, maxLine: cmp.Or(cfg.MaxLineBytes, DefaultMaxLineBytes), now: cfg.Now, log: cmp.Or(cfg.Logger, slog.Default()), apps: cfg.Apps}
 	if p.now == nil {
 		p.now = time.Now
-	}
-	if p.log == nil {
-		p.log = slog.Default()
 	}
 	p.pool.New = func() any {
 		return &Session{p: p, parser: l2met.NewParser(), buf: make([]metric.Measurement, 0, SinkBatch+64)}
