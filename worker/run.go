@@ -58,6 +58,12 @@ type options struct {
 type namedOutlet struct {
 	name string
 	outlet.Outlet
+	stats statsSource // worker.outlet.<name>.*
+}
+
+// named returns o with its name and its Stats.
+func named[S any](name string, o outlet.Outlet, stats func() S) namedOutlet {
+	return namedOutlet{name, o, source("worker.outlet."+name+".", stats)}
 }
 
 // worker is one running pipeline: inputs → processor → aggregator → outlets.
@@ -169,7 +175,7 @@ func (w *worker) buildOutlets() error {
 		if err != nil {
 			return err
 		}
-		w.outlets = append(w.outlets, namedOutlet{"librato", o})
+		w.outlets = append(w.outlets, named("librato", o, o.Stats))
 	}
 	if cfg.RemoteWrite.Enabled() {
 		pc, err := cfg.RemoteWrite.Config(tags)
@@ -181,14 +187,15 @@ func (w *worker) buildOutlets() error {
 		if err != nil {
 			return err
 		}
-		w.outlets = append(w.outlets, namedOutlet{"remote_write", o})
+		w.outlets = append(w.outlets, named("remote_write", o, o.Stats))
 	}
 	if err := w.buildOTLPOutlet(tags); err != nil {
 		return err
 	}
 	if len(w.outlets) == 0 {
 		w.log.Info("no outlet configured (LIBRATO_TOKEN, REMOTE_WRITE_URL, OTEL_EXPORTER_OTLP_ENDPOINT): printing buckets to stdout")
-		w.outlets = append(w.outlets, namedOutlet{"console", console.New(w.opt.stdout, cfg.Metrics.Prefix)})
+		o := console.New(w.opt.stdout, cfg.Metrics.Prefix)
+		w.outlets = append(w.outlets, named("console", o, o.Stats))
 	}
 	return nil
 }

@@ -9,10 +9,6 @@ import (
 
 	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/appstats"
-	"github.com/dynometrics/dynometrics/internal/console"
-	"github.com/dynometrics/dynometrics/internal/librato"
-	"github.com/dynometrics/dynometrics/internal/otlpout"
-	"github.com/dynometrics/dynometrics/internal/promwrite"
 	"github.com/dynometrics/dynometrics/internal/selfmetric"
 	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/throttle"
@@ -50,17 +46,7 @@ func (w *worker) statsSources() []statsSource {
 		ss = append(ss, source("worker.logsession.", w.tailer.Stats))
 	}
 	for _, o := range w.outlets {
-		p := "worker.outlet." + o.name + "."
-		switch o := o.Outlet.(type) {
-		case *librato.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		case *promwrite.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		case *otlpout.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		case *console.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		}
+		ss = append(ss, o.stats)
 	}
 	if w.shared != nil {
 		ss = append(ss, source("worker.redis.", w.shared.st.Stats))
