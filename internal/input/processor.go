@@ -160,11 +160,7 @@ func (p *Processor) Session() *Session {
 // read of r is about to block, so a slow stream is not held back. Returns nil
 // at EOF, ctx.Err() when ctx ended, or the read error.
 func (p *Processor) ReadFrames(ctx context.Context, r io.Reader) error {
-	s := p.Session()
-	defer s.Release()
-	fr := flushReader{s: s, r: r, ctx: ctx}
-	_, err := s.readFrames(&fr)
-	return s.streamEnd(ctx, err)
+	return p.readStream(ctx, r, func(s *Session, r io.Reader) error { _, err := s.readFrames(r); return err })
 }
 
 // ReadLines reads newline-delimited lines from r until EOF, the context ends,
@@ -175,10 +171,24 @@ func (p *Processor) ReadFrames(ctx context.Context, r io.Reader) error {
 // ctx ended, or the read error. Cancelling ctx takes effect at the next read:
 // a read already blocked (os.Stdin) only returns when data or EOF arrives.
 func (p *Processor) ReadLines(ctx context.Context, r io.Reader, f Format) error {
+	return p.readStream(ctx, r, func(s *Session, r io.Reader) error { return s.readLines(r, f) })
+}
+
+// readStream reads r with read in a Session through a flushReader, and
+// classifies the end of the stream: nil at EOF, ctx.Err() when ctx ended,
+// else a broken stream (counted) and its error.
+func (p *Processor) readStream(ctx context.Context, r io.Reader, read func(*Session, io.Reader) error) error {
 	s := p.Session()
 	defer s.Release()
-	fr := flushReader{s: s, r: r, ctx: ctx}
-	return s.streamEnd(ctx, s.readLines(&fr, f))
+	switch err := read(s, &flushReader{s: s, r: r, ctx: ctx}); {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		s.st.BrokenStreams++
+		return err
+	}
 }
 
 // Session is one goroutine's parsing state: a pooled l2met.Parser, a
@@ -396,18 +406,6 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 			return err
 		}
 	}
-}
-
-// streamEnd classifies the end of a stream read.
-func (s *Session) streamEnd(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return ctxErr
-	}
-	s.st.BrokenStreams++
-	return err
 }
 
 // flushReader flushes the Session before each read of the underlying stream,
