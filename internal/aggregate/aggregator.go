@@ -94,7 +94,7 @@ type shardData struct {
 type shardBucket struct {
 	start  int64
 	series map[seriesKey]*State  // series without an app (single-app mode)
-	apps   map[string]*appBucket // series of each app (multi-app mode); nil until one opens
+	apps   map[string]*appBucket // series of each app (multi-app mode)
 	last   *appBucket            // the app last added to, or nil
 	nApps  int                   // series in apps
 }
@@ -301,9 +301,6 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 			b.series[seriesKey{st.Name, st.Source}] = st
 		} else {
 			if ab == nil {
-				if b.apps == nil {
-					b.apps = make(map[string]*appBucket)
-				}
 				ab = &appBucket{app: st.App, series: make(map[seriesKey]*State)}
 				b.apps[st.App] = ab
 			}
@@ -329,7 +326,7 @@ func (a *Aggregator) newShardBucket(start int64) *shardBucket {
 		b.start = start
 		return b
 	}
-	return &shardBucket{start: start, series: make(map[seriesKey]*State)}
+	return &shardBucket{start: start, series: make(map[seriesKey]*State), apps: make(map[string]*appBucket)}
 }
 
 func (a *Aggregator) newState(m *metric.Measurement) *State {

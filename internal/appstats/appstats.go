@@ -122,6 +122,9 @@ func (t *Table) Each(f func(app string, c *Counters)) {
 	f(Other, &t.other)
 }
 
+// Apps returns the number of apps counted under their own name.
+func (t *Table) Apps() int { return len(*t.apps.Load()) }
+
 // Tally is the counts of one run of an app's measurements, kept in local
 // variables by the aggregator and added to the app's Counters at once.
 type Tally struct {

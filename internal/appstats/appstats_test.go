@@ -57,6 +57,3 @@ func TestReasonNames(t *testing.T) {
 		seen[n] = true
 	}
 }
-
-// Apps returns the number of apps counted under their own name.
-func (t *Table) Apps() int { return len(*t.apps.Load()) }
