@@ -63,8 +63,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *drainURL != "" {
 		return printDrainURL(stdout, stderr, cfg, *drainURL, *drainHost)
 	}
-	opt := options{stdout: stdout, stderr: stderr, logger: logger}
-	opt.view = *viewAddr
+	opt := options{stdout: stdout, stderr: stderr, logger: logger, viewOptions: viewOptions{view: *viewAddr}}
 	if *useStdin {
 		opt.stdin = stdin
 		if os.Getenv("METRICS_GRACE") == "" {

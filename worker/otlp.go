@@ -23,15 +23,13 @@ func (w *worker) buildOTLP() error {
 	if err != nil {
 		return err
 	}
-	r, err := otlp.New(otlp.Config{
+	if w.otlp, err = otlp.New(otlp.Config{
 		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps,
 		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now, Budget: w.budget,
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	w.otlp = r
-	r.Register(w.mux)
+	w.otlp.Register(w.mux)
 	w.log.Info("OTLP/HTTP receiver (Fir telemetry drains) on PORT", "paths", otlp.LogsPath+" "+otlp.MetricsPath,
 		"source_attributes", strings.Join(attrs, ","), "fir_dyno_names", names.String())
 	return nil

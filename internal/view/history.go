@@ -208,11 +208,6 @@ func (h *History) Write(b *aggregate.Bucket) {
 		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name && b.Series[j].App == b.Series[i].App {
 			j++
 		}
-		if metric.UnsafeText(b.Series[i].Name) {
-			unsafe += int64(j - i)
-			i = j
-			continue
-		}
 		u, c, us := summarize(b.Series[i:j])
 		conflicts += c
 		unsafe += us
@@ -326,8 +321,12 @@ func stride(k metric.Kind) int {
 // summarize computes the per-source values and the all-dynos point of one
 // metric's series (same name, sorted by source). The first series that is
 // not AllSource sets the kind and unit; series of another kind or unit, or
-// with source AllSource, are left out and counted.
+// with source AllSource, are left out and counted; all are left out, counted
+// as unsafe, when the name is not safe to show (metric.UnsafeText).
 func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
+	if metric.UnsafeText(ss[0].Name) {
+		return u, 0, int64(len(ss))
+	}
 	first := slices.IndexFunc(ss, func(s aggregate.Series) bool { return s.Source != AllSource })
 	if first < 0 {
 		return u, int64(len(ss)), 0
