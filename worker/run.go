@@ -133,30 +133,21 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	}
 	ac := cfg.Buckets.Config()
 	ac.Now, ac.Apps = opt.now, w.apps
-	w.agg, err = aggregate.New(ac)
-	if err != nil {
+	if w.agg, err = aggregate.New(ac); err != nil {
 		return nil, err
 	}
-	if err := w.buildOutlets(); err != nil {
-		return nil, err
-	}
-	if err := w.buildShared(); err != nil {
-		return nil, err
-	}
-	w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now, Apps: w.apps})
-	if err != nil {
-		return nil, err
-	}
-	if err := w.buildInputs(); err != nil {
+	if w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now, Apps: w.apps}); err != nil {
 		return nil, err
 	}
 	w.intervals = &intervalCheck{res: cfg.Buckets.Resolution, log: throttle.New(w.log, intervalWarnEvery, opt.now)}
 	w.viewers = append(w.viewers, w.intervals.view)
-	if err := w.buildView(); err != nil {
-		return nil, err
-	}
-	if err := w.buildEmitter(); err != nil {
-		return nil, err
+	// The outlets come before shared state (it names them), shared state
+	// before the inputs (the drain asks it about Frame-Ids), and the emitter
+	// last (it publishes every component's Stats).
+	for _, build := range []func() error{w.buildOutlets, w.buildShared, w.buildInputs, w.buildView, w.buildEmitter} {
+		if err := build(); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
