@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"embed"
 	"io/fs"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -209,19 +210,17 @@ func seriesSize(m *metricHist) int {
 // In multi-app mode it lists app's metrics (the first app when app is not
 // one of them) and adds "app" and "apps", every app in the view.
 func (h *History) appendMetrics(b []byte, app string) []byte {
-	var apps []string
 	seen := map[string]bool{}
 	for _, m := range h.metrics {
-		if m.app != "" && !seen[m.app] {
+		if m.app != "" {
 			seen[m.app] = true
-			apps = append(apps, m.app)
 		}
 	}
-	slices.Sort(apps)
-	if len(apps) > 0 && !seen[app] {
-		app = apps[0]
-	} else if len(apps) == 0 {
+	apps := slices.Sorted(maps.Keys(seen))
+	if len(apps) == 0 {
 		app = ""
+	} else if !seen[app] {
+		app = apps[0]
 	}
 	b = appendInt(b, `{"version":`, int64(h.version))
 	b = appendInt(b, `,"resolution":`, h.period)
