@@ -323,25 +323,22 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "drain: missing or wrong credentials", http.StatusUnauthorized)
 		return
 	}
-	if r.ContentLength > int64(h.cfg.MaxBodyBytes) {
-		h.tooLarge.Add(1)
-		endRead(w)
-		h.tooLargeError(w)
-		return
-	}
 	// The body's bytes are taken from the budget as they arrive: a client
 	// that declares 1 MiB and sends 10 bytes holds 10 bytes.
 	body := h.budget.Reader(r.Body)
 	defer body.Release() // once queued, the bytes count in MaxQueueBytes
 	buf := h.getBuf()
-	err := h.readBody(body, r.ContentLength, buf)
+	err := errTooLarge // a declared length over the bound: refused unread
+	if r.ContentLength <= int64(h.cfg.MaxBodyBytes) {
+		err = h.readBody(body, r.ContentLength, buf)
+	}
 	if err != nil {
 		h.putBuf(buf)
 		switch {
 		case errors.Is(err, errTooLarge):
 			h.tooLarge.Add(1)
 			endRead(w)
-			h.tooLargeError(w)
+			http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 		case errors.Is(err, budget.ErrExhausted):
 			h.busy.Add(1)
 			h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
@@ -385,10 +382,6 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", h.retryAfter)
 		http.Error(w, "drain: shutting down, retry", http.StatusServiceUnavailable)
 	}
-}
-
-func (h *Handler) tooLargeError(w http.ResponseWriter) {
-	http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 }
 
 // authorized checks the Basic auth credentials (internal/httpauth: constant
