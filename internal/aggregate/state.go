@@ -151,7 +151,8 @@ func (s *State) observeLast(tn int64, v float64) {
 	}
 }
 
-// moveToSketch moves the raw values into the sketch.
+// moveToSketch moves the raw values into the sketch; once they are there
+// (inSketch), there are none left and it does nothing.
 func (s *State) moveToSketch() {
 	if s.sketch == nil {
 		s.sketch = newSketch()
@@ -198,16 +199,12 @@ func (s *State) Merge(o *State) error {
 	case !s.inSketch() && !o.inSketch() && len(s.values)+len(o.values) <= ExactLimit:
 		s.values = append(s.values, o.values...)
 	case o.inSketch():
-		if !s.inSketch() {
-			s.moveToSketch()
-		}
+		s.moveToSketch()
 		if err := s.sketch.MergeWith(o.sketch); err != nil {
 			return fmt.Errorf("aggregate: merge sketch of %s/%s: %w", s.Name, s.Source, err)
 		}
 	default:
-		if !s.inSketch() {
-			s.moveToSketch()
-		}
+		s.moveToSketch()
 		for _, v := range o.values {
 			sketchAdd(s.sketch, v, 1)
 		}
@@ -379,9 +376,7 @@ func (s *State) addDist(tn int64, d *metric.Distribution) {
 		}
 		return
 	}
-	if !s.inSketch() {
-		s.moveToSketch()
-	}
+	s.moveToSketch()
 	for _, b := range d.Bins {
 		s.sumSq += float64(b.Count) * b.Value * b.Value
 		sketchAdd(s.sketch, b.Value, float64(b.Count))
