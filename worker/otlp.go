@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dynometrics/dynometrics/internal/appauth"
 	"github.com/dynometrics/dynometrics/internal/input/otlp"
 )
 
 // buildOTLP serves the OTLP/HTTP receiver (a Fir telemetry drain) on PORT
-// beside the drain, with the drain's credentials.
-func (w *worker) buildOTLP() error {
+// beside the drain, with the drain's credentials (apps: its keyring in
+// multi-app mode).
+func (w *worker) buildOTLP(apps *appauth.Keyring) error {
 	attrs, err := w.cfg.Fir.Attributes()
 	if err != nil {
 		return err
@@ -18,10 +20,6 @@ func (w *worker) buildOTLP() error {
 	names, err := otlp.ParseDynoNames(w.cfg.Fir.DynoNames)
 	if err != nil {
 		return fmt.Errorf("config: FIR_DYNO_NAMES=%w", err)
-	}
-	apps, err := w.cfg.Drain.Apps()
-	if err != nil {
-		return err
 	}
 	if w.otlp, err = otlp.New(otlp.Config{
 		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps,

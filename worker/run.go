@@ -210,7 +210,7 @@ func (w *worker) buildInputs() error {
 		}
 		w.mux.Handle(drain.LogsPath, w.drain)
 		w.mux.Handle(drain.HealthPath, w.drain)
-		if err := w.buildOTLP(); err != nil {
+		if err := w.buildOTLP(apps); err != nil {
 			return err
 		}
 		w.server = drain.NewServer(net.JoinHostPort(cfg.Drain.BindAddr, cfg.Drain.Port), w.mux, 0)
