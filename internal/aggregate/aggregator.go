@@ -442,13 +442,14 @@ func (a *Aggregator) remove(cutoff int64) []*shardBucket {
 	return out
 }
 
-// compareStates orders states by App, Name then Source.
-func compareStates(x, y *State) int {
+// CompareStates orders states by App, Name then Source: the order of a
+// flushed bucket's series, for slices.SortFunc.
+func CompareStates(x, y *State) int {
 	return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
 }
 
 // groupStates calls f once per bucket start with every state of that bucket
-// (compareStates order), oldest first, and recycles the shard buckets. With
+// (CompareStates order), oldest first, and recycles the shard buckets. With
 // flushed, the buckets, their series and the saturated sketches are counted
 // in Stats.
 func (a *Aggregator) groupStates(parts []*shardBucket, flushed bool, f func(start int64, states []*State)) {
@@ -469,7 +470,7 @@ func (a *Aggregator) groupStates(parts []*shardBucket, flushed bool, f func(star
 		if len(states) == 0 {
 			continue // every series was dropped
 		}
-		slices.SortFunc(states, compareStates)
+		slices.SortFunc(states, CompareStates)
 		if flushed {
 			a.bucketsFlushed.Add(1)
 			a.seriesFlushed.Add(uint64(len(states)))
