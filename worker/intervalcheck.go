@@ -1,14 +1,13 @@
 package main
 
 import (
-	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 	"github.com/dynometrics/dynometrics/internal/metric"
+	"github.com/dynometrics/dynometrics/internal/throttle"
 )
 
 // intervalWarnEvery bounds how often intervalCheck logs.
@@ -24,12 +23,8 @@ const intervalWarnEvery = time.Hour
 // the self-metric worker.aggregate.partial_timer_stats.
 type intervalCheck struct {
 	res   time.Duration
-	log   *slog.Logger
-	now   func() time.Time
-	count atomic.Uint64 // series whose timer statistics arrived more than once in a bucket
-
-	mu     sync.Mutex
-	warned time.Time
+	log   *throttle.Logger // at most once per intervalWarnEvery
+	count atomic.Uint64    // series whose timer statistics arrived more than once in a bucket
 }
 
 // view is a worker viewer: it sees every flushed bucket.
@@ -49,20 +44,11 @@ func (c *intervalCheck) view(b *aggregate.Bucket) {
 		return
 	}
 	c.count.Add(n)
-	c.mu.Lock()
-	now := c.now()
-	due := c.warned.IsZero() || now.Sub(c.warned) >= intervalWarnEvery
-	if due {
-		c.warned = now
-	}
-	c.mu.Unlock()
-	if due {
-		c.log.Warn("timer statistics arrived more than once in one bucket, so it keeps only the last emission's "+
-			"min, mean, percentiles and max (counts are right). Either the app emits more often than METRICS_RESOLUTION "+
-			"(set its EMITTER_INTERVAL to METRICS_RESOLUTION), or its lines carry no timestamp and were read late, "+
-			"several emissions at once (e.g. piped into -stdin while the worker was still being built) "+
-			"(logged at most once an hour)",
-			"series", "sample#"+first.Name, "source", first.Source, "times", first.Count,
-			"bucket", b.Start.UTC().Format(time.RFC3339), "METRICS_RESOLUTION", c.res.String(), "series_affected", n)
-	}
+	c.log.Warn("timer statistics arrived more than once in one bucket, so it keeps only the last emission's "+
+		"min, mean, percentiles and max (counts are right). Either the app emits more often than METRICS_RESOLUTION "+
+		"(set its EMITTER_INTERVAL to METRICS_RESOLUTION), or its lines carry no timestamp and were read late, "+
+		"several emissions at once (e.g. piped into -stdin while the worker was still being built) "+
+		"(logged at most once an hour)",
+		"series", "sample#"+first.Name, "source", first.Source, "times", first.Count,
+		"bucket", b.Start.UTC().Format(time.RFC3339), "METRICS_RESOLUTION", c.res.String(), "series_affected", n)
 }

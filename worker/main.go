@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -63,8 +64,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *drainURL != "" {
 		return printDrainURL(stdout, stderr, cfg, *drainURL, *drainHost)
 	}
-	opt := options{stdout: stdout, stderr: stderr, logger: logger}
-	opt.view = *viewAddr
+	opt := options{stdout: stdout, stderr: stderr, logger: logger, viewOptions: viewOptions{view: *viewAddr}}
 	if *useStdin {
 		opt.stdin = stdin
 		if os.Getenv("METRICS_GRACE") == "" {
@@ -102,9 +102,7 @@ func printDrainURL(stdout, stderr io.Writer, cfg Config, app, host string) int {
 	if err == nil {
 		err = appauth.ValidName(app)
 	}
-	if host == "" {
-		host = cfg.Drain.Host
-	}
+	host = cmp.Or(host, cfg.Drain.Host)
 	if err == nil && host == "" {
 		err = errors.New("-drain-url needs the metrics app's host name: -drain-host HOST or DRAIN_HOST, e.g. myapp-metrics-1a2b.herokuapp.com")
 	}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dynometrics/dynometrics/internal/appauth"
 	"github.com/dynometrics/dynometrics/internal/input/otlp"
 )
 
 // buildOTLP serves the OTLP/HTTP receiver (a Fir telemetry drain) on PORT
-// beside the drain, with the drain's credentials.
-func (w *worker) buildOTLP() error {
+// beside the drain, with the drain's credentials (apps: its keyring in
+// multi-app mode).
+func (w *worker) buildOTLP(apps *appauth.Keyring) error {
 	attrs, err := w.cfg.Fir.Attributes()
 	if err != nil {
 		return err
@@ -19,19 +21,13 @@ func (w *worker) buildOTLP() error {
 	if err != nil {
 		return fmt.Errorf("config: FIR_DYNO_NAMES=%w", err)
 	}
-	apps, err := w.cfg.Drain.Apps()
-	if err != nil {
-		return err
-	}
-	r, err := otlp.New(otlp.Config{
+	if w.otlp, err = otlp.New(otlp.Config{
 		Sink: w.agg, User: w.cfg.Drain.User, Password: w.cfg.Drain.Password, InsecureNoAuth: w.cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps,
 		SourceAttributes: attrs, DynoNames: names, Logger: w.log, Now: w.opt.now, Budget: w.budget,
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	w.otlp = r
-	r.Register(w.mux)
+	w.otlp.Register(w.mux)
 	w.log.Info("OTLP/HTTP receiver (Fir telemetry drains) on PORT", "paths", otlp.LogsPath+" "+otlp.MetricsPath,
 		"source_attributes", strings.Join(attrs, ","), "fir_dyno_names", names.String())
 	return nil

@@ -28,7 +28,7 @@ func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("OTLP outlet: %w", err)
 	}
-	w.outlets = append(w.outlets, namedOutlet{otlpout.QueueName, o})
+	w.outlets = append(w.outlets, named(otlpout.QueueName, o, o.Stats))
 	w.log.Info("OTLP outlet", "endpoint", o.Endpoint(), "protocol", oc.Protocol,
 		"compression", oc.Compression, "temporality", oc.Temporality.String(), "headers", len(oc.Headers))
 	if u, err := url.Parse(oc.Endpoint); err == nil && u.Port() == "4317" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
@@ -49,13 +50,9 @@ func (w *worker) queueFor(outputsPerSeries, perRequest int) outlet.QueueConfig {
 	floor := outlet.DefaultMaxBatches
 	if w.cfg.Redis.URL != "" {
 		floor = sharedQueueMin
-		if q.Wait == 0 {
-			q.Wait = sharedQueueWait
-		}
+		q.Wait = cmp.Or(q.Wait, sharedQueueWait)
 	}
-	if q.MaxBatches == 0 {
-		q.MaxBatches = queueBound(maxSeries, outputsPerSeries, perRequest, floor)
-	}
+	q.MaxBatches = cmp.Or(q.MaxBatches, queueBound(maxSeries, outputsPerSeries, perRequest, floor))
 	return q
 }
 

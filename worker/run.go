@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,12 @@ type options struct {
 type namedOutlet struct {
 	name string
 	outlet.Outlet
+	stats statsSource // worker.outlet.<name>.*
+}
+
+// named returns o with its name and its Stats.
+func named[S any](name string, o outlet.Outlet, stats func() S) namedOutlet {
+	return namedOutlet{name, o, source("worker.outlet."+name+".", stats)}
 }
 
 // worker is one running pipeline: inputs → processor → aggregator → outlets.
@@ -104,9 +111,7 @@ func run(ctx context.Context, cfg Config, opt options) error {
 }
 
 func newWorker(cfg Config, opt options) (*worker, error) {
-	if opt.logger == nil {
-		opt.logger = slog.Default()
-	}
+	opt.logger = cmp.Or(opt.logger, slog.Default())
 	if opt.now == nil {
 		opt.now = time.Now
 	}
@@ -128,30 +133,21 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	}
 	ac := cfg.Buckets.Config()
 	ac.Now, ac.Apps = opt.now, w.apps
-	w.agg, err = aggregate.New(ac)
-	if err != nil {
+	if w.agg, err = aggregate.New(ac); err != nil {
 		return nil, err
 	}
-	if err := w.buildOutlets(); err != nil {
+	if w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now, Apps: w.apps}); err != nil {
 		return nil, err
 	}
-	if err := w.buildShared(); err != nil {
-		return nil, err
-	}
-	w.proc, err = input.NewProcessor(w.agg, input.Config{Logger: w.log, Now: opt.now, Apps: w.apps})
-	if err != nil {
-		return nil, err
-	}
-	if err := w.buildInputs(); err != nil {
-		return nil, err
-	}
-	w.intervals = &intervalCheck{res: cfg.Buckets.Resolution, log: w.log, now: opt.now}
+	w.intervals = &intervalCheck{res: cfg.Buckets.Resolution, log: throttle.New(w.log, intervalWarnEvery, opt.now)}
 	w.viewers = append(w.viewers, w.intervals.view)
-	if err := w.buildView(); err != nil {
-		return nil, err
-	}
-	if err := w.buildEmitter(); err != nil {
-		return nil, err
+	// The outlets come before shared state (it names them), shared state
+	// before the inputs (the drain asks it about Frame-Ids), and the emitter
+	// last (it publishes every component's Stats).
+	for _, build := range []func() error{w.buildOutlets, w.buildShared, w.buildInputs, w.buildView, w.buildEmitter} {
+		if err := build(); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -170,7 +166,7 @@ func (w *worker) buildOutlets() error {
 		if err != nil {
 			return err
 		}
-		w.outlets = append(w.outlets, namedOutlet{"librato", o})
+		w.outlets = append(w.outlets, named("librato", o, o.Stats))
 	}
 	if cfg.RemoteWrite.Enabled() {
 		pc, err := cfg.RemoteWrite.Config(tags)
@@ -182,20 +178,22 @@ func (w *worker) buildOutlets() error {
 		if err != nil {
 			return err
 		}
-		w.outlets = append(w.outlets, namedOutlet{"remote_write", o})
+		w.outlets = append(w.outlets, named("remote_write", o, o.Stats))
 	}
 	if err := w.buildOTLPOutlet(tags); err != nil {
 		return err
 	}
 	if len(w.outlets) == 0 {
 		w.log.Info("no outlet configured (LIBRATO_TOKEN, REMOTE_WRITE_URL, OTEL_EXPORTER_OTLP_ENDPOINT): printing buckets to stdout")
-		w.outlets = append(w.outlets, namedOutlet{"console", console.New(w.opt.stdout, cfg.Metrics.Prefix)})
+		o := console.New(w.opt.stdout, cfg.Metrics.Prefix)
+		w.outlets = append(w.outlets, named("console", o, o.Stats))
 	}
 	return nil
 }
 
 func (w *worker) buildInputs() error {
 	cfg := w.cfg
+	var err error
 	if cfg.Drain.Port != "" || w.opt.drainListener != nil {
 		apps, err := cfg.Drain.Apps()
 		if err != nil {
@@ -204,41 +202,33 @@ func (w *worker) buildInputs() error {
 		if apps != nil {
 			w.log.Info("multi-app mode (DRAIN_SECRET): each app drains with its own credentials; worker -drain-url APP prints them")
 		}
-		h, err := drain.New(w.proc, drain.Config{
+		if w.drain, err = drain.New(w.proc, drain.Config{
 			User: cfg.Drain.User, Password: cfg.Drain.Password, InsecureNoAuth: cfg.Drain.InsecureNoAuth, Apps: apps, AppStats: w.apps, Logger: w.log,
 			SharedSeen: w.sharedFrameSeen(), Budget: w.budget,
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		w.drain = h
-		w.mux.Handle(drain.LogsPath, h)
-		w.mux.Handle(drain.HealthPath, h)
-		if err := w.buildOTLP(); err != nil {
+		w.mux.Handle(drain.LogsPath, w.drain)
+		w.mux.Handle(drain.HealthPath, w.drain)
+		if err := w.buildOTLP(apps); err != nil {
 			return err
 		}
 		w.server = drain.NewServer(net.JoinHostPort(cfg.Drain.BindAddr, cfg.Drain.Port), w.mux, 0)
 		w.server.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	}
 	if cfg.Syslog.Addr != "" {
-		s, err := syslog.New(w.proc, syslog.Config{
+		if w.syslog, err = syslog.New(w.proc, syslog.Config{
 			Addr: cfg.Syslog.Addr, TLSCertFile: cfg.Syslog.TLSCert, TLSKeyFile: cfg.Syslog.TLSKey, Logger: w.log,
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		w.syslog = s
 	}
 	if cfg.LogSession.APIKey != "" {
-		t, err := logsession.New(w.proc, logsession.Config{
+		w.tailer, err = logsession.New(w.proc, logsession.Config{
 			APIKey: cfg.LogSession.APIKey, App: cfg.LogSession.App, BaseURL: cfg.LogSession.BaseURL, Logger: w.log,
 		})
-		if err != nil {
-			return err
-		}
-		w.tailer = t
 	}
-	return nil
+	return err
 }
 
 // run starts every input and the flush loop, waits for ctx (or the end of
@@ -246,35 +236,32 @@ func (w *worker) buildInputs() error {
 func (w *worker) run(ctx context.Context) error {
 	inputCtx, stopInputs := context.WithCancel(context.Background())
 	defer stopInputs()
-	done := make(chan error, 8) // an input (or the view server) that ended: nil for the end of stdin
+	done := make(chan error, 8) // why a server stopped that was not closed
 	var wg sync.WaitGroup
-	start := func(f func() error) {
-		wg.Add(1)
-		go func() { defer wg.Done(); done <- f() }()
+	// serve runs a server on l in wg until it is closed (closed: the error
+	// its Serve returns then); any other end is the worker's.
+	serve := func(name string, f func(net.Listener) error, l net.Listener, closed error) {
+		wg.Go(func() {
+			if err := f(l); !errors.Is(err, closed) {
+				done <- fmt.Errorf("%s: %w", name, err)
+			}
+		})
 	}
 
 	// Bind every listener before starting anything, so that a port in use
 	// stops the worker before it says it listens anywhere.
-	var drainL, syslogL net.Listener
+	var drainL, syslogL, viewL net.Listener
+	var err error
 	if w.server != nil {
-		drainL = w.opt.drainListener
-		if drainL == nil {
-			var err error
-			if drainL, err = net.Listen("tcp", w.server.Addr); err != nil {
-				return fmt.Errorf("drain: listen on BIND_ADDR=%s PORT=%s: %w", w.cfg.Drain.BindAddr, w.cfg.Drain.Port, err)
-			}
-		}
+		drainL, err = listen(w.opt.drainListener, w.server.Addr, "drain: listen on BIND_ADDR="+w.cfg.Drain.BindAddr+" PORT="+w.cfg.Drain.Port)
 	}
-	if w.syslog != nil {
-		var err error
-		if syslogL, err = net.Listen("tcp", w.cfg.Syslog.Addr); err != nil {
-			if drainL != nil {
-				drainL.Close()
-			}
-			return fmt.Errorf("syslog: listen on SYSLOG_ADDR=%s: %w", w.cfg.Syslog.Addr, err)
-		}
+	if w.syslog != nil && err == nil {
+		syslogL, err = listen(nil, w.cfg.Syslog.Addr, "syslog: listen on SYSLOG_ADDR="+w.cfg.Syslog.Addr)
 	}
-	if err := w.startView(start); err != nil {
+	if w.viewServer != nil && err == nil {
+		viewL, err = listen(w.opt.viewListener, w.opt.view, "view: listen on -view "+w.opt.view)
+	}
+	if err != nil {
 		for _, l := range []net.Listener{drainL, syslogL} {
 			if l != nil {
 				l.Close()
@@ -282,27 +269,21 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		return err
 	}
+	if w.viewServer != nil {
+		w.log.Info("live view", "url", "http://"+urlHost(viewL.Addr())+"/")
+		serve("view", w.viewServer.Serve, viewL, http.ErrServerClosed)
+	}
 	if w.server != nil {
 		w.log.Info("HTTPS drain listening", "addr", drainL.Addr().String(), "path", drain.LogsPath)
-		start(func() error {
-			if err := w.server.Serve(drainL); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("drain: %w", err)
-			}
-			return nil
-		})
+		serve("drain", w.server.Serve, drainL, http.ErrServerClosed)
 	}
 	if w.syslog != nil {
 		w.log.Info("syslog listening", "addr", syslogL.Addr().String(), "tls", w.syslog.TLS())
-		start(func() error {
-			if err := w.syslog.Serve(syslogL); !errors.Is(err, syslog.ErrServerClosed) {
-				return fmt.Errorf("syslog: %w", err)
-			}
-			return nil
-		})
+		serve("syslog", w.syslog.Serve, syslogL, syslog.ErrServerClosed)
 	}
 	if w.tailer != nil {
 		w.log.Info("tailing the app's logs through log sessions", "app", w.cfg.LogSession.App)
-		start(func() error { _ = w.tailer.Run(inputCtx); return nil })
+		wg.Go(func() { _ = w.tailer.Run(inputCtx) })
 	}
 	stdinDone := make(chan error, 1)
 	if w.opt.stdin != nil {
@@ -339,11 +320,8 @@ loop:
 			}
 			w.log.Info("end of stdin: flushing and exiting")
 			break loop
-		case err := <-done:
-			if err != nil {
-				runErr = err
-				break loop
-			}
+		case runErr = <-done:
+			break loop
 		case <-tick.C:
 			if w.shared == nil { // with shared state the store flushes
 				w.write(w.agg.Flush(w.opt.now()))
@@ -357,7 +335,7 @@ loop:
 	}
 	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	err := w.shutdown(shutdownCtx, stopInputs, &wg)
+	err = w.shutdown(shutdownCtx, stopInputs, &wg)
 	w.appDrops.check(w.apps) // what the last second refused
 	stopEmitter()
 	if e := <-emitDone; e != nil && !errors.Is(e, context.Canceled) {
@@ -433,7 +411,13 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 		swg.Go(func() { syslogErr = w.syslog.Close(sctx) })
 	}
 	var viewErr error
-	swg.Go(func() { viewErr = w.stopView(sctx) })
+	if w.viewServer != nil { // the page's requests are short: Shutdown returns quickly
+		swg.Go(func() {
+			if err := w.viewServer.Shutdown(sctx); err != nil {
+				viewErr = fmt.Errorf("view server: %w", err)
+			}
+		})
+	}
 	swg.Wait()
 	cancel()
 	errs = append(errs, serverErr, syslogErr, viewErr)
@@ -445,11 +429,7 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	}
 	errs = append(errs, w.closeOTLP(dctx))
 	stopInputs()
-	stopped := make(chan struct{})
-	go func() { wg.Wait(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-dctx.Done():
+	if input.Wait(dctx, wg) != nil {
 		errs = append(errs, errors.New("inputs still running after their share of SHUTDOWN_TIMEOUT"))
 	}
 	cancel()
@@ -459,19 +439,30 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	var owg sync.WaitGroup
 	oerrs := make([]error, len(w.outlets))
 	for i, o := range w.outlets {
-		owg.Add(1)
-		go func() {
-			defer owg.Done()
+		owg.Go(func() {
 			if err := o.Close(ctx); err != nil {
 				oerrs[i] = fmt.Errorf("outlet %s: %w", o.name, err)
 			}
-		}()
+		})
 	}
 	owg.Wait()
 	if err := w.releaseShared(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(append(errs, oerrs...)...)
+}
+
+// listen returns l, or when l is nil (tests pass their own) a listener on
+// addr; its error starts with what.
+func listen(l net.Listener, addr, what string) (net.Listener, error) {
+	if l != nil {
+		return l, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return l, nil
 }
 
 // write hands every bucket to every outlet, then to every viewer.

@@ -4,14 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync/atomic"
 
 	"github.com/dynometrics/dynometrics/emitter"
 	"github.com/dynometrics/dynometrics/internal/appstats"
-	"github.com/dynometrics/dynometrics/internal/console"
-	"github.com/dynometrics/dynometrics/internal/librato"
-	"github.com/dynometrics/dynometrics/internal/otlpout"
-	"github.com/dynometrics/dynometrics/internal/promwrite"
 	"github.com/dynometrics/dynometrics/internal/selfmetric"
 	"github.com/dynometrics/dynometrics/internal/store"
 	"github.com/dynometrics/dynometrics/internal/throttle"
@@ -49,17 +46,7 @@ func (w *worker) statsSources() []statsSource {
 		ss = append(ss, source("worker.logsession.", w.tailer.Stats))
 	}
 	for _, o := range w.outlets {
-		p := "worker.outlet." + o.name + "."
-		switch o := o.Outlet.(type) {
-		case *librato.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		case *promwrite.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		case *otlpout.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		case *console.Outlet:
-			ss = append(ss, source(p, o.Stats))
-		}
+		ss = append(ss, o.stats)
 	}
 	if w.shared != nil {
 		ss = append(ss, source("worker.redis.", w.shared.st.Stats))
@@ -102,7 +89,7 @@ func (w *worker) buildEmitter() error {
 	}
 	cfg.Registry = w.reg
 	cfg.Writer = w.opt.stdout
-	if w.hasOutlet("console") && w.opt.stderr != nil {
+	if slices.ContainsFunc(w.outlets, func(o namedOutlet) bool { return o.name == "console" }) && w.opt.stderr != nil {
 		// stdout carries the buckets: keep the health lines apart.
 		cfg.Writer = w.opt.stderr
 	}
@@ -158,14 +145,4 @@ func (l *appDropLog) check(apps *appstats.Table) {
 			l.seen[c] = n
 		}
 	})
-}
-
-// hasOutlet reports whether an outlet of that name is configured.
-func (w *worker) hasOutlet(name string) bool {
-	for _, o := range w.outlets {
-		if o.name == name {
-			return true
-		}
-	}
-	return false
 }

@@ -87,9 +87,7 @@ func (w *worker) startShared() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		t := time.NewTicker(w.cfg.Redis.Handover)
 		defer t.Stop()
 		for {
@@ -100,22 +98,17 @@ func (w *worker) startShared() {
 				s.handover(ctx)
 			}
 		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.st.Run(ctx, w.opt.flushEvery)
-	}()
+	})
+	s.wg.Go(func() { s.st.Run(ctx, w.opt.flushEvery) })
 	// The viewers (registered before run or by opt.ready) see the feed of
 	// every worker's merged buckets.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		s.st.Feed(ctx, func(b *aggregate.Bucket) {
 			for _, v := range w.viewers {
 				v(b)
 			}
 		})
-	}()
+	})
 }
 
 // handover takes the aggregator's partials to Redis; when Redis has been

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -80,29 +78,6 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// startView listens on -view's address, prints the view's URL and serves it
-// until stopView.
-func (w *worker) startView(start func(func() error)) error {
-	if w.viewServer == nil {
-		return nil
-	}
-	l := w.opt.viewListener
-	if l == nil {
-		var err error
-		if l, err = net.Listen("tcp", w.opt.view); err != nil {
-			return fmt.Errorf("view: listen on -view %s: %w", w.opt.view, err)
-		}
-	}
-	w.log.Info("live view", "url", "http://"+urlHost(l.Addr())+"/")
-	start(func() error {
-		if err := w.viewServer.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("view: %w", err)
-		}
-		return nil
-	})
-	return nil
-}
-
 // urlHost is the host:port to put in the printed URL: the unspecified
 // address (":8080") is shown as localhost.
 func urlHost(a net.Addr) string {
@@ -114,16 +89,4 @@ func urlHost(a net.Addr) string {
 		return a.String()
 	}
 	return t.String()
-}
-
-// stopView closes the view's own server. The page's requests are short, so
-// Shutdown returns quickly.
-func (w *worker) stopView(ctx context.Context) error {
-	if w.viewServer == nil {
-		return nil
-	}
-	if err := w.viewServer.Shutdown(ctx); err != nil {
-		return fmt.Errorf("view server: %w", err)
-	}
-	return nil
 }

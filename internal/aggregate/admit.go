@@ -239,7 +239,7 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 // names cannot push out the series this worker saw in the last buckets, and
 // an app that bursts first in a bucket does not take the other apps' parts.
 // Called with flushMu held and no shard lock.
-func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64]map[string]struct{}, now time.Time) {
+func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64][]string, now time.Time) {
 	cutoff := a.dueCutoff(now)
 	a.adm.mu.Lock()
 	defer a.adm.mu.Unlock()
@@ -249,15 +249,12 @@ func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64]map[str
 			continue
 		}
 		if b.taken == nil {
-			b.taken = make(map[uint64]struct{}, len(hs))
+			b.taken, b.takenApps = make(map[uint64]struct{}, len(hs)), make(map[string]struct{})
 		}
 		for _, h := range hs {
 			b.taken[h] = struct{}{}
 		}
-		for app := range apps[start] {
-			if b.takenApps == nil {
-				b.takenApps = make(map[string]struct{})
-			}
+		for _, app := range apps[start] {
 			b.takenApps[app] = struct{}{}
 		}
 	}
@@ -268,45 +265,43 @@ func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64]map[str
 			continue
 		}
 		if cur == nil {
-			cur = make(map[uint64]struct{}, len(b.taken))
+			cur, curApps = make(map[uint64]struct{}, len(b.taken)), make(map[string]struct{})
 		}
-		for h := range b.taken {
-			cur[h] = struct{}{}
-		}
-		if len(b.perApp)+len(b.takenApps) > 0 && curApps == nil {
-			curApps = make(map[string]struct{})
-		}
+		maps.Copy(cur, b.taken)
+		maps.Copy(curApps, b.takenApps)
 		for app := range b.perApp {
-			curApps[app] = struct{}{}
-		}
-		for app := range b.takenApps {
 			curApps[app] = struct{}{}
 		}
 		delete(a.adm.buckets, start)
 	}
 	if cur != nil {
-		old := a.adm.known.Load()
-		k := &knownSeries{cur: cur, curApps: curApps}
-		if old != nil {
-			k.prev = old.cur
-		}
-		a.adm.known.Store(withApps(old, k))
+		a.publishKnown(cur, curApps)
 	}
 }
 
-// withApps sets k's apps to those of k and of old's last flush, as the
-// known apps are those of the last two, and returns k.
-func withApps(old, k *knownSeries) *knownSeries {
-	k.apps = maps.Clone(k.curApps)
+// publishKnown makes cur the known series of the last flush and curApps
+// (not nil) their apps; the known series of the flush before become prev,
+// and the known apps are those of both.
+func (a *Aggregator) publishKnown(cur map[uint64]struct{}, curApps map[string]struct{}) {
+	old := a.adm.known.Load()
+	k := &knownSeries{cur: cur, curApps: curApps, apps: maps.Clone(curApps)}
 	if old != nil {
-		for app := range old.curApps {
-			if k.apps == nil {
-				k.apps = make(map[string]struct{})
-			}
-			k.apps[app] = struct{}{}
+		k.prev = old.cur
+		maps.Copy(k.apps, old.curApps)
+	}
+	a.adm.known.Store(k)
+}
+
+// eachHash calls f with the hash of every series of b (appSeriesHash).
+func (a *Aggregator) eachHash(b *shardBucket, f func(h uint64)) {
+	for k := range b.series {
+		f(seriesHash(a.seed, k.name, k.source))
+	}
+	for app, ab := range b.apps {
+		for k := range ab.series {
+			f(appSeriesHash(a.seed, app, k.name, k.source))
 		}
 	}
-	return k
 }
 
 // forget drops the admission state of the buckets starting at or before
@@ -314,11 +309,7 @@ func withApps(old, k *knownSeries) *knownSeries {
 // parts as the known ones. Called with flushMu held and no shard lock.
 func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 	a.adm.mu.Lock()
-	for start := range a.adm.buckets {
-		if start <= cutoff {
-			delete(a.adm.buckets, start)
-		}
-	}
+	maps.DeleteFunc(a.adm.buckets, func(start int64, _ *bucketAdmission) bool { return start <= cutoff })
 	a.adm.mu.Unlock()
 	if len(parts) == 0 {
 		return
@@ -327,26 +318,12 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 	for _, p := range parts {
 		n += p.len()
 	}
-	cur := make(map[uint64]struct{}, n)
-	var curApps map[string]struct{}
+	cur, curApps := make(map[uint64]struct{}, n), make(map[string]struct{})
 	for _, p := range parts {
-		for k := range p.series {
-			cur[seriesHash(a.seed, k.name, k.source)] = struct{}{}
-		}
-		for app, ab := range p.apps {
-			for k := range ab.series {
-				cur[appSeriesHash(a.seed, app, k.name, k.source)] = struct{}{}
-			}
-			if curApps == nil {
-				curApps = make(map[string]struct{})
-			}
+		a.eachHash(p, func(h uint64) { cur[h] = struct{}{} })
+		for app := range p.apps {
 			curApps[app] = struct{}{}
 		}
 	}
-	old := a.adm.known.Load()
-	k := &knownSeries{cur: cur, curApps: curApps}
-	if old != nil {
-		k.prev = old.cur
-	}
-	a.adm.known.Store(withApps(old, k))
+	a.publishKnown(cur, curApps)
 }

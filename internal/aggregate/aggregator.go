@@ -54,11 +54,9 @@ type Aggregator struct {
 	flushed atomic.Int64
 	open    atomic.Int64 // open series across all shards
 
-	// Drops counted before a shard is chosen.
-	droppedInvalid atomic.Uint64
-	droppedRange   atomic.Uint64
-	droppedFuture  atomic.Uint64
-	droppedOld     atomic.Uint64
+	// Drops counted before a shard is chosen (Invalid, OutOfRange, Future,
+	// Old), by reason.
+	dropped [added]atomic.Uint64
 
 	flushMu         sync.Mutex // serializes Flush and FlushAll
 	bucketsFlushed  atomic.Uint64
@@ -96,7 +94,7 @@ type shardData struct {
 type shardBucket struct {
 	start  int64
 	series map[seriesKey]*State  // series without an app (single-app mode)
-	apps   map[string]*appBucket // series of each app (multi-app mode); nil until one opens
+	apps   map[string]*appBucket // series of each app (multi-app mode)
 	last   *appBucket            // the app last added to, or nil
 	nApps  int                   // series in apps
 }
@@ -194,7 +192,7 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 	}
 	nowSec := a.cfg.Now().Unix()
 	maxSec, minSec := nowSec+a.futureSec, nowSec-a.ageSec
-	var drops [added]uint64 // by reason; Invalid, OutOfRange, Future and Old are counted from here
+	var drops [added]uint64 // by reason
 	// In multi-app mode, the outcomes of a run of one app's measurements
 	// (a body's are one run) are counted per app when the run ends.
 	var run string
@@ -235,17 +233,10 @@ func (a *Aggregator) Add(ms []metric.Measurement) {
 		}
 	}
 	a.countApp(run, &tally)
-	if n := drops[appstats.Invalid]; n != 0 {
-		a.droppedInvalid.Add(n)
-	}
-	if n := drops[appstats.OutOfRange]; n != 0 {
-		a.droppedRange.Add(n)
-	}
-	if n := drops[appstats.Future]; n != 0 {
-		a.droppedFuture.Add(n)
-	}
-	if n := drops[appstats.Old]; n != 0 {
-		a.droppedOld.Add(n)
+	for _, r := range [...]outcome{appstats.Invalid, appstats.OutOfRange, appstats.Future, appstats.Old} {
+		if drops[r] != 0 {
+			a.dropped[r].Add(drops[r])
+		}
 	}
 }
 
@@ -310,9 +301,6 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 			b.series[seriesKey{st.Name, st.Source}] = st
 		} else {
 			if ab == nil {
-				if b.apps == nil {
-					b.apps = make(map[string]*appBucket)
-				}
 				ab = &appBucket{app: st.App, series: make(map[seriesKey]*State)}
 				b.apps[st.App] = ab
 			}
@@ -338,7 +326,7 @@ func (a *Aggregator) newShardBucket(start int64) *shardBucket {
 		b.start = start
 		return b
 	}
-	return &shardBucket{start: start, series: make(map[seriesKey]*State)}
+	return &shardBucket{start: start, series: make(map[seriesKey]*State), apps: make(map[string]*appBucket)}
 }
 
 func (a *Aggregator) newState(m *metric.Measurement) *State {
@@ -389,7 +377,7 @@ func (a *Aggregator) FlushAll() []*Bucket {
 func (a *Aggregator) FlushStates(now time.Time) []*StateBucket {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
-	return a.toStateBuckets(a.collect(a.dueCutoff(now)))
+	return a.toStateBuckets(a.collect(a.dueCutoff(now)), true)
 }
 
 // dueCutoff returns the start of the newest bucket whose deadline has passed
@@ -426,6 +414,14 @@ func (a *Aggregator) collect(cutoff int64) []*shardBucket {
 	// new mark and counts its measurement late instead of reopening a bucket
 	// that was already handed out.
 	a.flushed.Store(cutoff)
+	out := a.remove(cutoff)
+	a.forget(cutoff, out)
+	return out
+}
+
+// remove takes the buckets starting at or before cutoff out of the shards
+// and returns them oldest first. Called with flushMu held.
+func (a *Aggregator) remove(cutoff int64) []*shardBucket {
 	var out []*shardBucket
 	for i := range a.shards {
 		sh := &a.shards[i]
@@ -442,14 +438,21 @@ func (a *Aggregator) collect(cutoff int64) []*shardBucket {
 		}
 		sh.mu.Unlock()
 	}
-	a.forget(cutoff, out)
 	slices.SortFunc(out, func(x, y *shardBucket) int { return cmp.Compare(x.start, y.start) })
 	return out
 }
 
-// groupStates calls f once per bucket start with every state of that bucket,
-// oldest first, and recycles the shard buckets.
-func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, states []*State)) {
+// CompareStates orders states by App, Name then Source: the order of a
+// flushed bucket's series, for slices.SortFunc.
+func CompareStates(x, y *State) int {
+	return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
+}
+
+// groupStates calls f once per bucket start with every state of that bucket
+// (CompareStates order), oldest first, and recycles the shard buckets. With
+// flushed, the buckets, their series and the saturated sketches are counted
+// in Stats.
+func (a *Aggregator) groupStates(parts []*shardBucket, flushed bool, f func(start int64, states []*State)) {
 	var states []*State
 	for i := 0; i < len(parts); {
 		start := parts[i].start
@@ -467,43 +470,31 @@ func (a *Aggregator) groupStates(parts []*shardBucket, f func(start int64, state
 		if len(states) == 0 {
 			continue // every series was dropped
 		}
-		slices.SortFunc(states, func(x, y *State) int {
-			if c := strings.Compare(x.App, y.App); c != 0 {
-				return c
+		slices.SortFunc(states, CompareStates)
+		if flushed {
+			a.bucketsFlushed.Add(1)
+			a.seriesFlushed.Add(uint64(len(states)))
+			for _, st := range states {
+				if st.saturated() {
+					a.sketchSaturated.Add(1)
+				}
 			}
-			if c := strings.Compare(x.Name, y.Name); c != 0 {
-				return c
-			}
-			return strings.Compare(x.Source, y.Source)
-		})
-		a.bucketsFlushed.Add(1)
-		a.seriesFlushed.Add(uint64(len(states)))
+		}
 		f(start, states)
 	}
 }
 
 func (a *Aggregator) toBuckets(parts []*shardBucket) []*Bucket {
 	var out []*Bucket
-	var saturated uint64
-	a.groupStates(parts, func(start int64, states []*State) {
-		b := &Bucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, Series: make([]Series, len(states))}
-		for i, st := range states {
-			b.Series[i] = st.Series()
-			if st.saturated() {
-				saturated++
+	a.groupStates(parts, true, func(start int64, states []*State) {
+		out = append(out, (&StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: states}).Bucket())
+		for _, st := range states {
+			if st.Kind != metric.Measure { // a Measure's State is handed over whole: not recycled
+				st.reset()
+				a.states.Put(st)
 			}
-			if st.Kind == metric.Measure {
-				b.Series[i].State = st // handed over whole: not recycled
-				continue
-			}
-			st.reset()
-			a.states.Put(st)
 		}
-		out = append(out, b)
 	})
-	if saturated != 0 {
-		a.sketchSaturated.Add(saturated)
-	}
 	return out
 }
 
@@ -528,30 +519,21 @@ func (b *StateBucket) Bucket() *Bucket {
 	return out
 }
 
-func (a *Aggregator) toStateBuckets(parts []*shardBucket) []*StateBucket {
+func (a *Aggregator) toStateBuckets(parts []*shardBucket, flushed bool) []*StateBucket {
 	var out []*StateBucket
-	var saturated uint64
-	a.groupStates(parts, func(start int64, states []*State) {
-		for _, st := range states {
-			if st.saturated() {
-				saturated++
-			}
-		}
+	a.groupStates(parts, flushed, func(start int64, states []*State) {
 		out = append(out, &StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: slices.Clone(states)})
 	})
-	if saturated != 0 {
-		a.sketchSaturated.Add(saturated)
-	}
 	return out
 }
 
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (a *Aggregator) Stats() Stats {
 	s := Stats{
-		DroppedInvalid:    a.droppedInvalid.Load(),
-		DroppedOutOfRange: a.droppedRange.Load(),
-		DroppedFuture:     a.droppedFuture.Load(),
-		DroppedOld:        a.droppedOld.Load(),
+		DroppedInvalid:    a.dropped[appstats.Invalid].Load(),
+		DroppedOutOfRange: a.dropped[appstats.OutOfRange].Load(),
+		DroppedFuture:     a.dropped[appstats.Future].Load(),
+		DroppedOld:        a.dropped[appstats.Old].Load(),
 		BucketsFlushed:    a.bucketsFlushed.Load(),
 		SeriesFlushed:     a.seriesFlushed.Load(),
 		SketchSaturated:   a.sketchSaturated.Load(),

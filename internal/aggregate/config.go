@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -89,9 +90,7 @@ type Config struct {
 // withDefaults returns cfg with defaults applied, or an error wrapping
 // ErrConfig that names the offending field.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.Resolution == 0 {
-		cfg.Resolution = DefaultResolution
-	}
+	cfg.Resolution = cmp.Or(cfg.Resolution, DefaultResolution)
 	if p := resolutionProblem(cfg.Resolution); p != "" {
 		return cfg, fmt.Errorf("%w: Resolution %s: %s", ErrConfig, cfg.Resolution, p)
 	}
@@ -104,23 +103,16 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: Grace %s exceeds %s", ErrConfig, cfg.Grace, MaxGrace)
 	}
 	switch {
-	case cfg.MaxSeries == 0:
-		cfg.MaxSeries = DefaultMaxSeries
 	case cfg.MaxSeries < 0:
 		return cfg, fmt.Errorf("%w: MaxSeries %d is negative", ErrConfig, cfg.MaxSeries)
-	}
-	switch {
-	case cfg.MaxFuture == 0:
-		cfg.MaxFuture = cfg.Resolution + defaultFutureSlack
 	case cfg.MaxFuture < 0:
 		return cfg, fmt.Errorf("%w: MaxFuture %s is negative", ErrConfig, cfg.MaxFuture)
-	}
-	switch {
-	case cfg.MaxAge == 0:
-		cfg.MaxAge = DefaultMaxAge
 	case cfg.MaxAge < 0:
 		return cfg, fmt.Errorf("%w: MaxAge %s is negative", ErrConfig, cfg.MaxAge)
 	}
+	cfg.MaxSeries = cmp.Or(cfg.MaxSeries, DefaultMaxSeries)
+	cfg.MaxFuture = cmp.Or(cfg.MaxFuture, cfg.Resolution+defaultFutureSlack)
+	cfg.MaxAge = cmp.Or(cfg.MaxAge, DefaultMaxAge)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

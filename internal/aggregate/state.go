@@ -118,23 +118,28 @@ func (s *State) add(tn int64, v float64) {
 	case metric.Sample:
 		s.observeLast(tn, v)
 	case metric.Measure:
-		if s.count == 1 {
-			s.min, s.max = v, v
-		} else {
-			s.min = min(s.min, v)
-			s.max = max(s.max, v)
-		}
+		s.span(s.count == 1, v, v)
 		s.sum += v
 		s.sumSq += v * v
 		s.observeLast(tn, v)
 		if s.inSketch() {
-			sketchAdd(s.sketch, v)
+			sketchAdd(s.sketch, v, 1)
 		} else if len(s.values) < ExactLimit {
 			s.values = append(s.values, v)
 		} else {
 			s.moveToSketch()
-			sketchAdd(s.sketch, v)
+			sketchAdd(s.sketch, v, 1)
 		}
+	}
+}
+
+// span widens [min, max] to take in [lo, hi]; first says s held no value
+// before them.
+func (s *State) span(first bool, lo, hi float64) {
+	if first {
+		s.min, s.max = lo, hi
+	} else {
+		s.min, s.max = min(s.min, lo), max(s.max, hi)
 	}
 }
 
@@ -146,23 +151,24 @@ func (s *State) observeLast(tn int64, v float64) {
 	}
 }
 
-// moveToSketch moves the raw values into the sketch.
+// moveToSketch moves the raw values into the sketch; once they are there
+// (inSketch), there are none left and it does nothing.
 func (s *State) moveToSketch() {
 	if s.sketch == nil {
 		s.sketch = newSketch()
 	}
 	for _, v := range s.values {
-		sketchAdd(s.sketch, v)
+		sketchAdd(s.sketch, v, 1)
 	}
 	// Release the raw buffer: the sketch alone bounds the memory from here on.
 	s.values = nil
 }
 
-// sketchAdd adds v, clamping magnitudes the mapping cannot index (beyond
-// about 1e307) to the largest indexable one.
-func sketchAdd(sk *ddsketch.DDSketch, v float64) {
-	if err := sk.Add(v); err != nil {
-		_ = sk.Add(math.Copysign(sketchMapping.MaxIndexableValue(), v))
+// sketchAdd adds v n times, clamping magnitudes the mapping cannot index
+// (beyond about 1e307) to the largest indexable one.
+func sketchAdd(sk *ddsketch.DDSketch, v, n float64) {
+	if err := sk.AddWithCount(v, n); err != nil {
+		_ = sk.AddWithCount(math.Copysign(sketchMapping.MaxIndexableValue(), v), n)
 	}
 }
 
@@ -179,12 +185,7 @@ func (s *State) Merge(o *State) error {
 	if o.count == 0 {
 		return nil
 	}
-	if s.count == 0 {
-		s.min, s.max = o.min, o.max
-	} else {
-		s.min = min(s.min, o.min)
-		s.max = max(s.max, o.max)
-	}
+	s.span(s.count == 0, o.min, o.max)
 	if s.Kind != metric.Counter && (s.count == 0 || o.lastTime >= s.lastTime) {
 		s.last, s.lastTime = o.last, o.lastTime
 	}
@@ -198,18 +199,14 @@ func (s *State) Merge(o *State) error {
 	case !s.inSketch() && !o.inSketch() && len(s.values)+len(o.values) <= ExactLimit:
 		s.values = append(s.values, o.values...)
 	case o.inSketch():
-		if !s.inSketch() {
-			s.moveToSketch()
-		}
+		s.moveToSketch()
 		if err := s.sketch.MergeWith(o.sketch); err != nil {
 			return fmt.Errorf("aggregate: merge sketch of %s/%s: %w", s.Name, s.Source, err)
 		}
 	default:
-		if !s.inSketch() {
-			s.moveToSketch()
-		}
+		s.moveToSketch()
 		for _, v := range o.values {
-			sketchAdd(s.sketch, v)
+			sketchAdd(s.sketch, v, 1)
 		}
 	}
 	return nil
@@ -363,12 +360,7 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // addDist is AddDistribution without the checks; tn is unix nanoseconds.
 func (s *State) addDist(tn int64, d *metric.Distribution) {
 	n := int64(d.Count)
-	if s.count == 0 {
-		s.min, s.max = d.Min, d.Max
-	} else {
-		s.min = min(s.min, d.Min)
-		s.max = max(s.max, d.Max)
-	}
+	s.span(s.count == 0, d.Min, d.Max)
 	s.count += n
 	s.sum += d.Sum
 	mean := d.Sum / float64(d.Count)
@@ -384,14 +376,10 @@ func (s *State) addDist(tn int64, d *metric.Distribution) {
 		}
 		return
 	}
-	if !s.inSketch() {
-		s.moveToSketch()
-	}
+	s.moveToSketch()
 	for _, b := range d.Bins {
 		s.sumSq += float64(b.Count) * b.Value * b.Value
-		if err := s.sketch.AddWithCount(b.Value, float64(b.Count)); err != nil {
-			_ = s.sketch.AddWithCount(math.Copysign(sketchMapping.MaxIndexableValue(), b.Value), float64(b.Count))
-		}
+		sketchAdd(s.sketch, b.Value, float64(b.Count))
 	}
 }
 

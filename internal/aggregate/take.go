@@ -1,11 +1,6 @@
 package aggregate
 
-import (
-	"cmp"
-	"slices"
-	"strings"
-	"time"
-)
+import "math"
 
 // TakeStates removes the states of every open bucket, the current partial
 // one included, and returns them oldest bucket first, each bucket's states
@@ -28,49 +23,15 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 		// What is already open for those buckets is taken below.
 		a.flushed.Store(cutoff)
 	}
-	byStart := make(map[int64][]*State)
+	parts := a.remove(math.MaxInt64)
 	hashes := make(map[int64][]uint64)
-	apps := make(map[int64]map[string]struct{})
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		for start, b := range sh.buckets {
-			delete(sh.buckets, start)
-			for k, st := range b.series {
-				byStart[start] = append(byStart[start], st)
-				hashes[start] = append(hashes[start], seriesHash(a.seed, k.name, k.source))
-			}
-			for app := range b.apps {
-				if apps[start] == nil {
-					apps[start] = make(map[string]struct{})
-				}
-				apps[start][app] = struct{}{}
-			}
-			b.eachApp(func(k seriesKey, st *State) {
-				byStart[start] = append(byStart[start], st)
-				hashes[start] = append(hashes[start], appSeriesHash(a.seed, st.App, k.name, k.source))
-			})
-			a.open.Add(-int64(b.len()))
-			b.clear()
-			a.buckets.Put(b)
+	apps := make(map[int64][]string)
+	for _, b := range parts {
+		a.eachHash(b, func(h uint64) { hashes[b.start] = append(hashes[b.start], h) })
+		for app := range b.apps {
+			apps[b.start] = append(apps[b.start], app)
 		}
-		sh.cur = nil
-		sh.mu.Unlock()
 	}
 	a.handedOver(hashes, apps, a.cfg.Now())
-	out := make([]*StateBucket, 0, len(byStart))
-	for start, states := range byStart {
-		slices.SortFunc(states, func(x, y *State) int {
-			if c := strings.Compare(x.App, y.App); c != 0 {
-				return c
-			}
-			if c := strings.Compare(x.Name, y.Name); c != 0 {
-				return c
-			}
-			return strings.Compare(x.Source, y.Source)
-		})
-		out = append(out, &StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: states})
-	}
-	slices.SortFunc(out, func(x, y *StateBucket) int { return cmp.Compare(x.Start.Unix(), y.Start.Unix()) })
-	return out
+	return append([]*StateBucket{}, a.toStateBuckets(parts, false)...) // never nil
 }

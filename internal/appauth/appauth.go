@@ -131,40 +131,22 @@ func (k *Keyring) mac(dst []byte, i int, app string) []byte {
 	m := k.pools[i].Get().(hash.Hash)
 	m.Reset()
 	m.Write(tokenPrefix)
-	var name [64]byte // app names are at most 30 bytes; longer ones never get here
-	m.Write(name[:copy(name[:], app)])
+	var name [64]byte // app names are at most 30 bytes: one copy, no allocation
+	for len(app) > 0 {
+		n := copy(name[:], app)
+		m.Write(name[:n])
+		app = app[n:]
+	}
 	var sum [sha256.Size]byte
 	dst = base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0]))
 	k.pools[i].Put(m)
 	return dst
 }
 
-// macSlow is mac without the pool, for names of any length.
-func macSlow(dst []byte, key []byte, app string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(tokenPrefix)
-	m.Write([]byte(app))
-	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(nil))
-}
-
 // Token returns app's drain password, signed with the first secret. It does
 // not check the name: call ValidName first.
 func (k *Keyring) Token(app string) string {
-	if !validName(app) { // mac copies at most 64 bytes of the name
-		return string(macSlow(make([]byte, 0, TokenLen), k.keys[0], app))
-	}
 	return string(k.mac(make([]byte, 0, TokenLen), 0, app))
-}
-
-// CheckPair reports whether password is app's token under any of the
-// secrets, and app a valid name. It tries every secret and compares in
-// constant time.
-func (k *Keyring) CheckPair(app, password string) bool {
-	if k == nil || !validName(app) {
-		return false
-	}
-	_, ok := k.check([]byte(app), []byte(password))
-	return ok
 }
 
 // check compares password with every token of app, a valid name, in

@@ -10,6 +10,8 @@
 package appstats
 
 import (
+	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -101,11 +103,8 @@ func (t *Table) For(app string) *Counters {
 		return &t.other
 	}
 	c := new(Counters)
-	m := make(map[string]*Counters, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	app = string([]byte(app)) // the key outlives the caller's buffer
+	m := maps.Clone(old)
+	app = strings.Clone(app) // the key outlives the caller's buffer
 	m[app] = c
 	if t.onNew != nil {
 		t.onNew(app, c)

@@ -1,9 +1,11 @@
 package input
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxConns bounds the concurrent connections of a listener (the syslog
@@ -26,7 +28,11 @@ type LimitListener struct {
 	accepted, saturated atomic.Uint64
 	active              atomic.Int64
 	waiting             atomic.Int32
-	onWait              func()
+
+	onWait   func()        // OnWait
+	every    time.Duration // OnWait
+	mu       sync.Mutex    // guards waitLoop
+	waitLoop bool          // the loop calling onWait runs
 }
 
 // ListenerStats are the cumulative counters of a LimitListener.
@@ -55,6 +61,12 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 		l.waiting.Add(1)
 		if l.onWait != nil {
 			l.onWait()
+			l.mu.Lock()
+			if !l.waitLoop {
+				l.waitLoop = true
+				go l.whileWaiting()
+			}
+			l.mu.Unlock()
 		}
 		select {
 		case l.sem <- struct{}{}:
@@ -75,9 +87,26 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 }
 
 // OnWait sets a function that Accept calls when it starts waiting for a free
-// slot, e.g. to close idle keep-alive connections. Set it before the first
-// Accept; fn must not block.
-func (l *LimitListener) OnWait(fn func()) { l.onWait = fn }
+// slot, and every `every` after that for as long as an Accept waits, e.g. to
+// close idle keep-alive connections. Set it before the first Accept; fn must
+// not block.
+func (l *LimitListener) OnWait(every time.Duration, fn func()) { l.every, l.onWait = every, fn }
+
+// whileWaiting calls onWait every l.every until no Accept waits.
+func (l *LimitListener) whileWaiting() {
+	t := time.NewTicker(l.every)
+	defer t.Stop()
+	for range t.C {
+		l.mu.Lock()
+		if !l.Waiting() { // an Accept that starts waiting after this starts a new loop
+			l.waitLoop = false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		l.onWait()
+	}
+}
 
 // Waiting reports whether an Accept is waiting for a free slot.
 func (l *LimitListener) Waiting() bool { return l.waiting.Load() > 0 }
@@ -95,6 +124,19 @@ func (l *LimitListener) Close() error {
 // Stats returns the cumulative counters and the number of open connections.
 func (l *LimitListener) Stats() ListenerStats {
 	return ListenerStats{Accepted: l.accepted.Load(), Saturated: l.saturated.Load(), Active: int(l.active.Load())}
+}
+
+// Wait waits for wg until ctx ends, and then returns ctx.Err(): an input's
+// Close waiting for its goroutines.
+func Wait(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type limitConn struct {

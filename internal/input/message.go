@@ -14,7 +14,7 @@ import (
 // A message over MaxLineBytes is counted (Stats.OverlongLines) and skipped.
 func (s *Session) Message(t time.Time, appName, procID, msg []byte) {
 	if len(msg) > s.p.maxLine {
-		s.st.overlong++
+		s.st.OverlongLines++
 		return
 	}
 	h := logplex.Header{Time: t, AppName: appName, ProcID: procID}

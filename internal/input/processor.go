@@ -3,6 +3,7 @@ package input
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -110,15 +111,9 @@ func NewProcessor(sink Sink, cfg Config) (*Processor, error) {
 	if cfg.MaxLineBytes < 0 {
 		return nil, errors.New("input: negative MaxLineBytes")
 	}
-	p := &Processor{sink: sink, maxLine: cfg.MaxLineBytes, now: cfg.Now, log: cfg.Logger, apps: cfg.Apps}
-	if p.maxLine == 0 {
-		p.maxLine = DefaultMaxLineBytes
-	}
+	p := &Processor{sink: sink, maxLine: cmp.Or(cfg.MaxLineBytes, DefaultMaxLineBytes), now: cfg.Now, log: cmp.Or(cfg.Logger, slog.Default()), apps: cfg.Apps}
 	if p.now == nil {
 		p.now = time.Now
-	}
-	if p.log == nil {
-		p.log = slog.Default()
 	}
 	p.pool.New = func() any {
 		return &Session{p: p, parser: l2met.NewParser(), buf: make([]metric.Measurement, 0, SinkBatch+64)}
@@ -165,11 +160,7 @@ func (p *Processor) Session() *Session {
 // read of r is about to block, so a slow stream is not held back. Returns nil
 // at EOF, ctx.Err() when ctx ended, or the read error.
 func (p *Processor) ReadFrames(ctx context.Context, r io.Reader) error {
-	s := p.Session()
-	defer s.Release()
-	fr := flushReader{s: s, r: r, ctx: ctx}
-	_, err := s.readFrames(&fr)
-	return s.streamEnd(ctx, err)
+	return p.readStream(ctx, r, func(s *Session, r io.Reader) error { _, err := s.readFrames(r); return err })
 }
 
 // ReadLines reads newline-delimited lines from r until EOF, the context ends,
@@ -180,10 +171,24 @@ func (p *Processor) ReadFrames(ctx context.Context, r io.Reader) error {
 // ctx ended, or the read error. Cancelling ctx takes effect at the next read:
 // a read already blocked (os.Stdin) only returns when data or EOF arrives.
 func (p *Processor) ReadLines(ctx context.Context, r io.Reader, f Format) error {
+	return p.readStream(ctx, r, func(s *Session, r io.Reader) error { return s.readLines(r, f) })
+}
+
+// readStream reads r with read in a Session through a flushReader, and
+// classifies the end of the stream: nil at EOF, ctx.Err() when ctx ended,
+// else a broken stream (counted) and its error.
+func (p *Processor) readStream(ctx context.Context, r io.Reader, read func(*Session, io.Reader) error) error {
 	s := p.Session()
 	defer s.Release()
-	fr := flushReader{s: s, r: r, ctx: ctx}
-	return s.streamEnd(ctx, s.readLines(&fr, f))
+	switch err := read(s, &flushReader{s: s, r: r, ctx: ctx}); {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		s.st.BrokenStreams++
+		return err
+	}
 }
 
 // Session is one goroutine's parsing state: a pooled l2met.Parser, a
@@ -197,13 +202,7 @@ type Session struct {
 	body    bytes.Reader
 	arrival time.Time
 	app     string // SetApp
-	st      localStats
-}
-
-// localStats are the Session's counts since its last Flush.
-type localStats struct {
-	lines, measurements, rejectedLines, rejectedPairs  uint64
-	malformed, badHeaders, overlong, broken, sinkCalls uint64
+	st      Stats  // counts since the last Flush
 }
 
 // SetArrival sets the time used for messages without a timestamp of their
@@ -229,27 +228,13 @@ func (s *Session) Frames(body []byte) int {
 
 // Frame processes one syslog message (without length prefix or trailing LF):
 // Heroku's drain form or RFC 5424 with STRUCTURED-DATA.
-func (s *Session) Frame(frame []byte) {
-	h, msg, err := logplex.ParseMessage(frame)
-	if err != nil {
-		s.st.badHeaders++
-		s.debug("input: bad syslog header", err)
-		return
-	}
-	s.parse(&h, msg)
-}
+func (s *Session) Frame(frame []byte) { s.parseHeaded(logplex.ParseMessage(frame)) }
 
 // Line processes one text line (without its LF) according to f.
 func (s *Session) Line(line []byte, f Format) {
 	switch f {
 	case FormatText:
-		h, msg, err := logplex.ParseText(line)
-		if err != nil {
-			s.st.badHeaders++
-			s.debug("input: bad text line header", err)
-			return
-		}
-		s.parse(&h, msg)
+		s.parseHeaded(logplex.ParseText(line))
 	case FormatSyslog:
 		s.Frame(line)
 	default:
@@ -268,8 +253,8 @@ func (s *Session) Flush() {
 			}
 		}
 		s.p.sink.Add(s.buf)
-		s.st.sinkCalls++
-		s.st.measurements += uint64(len(s.buf))
+		s.st.SinkCalls++
+		s.st.Measurements += uint64(len(s.buf))
 		clear(s.buf) // drop string references while pooled
 		s.buf = s.buf[:0]
 	}
@@ -297,19 +282,30 @@ func (s *Session) publish() {
 			c.Add(v)
 		}
 	}
-	add(&p.lines, st.lines)
-	if s.app != "" && p.apps != nil && st.lines != 0 {
-		p.apps.For(s.app).Lines.Add(st.lines)
+	add(&p.lines, st.Lines)
+	if s.app != "" && p.apps != nil && st.Lines != 0 {
+		p.apps.For(s.app).Lines.Add(st.Lines)
 	}
-	add(&p.measurements, st.measurements)
-	add(&p.rejectedLines, st.rejectedLines)
-	add(&p.rejectedPairs, st.rejectedPairs)
-	add(&p.malformed, st.malformed)
-	add(&p.badHeaders, st.badHeaders)
-	add(&p.overlong, st.overlong)
-	add(&p.broken, st.broken)
-	add(&p.sinkCalls, st.sinkCalls)
-	*st = localStats{}
+	add(&p.measurements, st.Measurements)
+	add(&p.rejectedLines, st.RejectedLines)
+	add(&p.rejectedPairs, st.RejectedPairs)
+	add(&p.malformed, st.MalformedFrames)
+	add(&p.badHeaders, st.BadHeaders)
+	add(&p.overlong, st.OverlongLines)
+	add(&p.broken, st.BrokenStreams)
+	add(&p.sinkCalls, st.SinkCalls)
+	*st = Stats{}
+}
+
+// parseHeaded parses msg unless its header could not be parsed (err),
+// which is counted.
+func (s *Session) parseHeaded(h logplex.Header, msg []byte, err error) {
+	if err != nil {
+		s.st.BadHeaders++
+		s.debug("input: bad syslog or text line header", err)
+		return
+	}
+	s.parse(&h, msg)
 }
 
 // parse runs the l2met parser on one message and buffers its measurements.
@@ -325,16 +321,16 @@ func (s *Session) parse(h *logplex.Header, msg []byte) {
 		s.p.ownLines.Add(1)
 		return
 	}
-	s.st.lines++
+	s.st.Lines++
 	var err error
 	s.buf, err = s.parser.Parse(s.buf, l2met.Line{Time: t, AppName: h.AppName, ProcID: h.ProcID, Msg: msg})
 	if err != nil {
-		s.st.rejectedLines++
+		s.st.RejectedLines++
 		var pe *l2met.ParseError
 		if errors.As(err, &pe) {
-			s.st.rejectedPairs += uint64(pe.Rejected)
+			s.st.RejectedPairs += uint64(pe.Rejected)
 		} else {
-			s.st.rejectedPairs++
+			s.st.RejectedPairs++
 		}
 		s.debug("input: rejected pairs", err)
 	}
@@ -370,7 +366,7 @@ func (s *Session) readFrames(r io.Reader) (int, error) {
 		var fe *logplex.FrameError
 		if errors.As(err, &fe) {
 			n++
-			s.st.malformed++
+			s.st.MalformedFrames++
 			s.debug("input: malformed frame", err)
 			continue
 		}
@@ -390,24 +386,18 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 	for {
 		line, err := s.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			s.st.overlong++
+			s.st.OverlongLines++
 			for err == bufio.ErrBufferFull { // skip the rest of the line
 				_, err = s.br.ReadSlice('\n')
 			}
-			if err == io.EOF {
-				return nil
+		} else {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			if len(line) > s.p.maxLine {
+				s.st.OverlongLines++
+			} else if len(line) > 0 {
+				s.Line(line, f)
 			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) > s.p.maxLine {
-			s.st.overlong++
-		} else if len(line) > 0 {
-			s.Line(line, f)
 		}
 		if err == io.EOF {
 			return nil
@@ -416,18 +406,6 @@ func (s *Session) readLines(r io.Reader, f Format) error {
 			return err
 		}
 	}
-}
-
-// streamEnd classifies the end of a stream read.
-func (s *Session) streamEnd(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return ctxErr
-	}
-	s.st.broken++
-	return err
 }
 
 // flushReader flushes the Session before each read of the underlying stream,

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"embed"
 	"io/fs"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -82,9 +83,7 @@ func (h *History) Handler(cfg HandlerConfig) http.Handler {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
 			default:
-				h.countBusy()
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, "view: too many requests at once", http.StatusServiceUnavailable)
+				h.refuse(w, "view: too many requests at once")
 				return
 			}
 			w.Header().Set("Cache-Control", "no-cache")
@@ -136,35 +135,39 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, b)
 }
 
-// busy answers 503 with Retry-After when the budget has no room for an
-// answer of n bytes, and counts it; otherwise it takes them (give them back
-// with b.Release(n)). h.mu is read-locked; busy unlocks it when it answers.
-func (h *History) busy(w http.ResponseWriter, b *budget.Budget, n int) bool {
-	if b.Take(int64(n)) {
-		return false
-	}
-	h.mu.RUnlock()
-	h.countBusy()
+// refuse answers 503 with Retry-After and counts it (Stats.Busy).
+func (h *History) refuse(w http.ResponseWriter, msg string) {
+	h.mu.Lock()
+	h.stats.Busy++
+	h.mu.Unlock()
 	w.Header().Set("Retry-After", "1")
-	http.Error(w, "view: busy, retry", http.StatusServiceUnavailable)
-	return true
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// answer writes the JSON answer build appends to a buffer of size bytes,
+// taken from the budget b for as long as it is built and written; without
+// room in b it refuses the request. h.mu is read-locked: answer unlocks it
+// once the answer is built.
+func (h *History) answer(w http.ResponseWriter, b *budget.Budget, size int, build func([]byte) []byte) {
+	if !b.Take(int64(size)) {
+		h.mu.RUnlock()
+		h.refuse(w, "view: busy, retry")
+		return
+	}
+	defer b.Release(int64(size))
+	body := build(make([]byte, 0, size))
+	h.mu.RUnlock()
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	h.mu.RLock()
-	version := h.version
-	if notModified(w, r, version) {
+	if notModified(w, r, h.version) {
 		h.mu.RUnlock()
 		return
 	}
-	size := 256 + len(h.metrics)*128 + h.series*64
-	if h.busy(w, bud, size) {
-		return
-	}
-	defer bud.Release(int64(size))
-	b := h.appendMetrics(make([]byte, 0, size), r.URL.Query().Get("app"))
-	h.mu.RUnlock()
-	writeJSON(w, http.StatusOK, b)
+	app := r.URL.Query().Get("app")
+	h.answer(w, bud, 256+len(h.metrics)*128+h.series*64, func(b []byte) []byte { return h.appendMetrics(b, app) })
 }
 
 func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
@@ -190,14 +193,7 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budge
 		h.mu.RUnlock()
 		return
 	}
-	size := seriesSize(m)
-	if h.busy(w, bud, size) {
-		return
-	}
-	defer bud.Release(int64(size))
-	b := h.appendSeries(make([]byte, 0, size), m, stat)
-	h.mu.RUnlock()
-	writeJSON(w, http.StatusOK, b)
+	h.answer(w, bud, seriesSize(m), func(b []byte) []byte { return h.appendSeries(b, m, stat) })
 }
 
 // seriesSize estimates the length of m's answer: about 24 bytes a point
@@ -214,43 +210,31 @@ func seriesSize(m *metricHist) int {
 // In multi-app mode it lists app's metrics (the first app when app is not
 // one of them) and adds "app" and "apps", every app in the view.
 func (h *History) appendMetrics(b []byte, app string) []byte {
-	var apps []string
 	seen := map[string]bool{}
 	for _, m := range h.metrics {
-		if m.app != "" && !seen[m.app] {
+		if m.app != "" {
 			seen[m.app] = true
-			apps = append(apps, m.app)
 		}
 	}
-	slices.Sort(apps)
-	if len(apps) > 0 && !seen[app] {
-		app = apps[0]
-	} else if len(apps) == 0 {
+	apps := slices.Sorted(maps.Keys(seen))
+	if len(apps) == 0 {
 		app = ""
+	} else if !seen[app] {
+		app = apps[0]
 	}
-	b = append(b, `{"version":`...)
-	b = strconv.AppendUint(b, h.version, 10)
-	b = append(b, `,"resolution":`...)
-	b = strconv.AppendInt(b, h.period, 10)
-	b = append(b, `,"window":`...)
-	b = strconv.AppendInt(b, int64(h.points)*h.period, 10)
-	b = append(b, `,"latest":`...)
-	b = strconv.AppendInt(b, h.latest*h.period, 10)
-	b = append(b, `,"all_source":`...)
-	b = jsonappend.String(b, AllSource)
+	b = appendInt(b, `{"version":`, int64(h.version))
+	b = appendInt(b, `,"resolution":`, h.period)
+	b = appendInt(b, `,"window":`, int64(h.points)*h.period)
+	b = appendInt(b, `,"latest":`, h.latest*h.period)
+	b = jsonappend.String(append(b, `,"all_source":`...), AllSource)
 	// The series cap: when series were left out, the page says so.
-	b = append(b, `,"series_cap":{"max":`...)
-	b = strconv.AppendInt(b, int64(h.cfg.MaxSeries), 10)
-	b = append(b, `,"held":`...)
-	b = strconv.AppendInt(b, int64(h.series), 10)
-	b = append(b, `,"evicted":`...)
-	b = strconv.AppendInt(b, h.stats.Evicted, 10)
-	b = append(b, `,"dropped":`...)
-	b = strconv.AppendInt(b, h.stats.DroppedSeriesLimit, 10)
+	b = appendInt(b, `,"series_cap":{"max":`, int64(h.cfg.MaxSeries))
+	b = appendInt(b, `,"held":`, int64(h.series))
+	b = appendInt(b, `,"evicted":`, h.stats.Evicted)
+	b = appendInt(b, `,"dropped":`, h.stats.DroppedSeriesLimit)
 	b = append(b, '}')
 	if len(apps) > 0 {
-		b = append(b, `,"app":`...)
-		b = jsonappend.String(b, app)
+		b = jsonappend.String(append(b, `,"app":`...), app)
 		b = append(b, `,"apps":[`...)
 		for i, a := range apps {
 			if i > 0 {
@@ -274,10 +258,8 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 			b = append(b, ',')
 		}
 		b = appendMetricHead(b, m)
-		b = append(b, `,"updated":`...)
-		b = strconv.AppendInt(b, m.updated*h.period, 10)
-		b = append(b, `,"version":`...)
-		b = strconv.AppendUint(b, m.version, 10)
+		b = appendInt(b, `,"updated":`, m.updated*h.period)
+		b = appendInt(b, `,"version":`, int64(m.version))
 		b = append(b, `,"sources":[`...)
 		for j, src := range sortedSources(m) {
 			if j > 0 {
@@ -291,6 +273,11 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 	return append(b, "]}\n"...)
 }
 
+// appendInt appends key, a JSON text such as `,"name":`, and v.
+func appendInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(append(b, key...), v, 10)
+}
+
 // appendMetricHead appends `{"name":…,"kind":…,"unit":…` (no closing brace).
 func appendMetricHead(b []byte, m *metricHist) []byte {
 	b = jsonappend.String(append(b, `{"name":`...), m.name)
@@ -300,13 +287,9 @@ func appendMetricHead(b []byte, m *metricHist) []byte {
 
 // appendSourceHead appends `{"source":…,"last":…,"ended":…` (no closing brace).
 func (h *History) appendSourceHead(b []byte, src string, l *line) []byte {
-	b = append(b, `{"source":`...)
-	b = jsonappend.String(b, src)
-	b = append(b, `,"last":`...)
-	b = strconv.AppendInt(b, l.newest*h.period, 10)
-	b = append(b, `,"ended":`...)
-	b = strconv.AppendBool(b, h.ended(l.newest))
-	return b
+	b = jsonappend.String(append(b, `{"source":`...), src)
+	b = appendInt(b, `,"last":`, l.newest*h.period)
+	return strconv.AppendBool(append(b, `,"ended":`...), h.ended(l.newest))
 }
 
 // appendSeries appends the answer of GET /api/series for m to b; h.mu is
@@ -321,15 +304,10 @@ func (h *History) appendSeries(b []byte, m *metricHist, stat Stat) []byte {
 	default:
 		col = int(stat)
 	}
-	b = appendMetricHead(b, m)
-	b = append(b, `,"stat":`...)
-	b = jsonappend.String(b, stat.String())
-	b = append(b, `,"resolution":`...)
-	b = strconv.AppendInt(b, h.period, 10)
-	b = append(b, `,"latest":`...)
-	b = strconv.AppendInt(b, h.latest*h.period, 10)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendUint(b, h.version, 10)
+	b = jsonappend.String(append(appendMetricHead(b, m), `,"stat":`...), stat.String())
+	b = appendInt(b, `,"resolution":`, h.period)
+	b = appendInt(b, `,"latest":`, h.latest*h.period)
+	b = appendInt(b, `,"version":`, int64(h.version))
 	b = append(b, `,"series":[`...)
 	from := h.latest - int64(h.points) + 1
 	points := func(l *line) {
@@ -344,11 +322,8 @@ func (h *History) appendSeries(b []byte, m *metricHist, stat Stat) []byte {
 				b = append(b, ',')
 			}
 			first = false
-			b = append(b, '[')
-			b = strconv.AppendInt(b, idx*h.period, 10)
-			b = append(b, ',')
-			b = jsonappend.Float(b, x)
-			b = append(b, ']')
+			b = appendInt(b, "[", idx*h.period)
+			b = append(jsonappend.Float(append(b, ','), x), ']')
 		})
 		b = append(b, "]}"...)
 	}

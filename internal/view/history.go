@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -158,22 +159,14 @@ func New(cfg Config) (*History, error) {
 	if cfg.Resolution < time.Second || cfg.Resolution%time.Second != 0 {
 		return nil, fmt.Errorf("%w: resolution %s: want whole seconds, at least 1s", ErrConfig, cfg.Resolution)
 	}
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
-	}
-	if cfg.MaxPoints == 0 {
-		cfg.MaxPoints = DefaultMaxPoints
-	}
-	if cfg.MaxSeries == 0 {
-		cfg.MaxSeries = DefaultMaxSeries
-	}
+	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
+	cfg.MaxPoints = cmp.Or(cfg.MaxPoints, DefaultMaxPoints)
+	cfg.MaxSeries = cmp.Or(cfg.MaxSeries, DefaultMaxSeries)
 	if cfg.Window < cfg.Resolution || cfg.MaxPoints < 1 || cfg.MaxSeries < 1 {
 		return nil, fmt.Errorf("%w: window %s, max points %d, max series %d: want window ≥ resolution and positive caps",
 			ErrConfig, cfg.Window, cfg.MaxPoints, cfg.MaxSeries)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -185,12 +178,6 @@ func New(cfg Config) (*History, error) {
 		dropLog: throttle.New(cfg.Logger, dropLogEvery, cfg.Now),
 	}, nil
 }
-
-// Points returns the number of points a line holds at most.
-func (h *History) Points() int { return h.points }
-
-// Resolution returns the bucket width.
-func (h *History) Resolution() time.Duration { return h.cfg.Resolution }
 
 // update is what Write keeps of one metric in one bucket, computed before
 // the lock is taken.
@@ -209,9 +196,9 @@ type update struct {
 func (h *History) Write(b *aggregate.Bucket) {
 	if b.Period != h.cfg.Resolution {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		h.stats.DroppedPeriod += int64(len(b.Series))
-		h.mu.Unlock()
-		h.logDrop("bucket period differs from the resolution", "period", b.Period, "resolution", h.cfg.Resolution, "series", len(b.Series))
+		h.logDropLocked("bucket period differs from the resolution", "period", b.Period, "resolution", h.cfg.Resolution, "series", len(b.Series))
 		return
 	}
 	var conflicts, unsafe int64
@@ -220,11 +207,6 @@ func (h *History) Write(b *aggregate.Bucket) {
 		j := i + 1
 		for j < len(b.Series) && b.Series[j].Name == b.Series[i].Name && b.Series[j].App == b.Series[i].App {
 			j++
-		}
-		if metric.UnsafeText(b.Series[i].Name) {
-			unsafe += int64(j - i)
-			i = j
-			continue
 		}
 		u, c, us := summarize(b.Series[i:j])
 		conflicts += c
@@ -297,11 +279,7 @@ func (h *History) makeRoom(ups []update, idx int64) {
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.newest, b.newest) })
 	evicted := 0
 	for _, c := range cands[:min(over, len(cands))] {
-		l := c.m.lines[c.src]
-		h.stats.Values -= int64(len(l.vals))
-		delete(c.m.lines, c.src)
-		h.series--
-		c.m.version = h.version
+		h.removeLine(c.m, c.src)
 		if len(c.m.lines) == 0 {
 			h.removeMetric(c.m)
 		}
@@ -343,15 +321,13 @@ func stride(k metric.Kind) int {
 // summarize computes the per-source values and the all-dynos point of one
 // metric's series (same name, sorted by source). The first series that is
 // not AllSource sets the kind and unit; series of another kind or unit, or
-// with source AllSource, are left out and counted.
+// with source AllSource, are left out and counted; all are left out, counted
+// as unsafe, when the name is not safe to show (metric.UnsafeText).
 func summarize(ss []aggregate.Series) (u update, conflicts, unsafe int64) {
-	first := -1
-	for i := range ss {
-		if ss[i].Source != AllSource {
-			first = i
-			break
-		}
+	if metric.UnsafeText(ss[0].Name) {
+		return u, 0, int64(len(ss))
 	}
+	first := slices.IndexFunc(ss, func(s aggregate.Series) bool { return s.Source != AllSource })
 	if first < 0 {
 		return u, int64(len(ss)), 0
 	}
@@ -474,13 +450,18 @@ func (h *History) evict() {
 		}
 		for src, l := range m.lines {
 			if l.newest < oldest {
-				h.stats.Values -= int64(len(l.vals))
-				delete(m.lines, src)
-				h.series--
-				m.version = h.version
+				h.removeLine(m, src)
 			}
 		}
 	}
+}
+
+// removeLine forgets m's line of src. h.mu is held.
+func (h *History) removeLine(m *metricHist, src string) {
+	h.stats.Values -= int64(len(m.lines[src].vals))
+	delete(m.lines, src)
+	h.series--
+	m.version = h.version
 }
 
 // removeMetric forgets m. h.mu is held.
@@ -524,19 +505,6 @@ func (h *History) countLogin(failed bool) int64 {
 	return h.stats.FailedLogins
 }
 
-// countBusy counts an API request turned away.
-func (h *History) countBusy() {
-	h.mu.Lock()
-	h.stats.Busy++
-	h.mu.Unlock()
-}
-
-func (h *History) logDrop(msg string, args ...any) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.logDropLocked(msg, args...)
-}
-
 // logDropLocked logs a drop at most once per dropLogEvery for each
 // message. h.mu is held.
 func (h *History) logDropLocked(msg string, args ...any) {
@@ -551,11 +519,4 @@ func (h *History) ended(newest int64) bool {
 }
 
 // sortedSources returns m's sources in order.
-func sortedSources(m *metricHist) []string {
-	srcs := make([]string, 0, len(m.lines))
-	for s := range m.lines {
-		srcs = append(srcs, s)
-	}
-	slices.Sort(srcs)
-	return srcs
-}
+func sortedSources(m *metricHist) []string { return slices.Sorted(maps.Keys(m.lines)) }

@@ -161,11 +161,7 @@ func (g *loginGuard) fail(addr string, now time.Time) {
 	c.failures++
 	c.last = now
 	if n := c.failures - FreeLoginFailures; n > 0 {
-		lock := MaxLoginLockout
-		if n <= 20 {
-			lock = min(LoginLockout<<(n-1), MaxLoginLockout)
-		}
-		c.until = now.Add(lock)
+		c.until = now.Add(min(LoginLockout<<min(n-1, 20), MaxLoginLockout))
 	}
 	failures, tracked := c.failures, len(g.clients)
 	log := g.lastLog.IsZero() || now.Sub(g.lastLog) >= loginLogEvery

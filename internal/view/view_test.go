@@ -716,3 +716,6 @@ func TestBusy(t *testing.T) {
 		t.Errorf("Busy = %d, want %d", st.Busy, extra)
 	}
 }
+
+// Points returns the number of points a line holds at most.
+func (h *History) Points() int { return h.points }

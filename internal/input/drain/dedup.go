@@ -56,6 +56,3 @@ func (d *dedup) pop() {
 	d.head = (d.head + 1) % len(d.ring)
 	d.n--
 }
-
-// len returns the number of remembered ids.
-func (d *dedup) len() int { return d.n }

@@ -46,3 +46,6 @@ func TestDedup(t *testing.T) {
 		t.Errorf("evicted = %d, want 1", d.evicted)
 	}
 }
+
+// len returns the number of remembered ids.
+func (d *dedup) len() int { return d.n }

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,8 +181,12 @@ type appQueue struct {
 }
 
 // add adds a body (bodies 1) or takes one off (-1), keeping
-// h.activeApps the number of apps with bodies queued.
+// h.activeApps the number of apps with bodies queued. A nil q (no app)
+// counts nothing.
 func (q *appQueue) add(h *Handler, bytes, bodies int64) {
+	if q == nil {
+		return
+	}
 	q.bytes.Add(bytes)
 	switch q.bodies.Add(bodies) {
 	case 1:
@@ -220,20 +225,18 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.MaxReadingBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
 		return nil, errors.New("drain: negative bound in Config")
 	}
-	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&cfg.QueueDepth, DefaultQueueDepth)
-	setDefault(&cfg.MaxQueueBytes, DefaultMaxQueueBytes)
-	setDefault(&cfg.MaxReadingBytes, DefaultMaxReadingBytes)
-	setDefault(&cfg.Workers, runtime.GOMAXPROCS(0))
-	setDefault(&cfg.DedupSize, DefaultDedupSize)
-	setDefault(&cfg.DedupAge, DefaultDedupAge)
-	setDefault(&cfg.RetryAfter, DefaultRetryAfter)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.QueueDepth = cmp.Or(cfg.QueueDepth, DefaultQueueDepth)
+	cfg.MaxQueueBytes = cmp.Or(cfg.MaxQueueBytes, DefaultMaxQueueBytes)
+	cfg.MaxReadingBytes = cmp.Or(cfg.MaxReadingBytes, DefaultMaxReadingBytes)
+	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
+	cfg.DedupSize = cmp.Or(cfg.DedupSize, DefaultDedupSize)
+	cfg.DedupAge = cmp.Or(cfg.DedupAge, DefaultDedupAge)
+	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, DefaultRetryAfter)
 	if cfg.MaxQueueBytes < cfg.MaxBodyBytes || cfg.MaxReadingBytes < cfg.MaxBodyBytes {
 		return nil, fmt.Errorf("drain: MaxQueueBytes %d and MaxReadingBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxReadingBytes, cfg.MaxBodyBytes)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = p.Now
 	}
@@ -266,12 +269,6 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		go h.work()
 	}
 	return h, nil
-}
-
-func setDefault[T int | time.Duration](v *T, d T) {
-	if *v == 0 {
-		*v = d
-	}
 }
 
 // ServeHTTP serves LogsPath and HealthPath.
@@ -326,43 +323,40 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "drain: missing or wrong credentials", http.StatusUnauthorized)
 		return
 	}
-	if r.ContentLength > int64(h.cfg.MaxBodyBytes) {
-		h.tooLarge.Add(1)
-		endRead(w)
-		h.tooLargeError(w)
-		return
-	}
 	// The body's bytes are taken from the budget as they arrive: a client
 	// that declares 1 MiB and sends 10 bytes holds 10 bytes.
 	body := h.budget.Reader(r.Body)
 	defer body.Release() // once queued, the bytes count in MaxQueueBytes
 	buf := h.getBuf()
-	err := h.readBody(body, r.ContentLength, buf)
+	err := errTooLarge // a declared length over the bound: refused unread
+	if r.ContentLength <= int64(h.cfg.MaxBodyBytes) {
+		err = h.readBody(body, r.ContentLength, buf)
+	}
 	if err != nil {
 		h.putBuf(buf)
 		switch {
 		case errors.Is(err, errTooLarge):
 			h.tooLarge.Add(1)
 			endRead(w)
-			h.tooLargeError(w)
+			http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 		case errors.Is(err, budget.ErrExhausted):
 			h.busy.Add(1)
-			h.logBusy(r)
+			h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
+				"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
 			w.Header().Set("Retry-After", h.retryAfter)
 			endRead(w)
 			http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
 		default:
-			h.readErrors.Add(1)
-			h.logReadError(r, err)
+			h.readErrors.Add(1) // logged at most once a minute: a flood of broken connections must not flood the log
+			h.readErrLog.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
+				"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
 			http.Error(w, "drain: reading body: "+err.Error(), http.StatusBadRequest)
 		}
 		return
 	}
 	j := job{buf: buf, arrival: h.cfg.Now(), msgCount: -1, app: app}
-	if c := r.Header.Get("Logplex-Msg-Count"); c != "" {
-		if n, err := strconv.Atoi(c); err == nil {
-			j.msgCount = n
-		}
+	if n, err := strconv.Atoi(r.Header.Get("Logplex-Msg-Count")); err == nil {
+		j.msgCount = n
 	}
 	switch res := h.enqueue(j, r.Header.Get("Logplex-Frame-Id")); res {
 	case queued:
@@ -388,25 +382,6 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", h.retryAfter)
 		http.Error(w, "drain: shutting down, retry", http.StatusServiceUnavailable)
 	}
-}
-
-// logReadError logs a body read error, at most once per readErrorLogEvery
-// (a flood of broken connections must not flood the log); Stats.ReadErrors
-// counts them all.
-func (h *Handler) logReadError(r *http.Request, err error) {
-	h.readErrLog.Warn("drain: reading a POST body failed (logged at most once a minute; all counted)",
-		"remote", r.RemoteAddr, "err", h.redact.Error(err), "read_errors", h.readErrors.Load())
-}
-
-// logBusy logs a POST refused for the budget, at most once per
-// readErrorLogEvery; Stats.Busy counts them all.
-func (h *Handler) logBusy(r *http.Request) {
-	h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
-		"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
-}
-
-func (h *Handler) tooLargeError(w http.ResponseWriter) {
-	http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 }
 
 // authorized checks the Basic auth credentials (internal/httpauth: constant
@@ -589,16 +564,12 @@ func (h *Handler) enqueue(j job, id string) enqueueResult {
 			j.shared = make(chan bool, 1)
 		}
 	}
-	if j.appQ != nil { // before the parsers can take it off
-		j.appQ.add(h, n, 1)
-	}
+	j.appQ.add(h, n, 1) // before the parsers can take it off
 	select {
 	case h.queue <- j:
 	default:
 		h.queuedBytes.Add(-n)
-		if j.appQ != nil {
-			j.appQ.add(h, -n, -1)
-		}
+		j.appQ.add(h, -n, -1)
 		h.queueFull.Add(1)
 		return full
 	}
@@ -638,9 +609,7 @@ func (h *Handler) work() {
 			}
 		}
 		h.queuedBytes.Add(-int64(len(*j.buf)))
-		if j.appQ != nil {
-			j.appQ.add(h, -int64(len(*j.buf)), -1)
-		}
+		j.appQ.add(h, -int64(len(*j.buf)), -1)
 		h.putBuf(j.buf)
 		h.processed.Add(1)
 		h.pending.Add(-1)
@@ -659,16 +628,12 @@ func (h *Handler) Close(ctx context.Context) error {
 		close(h.queue)
 	}
 	h.mu.Unlock()
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err := input.Wait(ctx, &h.wg); err != nil {
 		// Queued or being parsed: the queue alone misses the bodies the
 		// workers hold.
-		return fmt.Errorf("drain: close: %d accepted bodies not yet parsed: %w", h.pending.Load(), ctx.Err())
+		return fmt.Errorf("drain: close: %d accepted bodies not yet parsed: %w", h.pending.Load(), err)
 	}
+	return nil
 }
 
 // Stats returns the cumulative counters. Safe for concurrent use.

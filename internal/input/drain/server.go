@@ -64,11 +64,10 @@ type Server struct {
 	maxConns    int
 	bodyTimeout time.Duration // BodyTimeout; tests shorten it
 
-	mu         sync.Mutex
-	ll         *input.LimitListener
-	idle       map[net.Conn]struct{}
-	fresh      map[net.Conn]time.Time // connections reading their first request's headers, by accept time
-	reclaiming bool                   // the reclaim loop runs
+	mu    sync.Mutex
+	ll    *input.LimitListener
+	idle  map[net.Conn]struct{}
+	fresh map[net.Conn]time.Time // connections reading their first request's headers, by accept time
 
 	idleClosed, slowClosed, headerTooLarge, badRequests atomic.Uint64
 }
@@ -121,7 +120,7 @@ func (s *Server) ListenAndServe() error {
 // http.ErrServerClosed after Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
 	ll := input.NewLimitListener(l, s.maxConns)
-	ll.OnWait(s.closeIdle)
+	ll.OnWait(reclaimEvery, s.reclaim)
 	s.mu.Lock()
 	if s.ll != nil {
 		s.mu.Unlock()
@@ -203,40 +202,14 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 	s.idle[c] = struct{}{}
 }
 
-// closeIdle closes the idle keep-alive connections, called when a
-// connection starts waiting for a slot; it also starts the loop that closes
-// slow-header connections while one waits.
-func (s *Server) closeIdle() {
+// reclaim closes the idle connections and those accepted more than
+// SlowHeaderGrace ago that are still reading their first request's headers;
+// the listener calls it every reclaimEvery while a connection waits for a
+// slot.
+func (s *Server) reclaim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reclaimLocked(time.Now())
-	if !s.reclaiming {
-		s.reclaiming = true
-		go s.reclaim()
-	}
-}
-
-// reclaim closes idle and slow-header connections every reclaimEvery for as
-// long as a connection waits for a slot.
-func (s *Server) reclaim() {
-	t := time.NewTicker(reclaimEvery)
-	defer t.Stop()
-	for range t.C {
-		s.mu.Lock()
-		if s.ll == nil || !s.ll.Waiting() {
-			s.reclaiming = false
-			s.mu.Unlock()
-			return
-		}
-		s.reclaimLocked(time.Now())
-		s.mu.Unlock()
-	}
-}
-
-// reclaimLocked closes the idle connections and those accepted more than
-// SlowHeaderGrace before now that are still reading their first request's
-// headers. Called with mu held.
-func (s *Server) reclaimLocked(now time.Time) {
+	now := time.Now()
 	for c := range s.idle {
 		delete(s.idle, c)
 		s.idleClosed.Add(1)

@@ -17,7 +17,6 @@ import (
 type Recorder struct {
 	mu    sync.Mutex
 	ms    []metric.Measurement
-	calls int
 	added chan struct{}
 }
 
@@ -28,19 +27,11 @@ func NewRecorder() *Recorder { return &Recorder{added: make(chan struct{}, 1)} }
 func (r *Recorder) Add(ms []metric.Measurement) {
 	r.mu.Lock()
 	r.ms = append(r.ms, ms...)
-	r.calls++
 	r.mu.Unlock()
 	select {
 	case r.added <- struct{}{}:
 	default:
 	}
-}
-
-// Calls returns the number of Add calls.
-func (r *Recorder) Calls() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.calls
 }
 
 // Len returns the number of measurements recorded.

@@ -1,6 +1,7 @@
 package logsession
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,9 +102,7 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	if cfg.APIKey == "" || cfg.App == "" {
 		return nil, errors.New("logsession: APIKey and App are required")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
+	cfg.BaseURL = cmp.Or(cfg.BaseURL, DefaultBaseURL)
 	// HEROKU_API_URL's rule (Env.Validate), for callers that bypass it.
 	if err := envcfg.URL("BaseURL", cfg.BaseURL, false); err != nil {
 		return nil, fmt.Errorf("logsession: %w", err)
@@ -111,22 +110,12 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.HealthyAfter < 0 || cfg.IdleTimeout < 0 || cfg.RequestTimeout < 0 {
 		return nil, errors.New("logsession: negative duration in Config")
 	}
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&cfg.MinBackoff, DefaultMinBackoff)
-	def(&cfg.MaxBackoff, DefaultMaxBackoff)
-	def(&cfg.HealthyAfter, DefaultHealthyAfter)
-	def(&cfg.IdleTimeout, DefaultIdleTimeout)
-	def(&cfg.RequestTimeout, DefaultRequestTimeout)
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = cfg.MinBackoff
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, DefaultMinBackoff)
+	cfg.MaxBackoff = max(cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
+	cfg.HealthyAfter = cmp.Or(cfg.HealthyAfter, DefaultHealthyAfter)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: cfg.Client, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
 	if t.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -73,13 +74,11 @@ type Server struct {
 	log *slog.Logger
 	tls *tls.Config
 
-	mu        sync.Mutex
-	ln        *input.LimitListener
-	conns     map[net.Conn]*connState
-	closing   bool
-	reclaimer bool // a reclaim loop runs
-	wg        sync.WaitGroup
-	stop      atomic.Bool // closing, for readers that must not re-arm their deadline
+	mu      sync.Mutex
+	ln      *input.LimitListener
+	conns   map[net.Conn]*connState
+	wg      sync.WaitGroup
+	closing atomic.Bool // set under mu; readers check it so as not to re-arm their deadline
 
 	idle, silent, reclaimed, handshake, readErrs atomic.Uint64
 }
@@ -102,24 +101,12 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.FirstByteTimeout < 0 || cfg.ReclaimIdle < 0 {
 		return nil, errors.New("syslog: negative bound in Config")
 	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = input.DefaultMaxConns
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.HandshakeTimeout == 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if cfg.FirstByteTimeout == 0 {
-		cfg.FirstByteTimeout = DefaultFirstByteTimeout
-	}
-	if cfg.ReclaimIdle == 0 {
-		cfg.ReclaimIdle = DefaultReclaimIdle
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.MaxConns = cmp.Or(cfg.MaxConns, input.DefaultMaxConns)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.FirstByteTimeout = cmp.Or(cfg.FirstByteTimeout, DefaultFirstByteTimeout)
+	cfg.ReclaimIdle = cmp.Or(cfg.ReclaimIdle, DefaultReclaimIdle)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	s := &Server{p: p, cfg: cfg, log: cfg.Logger, conns: make(map[net.Conn]*connState)}
 	switch {
 	case cfg.TLSCertFile != "" && cfg.TLSKeyFile != "":
@@ -163,9 +150,9 @@ func (s *Server) ListenAndServe() error {
 // ownership of l.
 func (s *Server) Serve(l net.Listener) error {
 	ll := input.NewLimitListener(l, s.cfg.MaxConns)
-	ll.OnWait(s.startReclaim)
+	ll.OnWait(reclaimEvery, s.reclaim)
 	s.mu.Lock()
-	if s.closing {
+	if s.closing.Load() {
 		s.mu.Unlock()
 		_ = l.Close()
 		return ErrServerClosed
@@ -176,10 +163,7 @@ func (s *Server) Serve(l net.Listener) error {
 	for {
 		c, err := ll.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
+			if s.closing.Load() {
 				return ErrServerClosed
 			}
 			var ne net.Error
@@ -207,7 +191,7 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) track(c net.Conn) *connState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing.Load() {
 		return nil
 	}
 	cs := &connState{}
@@ -217,38 +201,20 @@ func (s *Server) track(c net.Conn) *connState {
 	return cs
 }
 
-// startReclaim is called by the listener when a connection starts waiting
-// for a slot: it starts the loop that closes connections idle for
-// ReclaimIdle while one waits, unless it runs already.
-func (s *Server) startReclaim() {
+// reclaim closes the connections idle for ReclaimIdle; the listener calls
+// it every reclaimEvery while a connection waits for a slot.
+func (s *Server) reclaim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.reclaimer || s.closing {
+	if s.closing.Load() {
 		return
 	}
-	s.reclaimer = true
-	go s.reclaim()
-}
-
-func (s *Server) reclaim() {
-	t := time.NewTicker(reclaimEvery)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		if s.closing || s.ln == nil || !s.ln.Waiting() {
-			s.reclaimer = false
-			s.mu.Unlock()
-			return
+	idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
+	for c, cs := range s.conns {
+		if cs.last.Load() <= idleSince && !cs.reclaimed.Swap(true) {
+			s.reclaimed.Add(1)
+			_ = c.Close()
 		}
-		idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
-		for c, cs := range s.conns {
-			if cs.last.Load() <= idleSince && !cs.reclaimed.Swap(true) {
-				s.reclaimed.Add(1)
-				_ = c.Close()
-			}
-		}
-		s.mu.Unlock()
-		<-t.C
 	}
 }
 
@@ -276,17 +242,14 @@ func (s *Server) serveConn(c net.Conn, cs *connState) {
 		}
 		r = tc
 	}
-	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, first: s.cfg.FirstByteTimeout, stop: &s.stop, state: cs}
+	ir := &idleReader{r: r, c: c, idle: s.cfg.IdleTimeout, first: s.cfg.FirstByteTimeout, stop: &s.closing, state: cs}
 	err := s.p.ReadFrames(context.Background(), ir)
 	if err == nil {
 		return
 	}
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
 	var ne net.Error
 	switch {
-	case closing:
+	case s.closing.Load():
 		// Close set a past deadline to end the read.
 	case cs.reclaimed.Load():
 		// Counted by the reclaim loop.
@@ -325,7 +288,7 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 		if err := ir.c.SetReadDeadline(now.Add(d)); err != nil {
 			return 0, err
 		}
-		// Close stores stop before it sets a past deadline: re-checking after
+		// Close stores closing before it sets a past deadline: re-checking after
 		// re-arming guarantees the past deadline wins.
 		if ir.stop.Load() {
 			_ = ir.c.SetReadDeadline(now)
@@ -347,8 +310,7 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 // goroutines until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
-	s.stop.Store(true)
+	s.closing.Store(true)
 	var err error
 	if s.ln != nil {
 		err = s.ln.Close()
@@ -357,12 +319,8 @@ func (s *Server) Close(ctx context.Context) error {
 		_ = c.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("syslog: close: connections still open: %w", ctx.Err())
+	if err := input.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("syslog: close: connections still open: %w", err)
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("syslog: close: %w", err)
