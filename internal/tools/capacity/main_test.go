@@ -13,6 +13,7 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 	"github.com/dynometrics/dynometrics/internal/metric"
 	"github.com/dynometrics/dynometrics/internal/testproc"
+	"github.com/dynometrics/dynometrics/internal/tools/load"
 )
 
 // TestParseInfo reads a real INFO reply of redis-server 7.0.15
@@ -328,7 +329,7 @@ func TestPartials(t *testing.T) {
 		{2, 100_000, 2_000, 2, 150_000},  // two lines over two workers: 2·(1−¼)
 		{4, 10_000, 20_000, 200, 40_000}, // 200 lines: every worker
 	} {
-		c := config{Workers: tc.workers, Series: tc.series, Paced: counts{Lines: int64(tc.rate * 10), Elapsed: 10 * time.Second}}
+		c := config{Workers: tc.workers, Series: tc.series, Paced: load.Counts{Lines: int64(tc.rate * 10), Elapsed: 10 * time.Second}}
 		l, p := c.partials(res)
 		if math.Abs(l-tc.wantL) > 1e-9 || math.Abs(p-tc.wantP) > 0.5 {
 			t.Errorf("%d workers, %d series, %v lines/s: L %v, partials %v; want %v, %v", tc.workers, tc.series, tc.rate, l, p, tc.wantL, tc.wantP)

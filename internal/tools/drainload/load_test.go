@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/tools/load"
 )
 
 // TestRun runs the load generator against the in-process drain with a small
@@ -50,7 +52,7 @@ func TestRunDuration(t *testing.T) {
 }
 
 func TestMakeBodies(t *testing.T) {
-	bodies := makeBodies(nBodies, 100)
+	bodies := load.MixedBodies(nBodies, 100)
 	per, err := measurementsPerBody(bodies)
 	if err != nil {
 		t.Fatal(err)
