@@ -52,11 +52,8 @@ type emissions struct {
 
 	mu   sync.Mutex
 	byK  map[int64]map[string]float64
-	logs bytes.Buffer // the worker's log lines, the first maxLogs bytes
-	part []byte       // an unfinished line
+	part []byte // an unfinished line
 }
-
-const maxLogs = 32 << 10
 
 func newEmissions(interval, lead time.Duration) *emissions {
 	return &emissions{interval: interval, lead: lead, now: time.Now, byK: make(map[int64]map[string]float64)}
@@ -95,11 +92,7 @@ func (e *emissions) Write(p []byte) (int, error) {
 func (e *emissions) lineLocked(line string) {
 	m, ok := parseEmission(line)
 	if !ok {
-		if strings.HasPrefix(line, "time=") && e.logs.Len() < maxLogs {
-			e.logs.WriteString(line)
-			e.logs.WriteByte('\n')
-		}
-		return
+		return // a log line: testproc.Proc keeps those
 	}
 	k := e.index(e.now())
 	dst := e.byK[k]
@@ -117,11 +110,4 @@ func (e *emissions) at(k int64) map[string]float64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.byK[k]
-}
-
-// log returns the first log lines the worker printed.
-func (e *emissions) log() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.logs.String()
 }

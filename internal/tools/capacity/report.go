@@ -26,7 +26,6 @@ type summary struct {
 	Conns               int64   // connections to Redis, the most seen, less the harness's own
 	Leases              string  // each worker's leases at the last measured bucket
 	Lines               float64 // lines the workers took per bucket
-	Sink                float64 // bytes the outlet sink received per bucket
 	Drops               map[string]float64
 	Errors              map[string]float64 // failed Redis steps and sends (retried), by self-metric
 }
@@ -81,7 +80,6 @@ func (c config) summarize(partitions int, frameKeyBytes float64) summary {
 		s.NetOut += float64(iv.Redis.NetOut) / n
 		s.Mem += float64(iv.Redis.UsedMemory-c.Baseline) / n
 		s.Frames += float64(iv.Bodies) * frameKeyBytes / n
-		s.Sink += float64(iv.Sink) / n
 		s.Conns = max(s.Conns, iv.Redis.Clients-1)
 		if i == len(c.Intervals)-1 {
 			s.Leases = strings.Join(leases, "/")

@@ -33,7 +33,6 @@ type workerSample struct {
 type interval struct {
 	Redis  redisSample // changes over the interval; UsedMemory and Keys at its end
 	Bodies int64       // bodies accepted since the configuration started (their Frame-Id keys are in Redis)
-	Sink   int64       // bytes the outlet sink received over the interval
 	W      []workerSample
 }
 
@@ -94,9 +93,8 @@ func harness(ctx context.Context, o options, progress io.Writer) (*report, error
 	}
 	fmt.Fprintf(progress, "redis-server %s on %s; a Frame-Id key takes %.0f bytes\n", rep.RedisVersion, redisAddr, rep.FrameKeyBytes)
 
-	sink := &load.Sink{}
-	sinkSrv := httptest.NewServer(sink)
-	defer sinkSrv.Close()
+	sink := httptest.NewServer(load.Sink)
+	defer sink.Close()
 	for _, s := range o.Series {
 		c, err := newCorpus(s, o.BodyLines)
 		if err != nil {
@@ -104,7 +102,7 @@ func harness(ctx context.Context, o options, progress io.Writer) (*report, error
 		}
 		for _, n := range o.Workers {
 			fmt.Fprintf(progress, "%s  %d worker(s), %d series\n", time.Now().UTC().Format(time.TimeOnly), n, s)
-			cfg, err := runConfig(ctx, o, c, n, rdb, redisPort, sinkSrv.URL, sink, progress)
+			cfg, err := runConfig(ctx, o, c, n, rdb, redisPort, sink.URL, progress)
 			if err != nil {
 				return rep, fmt.Errorf("%d worker(s), %d series: %w", n, s, err)
 			}
@@ -136,7 +134,7 @@ func (o options) validate() error {
 
 // runConfig runs n workers on an emptied Redis: the paced phase with its
 // measured buckets, then the ingest phase.
-func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Client, redisPort int, sinkURL string, sk *load.Sink, progress io.Writer) (config, error) {
+func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Client, redisPort int, sinkURL string, progress io.Writer) (config, error) {
 	cfg := config{Workers: n, Series: c.series}
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		return cfg, err
@@ -215,7 +213,6 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 		time.Unix(0, j*res.Nanoseconds()).UTC().Format(time.TimeOnly), time.Unix(0, (j+int64(o.Buckets))*res.Nanoseconds()).UTC().Format(time.TimeOnly))
 	var prev redisSample
 	var prevCPU []time.Duration
-	var prevSink int64
 	for i := 0; i <= o.Buckets; i++ {
 		if err := sleepUntil(ctx, edge(first+int64(i))); err != nil {
 			return cfg, err
@@ -228,15 +225,14 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 		if err != nil {
 			return cfg, err
 		}
-		sinkNow := sk.Bytes.Load()
 		if i > 0 {
-			iv := interval{Redis: s.sub(prev), Bodies: bodies.Load(), Sink: sinkNow - prevSink}
+			iv := interval{Redis: s.sub(prev), Bodies: bodies.Load()}
 			for wi := range workers {
 				iv.W = append(iv.W, workerSample{CPU: cpus[wi] - prevCPU[wi], RSS: rss[wi]})
 			}
 			cfg.Intervals = append(cfg.Intervals, iv)
 		}
-		prev, prevCPU, prevSink = s, cpus, sinkNow
+		prev, prevCPU = s, cpus
 	}
 	stopPaced()
 	cfg.Paced = <-pacedDone
@@ -276,7 +272,7 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 		if err != nil {
 			// Measured already: said in the report, with the worker's log.
 			cfg.Notes = append(cfg.Notes, fmt.Sprintf("worker %d at SIGTERM: %v", wi+1, err))
-			fmt.Fprintf(progress, "  worker %d at SIGTERM: %v\n%s", wi+1, err, ems[wi].log())
+			fmt.Fprintf(progress, "  worker %d at SIGTERM: %v\n%s", wi+1, err, w.Log.String())
 		}
 		workers[wi] = nil
 	}

@@ -90,7 +90,7 @@ func bench(ctx context.Context, o options, out io.Writer) ([]round, error) {
 		return nil, err
 	}
 	defer func() { _ = redis.Stop(os.Kill, 5*time.Second) }()
-	sink := httptest.NewServer(&load.Sink{})
+	sink := httptest.NewServer(load.Sink)
 	defer sink.Close()
 
 	var rounds []round

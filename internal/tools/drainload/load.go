@@ -110,8 +110,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (result, error) {
 		res.Addr = u.Redacted()
 	}
 
-	rss := startRSS(100 * time.Millisecond)
-	cpu0 := cpuTime()
+	stopRSS := sampleRSS(100 * time.Millisecond)
+	cpu0, _, _ := testproc.Stat(os.Getpid())
 	var wantMeasurements atomic.Int64
 	ld := &load.Loader{URLs: []string{target}, Conns: cfg.Conns, Max: (cfg.Lines + int64(cfg.BodyLines) - 1) / int64(cfg.BodyLines),
 		Body: func(n int64, _ []byte) ([]byte, int) { return bodies[n%int64(len(bodies))], cfg.BodyLines }}
@@ -146,8 +146,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (result, error) {
 		res.Total = res.SendTime
 		res.LinesPerSec = float64(res.Sent) / res.Total.Seconds()
 	}
-	res.CPU = cpuTime() - cpu0
-	res.RSS = rss.stop()
+	cpu1, _, _ := testproc.Stat(os.Getpid())
+	res.CPU, res.RSS = cpu1-cpu0, stopRSS()
 	report(out, cfg, res)
 
 	switch {
@@ -190,60 +190,43 @@ type rssStats struct {
 	PerSecond            string // the samples one second apart, e.g. "12.0 14.5 14.6 MiB"
 }
 
-type rssSampler struct {
-	stopc chan struct{}
-	done  chan rssStats
-}
-
-// startRSS samples VmRSS every interval until stop.
-func startRSS(interval time.Duration) *rssSampler {
-	s := &rssSampler{stopc: make(chan struct{}), done: make(chan rssStats, 1)}
-	go func() {
-		var st rssStats
-		var perSec []string
-		perN := int(time.Second / interval)
-		sample := func() {
-			kib := readRSS()
-			if st.Samples == 0 {
-				st.Start, st.Min = kib, kib
-			}
-			st.Min, st.Max, st.End = min(st.Min, kib), max(st.Max, kib), kib
-			if st.Samples%perN == 0 {
-				perSec = append(perSec, fmt.Sprintf("%.1f", float64(kib)/1024))
-			}
-			st.Samples++
+// sampleRSS samples the process's VmRSS every interval until the returned
+// stop is called, which samples once more and sums up.
+func sampleRSS(interval time.Duration) (stop func() rssStats) {
+	var st rssStats
+	var perSec []string
+	sample := func() {
+		_, rss, _ := testproc.Stat(os.Getpid()) // 0 where there is no /proc
+		kib := rss >> 10
+		if st.Samples == 0 {
+			st.Start, st.Min = kib, kib
 		}
-		sample()
-		tk := time.NewTicker(interval)
-		defer tk.Stop()
+		st.Min, st.Max, st.End = min(st.Min, kib), max(st.Max, kib), kib
+		if st.Samples%int(time.Second/interval) == 0 {
+			perSec = append(perSec, fmt.Sprintf("%.1f", float64(kib)/1024))
+		}
+		st.Samples++
+	}
+	sample()
+	tk := time.NewTicker(interval)
+	stopc, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
 		for {
 			select {
 			case <-tk.C:
 				sample()
-			case <-s.stopc:
-				sample()
-				st.PerSecond = strings.Join(perSec, " ") + " MiB"
-				s.done <- st
+			case <-stopc:
 				return
 			}
 		}
 	}()
-	return s
-}
-
-func (s *rssSampler) stop() rssStats {
-	close(s.stopc)
-	return <-s.done
-}
-
-// readRSS returns the process's VmRSS in KiB, or 0 where there is no /proc.
-func readRSS() int64 {
-	_, rss, _ := testproc.Stat(os.Getpid())
-	return rss >> 10
-}
-
-// cpuTime returns the user+system CPU time of the process so far.
-func cpuTime() time.Duration {
-	cpu, _, _ := testproc.Stat(os.Getpid())
-	return cpu
+	return func() rssStats {
+		close(stopc)
+		<-done
+		tk.Stop()
+		sample()
+		st.PerSecond = strings.Join(perSec, " ") + " MiB"
+		return st
+	}
 }

@@ -42,11 +42,10 @@ func main() {
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "drainload:", err)
-			os.Exit(2)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "drainload:", err)
 			os.Exit(2)
 		}
@@ -55,13 +54,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := run(ctx, cfg, os.Stdout)
-	if err != nil {
+	if _, err := run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "drainload:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
-	_ = res
 }
 
 // errMismatch is returned when the sink did not count every line sent.

@@ -210,12 +210,5 @@ func MixedBodies(n, lines int) [][]byte {
 	return bodies
 }
 
-// Sink stands in for an outlet's receiver (Librato): it takes every request
-// and counts the bytes of their bodies. Safe for concurrent use.
-type Sink struct{ Bytes atomic.Int64 }
-
-func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n, _ := io.Copy(io.Discard, r.Body)
-	s.Bytes.Add(n)
-	w.WriteHeader(http.StatusOK)
-}
+// Sink stands in for an outlet's receiver (Librato): it takes every request.
+var Sink = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
