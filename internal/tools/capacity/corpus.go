@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -37,49 +37,36 @@ func newCorpus(series, bodyLines int) (*corpus, error) {
 	if names%perLine != 0 {
 		return nil, fmt.Errorf("series must be a multiple of %d", perLine)
 	}
-	c := &corpus{series: series}
-	var buf bytes.Buffer
-	var offs []int
-	n := 0
-	flush := func() {
-		if n == 0 {
-			return
-		}
-		c.bodies = append(c.bodies, bytes.Clone(buf.Bytes()))
-		c.lines = append(c.lines, n)
-		c.ts = append(c.ts, offs)
-		buf.Reset()
-		offs, n = nil, 0
-	}
 	placeholder := time.Unix(0, 0).UTC().Format(tsLayout)
-	var msg bytes.Buffer
+	var msgs [][]byte
 	for l := range series / perLine {
 		first := l * perLine
-		dyno := first / names
-		msg.Reset()
-		fmt.Fprintf(&msg, "<190>1 %s host app web.%d - at=info", placeholder, dyno+1)
+		msg := fmt.Appendf(nil, "<190>1 %s host app web.%d - at=info", placeholder, first/names+1)
 		for j := range perLine {
-			i := first + j
-			idx := i % names
+			idx := (first + j) % names
 			v := (l*7 + j*13) % 1000
 			switch idx % 10 {
 			case 0, 1, 2:
-				fmt.Fprintf(&msg, " count#capacity.m%04d=%d", idx, 1+v%5)
+				msg = fmt.Appendf(msg, " count#capacity.m%04d=%d", idx, 1+v%5)
 			case 3, 4, 5:
-				fmt.Fprintf(&msg, " sample#capacity.m%04d=%d.%d", idx, v, j)
+				msg = fmt.Appendf(msg, " sample#capacity.m%04d=%d.%d", idx, v, j)
 			default:
-				fmt.Fprintf(&msg, " measure#capacity.m%04d=%d.%dms", idx, v, j)
+				msg = fmt.Appendf(msg, " measure#capacity.m%04d=%d.%dms", idx, v, j)
 			}
 		}
-		fmt.Fprintf(&buf, "%d ", msg.Len())
-		offs = append(offs, buf.Len()+len("<190>1 "))
-		buf.Write(msg.Bytes())
-		n++
-		if n == bodyLines {
-			flush()
-		}
+		msgs = append(msgs, msg)
 	}
-	flush()
+	c := &corpus{series: series}
+	for chunk := range slices.Chunk(msgs, bodyLines) {
+		var body []byte
+		var offs []int
+		for _, m := range chunk {
+			body = fmt.Appendf(body, "%d ", len(m))
+			offs = append(offs, len(body)+len("<190>1 "))
+			body = append(body, m...)
+		}
+		c.bodies, c.lines, c.ts = append(c.bodies, body), append(c.lines, len(chunk)), append(c.ts, offs)
+	}
 	return c, nil
 }
 

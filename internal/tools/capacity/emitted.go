@@ -20,16 +20,9 @@ func parseEmission(line string) (m map[string]float64, ok bool) {
 	}
 	m = make(map[string]float64)
 	for _, f := range strings.Fields(line[len("at=metrics "):]) {
-		var rest string
-		if r, ok := strings.CutPrefix(f, "count#"); ok {
-			rest = r
-		} else if r, ok := strings.CutPrefix(f, "sample#"); ok {
-			rest = r
-		} else {
-			continue
-		}
+		kind, rest, _ := strings.Cut(f, "#")
 		name, val, ok := strings.Cut(rest, "=")
-		if !ok || name == "" {
+		if kind != "count" && kind != "sample" || !ok || name == "" {
 			continue
 		}
 		x, err := strconv.ParseFloat(val, 64)

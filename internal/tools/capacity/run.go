@@ -85,9 +85,7 @@ func harness(ctx context.Context, o options, progress io.Writer) (*report, error
 	redisAddr := "127.0.0.1:" + strconv.Itoa(redisPort)
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
 	defer rdb.Close()
-	if in, err := readInfo(ctx, rdb, "server"); err == nil {
-		rep.RedisVersion = in.fields["redis_version"]
-	}
+	rep.RedisVersion = rdb.InfoMap(ctx, "server").Item("Server", "redis_version")
 	if rep.FrameKeyBytes, err = frameKeyBytes(ctx, rdb); err != nil {
 		return nil, fmt.Errorf("measuring a Frame-Id key: %w", err)
 	}
@@ -214,8 +212,10 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 	var prev redisSample
 	var prevCPU []time.Duration
 	for i := 0; i <= o.Buckets; i++ {
-		if err := sleepUntil(ctx, edge(first+int64(i))); err != nil {
-			return cfg, err
+		select {
+		case <-ctx.Done():
+			return cfg, ctx.Err()
+		case <-time.After(time.Until(edge(first + int64(i)))):
 		}
 		s, err := readSample(ctx, rdb)
 		if err != nil {
@@ -274,35 +274,19 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 			cfg.Notes = append(cfg.Notes, fmt.Sprintf("worker %d at SIGTERM: %v", wi+1, err))
 			fmt.Fprintf(progress, "  worker %d at SIGTERM: %v\n%s", wi+1, err, w.Log.String())
 		}
-		workers[wi] = nil
 	}
 	fmt.Fprintf(progress, "  %s\n", cfg.summaryLine())
 	return cfg, nil
 }
 
-// sleepUntil waits until t or ctx's end.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Until(t)):
-		return nil
-	}
-}
-
-// readInfo runs INFO with the given sections and parses the reply.
-func readInfo(ctx context.Context, rdb *redis.Client, sections ...string) (info, error) {
-	s, err := rdb.Info(ctx, sections...).Result()
-	if err != nil {
-		return info{}, err
-	}
-	return parseInfo(s)
-}
-
 // readSample reads the counters the harness follows.
 func readSample(ctx context.Context, rdb *redis.Client) (redisSample, error) {
 	at := time.Now()
-	in, err := readInfo(ctx, rdb, "commandstats", "stats", "memory", "cpu", "keyspace", "clients")
+	s, err := rdb.Info(ctx, "commandstats", "stats", "memory", "cpu", "keyspace", "clients").Result()
+	if err != nil {
+		return redisSample{}, err
+	}
+	in, err := parseInfo(s)
 	if err != nil {
 		return redisSample{}, err
 	}

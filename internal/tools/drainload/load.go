@@ -33,11 +33,7 @@ type config struct {
 // result is what one run measured.
 type result struct {
 	Addr             string
-	Sent, Posts      int64         // lines and POSTs answered 2xx
-	Retries503       int64         // POSTs answered 503 and retried
-	RetriesErr       int64         // POSTs that failed (network) and were retried
-	Failed           int64         // POSTs given up on
-	SendTime         time.Duration // until the last POST was answered
+	load.Counts                    // sent: Lines and Posts answered 2xx, Elapsed until the last answer
 	Total            time.Duration // until the sink counted everything (in-process)
 	Counted          int64         // lines the Processor parsed
 	Measurements     int64         // measurements the sink received
@@ -120,10 +116,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (result, error) {
 	}
 	lctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	start := time.Now()
-	c := ld.Run(lctx)
+	res.Counts = ld.Run(lctx)
 	stop()
-	res.SendTime, res.Sent, res.Posts = c.Elapsed, c.Lines, c.Posts
-	res.Retries503, res.RetriesErr, res.Failed = c.Refused, c.ErrRetries, c.Failed
 
 	var err error
 	if srv != nil {
@@ -143,8 +137,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (result, error) {
 		res.Duplicates = int64(hs.Duplicates)
 		res.LinesPerSec = float64(res.Counted) / res.Total.Seconds()
 	} else {
-		res.Total = res.SendTime
-		res.LinesPerSec = float64(res.Sent) / res.Total.Seconds()
+		res.Total = res.Elapsed
+		res.LinesPerSec = float64(res.Lines) / res.Total.Seconds()
 	}
 	cpu1, _, _ := testproc.Stat(os.Getpid())
 	res.CPU, res.RSS = cpu1-cpu0, stopRSS()
@@ -155,9 +149,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (result, error) {
 		return res, err
 	case res.Failed > 0:
 		return res, fmt.Errorf("%d POSTs failed: %w", res.Failed, errMismatch)
-	case srv != nil && (res.Counted != res.Sent || res.Measurements != res.WantMeasurements || res.Malformed+res.BadHeaders != 0):
+	case srv != nil && (res.Counted != res.Lines || res.Measurements != res.WantMeasurements || res.Malformed+res.BadHeaders != 0):
 		return res, fmt.Errorf("sent %d lines, counted %d; %d measurements, want %d: %w",
-			res.Sent, res.Counted, res.Measurements, res.WantMeasurements, errMismatch)
+			res.Lines, res.Counted, res.Measurements, res.WantMeasurements, errMismatch)
 	}
 	return res, nil
 }

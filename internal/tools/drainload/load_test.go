@@ -19,8 +19,8 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if res.Sent != 20_000 || res.Counted != 20_000 || res.Posts != 200 {
-		t.Errorf("sent %d lines in %d POSTs, counted %d; want 20000, 200, 20000", res.Sent, res.Posts, res.Counted)
+	if res.Lines != 20_000 || res.Counted != 20_000 || res.Posts != 200 {
+		t.Errorf("sent %d lines in %d POSTs, counted %d; want 20000, 200, 20000", res.Lines, res.Posts, res.Counted)
 	}
 	if res.Measurements == 0 || res.Measurements != res.WantMeasurements {
 		t.Errorf("measurements %d, want %d", res.Measurements, res.WantMeasurements)
@@ -46,8 +46,8 @@ func TestRunDuration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if res.SendTime > 5*time.Second || res.Sent == 0 || res.Counted != res.Sent {
-		t.Errorf("send time %v, sent %d, counted %d", res.SendTime, res.Sent, res.Counted)
+	if res.Elapsed > 5*time.Second || res.Lines == 0 || res.Counted != res.Lines {
+		t.Errorf("send time %v, sent %d, counted %d", res.Elapsed, res.Lines, res.Counted)
 	}
 }
 

@@ -72,16 +72,16 @@ func report(w io.Writer, cfg config, r result) {
 	}
 	fmt.Fprintf(w, "drainload: %s, %d connections, %d lines/body\n", where, cfg.Conns, cfg.BodyLines)
 	fmt.Fprintf(w, "sent     %d lines in %d POSTs in %v (%.0f lines/s); 503 retries %d, error retries %d, failed POSTs %d\n",
-		r.Sent, r.Posts, r.SendTime.Round(time.Millisecond), float64(r.Sent)/r.SendTime.Seconds(), r.Retries503, r.RetriesErr, r.Failed)
+		r.Lines, r.Posts, r.Elapsed.Round(time.Millisecond), float64(r.Lines)/r.Elapsed.Seconds(), r.Refused, r.ErrRetries, r.Failed)
 	if cfg.URL == "" {
 		fmt.Fprintf(w, "counted  %d lines, %d measurements (want %d) in %v: %.0f lines/s\n",
 			r.Counted, r.Measurements, r.WantMeasurements, r.Total.Round(time.Millisecond), r.LinesPerSec)
 		fmt.Fprintf(w, "rejected %d lines, %d malformed frames, %d bad headers, %d duplicates\n",
 			r.Rejected, r.Malformed, r.BadHeaders, r.Duplicates)
 	}
-	if r.CPU > 0 && r.Sent > 0 {
+	if r.CPU > 0 && r.Lines > 0 {
 		fmt.Fprintf(w, "CPU      %v user+sys (%.2f cores busy on average), %.2f µs per line: %.0f lines per CPU-second (client and server together)\n",
-			r.CPU.Round(time.Millisecond), r.CPU.Seconds()/r.Total.Seconds(), float64(r.CPU.Microseconds())/float64(r.Sent), float64(r.Sent)/r.CPU.Seconds())
+			r.CPU.Round(time.Millisecond), r.CPU.Seconds()/r.Total.Seconds(), float64(r.CPU.Microseconds())/float64(r.Lines), float64(r.Lines)/r.CPU.Seconds())
 	}
 	fmt.Fprintf(w, "VmRSS    start %s, min %s, max %s, end %s (%d samples)\n",
 		mib(r.RSS.Start), mib(r.RSS.Min), mib(r.RSS.Max), mib(r.RSS.End), r.RSS.Samples)
