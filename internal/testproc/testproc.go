@@ -217,36 +217,25 @@ func StartWorker(ctx context.Context, bin string, env []string, out io.Writer) (
 	return p, port, nil
 }
 
-// Stat returns a process's user+system CPU time (/proc/PID/stat) and
-// resident memory in bytes (VmRSS of /proc/PID/status); Linux only.
+// Stat returns a process's user+system CPU time and resident memory in bytes,
+// from /proc/PID/stat (Linux only).
 func Stat(pid int) (cpu time.Duration, rss int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, err
 	}
-	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, 0, errors.New("unexpected /proc/PID/stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, errors.New("unexpected /proc/PID/stat")
-	}
-	const userHZ = 100 // USER_HZ on every Linux architecture Go supports here
-	cpu = time.Duration(utime+stime) * time.Second / userHZ
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return cpu, 0, err
-	}
-	for _, line := range strings.Split(string(st), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return cpu, kb << 10, err
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])) // after the name, which may hold spaces
+	var n [3]int64
+	for i, k := range []int{11, 12, 21} { // utime and stime in clock ticks, rss in pages
+		if len(f) <= k {
+			return 0, 0, errors.New("short /proc/PID/stat")
+		}
+		if n[i], err = strconv.ParseInt(f[k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("unexpected /proc/PID/stat: %w", err)
 		}
 	}
-	return cpu, 0, errors.New("no VmRSS in /proc/PID/status")
+	const userHZ = 100 // USER_HZ on every Linux architecture Go supports here
+	return time.Duration(n[0]+n[1]) * time.Second / userHZ, n[2] * int64(os.Getpagesize()), nil
 }
 
 // LimitedBuffer keeps the first Max bytes written to it (all of them when

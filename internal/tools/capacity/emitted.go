@@ -62,24 +62,19 @@ func (e *emissions) index(t time.Time) int64 {
 func (e *emissions) Write(p []byte) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			if len(e.part) < 1<<20 { // a longer line is not an emission
-				e.part = append(e.part, p...)
-			}
+	e.part = append(e.part, p...)
+	for {
+		line, rest, ok := bytes.Cut(e.part, []byte("\n"))
+		if !ok {
 			break
 		}
-		line := p[:i]
-		if len(e.part) > 0 {
-			line = append(e.part, line...)
-			e.part = e.part[:0]
-		}
 		e.lineLocked(string(line))
-		p = p[i+1:]
+		e.part = rest
 	}
-	return n, nil
+	if len(e.part) > 1<<20 { // a longer line is not an emission
+		e.part = nil
+	}
+	return len(p), nil
 }
 
 func (e *emissions) lineLocked(line string) {

@@ -97,13 +97,11 @@ func main() {
 	flag.IntVar(&o.Partitions, "partitions", o.Partitions, "REDIS_PARTITIONS")
 	flag.BoolVar(&o.Balance, "balance", o.Balance, "REDIS_BALANCE: spread the partitions' flush leases over the workers")
 	flag.StringVar(&o.Outlet, "outlet", o.Outlet, "librato (a local sink that takes every request) or console (stdout, read and discarded)")
-	// -quick first, so that explicit flags win over it.
-	for _, a := range os.Args[1:] {
-		if a == "-quick" || a == "--quick" || a == "-quick=true" || a == "--quick=true" {
-			o = quick(o)
-		}
-	}
 	flag.Parse()
+	if isQuick { // then the flags again: they win over -quick
+		o = quick(o)
+		flag.Parse()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := harness(ctx, o, os.Stderr)

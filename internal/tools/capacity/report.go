@@ -113,7 +113,7 @@ func (r *report) print(w io.Writer, command string) {
 
 	var rows [3][]string
 	var notes []string
-	h := float64(r.handovers())
+	h := float64(o.Resolution / o.Handover) // hand-overs per bucket
 	for _, c := range r.Configs {
 		s := c.summarize(o.Partitions, r.FrameKeyBytes)
 		cs := fmt.Sprintf("| %d | %s | ", c.Workers, thousands(float64(c.Series)))
@@ -161,7 +161,7 @@ func (r *report) print(w io.Writer, command string) {
 		{"Ingest (the paced rate achieved, then as fast as the workers answer):",
 			"| workers | series | paced lines/s | lines/s accepted | POSTs refused (503) | POSTs failed | worker CPU-seconds per second, all | lines per worker CPU-second |",
 			"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"},
-		{fmt.Sprintf("Per series-partial (one series as one worker holds it; %d hand-overs per bucket). A series with L lines per bucket, spread at random over N workers, is held by N·(1−(1−1/N)^L) of them:", r.handovers()),
+		{fmt.Sprintf("Per series-partial (one series as one worker holds it; %d hand-overs per bucket). A series with L lines per bucket, spread at random over N workers, is held by N·(1−(1−1/N)^L) of them:", int(h)),
 			"| workers | series | lines per series per bucket | series-partials | Redis memory | bytes into Redis per hand-over | Redis CPU per hand-over | flush time, all workers | Redis commands per bucket per worker |",
 			"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"},
 	} {
@@ -198,14 +198,6 @@ func (c config) partials(res time.Duration) (linesPerSeries, partials float64) {
 	linesPerSeries = c.Paced.LinesPerSec() * res.Seconds() * perLine / float64(c.Series)
 	n := float64(c.Workers)
 	return linesPerSeries, float64(c.Series) * n * (1 - math.Pow(1-1/n, linesPerSeries))
-}
-
-// handovers is the number of hand-overs per bucket.
-func (r *report) handovers() int {
-	if r.Opt.Handover <= 0 {
-		return 0
-	}
-	return int(r.Opt.Resolution / r.Opt.Handover)
 }
 
 // thousands formats a count with comma separators.
