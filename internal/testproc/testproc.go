@@ -67,15 +67,16 @@ func FreePort() (int, error) {
 // Proc is a started server process with its output kept (the first MaxLog
 // bytes).
 type Proc struct {
-	Cmd    *exec.Cmd
-	Log    *LimitedBuffer
-	exited chan error
+	Cmd  *exec.Cmd
+	Log  *LimitedBuffer
+	done chan struct{} // closed once the process has exited
+	err  error         // cmd.Wait's, set before done is closed
 }
 
 // Start starts cmd with its stdout and stderr going to a LimitedBuffer of
 // maxLog bytes, and to cmd.Stdout as well when that is set.
 func Start(cmd *exec.Cmd, maxLog int) (*Proc, error) {
-	p := &Proc{Cmd: cmd, Log: &LimitedBuffer{Max: maxLog}, exited: make(chan error, 1)}
+	p := &Proc{Cmd: cmd, Log: &LimitedBuffer{Max: maxLog}, done: make(chan struct{})}
 	out := io.Writer(p.Log)
 	if cmd.Stdout != nil {
 		out = io.MultiWriter(cmd.Stdout, p.Log)
@@ -84,7 +85,10 @@ func Start(cmd *exec.Cmd, maxLog int) (*Proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() { p.exited <- cmd.Wait() }()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
 	return p, nil
 }
 
@@ -98,14 +102,13 @@ func (p *Proc) WaitReady(ready func() bool, interval, timeout time.Duration) err
 			return nil
 		}
 		select {
-		case err := <-p.exited:
-			p.exited <- err // for Stop
-			return fmt.Errorf("exited before ready (%v):\n%s", err, p.Log.String())
+		case <-p.done:
+			return fmt.Errorf("exited before ready (%v):\n%s", p.err, p.Log.String())
 		case <-time.After(interval):
 		}
 		if time.Now().After(deadline) {
 			_ = p.Cmd.Process.Kill()
-			<-p.exited
+			<-p.done
 			return fmt.Errorf("not ready after %v:\n%s", timeout, p.Log.String())
 		}
 	}
@@ -116,21 +119,19 @@ func (p *Proc) WaitReady(ready func() bool, interval, timeout time.Duration) err
 // exit status; Stop may be called again after it returned.
 func (p *Proc) Stop(sig os.Signal, timeout time.Duration) error {
 	select {
-	case err := <-p.exited:
-		p.exited <- err
-		return fmt.Errorf("exited before %v (%v)", sig, err)
+	case <-p.done:
+		return fmt.Errorf("exited before %v (%v)", sig, p.err)
 	default:
 	}
 	if err := p.Cmd.Process.Signal(sig); err != nil {
 		return err
 	}
 	select {
-	case err := <-p.exited:
-		p.exited <- err
+	case <-p.done:
 		return nil
 	case <-time.After(timeout):
 		_ = p.Cmd.Process.Kill()
-		p.exited <- <-p.exited
+		<-p.done
 		return fmt.Errorf("no exit %v after %v, killed", timeout, sig)
 	}
 }
