@@ -91,13 +91,6 @@ func (c config) summarize(partitions int, frameKeyBytes float64) summary {
 	return s
 }
 
-// summaryLine is the progress line of one configuration.
-func (c config) summaryLine() string {
-	s := c.summarize(0, 0)
-	return fmt.Sprintf("flush per bucket %.0f ms (slowest worker), Redis %.0f commands and %.0f ms CPU per bucket, ingest %.0f lines/s (%d refused)",
-		s.FlushMax, s.Calls, s.RedisCPU, c.Max.LinesPerSec(), c.Max.Refused)
-}
-
 // print writes the report as Markdown: the settings, then one table per
 // phase, then anything that went wrong.
 func (r *report) print(w io.Writer, command string) {

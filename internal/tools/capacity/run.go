@@ -275,7 +275,9 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 			fmt.Fprintf(progress, "  worker %d at SIGTERM: %v\n%s", wi+1, err, w.Log.String())
 		}
 	}
-	fmt.Fprintf(progress, "  %s\n", cfg.summaryLine())
+	sum := cfg.summarize(0, 0)
+	fmt.Fprintf(progress, "  flush per bucket %.0f ms (slowest worker), Redis %.0f commands and %.0f ms CPU per bucket, ingest %.0f lines/s (%d refused)\n",
+		sum.FlushMax, sum.Calls, sum.RedisCPU, cfg.Max.LinesPerSec(), cfg.Max.Refused)
 	return cfg, nil
 }
 
