@@ -5,9 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -35,13 +33,17 @@ func TestLoaderRetries503WithTheSameFrameID(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	var ok atomic.Int64
-	l := &Loader{URLs: []string{strings.Replace(srv.URL, "http://", "http://u:p@", 1)}, Conns: 3, Max: 10,
+	oks := 0
+	l := &Loader{URLs: []string{"http://u:p@" + srv.Listener.Addr().String()}, Conns: 3, Max: 10,
 		Body: func(n int64, buf []byte) ([]byte, int) { return append(buf[:0], "x"...), 3 },
-		OK:   func(int64) { ok.Add(1) }}
+		OK: func(int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			oks++
+		}}
 	c := l.Run(context.Background())
-	if c.Posts != 10 || c.Lines != 30 || c.Refused != 10 || c.Failed != 0 || c.ErrRetries != 0 || ok.Load() != 10 {
-		t.Errorf("counts %+v, OK called %d times", c, ok.Load())
+	if c.Posts != 10 || c.Lines != 30 || c.Refused != 10 || c.Failed != 0 || c.ErrRetries != 0 || oks != 10 {
+		t.Errorf("counts %+v, OK called %d times", c, oks)
 	}
 	if len(seen) != 10 {
 		t.Errorf("%d Frame-Ids, want 10: %v", len(seen), seen)
