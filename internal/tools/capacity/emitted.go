@@ -52,12 +52,6 @@ func newEmissions(interval, lead time.Duration) *emissions {
 	return &emissions{interval: interval, lead: lead, now: time.Now, byK: make(map[int64]map[string]float64)}
 }
 
-// index is the multiple of the interval an emission seen at t precedes.
-func (e *emissions) index(t time.Time) int64 {
-	iv := e.interval.Nanoseconds()
-	return (t.UnixNano() + e.lead.Nanoseconds() + iv/2) / iv
-}
-
 // Write takes the worker's output (stdout and stderr both), line by line.
 func (e *emissions) Write(p []byte) (int, error) {
 	e.mu.Lock()
@@ -68,29 +62,24 @@ func (e *emissions) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		e.lineLocked(string(line))
 		e.part = rest
+		m, ok := parseEmission(string(line))
+		if !ok {
+			continue // a log line: testproc.Proc keeps those
+		}
+		iv := e.interval.Nanoseconds()
+		k := (e.now().UnixNano() + e.lead.Nanoseconds() + iv/2) / iv // the multiple it precedes
+		if e.byK[k] == nil {
+			e.byK[k] = make(map[string]float64)
+		}
+		for name, v := range m {
+			e.byK[k][name] += v
+		}
 	}
 	if len(e.part) > 1<<20 { // a longer line is not an emission
 		e.part = nil
 	}
 	return len(p), nil
-}
-
-func (e *emissions) lineLocked(line string) {
-	m, ok := parseEmission(line)
-	if !ok {
-		return // a log line: testproc.Proc keeps those
-	}
-	k := e.index(e.now())
-	dst := e.byK[k]
-	if dst == nil {
-		dst = make(map[string]float64)
-		e.byK[k] = dst
-	}
-	for name, v := range m {
-		dst[name] += v
-	}
 }
 
 // at returns the self-metrics of emission k (nil when none arrived).

@@ -67,20 +67,6 @@ func parseInfo(s string) (info, error) {
 	return in, nil
 }
 
-// num returns a field holding a number: an integer, or seconds with a
-// fraction (used_cpu_sys …).
-func (in info) num(name string) (float64, error) {
-	v, ok := in.fields[name]
-	if !ok {
-		return 0, fmt.Errorf("INFO has no %s", name)
-	}
-	x, err := strconv.ParseFloat(v, 64)
-	if err != nil || x < 0 {
-		return 0, fmt.Errorf("INFO %s: bad value %q", name, v)
-	}
-	return x, nil
-}
-
 // redisSample is what the harness reads from Redis at one moment.
 type redisSample struct {
 	At         time.Time
@@ -107,9 +93,15 @@ func sampleOf(in info, at time.Time) (redisSample, error) {
 		}
 	}
 	var errs []error
-	num := func(name string) float64 {
-		x, err := in.num(name)
-		errs = append(errs, err)
+	num := func(name string) float64 { // an integer, or seconds with a fraction (used_cpu_sys …)
+		v, ok := in.fields[name]
+		x, err := strconv.ParseFloat(v, 64)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("INFO has no %s", name))
+		case err != nil || x < 0:
+			errs = append(errs, fmt.Errorf("INFO %s: bad value %q", name, v))
+		}
 		return x
 	}
 	s.NetIn, s.NetOut = int64(num("total_net_input_bytes")), int64(num("total_net_output_bytes"))
