@@ -4,8 +4,8 @@
 // keep-alive client goroutines POST Logplex bodies of 100 realistic lines
 // (about 200 bytes each, mixed kinds: app count/measure/sample lines, router
 // lines, runtime metrics, add-on metrics) until a line count or a time limit
-// is reached. It reports lines/s and the resident memory (VmRSS from
-// /proc/self/status, sampled during the run), and exits non-zero unless every
+// is reached. It reports lines/s and the resident memory (from
+// /proc/self/stat, sampled during the run), and exits non-zero unless every
 // line sent was counted by the sink.
 //
 //	go run ./internal/tools/drainload -conns 8 -lines 5000000 -duration 20s
