@@ -1,17 +1,27 @@
-// Package testproc runs a real server binary (Prometheus, redis-server) for
-// tests: it finds the binary, skips the test with an install hint when there
-// is none (and fails it when CI=true, where .ci/run installs it), picks a free
-// 127.0.0.1 port, keeps a bounded copy of the server's output, waits until
-// the server is ready, and stops it. The starters that other packages' tests
-// share (internal/promtest, internal/store/redistest) are built on it.
+// Package testproc runs a real server binary (Prometheus, redis-server, the
+// built worker) for tests and the benchmark tools: it finds the binary, skips
+// the test with an install hint when there is none (and fails it when
+// CI=true, where .ci/run installs it), picks a free 127.0.0.1 port, keeps a
+// bounded copy of the server's output, waits until the server is ready, and
+// stops it. The starters that other packages' tests share
+// (internal/promtest, internal/store/redistest) are built on it, and so are
+// internal/tools/capacity and drainbench.
 package testproc
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,20 +67,28 @@ func FreePort() (int, error) {
 // Proc is a started server process with its output kept (the first MaxLog
 // bytes).
 type Proc struct {
-	Cmd    *exec.Cmd
-	Log    *LimitedBuffer
-	exited chan error
+	Cmd  *exec.Cmd
+	Log  *LimitedBuffer
+	done chan struct{} // closed once the process has exited
+	err  error         // cmd.Wait's, set before done is closed
 }
 
 // Start starts cmd with its stdout and stderr going to a LimitedBuffer of
-// maxLog bytes.
+// maxLog bytes, and to cmd.Stdout as well when that is set.
 func Start(cmd *exec.Cmd, maxLog int) (*Proc, error) {
-	p := &Proc{Cmd: cmd, Log: &LimitedBuffer{Max: maxLog}, exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.Log, p.Log
+	p := &Proc{Cmd: cmd, Log: &LimitedBuffer{Max: maxLog}, done: make(chan struct{})}
+	out := io.Writer(p.Log)
+	if cmd.Stdout != nil {
+		out = io.MultiWriter(cmd.Stdout, p.Log)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() { p.exited <- cmd.Wait() }()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
 	return p, nil
 }
 
@@ -84,33 +102,141 @@ func (p *Proc) WaitReady(ready func() bool, interval, timeout time.Duration) err
 			return nil
 		}
 		select {
-		case err := <-p.exited:
-			p.exited <- err // for Stop
-			return fmt.Errorf("exited before ready (%v):\n%s", err, p.Log.String())
+		case <-p.done:
+			return fmt.Errorf("exited before ready (%v):\n%s", p.err, p.Log.String())
 		case <-time.After(interval):
 		}
 		if time.Now().After(deadline) {
 			_ = p.Cmd.Process.Kill()
-			<-p.exited
+			<-p.done
 			return fmt.Errorf("not ready after %v:\n%s", timeout, p.Log.String())
 		}
 	}
 }
 
 // Stop sends sig and waits up to timeout for the process to exit, then kills
-// it (and says so).
+// it (and says so). A process that had exited already is an error naming its
+// exit status; Stop may be called again after it returned.
 func (p *Proc) Stop(sig os.Signal, timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("exited before %v (%v)", sig, p.err)
+	default:
+	}
 	if err := p.Cmd.Process.Signal(sig); err != nil {
 		return err
 	}
 	select {
-	case <-p.exited:
+	case <-p.done:
 		return nil
 	case <-time.After(timeout):
 		_ = p.Cmd.Process.Kill()
-		<-p.exited
+		<-p.done
 		return fmt.Errorf("no exit %v after %v, killed", timeout, sig)
 	}
+}
+
+// GoBuild builds pkg, a path relative to the root of the module the current
+// directory is in ("./worker"), into dir and returns the binary's path.
+func GoBuild(dir, pkg string) (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run inside the dynometrics module")
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = filepath.Dir(mod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// StartRedis starts redis-server (bin, or when "" the one Find locates) on a
+// free 127.0.0.1 port without persistence, its files in dir, and waits until
+// it answers PING.
+func StartRedis(ctx context.Context, bin, dir string) (p *Proc, port int, err error) {
+	if bin == "" {
+		if bin = Find("REDIS_SERVER_BIN", "redis-server"); bin == "" {
+			return nil, 0, errors.New("redis-server not found (apt-get install redis-server, or set REDIS_SERVER_BIN)")
+		}
+	}
+	if port, err = FreePort(); err != nil {
+		return nil, 0, err
+	}
+	p, err = Start(exec.CommandContext(ctx, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir), 64<<10)
+	if err != nil {
+		return nil, 0, fmt.Errorf("start redis-server: %w", err)
+	}
+	ping := func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		reply := []byte("+PONG\r\n")
+		if _, err = io.WriteString(c, "PING\r\n"); err == nil {
+			_, err = io.ReadFull(c, reply)
+		}
+		return err == nil && string(reply) == "+PONG\r\n"
+	}
+	if err := p.WaitReady(ping, 20*time.Millisecond, 10*time.Second); err != nil {
+		return nil, 0, fmt.Errorf("redis-server: %w", err)
+	}
+	return p, port, nil
+}
+
+// StartWorker starts the built worker with env and PORT (a free port), its
+// output going to out as well when out is not nil, and waits until /health
+// answers 200.
+func StartWorker(ctx context.Context, bin string, env []string, out io.Writer) (p *Proc, port int, err error) {
+	if port, err = FreePort(); err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env, cmd.Stdout = slices.Concat(env, []string{"PORT=" + strconv.Itoa(port)}), out
+	if p, err = Start(cmd, 64<<10); err != nil {
+		return nil, 0, fmt.Errorf("start worker: %w", err)
+	}
+	health := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	if err := p.WaitReady(func() bool {
+		resp, err := http.Get(health)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 50*time.Millisecond, 30*time.Second); err != nil {
+		return nil, 0, fmt.Errorf("worker: %w", err)
+	}
+	return p, port, nil
+}
+
+// Stat returns a process's user+system CPU time and resident memory in bytes,
+// from /proc/PID/stat (Linux only).
+func Stat(pid int) (cpu time.Duration, rss int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])) // after the name, which may hold spaces
+	var n [3]int64
+	for i, k := range []int{11, 12, 21} { // utime and stime in clock ticks, rss in pages
+		if len(f) <= k {
+			return 0, 0, errors.New("short /proc/PID/stat")
+		}
+		if n[i], err = strconv.ParseInt(f[k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("unexpected /proc/PID/stat: %w", err)
+		}
+	}
+	const userHZ = 100 // USER_HZ on every Linux architecture Go supports here
+	return time.Duration(n[0]+n[1]) * time.Second / userHZ, n[2] * int64(os.Getpagesize()), nil
 }
 
 // LimitedBuffer keeps the first Max bytes written to it (all of them when

@@ -2,6 +2,7 @@ package testproc
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -90,5 +91,16 @@ func TestProcLifecycle(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("Stop took %v: the process ignored SIGTERM and was killed", d)
+	}
+}
+
+// TestStat reads this process's CPU time and resident memory.
+func TestStat(t *testing.T) {
+	cpu, rss, err := Stat(os.Getpid())
+	if err != nil || cpu < 0 || rss <= 0 {
+		t.Errorf("cpu %v, rss %d, err %v", cpu, rss, err)
+	}
+	if _, _, err := Stat(-1); err == nil {
+		t.Error("no error for pid -1")
 	}
 }

@@ -20,16 +20,9 @@ func parseEmission(line string) (m map[string]float64, ok bool) {
 	}
 	m = make(map[string]float64)
 	for _, f := range strings.Fields(line[len("at=metrics "):]) {
-		var rest string
-		if r, ok := strings.CutPrefix(f, "count#"); ok {
-			rest = r
-		} else if r, ok := strings.CutPrefix(f, "sample#"); ok {
-			rest = r
-		} else {
-			continue
-		}
+		kind, rest, _ := strings.Cut(f, "#")
 		name, val, ok := strings.Cut(rest, "=")
-		if !ok || name == "" {
+		if kind != "count" && kind != "sample" || !ok || name == "" {
 			continue
 		}
 		x, err := strconv.ParseFloat(val, 64)
@@ -52,64 +45,41 @@ type emissions struct {
 
 	mu   sync.Mutex
 	byK  map[int64]map[string]float64
-	logs bytes.Buffer // the worker's log lines, the first maxLogs bytes
-	part []byte       // an unfinished line
+	part []byte // an unfinished line
 }
-
-const maxLogs = 32 << 10
 
 func newEmissions(interval, lead time.Duration) *emissions {
 	return &emissions{interval: interval, lead: lead, now: time.Now, byK: make(map[int64]map[string]float64)}
-}
-
-// index is the multiple of the interval an emission seen at t precedes.
-func (e *emissions) index(t time.Time) int64 {
-	iv := e.interval.Nanoseconds()
-	return (t.UnixNano() + e.lead.Nanoseconds() + iv/2) / iv
 }
 
 // Write takes the worker's output (stdout and stderr both), line by line.
 func (e *emissions) Write(p []byte) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			if len(e.part) < 1<<20 { // a longer line is not an emission
-				e.part = append(e.part, p...)
-			}
+	e.part = append(e.part, p...)
+	for {
+		line, rest, ok := bytes.Cut(e.part, []byte("\n"))
+		if !ok {
 			break
 		}
-		line := p[:i]
-		if len(e.part) > 0 {
-			line = append(e.part, line...)
-			e.part = e.part[:0]
+		e.part = rest
+		m, ok := parseEmission(string(line))
+		if !ok {
+			continue // a log line: testproc.Proc keeps those
 		}
-		e.lineLocked(string(line))
-		p = p[i+1:]
-	}
-	return n, nil
-}
-
-func (e *emissions) lineLocked(line string) {
-	m, ok := parseEmission(line)
-	if !ok {
-		if strings.HasPrefix(line, "time=") && e.logs.Len() < maxLogs {
-			e.logs.WriteString(line)
-			e.logs.WriteByte('\n')
+		iv := e.interval.Nanoseconds()
+		k := (e.now().UnixNano() + e.lead.Nanoseconds() + iv/2) / iv // the multiple it precedes
+		if e.byK[k] == nil {
+			e.byK[k] = make(map[string]float64)
 		}
-		return
+		for name, v := range m {
+			e.byK[k][name] += v
+		}
 	}
-	k := e.index(e.now())
-	dst := e.byK[k]
-	if dst == nil {
-		dst = make(map[string]float64)
-		e.byK[k] = dst
+	if len(e.part) > 1<<20 { // a longer line is not an emission
+		e.part = nil
 	}
-	for name, v := range m {
-		dst[name] += v
-	}
+	return len(p), nil
 }
 
 // at returns the self-metrics of emission k (nil when none arrived).
@@ -117,11 +87,4 @@ func (e *emissions) at(k int64) map[string]float64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.byK[k]
-}
-
-// log returns the first log lines the worker printed.
-func (e *emissions) log() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.logs.String()
 }

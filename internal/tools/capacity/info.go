@@ -45,13 +45,8 @@ func parseInfo(s string) (info, error) {
 		var seen int
 		for _, kv := range strings.Split(v, ",") {
 			f, val, _ := strings.Cut(kv, "=")
-			var dst *int64
-			switch f {
-			case "calls":
-				dst = &st.Calls
-			case "usec":
-				dst = &st.Usec
-			default:
+			dst, ok := map[string]*int64{"calls": &st.Calls, "usec": &st.Usec}[f]
+			if !ok {
 				continue
 			}
 			x, err := strconv.ParseInt(val, 10, 64)
@@ -70,51 +65,6 @@ func parseInfo(s string) (info, error) {
 		return in, errors.New("INFO: empty reply")
 	}
 	return in, nil
-}
-
-// int returns an integer field.
-func (in info) int(name string) (int64, error) {
-	v, ok := in.fields[name]
-	if !ok {
-		return 0, fmt.Errorf("INFO has no %s", name)
-	}
-	x, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("INFO %s: %w", name, err)
-	}
-	return x, nil
-}
-
-// seconds returns a field in seconds with a fraction (used_cpu_sys …).
-func (in info) seconds(name string) (time.Duration, error) {
-	v, ok := in.fields[name]
-	if !ok {
-		return 0, fmt.Errorf("INFO has no %s", name)
-	}
-	x, err := strconv.ParseFloat(v, 64)
-	if err != nil || x < 0 {
-		return 0, fmt.Errorf("INFO %s: bad value %q", name, v)
-	}
-	return time.Duration(x * float64(time.Second)), nil
-}
-
-// keys returns the number of keys of database db ("db0:keys=2,expires=0,…"),
-// 0 when the database is empty (INFO then leaves its line out).
-func (in info) keys(db int) (int64, error) {
-	v, ok := in.fields["db"+strconv.Itoa(db)]
-	if !ok {
-		return 0, nil
-	}
-	for _, kv := range strings.Split(v, ",") {
-		if n, ok := strings.CutPrefix(kv, "keys="); ok {
-			x, err := strconv.ParseInt(n, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("INFO db%d keys: %w", db, err)
-			}
-			return x, nil
-		}
-	}
-	return 0, fmt.Errorf("INFO db%d without keys=: %q", db, v)
 }
 
 // redisSample is what the harness reads from Redis at one moment.
@@ -143,21 +93,27 @@ func sampleOf(in info, at time.Time) (redisSample, error) {
 		}
 	}
 	var errs []error
-	get := func(dst *int64, name string) {
-		x, err := in.int(name)
-		*dst = x
-		errs = append(errs, err)
+	num := func(name string) float64 { // an integer, or seconds with a fraction (used_cpu_sys …)
+		v, ok := in.fields[name]
+		x, err := strconv.ParseFloat(v, 64)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("INFO has no %s", name))
+		case err != nil || x < 0:
+			errs = append(errs, fmt.Errorf("INFO %s: bad value %q", name, v))
+		}
+		return x
 	}
-	get(&s.NetIn, "total_net_input_bytes")
-	get(&s.NetOut, "total_net_output_bytes")
-	get(&s.UsedMemory, "used_memory")
-	get(&s.Clients, "connected_clients")
-	user, err1 := in.seconds("used_cpu_user")
-	sys, err2 := in.seconds("used_cpu_sys")
-	s.CPU = user + sys
-	keys, err3 := in.keys(0)
-	s.Keys = keys
-	errs = append(errs, err1, err2, err3)
+	s.NetIn, s.NetOut = int64(num("total_net_input_bytes")), int64(num("total_net_output_bytes"))
+	s.UsedMemory, s.Clients = int64(num("used_memory")), int64(num("connected_clients"))
+	s.CPU = time.Duration(num("used_cpu_user")*float64(time.Second)) + time.Duration(num("used_cpu_sys")*float64(time.Second))
+	if v, ok := in.fields["db0"]; ok { // "keys=2,expires=0,…"; no line while database 0 is empty
+		n, _, _ := strings.Cut(strings.TrimPrefix(v, "keys="), ",")
+		var err error
+		if s.Keys, err = strconv.ParseInt(n, 10, 64); err != nil || !strings.HasPrefix(v, "keys=") {
+			errs = append(errs, fmt.Errorf("INFO db0 keys: %q", v))
+		}
+	}
 	return s, errors.Join(errs...)
 }
 

@@ -31,7 +31,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -81,13 +80,12 @@ func quick(o options) options {
 
 func main() {
 	o := defaults()
-	var workers, series string
 	var isQuick bool
 	flag.BoolVar(&isQuick, "quick", false, "smoke check: 1 and 2 workers, 2,000 series, 4s buckets, one measured bucket (flags given after -quick still apply)")
 	flag.StringVar(&o.Worker, "worker", "", "worker binary (default: go build ./worker)")
 	flag.StringVar(&o.RedisServer, "redis-server", "", "redis-server binary (default: $REDIS_SERVER_BIN, else from PATH)")
-	flag.StringVar(&workers, "workers", "", "worker processes per configuration, comma-separated (default 1,2,4)")
-	flag.StringVar(&series, "series", "", "distinct series per bucket, comma-separated multiples of 10 (default 10000,100000)")
+	flag.Func("workers", "worker processes per configuration, comma-separated (default 1,2,4)", intList(&o.Workers))
+	flag.Func("series", "distinct series per bucket, comma-separated multiples of 10 (default 10000,100000)", intList(&o.Series))
 	flag.DurationVar(&o.Resolution, "resolution", o.Resolution, "METRICS_RESOLUTION: the bucket")
 	flag.DurationVar(&o.Grace, "grace", o.Grace, "METRICS_GRACE")
 	flag.DurationVar(&o.Handover, "handover", o.Handover, "REDIS_HANDOVER")
@@ -99,23 +97,10 @@ func main() {
 	flag.IntVar(&o.Partitions, "partitions", o.Partitions, "REDIS_PARTITIONS")
 	flag.BoolVar(&o.Balance, "balance", o.Balance, "REDIS_BALANCE: spread the partitions' flush leases over the workers")
 	flag.StringVar(&o.Outlet, "outlet", o.Outlet, "librato (a local sink that takes every request) or console (stdout, read and discarded)")
-	// -quick first, so that explicit flags win over it.
-	for _, a := range os.Args[1:] {
-		if a == "-quick" || a == "--quick" || a == "-quick=true" || a == "--quick=true" {
-			o = quick(o)
-		}
-	}
 	flag.Parse()
-	var err error
-	if workers != "" {
-		if o.Workers, err = intList(workers); err != nil {
-			fail(fmt.Errorf("-workers: %w", err))
-		}
-	}
-	if series != "" {
-		if o.Series, err = intList(series); err != nil {
-			fail(fmt.Errorf("-series: %w", err))
-		}
+	if isQuick { // then the flags again: they win over -quick
+		o = quick(o)
+		flag.Parse()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,27 +109,22 @@ func main() {
 		rep.print(os.Stdout, strings.Join(os.Args, " "))
 	}
 	if err != nil {
-		fail(err)
+		fmt.Fprintln(os.Stderr, "capacity:", err)
+		os.Exit(1)
 	}
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "capacity:", err)
-	os.Exit(1)
-}
-
-// intList parses "1,2,4".
-func intList(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%q is not a positive number", f)
+// intList parses a flag's "1,2,4" into dst.
+func intList(dst *[]int) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("%q is not a positive number", f)
+			}
+			*dst = append(*dst, n)
 		}
-		out = append(out, n)
+		return nil
 	}
-	if len(out) == 0 {
-		return nil, errors.New("empty list")
-	}
-	return out, nil
 }

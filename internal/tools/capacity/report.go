@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -26,7 +27,6 @@ type summary struct {
 	Conns               int64   // connections to Redis, the most seen, less the harness's own
 	Leases              string  // each worker's leases at the last measured bucket
 	Lines               float64 // lines the workers took per bucket
-	Sink                float64 // bytes the outlet sink received per bucket
 	Drops               map[string]float64
 	Errors              map[string]float64 // failed Redis steps and sends (retried), by self-metric
 }
@@ -81,7 +81,6 @@ func (c config) summarize(partitions int, frameKeyBytes float64) summary {
 		s.NetOut += float64(iv.Redis.NetOut) / n
 		s.Mem += float64(iv.Redis.UsedMemory-c.Baseline) / n
 		s.Frames += float64(iv.Bodies) * frameKeyBytes / n
-		s.Sink += float64(iv.Sink) / n
 		s.Conns = max(s.Conns, iv.Redis.Clients-1)
 		if i == len(c.Intervals)-1 {
 			s.Leases = strings.Join(leases, "/")
@@ -90,13 +89,6 @@ func (c config) summarize(partitions int, frameKeyBytes float64) summary {
 	s.Want = n * float64(partitions)
 	s.PerSeries = (s.Mem - s.Frames) / float64(c.Series)
 	return s
-}
-
-// summaryLine is the progress line of one configuration.
-func (c config) summaryLine() string {
-	s := c.summarize(0, 0)
-	return fmt.Sprintf("flush per bucket %.0f ms (slowest worker), Redis %.0f commands and %.0f ms CPU per bucket, ingest %.0f lines/s (%d refused)",
-		s.FlushMax, s.Calls, s.RedisCPU, c.Max.LinesPerSec(), c.Max.Refused)
 }
 
 // print writes the report as Markdown: the settings, then one table per
@@ -112,23 +104,16 @@ func (r *report) print(w io.Writer, command string) {
 		o.Rate, o.Conns, o.BodyLines, perLine, o.Buckets)
 	fmt.Fprintf(w, "- ingest phase: %s as fast as the workers answer; a Frame-Id key takes %.0f bytes of Redis memory (measured)\n\n", o.MaxFor, r.FrameKeyBytes)
 
-	fmt.Fprintln(w, "Per bucket, at the paced load (means over the measured buckets):")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workers | series | flush, slowest worker / mean | worker CPU, each (mean) | (partition, bucket)s flushed | commands: sent by the workers / run by Redis (script runs) | Redis CPU | bytes into / out of Redis | Redis memory: all / Frame-Id keys | bytes per series | Redis connections | worker RSS, max | leases at the end |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	var rows [3][]string
+	var notes []string
+	h := float64(o.Resolution / o.Handover) // hand-overs per bucket
 	for _, c := range r.Configs {
 		s := c.summarize(o.Partitions, r.FrameKeyBytes)
-		fmt.Fprintf(w, "| %d | %s | %.0f / %.0f ms | %.0f ms | %.0f of %.0f | %s / %s (%s) | %.0f ms | %s / %s | %s / %s | %.0f | %d | %s | %s |\n",
-			c.Workers, thousands(float64(c.Series)), s.FlushMax, s.FlushMean, s.WorkerCPU, s.Flushed, s.Want,
+		cs := fmt.Sprintf("| %d | %s | ", c.Workers, thousands(float64(c.Series)))
+		rows[0] = append(rows[0], cs+fmt.Sprintf("%.0f / %.0f ms | %.0f ms | %.0f of %.0f | %s / %s (%s) | %.0f ms | %s / %s | %s / %s | %.0f | %d | %s | %s |",
+			s.FlushMax, s.FlushMean, s.WorkerCPU, s.Flushed, s.Want,
 			thousands(s.ClientCmds), thousands(s.Calls), thousands(s.Scripts), s.RedisCPU,
-			size(s.NetIn), size(s.NetOut), size(s.Mem), size(s.Frames), s.PerSeries, s.Conns, size(float64(s.RSSMax)), s.Leases)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Ingest (the paced rate achieved, then as fast as the workers answer):")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workers | series | paced lines/s | lines/s accepted | POSTs refused (503) | POSTs failed | worker CPU-seconds per second, all | lines per worker CPU-second |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	for _, c := range r.Configs {
+			size(s.NetIn), size(s.NetOut), size(s.Mem), size(s.Frames), s.PerSeries, s.Conns, size(float64(s.RSSMax)), s.Leases))
 		var cpu time.Duration
 		for _, d := range c.MaxCPU {
 			cpu += d
@@ -137,26 +122,14 @@ func (r *report) print(w io.Writer, command string) {
 		if cpu > 0 {
 			perCPU = float64(c.Max.Lines) / cpu.Seconds()
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %d | %d | %.2f | %s |\n",
-			c.Workers, thousands(float64(c.Series)), thousands(c.Paced.LinesPerSec()), thousands(c.Max.LinesPerSec()),
-			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(perCPU))
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Per series-partial (one series as one worker holds it; %d hand-overs per bucket). A series with L lines per bucket, spread at random over N workers, is held by N·(1−(1−1/N)^L) of them:\n", r.handovers())
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workers | series | lines per series per bucket | series-partials | Redis memory | bytes into Redis per hand-over | Redis CPU per hand-over | flush time, all workers | Redis commands per bucket per worker |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	for _, c := range r.Configs {
-		s := c.summarize(o.Partitions, r.FrameKeyBytes)
+		rows[1] = append(rows[1], cs+fmt.Sprintf("%s | %s | %d | %d | %.2f | %s |",
+			thousands(c.Paced.LinesPerSec()), thousands(c.Max.LinesPerSec()),
+			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(perCPU)))
 		l, p := c.partials(o.Resolution)
-		h := float64(r.handovers())
-		fmt.Fprintf(w, "| %d | %s | %.1f | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |\n",
-			c.Workers, thousands(float64(c.Series)), l, thousands(p), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,
-			s.FlushMean*float64(c.Workers)*1e3/p, thousands(s.ClientCmds/float64(c.Workers)))
-	}
-	var notes []string
-	for _, c := range r.Configs {
-		s := c.summarize(o.Partitions, r.FrameKeyBytes)
+		rows[2] = append(rows[2], cs+fmt.Sprintf("%.1f | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |",
+			l, thousands(p), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,
+			s.FlushMean*float64(c.Workers)*1e3/p, thousands(s.ClientCmds/float64(c.Workers))))
+
 		tag := fmt.Sprintf("%d worker(s), %s series: ", c.Workers, thousands(float64(c.Series)))
 		if len(s.Drops) > 0 {
 			notes = append(notes, tag+"dropped or late in the measured buckets: "+listed(s.Drops))
@@ -174,6 +147,25 @@ func (r *report) print(w io.Writer, command string) {
 			notes = append(notes, tag+n)
 		}
 	}
+	for i, t := range [3][3]string{
+		{"Per bucket, at the paced load (means over the measured buckets):",
+			"| workers | series | flush, slowest worker / mean | worker CPU, each (mean) | (partition, bucket)s flushed | commands: sent by the workers / run by Redis (script runs) | Redis CPU | bytes into / out of Redis | Redis memory: all / Frame-Id keys | bytes per series | Redis connections | worker RSS, max | leases at the end |",
+			"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"},
+		{"Ingest (the paced rate achieved, then as fast as the workers answer):",
+			"| workers | series | paced lines/s | lines/s accepted | POSTs refused (503) | POSTs failed | worker CPU-seconds per second, all | lines per worker CPU-second |",
+			"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"},
+		{fmt.Sprintf("Per series-partial (one series as one worker holds it; %d hand-overs per bucket). A series with L lines per bucket, spread at random over N workers, is held by N·(1−(1−1/N)^L) of them:", int(h)),
+			"| workers | series | lines per series per bucket | series-partials | Redis memory | bytes into Redis per hand-over | Redis CPU per hand-over | flush time, all workers | Redis commands per bucket per worker |",
+			"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"},
+	} {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s\n\n%s\n%s\n", t[0], t[1], t[2])
+		for _, row := range rows[i] {
+			fmt.Fprintln(w, row)
+		}
+	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
 		for _, n := range notes {
@@ -184,13 +176,8 @@ func (r *report) print(w io.Writer, command string) {
 
 // listed formats name=value pairs in name order.
 func listed(m map[string]float64) string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var parts []string
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", n, m[n]))
 	}
 	return strings.Join(parts, " ")
@@ -204,14 +191,6 @@ func (c config) partials(res time.Duration) (linesPerSeries, partials float64) {
 	linesPerSeries = c.Paced.LinesPerSec() * res.Seconds() * perLine / float64(c.Series)
 	n := float64(c.Workers)
 	return linesPerSeries, float64(c.Series) * n * (1 - math.Pow(1-1/n, linesPerSeries))
-}
-
-// handovers is the number of hand-overs per bucket.
-func (r *report) handovers() int {
-	if r.Opt.Handover <= 0 {
-		return 0
-	}
-	return int(r.Opt.Resolution / r.Opt.Handover)
 }
 
 // thousands formats a count with comma separators.

@@ -10,22 +10,6 @@ import (
 	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
-// TestParseReport reads drainload's report line for a remote drain.
-func TestParseReport(t *testing.T) {
-	const report = "drainload: http://bench:xxxxx@127.0.0.1:1/logs, 8 connections, 100 lines/body\n" +
-		"sent     1234500 lines in 12345 POSTs in 2.5s (493800 lines/s); 503 retries 17, error retries 0, failed POSTs 2\n"
-	var r round
-	if err := parseReport(report, &r); err != nil {
-		t.Fatal(err)
-	}
-	if r.Lines != 1234500 || r.Posts != 12345 || r.Elapsed != 2500*time.Millisecond || r.Refused != 17 || r.Failed != 2 || r.LinesPerSec != 493800 {
-		t.Errorf("parsed %+v", r)
-	}
-	if err := parseReport("drainload: nothing sent\n", &r); err == nil {
-		t.Error("a report without a sent line parsed")
-	}
-}
-
 // TestBench runs one short round of each mode against the built worker and a
 // real redis-server: both accept lines, none is given up on, and the worker's
 // CPU time is measured.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynometrics/dynometrics/internal/tools/load"
 )
 
 // TestRun runs the load generator against the in-process drain with a small
@@ -17,8 +19,8 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if res.Sent != 20_000 || res.Counted != 20_000 || res.Posts != 200 {
-		t.Errorf("sent %d lines in %d POSTs, counted %d; want 20000, 200, 20000", res.Sent, res.Posts, res.Counted)
+	if res.Lines != 20_000 || res.Counted != 20_000 || res.Posts != 200 {
+		t.Errorf("sent %d lines in %d POSTs, counted %d; want 20000, 200, 20000", res.Lines, res.Posts, res.Counted)
 	}
 	if res.Measurements == 0 || res.Measurements != res.WantMeasurements {
 		t.Errorf("measurements %d, want %d", res.Measurements, res.WantMeasurements)
@@ -44,13 +46,13 @@ func TestRunDuration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if res.SendTime > 5*time.Second || res.Sent == 0 || res.Counted != res.Sent {
-		t.Errorf("send time %v, sent %d, counted %d", res.SendTime, res.Sent, res.Counted)
+	if res.Elapsed > 5*time.Second || res.Lines == 0 || res.Counted != res.Lines {
+		t.Errorf("send time %v, sent %d, counted %d", res.Elapsed, res.Lines, res.Counted)
 	}
 }
 
 func TestMakeBodies(t *testing.T) {
-	bodies := makeBodies(nBodies, 100)
+	bodies := load.MixedBodies(nBodies, 100)
 	per, err := measurementsPerBody(bodies)
 	if err != nil {
 		t.Fatal(err)
