@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -437,7 +439,26 @@ func wd(t *testing.T) string {
 	return d
 }
 
+// clockBoundParallel is how many parallel tests run at once unless -parallel
+// is given. The parallel tests of this package spend their time waiting for
+// buckets, leases and hand-overs of the built worker (a separate process,
+// without -race), not on the CPU: the default, GOMAXPROCS (2 on a small CI
+// machine), left them mostly sleeping two at a time. More than 6 at once
+// on 2 busy cores starved the timing-sensitive ones (a lease holder's
+// start-up, a bucket closed before a retried hand-over landed); the
+// CPU-heavy and latency-sensitive tests (TestBucketAtSeriesLimitDeliveredWhole,
+// TestFirstBucketNoSpike, the hardening tests) are not parallel.
+const clockBoundParallel = 6
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", strconv.Itoa(max(clockBoundParallel, runtime.GOMAXPROCS(0)))); err != nil {
+			panic(err)
+		}
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

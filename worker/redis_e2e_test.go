@@ -424,9 +424,11 @@ func TestSharedStateRestartAndRetries(t *testing.T) {
 	t.Logf("%d lines in %d series-buckets; %d refused POSTs retried", s.o.n, len(s.o.reqs), s.fails)
 }
 
-// TestSharedStateRedisPaused: Redis stops answering for 30 s in the middle
-// (SIGSTOP: connections hang); the workers keep accepting and aggregating,
-// and once it answers again every bucket is delivered whole, once.
+// TestSharedStateRedisPaused: Redis stops answering for 20 s in the middle
+// (SIGSTOP: connections hang), longer than the default REDIS_LEASE_TTL
+// (15 s: every lease lapses) and far shorter than REDIS_FALLBACK_AFTER; the
+// workers keep accepting and aggregating, and once it answers again every
+// bucket is delivered whole, once.
 // Retries go to the same worker here: while Redis is away only the local
 // window de-duplicates Frame-Ids. A bucket whose delivery a stalled worker
 // could not record may be resent with identical values (at least once);
@@ -443,7 +445,7 @@ func TestSharedStateRedisPaused(t *testing.T) {
 	if err := e.redis.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Second)
+	time.Sleep(20 * time.Second)
 	if err := e.redis.Resume(); err != nil {
 		t.Fatal(err)
 	}

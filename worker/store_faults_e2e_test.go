@@ -488,6 +488,7 @@ func TestSharedStateLateLineNeverSent(t *testing.T) {
 // Before, every series that did not change again after the loss was short
 // (with four workers mid-bucket: 40 of 40).
 func TestSharedStateRedisLosesData(t *testing.T) {
+	t.Parallel() // its cases wait on the clock, beside the other fault tests
 	flushAll := func(srv *redistest.Server) error { _, err := srv.Do("FLUSHALL"); return err }
 	for _, c := range []struct {
 		name    string
