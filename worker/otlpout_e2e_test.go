@@ -305,6 +305,12 @@ func TestOTLPBesideLibrato(t *testing.T) {
 		t.Errorf("OTLP had every point (%d) before Librato finished: its 2 s Retry-After was not honoured", n)
 	}
 	waitFor(t, "OTLP to get both minutes", 15*time.Second, func() bool { return len(r.Points()) == 2*len(wants) })
+	// The receiver holds the points before the outlet reads its answer: wait
+	// for the outlet to count the second batch sent.
+	waitFor(t, "the outlet to count both batches", 5*time.Second, func() bool {
+		c, ok := wk.reg.Get("worker.outlet.otlp.batches_sent").(metrics.Counter)
+		return ok && c.Count() >= 2
+	})
 	// The self-metrics read the outlet's counters.
 	for name, want := range map[string]int64{
 		"worker.outlet.otlp.batches_sent": 2, "worker.outlet.otlp.send_failures": 4,
