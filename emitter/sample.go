@@ -127,9 +127,9 @@ func (s *Sample) Min() int64 { return locked(s, func() int64 { return s.min }) }
 func (s *Sample) Sum() int64 { return locked(s, func() int64 { return s.sum }) }
 
 // Mean returns the exact mean of the current interval, 0 when empty.
-func (s *Sample) Mean() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Sample) Mean() float64 { return locked(s, s.meanLocked) }
+
+func (s *Sample) meanLocked() float64 {
 	if s.count == 0 {
 		return 0
 	}
@@ -138,13 +138,10 @@ func (s *Sample) Mean() float64 {
 
 // Variance returns the population variance of the current interval.
 func (s *Sample) Variance() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.count == 0 {
-		return 0
-	}
-	m := float64(s.sum) / float64(s.count)
-	return math.Max(0, s.sumSq/float64(s.count)-m*m)
+	return locked(s, func() float64 {
+		m := s.meanLocked()
+		return math.Max(0, s.sumSq/float64(max(s.count, 1))-m*m) // 0 when empty: sumSq is 0
+	})
 }
 
 // StdDev returns the population standard deviation of the current interval.
