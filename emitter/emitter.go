@@ -238,8 +238,7 @@ func (e *Emitter) write(w io.Writer) (int64, error) {
 // entry kinds.
 const (
 	kindSkip      = iota // registered, but nothing to print
-	kindCounter          // metrics.Counter: count#name = change since last emission
-	kindMeter            // metrics.Meter: count#name = events since last emission
+	kindCounter          // metrics.Counter or Meter: count#name = change since last emission
 	kindGauge            // metrics.Gauge: sample#name
 	kindGaugeF           // metrics.GaugeFloat64: sample#name
 	kindSample           // per-interval *Sample (Timer, NewHistogram)
@@ -296,10 +295,8 @@ func (e *Emitter) newEntry(name string, m any) *entry {
 		en.kind, en.sample = kindSample, v.intervalSample
 	case *Set:
 		en.kind = kindSet
-	case metrics.Counter:
+	case metrics.Counter, metrics.Meter:
 		en.kind = kindCounter
-	case metrics.Meter:
-		en.kind = kindMeter
 	case metrics.Timer:
 		en.kind = kindTimer
 	case metrics.Histogram:
@@ -325,18 +322,14 @@ func (e *Emitter) newEntry(name string, m any) *entry {
 	full := appendName(nil, e.cfg.Prefix, name)
 	en.sortBy = string(full)
 	switch en.kind {
-	case kindCounter, kindMeter, kindSet:
+	case kindCounter, kindSet:
 		en.keys = []string{pairKey("count", full, "")}
 	case kindGauge, kindGaugeF:
 		en.keys = []string{pairKey("sample", full, "")}
 	default:
-		en.keys = make([]string, len(statSuffixes))
-		for i, s := range statSuffixes {
-			k := "sample"
-			if i == 0 {
-				k = "count"
-			}
-			en.keys[i] = pairKey(k, full, s)
+		en.keys = []string{pairKey("count", full, statSuffixes[0])}
+		for _, s := range statSuffixes[1:] {
+			en.keys = append(en.keys, pairKey("sample", full, s))
 		}
 	}
 	return en
@@ -397,9 +390,7 @@ func (e *Emitter) addFloat(key string, v float64, unit string) {
 func (e *Emitter) emit(en *entry) {
 	switch en.kind {
 	case kindCounter:
-		e.addDelta(en, en.metric.(metrics.Counter).Count())
-	case kindMeter:
-		e.addDelta(en, en.metric.(metrics.Meter).Count())
+		e.addDelta(en, en.metric.(interface{ Count() int64 }).Count())
 	case kindGauge:
 		e.addInt(en.keys[0], en.metric.(metrics.Gauge).Value())
 	case kindGaugeF:
