@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -49,7 +48,6 @@ type Stats struct {
 // serialized.
 type Emitter struct {
 	cfg    Config
-	log    *slog.Logger
 	visitF func(string, any)
 
 	mu      sync.Mutex // serializes emissions; guards everything below
@@ -86,7 +84,6 @@ func New(cfg Config) (*Emitter, error) {
 	}
 	e := &Emitter{
 		cfg:     cfg,
-		log:     cfg.Logger,
 		index:   make(map[string]*entry),
 		lines:   lines{max: cfg.MaxLineBytes, header: []byte(header)},
 		changed: true,
@@ -158,7 +155,7 @@ func (e *Emitter) Run(ctx context.Context) error {
 	var serving sync.WaitGroup
 	stopServe := make(chan struct{})
 	if e.conn != nil {
-		serving.Go(func() { e.statsd.serve(e.conn, stopServe, e.log) })
+		serving.Go(func() { e.statsd.serve(e.conn, stopServe, e.cfg.Logger) })
 	}
 	ticks, stop := e.cfg.NewTicker(e.cfg.Interval)
 	defer stop()
@@ -176,7 +173,7 @@ func (e *Emitter) Run(ctx context.Context) error {
 			return errors.Join(e.Flush(), closeErr)
 		case <-ticks:
 			if err := e.Flush(); err != nil {
-				e.log.Warn("emitter: emission failed", "err", err)
+				e.cfg.Logger.Warn("emitter: emission failed", "err", err)
 			}
 		}
 	}
@@ -366,7 +363,7 @@ func (e *Emitter) collect() {
 	e.changed = false
 }
 
-// add appends the pair key+value (already in e.pair) to the lines.
+// addPair appends the pair key+value (already in e.pair) to the lines.
 func (e *Emitter) addPair() {
 	if !e.lines.add(e.pair) {
 		e.oversized.Add(1)
