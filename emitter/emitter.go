@@ -416,9 +416,8 @@ func (e *Emitter) emit(en *entry) {
 func (e *Emitter) emitSample(en *entry) {
 	s := en.sample
 	var st intervalStats
-	var replaced uint64
-	e.scratch, st, replaced = s.drain(e.scratch)
-	e.replaced.Add(replaced)
+	e.scratch, st = s.drain(e.scratch)
+	e.replaced.Add(st.replaced)
 	e.addInt(en.keys[0], st.count)
 	if st.count == 0 {
 		return

@@ -77,22 +77,23 @@ func (s *Sample) Update(v int64) {
 	s.mu.Unlock()
 }
 
-// intervalStats is what one emission takes out of a Sample.
+// intervalStats is what one emission takes out of a Sample: the exact
+// statistics, and how many values did not fit in the reservoir.
 type intervalStats struct {
 	count, sum, min, max int64
+	replaced             uint64
 }
 
 // drain copies the interval's values into dst[:0], resets the interval and
-// returns the values, the exact statistics and how many values did not fit in
-// the reservoir. The reservoir keeps its capacity, so steady-state emission
-// allocates nothing here.
-func (s *Sample) drain(dst []int64) ([]int64, intervalStats, uint64) {
+// returns the values and the interval's statistics. The reservoir keeps its
+// capacity, so steady-state emission allocates nothing here.
+func (s *Sample) drain(dst []int64) ([]int64, intervalStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dst = append(dst[:0], s.values...)
-	st, replaced := intervalStats{count: s.count, sum: s.sum, min: s.min, max: s.max}, s.replaced
+	st := intervalStats{count: s.count, sum: s.sum, min: s.min, max: s.max, replaced: s.replaced}
 	s.clearLocked()
-	return dst, st, replaced
+	return dst, st
 }
 
 // Clear discards the values recorded in the current interval.
