@@ -95,11 +95,7 @@ func bench(ctx context.Context, o options, out io.Writer) ([]round, error) {
 
 	var rounds []round
 	for i := range o.Rounds {
-		modes := []bool{false, true}
-		if i%2 == 1 {
-			modes = []bool{true, false}
-		}
-		for _, withRedis := range modes {
+		for _, withRedis := range []bool{i%2 == 1, i%2 == 0} { // rounds 1, 3, …: off first; 2, 4, …: on first
 			redisURL := ""
 			if withRedis {
 				// A database of its own per run: nothing carries over.
@@ -168,10 +164,7 @@ func summarize(w io.Writer, rounds []round) {
 			return 0
 		}
 		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return (v[(len(v)-1)/2] + v[len(v)/2]) / 2 // the middle value, or the mean of the two
 	}
 	rate := round.LinesPerSec
 	refused := func(r round) float64 { return float64(r.Refused) }
