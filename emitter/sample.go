@@ -60,12 +60,10 @@ func (s *Sample) Update(v int64) {
 	s.sum += v
 	f := float64(v)
 	s.sumSq += f * f
-	if s.count == 1 || v < s.min {
-		s.min = v
+	if s.count == 1 {
+		s.min, s.max = v, v
 	}
-	if s.count == 1 || v > s.max {
-		s.max = v
-	}
+	s.min, s.max = min(s.min, v), max(s.max, v)
 	if len(s.values) < s.size {
 		s.values = append(s.values, v)
 	} else {
