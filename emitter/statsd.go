@@ -239,14 +239,11 @@ func (s *statsdBridge) apply(l *statsdLine) {
 			s.nameLimit.Add(1)
 			return
 		}
-		b = s.register(string(l.name), l.typ)
-		if b == nil {
-			s.conflicts.Add(1)
-			return
+		if b = s.register(string(l.name), l.typ); b != nil {
+			s.cache[string(l.name)] = b
 		}
-		s.cache[string(l.name)] = b
 	}
-	if b.typ != l.typ {
+	if b == nil || b.typ != l.typ { // the name holds a metric of another type
 		s.conflicts.Add(1)
 		return
 	}
