@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -109,12 +110,9 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 		return l, fmt.Errorf("%w: no '|' before the type", ErrStatsd)
 	}
 	typ, rest, _ := bytes.Cut(rest, []byte{'|'})
-	for t, name := range statsdTypes[1:] {
-		if string(typ) == name {
-			l.typ = uint8(t + 1)
-		}
-	}
-	if l.typ == 0 {
+	if t := slices.Index(statsdTypes[:], string(typ)); t > 0 { // statsdTypes[0] is no type
+		l.typ = uint8(t)
+	} else {
 		return l, fmt.Errorf("%w: unknown type %q", ErrStatsd, typ)
 	}
 	for len(rest) > 0 {
