@@ -210,26 +210,21 @@ func (e *Emitter) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (e *Emitter) write(w io.Writer) (int64, error) {
-	buf, total := e.lines.buf, int64(0)
-	start, last := 0, 0
-	flush := func() error {
-		if last == start {
-			return nil
-		}
-		n, err := w.Write(buf[start:last])
-		total += int64(n)
-		start = last
-		return err
-	}
-	for _, end := range e.lines.ends {
-		if end-start > PipeBuf {
-			if err := flush(); err != nil {
+	var total int64
+	ends, start := e.lines.ends, 0
+	for i, end := range ends {
+		// Write the lines from start through this one when the next would
+		// not fit with them, or this is the last.
+		if i+1 == len(ends) || ends[i+1]-start > PipeBuf {
+			n, err := w.Write(e.lines.buf[start:end])
+			total += int64(n)
+			if err != nil {
 				return total, err
 			}
+			start = end
 		}
-		last = end
 	}
-	return total, flush()
+	return total, nil
 }
 
 // entry kinds.
