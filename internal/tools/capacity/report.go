@@ -196,13 +196,8 @@ func (c config) partials(res time.Duration) (linesPerSeries, partials float64) {
 // thousands formats a count with comma separators.
 func thousands(x float64) string {
 	s := strconv.FormatInt(int64(x+0.5), 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
 		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		s = "-" + s
 	}
 	return s
 }
