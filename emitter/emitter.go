@@ -375,7 +375,7 @@ func (e *Emitter) addFloat(key string, v float64, unit string) {
 		e.nonFinite.Add(1)
 		return
 	}
-	e.pair = append(appendFloat(append(e.pair[:0], key...), v), unit...)
+	e.pair = append(AppendValue(append(e.pair[:0], key...), v), unit...)
 	e.addPair()
 }
 
