@@ -350,10 +350,7 @@ func (e *Emitter) collect() {
 		e.sorted = append(e.sorted, e.rt.entries...)
 	}
 	slices.SortFunc(e.sorted, func(a, b *entry) int {
-		if c := strings.Compare(a.sortBy, b.sortBy); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
+		return cmp.Or(strings.Compare(a.sortBy, b.sortBy), strings.Compare(a.name, b.name))
 	})
 	e.changed = false
 }
