@@ -184,13 +184,7 @@ func quantile(sorted []int64, p float64) float64 {
 	if n == 0 {
 		return 0
 	}
-	if p <= 0 {
-		return float64(sorted[0])
-	}
-	if p >= 1 {
-		return float64(sorted[n-1])
-	}
-	h := p * float64(n-1)
+	h := min(max(p, 0), 1) * float64(n-1)
 	lo := int(h)
 	if lo+1 >= n {
 		return float64(sorted[n-1])
