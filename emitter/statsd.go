@@ -136,9 +136,7 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 	if l.typ == statsdSet {
 		return l, nil
 	}
-	if l.typ == statsdGauge && (l.raw[0] == '+' || l.raw[0] == '-') {
-		l.delta = true
-	}
+	l.delta = l.typ == statsdGauge && (l.raw[0] == '+' || l.raw[0] == '-')
 	v, ok := parseNumber(l.raw)
 	if !ok {
 		return l, fmt.Errorf("%w: value %q is not a number", ErrStatsd, l.raw)
