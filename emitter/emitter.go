@@ -304,10 +304,8 @@ func (e *Emitter) newEntry(name string, m any) *entry {
 	default:
 		en.kind = kindSkip
 	}
-	if name == "" {
+	if en.kind == kindSkip || name == "" {
 		en.kind = kindSkip
-	}
-	if en.kind == kindSkip {
 		e.skipped.Add(1)
 		return en
 	}
