@@ -153,9 +153,8 @@ func (e *Emitter) Run(ctx context.Context) error {
 		return errors.New("emitter: Run called twice")
 	}
 	var serving sync.WaitGroup
-	stopServe := make(chan struct{})
 	if e.conn != nil {
-		serving.Go(func() { e.statsd.serve(e.conn, stopServe, e.cfg.Logger) })
+		serving.Go(func() { e.statsd.serve(ctx, e.conn, e.cfg.Logger) })
 	}
 	ticks, stop := e.cfg.NewTicker(e.cfg.Interval)
 	defer stop()
@@ -163,7 +162,6 @@ func (e *Emitter) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			var closeErr error
-			close(stopServe)
 			serving.Wait()
 			if e.conn != nil {
 				if err := e.conn.Close(); err != nil {

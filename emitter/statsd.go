@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -312,15 +313,12 @@ func (s *statsdBridge) register(name string, typ uint8) *bridged {
 // statsdHistScale keeps three decimals of "|h" values in int64 storage.
 const statsdHistScale = 1000
 
-// serve reads packets until stop is closed, then reads for
-// StatsdDrainTimeout more to take what is already queued.
-func (s *statsdBridge) serve(conn net.PacketConn, stop <-chan struct{}, log *slog.Logger) {
+// serve reads packets until ctx ends, then reads for StatsdDrainTimeout
+// more to take what is already queued.
+func (s *statsdBridge) serve(ctx context.Context, conn net.PacketConn, log *slog.Logger) {
 	buf := make([]byte, MaxStatsdPacket)
 	logged := false
-	go func() {
-		<-stop
-		_ = conn.SetReadDeadline(time.Now().Add(StatsdDrainTimeout))
-	}()
+	context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now().Add(StatsdDrainTimeout)) })
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if n > 0 {
