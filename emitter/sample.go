@@ -106,27 +106,27 @@ func (s *Sample) clearLocked() {
 	s.count, s.sum, s.sumSq, s.min, s.max, s.replaced = 0, 0, 0, 0, 0, 0
 }
 
-// locked returns f() computed with s's lock held.
-func locked[T any](s *Sample, f func() T) T {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// locked returns f() computed with mu held.
+func locked[T any](mu *sync.Mutex, f func() T) T {
+	mu.Lock()
+	defer mu.Unlock()
 	return f()
 }
 
 // Count returns the number of values recorded in the current interval.
-func (s *Sample) Count() int64 { return locked(s, func() int64 { return s.count }) }
+func (s *Sample) Count() int64 { return locked(&s.mu, func() int64 { return s.count }) }
 
 // Max returns the largest value of the current interval, 0 when empty.
-func (s *Sample) Max() int64 { return locked(s, func() int64 { return s.max }) }
+func (s *Sample) Max() int64 { return locked(&s.mu, func() int64 { return s.max }) }
 
 // Min returns the smallest value of the current interval, 0 when empty.
-func (s *Sample) Min() int64 { return locked(s, func() int64 { return s.min }) }
+func (s *Sample) Min() int64 { return locked(&s.mu, func() int64 { return s.min }) }
 
 // Sum returns the sum of the values of the current interval.
-func (s *Sample) Sum() int64 { return locked(s, func() int64 { return s.sum }) }
+func (s *Sample) Sum() int64 { return locked(&s.mu, func() int64 { return s.sum }) }
 
 // Mean returns the exact mean of the current interval, 0 when empty.
-func (s *Sample) Mean() float64 { return locked(s, s.meanLocked) }
+func (s *Sample) Mean() float64 { return locked(&s.mu, s.meanLocked) }
 
 func (s *Sample) meanLocked() float64 {
 	if s.count == 0 {
@@ -137,7 +137,7 @@ func (s *Sample) meanLocked() float64 {
 
 // Variance returns the population variance of the current interval.
 func (s *Sample) Variance() float64 {
-	return locked(s, func() float64 {
+	return locked(&s.mu, func() float64 {
 		m := s.meanLocked()
 		return math.Max(0, s.sumSq/float64(max(s.count, 1))-m*m) // 0 when empty: sumSq is 0
 	})
@@ -166,15 +166,17 @@ func (s *Sample) Percentiles(ps []float64) []float64 {
 
 // Size returns the number of values kept for percentiles in the current
 // interval.
-func (s *Sample) Size() int { return locked(s, func() int { return len(s.values) }) }
+func (s *Sample) Size() int { return locked(&s.mu, func() int { return len(s.values) }) }
 
 // Snapshot returns a read-only copy of the current interval.
 func (s *Sample) Snapshot() metrics.Sample {
-	return locked(s, func() metrics.Sample { return metrics.NewSampleSnapshot(s.count, slices.Clone(s.values)) })
+	return locked(&s.mu, func() metrics.Sample { return metrics.NewSampleSnapshot(s.count, slices.Clone(s.values)) })
 }
 
 // Values returns a copy of the values kept in the current interval.
-func (s *Sample) Values() []int64 { return locked(s, func() []int64 { return slices.Clone(s.values) }) }
+func (s *Sample) Values() []int64 {
+	return locked(&s.mu, func() []int64 { return slices.Clone(s.values) })
+}
 
 // quantile returns the p-quantile of sorted values, interpolating linearly
 // between the two closest ranks (NumPy's default, "type 7"). It returns 0 for

@@ -399,11 +399,7 @@ func (s *Set) add(h uint64) {
 func (s *Set) Update(v int64) { s.addBytes(strconv.AppendInt(nil, v, 10)) }
 
 // Value returns the number of distinct values in the current interval.
-func (s *Set) Value() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int64(len(s.m))
-}
+func (s *Set) Value() int64 { return locked(&s.mu, func() int64 { return int64(len(s.m)) }) }
 
 // Snapshot returns the current distinct count as a read-only gauge.
 func (s *Set) Snapshot() metrics.Gauge { return metrics.GaugeSnapshot(s.Value()) }
