@@ -3,6 +3,7 @@ package emitter
 import (
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/decimal"
 )
@@ -27,10 +28,7 @@ func SanitizeName(prefix, name string) string {
 
 func appendName(dst []byte, prefix, name string) []byte {
 	if prefix != "" {
-		dst = append(dst, prefix...)
-		if prefix[len(prefix)-1] != '.' {
-			dst = append(dst, '.')
-		}
+		dst = append(append(dst, strings.TrimSuffix(prefix, ".")...), '.') // one '.', not doubled
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
