@@ -45,12 +45,11 @@ func (e *Emitter) Start() {
 // statsd socket like Close and returns nil.
 func (e *Emitter) Stop() error {
 	e.bg.mu.Lock()
-	if e.bg.cancel == nil {
-		e.bg.mu.Unlock()
-		return e.Close()
-	}
 	cancel, done := e.bg.cancel, e.bg.done
 	e.bg.mu.Unlock()
+	if cancel == nil {
+		return e.Close()
+	}
 	cancel()
 	<-done
 	return e.bg.err
