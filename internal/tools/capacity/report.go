@@ -118,13 +118,9 @@ func (r *report) print(w io.Writer, command string) {
 		for _, d := range c.MaxCPU {
 			cpu += d
 		}
-		perCPU := 0.0
-		if cpu > 0 {
-			perCPU = float64(c.Max.Lines) / cpu.Seconds()
-		}
 		rows[1] = append(rows[1], cs+fmt.Sprintf("%s | %s | %d | %d | %.2f | %s |",
 			thousands(c.Paced.LinesPerSec()), thousands(c.Max.LinesPerSec()),
-			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(perCPU)))
+			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(c.Max.LinesPerCPUSecond(cpu))))
 		l, p := c.partials(o.Resolution)
 		rows[2] = append(rows[2], cs+fmt.Sprintf("%.1f | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |",
 			l, thousands(p), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,

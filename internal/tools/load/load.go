@@ -56,6 +56,15 @@ func (c Counts) LinesPerSec() float64 {
 	return float64(c.Lines) / c.Elapsed.Seconds()
 }
 
+// LinesPerCPUSecond is the accepted lines per second of cpu (CPU time spent
+// on them), 0 without any.
+func (c Counts) LinesPerCPUSecond(cpu time.Duration) float64 {
+	if cpu <= 0 {
+		return 0
+	}
+	return float64(c.Lines) / cpu.Seconds()
+}
+
 // Run posts until ctx ends or Max bodies were posted. A POST under way when
 // ctx ends is answered (its retries stop), so that every body a drain took
 // is counted.
