@@ -212,9 +212,7 @@ func (s *statsdBridge) handlePacket(p []byte) {
 	s.packets.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(p) > 0 {
-		var line []byte
-		line, p, _ = bytes.Cut(p, []byte{'\n'})
+	for line := range bytes.SplitSeq(p, []byte{'\n'}) {
 		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(line) == 0 {
 			continue
