@@ -120,31 +120,26 @@ func FromEnv() (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if err := checkInterval(s.Interval); err != nil {
-		return Config{}, fmt.Errorf("%w: EMITTER_INTERVAL=%s: %v", ErrConfig, s.Interval, err)
+	cfg := Config{
+		Interval:   s.Interval,
+		Prefix:     s.Prefix,
+		Source:     s.Source,
+		StatsdAddr: s.StatsdAddr,
+		Runtime:    s.Runtime,
+	}
+	if err := cfg.check("EMITTER_INTERVAL="+s.Interval.String(), "EMITTER_PREFIX", "EMITTER_SOURCE"); err != nil {
+		return Config{}, err
 	}
 	if res, ok := workerResolution(); ok {
 		if _, set := os.LookupEnv("EMITTER_INTERVAL"); !set {
-			s.Interval = max(res, MinInterval)
+			cfg.Interval = max(res, MinInterval)
 		} else if s.Interval%res != 0 {
 			return Config{}, fmt.Errorf("%w: EMITTER_INTERVAL=%s does not suit METRICS_RESOLUTION=%s: timer statistics "+
 				"cover one emission interval and the worker keeps the last per bucket; want EMITTER_INTERVAL=%s or a "+
 				"multiple of it, or leave EMITTER_INTERVAL unset to follow METRICS_RESOLUTION", ErrConfig, s.Interval, res, res)
 		}
 	}
-	if err := checkName(s.Prefix, MaxPrefixLen); err != nil {
-		return Config{}, fmt.Errorf("%w: EMITTER_PREFIX: %v", ErrConfig, err)
-	}
-	if err := checkSource(s.Source); err != nil {
-		return Config{}, fmt.Errorf("%w: EMITTER_SOURCE: %v", ErrConfig, err)
-	}
-	return Config{
-		Interval:   s.Interval,
-		Prefix:     s.Prefix,
-		Source:     s.Source,
-		StatsdAddr: s.StatsdAddr,
-		Runtime:    s.Runtime,
-	}, nil
+	return cfg, nil
 }
 
 // workerResolution returns the worker's METRICS_RESOLUTION when it is set
@@ -169,14 +164,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: Registry is nil", ErrConfig)
 	}
 	c.Interval = cmp.Or(c.Interval, DefaultInterval)
-	if err := checkInterval(c.Interval); err != nil {
-		return fmt.Errorf("%w: Interval: %v", ErrConfig, err)
-	}
-	if err := checkName(c.Prefix, MaxPrefixLen); err != nil {
-		return fmt.Errorf("%w: Prefix: %v", ErrConfig, err)
-	}
-	if err := checkSource(c.Source); err != nil {
-		return fmt.Errorf("%w: Source: %v", ErrConfig, err)
+	if err := c.check("Interval", "Prefix", "Source"); err != nil {
+		return err
 	}
 	c.MaxLineBytes = cmp.Or(c.MaxLineBytes, DefaultMaxLineBytes)
 	if c.MaxLineBytes < MinMaxLineBytes || c.MaxLineBytes > MaxMaxLineBytes {
@@ -189,9 +178,17 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func checkInterval(d time.Duration) error {
-	if d < MinInterval {
-		return fmt.Errorf("%v is shorter than the minimum %v", d, MinInterval)
+// check checks Interval, Prefix and Source, which New and FromEnv share,
+// naming each as the caller knows it (a field, or a variable).
+func (c *Config) check(interval, prefix, source string) error {
+	if c.Interval < MinInterval {
+		return fmt.Errorf("%w: %s: %v is shorter than the minimum %v", ErrConfig, interval, c.Interval, MinInterval)
+	}
+	if err := checkName(c.Prefix, MaxPrefixLen); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, prefix, err)
+	}
+	if err := checkSource(c.Source); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, source, err)
 	}
 	return nil
 }

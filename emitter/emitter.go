@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -49,7 +48,6 @@ type Stats struct {
 // serialized.
 type Emitter struct {
 	cfg    Config
-	log    *slog.Logger
 	visitF func(string, any)
 
 	mu      sync.Mutex // serializes emissions; guards everything below
@@ -86,7 +84,6 @@ func New(cfg Config) (*Emitter, error) {
 	}
 	e := &Emitter{
 		cfg:     cfg,
-		log:     cfg.Logger,
 		index:   make(map[string]*entry),
 		lines:   lines{max: cfg.MaxLineBytes, header: []byte(header)},
 		changed: true,
@@ -156,9 +153,8 @@ func (e *Emitter) Run(ctx context.Context) error {
 		return errors.New("emitter: Run called twice")
 	}
 	var serving sync.WaitGroup
-	stopServe := make(chan struct{})
 	if e.conn != nil {
-		serving.Go(func() { e.statsd.serve(e.conn, stopServe, e.log) })
+		serving.Go(func() { e.statsd.serve(ctx, e.conn, e.cfg.Logger) })
 	}
 	ticks, stop := e.cfg.NewTicker(e.cfg.Interval)
 	defer stop()
@@ -166,7 +162,6 @@ func (e *Emitter) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			var closeErr error
-			close(stopServe)
 			serving.Wait()
 			if e.conn != nil {
 				if err := e.conn.Close(); err != nil {
@@ -176,7 +171,7 @@ func (e *Emitter) Run(ctx context.Context) error {
 			return errors.Join(e.Flush(), closeErr)
 		case <-ticks:
 			if err := e.Flush(); err != nil {
-				e.log.Warn("emitter: emission failed", "err", err)
+				e.cfg.Logger.Warn("emitter: emission failed", "err", err)
 			}
 		}
 	}
@@ -213,33 +208,27 @@ func (e *Emitter) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (e *Emitter) write(w io.Writer) (int64, error) {
-	buf, total := e.lines.buf, int64(0)
-	start, last := 0, 0
-	flush := func() error {
-		if last == start {
-			return nil
-		}
-		n, err := w.Write(buf[start:last])
-		total += int64(n)
-		start = last
-		return err
-	}
-	for _, end := range e.lines.ends {
-		if end-start > PipeBuf {
-			if err := flush(); err != nil {
+	var total int64
+	ends, start := e.lines.ends, 0
+	for i, end := range ends {
+		// Write the lines from start through this one when the next would
+		// not fit with them, or this is the last.
+		if i+1 == len(ends) || ends[i+1]-start > PipeBuf {
+			n, err := w.Write(e.lines.buf[start:end])
+			total += int64(n)
+			if err != nil {
 				return total, err
 			}
+			start = end
 		}
-		last = end
 	}
-	return total, flush()
+	return total, nil
 }
 
 // entry kinds.
 const (
 	kindSkip      = iota // registered, but nothing to print
-	kindCounter          // metrics.Counter: count#name = change since last emission
-	kindMeter            // metrics.Meter: count#name = events since last emission
+	kindCounter          // metrics.Counter or Meter: count#name = change since last emission
 	kindGauge            // metrics.Gauge: sample#name
 	kindGaugeF           // metrics.GaugeFloat64: sample#name
 	kindSample           // per-interval *Sample (Timer, NewHistogram)
@@ -296,10 +285,8 @@ func (e *Emitter) newEntry(name string, m any) *entry {
 		en.kind, en.sample = kindSample, v.intervalSample
 	case *Set:
 		en.kind = kindSet
-	case metrics.Counter:
+	case metrics.Counter, metrics.Meter:
 		en.kind = kindCounter
-	case metrics.Meter:
-		en.kind = kindMeter
 	case metrics.Timer:
 		en.kind = kindTimer
 	case metrics.Histogram:
@@ -315,28 +302,22 @@ func (e *Emitter) newEntry(name string, m any) *entry {
 	default:
 		en.kind = kindSkip
 	}
-	if name == "" {
+	if en.kind == kindSkip || name == "" {
 		en.kind = kindSkip
-	}
-	if en.kind == kindSkip {
 		e.skipped.Add(1)
 		return en
 	}
 	full := appendName(nil, e.cfg.Prefix, name)
 	en.sortBy = string(full)
 	switch en.kind {
-	case kindCounter, kindMeter, kindSet:
+	case kindCounter, kindSet:
 		en.keys = []string{pairKey("count", full, "")}
 	case kindGauge, kindGaugeF:
 		en.keys = []string{pairKey("sample", full, "")}
 	default:
-		en.keys = make([]string, len(statSuffixes))
-		for i, s := range statSuffixes {
-			k := "sample"
-			if i == 0 {
-				k = "count"
-			}
-			en.keys[i] = pairKey(k, full, s)
+		en.keys = []string{pairKey("count", full, statSuffixes[0])}
+		for _, s := range statSuffixes[1:] {
+			en.keys = append(en.keys, pairKey("sample", full, s))
 		}
 	}
 	return en
@@ -365,15 +346,12 @@ func (e *Emitter) collect() {
 		e.sorted = append(e.sorted, e.rt.entries...)
 	}
 	slices.SortFunc(e.sorted, func(a, b *entry) int {
-		if c := strings.Compare(a.sortBy, b.sortBy); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
+		return cmp.Or(strings.Compare(a.sortBy, b.sortBy), strings.Compare(a.name, b.name))
 	})
 	e.changed = false
 }
 
-// add appends the pair key+value (already in e.pair) to the lines.
+// addPair appends the pair key+value (already in e.pair) to the lines.
 func (e *Emitter) addPair() {
 	if !e.lines.add(e.pair) {
 		e.oversized.Add(1)
@@ -390,16 +368,14 @@ func (e *Emitter) addFloat(key string, v float64, unit string) {
 		e.nonFinite.Add(1)
 		return
 	}
-	e.pair = append(appendFloat(append(e.pair[:0], key...), v), unit...)
+	e.pair = append(AppendValue(append(e.pair[:0], key...), v), unit...)
 	e.addPair()
 }
 
 func (e *Emitter) emit(en *entry) {
 	switch en.kind {
 	case kindCounter:
-		e.addDelta(en, en.metric.(metrics.Counter).Count())
-	case kindMeter:
-		e.addDelta(en, en.metric.(metrics.Meter).Count())
+		e.addDelta(en, en.metric.(interface{ Count() int64 }).Count())
 	case kindGauge:
 		e.addInt(en.keys[0], en.metric.(metrics.Gauge).Value())
 	case kindGaugeF:
@@ -428,9 +404,8 @@ func (e *Emitter) emit(en *entry) {
 func (e *Emitter) emitSample(en *entry) {
 	s := en.sample
 	var st intervalStats
-	var replaced uint64
-	e.scratch, st, replaced = s.drain(e.scratch)
-	e.replaced.Add(replaced)
+	e.scratch, st = s.drain(e.scratch)
+	e.replaced.Add(st.replaced)
 	e.addInt(en.keys[0], st.count)
 	if st.count == 0 {
 		return

@@ -386,7 +386,7 @@ func pad3(i int) string {
 	return s[len(s)-3:]
 }
 
-func itoa(i int) string { return string(appendFloat(nil, float64(i))) }
+func itoa(i int) string { return string(AppendValue(nil, float64(i))) }
 
 // golden compares got with testdata/name; -update rewrites it.
 func golden(t *testing.T, name, got string) {
@@ -829,8 +829,8 @@ func TestAppendFloat(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := string(appendFloat(nil, tc.v)); got != tc.want {
-				t.Errorf("appendFloat(%v) = %q, want %q", tc.v, got, tc.want)
+			if got := string(AppendValue(nil, tc.v)); got != tc.want {
+				t.Errorf("AppendValue(%v) = %q, want %q", tc.v, got, tc.want)
 			}
 		})
 	}

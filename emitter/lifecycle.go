@@ -9,11 +9,10 @@ import (
 
 // background is the state of Start and Stop.
 type background struct {
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	err     error
+	mu     sync.Mutex
+	cancel context.CancelFunc // set by Start
+	done   chan struct{}
+	err    error
 }
 
 // Start runs Run in a new goroutine: the Emitter emits every Interval until
@@ -28,10 +27,9 @@ type background struct {
 func (e *Emitter) Start() {
 	e.bg.mu.Lock()
 	defer e.bg.mu.Unlock()
-	if e.bg.started {
+	if e.bg.cancel != nil {
 		return
 	}
-	e.bg.started = true
 	ctx, cancel := context.WithCancel(context.Background())
 	e.bg.cancel, e.bg.done = cancel, make(chan struct{})
 	go func() {
@@ -47,12 +45,11 @@ func (e *Emitter) Start() {
 // statsd socket like Close and returns nil.
 func (e *Emitter) Stop() error {
 	e.bg.mu.Lock()
-	if !e.bg.started {
-		e.bg.mu.Unlock()
-		return e.Close()
-	}
 	cancel, done := e.bg.cancel, e.bg.done
 	e.bg.mu.Unlock()
+	if cancel == nil {
+		return e.Close()
+	}
 	cancel()
 	<-done
 	return e.bg.err

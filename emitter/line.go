@@ -3,6 +3,7 @@ package emitter
 import (
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/dynometrics/dynometrics/internal/decimal"
 )
@@ -27,10 +28,7 @@ func SanitizeName(prefix, name string) string {
 
 func appendName(dst []byte, prefix, name string) []byte {
 	if prefix != "" {
-		dst = append(dst, prefix...)
-		if prefix[len(prefix)-1] != '.' {
-			dst = append(dst, '.')
-		}
+		dst = append(append(dst, strings.TrimSuffix(prefix, ".")...), '.') // one '.', not doubled
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -61,11 +59,7 @@ const SignificantDigits = 12
 // an integer as one, anything else rounded to SignificantDigits significant
 // digits (so 909.5000000000001 prints as 909.5). The worker's local outlet
 // prints its buckets the same way.
-func AppendValue(b []byte, v float64) []byte { return appendFloat(b, v) }
-
-// appendFloat formats v without exponent, rounded to SignificantDigits
-// significant digits.
-func appendFloat(b []byte, v float64) []byte {
+func AppendValue(b []byte, v float64) []byte {
 	a := math.Abs(v)
 	if v == math.Trunc(v) && a < 1<<53 {
 		return strconv.AppendInt(b, int64(v), 10)

@@ -77,9 +77,7 @@ func (r *runtimeStats) emit(e *Emitter, en *entry) {
 	case rtmetrics.KindUint64:
 		v := s.Value.Uint64()
 		if m.kind == rtCounter {
-			d := v - r.last[i]
-			r.last[i] = v
-			v = d
+			v, r.last[i] = v-r.last[i], v
 		}
 		e.pair = append(strconv.AppendUint(append(e.pair[:0], en.keys[0]...), v, 10), m.unit...)
 		e.addPair()

@@ -60,12 +60,10 @@ func (s *Sample) Update(v int64) {
 	s.sum += v
 	f := float64(v)
 	s.sumSq += f * f
-	if s.count == 1 || v < s.min {
-		s.min = v
+	if s.count == 1 {
+		s.min, s.max = v, v
 	}
-	if s.count == 1 || v > s.max {
-		s.max = v
-	}
+	s.min, s.max = min(s.min, v), max(s.max, v)
 	if len(s.values) < s.size {
 		s.values = append(s.values, v)
 	} else {
@@ -77,22 +75,23 @@ func (s *Sample) Update(v int64) {
 	s.mu.Unlock()
 }
 
-// intervalStats is what one emission takes out of a Sample.
+// intervalStats is what one emission takes out of a Sample: the exact
+// statistics, and how many values did not fit in the reservoir.
 type intervalStats struct {
 	count, sum, min, max int64
+	replaced             uint64
 }
 
 // drain copies the interval's values into dst[:0], resets the interval and
-// returns the values, the exact statistics and how many values did not fit in
-// the reservoir. The reservoir keeps its capacity, so steady-state emission
-// allocates nothing here.
-func (s *Sample) drain(dst []int64) ([]int64, intervalStats, uint64) {
+// returns the values and the interval's statistics. The reservoir keeps its
+// capacity, so steady-state emission allocates nothing here.
+func (s *Sample) drain(dst []int64) ([]int64, intervalStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dst = append(dst[:0], s.values...)
-	st, replaced := intervalStats{count: s.count, sum: s.sum, min: s.min, max: s.max}, s.replaced
+	st := intervalStats{count: s.count, sum: s.sum, min: s.min, max: s.max, replaced: s.replaced}
 	s.clearLocked()
-	return dst, st, replaced
+	return dst, st
 }
 
 // Clear discards the values recorded in the current interval.
@@ -107,29 +106,29 @@ func (s *Sample) clearLocked() {
 	s.count, s.sum, s.sumSq, s.min, s.max, s.replaced = 0, 0, 0, 0, 0, 0
 }
 
-// locked returns f() computed with s's lock held.
-func locked[T any](s *Sample, f func() T) T {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// locked returns f() computed with mu held.
+func locked[T any](mu *sync.Mutex, f func() T) T {
+	mu.Lock()
+	defer mu.Unlock()
 	return f()
 }
 
 // Count returns the number of values recorded in the current interval.
-func (s *Sample) Count() int64 { return locked(s, func() int64 { return s.count }) }
+func (s *Sample) Count() int64 { return locked(&s.mu, func() int64 { return s.count }) }
 
 // Max returns the largest value of the current interval, 0 when empty.
-func (s *Sample) Max() int64 { return locked(s, func() int64 { return s.max }) }
+func (s *Sample) Max() int64 { return locked(&s.mu, func() int64 { return s.max }) }
 
 // Min returns the smallest value of the current interval, 0 when empty.
-func (s *Sample) Min() int64 { return locked(s, func() int64 { return s.min }) }
+func (s *Sample) Min() int64 { return locked(&s.mu, func() int64 { return s.min }) }
 
 // Sum returns the sum of the values of the current interval.
-func (s *Sample) Sum() int64 { return locked(s, func() int64 { return s.sum }) }
+func (s *Sample) Sum() int64 { return locked(&s.mu, func() int64 { return s.sum }) }
 
 // Mean returns the exact mean of the current interval, 0 when empty.
-func (s *Sample) Mean() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Sample) Mean() float64 { return locked(&s.mu, s.meanLocked) }
+
+func (s *Sample) meanLocked() float64 {
 	if s.count == 0 {
 		return 0
 	}
@@ -138,13 +137,10 @@ func (s *Sample) Mean() float64 {
 
 // Variance returns the population variance of the current interval.
 func (s *Sample) Variance() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.count == 0 {
-		return 0
-	}
-	m := float64(s.sum) / float64(s.count)
-	return math.Max(0, s.sumSq/float64(s.count)-m*m)
+	return locked(&s.mu, func() float64 {
+		m := s.meanLocked()
+		return math.Max(0, s.sumSq/float64(max(s.count, 1))-m*m) // 0 when empty: sumSq is 0
+	})
 }
 
 // StdDev returns the population standard deviation of the current interval.
@@ -170,15 +166,17 @@ func (s *Sample) Percentiles(ps []float64) []float64 {
 
 // Size returns the number of values kept for percentiles in the current
 // interval.
-func (s *Sample) Size() int { return locked(s, func() int { return len(s.values) }) }
+func (s *Sample) Size() int { return locked(&s.mu, func() int { return len(s.values) }) }
 
 // Snapshot returns a read-only copy of the current interval.
 func (s *Sample) Snapshot() metrics.Sample {
-	return locked(s, func() metrics.Sample { return metrics.NewSampleSnapshot(s.count, slices.Clone(s.values)) })
+	return locked(&s.mu, func() metrics.Sample { return metrics.NewSampleSnapshot(s.count, slices.Clone(s.values)) })
 }
 
 // Values returns a copy of the values kept in the current interval.
-func (s *Sample) Values() []int64 { return locked(s, func() []int64 { return slices.Clone(s.values) }) }
+func (s *Sample) Values() []int64 {
+	return locked(&s.mu, func() []int64 { return slices.Clone(s.values) })
+}
 
 // quantile returns the p-quantile of sorted values, interpolating linearly
 // between the two closest ranks (NumPy's default, "type 7"). It returns 0 for
@@ -188,13 +186,7 @@ func quantile(sorted []int64, p float64) float64 {
 	if n == 0 {
 		return 0
 	}
-	if p <= 0 {
-		return float64(sorted[0])
-	}
-	if p >= 1 {
-		return float64(sorted[n-1])
-	}
-	h := p * float64(n-1)
+	h := min(max(p, 0), 1) * float64(n-1)
 	lo := int(h)
 	if lo+1 >= n {
 		return float64(sorted[n-1])

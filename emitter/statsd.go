@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -109,12 +111,9 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 		return l, fmt.Errorf("%w: no '|' before the type", ErrStatsd)
 	}
 	typ, rest, _ := bytes.Cut(rest, []byte{'|'})
-	for t, name := range statsdTypes[1:] {
-		if string(typ) == name {
-			l.typ = uint8(t + 1)
-		}
-	}
-	if l.typ == 0 {
+	if t := slices.Index(statsdTypes[:], string(typ)); t > 0 { // statsdTypes[0] is no type
+		l.typ = uint8(t)
+	} else {
 		return l, fmt.Errorf("%w: unknown type %q", ErrStatsd, typ)
 	}
 	for len(rest) > 0 {
@@ -138,9 +137,7 @@ func parseStatsdLine(b []byte) (statsdLine, error) {
 	if l.typ == statsdSet {
 		return l, nil
 	}
-	if l.typ == statsdGauge && (l.raw[0] == '+' || l.raw[0] == '-') {
-		l.delta = true
-	}
+	l.delta = l.typ == statsdGauge && (l.raw[0] == '+' || l.raw[0] == '-')
 	v, ok := parseNumber(l.raw)
 	if !ok {
 		return l, fmt.Errorf("%w: value %q is not a number", ErrStatsd, l.raw)
@@ -215,9 +212,7 @@ func (s *statsdBridge) handlePacket(p []byte) {
 	s.packets.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(p) > 0 {
-		var line []byte
-		line, p, _ = bytes.Cut(p, []byte{'\n'})
+	for line := range bytes.SplitSeq(p, []byte{'\n'}) {
 		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(line) == 0 {
 			continue
@@ -239,14 +234,11 @@ func (s *statsdBridge) apply(l *statsdLine) {
 			s.nameLimit.Add(1)
 			return
 		}
-		b = s.register(string(l.name), l.typ)
-		if b == nil {
-			s.conflicts.Add(1)
-			return
+		if b = s.register(string(l.name), l.typ); b != nil {
+			s.cache[string(l.name)] = b
 		}
-		s.cache[string(l.name)] = b
 	}
-	if b.typ != l.typ {
+	if b == nil || b.typ != l.typ { // the name holds a metric of another type
 		s.conflicts.Add(1)
 		return
 	}
@@ -319,15 +311,12 @@ func (s *statsdBridge) register(name string, typ uint8) *bridged {
 // statsdHistScale keeps three decimals of "|h" values in int64 storage.
 const statsdHistScale = 1000
 
-// serve reads packets until stop is closed, then reads for
-// StatsdDrainTimeout more to take what is already queued.
-func (s *statsdBridge) serve(conn net.PacketConn, stop <-chan struct{}, log *slog.Logger) {
+// serve reads packets until ctx ends, then reads for StatsdDrainTimeout
+// more to take what is already queued.
+func (s *statsdBridge) serve(ctx context.Context, conn net.PacketConn, log *slog.Logger) {
 	buf := make([]byte, MaxStatsdPacket)
 	logged := false
-	go func() {
-		<-stop
-		_ = conn.SetReadDeadline(time.Now().Add(StatsdDrainTimeout))
-	}()
+	context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now().Add(StatsdDrainTimeout)) })
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if n > 0 {
@@ -408,11 +397,7 @@ func (s *Set) add(h uint64) {
 func (s *Set) Update(v int64) { s.addBytes(strconv.AppendInt(nil, v, 10)) }
 
 // Value returns the number of distinct values in the current interval.
-func (s *Set) Value() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int64(len(s.m))
-}
+func (s *Set) Value() int64 { return locked(&s.mu, func() int64 { return int64(len(s.m)) }) }
 
 // Snapshot returns the current distinct count as a read-only gauge.
 func (s *Set) Snapshot() metrics.Gauge { return metrics.GaugeSnapshot(s.Value()) }

@@ -126,11 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("webapp: shutdown", "err", err)
 	}
-	emitErr := em.Stop() // after the last request: the final emission includes it
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
-	}
-	return errors.Join(serveErr, emitErr)
+	// serveErr is nil or a real failure (Serve returns ErrServerClosed only after Shutdown).
+	return errors.Join(serveErr, em.Stop()) // Stop after the last request: the final emission includes it
 }
 
 // app holds the metrics the handlers update.
@@ -172,9 +169,8 @@ func (a *app) routes() http.Handler {
 func (a *app) timed(name string, h http.HandlerFunc) http.Handler {
 	t := emitter.GetOrRegisterTimer("http.handler."+name, a.reg)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		defer t.UpdateSince(time.Now())
 		h(w, r)
-		t.UpdateSince(start)
 	})
 }
 
@@ -201,8 +197,7 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 // demoTraffic sends rate requests per second to base until ctx ends or, when
-// d > 0, for d, spread over the
-// app's routes and a missing one (for some 404s).
+// d > 0, for d, spread over the app's routes and a missing one (for some 404s).
 func demoTraffic(ctx context.Context, base string, rate int, d time.Duration, log *slog.Logger) {
 	rate = max(rate, 1)
 	var timeout <-chan time.Time

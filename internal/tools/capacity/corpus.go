@@ -27,16 +27,13 @@ type corpus struct {
 // newCorpus builds the bodies for series distinct series (a multiple of
 // perLine), bodyLines lines per body (the last may be shorter). Series i is
 // capacity.m<i mod names> of dyno web.<i div names>, names =
-// min(series, namesPerSource); a tenth each are count#, three tenths
-// sample#, four tenths measure# in ms (the kind follows the name).
+// min(series, namesPerSource); three tenths each are count# and sample#,
+// four tenths measure# in ms (the kind follows the name).
 func newCorpus(series, bodyLines int) (*corpus, error) {
 	if series <= 0 || series%perLine != 0 || bodyLines <= 0 {
 		return nil, fmt.Errorf("series must be a positive multiple of %d, body lines positive", perLine)
 	}
-	names := min(series, namesPerSource)
-	if names%perLine != 0 {
-		return nil, fmt.Errorf("series must be a multiple of %d", perLine)
-	}
+	names := min(series, namesPerSource) // a multiple of perLine, as series and namesPerSource are
 	placeholder := time.Unix(0, 0).UTC().Format(tsLayout)
 	var msgs [][]byte
 	for l := range series / perLine {

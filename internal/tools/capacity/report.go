@@ -118,13 +118,9 @@ func (r *report) print(w io.Writer, command string) {
 		for _, d := range c.MaxCPU {
 			cpu += d
 		}
-		perCPU := 0.0
-		if cpu > 0 {
-			perCPU = float64(c.Max.Lines) / cpu.Seconds()
-		}
 		rows[1] = append(rows[1], cs+fmt.Sprintf("%s | %s | %d | %d | %.2f | %s |",
 			thousands(c.Paced.LinesPerSec()), thousands(c.Max.LinesPerSec()),
-			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(perCPU)))
+			c.Max.Refused, c.Max.Failed, cpu.Seconds()/c.Max.Elapsed.Seconds(), thousands(c.Max.LinesPerCPUSecond(cpu))))
 		l, p := c.partials(o.Resolution)
 		rows[2] = append(rows[2], cs+fmt.Sprintf("%.1f | %s | %.0f B | %.0f B | %.2f µs | %.2f µs | %s |",
 			l, thousands(p), (s.Mem-s.Frames)/p, s.NetIn/p/h, s.RedisCPU*1e3/p/h,
@@ -196,13 +192,8 @@ func (c config) partials(res time.Duration) (linesPerSeries, partials float64) {
 // thousands formats a count with comma separators.
 func thousands(x float64) string {
 	s := strconv.FormatInt(int64(x+0.5), 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
 		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		s = "-" + s
 	}
 	return s
 }

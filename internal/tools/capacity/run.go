@@ -156,24 +156,22 @@ func runConfig(ctx context.Context, o options, c *corpus, n int, rdb *redis.Clie
 	if o.Outlet == "librato" {
 		env = append(env, "LIBRATO_USER=capacity", "LIBRATO_TOKEN=capacity-token", "LIBRATO_URL="+sinkURL)
 	}
-	workers := make([]*testproc.Proc, n)
-	ems := make([]*emissions, n)
+	var workers []*testproc.Proc
+	var ems []*emissions
 	defer func() {
 		for _, w := range workers {
-			if w != nil {
-				_ = w.Stop(syscall.SIGTERM, 15*time.Second)
-			}
+			_ = w.Stop(syscall.SIGTERM, 15*time.Second)
 		}
 	}()
 	started := time.Now()
 	var urls []string
 	for i := range n {
-		ems[i] = newEmissions(o.Resolution, lead)
-		w, port, err := testproc.StartWorker(ctx, o.Worker, env, ems[i])
+		em := newEmissions(o.Resolution, lead)
+		w, port, err := testproc.StartWorker(ctx, o.Worker, env, em)
 		if err != nil {
 			return cfg, fmt.Errorf("worker %d: %w", i+1, err)
 		}
-		workers[i] = w
+		workers, ems = append(workers, w), append(ems, em)
 		urls = append(urls, fmt.Sprintf("http://%s:%s@127.0.0.1:%d/logs", drainUser, drainPass, port))
 	}
 	// stat reads every worker's CPU time so far and RSS.

@@ -44,14 +44,6 @@ type round struct {
 	WorkerCPU time.Duration
 }
 
-// LinesPerCPUSecond is the worker's efficiency.
-func (r round) LinesPerCPUSecond() float64 {
-	if r.WorkerCPU <= 0 {
-		return 0
-	}
-	return float64(r.Lines) / r.WorkerCPU.Seconds()
-}
-
 func main() {
 	var o options
 	flag.StringVar(&o.Worker, "worker", "", "worker binary (default: go build ./worker)")
@@ -95,11 +87,7 @@ func bench(ctx context.Context, o options, out io.Writer) ([]round, error) {
 
 	var rounds []round
 	for i := range o.Rounds {
-		modes := []bool{false, true}
-		if i%2 == 1 {
-			modes = []bool{true, false}
-		}
-		for _, withRedis := range modes {
+		for _, withRedis := range []bool{i%2 == 1, i%2 == 0} { // rounds 1, 3, …: off first; 2, 4, …: on first
 			redisURL := ""
 			if withRedis {
 				// A database of its own per run: nothing carries over.
@@ -110,7 +98,7 @@ func bench(ctx context.Context, o options, out io.Writer) ([]round, error) {
 				return rounds, fmt.Errorf("round %d (redis %v): %w", i+1, withRedis, err)
 			}
 			fmt.Fprintf(out, "round %d  %-9s %10.0f lines/s accepted  %7d POSTs refused (503)  %6d failed  %9.0f lines per worker CPU-second\n",
-				i+1, mode(r.Redis), r.LinesPerSec(), r.Refused, r.Failed, r.LinesPerCPUSecond())
+				i+1, mode(r.Redis), r.LinesPerSec(), r.Refused, r.Failed, r.LinesPerCPUSecond(r.WorkerCPU))
 			rounds = append(rounds, r)
 		}
 	}
@@ -168,14 +156,11 @@ func summarize(w io.Writer, rounds []round) {
 			return 0
 		}
 		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return (v[(len(v)-1)/2] + v[len(v)/2]) / 2 // the middle value, or the mean of the two
 	}
 	rate := round.LinesPerSec
 	refused := func(r round) float64 { return float64(r.Refused) }
-	eff := round.LinesPerCPUSecond
+	eff := func(r round) float64 { return r.LinesPerCPUSecond(r.WorkerCPU) }
 	off, on := med(false, rate), med(true, rate)
 	fmt.Fprintf(w, "median    redis off %10.0f lines/s, %7.0f refused, %9.0f lines per worker CPU-second\n", off, med(false, refused), med(false, eff))
 	fmt.Fprintf(w, "median    redis on  %10.0f lines/s, %7.0f refused, %9.0f lines per worker CPU-second\n", on, med(true, refused), med(true, eff))

@@ -123,12 +123,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (result, error) {
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if e := srv.Shutdown(sctx); e != nil {
-			err = fmt.Errorf("server shutdown: %w", e)
+		if err = srv.Shutdown(sctx); err != nil {
+			err = fmt.Errorf("server shutdown: %w", err)
 		}
-		if e := h.Close(sctx); e != nil {
-			err = errors.Join(err, e)
-		}
+		err = errors.Join(err, h.Close(sctx))
 		res.Total = time.Since(start)
 		ps, hs := proc.Stats(), h.Stats()
 		res.Counted, res.Measurements = int64(ps.Lines), sink.n.Load()

@@ -81,7 +81,7 @@ func report(w io.Writer, cfg config, r result) {
 	}
 	if r.CPU > 0 && r.Lines > 0 {
 		fmt.Fprintf(w, "CPU      %v user+sys (%.2f cores busy on average), %.2f µs per line: %.0f lines per CPU-second (client and server together)\n",
-			r.CPU.Round(time.Millisecond), r.CPU.Seconds()/r.Total.Seconds(), float64(r.CPU.Microseconds())/float64(r.Lines), float64(r.Lines)/r.CPU.Seconds())
+			r.CPU.Round(time.Millisecond), r.CPU.Seconds()/r.Total.Seconds(), float64(r.CPU.Microseconds())/float64(r.Lines), r.LinesPerCPUSecond(r.CPU))
 	}
 	fmt.Fprintf(w, "VmRSS    start %s, min %s, max %s, end %s (%d samples)\n",
 		mib(r.RSS.Start), mib(r.RSS.Min), mib(r.RSS.Max), mib(r.RSS.End), r.RSS.Samples)

@@ -9,12 +9,10 @@ package load
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +54,15 @@ func (c Counts) LinesPerSec() float64 {
 		return 0
 	}
 	return float64(c.Lines) / c.Elapsed.Seconds()
+}
+
+// LinesPerCPUSecond is the accepted lines per second of cpu (CPU time spent
+// on them), 0 without any.
+func (c Counts) LinesPerCPUSecond(cpu time.Duration) float64 {
+	if cpu <= 0 {
+		return 0
+	}
+	return float64(c.Lines) / cpu.Seconds()
 }
 
 // Run posts until ctx ends or Max bodies were posted. A POST under way when
@@ -111,20 +118,13 @@ func (l *Loader) Run(ctx context.Context) Counts {
 
 // poster sends the POSTs of one connection.
 type poster struct {
-	client    *http.Client
-	url, auth string // the URL without its user:password, which is in auth
+	client *http.Client
+	url    string // its user:password is sent as basic auth by the client
 }
 
 func newPoster(target string) *poster {
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true, IdleConnTimeout: time.Minute}
-	p := &poster{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, url: target}
-	if u, err := url.Parse(target); err == nil && u.User != nil {
-		pw, _ := u.User.Password()
-		p.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))
-		u.User = nil
-		p.url = u.String()
-	}
-	return p
+	return &poster{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, url: target}
 }
 
 // post sends body until it is accepted (2xx), retrying 503s and network
@@ -144,9 +144,6 @@ func (p *poster) post(ctx context.Context, body []byte, lines int, id string) (r
 			"Logplex-Msg-Count": {count},
 			"Logplex-Frame-Id":  {id},
 			"User-Agent":        {"drainload"},
-		}
-		if p.auth != "" {
-			req.Header["Authorization"] = []string{p.auth}
 		}
 		resp, err := p.client.Do(req)
 		if err != nil {
