@@ -63,7 +63,7 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 		for _, start := range ready {
 			a := pending[start]
 			delete(pending, start)
-			slices.SortFunc(a.states, compareStates)
+			slices.SortFunc(a.states, aggregate.CompareStates)
 			s.stats.FeedBuckets.Add(1)
 			view(bucketOf(time.Unix(start, 0).UTC(), time.Duration(a.period)*time.Second, a.states))
 		}

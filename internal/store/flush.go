@@ -802,7 +802,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 			m[sk] = st
 		}
 	}
-	return slices.SortedFunc(maps.Values(m), compareStates)
+	return slices.SortedFunc(maps.Values(m), aggregate.CompareStates)
 }
 
 // totals advances (once per bucket) and returns the running totals of the

@@ -326,11 +326,6 @@ func (c *partial) encode() ([]byte, error) {
 	return out, nil
 }
 
-// compareStates orders states by series: app, name, source.
-func compareStates(x, y *aggregate.State) int {
-	return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
-}
-
 // DownSince returns when hand-overs began to fail, or the zero time while
 // Redis answers.
 func (s *Store) DownSince() time.Time {
@@ -379,7 +374,7 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))
 	for start, states := range byStart {
-		slices.SortFunc(states, compareStates)
+		slices.SortFunc(states, aggregate.CompareStates)
 		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
 	}
 	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
