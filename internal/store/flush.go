@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -524,9 +525,7 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 		tok, err := c.(*redis.Cmd).Int64()
 		switch {
 		case err != nil:
-			if firstErr == nil {
-				firstErr = err
-			}
+			firstErr = cmp.Or(firstErr, err)
 			continue // keep what we know: the lease lapses at its bound
 		case tok == 0:
 			if l := s.held[p]; l != nil {

@@ -170,9 +170,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		n, cerr := cmds[len(writes)+i].(*redis.Cmd).Int64()
 		switch {
 		case cerr != nil:
-			if firstErr == nil {
-				firstErr = cerr
-			}
+			firstErr = cmp.Or(firstErr, cerr)
 			continue
 		case n == 0:
 			s.stats.FallbackLate.Add(1)
@@ -189,9 +187,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		n, cerr := cmd.(*redis.Cmd).Int64()
 		switch {
 		case cerr != nil:
-			if firstErr == nil {
-				firstErr = cerr
-			}
+			firstErr = cmp.Or(firstErr, cerr)
 		case n == 0:
 			lateStates += int64(len(w.c.dirty))
 			for _, m := range w.c.dirty {
