@@ -13,10 +13,10 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,9 +32,7 @@ const (
 	// ReadyTimeout is how long Start waits for the server to answer PING.
 	ReadyTimeout = 20 * time.Second
 	// StopTimeout is how long Cleanup waits after SIGTERM before SIGKILL.
-	StopTimeout = 10 * time.Second
-	// MaxLog is how much of the server's output is kept for a failing test.
-	MaxLog        = 64 << 10
+	StopTimeout   = 10 * time.Second
 	startAttempts = 3
 )
 
@@ -44,6 +42,7 @@ type Server struct {
 	URL  string // redis://127.0.0.1:PORT/0
 
 	proc  *testproc.Proc
+	port  int
 	bin   string
 	dir   string
 	extra []string // more redis-server arguments (a cluster node's)
@@ -89,22 +88,17 @@ func start(bin, dir, path string, extra ...string) (*Server, error) {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + path, bin: bin, dir: dir, extra: extra}
+	s := &Server{Addr: addr, URL: "redis://" + addr + path, port: port, bin: bin, dir: dir, extra: extra}
 	return s, s.run()
 }
 
 // run starts the process on s.Addr and waits until it answers PING.
 func (s *Server) run() error {
-	_, port, _ := net.SplitHostPort(s.Addr)
-	var err error
-	args := append([]string{"--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"}, s.extra...)
-	s.proc, err = testproc.Start(exec.Command(s.bin, args...), MaxLog)
-	if err != nil {
-		return err
+	p, err := testproc.RunRedis(context.Background(), s.bin, s.dir, s.port, ReadyTimeout, append([]string{"--loglevel", "warning"}, s.extra...)...)
+	if err == nil {
+		s.proc = p
 	}
-	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
-	return s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout)
+	return err
 }
 
 // Restart stops the server (SIGTERM) and starts it again on the same
