@@ -11,11 +11,9 @@
 package redistest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -25,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/testproc"
+	"github.com/redis/go-redis/v9"
 )
 
 // Bounds of the harness.
@@ -114,65 +113,29 @@ func (s *Server) Restart() error {
 	return s.run()
 }
 
-// Do sends one command over a fresh connection and returns the reply's
-// first line without its type byte (a status, an error, an integer, or a
-// bulk string of one line). Enough for the harness and for INFO fields.
+// Do sends one command over a fresh connection (authenticated with the
+// RequirePass password, when set) and returns its reply as text: a status,
+// an integer, a bulk string, "" for nil. Enough for the harness and for
+// INFO fields.
 func (s *Server) Do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	s.mu.Lock()
 	pass := s.password
 	s.mu.Unlock()
-	var b bytes.Buffer
-	cmd := func(args ...string) {
-		fmt.Fprintf(&b, "*%d\r\n", len(args))
-		for _, a := range args {
-			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-		}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: pass, Protocol: 2, DisableIdentity: true,
+		MaxRetries: -1, PoolSize: 1, DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	defer c.Close()
+	cmd := make([]any, len(args))
+	for i, a := range args {
+		cmd[i] = a
 	}
-	if pass != "" {
-		cmd("AUTH", pass)
+	v, err := c.Do(context.Background(), cmd...).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("redis: %w", err)
 	}
-	cmd(args...)
-	if _, err := c.Write(b.Bytes()); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(c)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if pass != "" {
-		if !strings.HasPrefix(line, "+OK") {
-			return "", fmt.Errorf("redis: AUTH: %s", strings.TrimSpace(line))
-		}
-		if line, err = r.ReadString('\n'); err != nil {
-			return "", err
-		}
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", fmt.Errorf("empty reply")
-	}
-	switch line[0] {
-	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
-	return line[1:], nil
+	return fmt.Sprint(v), nil
 }
 
 // RequirePass sets the server's password (CONFIG SET requirepass; ""
