@@ -82,13 +82,7 @@ func (f *frames) remember(now time.Time, taken []frameTaken) {
 func (f *frames) remembered(now time.Time) []frameTaken {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	out := make([]frameTaken, 0, len(f.win))
-	for _, e := range f.win {
-		if e.until.After(now) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(f.win), func(e frameTaken) bool { return !e.until.After(now) })
 }
 
 // FrameSeen records a Logplex Frame-Id of app (empty in single-app mode)
