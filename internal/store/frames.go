@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -187,9 +188,7 @@ func (s *Store) frameLoop() {
 			// go-redis leaves the commands without a reply or an error),
 			// every check of the batch failed and its body is kept.
 			set, err := cmds[i].Result()
-			if err == nil && execErr != nil {
-				err = execErr
-			}
+			err = cmp.Or(err, execErr)
 			r.reply <- frameRes{dup: err == nil && !set, err: err}
 		}
 	}
