@@ -333,7 +333,8 @@ func (s *Store) renewLeases(ctx context.Context) error {
 	n := s.cfg.Partitions
 	var ids []string
 	var lerr error
-	free := make([]bool, n)
+	// Without Balance, try every partition: the script refuses those others hold.
+	free := slices.Repeat([]bool{!s.cfg.Balance}, n)
 	if s.cfg.Balance {
 		look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 			evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
@@ -349,10 +350,6 @@ func (s *Store) renewLeases(ctx context.Context) error {
 		s.leaseRound(lerr == nil)
 		for p := range n {
 			free[p] = errors.Is(look[p+1].Err(), redis.Nil)
-		}
-	} else {
-		for p := range free {
-			free[p] = true // try every partition: the script refuses those others hold
 		}
 	}
 
