@@ -421,11 +421,10 @@ func (s *Store) shareLocked(ids []string, ok bool, free []bool) []int {
 	// delivery in flight before the others), or take leaving ones back.
 	keep := slices.Collect(maps.Keys(s.held))
 	slices.SortFunc(keep, func(a, b int) int {
-		ba, bb := s.inFlightLocked(a), s.inFlightLocked(b)
-		switch {
-		case ba != bb && ba:
-			return -1
-		case ba != bb:
+		if fa := s.inFlightLocked(a); fa != s.inFlightLocked(b) {
+			if fa {
+				return -1
+			}
 			return 1
 		}
 		return a - b
