@@ -674,13 +674,10 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	// Series a worker sent itself while Redis was down are not sent again
 	// (a second, different value). What other workers had of them is
 	// counted as dropped.
-	states := slices.DeleteFunc(s.merge(raw), func(st *aggregate.State) bool {
-		if fellBack[keyOf(st)] {
-			s.stats.FallbackExcluded.Add(1)
-			return true
-		}
-		return false
-	})
+	states := s.merge(raw)
+	n := len(states)
+	states = slices.DeleteFunc(states, func(st *aggregate.State) bool { return fellBack[keyOf(st)] })
+	s.stats.FallbackExcluded.Add(uint64(n - len(states)))
 	skip := func(name string) bool { return slices.Contains(done, name) }
 	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts}
 	for _, o := range s.cfg.Outlets {
