@@ -769,18 +769,13 @@ func strs(v any) ([]string, bool) {
 // merge decodes the partials (id, blob pairs) and merges them in id order,
 // so that every merge of the same partials gives identical values.
 func (s *Store) merge(raw []string) []*aggregate.State {
-	type part struct{ id, data string }
-	parts := make([]part, 0, len(raw)/2)
-	for i := 0; i+1 < len(raw); i += 2 {
-		parts = append(parts, part{raw[i], raw[i+1]})
-	}
-	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.id, b.id) })
+	parts := slices.SortedFunc(slices.Chunk(raw[:len(raw)&^1], 2), func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	m := make(map[skey]*aggregate.State)
 	for _, p := range parts {
-		states, err := decodeStates([]byte(p.data))
+		states, err := decodeStates([]byte(p[1]))
 		if err != nil {
 			s.stats.BadBlobs.Add(1)
-			s.warn("blob", "store: a partial in Redis does not decode; skipped", "err", err, "id", p.id)
+			s.warn("blob", "store: a partial in Redis does not decode; skipped", "err", err, "id", p[0])
 			continue
 		}
 		for _, st := range states {
