@@ -103,20 +103,16 @@ func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration
 		go s.frameLoop()
 	})
 	r := frameReq{key: s.frameKey(app, id), ttl: ttl, reply: make(chan frameRes, 1)}
-	t := time.NewTimer(FrameTimeout)
-	defer t.Stop()
+	ctx, cancel := context.WithTimeout(ctx, FrameTimeout)
+	defer cancel()
 	var res frameRes
 	select {
 	case s.fr.ch <- r:
 		select {
 		case res = <-r.reply:
-		case <-t.C:
-			res.err = context.DeadlineExceeded
 		case <-ctx.Done():
 			res.err = ctx.Err()
 		}
-	case <-t.C:
-		res.err = context.DeadlineExceeded
 	case <-ctx.Done():
 		res.err = ctx.Err()
 	}
