@@ -226,11 +226,7 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 // Retention: their keys are gone from Redis.
 func (s *Store) pruneRetryLocked() {
 	old := s.cfg.Now().Add(-s.cfg.Retention).Unix()
-	for k := range s.retry {
-		if k.start < old {
-			delete(s.retry, k)
-		}
-	}
+	maps.DeleteFunc(s.retry, func(k pkey, _ retryState) bool { return k.start < old })
 }
 
 // owing returns the id of a live worker that holds partials Redis refused
