@@ -567,11 +567,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 		if !l.leaving || !l.drained || l.drainedCut != cutoff {
 			continue
 		}
-		busy := s.inFlightLocked(p)
-		for _, v := range s.settled {
-			busy = busy || v.fl.key.p == p
-		}
-		if !busy {
+		if !s.inFlightLocked(p) && !slices.ContainsFunc(s.settled, func(v verdict) bool { return v.fl.key.p == p }) {
 			out = append(out, p)
 			delete(s.held, p)
 		}
