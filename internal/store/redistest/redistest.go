@@ -47,7 +47,6 @@ type Server struct {
 	extra []string // more redis-server arguments (a cluster node's)
 
 	mu       sync.Mutex
-	paused   bool
 	password string // Do authenticates with it when set (RequirePass)
 }
 
@@ -169,20 +168,10 @@ func (s *Server) Info(field string) (int64, error) {
 
 // Pause stops the server process (SIGSTOP): it keeps its data, and clients
 // time out as with a stuck or unreachable server, until Resume.
-func (s *Server) Pause() error { return s.pause(true) }
+func (s *Server) Pause() error { return s.proc.Cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error { return s.pause(false) }
-
-func (s *Server) pause(on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.paused = on
-	if on {
-		return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
-	}
-	return s.proc.Cmd.Process.Signal(syscall.SIGCONT)
-}
+func (s *Server) Resume() error { return s.proc.Cmd.Process.Signal(syscall.SIGCONT) }
 
 // stopAtEnd stops the server when t ends, and logs its output when t
 // failed.
@@ -201,6 +190,6 @@ func (s *Server) stopAtEnd(t testing.TB) {
 }
 
 func (s *Server) stop() error {
-	_ = s.pause(false)
+	_ = s.Resume()
 	return s.proc.Stop(syscall.SIGTERM, StopTimeout)
 }
