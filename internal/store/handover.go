@@ -226,13 +226,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 // are counted in Stats.DataLossSeries. Called with hmu held.
 func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
-	open := false
-	for k := range s.cum {
-		if k.start > cutoff {
-			open = true
-			break
-		}
-	}
+	open := slices.ContainsFunc(slices.Collect(maps.Keys(s.cum)), func(k pkey) bool { return k.start > cutoff })
 	if !open && s.marker != "" {
 		return nil
 	}
