@@ -351,16 +351,10 @@ func (s *Store) renewLeases(ctx context.Context) error {
 
 	s.mu.Lock()
 	try := s.shareLocked(ids, s.cfg.Balance && lerr == nil, free)
-	last := make([]int64, n)
+	last := slices.Clone(s.lastTok) // a held lease's token is its partition's last
 	holds := slices.Repeat([]string{"0"}, n)
-	for p, l := range s.held {
-		last[p] = l.token
+	for p := range s.held {
 		holds[p] = "1"
-	}
-	for p, t := range s.lastTok {
-		if last[p] == 0 {
-			last[p] = t
-		}
 	}
 	s.mu.Unlock()
 	if len(try) == 0 {
