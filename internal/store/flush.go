@@ -216,16 +216,16 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 			return
 		}
 	}
-	s.mu.Lock()
-	s.retry[k] = r
-	s.pruneRetryLocked()
-	s.mu.Unlock()
+	s.setRetry(k, r)
 }
 
-// pruneRetryLocked forgets the retry state of buckets older than
-// Retention: their keys are gone from Redis.
-func (s *Store) pruneRetryLocked() {
+// setRetry records the retry state of bucket k, and forgets that of buckets
+// older than Retention: their keys are gone from Redis.
+func (s *Store) setRetry(k pkey, r retryState) {
 	old := s.cfg.Now().Add(-s.cfg.Retention).Unix()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retry[k] = r
 	maps.DeleteFunc(s.retry, func(k pkey, _ retryState) bool { return k.start < old })
 }
 
@@ -912,10 +912,7 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.stats.BucketsDone.Add(1)
 			continue
 		}
-		s.mu.Lock()
-		s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
-		s.pruneRetryLocked()
-		s.mu.Unlock()
+		s.setRetry(fl.key, retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1})
 		s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
 			"err", fl.failed, "bucket", time.Unix(fl.key.start, 0).UTC())
 	}
