@@ -363,11 +363,10 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 		delete(s.cum, k)
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))
-	for start, states := range byStart {
-		slices.SortFunc(states, aggregate.CompareStates)
-		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
+	for _, start := range slices.Sorted(maps.Keys(byStart)) {
+		slices.SortFunc(byStart[start], aggregate.CompareStates)
+		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: byStart[start]})
 	}
-	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
 	s.stats.FallbackBuckets.Add(uint64(len(out)))
 	return out
 }
