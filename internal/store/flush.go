@@ -200,8 +200,7 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 	s.stats.FlushErrors.Add(1)
 	bucket := time.Unix(k.start, 0).UTC()
 	reason := s.failed("flush", err, "store: flush failed; retrying this bucket after a backoff", "bucket", bucket, "partition", k.p)
-	switch reason {
-	case ReasonWrongType, ReasonOther:
+	if reason == ReasonWrongType || reason == ReasonOther {
 		r.failures++
 	}
 	r.attempts++
