@@ -43,12 +43,10 @@ func StartCluster(t testing.TB) *Cluster {
 	for i := range 3 {
 		s, err := start(bin, dir, "", "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)))
-		if s != nil {
-			s.stopAtEnd(t)
-		}
 		if err != nil {
 			t.Fatalf("redistest: cluster node: %v", err)
 		}
+		s.stopAtEnd(t)
 		c.Nodes = append(c.Nodes, s)
 		addrs = append(addrs, s.Addr)
 	}

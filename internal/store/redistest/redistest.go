@@ -78,8 +78,8 @@ func Start(t testing.TB) *Server {
 }
 
 // start runs redis-server on a free port of 127.0.0.1 (URL: redis://addr
-// then path) and waits until it answers PING. It returns the server, if a
-// port was found, with the error.
+// then path) and waits until it answers PING; a server that did not start
+// is stopped already.
 func start(bin, dir, path string, extra ...string) (*Server, error) {
 	port, err := testproc.FreePort()
 	if err != nil {
@@ -177,9 +177,6 @@ func (s *Server) Resume() error { return s.proc.Cmd.Process.Signal(syscall.SIGCO
 // failed.
 func (s *Server) stopAtEnd(t testing.TB) {
 	t.Cleanup(func() {
-		if s.proc == nil {
-			return
-		}
 		if err := s.stop(); err != nil {
 			t.Errorf("redistest: stop %s: %v", s.Addr, err)
 		}
