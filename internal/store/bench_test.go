@@ -136,7 +136,7 @@ func appPartials(start time.Time, n, v, apps int) []*aggregate.StateBucket {
 		}
 		states[i] = st
 	}
-	slices.SortFunc(states, compareStates)
+	slices.SortFunc(states, aggregate.CompareStates)
 	return []*aggregate.StateBucket{{Start: start, Period: time.Minute, States: states}}
 }
 

@@ -234,15 +234,13 @@ func (c *Config) withDefaults() error {
 	if c.Deliver == nil {
 		return fmt.Errorf("%w: Deliver is nil", ErrConfig)
 	}
-	setDur(&c.LeaseTTL, DefaultLeaseTTL)
+	c.LeaseTTL = cmp.Or(max(c.LeaseTTL, 0), DefaultLeaseTTL)
 	c.LeaseSettle = max(cmp.Or(c.LeaseSettle, DefaultLeaseSettle), 0) // negative: none
-	setDur(&c.Retention, DefaultRetention)
-	setDur(&c.MaxAge, DefaultMaxAge)
-	setDur(&c.TotalsTTL, DefaultTotalsTTL)
-	setDur(&c.OpTimeout, DefaultOpTimeout)
-	if c.FeedLen <= 0 {
-		c.FeedLen = DefaultFeedLen * int64(c.Partitions)
-	}
+	c.Retention = cmp.Or(max(c.Retention, 0), DefaultRetention)
+	c.MaxAge = cmp.Or(max(c.MaxAge, 0), DefaultMaxAge)
+	c.TotalsTTL = cmp.Or(max(c.TotalsTTL, 0), DefaultTotalsTTL)
+	c.OpTimeout = cmp.Or(max(c.OpTimeout, 0), DefaultOpTimeout)
+	c.FeedLen = cmp.Or(max(c.FeedLen, 0), DefaultFeedLen*int64(c.Partitions))
 	if c.ID == "" {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
@@ -253,10 +251,4 @@ func (c *Config) withDefaults() error {
 		c.Now = time.Now
 	}
 	return nil
-}
-
-func setDur(d *time.Duration, def time.Duration) {
-	if *d <= 0 {
-		*d = def
-	}
 }

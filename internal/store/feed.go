@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -52,18 +53,14 @@ func (s *Store) Feed(ctx context.Context, view func(b *aggregate.Bucket)) {
 	}
 	pending := make(map[int64]*asm)
 	emit := func(force bool) {
-		var ready []int64
 		now := time.Now()
-		for start, a := range pending {
-			if force || now.Sub(a.first) >= FeedWindow {
-				ready = append(ready, start)
-			}
-		}
-		slices.Sort(ready)
-		for _, start := range ready {
+		for _, start := range slices.Sorted(maps.Keys(pending)) {
 			a := pending[start]
+			if !force && now.Sub(a.first) < FeedWindow {
+				continue
+			}
 			delete(pending, start)
-			slices.SortFunc(a.states, compareStates)
+			slices.SortFunc(a.states, aggregate.CompareStates)
 			s.stats.FeedBuckets.Add(1)
 			view(bucketOf(time.Unix(start, 0).UTC(), time.Duration(a.period)*time.Second, a.states))
 		}

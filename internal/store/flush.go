@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -199,8 +200,7 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 	s.stats.FlushErrors.Add(1)
 	bucket := time.Unix(k.start, 0).UTC()
 	reason := s.failed("flush", err, "store: flush failed; retrying this bucket after a backoff", "bucket", bucket, "partition", k.p)
-	switch reason {
-	case ReasonWrongType, ReasonOther:
+	if reason == ReasonWrongType || reason == ReasonOther {
 		r.failures++
 	}
 	r.attempts++
@@ -215,21 +215,17 @@ func (s *Store) flushFailed(ctx context.Context, k pkey, token int64, r retrySta
 			return
 		}
 	}
-	s.mu.Lock()
-	s.retry[k] = r
-	s.pruneRetryLocked()
-	s.mu.Unlock()
+	s.setRetry(k, r)
 }
 
-// pruneRetryLocked forgets the retry state of buckets older than
-// Retention: their keys are gone from Redis.
-func (s *Store) pruneRetryLocked() {
+// setRetry records the retry state of bucket k, and forgets that of buckets
+// older than Retention: their keys are gone from Redis.
+func (s *Store) setRetry(k pkey, r retryState) {
 	old := s.cfg.Now().Add(-s.cfg.Retention).Unix()
-	for k := range s.retry {
-		if k.start < old {
-			delete(s.retry, k)
-		}
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retry[k] = r
+	maps.DeleteFunc(s.retry, func(k pkey, _ retryState) bool { return k.start < old })
 }
 
 // owing returns the id of a live worker that holds partials Redis refused
@@ -332,7 +328,8 @@ func (s *Store) renewLeases(ctx context.Context) error {
 	n := s.cfg.Partitions
 	var ids []string
 	var lerr error
-	free := make([]bool, n)
+	// Without Balance, try every partition: the script refuses those others hold.
+	free := slices.Repeat([]bool{!s.cfg.Balance}, n)
 	if s.cfg.Balance {
 		look, err := s.runPipe(ctx, func(pipe redis.Pipeliner) {
 			evalsha(ctx, pipe, liveScript, []string{s.liveKey()}, s.cfg.ID, ttl.Milliseconds())
@@ -349,24 +346,14 @@ func (s *Store) renewLeases(ctx context.Context) error {
 		for p := range n {
 			free[p] = errors.Is(look[p+1].Err(), redis.Nil)
 		}
-	} else {
-		for p := range free {
-			free[p] = true // try every partition: the script refuses those others hold
-		}
 	}
 
 	s.mu.Lock()
 	try := s.shareLocked(ids, s.cfg.Balance && lerr == nil, free)
-	last := make([]int64, n)
+	last := slices.Clone(s.lastTok) // a held lease's token is its partition's last
 	holds := slices.Repeat([]string{"0"}, n)
-	for p, l := range s.held {
-		last[p] = l.token
+	for p := range s.held {
 		holds[p] = "1"
-	}
-	for p, t := range s.lastTok {
-		if last[p] == 0 {
-			last[p] = t
-		}
 	}
 	s.mu.Unlock()
 	if len(try) == 0 {
@@ -423,11 +410,10 @@ func (s *Store) shareLocked(ids []string, ok bool, free []bool) []int {
 	// delivery in flight before the others), or take leaving ones back.
 	keep := slices.Collect(maps.Keys(s.held))
 	slices.SortFunc(keep, func(a, b int) int {
-		ba, bb := s.inFlightLocked(a), s.inFlightLocked(b)
-		switch {
-		case ba != bb && ba:
-			return -1
-		case ba != bb:
+		if fa := s.inFlightLocked(a); fa != s.inFlightLocked(b) {
+			if fa {
+				return -1
+			}
 			return 1
 		}
 		return a - b
@@ -524,9 +510,7 @@ func (s *Store) applyLeases(try []int, cmds []redis.Cmder, sent time.Time, ttl t
 		tok, err := c.(*redis.Cmd).Int64()
 		switch {
 		case err != nil:
-			if firstErr == nil {
-				firstErr = err
-			}
+			firstErr = cmp.Or(firstErr, err)
 			continue // keep what we know: the lease lapses at its bound
 		case tok == 0:
 			if l := s.held[p]; l != nil {
@@ -576,11 +560,7 @@ func (s *Store) releaseLeaving(ctx context.Context) {
 		if !l.leaving || !l.drained || l.drainedCut != cutoff {
 			continue
 		}
-		busy := s.inFlightLocked(p)
-		for _, v := range s.settled {
-			busy = busy || v.fl.key.p == p
-		}
-		if !busy {
+		if !s.inFlightLocked(p) && !slices.ContainsFunc(s.settled, func(v verdict) bool { return v.fl.key.p == p }) {
 			out = append(out, p)
 			delete(s.held, p)
 		}
@@ -679,13 +659,10 @@ func (s *Store) flush(ctx context.Context, k pkey, token int64, attempts int, no
 	// Series a worker sent itself while Redis was down are not sent again
 	// (a second, different value). What other workers had of them is
 	// counted as dropped.
-	states := slices.DeleteFunc(s.merge(raw), func(st *aggregate.State) bool {
-		if fellBack[keyOf(st)] {
-			s.stats.FallbackExcluded.Add(1)
-			return true
-		}
-		return false
-	})
+	states := s.merge(raw)
+	n := len(states)
+	states = slices.DeleteFunc(states, func(st *aggregate.State) bool { return fellBack[keyOf(st)] })
+	s.stats.FallbackExcluded.Add(uint64(n - len(states)))
 	skip := func(name string) bool { return slices.Contains(done, name) }
 	fl := &flight{key: k, token: token, waiting: make(map[string]bool), attempts: attempts}
 	for _, o := range s.cfg.Outlets {
@@ -777,18 +754,13 @@ func strs(v any) ([]string, bool) {
 // merge decodes the partials (id, blob pairs) and merges them in id order,
 // so that every merge of the same partials gives identical values.
 func (s *Store) merge(raw []string) []*aggregate.State {
-	type part struct{ id, data string }
-	parts := make([]part, 0, len(raw)/2)
-	for i := 0; i+1 < len(raw); i += 2 {
-		parts = append(parts, part{raw[i], raw[i+1]})
-	}
-	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.id, b.id) })
+	parts := slices.SortedFunc(slices.Chunk(raw[:len(raw)&^1], 2), func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	m := make(map[skey]*aggregate.State)
 	for _, p := range parts {
-		states, err := decodeStates([]byte(p.data))
+		states, err := decodeStates([]byte(p[1]))
 		if err != nil {
 			s.stats.BadBlobs.Add(1)
-			s.warn("blob", "store: a partial in Redis does not decode; skipped", "err", err, "id", p.id)
+			s.warn("blob", "store: a partial in Redis does not decode; skipped", "err", err, "id", p[0])
 			continue
 		}
 		for _, st := range states {
@@ -802,7 +774,7 @@ func (s *Store) merge(raw []string) []*aggregate.State {
 			m[sk] = st
 		}
 	}
-	return slices.SortedFunc(maps.Values(m), compareStates)
+	return slices.SortedFunc(maps.Values(m), aggregate.CompareStates)
 }
 
 // totals advances (once per bucket) and returns the running totals of the
@@ -939,10 +911,7 @@ func (s *Store) processSettled(ctx context.Context) {
 			s.stats.BucketsDone.Add(1)
 			continue
 		}
-		s.mu.Lock()
-		s.retry[fl.key] = retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1}
-		s.pruneRetryLocked()
-		s.mu.Unlock()
+		s.setRetry(fl.key, retryState{at: s.cfg.Now().Add(retryDelay(fl.attempts)), attempts: fl.attempts + 1})
 		s.warn("undelivered", "store: an outlet did not take a bucket; it stays in Redis and is resent",
 			"err", fl.failed, "bucket", time.Unix(fl.key.start, 0).UTC())
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -82,13 +83,7 @@ func (f *frames) remember(now time.Time, taken []frameTaken) {
 func (f *frames) remembered(now time.Time) []frameTaken {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	out := make([]frameTaken, 0, len(f.win))
-	for _, e := range f.win {
-		if e.until.After(now) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(f.win), func(e frameTaken) bool { return !e.until.After(now) })
 }
 
 // FrameSeen records a Logplex Frame-Id of app (empty in single-app mode)
@@ -108,20 +103,16 @@ func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration
 		go s.frameLoop()
 	})
 	r := frameReq{key: s.frameKey(app, id), ttl: ttl, reply: make(chan frameRes, 1)}
-	t := time.NewTimer(FrameTimeout)
-	defer t.Stop()
+	ctx, cancel := context.WithTimeout(ctx, FrameTimeout)
+	defer cancel()
 	var res frameRes
 	select {
 	case s.fr.ch <- r:
 		select {
 		case res = <-r.reply:
-		case <-t.C:
-			res.err = context.DeadlineExceeded
 		case <-ctx.Done():
 			res.err = ctx.Err()
 		}
-	case <-t.C:
-		res.err = context.DeadlineExceeded
 	case <-ctx.Done():
 		res.err = ctx.Err()
 	}
@@ -193,9 +184,7 @@ func (s *Store) frameLoop() {
 			// go-redis leaves the commands without a reply or an error),
 			// every check of the batch failed and its body is kept.
 			set, err := cmds[i].Result()
-			if err == nil && execErr != nil {
-				err = execErr
-			}
+			err = cmp.Or(err, execErr)
 			r.reply <- frameRes{dup: err == nil && !set, err: err}
 		}
 	}

@@ -170,9 +170,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		n, cerr := cmds[len(writes)+i].(*redis.Cmd).Int64()
 		switch {
 		case cerr != nil:
-			if firstErr == nil {
-				firstErr = cerr
-			}
+			firstErr = cmp.Or(firstErr, cerr)
 			continue
 		case n == 0:
 			s.stats.FallbackLate.Add(1)
@@ -189,9 +187,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 		n, cerr := cmd.(*redis.Cmd).Int64()
 		switch {
 		case cerr != nil:
-			if firstErr == nil {
-				firstErr = cerr
-			}
+			firstErr = cmp.Or(firstErr, cerr)
 		case n == 0:
 			lateStates += int64(len(w.c.dirty))
 			for _, m := range w.c.dirty {
@@ -230,13 +226,7 @@ func (s *Store) writeLocked(ctx context.Context) error {
 // are counted in Stats.DataLossSeries. Called with hmu held.
 func (s *Store) checkMarker(ctx context.Context, now time.Time) error {
 	cutoff := dueCutoff(now, s.cfg.Resolution, s.cfg.Grace)
-	open := false
-	for k := range s.cum {
-		if k.start > cutoff {
-			open = true
-			break
-		}
-	}
+	open := slices.ContainsFunc(slices.Collect(maps.Keys(s.cum)), func(k pkey) bool { return k.start > cutoff })
 	if !open && s.marker != "" {
 		return nil
 	}
@@ -326,11 +316,6 @@ func (c *partial) encode() ([]byte, error) {
 	return out, nil
 }
 
-// compareStates orders states by series: app, name, source.
-func compareStates(x, y *aggregate.State) int {
-	return cmp.Or(strings.Compare(x.App, y.App), strings.Compare(x.Name, y.Name), strings.Compare(x.Source, y.Source))
-}
-
 // DownSince returns when hand-overs began to fail, or the zero time while
 // Redis answers.
 func (s *Store) DownSince() time.Time {
@@ -378,11 +363,10 @@ func (s *Store) TakeUnsent(cutoff time.Time) []*aggregate.StateBucket {
 		delete(s.cum, k)
 	}
 	out := make([]*aggregate.StateBucket, 0, len(byStart))
-	for start, states := range byStart {
-		slices.SortFunc(states, compareStates)
-		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: states})
+	for _, start := range slices.Sorted(maps.Keys(byStart)) {
+		slices.SortFunc(byStart[start], aggregate.CompareStates)
+		out = append(out, &aggregate.StateBucket{Start: time.Unix(start, 0).UTC(), Period: s.cfg.Resolution, States: byStart[start]})
 	}
-	slices.SortFunc(out, func(a, b *aggregate.StateBucket) int { return a.Start.Compare(b.Start) })
 	s.stats.FallbackBuckets.Add(uint64(len(out)))
 	return out
 }

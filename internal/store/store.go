@@ -102,7 +102,7 @@ type Store struct {
 	// Flush state, under mu.
 	mu      sync.Mutex
 	held    map[int]*lease // partitions leased
-	lastTok map[int]int64  // the last token held per partition, kept when a lease lapses
+	lastTok []int64        // the last token held per partition, kept when a lease lapses
 	flights map[pkey]*flight
 	live    int        // live workers last read (0: not yet)
 	rank    int        // this worker's rank among them, by id
@@ -166,7 +166,7 @@ func Open(cfg Config) (*Store, error) {
 		cum:      make(map[pkey]*partial),
 		fellBack: make(map[pkey]fallback),
 		held:     make(map[int]*lease),
-		lastTok:  make(map[int]int64),
+		lastTok:  make([]int64, cfg.Partitions),
 		kick:     make(chan struct{}, 1),
 		flights:  make(map[pkey]*flight),
 		retry:    make(map[pkey]retryState),

@@ -157,8 +157,7 @@ func GoBuild(dir, pkg string) (string, error) {
 }
 
 // StartRedis starts redis-server (bin, or when "" the one Find locates) on a
-// free 127.0.0.1 port without persistence, its files in dir, and waits until
-// it answers PING.
+// free 127.0.0.1 port (RunRedis).
 func StartRedis(ctx context.Context, bin, dir string) (p *Proc, port int, err error) {
 	if bin == "" {
 		if bin = Find("REDIS_SERVER_BIN", "redis-server"); bin == "" {
@@ -168,10 +167,18 @@ func StartRedis(ctx context.Context, bin, dir string) (p *Proc, port int, err er
 	if port, err = FreePort(); err != nil {
 		return nil, 0, err
 	}
-	p, err = Start(exec.CommandContext(ctx, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir), 64<<10)
+	p, err = RunRedis(ctx, bin, dir, port, 10*time.Second)
+	return p, port, err
+}
+
+// RunRedis starts redis-server bin on 127.0.0.1:port without persistence,
+// its files in dir, with the arguments extra, and waits up to timeout until
+// it answers PING.
+func RunRedis(ctx context.Context, bin, dir string, port int, timeout time.Duration, extra ...string) (*Proc, error) {
+	p, err := Start(exec.CommandContext(ctx, bin, slices.Concat([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir}, extra)...), 64<<10)
 	if err != nil {
-		return nil, 0, fmt.Errorf("start redis-server: %w", err)
+		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	ping := func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
@@ -186,10 +193,10 @@ func StartRedis(ctx context.Context, bin, dir string) (p *Proc, port int, err er
 		}
 		return err == nil && string(reply) == "+PONG\r\n"
 	}
-	if err := p.WaitReady(ping, 20*time.Millisecond, 10*time.Second); err != nil {
-		return nil, 0, fmt.Errorf("redis-server: %w", err)
+	if err := p.WaitReady(ping, 20*time.Millisecond, timeout); err != nil {
+		return nil, fmt.Errorf("redis-server: %w", err)
 	}
-	return p, port, nil
+	return p, nil
 }
 
 // StartWorker starts the built worker with env and PORT (a free port), its

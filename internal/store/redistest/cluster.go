@@ -43,12 +43,10 @@ func StartCluster(t testing.TB) *Cluster {
 	for i := range 3 {
 		s, err := start(bin, dir, "", "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)))
-		if s != nil {
-			s.stopAtEnd(t)
-		}
 		if err != nil {
 			t.Fatalf("redistest: cluster node: %v", err)
 		}
+		s.stopAtEnd(t)
 		c.Nodes = append(c.Nodes, s)
 		addrs = append(addrs, s.Addr)
 	}
@@ -57,17 +55,13 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(ReadyTimeout)
 	for _, s := range c.Nodes {
-		for {
+		ok := func() bool {
 			info, err := s.Do("CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("redistest: cluster node %s not ok after %v: %v %s", s.Addr, ReadyTimeout, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		}
+		if err := s.proc.WaitReady(ok, 50*time.Millisecond, ReadyTimeout); err != nil {
+			t.Fatalf("redistest: cluster node %s without cluster_state:ok: %v", s.Addr, err)
 		}
 	}
 	c.URL = "redis://" + addrs[0]

@@ -11,12 +11,10 @@
 package redistest
 
 import (
-	"bufio"
-	"bytes"
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/testproc"
+	"github.com/redis/go-redis/v9"
 )
 
 // Bounds of the harness.
@@ -32,9 +31,7 @@ const (
 	// ReadyTimeout is how long Start waits for the server to answer PING.
 	ReadyTimeout = 20 * time.Second
 	// StopTimeout is how long Cleanup waits after SIGTERM before SIGKILL.
-	StopTimeout = 10 * time.Second
-	// MaxLog is how much of the server's output is kept for a failing test.
-	MaxLog        = 64 << 10
+	StopTimeout   = 10 * time.Second
 	startAttempts = 3
 )
 
@@ -44,12 +41,12 @@ type Server struct {
 	URL  string // redis://127.0.0.1:PORT/0
 
 	proc  *testproc.Proc
+	port  int
 	bin   string
 	dir   string
 	extra []string // more redis-server arguments (a cluster node's)
 
 	mu       sync.Mutex
-	paused   bool
 	password string // Do authenticates with it when set (RequirePass)
 }
 
@@ -81,30 +78,25 @@ func Start(t testing.TB) *Server {
 }
 
 // start runs redis-server on a free port of 127.0.0.1 (URL: redis://addr
-// then path) and waits until it answers PING. It returns the server, if a
-// port was found, with the error.
+// then path) and waits until it answers PING; a server that did not start
+// is stopped already.
 func start(bin, dir, path string, extra ...string) (*Server, error) {
 	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "redis://" + addr + path, bin: bin, dir: dir, extra: extra}
+	s := &Server{Addr: addr, URL: "redis://" + addr + path, port: port, bin: bin, dir: dir, extra: extra}
 	return s, s.run()
 }
 
 // run starts the process on s.Addr and waits until it answers PING.
 func (s *Server) run() error {
-	_, port, _ := net.SplitHostPort(s.Addr)
-	var err error
-	args := append([]string{"--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"}, s.extra...)
-	s.proc, err = testproc.Start(exec.Command(s.bin, args...), MaxLog)
-	if err != nil {
-		return err
+	p, err := testproc.RunRedis(context.Background(), s.bin, s.dir, s.port, ReadyTimeout, append([]string{"--loglevel", "warning"}, s.extra...)...)
+	if err == nil {
+		s.proc = p
 	}
-	ready := func() bool { reply, err := s.Do("PING"); return err == nil && reply == "PONG" }
-	return s.proc.WaitReady(ready, 20*time.Millisecond, ReadyTimeout)
+	return err
 }
 
 // Restart stops the server (SIGTERM) and starts it again on the same
@@ -120,65 +112,29 @@ func (s *Server) Restart() error {
 	return s.run()
 }
 
-// Do sends one command over a fresh connection and returns the reply's
-// first line without its type byte (a status, an error, an integer, or a
-// bulk string of one line). Enough for the harness and for INFO fields.
+// Do sends one command over a fresh connection (authenticated with the
+// RequirePass password, when set) and returns its reply as text: a status,
+// an integer, a bulk string, "" for nil. Enough for the harness and for
+// INFO fields.
 func (s *Server) Do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	s.mu.Lock()
 	pass := s.password
 	s.mu.Unlock()
-	var b bytes.Buffer
-	cmd := func(args ...string) {
-		fmt.Fprintf(&b, "*%d\r\n", len(args))
-		for _, a := range args {
-			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-		}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: pass, Protocol: 2, DisableIdentity: true,
+		MaxRetries: -1, PoolSize: 1, DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	defer c.Close()
+	cmd := make([]any, len(args))
+	for i, a := range args {
+		cmd[i] = a
 	}
-	if pass != "" {
-		cmd("AUTH", pass)
+	v, err := c.Do(context.Background(), cmd...).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("redis: %w", err)
 	}
-	cmd(args...)
-	if _, err := c.Write(b.Bytes()); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(c)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if pass != "" {
-		if !strings.HasPrefix(line, "+OK") {
-			return "", fmt.Errorf("redis: AUTH: %s", strings.TrimSpace(line))
-		}
-		if line, err = r.ReadString('\n'); err != nil {
-			return "", err
-		}
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", fmt.Errorf("empty reply")
-	}
-	switch line[0] {
-	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
-	return line[1:], nil
+	return fmt.Sprint(v), nil
 }
 
 // RequirePass sets the server's password (CONFIG SET requirepass; ""
@@ -212,28 +168,15 @@ func (s *Server) Info(field string) (int64, error) {
 
 // Pause stops the server process (SIGSTOP): it keeps its data, and clients
 // time out as with a stuck or unreachable server, until Resume.
-func (s *Server) Pause() error { return s.pause(true) }
+func (s *Server) Pause() error { return s.proc.Cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error { return s.pause(false) }
-
-func (s *Server) pause(on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.paused = on
-	if on {
-		return s.proc.Cmd.Process.Signal(syscall.SIGSTOP)
-	}
-	return s.proc.Cmd.Process.Signal(syscall.SIGCONT)
-}
+func (s *Server) Resume() error { return s.proc.Cmd.Process.Signal(syscall.SIGCONT) }
 
 // stopAtEnd stops the server when t ends, and logs its output when t
 // failed.
 func (s *Server) stopAtEnd(t testing.TB) {
 	t.Cleanup(func() {
-		if s.proc == nil {
-			return
-		}
 		if err := s.stop(); err != nil {
 			t.Errorf("redistest: stop %s: %v", s.Addr, err)
 		}
@@ -244,6 +187,6 @@ func (s *Server) stopAtEnd(t testing.TB) {
 }
 
 func (s *Server) stop() error {
-	_ = s.pause(false)
+	_ = s.Resume()
 	return s.proc.Stop(syscall.SIGTERM, StopTimeout)
 }
