@@ -103,16 +103,20 @@ func (s *Store) FrameSeen(ctx context.Context, app, id string, ttl time.Duration
 		go s.frameLoop()
 	})
 	r := frameReq{key: s.frameKey(app, id), ttl: ttl, reply: make(chan frameRes, 1)}
-	ctx, cancel := context.WithTimeout(ctx, FrameTimeout)
-	defer cancel()
+	t := time.NewTimer(FrameTimeout)
+	defer t.Stop()
 	var res frameRes
 	select {
 	case s.fr.ch <- r:
 		select {
 		case res = <-r.reply:
+		case <-t.C:
+			res.err = context.DeadlineExceeded
 		case <-ctx.Done():
 			res.err = ctx.Err()
 		}
+	case <-t.C:
+		res.err = context.DeadlineExceeded
 	case <-ctx.Done():
 		res.err = ctx.Err()
 	}
