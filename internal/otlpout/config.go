@@ -90,10 +90,6 @@ const (
 	// UserAgent is the User-Agent of every request.
 	UserAgent = "dynometrics-otlpout/1.0"
 
-	// MaxErrorBody is how much of an error response body is kept in the
-	// error and the log.
-	MaxErrorBody = 512
-
 	// PartialLogEvery is the minimum interval between two log lines about
 	// partial successes (the counts are kept in Stats either way).
 	PartialLogEvery = time.Minute

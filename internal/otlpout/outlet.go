@@ -163,8 +163,8 @@ func (o *Outlet) bad(err error) {
 }
 
 func truncate(s string) string {
-	if len(s) > MaxErrorBody {
-		s = s[:MaxErrorBody] + "…"
+	if len(s) > outlet.MaxErrorBody {
+		s = s[:outlet.MaxErrorBody] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
 }
