@@ -434,14 +434,9 @@ type doneCall struct {
 
 // sleep waits d, or until the queue is aborted (then it returns false).
 func (q *Queue) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return q.sendCtx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
-		return true
+	case <-time.After(d):
+		return q.sendCtx.Err() == nil
 	case <-q.sendCtx.Done():
 		return false
 	}
