@@ -67,11 +67,8 @@ func Load(specs ...any) error {
 	for _, spec := range specs {
 		err := envconfig.Process("", spec)
 		var pe *envconfig.ParseError
-		if err == nil {
-			continue
-		}
 		if !errors.As(err, &pe) {
-			errs = append(errs, err)
+			errs = append(errs, err) // nil when spec loaded: errors.Join drops it
 			continue
 		}
 		v, _ := find(pe.KeyName, spec)
