@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -123,11 +124,7 @@ func (o *Outlet) newSender() *outlet.HTTPSender {
 		Name: "otlp", URL: cfg.Endpoint, Unit: "points", Client: cfg.HTTPClient, Timeout: cfg.Timeout,
 		Header: h, Credentials: maps.Clone(cfg.Headers),
 		Retryable: func(code int) bool {
-			switch code {
-			case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-				return true
-			}
-			return false
+			return slices.Contains([]int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}, code)
 		},
 		Message:  statusMessage,
 		Accepted: o.accepted,
