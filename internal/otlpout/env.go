@@ -145,9 +145,7 @@ func (e Env) Config() (Config, error) {
 		}
 		c.Resource = attrs
 	}
-	if err := serviceNameProblem(e.ServiceName); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, serviceNameProblem(e.ServiceName)) // errors.Join drops nil
 	if v := strings.TrimSpace(e.ServiceName); v != "" {
 		c.Resource[ServiceNameKey] = v
 	}
