@@ -137,13 +137,9 @@ func (e Env) Config() (Config, error) {
 	default:
 		fail("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%q: want cumulative (the default), delta or lowmemory (delta here)", e.Temporality)
 	}
-	c.Resource = map[string]string{}
-	if v := strings.TrimSpace(e.ResourceAttributes); v != "" {
-		attrs, err := ParseAttributes(v)
-		if err != nil {
-			fail("OTEL_RESOURCE_ATTRIBUTES: %w", err)
-		}
-		c.Resource = attrs
+	var err error
+	if c.Resource, err = ParseAttributes(e.ResourceAttributes); err != nil { // a blank value gives an empty map
+		fail("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
 	errs = append(errs, serviceNameProblem(e.ServiceName)) // errors.Join drops nil
 	if v := strings.TrimSpace(e.ServiceName); v != "" {
