@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,10 +103,7 @@ func NewHTTPSender(cfg HTTPConfig) *HTTPSender {
 	}
 	client := *cmp.Or(cfg.Client, &http.Client{})
 	client.CheckRedirect = SameOrigin
-	h := cfg.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
+	h := http.Header(maps.Collect(maps.All(cfg.Header))) // a copy, never nil; only Set below changes it
 	secrets := append([]string{}, cfg.Secrets...)
 	long := func(vs ...string) {
 		for _, v := range vs {
