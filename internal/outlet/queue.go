@@ -358,7 +358,11 @@ func (q *Queue) deliver(id int, b *Batch) {
 		q.mu.Lock()
 		if err == nil || q.aborted { // aborted: Close counts the held batch, unless accepted after all
 			if err == nil {
-				q.settleSentLocked(id, b, latency)
+				q.stats.Sent++
+				q.stats.SentMeasurements += int64(b.N)
+				q.stats.LastLatency = latency
+				q.held[id] = nil
+				q.settledLocked(b, nil)
 			}
 			q.unlock()
 			return
@@ -398,14 +402,6 @@ func (q *Queue) deliver(id int, b *Batch) {
 		}
 		q.unlock()
 	}
-}
-
-func (q *Queue) settleSentLocked(id int, b *Batch, latency time.Duration) {
-	q.stats.Sent++
-	q.stats.SentMeasurements += int64(b.N)
-	q.stats.LastLatency = latency
-	q.held[id] = nil
-	q.settledLocked(b, nil)
 }
 
 // settledLocked arranges for b.Done to be called with err once the lock is
