@@ -105,10 +105,7 @@ func (e Env) Config() (Config, error) {
 
 	if v, name := pick(e.Headers, e.MetricsHeaders, "HEADERS"); v != "" {
 		h, err := ParseHeaders(v)
-		if err == nil {
-			err = outlet.CheckHeaders(h)
-		}
-		if err != nil {
+		if err = cmp.Or(err, outlet.CheckHeaders(h)); err != nil { // the parse error first
 			fail("%s: %w", name, err)
 		}
 		c.Headers = h
