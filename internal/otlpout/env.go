@@ -186,11 +186,11 @@ func ParseHeaders(s string) (map[string]string, error) {
 // comma-separated key=value pairs, values percent-decoded, spaces trimmed,
 // empty entries skipped, each key once. Safe for concurrent use.
 func ParseAttributes(s string) (map[string]string, error) {
-	return parseList(s, "key", nil)
+	return parseList(s, "key", func(_ int, k, _ string) (string, error) { return k, nil })
 }
 
-// parseList splits s into key=value entries, the keys made canonical by
-// canon (when not nil, called with the entry's 1-based position) and given
+// parseList splits s into key=value entries, the keys checked and made
+// canonical by canon (called with the entry's 1-based position) and given
 // once each; errors never quote a value. The map holds the entries before
 // the first error.
 func parseList(s, what string, canon func(i int, k, v string) (string, error)) (map[string]string, error) {
@@ -215,11 +215,9 @@ func parseList(s, what string, canon func(i int, k, v string) (string, error)) (
 		if err != nil {
 			return out, fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
 		}
-		key := dk
-		if canon != nil {
-			if key, err = canon(i+1, dk, dv); err != nil {
-				return out, err
-			}
+		key, err := canon(i+1, dk, dv)
+		if err != nil {
+			return out, err
 		}
 		if _, dup := out[key]; dup {
 			return out, fmt.Errorf("%w: entry %d (%s): %s given twice", ErrList, i+1, dk, what)
