@@ -18,6 +18,7 @@
 package envcfg
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -72,7 +73,7 @@ func Load(specs ...any) error {
 			continue
 		}
 		v, _ := find(pe.KeyName, spec)
-		errs = append(errs, fmt.Errorf("%s: not a %s; want %s", v.shown(pe.KeyName, pe.Value), typeWord(pe.TypeName), v.Accepts))
+		errs = append(errs, fmt.Errorf("%s: not a %s; want %s", v.shown(pe.KeyName, pe.Value), cmp.Or(typeWords[pe.TypeName], pe.TypeName), v.Accepts))
 	}
 	return errors.Join(errs...)
 }
@@ -85,17 +86,9 @@ func (v Var) shown(name, value string) string {
 	return name + "=" + strconv.Quote(value)
 }
 
-func typeWord(goType string) string {
-	switch goType {
-	case "Duration", "time.Duration":
-		return "duration"
-	case "bool":
-		return "boolean"
-	case "int", "int64", "uint":
-		return "whole number"
-	}
-	return goType
-}
+// typeWords name the Go types envconfig reports in words; others keep their name.
+var typeWords = map[string]string{"Duration": "duration", "time.Duration": "duration", "bool": "boolean",
+	"int": "whole number", "int64": "whole number", "uint": "whole number"}
 
 // Error is a value a component refuses: the variable and what is wrong with
 // it (never the value itself; Explain adds it where it may be shown).
