@@ -302,14 +302,13 @@ func (e *encoder) counterValue(s *aggregate.Series, k seriesKey, b *aggregate.Bu
 		return s.Totals.Sum, unixNano(s.Totals.Start), true
 	}
 	st, created := e.sums.Get(k)
+	st.total += s.Sum // sent or not
 	if created {
 		st.start = b.Start
 	} else if !b.Start.After(st.last) {
-		st.total += s.Sum
 		e.late++
 		return 0, 0, false
 	}
-	st.total += s.Sum
 	st.last = b.Start
 	return st.total, unixNano(st.start), true
 }
