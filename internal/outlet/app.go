@@ -42,12 +42,9 @@ func PrefixWithoutApp(prefix string) string {
 }
 
 // PrefixCache returns PrefixFor(prefix, app) after clean (the outlet's name
-// rule; nil: none), remembered per app so that an outlet builds each app's
+// rule), remembered per app so that an outlet builds each app's
 // prefix once. The function is not safe for concurrent use.
 func PrefixCache(prefix string, clean func(string) string) func(app string) string {
-	if clean == nil {
-		clean = func(s string) string { return s }
-	}
 	single, m := clean(prefix), map[string]string{}
 	return func(app string) string {
 		if app == "" {
