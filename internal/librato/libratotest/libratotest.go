@@ -311,13 +311,6 @@ func decodeStrict(body []byte, v any) *validationError {
 	return nil
 }
 
-func (s *Server) checkTime(param string, t int64) *validationError {
-	if time.Unix(t, 0).Before(s.opts.Now().Add(-s.opts.MaxAge)) {
-		return paramErr(param, "is too far in the past")
-	}
-	return nil
-}
-
 func checkValue(param string, vs ...*float64) *validationError {
 	for _, v := range vs {
 		if v != nil && math.Abs(*v) >= maxAbsValue {
@@ -409,8 +402,8 @@ func (s *Server) head(m *Measurement, p plain, between func() *validationError, 
 	if err := between(); err != nil {
 		return err
 	}
-	if err := s.checkTime(timeParam, m.Time); err != nil {
-		return err
+	if time.Unix(m.Time, 0).Before(s.opts.Now().Add(-s.opts.MaxAge)) {
+		return paramErr(timeParam, "is too far in the past")
 	}
 	if period, set := last(0, periods...); set {
 		if period <= 0 {
