@@ -320,23 +320,6 @@ func checkValue(param string, vs ...*float64) *validationError {
 	return nil
 }
 
-func checkAttributes(param string, attrs map[string]any) (string, *validationError) {
-	unit := ""
-	for k, v := range attrs {
-		if !allowedAttributes[k] {
-			return "", paramErr(param, "unknown attribute %q", k)
-		}
-		if k == "display_units_short" {
-			str, ok := v.(string)
-			if !ok {
-				return "", paramErr(param, "display_units_short must be a string")
-			}
-			unit = str
-		}
-	}
-	return unit, nil
-}
-
 type legacyBody struct {
 	MeasureTime *int64        `json:"measure_time"`
 	Source      *string       `json:"source"`
@@ -411,9 +394,19 @@ func (s *Server) head(m *Measurement, p plain, between func() *validationError, 
 		}
 		m.Period = period
 	}
-	var err *validationError
-	m.Unit, err = checkAttributes("attributes", p.Attributes)
-	return err
+	for k, v := range p.Attributes {
+		if !allowedAttributes[k] {
+			return paramErr("attributes", "unknown attribute %q", k)
+		}
+		if k == "display_units_short" {
+			unit, ok := v.(string)
+			if !ok {
+				return paramErr("attributes", "display_units_short must be a string")
+			}
+			m.Unit = unit
+		}
+	}
+	return nil
 }
 
 // setValue records a value, or a summary: count and sum, with min and max.
