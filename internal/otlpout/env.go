@@ -139,10 +139,7 @@ func (e Env) Config() (Config, error) {
 		fail("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
 	errs = append(errs, serviceNameProblem(e.ServiceName)) // errors.Join drops nil
-	if v := strings.TrimSpace(e.ServiceName); v != "" {
-		c.Resource[ServiceNameKey] = v
-	}
-	c.Resource[ServiceNameKey] = cmp.Or(c.Resource[ServiceNameKey], DefaultServiceName)
+	c.Resource[ServiceNameKey] = cmp.Or(strings.TrimSpace(e.ServiceName), c.Resource[ServiceNameKey], DefaultServiceName)
 	return c, errors.Join(errs...)
 }
 
