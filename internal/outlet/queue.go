@@ -458,14 +458,12 @@ func (q *Queue) dropLocked(b *Batch, reason string, err error) {
 		q.stats.DroppedShutdown++
 	}
 	attrs := []any{"reason", reason, "measurements", b.N, "batch_time", b.Time}
-	if err != nil {
-		attrs = append(attrs, "err", err)
-	}
-	q.log.Warn("batch dropped", attrs...)
 	derr := fmt.Errorf("%s: %w: %s", q.cfg.Name, ErrDropped, reason)
 	if err != nil {
+		attrs = append(attrs, "err", err)
 		derr = fmt.Errorf("%w: %w", derr, err)
 	}
+	q.log.Warn("batch dropped", attrs...)
 	q.settledLocked(b, derr)
 }
 
