@@ -171,8 +171,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return // the client gave up: nothing recorded
 			}
 		}
+		if f.Drop || f.Status != 0 {
+			s.mu.Lock()
+			s.counts.Faults++
+			s.mu.Unlock()
+		}
 		if f.Drop {
-			s.count(func(c *Counts) { c.Faults++ })
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					conn.Close()
@@ -182,7 +186,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 		if f.Status != 0 {
-			s.count(func(c *Counts) { c.Faults++ })
 			if f.Status == http.StatusTooManyRequests {
 				w.Header().Set("X-Librato-RateLimit-Agg", "limit=300,remaining=0,reset=60")
 				w.Header().Set("X-Librato-RateLimit-Std", "limit=300,remaining=0,reset=60")
@@ -240,12 +243,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.counts.Accepted++
 	s.mu.Unlock()
 	w.WriteHeader(status)
-}
-
-func (s *Server) count(f func(*Counts)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(&s.counts)
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, kind, param, msg string) {
