@@ -17,7 +17,6 @@ import (
 // Outlet sends flushed buckets to an OTLP/HTTP metrics endpoint. It
 // implements outlet.Outlet. Safe for concurrent use.
 type Outlet struct {
-	cfg          Config
 	log          *slog.Logger
 	sender       *outlet.HTTPSender
 	*outlet.Base          // Close and the skeleton
@@ -59,12 +58,11 @@ func New(cfg Config) (*Outlet, error) {
 		return nil, err
 	}
 	o := &Outlet{
-		cfg:       cfg,
 		log:       cfg.Logger.With("outlet", cfg.Queue.Name),
 		enc:       newEncoder(cfg),
 		throttled: throttle.New(cfg.Logger.With("outlet", cfg.Queue.Name), PartialLogEvery, cfg.Now),
 	}
-	o.sender = o.newSender()
+	o.sender = o.newSender(cfg)
 	o.Base = outlet.NewBase(cfg.Queue.Name, o.sender, cfg.Queue)
 	return o, nil
 }
@@ -111,8 +109,7 @@ func (o *Outlet) Stats() Stats {
 // the Retry-After delay when given), every other 4xx and 5xx but 401 and
 // 403 drops the batch, as the OTLP specification says; a 2xx's
 // partial_success is counted and logged, not retried.
-func (o *Outlet) newSender() *outlet.HTTPSender {
-	cfg := o.cfg
+func (o *Outlet) newSender(cfg Config) *outlet.HTTPSender {
 	h := http.Header{"User-Agent": {UserAgent}, "Content-Type": {"application/x-protobuf"}}
 	if cfg.Protocol == HTTPJSON {
 		h.Set("Content-Type", "application/json")
