@@ -97,16 +97,13 @@ func New(secrets []string) (*Keyring, error) {
 	if len(secrets) == 0 {
 		return nil, ErrNoSecret
 	}
-	k := &Keyring{}
+	k := &Keyring{pools: make([]sync.Pool, len(secrets)), tokens: make(map[string]*appTokens)}
 	for i, s := range secrets {
 		if len(s) < MinSecretBytes {
 			return nil, fmt.Errorf("secret %d of %d is shorter than %d characters", i+1, len(secrets), MinSecretBytes)
 		}
-		k.keys = append(k.keys, []byte(s))
-	}
-	k.pools = make([]sync.Pool, len(k.keys))
-	k.tokens = make(map[string]*appTokens)
-	for i, key := range k.keys {
+		key := []byte(s)
+		k.keys = append(k.keys, key)
 		k.pools[i].New = func() any { return hmac.New(sha256.New, key) }
 	}
 	return k, nil
@@ -150,7 +147,7 @@ func (k *Keyring) Token(app string) string {
 }
 
 // check compares password with every token of app, a valid name, in
-// constant time, and returns app as a string it may keep.
+// constant time, and returns app as a string it may keep, or "" and false.
 func (k *Keyring) check(app, password []byte) (string, bool) {
 	k.mu.RLock()
 	t := k.tokens[string(app)]
@@ -171,7 +168,10 @@ func (k *Keyring) check(app, password []byte) (string, bool) {
 	for i := range t.tokens {
 		ok |= subtle.ConstantTimeCompare(t.tokens[i][:], password)
 	}
-	return t.app, ok == 1
+	if ok != 1 {
+		return "", false
+	}
+	return t.app, true
 }
 
 // Check returns the app r authenticates as: r carries exactly one
@@ -203,10 +203,7 @@ func (k *Keyring) Check(r *http.Request) (app string, ok bool) {
 	if !found || !validName(user) {
 		return "", false
 	}
-	if app, ok = k.check(user, pass); !ok {
-		return "", false
-	}
-	return app, true
+	return k.check(user, pass)
 }
 
 // DrainURL returns app's HTTPS drain URL on host (a host name, with a port

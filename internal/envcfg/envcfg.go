@@ -18,6 +18,7 @@
 package envcfg
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -67,15 +68,12 @@ func Load(specs ...any) error {
 	for _, spec := range specs {
 		err := envconfig.Process("", spec)
 		var pe *envconfig.ParseError
-		if err == nil {
-			continue
-		}
 		if !errors.As(err, &pe) {
-			errs = append(errs, err)
+			errs = append(errs, err) // nil when spec loaded: errors.Join drops it
 			continue
 		}
 		v, _ := find(pe.KeyName, spec)
-		errs = append(errs, fmt.Errorf("%s: not a %s; want %s", v.shown(pe.KeyName, pe.Value), typeWord(pe.TypeName), v.Accepts))
+		errs = append(errs, fmt.Errorf("%s: not a %s; want %s", v.shown(pe.KeyName, pe.Value), cmp.Or(typeWords[pe.TypeName], pe.TypeName), v.Accepts))
 	}
 	return errors.Join(errs...)
 }
@@ -88,17 +86,9 @@ func (v Var) shown(name, value string) string {
 	return name + "=" + strconv.Quote(value)
 }
 
-func typeWord(goType string) string {
-	switch goType {
-	case "Duration", "time.Duration":
-		return "duration"
-	case "bool":
-		return "boolean"
-	case "int", "int64", "uint":
-		return "whole number"
-	}
-	return goType
-}
+// typeWords name the Go types envconfig reports in words; others keep their name.
+var typeWords = map[string]string{"Duration": "duration", "time.Duration": "duration", "bool": "boolean",
+	"int": "whole number", "int64": "whole number", "uint": "whole number"}
 
 // Error is a value a component refuses: the variable and what is wrong with
 // it (never the value itself; Explain adds it where it may be shown).

@@ -50,9 +50,7 @@ func (c Config) check() (Config, *url.URL, error) {
 			"a token alone works only with LIBRATO_API=measurements (AppOptics token auth)"))
 	}
 	u, err := url.Parse(c.URL)
-	if uerr := envcfg.URL("LIBRATO_URL", c.URL, true); uerr != nil {
-		errs = append(errs, uerr)
-	}
+	errs = append(errs, envcfg.URL("LIBRATO_URL", c.URL, true)) // errors.Join drops nil
 	tags, terr := lowerTags(c.Tags)
 	if terr != nil {
 		msg := strings.TrimSuffix(strings.TrimPrefix(terr.Error(), "tags: "), ": "+ErrInvalidTags.Error())

@@ -90,10 +90,6 @@ const (
 	// UserAgent is the User-Agent of every request.
 	UserAgent = "dynometrics-otlpout/1.0"
 
-	// MaxErrorBody is how much of an error response body is kept in the
-	// error and the log.
-	MaxErrorBody = 512
-
 	// PartialLogEvery is the minimum interval between two log lines about
 	// partial successes (the counts are kept in Stats either way).
 	PartialLogEvery = time.Minute
@@ -180,10 +176,7 @@ func (c Config) check() (Config, error) {
 	if c.Endpoint == "" {
 		return c, fmt.Errorf("%w: Endpoint is empty", ErrConfig)
 	}
-	if err := envcfg.URL("endpoint", c.Endpoint, false); err != nil {
-		return c, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if err := outlet.CheckHeaders(c.Headers); err != nil {
+	if err := cmp.Or(envcfg.URL("endpoint", c.Endpoint, false), outlet.CheckHeaders(c.Headers)); err != nil { // the first refusal
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.Protocol = cmp.Or(c.Protocol, HTTPProtobuf); c.Protocol != HTTPProtobuf && c.Protocol != HTTPJSON {

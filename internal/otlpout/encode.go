@@ -145,14 +145,8 @@ func (e *encoder) name(n string) string {
 // bucket start, and the bucket end but never later than now (a partial
 // bucket flushed at shutdown) nor earlier than the start.
 func (e *encoder) pointTimes(b *aggregate.Bucket) (start, end uint64) {
-	t := b.Start.Add(b.Period)
-	if now := e.now(); now.Before(t) {
-		t = now
-	}
-	if t.Before(b.Start) {
-		t = b.Start
-	}
-	return unixNano(b.Start), unixNano(t)
+	start = unixNano(b.Start)
+	return start, max(min(unixNano(b.Start.Add(b.Period)), unixNano(e.now())), start)
 }
 
 func unixNano(t time.Time) uint64 {
@@ -308,14 +302,13 @@ func (e *encoder) counterValue(s *aggregate.Series, k seriesKey, b *aggregate.Bu
 		return s.Totals.Sum, unixNano(s.Totals.Start), true
 	}
 	st, created := e.sums.Get(k)
+	st.total += s.Sum // sent or not
 	if created {
 		st.start = b.Start
 	} else if !b.Start.After(st.last) {
-		st.total += s.Sum
 		e.late++
 		return 0, 0, false
 	}
-	st.total += s.Sum
 	st.last = b.Start
 	return st.total, unixNano(st.start), true
 }

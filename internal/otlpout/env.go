@@ -15,23 +15,6 @@ import (
 	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
-// The standard OpenTelemetry exporter variables Env holds.
-const (
-	VarEndpoint           = "OTEL_EXPORTER_OTLP_ENDPOINT"
-	VarMetricsEndpoint    = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
-	VarHeaders            = "OTEL_EXPORTER_OTLP_HEADERS"
-	VarMetricsHeaders     = "OTEL_EXPORTER_OTLP_METRICS_HEADERS"
-	VarProtocol           = "OTEL_EXPORTER_OTLP_PROTOCOL"
-	VarMetricsProtocol    = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
-	VarCompression        = "OTEL_EXPORTER_OTLP_COMPRESSION"
-	VarMetricsCompression = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION"
-	VarTimeout            = "OTEL_EXPORTER_OTLP_TIMEOUT"
-	VarMetricsTimeout     = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
-	VarTemporality        = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
-	VarResourceAttributes = "OTEL_RESOURCE_ATTRIBUTES"
-	VarServiceName        = "OTEL_SERVICE_NAME"
-)
-
 // MetricsPath is appended to OTEL_EXPORTER_OTLP_ENDPOINT, unless it
 // already ends in it.
 const MetricsPath = "v1/metrics"
@@ -70,7 +53,7 @@ func (e Env) Validate(tags map[string]string) error {
 
 func serviceNameProblem(s string) error {
 	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
-		return envcfg.Bad(VarServiceName, "control character at byte %d", i)
+		return envcfg.Bad("OTEL_SERVICE_NAME", "control character at byte %d", i)
 	}
 	return nil
 }
@@ -83,12 +66,13 @@ func (e Env) Enabled() bool {
 }
 
 // pick returns the metrics-specific value when set, else the general one,
-// with the name of the variable it came from.
-func pick(general, metrics, generalVar, metricsVar string) (string, string) {
+// with the name of the variable it came from: OTEL_EXPORTER_OTLP_METRICS_
+// or OTEL_EXPORTER_OTLP_ followed by what.
+func pick(general, metrics, what string) (string, string) {
 	if v := strings.TrimSpace(metrics); v != "" {
-		return v, metricsVar
+		return v, "OTEL_EXPORTER_OTLP_METRICS_" + what
 	}
-	return strings.TrimSpace(general), generalVar
+	return strings.TrimSpace(general), "OTEL_EXPORTER_OTLP_" + what
 }
 
 // Config returns the connection part of a Config (Endpoint, Headers,
@@ -102,11 +86,11 @@ func (e Env) Config() (Config, error) {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if v, name := pick(e.Endpoint, e.MetricsEndpoint, VarEndpoint, VarMetricsEndpoint); v == "" {
-		fail("%s or %s: not set", VarEndpoint, VarMetricsEndpoint)
+	if v, name := pick(e.Endpoint, e.MetricsEndpoint, "ENDPOINT"); v == "" {
+		fail("OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: not set")
 	} else if err := envcfg.URL(name, v, false); err != nil {
 		errs = append(errs, err)
-	} else if c.Endpoint = v; name == VarEndpoint {
+	} else if c.Endpoint = v; name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
 		// A generic endpoint that already ends in /v1/metrics is used as
 		// is (without a trailing slash): appending would give
 		// …/v1/metrics/v1/metrics.
@@ -119,27 +103,24 @@ func (e Env) Config() (Config, error) {
 		c.Endpoint = u.String()
 	}
 
-	if v, name := pick(e.Headers, e.MetricsHeaders, VarHeaders, VarMetricsHeaders); v != "" {
+	if v, name := pick(e.Headers, e.MetricsHeaders, "HEADERS"); v != "" {
 		h, err := ParseHeaders(v)
-		if err == nil {
-			err = outlet.CheckHeaders(h)
-		}
-		if err != nil {
+		if err = cmp.Or(err, outlet.CheckHeaders(h)); err != nil { // the parse error first
 			fail("%s: %w", name, err)
 		}
 		c.Headers = h
 	}
-	v, name := pick(e.Protocol, e.MetricsProtocol, VarProtocol, VarMetricsProtocol)
+	v, name := pick(e.Protocol, e.MetricsProtocol, "PROTOCOL")
 	if c.Protocol = cmp.Or(Protocol(strings.ToLower(v)), HTTPProtobuf); c.Protocol == "grpc" {
 		fail("%s=grpc: not supported; want http/protobuf (the default) or http/json, with the OTLP/HTTP endpoint (port 4318 on a Collector)", name)
 	} else if c.Protocol != HTTPProtobuf && c.Protocol != HTTPJSON {
 		fail("%s=%q: want http/protobuf or http/json", name, v)
 	}
-	v, name = pick(e.Compression, e.MetricsCompression, VarCompression, VarMetricsCompression)
+	v, name = pick(e.Compression, e.MetricsCompression, "COMPRESSION")
 	if c.Compression = cmp.Or(strings.ToLower(v), CompressionGzip); c.Compression != CompressionGzip && c.Compression != CompressionNone {
 		fail("%s=%q: want gzip or none", name, v)
 	}
-	if v, name := pick(e.Timeout, e.MetricsTimeout, VarTimeout, VarMetricsTimeout); v != "" {
+	if v, name := pick(e.Timeout, e.MetricsTimeout, "TIMEOUT"); v != "" {
 		d, err := parseTimeout(v)
 		if err != nil {
 			fail("%s=%q: %w", name, v, err)
@@ -151,23 +132,14 @@ func (e Env) Config() (Config, error) {
 	case "delta", "lowmemory":
 		c.Temporality = Delta
 	default:
-		fail("%s=%q: want cumulative (the default), delta or lowmemory (delta here)", VarTemporality, e.Temporality)
+		fail("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%q: want cumulative (the default), delta or lowmemory (delta here)", e.Temporality)
 	}
-	c.Resource = map[string]string{}
-	if v := strings.TrimSpace(e.ResourceAttributes); v != "" {
-		attrs, err := ParseAttributes(v)
-		if err != nil {
-			fail("%s: %w", VarResourceAttributes, err)
-		}
-		c.Resource = attrs
+	var err error
+	if c.Resource, err = ParseAttributes(e.ResourceAttributes); err != nil { // a blank value gives an empty map
+		fail("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	if err := serviceNameProblem(e.ServiceName); err != nil {
-		errs = append(errs, err)
-	}
-	if v := strings.TrimSpace(e.ServiceName); v != "" {
-		c.Resource[ServiceNameKey] = v
-	}
-	c.Resource[ServiceNameKey] = cmp.Or(c.Resource[ServiceNameKey], DefaultServiceName)
+	errs = append(errs, serviceNameProblem(e.ServiceName)) // errors.Join drops nil
+	c.Resource[ServiceNameKey] = cmp.Or(strings.TrimSpace(e.ServiceName), c.Resource[ServiceNameKey], DefaultServiceName)
 	return c, errors.Join(errs...)
 }
 
@@ -211,11 +183,11 @@ func ParseHeaders(s string) (map[string]string, error) {
 // comma-separated key=value pairs, values percent-decoded, spaces trimmed,
 // empty entries skipped, each key once. Safe for concurrent use.
 func ParseAttributes(s string) (map[string]string, error) {
-	return parseList(s, "key", nil)
+	return parseList(s, "key", func(_ int, k, _ string) (string, error) { return k, nil })
 }
 
-// parseList splits s into key=value entries, the keys made canonical by
-// canon (when not nil, called with the entry's 1-based position) and given
+// parseList splits s into key=value entries, the keys checked and made
+// canonical by canon (called with the entry's 1-based position) and given
 // once each; errors never quote a value. The map holds the entries before
 // the first error.
 func parseList(s, what string, canon func(i int, k, v string) (string, error)) (map[string]string, error) {
@@ -240,11 +212,9 @@ func parseList(s, what string, canon func(i int, k, v string) (string, error)) (
 		if err != nil {
 			return out, fmt.Errorf("%w: entry %d: value is not valid percent-encoding", ErrList, i+1)
 		}
-		key := dk
-		if canon != nil {
-			if key, err = canon(i+1, dk, dv); err != nil {
-				return out, err
-			}
+		key, err := canon(i+1, dk, dv)
+		if err != nil {
+			return out, err
 		}
 		if _, dup := out[key]; dup {
 			return out, fmt.Errorf("%w: entry %d (%s): %s given twice", ErrList, i+1, dk, what)

@@ -2,6 +2,7 @@ package otlpout
 
 import (
 	"math"
+	"slices"
 
 	"github.com/dynometrics/dynometrics/internal/aggregate"
 )
@@ -158,12 +159,9 @@ func fits(lo, hi, shift int32, n int) bool {
 
 // grow returns s resized to n zeroed elements, reusing its array.
 func grow(s []uint64, n int) []uint64 {
-	if cap(s) >= n {
-		s = s[:n]
-		clear(s)
-		return s
-	}
-	return make([]uint64, n)
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
 }
 
 // bounds returns the first and last index of b; lo > hi when b is empty.
@@ -262,11 +260,7 @@ func combine(a *buckets, da int32, b *buckets, db int32) buckets {
 		return buckets{}
 	}
 	out := buckets{offset: lo, counts: make([]uint64, int(hi-lo)+1)}
-	for i, c := range a.counts {
-		out.counts[(a.offset+int32(i))>>da-lo] += c
-	}
-	for i, c := range b.counts {
-		out.counts[(b.offset+int32(i))>>db-lo] += c
-	}
+	addInto(&out, a, da)
+	addInto(&out, b, db)
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -16,7 +17,6 @@ import (
 // Outlet sends flushed buckets to an OTLP/HTTP metrics endpoint. It
 // implements outlet.Outlet. Safe for concurrent use.
 type Outlet struct {
-	cfg          Config
 	log          *slog.Logger
 	sender       *outlet.HTTPSender
 	*outlet.Base          // Close and the skeleton
@@ -58,12 +58,11 @@ func New(cfg Config) (*Outlet, error) {
 		return nil, err
 	}
 	o := &Outlet{
-		cfg:       cfg,
 		log:       cfg.Logger.With("outlet", cfg.Queue.Name),
 		enc:       newEncoder(cfg),
 		throttled: throttle.New(cfg.Logger.With("outlet", cfg.Queue.Name), PartialLogEvery, cfg.Now),
 	}
-	o.sender = o.newSender()
+	o.sender = o.newSender(cfg)
 	o.Base = outlet.NewBase(cfg.Queue.Name, o.sender, cfg.Queue)
 	return o, nil
 }
@@ -110,8 +109,7 @@ func (o *Outlet) Stats() Stats {
 // the Retry-After delay when given), every other 4xx and 5xx but 401 and
 // 403 drops the batch, as the OTLP specification says; a 2xx's
 // partial_success is counted and logged, not retried.
-func (o *Outlet) newSender() *outlet.HTTPSender {
-	cfg := o.cfg
+func (o *Outlet) newSender(cfg Config) *outlet.HTTPSender {
 	h := http.Header{"User-Agent": {UserAgent}, "Content-Type": {"application/x-protobuf"}}
 	if cfg.Protocol == HTTPJSON {
 		h.Set("Content-Type", "application/json")
@@ -123,11 +121,7 @@ func (o *Outlet) newSender() *outlet.HTTPSender {
 		Name: "otlp", URL: cfg.Endpoint, Unit: "points", Client: cfg.HTTPClient, Timeout: cfg.Timeout,
 		Header: h, Credentials: maps.Clone(cfg.Headers),
 		Retryable: func(code int) bool {
-			switch code {
-			case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-				return true
-			}
-			return false
+			return slices.Contains([]int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}, code)
 		},
 		Message:  statusMessage,
 		Accepted: o.accepted,
@@ -163,8 +157,8 @@ func (o *Outlet) bad(err error) {
 }
 
 func truncate(s string) string {
-	if len(s) > MaxErrorBody {
-		s = s[:MaxErrorBody] + "…"
+	if len(s) > outlet.MaxErrorBody {
+		s = s[:outlet.MaxErrorBody] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
 }

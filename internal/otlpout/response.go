@@ -65,15 +65,11 @@ func isJSON(contentType string, body []byte) bool {
 // as text.
 func statusMessage(contentType string, body []byte) string {
 	if isJSON(contentType, body) {
-		var st struct {
-			Message string `json:"message"`
-		}
+		var st struct{ Message string } // encoding/json matches "message" to it
 		if json.Unmarshal(body, &st) == nil && st.Message != "" {
 			return st.Message
 		}
-		return strings.TrimSpace(string(body))
-	}
-	if strings.Contains(strings.ToLower(contentType), "protobuf") {
+	} else if strings.Contains(strings.ToLower(contentType), "protobuf") {
 		// google.rpc.Status: string message = 2 (genproto stays out of go.mod).
 		for b := body; len(b) > 0; {
 			num, typ, n := protowire.ConsumeTag(b)

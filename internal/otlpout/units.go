@@ -17,7 +17,7 @@ var ucum = map[string]string{
 	"MB": "MiBy", "MiB": "MiBy", "mb": "MiBy",
 	"GB": "GiBy", "GiB": "GiBy", "gb": "GiBy",
 	"TB": "TiBy", "TiB": "TiBy",
-	"%": "%",
+	"%": "%", "": "",
 }
 
 // UCUM returns the UCUM unit for an l2met unit suffix: time and byte units
@@ -26,9 +26,6 @@ var ucum = map[string]string{
 // braces and non-printable characters replaced by "_"); "" stays "". Safe
 // for concurrent use.
 func UCUM(unit string) string {
-	if unit == "" {
-		return ""
-	}
 	if u, ok := ucum[unit]; ok {
 		return u
 	}

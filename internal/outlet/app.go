@@ -1,6 +1,9 @@
 package outlet
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // AppPlaceholder is what METRICS_PREFIX may contain, in multi-app mode
 // (DRAIN_SECRET), where each series' app goes: "us-east.prod.{app}" names
@@ -34,22 +37,14 @@ func PrefixWithoutApp(prefix string) string {
 	if !strings.Contains(prefix, AppPlaceholder) {
 		return prefix
 	}
-	var parts []string
-	for _, p := range strings.Split(prefix, ".") {
-		if p = strings.ReplaceAll(p, AppPlaceholder, ""); p != "" {
-			parts = append(parts, p)
-		}
-	}
-	return strings.Join(parts, ".")
+	parts := strings.Split(strings.ReplaceAll(prefix, AppPlaceholder, ""), ".")
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), ".")
 }
 
 // PrefixCache returns PrefixFor(prefix, app) after clean (the outlet's name
-// rule; nil: none), remembered per app so that an outlet builds each app's
+// rule), remembered per app so that an outlet builds each app's
 // prefix once. The function is not safe for concurrent use.
 func PrefixCache(prefix string, clean func(string) string) func(app string) string {
-	if clean == nil {
-		clean = func(s string) string { return s }
-	}
 	single, m := clean(prefix), map[string]string{}
 	return func(app string) string {
 		if app == "" {

@@ -1,6 +1,7 @@
 package outlet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -34,9 +35,7 @@ type Base struct {
 // NewBase returns a Base named name (the name Bucket.Done hears) sending
 // through s with the queue tuning q.
 func NewBase(name string, s Sender, q QueueConfig) *Base {
-	if q.Name == "" {
-		q.Name = name
-	}
+	q.Name = cmp.Or(q.Name, name)
 	return &Base{name: name, q: NewQueue(s, q)}
 }
 

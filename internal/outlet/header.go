@@ -31,10 +31,8 @@ func CheckHeaders(h map[string]string, reserved ...string) error {
 		if strings.ContainsAny(h[name], "\r\n\x00") {
 			return fmt.Errorf("header %s: value contains a line break or NUL", name)
 		}
-		for _, r := range reserved {
-			if strings.EqualFold(name, r) {
-				return fmt.Errorf("header %s is set by the protocol", name)
-			}
+		if slices.ContainsFunc(reserved, func(r string) bool { return strings.EqualFold(name, r) }) {
+			return fmt.Errorf("header %s is set by the protocol", name)
 		}
 	}
 	return nil

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -102,27 +104,17 @@ func NewHTTPSender(cfg HTTPConfig) *HTTPSender {
 	}
 	client := *cmp.Or(cfg.Client, &http.Client{})
 	client.CheckRedirect = SameOrigin
-	h := cfg.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	secrets := append([]string{}, cfg.Secrets...)
-	long := func(vs ...string) {
-		for _, v := range vs {
-			if len(v) >= minSecret {
-				secrets = append(secrets, v)
-			}
-		}
-	}
+	h := http.Header(maps.Collect(maps.All(cfg.Header))) // a copy, never nil; only Set below changes it
+	secrets := []string{u.RawQuery}
 	for name, v := range cfg.Credentials {
 		h.Set(name, v)
 		_, tok, _ := strings.Cut(v, " ")
-		long(v, tok)
+		secrets = append(secrets, v, tok)
 	}
-	long(u.RawQuery)
 	for _, vs := range u.Query() {
-		long(vs...)
+		secrets = append(secrets, vs...)
 	}
+	secrets = append(slices.DeleteFunc(secrets, func(v string) bool { return len(v) < minSecret }), cfg.Secrets...)
 	if cfg.User != "" || cfg.Password != "" { // what http.Request.SetBasicAuth sets
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)))
 	}

@@ -10,6 +10,7 @@
 package outlet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,9 +120,7 @@ func PushBucket(q *Queue, name string, b *aggregate.Bucket, batches []Batch) {
 		left, first := len(batches), error(nil)
 		done = func(err error) {
 			mu.Lock()
-			if err != nil && first == nil {
-				first = err
-			}
+			first = cmp.Or(first, err)
 			left--
 			last, e := left == 0, first
 			mu.Unlock()

@@ -358,7 +358,11 @@ func (q *Queue) deliver(id int, b *Batch) {
 		q.mu.Lock()
 		if err == nil || q.aborted { // aborted: Close counts the held batch, unless accepted after all
 			if err == nil {
-				q.settleSentLocked(id, b, latency)
+				q.stats.Sent++
+				q.stats.SentMeasurements += int64(b.N)
+				q.stats.LastLatency = latency
+				q.held[id] = nil
+				q.settledLocked(b, nil)
 			}
 			q.unlock()
 			return
@@ -400,14 +404,6 @@ func (q *Queue) deliver(id int, b *Batch) {
 	}
 }
 
-func (q *Queue) settleSentLocked(id int, b *Batch, latency time.Duration) {
-	q.stats.Sent++
-	q.stats.SentMeasurements += int64(b.N)
-	q.stats.LastLatency = latency
-	q.held[id] = nil
-	q.settledLocked(b, nil)
-}
-
 // settledLocked arranges for b.Done to be called with err once the lock is
 // released: Done callbacks may take locks of their own.
 func (q *Queue) settledLocked(b *Batch, err error) {
@@ -434,14 +430,9 @@ type doneCall struct {
 
 // sleep waits d, or until the queue is aborted (then it returns false).
 func (q *Queue) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return q.sendCtx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
-		return true
+	case <-time.After(d):
+		return q.sendCtx.Err() == nil
 	case <-q.sendCtx.Done():
 		return false
 	}
@@ -467,14 +458,12 @@ func (q *Queue) dropLocked(b *Batch, reason string, err error) {
 		q.stats.DroppedShutdown++
 	}
 	attrs := []any{"reason", reason, "measurements", b.N, "batch_time", b.Time}
-	if err != nil {
-		attrs = append(attrs, "err", err)
-	}
-	q.log.Warn("batch dropped", attrs...)
 	derr := fmt.Errorf("%s: %w: %s", q.cfg.Name, ErrDropped, reason)
 	if err != nil {
+		attrs = append(attrs, "err", err)
 		derr = fmt.Errorf("%w: %w", derr, err)
 	}
+	q.log.Warn("batch dropped", attrs...)
 	q.settledLocked(b, derr)
 }
 

@@ -80,17 +80,13 @@ func (s Sample) String() string {
 	return b.String()
 }
 
-// Binary returns the path of the prometheus binary ($PROMETHEUS_BIN, PATH,
-// /usr/bin), or "" when none is found.
-func Binary() string { return testproc.Find("PROMETHEUS_BIN", "prometheus") }
-
 // Start runs Prometheus on a free 127.0.0.1 port with a fresh TSDB in
 // t.TempDir() and the remote-write receiver on, waits until it is ready, and
 // stops it in t.Cleanup. Without a binary it skips the test, unless the
 // environment says CI=true, where it fails it.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary()
+	bin := testproc.Find("PROMETHEUS_BIN", "prometheus")
 	if bin == "" {
 		testproc.Missing(t, "promtest: no prometheus binary (apt-get install prometheus, or set PROMETHEUS_BIN)")
 		return nil

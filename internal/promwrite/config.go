@@ -47,10 +47,6 @@ const (
 	// UserAgent is the User-Agent header of every request (a Headers entry
 	// may replace it).
 	UserAgent = "dynometrics-promwrite/1.0"
-
-	// MaxErrorBody is how much of an error response body is kept in the
-	// error (Prometheus explains a 400 there).
-	MaxErrorBody = 512
 )
 
 // ErrConfig is wrapped by every error New returns.

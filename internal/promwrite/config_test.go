@@ -169,15 +169,15 @@ func TestParseHeaders(t *testing.T) {
 }
 
 func TestErrorBodyBound(t *testing.T) {
-	long := strings.Repeat("x", MaxErrorBody*3)
+	long := strings.Repeat("x", outlet.MaxErrorBody*3)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, long, http.StatusBadRequest)
 	}))
 	defer srv.Close()
 	cfg, _, _ := Config{URL: srv.URL}.check()
 	err := newSender(cfg).Send(context.Background(), &outlet.Batch{N: 1})
-	if err == nil || !strings.Contains(err.Error(), `"`+long[:MaxErrorBody]+`"`) || strings.Contains(err.Error(), long[:MaxErrorBody+1]) {
-		t.Fatalf("error not bounded to %d body bytes: %.80v", MaxErrorBody, err)
+	if err == nil || !strings.Contains(err.Error(), `"`+long[:outlet.MaxErrorBody]+`"`) || strings.Contains(err.Error(), long[:outlet.MaxErrorBody+1]) {
+		t.Fatalf("error not bounded to %d body bytes: %.80v", outlet.MaxErrorBody, err)
 	}
 }
 

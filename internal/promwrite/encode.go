@@ -66,16 +66,7 @@ type sample struct {
 }
 
 func compareSamples(a, b sample) int {
-	if c := cmp.Compare(a.name, b.name); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.app, b.app); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.source, b.source); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.quantile, b.quantile)
+	return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.app, b.app), cmp.Compare(a.source, b.source), cmp.Compare(a.quantile, b.quantile))
 }
 
 type slotKind uint8
@@ -287,11 +278,8 @@ func (e *encoder) appendWriteRequest(dst []byte, samples []sample, ts int64) []b
 // series each, and the number of series in each. The bodies are fresh
 // allocations the caller owns.
 func (e *encoder) encode(b *aggregate.Bucket, max int, emit func(body []byte, n int)) {
-	samples := e.collect(b)
-	ts := e.ts
-	for start := 0; start < len(samples); start += max {
-		chunk := samples[start:min(start+max, len(samples))]
-		e.pb = e.appendWriteRequest(e.pb[:0], chunk, ts)
+	for chunk := range slices.Chunk(e.collect(b), max) {
+		e.pb = e.appendWriteRequest(e.pb[:0], chunk, e.ts)
 		emit(snappy.Encode(nil, e.pb), len(chunk))
 	}
 }

@@ -48,14 +48,12 @@ var units = map[string]unitConv{
 	"GB":      {"bytes", 1 << 30},
 	"GiB":     {"bytes", 1 << 30},
 	"%":       {"percent", 1},
+	"":        {"", 1}, // no unit: no suffix
 }
 
 // convertUnit returns the name suffix (without the leading "_", may be empty)
 // and the value factor for an l2met unit.
 func convertUnit(unit string) unitConv {
-	if unit == "" {
-		return unitConv{factor: 1}
-	}
 	if c, ok := units[unit]; ok {
 		return c
 	}

@@ -101,13 +101,10 @@ func newSender(cfg Config) *outlet.HTTPSender {
 			"X-Prometheus-Remote-Write-Version": {"0.1.0"},
 			"User-Agent":                        {UserAgent},
 		},
-		Credentials: maps.Clone(cfg.Headers),
+		Credentials: maps.Collect(maps.All(cfg.Headers)), // a copy, never nil
 		User:        cfg.User, Password: cfg.Password,
 	}
 	if cfg.User == "" && cfg.BearerToken != "" {
-		if hc.Credentials == nil {
-			hc.Credentials = map[string]string{}
-		}
 		hc.Credentials["Authorization"] = "Bearer " + cfg.BearerToken
 	}
 	return outlet.NewHTTPSender(hc)

@@ -141,8 +141,7 @@ func lowerASCII(s string) string {
 // replaceForms replaces every form found in s, with any of its characters
 // escaped (see unescape) and in any ASCII case, by Mask.
 func (r *Redactor) replaceForms(s string) string {
-	type cut struct{ from, to int }
-	var cuts []cut
+	var cuts []span
 	// The text as is, then with one family of escapes decoded (one quoting
 	// context: a receiver's JSON, URL, HTML or C string), then with two
 	// (JSON URL-encoded, a URL-encoded form in JSON).
@@ -158,7 +157,7 @@ func (r *Redactor) replaceForms(s string) string {
 					break
 				}
 				j += i
-				cuts = append(cuts, cut{sp[j].from, sp[j+len(f)-1].to})
+				cuts = append(cuts, span{sp[j].from, sp[j+len(f)-1].to})
 				i = j + 1
 			}
 		}
@@ -166,7 +165,7 @@ func (r *Redactor) replaceForms(s string) string {
 	if len(cuts) == 0 {
 		return s
 	}
-	slices.SortFunc(cuts, func(a, b cut) int { return cmp.Compare(a.from, b.from) })
+	slices.SortFunc(cuts, func(a, b span) int { return cmp.Compare(a.from, b.from) })
 	var b strings.Builder
 	at := 0
 	for _, c := range cuts {

@@ -171,8 +171,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return // the client gave up: nothing recorded
 			}
 		}
+		if f.Drop || f.Status != 0 {
+			s.mu.Lock()
+			s.counts.Faults++
+			s.mu.Unlock()
+		}
 		if f.Drop {
-			s.count(func(c *Counts) { c.Faults++ })
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					conn.Close()
@@ -182,7 +186,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 		if f.Status != 0 {
-			s.count(func(c *Counts) { c.Faults++ })
 			if f.Status == http.StatusTooManyRequests {
 				w.Header().Set("X-Librato-RateLimit-Agg", "limit=300,remaining=0,reset=60")
 				w.Header().Set("X-Librato-RateLimit-Std", "limit=300,remaining=0,reset=60")
@@ -240,12 +243,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.counts.Accepted++
 	s.mu.Unlock()
 	w.WriteHeader(status)
-}
-
-func (s *Server) count(f func(*Counts)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(&s.counts)
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, kind, param, msg string) {
@@ -311,13 +308,6 @@ func decodeStrict(body []byte, v any) *validationError {
 	return nil
 }
 
-func (s *Server) checkTime(param string, t int64) *validationError {
-	if time.Unix(t, 0).Before(s.opts.Now().Add(-s.opts.MaxAge)) {
-		return paramErr(param, "is too far in the past")
-	}
-	return nil
-}
-
 func checkValue(param string, vs ...*float64) *validationError {
 	for _, v := range vs {
 		if v != nil && math.Abs(*v) >= maxAbsValue {
@@ -325,23 +315,6 @@ func checkValue(param string, vs ...*float64) *validationError {
 		}
 	}
 	return nil
-}
-
-func checkAttributes(param string, attrs map[string]any) (string, *validationError) {
-	unit := ""
-	for k, v := range attrs {
-		if !allowedAttributes[k] {
-			return "", paramErr(param, "unknown attribute %q", k)
-		}
-		if k == "display_units_short" {
-			str, ok := v.(string)
-			if !ok {
-				return "", paramErr(param, "display_units_short must be a string")
-			}
-			unit = str
-		}
-	}
-	return unit, nil
 }
 
 type legacyBody struct {
@@ -409,8 +382,8 @@ func (s *Server) head(m *Measurement, p plain, between func() *validationError, 
 	if err := between(); err != nil {
 		return err
 	}
-	if err := s.checkTime(timeParam, m.Time); err != nil {
-		return err
+	if time.Unix(m.Time, 0).Before(s.opts.Now().Add(-s.opts.MaxAge)) {
+		return paramErr(timeParam, "is too far in the past")
 	}
 	if period, set := last(0, periods...); set {
 		if period <= 0 {
@@ -418,9 +391,19 @@ func (s *Server) head(m *Measurement, p plain, between func() *validationError, 
 		}
 		m.Period = period
 	}
-	var err *validationError
-	m.Unit, err = checkAttributes("attributes", p.Attributes)
-	return err
+	for k, v := range p.Attributes {
+		if !allowedAttributes[k] {
+			return paramErr("attributes", "unknown attribute %q", k)
+		}
+		if k == "display_units_short" {
+			unit, ok := v.(string)
+			if !ok {
+				return paramErr("attributes", "display_units_short must be a string")
+			}
+			m.Unit = unit
+		}
+	}
+	return nil
 }
 
 // setValue records a value, or a summary: count and sum, with min and max.

@@ -130,31 +130,28 @@ func Start(opt Options) (r *Receiver, stop func()) {
 func (r *Receiver) Inject(n int, f Fault) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for range n {
-		r.faults = append(r.faults, f)
-	}
+	r.faults = append(r.faults, slices.Repeat([]Fault{f}, max(n, 0))...)
 }
 
 // Points returns every accepted data point, in arrival order.
 func (r *Receiver) Points() []Point {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Point(nil), r.points...)
+	return locked(r, func() []Point { return slices.Clone(r.points) })
 }
 
 // Errors returns why requests were refused as invalid (empty when every
 // request was valid OTLP).
 func (r *Receiver) Errors() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.errs...)
+	return locked(r, func() []string { return slices.Clone(r.errs) })
 }
 
 // Counts returns the answer counts so far.
-func (r *Receiver) Counts() Counts {
+func (r *Receiver) Counts() Counts { return locked(r, func() Counts { return r.counts }) }
+
+// locked returns f() computed with r.mu held.
+func locked[T any](r *Receiver, f func() T) T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.counts
+	return f()
 }
 
 func (r *Receiver) invalid(w http.ResponseWriter, format string, args ...any) {
