@@ -115,9 +115,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if opt.now == nil {
 		opt.now = time.Now
 	}
-	if opt.flushEvery <= 0 {
-		opt.flushEvery = flushEvery
-	}
+	opt.flushEvery = cmp.Or(opt.flushEvery, flushEvery) // tests set a positive one or none
 	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry(), mux: http.NewServeMux(),
 		budget: budget.New(budget.Default)}
 	if cfg.Drain.Port == "" && cfg.Syslog.Addr == "" && cfg.LogSession.APIKey == "" && opt.stdin == nil && opt.drainListener == nil {
