@@ -229,8 +229,8 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 	return n
 }
 
-// handedOver records the series TakeStates took out of each bucket (hashes
-// by bucket start) and their apps, so that their opening again in the same
+// handedOver records the series TakeStates took out of the buckets (parts)
+// and their apps, so that their opening again in the same
 // bucket is not counted twice, and drops the admission state of the buckets
 // whose deadline passed at now, which shared state flushes, not this
 // aggregator. The series it handed over for the buckets it drops become the
@@ -239,23 +239,22 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 // names cannot push out the series this worker saw in the last buckets, and
 // an app that bursts first in a bucket does not take the other apps' parts.
 // Called with flushMu held and no shard lock.
-func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64][]string, now time.Time) {
+func (a *Aggregator) handedOver(parts []*shardBucket, now time.Time) {
 	cutoff := a.dueCutoff(now)
+	hashes, apps := make([]map[uint64]struct{}, len(parts)), make([]map[string]struct{}, len(parts))
+	for i, p := range parts { // hashed before the lock, which admit waits for
+		hashes[i], apps[i] = a.seriesOf(p)
+	}
 	a.adm.mu.Lock()
 	defer a.adm.mu.Unlock()
-	for start, hs := range taken {
-		b := a.adm.buckets[start]
-		if b == nil {
-			continue
-		}
-		if b.taken == nil {
-			b.taken, b.takenApps = make(map[uint64]struct{}, len(hs)), make(map[string]struct{})
-		}
-		for _, h := range hs {
-			b.taken[h] = struct{}{}
-		}
-		for _, app := range apps[start] {
-			b.takenApps[app] = struct{}{}
+	for i, p := range parts {
+		switch b := a.adm.buckets[p.start]; {
+		case b == nil:
+		case b.taken == nil:
+			b.taken, b.takenApps = hashes[i], apps[i]
+		default:
+			maps.Copy(b.taken, hashes[i])
+			maps.Copy(b.takenApps, apps[i])
 		}
 	}
 	var cur map[uint64]struct{}
@@ -292,16 +291,26 @@ func (a *Aggregator) publishKnown(cur map[uint64]struct{}, curApps map[string]st
 	a.adm.known.Store(k)
 }
 
-// eachHash calls f with the hash of every series of b (appSeriesHash).
-func (a *Aggregator) eachHash(b *shardBucket, f func(h uint64)) {
-	for k := range b.series {
-		f(seriesHash(a.seed, k.name, k.source))
+// seriesOf returns the hashes (appSeriesHash) of the series of parts, and
+// their apps.
+func (a *Aggregator) seriesOf(parts ...*shardBucket) (map[uint64]struct{}, map[string]struct{}) {
+	n := 0
+	for _, p := range parts {
+		n += p.len()
 	}
-	for app, ab := range b.apps {
-		for k := range ab.series {
-			f(appSeriesHash(a.seed, app, k.name, k.source))
+	hashes, apps := make(map[uint64]struct{}, n), make(map[string]struct{})
+	for _, p := range parts {
+		for k := range p.series {
+			hashes[seriesHash(a.seed, k.name, k.source)] = struct{}{}
+		}
+		for app, ab := range p.apps {
+			apps[app] = struct{}{}
+			for k := range ab.series {
+				hashes[appSeriesHash(a.seed, app, k.name, k.source)] = struct{}{}
+			}
 		}
 	}
+	return hashes, apps
 }
 
 // forget drops the admission state of the buckets starting at or before
@@ -311,19 +320,7 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 	a.adm.mu.Lock()
 	maps.DeleteFunc(a.adm.buckets, func(start int64, _ *bucketAdmission) bool { return start <= cutoff })
 	a.adm.mu.Unlock()
-	if len(parts) == 0 {
-		return
+	if len(parts) > 0 {
+		a.publishKnown(a.seriesOf(parts...))
 	}
-	n := 0
-	for _, p := range parts {
-		n += p.len()
-	}
-	cur, curApps := make(map[uint64]struct{}, n), make(map[string]struct{})
-	for _, p := range parts {
-		a.eachHash(p, func(h uint64) { cur[h] = struct{}{} })
-		for app := range p.apps {
-			curApps[app] = struct{}{}
-		}
-	}
-	a.publishKnown(cur, curApps)
 }
