@@ -424,16 +424,12 @@ func (h *History) apply(u *update, idx int64) (dropped int64) {
 			m.lines[src] = l
 			h.series++
 		}
-		h.stats.Values -= int64(len(l.vals))
 		l.put(idx, u.values[i*st:(i+1)*st], h.points)
-		h.stats.Values += int64(len(l.vals))
 	}
 	if m == nil {
 		return dropped
 	}
-	h.stats.Values -= int64(len(m.all.vals))
 	m.all.put(idx, u.all[:st], h.points)
-	h.stats.Values += int64(len(m.all.vals))
 	m.updated = max(m.updated, idx)
 	m.version = h.version
 	return dropped
@@ -458,7 +454,6 @@ func (h *History) evict() {
 
 // removeLine forgets m's line of src. h.mu is held.
 func (h *History) removeLine(m *metricHist, src string) {
-	h.stats.Values -= int64(len(m.lines[src].vals))
 	delete(m.lines, src)
 	h.series--
 	m.version = h.version
@@ -466,10 +461,6 @@ func (h *History) removeLine(m *metricHist, src string) {
 
 // removeMetric forgets m. h.mu is held.
 func (h *History) removeMetric(m *metricHist) {
-	for _, l := range m.lines {
-		h.stats.Values -= int64(len(l.vals))
-	}
-	h.stats.Values -= int64(len(m.all.vals))
 	h.series -= len(m.lines)
 	delete(h.metrics, m.key)
 }
@@ -483,12 +474,19 @@ func histKey(app, name string) string {
 	return app + "\x00" + name
 }
 
-// Stats returns the counters and sizes.
+// Stats returns the counters and sizes. It counts Values over every line:
+// a few thousand lines, once per self-metrics interval.
 func (h *History) Stats() Stats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	s := h.stats
 	s.Metrics, s.Series = len(h.metrics), h.series
+	for _, m := range h.metrics {
+		s.Values += int64(len(m.all.vals))
+		for _, l := range m.lines {
+			s.Values += int64(len(l.vals))
+		}
+	}
 	return s
 }
 
