@@ -277,18 +277,17 @@ func (h *History) makeRoom(ups []update, idx int64) {
 		}
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.newest, b.newest) })
-	evicted := 0
-	for _, c := range cands[:min(over, len(cands))] {
+	evicted := cands[:min(over, len(cands))]
+	for _, c := range evicted {
 		h.removeLine(c.m, c.src)
 		if len(c.m.lines) == 0 {
 			h.removeMetric(c.m)
 		}
-		evicted++
 	}
-	h.stats.Evicted += int64(evicted)
-	if evicted > 0 {
+	h.stats.Evicted += int64(len(evicted))
+	if len(evicted) > 0 {
 		h.logDropLocked("series cap reached: the least recently updated series no longer shown, to show new ones (VIEW_MAX_SERIES)",
-			"evicted", evicted, "max_series", h.cfg.MaxSeries)
+			"evicted", len(evicted), "max_series", h.cfg.MaxSeries)
 	}
 }
 
