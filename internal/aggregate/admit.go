@@ -81,7 +81,7 @@ type bucketAdmission struct {
 
 // knownSeries are the hashes of the series of the buckets of the last two
 // flushes, and the apps those series belong to (multi-app mode). Immutable
-// once published.
+// once published; empty, never nil, before the first flush.
 type knownSeries struct {
 	cur, prev map[uint64]struct{}
 	curApps   map[string]struct{} // the apps of cur
@@ -89,21 +89,11 @@ type knownSeries struct {
 }
 
 func (k *knownSeries) has(h uint64) bool {
-	if k == nil {
-		return false
-	}
 	if _, ok := k.cur[h]; ok {
 		return true
 	}
 	_, ok := k.prev[h]
 	return ok
-}
-
-func (k *knownSeries) reserve() int {
-	if k == nil {
-		return 0
-	}
-	return len(k.cur)
 }
 
 // seriesHash is the hash addOne picks a shard with, of a series without
@@ -158,7 +148,7 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 			return appstats.SeriesLimit
 		}
 	} else {
-		room := c - min(k.reserve(), c*3/4)
+		room := c - min(len(k.cur), c*3/4)
 		if b.fresh >= room {
 			ad.droppedLimit++
 			return appstats.SeriesLimit
@@ -211,13 +201,9 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 	if !ok {
 		b.perApp[strings.Clone(app)] = 0 // may alias the parser's buffer
 	}
-	var knownApps map[string]struct{}
-	if k != nil {
-		knownApps = k.apps
-	}
-	b.appsOf, b.active = k, len(knownApps)
+	b.appsOf, b.active = k, len(k.apps)
 	for name := range b.perApp {
-		if _, known := knownApps[name]; !known {
+		if _, known := k.apps[name]; !known {
 			b.active++
 		}
 	}
@@ -283,11 +269,8 @@ func (a *Aggregator) handedOver(parts []*shardBucket, now time.Time) {
 // and the known apps are those of both.
 func (a *Aggregator) publishKnown(cur map[uint64]struct{}, curApps map[string]struct{}) {
 	old := a.adm.known.Load()
-	k := &knownSeries{cur: cur, curApps: curApps, apps: maps.Clone(curApps)}
-	if old != nil {
-		k.prev = old.cur
-		maps.Copy(k.apps, old.curApps)
-	}
+	k := &knownSeries{cur: cur, prev: old.cur, curApps: curApps, apps: maps.Clone(curApps)}
+	maps.Copy(k.apps, old.curApps)
 	a.adm.known.Store(k)
 }
 

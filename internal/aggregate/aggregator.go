@@ -173,6 +173,7 @@ func New(cfg Config) (*Aggregator, error) {
 		a.shards[i].buckets = make(map[int64]*shardBucket)
 	}
 	a.adm.buckets = make(map[int64]*bucketAdmission)
+	a.adm.known.Store(&knownSeries{})
 	return a, nil
 }
 
