@@ -181,9 +181,6 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// Resolution returns the bucket width in use.
-func (a *Aggregator) Resolution() time.Duration { return a.cfg.Resolution }
-
 // Add aggregates ms into their buckets. It does not retain ms or the strings
 // in it (names are copied when a series opens), so a parser may reuse both.
 // Safe for concurrent use; it satisfies the inputs' sink.
