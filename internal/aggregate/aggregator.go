@@ -3,6 +3,7 @@ package aggregate
 import (
 	"cmp"
 	"hash/maphash"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -122,15 +123,6 @@ func (b *shardBucket) clear() {
 	clear(b.series)
 	clear(b.apps)
 	b.last, b.nApps = nil, 0
-}
-
-// eachApp calls f with every app's series of b (multi-app mode).
-func (b *shardBucket) eachApp(f func(k seriesKey, st *State)) {
-	for _, ab := range b.apps {
-		for k, st := range ab.series {
-			f(k, st)
-		}
-	}
 }
 
 // Stats are the Aggregator's cumulative counters, for self-metrics. Every
@@ -457,10 +449,10 @@ func (a *Aggregator) groupStates(parts []*shardBucket, flushed bool, f func(star
 		states = states[:0]
 		j := i
 		for ; j < len(parts) && parts[j].start == start; j++ {
-			for _, st := range parts[j].series {
-				states = append(states, st)
+			states = slices.AppendSeq(states, maps.Values(parts[j].series))
+			for _, ab := range parts[j].apps {
+				states = slices.AppendSeq(states, maps.Values(ab.series))
 			}
-			parts[j].eachApp(func(_ seriesKey, st *State) { states = append(states, st) })
 			parts[j].clear()
 			a.buckets.Put(parts[j])
 		}
