@@ -235,16 +235,8 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 	b = append(b, '}')
 	if len(apps) > 0 {
 		b = jsonappend.String(append(b, `,"app":`...), app)
-		b = append(b, `,"apps":[`...)
-		for i, a := range apps {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonappend.String(b, a)
-		}
-		b = append(b, ']')
+		b = append(appendEach(append(b, `,"apps":[`...), apps, jsonappend.String), ']')
 	}
-	b = append(b, `,"metrics":[`...)
 	names := make([]string, 0, len(h.metrics))
 	for _, m := range h.metrics {
 		if m.app == app {
@@ -252,25 +244,28 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 		}
 	}
 	sortMetrics(names) // order.go: the app's metrics before timer statistics
-	for i, n := range names {
+	b = appendEach(append(b, `,"metrics":[`...), names, func(b []byte, n string) []byte {
 		m := h.metrics[histKey(app, n)]
-		if i > 0 {
-			b = append(b, ',')
-		}
 		b = appendMetricHead(b, m)
 		b = appendInt(b, `,"updated":`, m.updated*h.period)
 		b = appendInt(b, `,"version":`, int64(m.version))
-		b = append(b, `,"sources":[`...)
-		for j, src := range sortedSources(m) {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = h.appendSourceHead(b, src, m.lines[src])
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
-	}
+		b = appendEach(append(b, `,"sources":[`...), sortedSources(m), func(b []byte, src string) []byte {
+			return append(h.appendSourceHead(b, src, m.lines[src]), '}')
+		})
+		return append(b, "]}"...)
+	})
 	return append(b, "]}\n"...)
+}
+
+// appendEach appends each x of xs with f, separated by commas.
+func appendEach[T any](b []byte, xs []T, f func([]byte, T) []byte) []byte {
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = f(b, x)
+	}
+	return b
 }
 
 // appendInt appends key, a JSON text such as `,"name":`, and v.
