@@ -67,7 +67,7 @@ type Aggregator struct {
 	adm admission // fair series admission (admit.go)
 
 	states  sync.Pool // *State, reset
-	buckets sync.Pool // *shardBucket with an empty map
+	buckets sync.Pool // *shardBucket with empty maps
 
 	shards [numShards]shard
 }
@@ -166,6 +166,8 @@ func New(cfg Config) (*Aggregator, error) {
 	}
 	a.adm.buckets = make(map[int64]*bucketAdmission)
 	a.adm.known.Store(&knownSeries{})
+	a.states.New = func() any { return new(State) }
+	a.buckets.New = func() any { return &shardBucket{series: make(map[seriesKey]*State), apps: make(map[string]*appBucket)} }
 	return a, nil
 }
 
@@ -262,7 +264,8 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 	if b == nil || b.start != start {
 		b = sh.buckets[start]
 		if b == nil {
-			b = a.newShardBucket(start)
+			b = a.buckets.Get().(*shardBucket)
+			b.start = start
 			sh.buckets[start] = b
 		}
 		sh.cur = b
@@ -311,19 +314,8 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 	return added
 }
 
-func (a *Aggregator) newShardBucket(start int64) *shardBucket {
-	if b, ok := a.buckets.Get().(*shardBucket); ok {
-		b.start = start
-		return b
-	}
-	return &shardBucket{start: start, series: make(map[seriesKey]*State), apps: make(map[string]*appBucket)}
-}
-
 func (a *Aggregator) newState(m *metric.Measurement) *State {
-	st, ok := a.states.Get().(*State)
-	if !ok {
-		st = new(State)
-	}
+	st := a.states.Get().(*State)
 	// Clone: the parser may hand over strings that alias a reused buffer.
 	st.App = strings.Clone(m.App)
 	st.Name = strings.Clone(m.Name)
