@@ -76,10 +76,8 @@ func ParseStat(s string) (Stat, error) {
 	if s == "" {
 		return StatMedian, nil
 	}
-	for i, n := range statNames[:measureStride] {
-		if s == n {
-			return Stat(i), nil
-		}
+	if i := slices.Index(statNames[:measureStride], s); i >= 0 {
+		return Stat(i), nil
 	}
 	return 0, fmt.Errorf("stat=%q: want median, perc95, perc99, max or count", s)
 }
