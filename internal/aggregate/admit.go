@@ -51,9 +51,6 @@ type admission struct {
 	buckets map[int64]*bucketAdmission // by bucket start, for open buckets
 
 	known atomic.Pointer[knownSeries]
-
-	// Counters, under mu.
-	droppedLimit, droppedShare, droppedApp, droppedOpen uint64
 }
 
 // bucketAdmission counts the series one bucket opened.
@@ -120,8 +117,9 @@ func appHash(seed maphash.Seed, app string) uint64 {
 
 // admit decides whether a series with hash h of app (multi-app mode, else
 // "") and source may open in the bucket starting at start, and counts it as
-// open if so; it returns added, or the reason it refused (counted). Called
-// with a shard lock held (shard locks are never taken under admission.mu).
+// open if so; it returns added, or the reason it refused (addOne counts it).
+// Called with a shard lock held (shard locks are never taken under
+// admission.mu).
 func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 	k := a.adm.known.Load()
 	known := k.has(h)
@@ -130,7 +128,6 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 	ad.mu.Lock()
 	defer ad.mu.Unlock()
 	if a.open.Load() >= 2*int64(c) {
-		ad.droppedOpen++
 		return appstats.OpenLimit
 	}
 	b := ad.buckets[start]
@@ -142,15 +139,12 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 		a.open.Add(1) // opens again after a hand-over: counted in this bucket already
 		return added
 	}
-	if known {
-		if b.n >= c {
-			ad.droppedLimit++
-			return appstats.SeriesLimit
-		}
-	} else {
+	if known && b.n >= c {
+		return appstats.SeriesLimit
+	}
+	if !known {
 		room := c - min(len(k.cur), c*3/4)
 		if b.fresh >= room {
-			ad.droppedLimit++
 			return appstats.SeriesLimit
 		}
 		var na int
@@ -159,14 +153,12 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 			// Beyond its promised part, an app borrows only room no other
 			// active app is still promised.
 			if na >= b.share && room-b.fresh <= b.active*b.share-b.promised {
-				ad.droppedApp++
 				return appstats.AppShare
 			}
 			source = app + "\x00" + source // two apps' web.1 are two sources
 		}
 		n, ok := b.perSource[source]
 		if b.fresh >= room/2 && n >= max(room/8, 1) {
-			ad.droppedShare++
 			return appstats.SourceShare
 		}
 		if !ok {

@@ -55,8 +55,8 @@ type Aggregator struct {
 	flushed atomic.Int64
 	open    atomic.Int64 // open series across all shards
 
-	// Drops counted before a shard is chosen (Invalid, OutOfRange, Future,
-	// Old), by reason.
+	// Drops counted outside the shards (Invalid, OutOfRange, Future, Old
+	// and admission's refusals), by reason.
 	dropped [added]atomic.Uint64
 
 	flushMu         sync.Mutex // serializes Flush and FlushAll
@@ -286,7 +286,8 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 	}
 	switch {
 	case st == nil:
-		if r := a.admit(h, start, m.App, m.Source); r != added { // counted by admit
+		if r := a.admit(h, start, m.App, m.Source); r != added {
+			a.dropped[r].Add(1)
 			return r
 		}
 		st = a.newState(m)
@@ -512,18 +513,19 @@ func (a *Aggregator) toStateBuckets(parts []*shardBucket, flushed bool) []*State
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (a *Aggregator) Stats() Stats {
 	s := Stats{
-		DroppedInvalid:    a.dropped[appstats.Invalid].Load(),
-		DroppedOutOfRange: a.dropped[appstats.OutOfRange].Load(),
-		DroppedFuture:     a.dropped[appstats.Future].Load(),
-		DroppedOld:        a.dropped[appstats.Old].Load(),
-		BucketsFlushed:    a.bucketsFlushed.Load(),
-		SeriesFlushed:     a.seriesFlushed.Load(),
-		SketchSaturated:   a.sketchSaturated.Load(),
-		OpenSeries:        a.open.Load(),
+		DroppedInvalid:     a.dropped[appstats.Invalid].Load(),
+		DroppedOutOfRange:  a.dropped[appstats.OutOfRange].Load(),
+		DroppedFuture:      a.dropped[appstats.Future].Load(),
+		DroppedOld:         a.dropped[appstats.Old].Load(),
+		DroppedSeriesLimit: a.dropped[appstats.SeriesLimit].Load(),
+		DroppedSourceShare: a.dropped[appstats.SourceShare].Load(),
+		DroppedAppShare:    a.dropped[appstats.AppShare].Load(),
+		DroppedOpenLimit:   a.dropped[appstats.OpenLimit].Load(),
+		BucketsFlushed:     a.bucketsFlushed.Load(),
+		SeriesFlushed:      a.seriesFlushed.Load(),
+		SketchSaturated:    a.sketchSaturated.Load(),
+		OpenSeries:         a.open.Load(),
 	}
-	a.adm.mu.Lock()
-	s.DroppedSeriesLimit, s.DroppedSourceShare, s.DroppedAppShare, s.DroppedOpenLimit = a.adm.droppedLimit, a.adm.droppedShare, a.adm.droppedApp, a.adm.droppedOpen
-	a.adm.mu.Unlock()
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
