@@ -146,9 +146,13 @@ func (h *History) refuse(w http.ResponseWriter, msg string) {
 
 // answer writes the JSON answer build appends to a buffer of size bytes,
 // taken from the budget b for as long as it is built and written; without
-// room in b it refuses the request. h.mu is read-locked: answer unlocks it
-// once the answer is built.
-func (h *History) answer(w http.ResponseWriter, b *budget.Budget, size int, build func([]byte) []byte) {
+// room in b it refuses the request, and a client holding this version gets
+// 304. h.mu is read-locked: answer unlocks it once the answer is built.
+func (h *History) answer(w http.ResponseWriter, r *http.Request, b *budget.Budget, size int, build func([]byte) []byte) {
+	if notModified(w, r, h.version) {
+		h.mu.RUnlock()
+		return
+	}
 	if !b.Take(int64(size)) {
 		h.mu.RUnlock()
 		h.refuse(w, "view: busy, retry")
@@ -162,12 +166,8 @@ func (h *History) answer(w http.ResponseWriter, b *budget.Budget, size int, buil
 
 func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	h.mu.RLock()
-	if notModified(w, r, h.version) {
-		h.mu.RUnlock()
-		return
-	}
 	app := r.URL.Query().Get("app")
-	h.answer(w, bud, 256+len(h.metrics)*128+h.series*64, func(b []byte) []byte { return h.appendMetrics(b, app) })
+	h.answer(w, r, bud, 256+len(h.metrics)*128+h.series*64, func(b []byte) []byte { return h.appendMetrics(b, app) })
 }
 
 func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
@@ -189,11 +189,7 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budge
 		writeError(w, http.StatusNotFound, "name="+strconv.Quote(name)+": no such metric in the view")
 		return
 	}
-	if notModified(w, r, h.version) {
-		h.mu.RUnlock()
-		return
-	}
-	h.answer(w, bud, seriesSize(m), func(b []byte) []byte { return h.appendSeries(b, m, stat) })
+	h.answer(w, r, bud, seriesSize(m), func(b []byte) []byte { return h.appendSeries(b, m, stat) })
 }
 
 // seriesSize estimates the length of m's answer: about 24 bytes a point
