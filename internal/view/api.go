@@ -112,17 +112,6 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// notModified answers 304 when the client already holds this version.
-func notModified(w http.ResponseWriter, r *http.Request, version uint64) bool {
-	etag := `"` + strconv.FormatUint(version, 10) + `"`
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return true
-	}
-	return false
-}
-
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -149,8 +138,11 @@ func (h *History) refuse(w http.ResponseWriter, msg string) {
 // room in b it refuses the request, and a client holding this version gets
 // 304. h.mu is read-locked: answer unlocks it once the answer is built.
 func (h *History) answer(w http.ResponseWriter, r *http.Request, b *budget.Budget, size int, build func([]byte) []byte) {
-	if notModified(w, r, h.version) {
+	etag := `"` + strconv.FormatUint(h.version, 10) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
 		h.mu.RUnlock()
+		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	if !b.Take(int64(size)) {
