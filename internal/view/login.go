@@ -79,17 +79,12 @@ func clientAddr(r *http.Request) string {
 		host = r.RemoteAddr
 	}
 	ip := net.ParseIP(host)
-	if ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) {
-		return host
-	}
 	xff := r.Header.Values("X-Forwarded-For")
-	if len(xff) == 0 {
+	if ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) || len(xff) == 0 {
 		return host
 	}
 	last := xff[len(xff)-1]
-	if i := strings.LastIndexByte(last, ','); i >= 0 {
-		last = last[i+1:]
-	}
+	last = last[strings.LastIndexByte(last, ',')+1:] // the whole value without a comma
 	if last = strings.TrimSpace(last); last == "" || len(last) > 64 {
 		return host
 	}
