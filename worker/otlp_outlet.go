@@ -18,11 +18,9 @@ func (w *worker) buildOTLPOutlet(tags map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	perRequest := oc.MaxPointsPerRequest
-	if perRequest <= 0 {
-		perRequest = otlpout.DefaultMaxPointsPerRequest
-	}
-	// One point per series (a measure is one histogram point).
+	// One point per series (a measure is one histogram point); the worker
+	// never sets MaxPointsPerRequest, so requests hold the default.
+	perRequest := otlpout.DefaultMaxPointsPerRequest
 	oc.Prefix, oc.Tags, oc.Queue, oc.Logger, oc.Now = cfg.Metrics.Prefix, tags, w.queueFor(1, perRequest), w.log, w.opt.now
 	o, err := otlpout.New(oc)
 	if err != nil {

@@ -43,10 +43,7 @@ const sharedQueueMin = 16
 // since Redis buffers what is not delivered. See docs/limits.md.
 func (w *worker) queueFor(outputsPerSeries, perRequest int) outlet.QueueConfig {
 	q := w.opt.queue
-	maxSeries := w.cfg.Buckets.MaxSeries
-	if maxSeries <= 0 {
-		maxSeries = aggregate.DefaultMaxSeries
-	}
+	maxSeries := cmp.Or(w.cfg.Buckets.MaxSeries, aggregate.DefaultMaxSeries) // never negative: Validate refuses it
 	floor := outlet.DefaultMaxBatches
 	if w.cfg.Redis.URL != "" {
 		floor = sharedQueueMin

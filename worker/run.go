@@ -115,9 +115,7 @@ func newWorker(cfg Config, opt options) (*worker, error) {
 	if opt.now == nil {
 		opt.now = time.Now
 	}
-	if opt.flushEvery <= 0 {
-		opt.flushEvery = flushEvery
-	}
+	opt.flushEvery = cmp.Or(opt.flushEvery, flushEvery) // tests set a positive one or none
 	w := &worker{cfg: cfg, opt: opt, log: opt.logger, reg: metrics.NewRegistry(), mux: http.NewServeMux(),
 		budget: budget.New(budget.Default)}
 	if cfg.Drain.Port == "" && cfg.Syslog.Addr == "" && cfg.LogSession.APIKey == "" && opt.stdin == nil && opt.drainListener == nil {
@@ -390,37 +388,34 @@ func (w *worker) shutdown(ctx context.Context, stopInputs func(), wg *sync.WaitG
 	stage := func(share float64) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(ctx, time.Duration(share*float64(w.cfg.ShutdownTimeout)))
 	}
-	var errs []error
+	errs := make([]error, 3) // stage 1's: the drain's, syslog's and the view's server
 
 	// 1. Stop accepting. A request still being read when the share ends (a
 	// client trickling its body) is cut off: it was never answered 2xx, so
 	// Logplex retries it.
 	sctx, cancel := stage(serverShare)
 	var swg sync.WaitGroup
-	var serverErr, syslogErr error
 	if w.server != nil {
 		swg.Go(func() {
 			if err := w.server.Shutdown(sctx); err != nil {
 				_ = w.server.Close()
-				serverErr = fmt.Errorf("drain server: connections still open after %s, closed: %w",
+				errs[0] = fmt.Errorf("drain server: connections still open after %s, closed: %w",
 					time.Duration(serverShare*float64(w.cfg.ShutdownTimeout)), err)
 			}
 		})
 	}
 	if w.syslog != nil {
-		swg.Go(func() { syslogErr = w.syslog.Close(sctx) })
+		swg.Go(func() { errs[1] = w.syslog.Close(sctx) })
 	}
-	var viewErr error
 	if w.viewServer != nil { // the page's requests are short: Shutdown returns quickly
 		swg.Go(func() {
 			if err := w.viewServer.Shutdown(sctx); err != nil {
-				viewErr = fmt.Errorf("view server: %w", err)
+				errs[2] = fmt.Errorf("view server: %w", err)
 			}
 		})
 	}
 	swg.Wait()
 	cancel()
-	errs = append(errs, serverErr, syslogErr, viewErr)
 
 	// 2. Parse what the drain accepted; stop the other inputs.
 	dctx, cancel := stage(drainShare)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -175,11 +176,7 @@ func (w *worker) releaseShared(ctx context.Context) error {
 	// instead of after the lease TTL.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	err := s.st.Release(rctx)
-	if cerr := s.st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := cmp.Or(s.st.Release(rctx), s.st.Close()); err != nil { // Close whatever Release did
 		return fmt.Errorf("store: release: %w", err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"runtime/debug"
 	"strings"
 )
@@ -20,19 +21,13 @@ func versionString() string {
 }
 
 func formatVersion(bi *debug.BuildInfo) string {
-	parts := []string{"worker", bi.Main.Version}
-	if bi.Main.Version == "" {
-		parts[1] = "(devel)"
-	}
+	parts := []string{"worker", cmp.Or(bi.Main.Version, "(devel)")}
 	settings := map[string]string{}
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
 	}
 	if rev := settings["vcs.revision"]; rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		parts = append(parts, rev)
+		parts = append(parts, rev[:min(len(rev), 12)])
 		if t := settings["vcs.time"]; t != "" {
 			parts = append(parts, t)
 		}

@@ -68,25 +68,15 @@ func (w *worker) buildView() error {
 // loopback reports whether addr listens on a loopback address only.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && (host == "localhost" || ip != nil && ip.IsLoopback())
 }
 
 // urlHost is the host:port to put in the printed URL: the unspecified
 // address (":8080") is shown as localhost.
 func urlHost(a net.Addr) string {
-	t, ok := a.(*net.TCPAddr)
-	if !ok || t.IP == nil || t.IP.IsUnspecified() {
-		if ok {
-			return fmt.Sprintf("localhost:%d", t.Port)
-		}
-		return a.String()
+	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
+		return fmt.Sprintf("localhost:%d", t.Port)
 	}
-	return t.String()
+	return a.String()
 }

@@ -51,9 +51,6 @@ type admission struct {
 	buckets map[int64]*bucketAdmission // by bucket start, for open buckets
 
 	known atomic.Pointer[knownSeries]
-
-	// Counters, under mu.
-	droppedLimit, droppedShare, droppedApp, droppedOpen uint64
 }
 
 // bucketAdmission counts the series one bucket opened.
@@ -81,7 +78,7 @@ type bucketAdmission struct {
 
 // knownSeries are the hashes of the series of the buckets of the last two
 // flushes, and the apps those series belong to (multi-app mode). Immutable
-// once published.
+// once published; empty, never nil, before the first flush.
 type knownSeries struct {
 	cur, prev map[uint64]struct{}
 	curApps   map[string]struct{} // the apps of cur
@@ -89,21 +86,11 @@ type knownSeries struct {
 }
 
 func (k *knownSeries) has(h uint64) bool {
-	if k == nil {
-		return false
-	}
 	if _, ok := k.cur[h]; ok {
 		return true
 	}
 	_, ok := k.prev[h]
 	return ok
-}
-
-func (k *knownSeries) reserve() int {
-	if k == nil {
-		return 0
-	}
-	return len(k.cur)
 }
 
 // seriesHash is the hash addOne picks a shard with, of a series without
@@ -130,8 +117,9 @@ func appHash(seed maphash.Seed, app string) uint64 {
 
 // admit decides whether a series with hash h of app (multi-app mode, else
 // "") and source may open in the bucket starting at start, and counts it as
-// open if so; it returns added, or the reason it refused (counted). Called
-// with a shard lock held (shard locks are never taken under admission.mu).
+// open if so; it returns added, or the reason it refused (addOne counts it).
+// Called with a shard lock held (shard locks are never taken under
+// admission.mu).
 func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 	k := a.adm.known.Load()
 	known := k.has(h)
@@ -140,7 +128,6 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 	ad.mu.Lock()
 	defer ad.mu.Unlock()
 	if a.open.Load() >= 2*int64(c) {
-		ad.droppedOpen++
 		return appstats.OpenLimit
 	}
 	b := ad.buckets[start]
@@ -152,15 +139,12 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 		a.open.Add(1) // opens again after a hand-over: counted in this bucket already
 		return added
 	}
-	if known {
-		if b.n >= c {
-			ad.droppedLimit++
-			return appstats.SeriesLimit
-		}
-	} else {
-		room := c - min(k.reserve(), c*3/4)
+	if known && b.n >= c {
+		return appstats.SeriesLimit
+	}
+	if !known {
+		room := c - min(len(k.cur), c*3/4)
 		if b.fresh >= room {
-			ad.droppedLimit++
 			return appstats.SeriesLimit
 		}
 		var na int
@@ -169,14 +153,12 @@ func (a *Aggregator) admit(h uint64, start int64, app, source string) outcome {
 			// Beyond its promised part, an app borrows only room no other
 			// active app is still promised.
 			if na >= b.share && room-b.fresh <= b.active*b.share-b.promised {
-				ad.droppedApp++
 				return appstats.AppShare
 			}
 			source = app + "\x00" + source // two apps' web.1 are two sources
 		}
 		n, ok := b.perSource[source]
 		if b.fresh >= room/2 && n >= max(room/8, 1) {
-			ad.droppedShare++
 			return appstats.SourceShare
 		}
 		if !ok {
@@ -211,13 +193,9 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 	if !ok {
 		b.perApp[strings.Clone(app)] = 0 // may alias the parser's buffer
 	}
-	var knownApps map[string]struct{}
-	if k != nil {
-		knownApps = k.apps
-	}
-	b.appsOf, b.active = k, len(knownApps)
+	b.appsOf, b.active = k, len(k.apps)
 	for name := range b.perApp {
-		if _, known := knownApps[name]; !known {
+		if _, known := k.apps[name]; !known {
 			b.active++
 		}
 	}
@@ -229,8 +207,8 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 	return n
 }
 
-// handedOver records the series TakeStates took out of each bucket (hashes
-// by bucket start) and their apps, so that their opening again in the same
+// handedOver records the series TakeStates took out of the buckets (parts)
+// and their apps, so that their opening again in the same
 // bucket is not counted twice, and drops the admission state of the buckets
 // whose deadline passed at now, which shared state flushes, not this
 // aggregator. The series it handed over for the buckets it drops become the
@@ -239,23 +217,22 @@ func (b *bucketAdmission) appShare(k *knownSeries, app string, room int) int {
 // names cannot push out the series this worker saw in the last buckets, and
 // an app that bursts first in a bucket does not take the other apps' parts.
 // Called with flushMu held and no shard lock.
-func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64][]string, now time.Time) {
+func (a *Aggregator) handedOver(parts []*shardBucket, now time.Time) {
 	cutoff := a.dueCutoff(now)
+	hashes, apps := make([]map[uint64]struct{}, len(parts)), make([]map[string]struct{}, len(parts))
+	for i, p := range parts { // hashed before the lock, which admit waits for
+		hashes[i], apps[i] = a.seriesOf(p)
+	}
 	a.adm.mu.Lock()
 	defer a.adm.mu.Unlock()
-	for start, hs := range taken {
-		b := a.adm.buckets[start]
-		if b == nil {
-			continue
-		}
-		if b.taken == nil {
-			b.taken, b.takenApps = make(map[uint64]struct{}, len(hs)), make(map[string]struct{})
-		}
-		for _, h := range hs {
-			b.taken[h] = struct{}{}
-		}
-		for _, app := range apps[start] {
-			b.takenApps[app] = struct{}{}
+	for i, p := range parts {
+		switch b := a.adm.buckets[p.start]; {
+		case b == nil:
+		case b.taken == nil:
+			b.taken, b.takenApps = hashes[i], apps[i]
+		default:
+			maps.Copy(b.taken, hashes[i])
+			maps.Copy(b.takenApps, apps[i])
 		}
 	}
 	var cur map[uint64]struct{}
@@ -284,24 +261,31 @@ func (a *Aggregator) handedOver(taken map[int64][]uint64, apps map[int64][]strin
 // and the known apps are those of both.
 func (a *Aggregator) publishKnown(cur map[uint64]struct{}, curApps map[string]struct{}) {
 	old := a.adm.known.Load()
-	k := &knownSeries{cur: cur, curApps: curApps, apps: maps.Clone(curApps)}
-	if old != nil {
-		k.prev = old.cur
-		maps.Copy(k.apps, old.curApps)
-	}
+	k := &knownSeries{cur: cur, prev: old.cur, curApps: curApps, apps: maps.Clone(curApps)}
+	maps.Copy(k.apps, old.curApps)
 	a.adm.known.Store(k)
 }
 
-// eachHash calls f with the hash of every series of b (appSeriesHash).
-func (a *Aggregator) eachHash(b *shardBucket, f func(h uint64)) {
-	for k := range b.series {
-		f(seriesHash(a.seed, k.name, k.source))
+// seriesOf returns the hashes (appSeriesHash) of the series of parts, and
+// their apps.
+func (a *Aggregator) seriesOf(parts ...*shardBucket) (map[uint64]struct{}, map[string]struct{}) {
+	n := 0
+	for _, p := range parts {
+		n += p.len()
 	}
-	for app, ab := range b.apps {
-		for k := range ab.series {
-			f(appSeriesHash(a.seed, app, k.name, k.source))
+	hashes, apps := make(map[uint64]struct{}, n), make(map[string]struct{})
+	for _, p := range parts {
+		for k := range p.series {
+			hashes[seriesHash(a.seed, k.name, k.source)] = struct{}{}
+		}
+		for app, ab := range p.apps {
+			apps[app] = struct{}{}
+			for k := range ab.series {
+				hashes[appSeriesHash(a.seed, app, k.name, k.source)] = struct{}{}
+			}
 		}
 	}
+	return hashes, apps
 }
 
 // forget drops the admission state of the buckets starting at or before
@@ -311,19 +295,7 @@ func (a *Aggregator) forget(cutoff int64, parts []*shardBucket) {
 	a.adm.mu.Lock()
 	maps.DeleteFunc(a.adm.buckets, func(start int64, _ *bucketAdmission) bool { return start <= cutoff })
 	a.adm.mu.Unlock()
-	if len(parts) == 0 {
-		return
+	if len(parts) > 0 {
+		a.publishKnown(a.seriesOf(parts...))
 	}
-	n := 0
-	for _, p := range parts {
-		n += p.len()
-	}
-	cur, curApps := make(map[uint64]struct{}, n), make(map[string]struct{})
-	for _, p := range parts {
-		a.eachHash(p, func(h uint64) { cur[h] = struct{}{} })
-		for app := range p.apps {
-			curApps[app] = struct{}{}
-		}
-	}
-	a.publishKnown(cur, curApps)
 }

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"cmp"
 	"hash/maphash"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -54,8 +55,8 @@ type Aggregator struct {
 	flushed atomic.Int64
 	open    atomic.Int64 // open series across all shards
 
-	// Drops counted before a shard is chosen (Invalid, OutOfRange, Future,
-	// Old), by reason.
+	// Drops counted outside the shards (Invalid, OutOfRange, Future, Old
+	// and admission's refusals), by reason.
 	dropped [added]atomic.Uint64
 
 	flushMu         sync.Mutex // serializes Flush and FlushAll
@@ -66,7 +67,7 @@ type Aggregator struct {
 	adm admission // fair series admission (admit.go)
 
 	states  sync.Pool // *State, reset
-	buckets sync.Pool // *shardBucket with an empty map
+	buckets sync.Pool // *shardBucket with empty maps
 
 	shards [numShards]shard
 }
@@ -124,15 +125,6 @@ func (b *shardBucket) clear() {
 	b.last, b.nApps = nil, 0
 }
 
-// eachApp calls f with every app's series of b (multi-app mode).
-func (b *shardBucket) eachApp(f func(k seriesKey, st *State)) {
-	for _, ab := range b.apps {
-		for k, st := range ab.series {
-			f(k, st)
-		}
-	}
-}
-
 // Stats are the Aggregator's cumulative counters, for self-metrics. Every
 // measurement given to Add is counted in exactly one of Added, Late and the
 // Dropped fields.
@@ -173,15 +165,15 @@ func New(cfg Config) (*Aggregator, error) {
 		a.shards[i].buckets = make(map[int64]*shardBucket)
 	}
 	a.adm.buckets = make(map[int64]*bucketAdmission)
+	a.adm.known.Store(&knownSeries{})
+	a.states.New = func() any { return new(State) }
+	a.buckets.New = func() any { return &shardBucket{series: make(map[seriesKey]*State), apps: make(map[string]*appBucket)} }
 	return a, nil
 }
 
 func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
-
-// Resolution returns the bucket width in use.
-func (a *Aggregator) Resolution() time.Duration { return a.cfg.Resolution }
 
 // Add aggregates ms into their buckets. It does not retain ms or the strings
 // in it (names are copied when a series opens), so a parser may reuse both.
@@ -272,7 +264,8 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 	if b == nil || b.start != start {
 		b = sh.buckets[start]
 		if b == nil {
-			b = a.newShardBucket(start)
+			b = a.buckets.Get().(*shardBucket)
+			b.start = start
 			sh.buckets[start] = b
 		}
 		sh.cur = b
@@ -293,7 +286,8 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 	}
 	switch {
 	case st == nil:
-		if r := a.admit(h, start, m.App, m.Source); r != added { // counted by admit
+		if r := a.admit(h, start, m.App, m.Source); r != added {
+			a.dropped[r].Add(1)
 			return r
 		}
 		st = a.newState(m)
@@ -321,19 +315,8 @@ func (a *Aggregator) addOne(m *metric.Measurement, ah uint64, start, tn int64) o
 	return added
 }
 
-func (a *Aggregator) newShardBucket(start int64) *shardBucket {
-	if b, ok := a.buckets.Get().(*shardBucket); ok {
-		b.start = start
-		return b
-	}
-	return &shardBucket{start: start, series: make(map[seriesKey]*State), apps: make(map[string]*appBucket)}
-}
-
 func (a *Aggregator) newState(m *metric.Measurement) *State {
-	st, ok := a.states.Get().(*State)
-	if !ok {
-		st = new(State)
-	}
+	st := a.states.Get().(*State)
 	// Clone: the parser may hand over strings that alias a reused buffer.
 	st.App = strings.Clone(m.App)
 	st.Name = strings.Clone(m.Name)
@@ -459,10 +442,10 @@ func (a *Aggregator) groupStates(parts []*shardBucket, flushed bool, f func(star
 		states = states[:0]
 		j := i
 		for ; j < len(parts) && parts[j].start == start; j++ {
-			for _, st := range parts[j].series {
-				states = append(states, st)
+			states = slices.AppendSeq(states, maps.Values(parts[j].series))
+			for _, ab := range parts[j].apps {
+				states = slices.AppendSeq(states, maps.Values(ab.series))
 			}
-			parts[j].eachApp(func(_ seriesKey, st *State) { states = append(states, st) })
 			parts[j].clear()
 			a.buckets.Put(parts[j])
 		}
@@ -530,18 +513,19 @@ func (a *Aggregator) toStateBuckets(parts []*shardBucket, flushed bool) []*State
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (a *Aggregator) Stats() Stats {
 	s := Stats{
-		DroppedInvalid:    a.dropped[appstats.Invalid].Load(),
-		DroppedOutOfRange: a.dropped[appstats.OutOfRange].Load(),
-		DroppedFuture:     a.dropped[appstats.Future].Load(),
-		DroppedOld:        a.dropped[appstats.Old].Load(),
-		BucketsFlushed:    a.bucketsFlushed.Load(),
-		SeriesFlushed:     a.seriesFlushed.Load(),
-		SketchSaturated:   a.sketchSaturated.Load(),
-		OpenSeries:        a.open.Load(),
+		DroppedInvalid:     a.dropped[appstats.Invalid].Load(),
+		DroppedOutOfRange:  a.dropped[appstats.OutOfRange].Load(),
+		DroppedFuture:      a.dropped[appstats.Future].Load(),
+		DroppedOld:         a.dropped[appstats.Old].Load(),
+		DroppedSeriesLimit: a.dropped[appstats.SeriesLimit].Load(),
+		DroppedSourceShare: a.dropped[appstats.SourceShare].Load(),
+		DroppedAppShare:    a.dropped[appstats.AppShare].Load(),
+		DroppedOpenLimit:   a.dropped[appstats.OpenLimit].Load(),
+		BucketsFlushed:     a.bucketsFlushed.Load(),
+		SeriesFlushed:      a.seriesFlushed.Load(),
+		SketchSaturated:    a.sketchSaturated.Load(),
+		OpenSeries:         a.open.Load(),
 	}
-	a.adm.mu.Lock()
-	s.DroppedSeriesLimit, s.DroppedSourceShare, s.DroppedAppShare, s.DroppedOpenLimit = a.adm.droppedLimit, a.adm.droppedShare, a.adm.droppedApp, a.adm.droppedOpen
-	a.adm.mu.Unlock()
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()

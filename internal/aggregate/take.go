@@ -24,14 +24,6 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 		a.flushed.Store(cutoff)
 	}
 	parts := a.remove(math.MaxInt64)
-	hashes := make(map[int64][]uint64)
-	apps := make(map[int64][]string)
-	for _, b := range parts {
-		a.eachHash(b, func(h uint64) { hashes[b.start] = append(hashes[b.start], h) })
-		for app := range b.apps {
-			apps[b.start] = append(apps[b.start], app)
-		}
-	}
-	a.handedOver(hashes, apps, a.cfg.Now())
+	a.handedOver(parts, a.cfg.Now())
 	return append([]*StateBucket{}, a.toStateBuckets(parts, false)...) // never nil
 }

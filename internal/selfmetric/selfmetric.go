@@ -94,10 +94,9 @@ func walk(t reflect.Type, path string, base []int, prefix string, only []string,
 		var sub []string
 		for _, o := range strings.Split(opts, ",") {
 			switch {
-			case o == "":
+			case o == "", o == "counter": // counter: the default
 			case o == "gauge":
 				gauge = true
-			case o == "counter":
 			case o == "drop":
 				drop = true
 			case strings.HasPrefix(o, "only="):

@@ -112,17 +112,6 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// notModified answers 304 when the client already holds this version.
-func notModified(w http.ResponseWriter, r *http.Request, version uint64) bool {
-	etag := `"` + strconv.FormatUint(version, 10) + `"`
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return true
-	}
-	return false
-}
-
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -146,9 +135,16 @@ func (h *History) refuse(w http.ResponseWriter, msg string) {
 
 // answer writes the JSON answer build appends to a buffer of size bytes,
 // taken from the budget b for as long as it is built and written; without
-// room in b it refuses the request. h.mu is read-locked: answer unlocks it
-// once the answer is built.
-func (h *History) answer(w http.ResponseWriter, b *budget.Budget, size int, build func([]byte) []byte) {
+// room in b it refuses the request, and a client holding this version gets
+// 304. h.mu is read-locked: answer unlocks it once the answer is built.
+func (h *History) answer(w http.ResponseWriter, r *http.Request, b *budget.Budget, size int, build func([]byte) []byte) {
+	etag := `"` + strconv.FormatUint(h.version, 10) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		h.mu.RUnlock()
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	if !b.Take(int64(size)) {
 		h.mu.RUnlock()
 		h.refuse(w, "view: busy, retry")
@@ -162,12 +158,8 @@ func (h *History) answer(w http.ResponseWriter, b *budget.Budget, size int, buil
 
 func (h *History) serveMetrics(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
 	h.mu.RLock()
-	if notModified(w, r, h.version) {
-		h.mu.RUnlock()
-		return
-	}
 	app := r.URL.Query().Get("app")
-	h.answer(w, bud, 256+len(h.metrics)*128+h.series*64, func(b []byte) []byte { return h.appendMetrics(b, app) })
+	h.answer(w, r, bud, 256+len(h.metrics)*128+h.series*64, func(b []byte) []byte { return h.appendMetrics(b, app) })
 }
 
 func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budget.Budget) {
@@ -189,11 +181,7 @@ func (h *History) serveSeries(w http.ResponseWriter, r *http.Request, bud *budge
 		writeError(w, http.StatusNotFound, "name="+strconv.Quote(name)+": no such metric in the view")
 		return
 	}
-	if notModified(w, r, h.version) {
-		h.mu.RUnlock()
-		return
-	}
-	h.answer(w, bud, seriesSize(m), func(b []byte) []byte { return h.appendSeries(b, m, stat) })
+	h.answer(w, r, bud, seriesSize(m), func(b []byte) []byte { return h.appendSeries(b, m, stat) })
 }
 
 // seriesSize estimates the length of m's answer: about 24 bytes a point
@@ -235,16 +223,8 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 	b = append(b, '}')
 	if len(apps) > 0 {
 		b = jsonappend.String(append(b, `,"app":`...), app)
-		b = append(b, `,"apps":[`...)
-		for i, a := range apps {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonappend.String(b, a)
-		}
-		b = append(b, ']')
+		b = append(appendEach(append(b, `,"apps":[`...), apps, jsonappend.String), ']')
 	}
-	b = append(b, `,"metrics":[`...)
 	names := make([]string, 0, len(h.metrics))
 	for _, m := range h.metrics {
 		if m.app == app {
@@ -252,25 +232,28 @@ func (h *History) appendMetrics(b []byte, app string) []byte {
 		}
 	}
 	sortMetrics(names) // order.go: the app's metrics before timer statistics
-	for i, n := range names {
+	b = appendEach(append(b, `,"metrics":[`...), names, func(b []byte, n string) []byte {
 		m := h.metrics[histKey(app, n)]
-		if i > 0 {
-			b = append(b, ',')
-		}
 		b = appendMetricHead(b, m)
 		b = appendInt(b, `,"updated":`, m.updated*h.period)
 		b = appendInt(b, `,"version":`, int64(m.version))
-		b = append(b, `,"sources":[`...)
-		for j, src := range sortedSources(m) {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = h.appendSourceHead(b, src, m.lines[src])
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
-	}
+		b = appendEach(append(b, `,"sources":[`...), sortedSources(m), func(b []byte, src string) []byte {
+			return append(h.appendSourceHead(b, src, m.lines[src]), '}')
+		})
+		return append(b, "]}"...)
+	})
 	return append(b, "]}\n"...)
+}
+
+// appendEach appends each x of xs with f, separated by commas.
+func appendEach[T any](b []byte, xs []T, f func([]byte, T) []byte) []byte {
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = f(b, x)
+	}
+	return b
 }
 
 // appendInt appends key, a JSON text such as `,"name":`, and v.

@@ -19,8 +19,7 @@ type Env struct {
 // Validate checks the variables; resolution is METRICS_RESOLUTION, the
 // shortest VIEW_WINDOW. Errors are *envcfg.Error for one variable.
 func (e Env) Validate(resolution time.Duration) error {
-	var errs []error
-	errs = append(errs, envcfg.NoneOf("VIEW_USER", e.User, ":"))
+	errs := []error{envcfg.NoneOf("VIEW_USER", e.User, ":")}
 	if e.Window < resolution {
 		errs = append(errs, envcfg.Bad("VIEW_WINDOW", "shorter than METRICS_RESOLUTION=%s", resolution))
 	}

@@ -76,10 +76,8 @@ func ParseStat(s string) (Stat, error) {
 	if s == "" {
 		return StatMedian, nil
 	}
-	for i, n := range statNames[:measureStride] {
-		if s == n {
-			return Stat(i), nil
-		}
+	if i := slices.Index(statNames[:measureStride], s); i >= 0 {
+		return Stat(i), nil
 	}
 	return 0, fmt.Errorf("stat=%q: want median, perc95, perc99, max or count", s)
 }
@@ -277,18 +275,17 @@ func (h *History) makeRoom(ups []update, idx int64) {
 		}
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.newest, b.newest) })
-	evicted := 0
-	for _, c := range cands[:min(over, len(cands))] {
+	evicted := cands[:min(over, len(cands))]
+	for _, c := range evicted {
 		h.removeLine(c.m, c.src)
 		if len(c.m.lines) == 0 {
 			h.removeMetric(c.m)
 		}
-		evicted++
 	}
-	h.stats.Evicted += int64(evicted)
-	if evicted > 0 {
+	h.stats.Evicted += int64(len(evicted))
+	if len(evicted) > 0 {
 		h.logDropLocked("series cap reached: the least recently updated series no longer shown, to show new ones (VIEW_MAX_SERIES)",
-			"evicted", evicted, "max_series", h.cfg.MaxSeries)
+			"evicted", len(evicted), "max_series", h.cfg.MaxSeries)
 	}
 }
 
@@ -424,16 +421,12 @@ func (h *History) apply(u *update, idx int64) (dropped int64) {
 			m.lines[src] = l
 			h.series++
 		}
-		h.stats.Values -= int64(len(l.vals))
 		l.put(idx, u.values[i*st:(i+1)*st], h.points)
-		h.stats.Values += int64(len(l.vals))
 	}
 	if m == nil {
 		return dropped
 	}
-	h.stats.Values -= int64(len(m.all.vals))
 	m.all.put(idx, u.all[:st], h.points)
-	h.stats.Values += int64(len(m.all.vals))
 	m.updated = max(m.updated, idx)
 	m.version = h.version
 	return dropped
@@ -458,7 +451,6 @@ func (h *History) evict() {
 
 // removeLine forgets m's line of src. h.mu is held.
 func (h *History) removeLine(m *metricHist, src string) {
-	h.stats.Values -= int64(len(m.lines[src].vals))
 	delete(m.lines, src)
 	h.series--
 	m.version = h.version
@@ -466,10 +458,6 @@ func (h *History) removeLine(m *metricHist, src string) {
 
 // removeMetric forgets m. h.mu is held.
 func (h *History) removeMetric(m *metricHist) {
-	for _, l := range m.lines {
-		h.stats.Values -= int64(len(l.vals))
-	}
-	h.stats.Values -= int64(len(m.all.vals))
 	h.series -= len(m.lines)
 	delete(h.metrics, m.key)
 }
@@ -483,12 +471,19 @@ func histKey(app, name string) string {
 	return app + "\x00" + name
 }
 
-// Stats returns the counters and sizes.
+// Stats returns the counters and sizes. It counts Values over every line:
+// a few thousand lines, once per self-metrics interval.
 func (h *History) Stats() Stats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	s := h.stats
 	s.Metrics, s.Series = len(h.metrics), h.series
+	for _, m := range h.metrics {
+		s.Values += int64(len(m.all.vals))
+		for _, l := range m.lines {
+			s.Values += int64(len(l.vals))
+		}
+	}
 	return s
 }
 

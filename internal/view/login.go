@@ -1,7 +1,6 @@
 package view
 
 import (
-	"container/list"
 	"net"
 	"net/http"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynometrics/dynometrics/internal/httpauth"
+	"github.com/dynometrics/dynometrics/internal/outlet"
 )
 
 // Bounds of password guessing on the view (see loginGuard).
@@ -56,14 +56,12 @@ type loginGuard struct {
 	now  func() time.Time
 
 	mu      sync.Mutex
-	clients map[string]*list.Element // of *loginClient, most recent failure at the front
-	order   *list.List
+	clients *outlet.LRU[string, loginClient] // used on a failure only; a cleared client is the zero value
 	lastLog time.Time
 	logged  int64 // failures already reported in a log line
 }
 
 type loginClient struct {
-	addr     string
 	failures int
 	last     time.Time // last failure
 	until    time.Time // refused until
@@ -71,7 +69,7 @@ type loginClient struct {
 
 func newLoginGuard(h *History, user, password string) *loginGuard {
 	return &loginGuard{auth: httpauth.NewBasic(user, password), h: h, now: h.cfg.Now,
-		clients: make(map[string]*list.Element), order: list.New()}
+		clients: outlet.NewLRU[string, loginClient](MaxLoginClients, nil)}
 }
 
 // clientAddr is the address a request is attributed to (see loginGuard).
@@ -81,17 +79,12 @@ func clientAddr(r *http.Request) string {
 		host = r.RemoteAddr
 	}
 	ip := net.ParseIP(host)
-	if ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) {
-		return host
-	}
 	xff := r.Header.Values("X-Forwarded-For")
-	if len(xff) == 0 {
+	if ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) || len(xff) == 0 {
 		return host
 	}
 	last := xff[len(xff)-1]
-	if i := strings.LastIndexByte(last, ','); i >= 0 {
-		last = last[i+1:]
-	}
+	last = last[strings.LastIndexByte(last, ',')+1:] // the whole value without a comma
 	if last = strings.TrimSpace(last); last == "" || len(last) > 64 {
 		return host
 	}
@@ -126,21 +119,14 @@ func (g *loginGuard) wrap(next http.Handler) http.Handler {
 func (g *loginGuard) locked(addr string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e, ok := g.clients[addr]
-	if !ok {
+	c := g.clients.Peek(addr)
+	if c == nil {
 		return 0
 	}
-	c := e.Value.(*loginClient)
 	if now.Sub(c.last) > LoginForget {
-		g.remove(e)
-		return 0
+		*c = loginClient{}
 	}
 	return max(c.until.Sub(now), 0)
-}
-
-func (g *loginGuard) remove(e *list.Element) {
-	delete(g.clients, e.Value.(*loginClient).addr)
-	g.order.Remove(e)
 }
 
 // fail records a wrong password from addr, and logs failures at most once
@@ -148,22 +134,13 @@ func (g *loginGuard) remove(e *list.Element) {
 func (g *loginGuard) fail(addr string, now time.Time) {
 	total := g.h.countLogin(true)
 	g.mu.Lock()
-	e, ok := g.clients[addr]
-	if !ok {
-		for g.order.Len() >= MaxLoginClients {
-			g.remove(g.order.Back())
-		}
-		e = g.order.PushFront(&loginClient{addr: addr})
-		g.clients[addr] = e
-	}
-	g.order.MoveToFront(e)
-	c := e.Value.(*loginClient)
+	c, _ := g.clients.Get(addr)
 	c.failures++
 	c.last = now
 	if n := c.failures - FreeLoginFailures; n > 0 {
 		c.until = now.Add(min(LoginLockout<<min(n-1, 20), MaxLoginLockout))
 	}
-	failures, tracked := c.failures, len(g.clients)
+	failures, tracked := c.failures, g.clients.Len()
 	log := g.lastLog.IsZero() || now.Sub(g.lastLog) >= loginLogEvery
 	since := total - g.logged
 	if log {
@@ -179,8 +156,8 @@ func (g *loginGuard) fail(addr string, now time.Time) {
 // succeed forgets addr's failures.
 func (g *loginGuard) succeed(addr string) {
 	g.mu.Lock()
-	if e, ok := g.clients[addr]; ok {
-		g.remove(e)
+	if c := g.clients.Peek(addr); c != nil {
+		*c = loginClient{}
 	}
 	g.mu.Unlock()
 }
