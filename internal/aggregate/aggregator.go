@@ -354,15 +354,6 @@ func (a *Aggregator) FlushAll() []*Bucket {
 	return a.toBuckets(a.collect(a.newestOpen()))
 }
 
-// FlushStates is Flush returning the mergeable per-series states instead of
-// their statistics, for combining buckets across worker processes. The
-// caller owns the returned states.
-func (a *Aggregator) FlushStates(now time.Time) []*StateBucket {
-	a.flushMu.Lock()
-	defer a.flushMu.Unlock()
-	return a.toStateBuckets(a.collect(a.dueCutoff(now)), true)
-}
-
 // dueCutoff returns the start of the newest bucket whose deadline has passed
 // at now.
 func (a *Aggregator) dueCutoff(now time.Time) int64 {
@@ -502,9 +493,9 @@ func (b *StateBucket) Bucket() *Bucket {
 	return out
 }
 
-func (a *Aggregator) toStateBuckets(parts []*shardBucket, flushed bool) []*StateBucket {
+func (a *Aggregator) toStateBuckets(parts []*shardBucket) []*StateBucket {
 	var out []*StateBucket
-	a.groupStates(parts, flushed, func(start int64, states []*State) {
+	a.groupStates(parts, false, func(start int64, states []*State) {
 		out = append(out, &StateBucket{Start: time.Unix(start, 0).UTC(), Period: a.cfg.Resolution, States: slices.Clone(states)})
 	})
 	return out

@@ -39,7 +39,7 @@
 // reports all of these for self-metrics.
 //
 // State is the mergeable form of one series: buckets from several worker
-// processes combine with FlushStates, State.Merge and State's binary
+// processes combine with TakeStates, State.Merge and State's binary
 // marshalling, giving what a single process seeing every line would flush.
 //
 // Concurrency: Add is called from every input goroutine at once; the open

@@ -25,5 +25,5 @@ func (a *Aggregator) TakeStates() []*StateBucket {
 	}
 	parts := a.remove(math.MaxInt64)
 	a.handedOver(parts, a.cfg.Now())
-	return append([]*StateBucket{}, a.toStateBuckets(parts, false)...) // never nil
+	return append([]*StateBucket{}, a.toStateBuckets(parts)...) // never nil
 }
