@@ -64,8 +64,8 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Proc is a started server process with its output kept (the first MaxLog
-// bytes).
+// Proc is a started server process with its output kept (the first maxLog bytes
+// given to Start).
 type Proc struct {
 	Cmd  *exec.Cmd
 	Log  *LimitedBuffer
