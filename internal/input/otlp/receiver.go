@@ -642,14 +642,10 @@ func (r *Receiver) Close(ctx context.Context) error {
 		close(r.queue)
 	}
 	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("otlp: close: %d requests still queued: %w", len(r.queue), ctx.Err())
+	if err := input.Wait(ctx, &r.wg); err != nil {
+		return fmt.Errorf("otlp: close: %d requests still queued: %w", len(r.queue), err)
 	}
+	return nil
 }
 
 // Stats returns the cumulative counters. Safe for concurrent use.
