@@ -328,14 +328,16 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	body := h.budget.Reader(r.Body)
 	defer body.Release() // once queued, the bytes count in MaxQueueBytes
 	buf := h.getBuf()
-	err := errTooLarge // a declared length over the bound: refused unread
+	err := input.ErrTooLarge // a declared length over the bound: refused unread
 	if r.ContentLength <= int64(h.cfg.MaxBodyBytes) {
-		err = h.readBody(body, r.ContentLength, buf)
+		// The buffer grows as bytes arrive, never to more than the
+		// declared length + 1 (rounded up to bufferQuantum) ahead of them.
+		*buf, err = input.ReadBody((*buf)[:0], body, h.cfg.MaxBodyBytes, r.ContentLength, bufferQuantum)
 	}
 	if err != nil {
 		h.putBuf(buf)
 		switch {
-		case errors.Is(err, errTooLarge):
+		case errors.Is(err, input.ErrTooLarge):
 			h.tooLarge.Add(1)
 			endRead(w)
 			http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
@@ -393,44 +395,6 @@ func (h *Handler) authorized(r *http.Request) (app string, ok bool) {
 		return h.cfg.Apps.Check(r)
 	}
 	return "", h.cfg.InsecureNoAuth || h.auth.Check(r)
-}
-
-var errTooLarge = errors.New("body too large")
-
-// readBody reads the whole body from rd into *buf, refusing more than
-// MaxBodyBytes. n is the declared length (-1: chunked), checked against the
-// limit already; the buffer grows as bytes arrive, never to more than n+1
-// bytes (rounded up to bufferQuantum) ahead of them.
-func (h *Handler) readBody(rd io.Reader, n int64, buf *[]byte) error {
-	limit := h.cfg.MaxBodyBytes
-	want := limit + 1 // bytes to read at most: one more than allowed detects an overlong body
-	if n >= 0 {
-		want = int(n) + 1
-	}
-	b := (*buf)[:0]
-	defer func() { *buf = b }()
-	for {
-		if len(b) == cap(b) {
-			c := max(min(max(2*cap(b), bufferQuantum), (want+bufferQuantum-1)/bufferQuantum*bufferQuantum), len(b)+1)
-			nb := make([]byte, len(b), c)
-			copy(nb, b)
-			b = nb
-		}
-		k, err := rd.Read(b[len(b):min(cap(b), want)])
-		b = b[:len(b)+k]
-		if len(b) > limit {
-			return errTooLarge
-		}
-		if err == io.EOF {
-			if n >= 0 && int64(len(b)) != n {
-				return io.ErrUnexpectedEOF
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // Body buffers are recycled through a free list rather than a sync.Pool: the

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -461,13 +460,13 @@ func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buff
 	if req.ContentLength > MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body of %d bytes exceeds %d", req.ContentLength, MaxBodyBytes)
 	}
-	raw, err := readLimited(bufs.raw[:0], charge, MaxBodyBytes, req.ContentLength)
+	raw, err := input.ReadBody(bufs.raw[:0], charge, MaxBodyBytes, req.ContentLength, bufferQuantum)
 	bufs.raw = raw[:0]
 	if err != nil {
 		if errors.Is(err, budget.ErrExhausted) {
 			return nil, http.StatusServiceUnavailable, err
 		}
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, input.ErrTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body exceeds %d bytes", MaxBodyBytes)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("otlp: reading body: %w", err)
@@ -489,7 +488,7 @@ func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buff
 		if errors.Is(err, budget.ErrExhausted) {
 			return nil, http.StatusServiceUnavailable, err
 		}
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, input.ErrTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes: %w", MaxDecodedBytes, errBomb)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("otlp: gzip: %w", err)
@@ -497,40 +496,7 @@ func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buff
 	return body, 0, nil
 }
 
-var (
-	errTooLarge = errors.New("too large")
-	errBomb     = errors.New("gzip bomb")
-)
-
-// readLimited appends all of rd to b, failing with errTooLarge past limit
-// bytes. n is the expected length when known (>= 0): the buffer never grows
-// past n+1 bytes, but it grows only as bytes arrive (doubling from 32 KiB),
-// so a declared length reserves nothing. The returned slice is b grown, also
-// on error (for reuse).
-func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
-	most := limit + 1 // +1: see an overlong body, or the EOF without growing
-	if n >= 0 {
-		most = min(most, int(n)+1)
-	}
-	for {
-		if len(b) == cap(b) {
-			nb := make([]byte, len(b), max(min(max(2*cap(b), 32<<10), most), len(b)+1))
-			copy(nb, b)
-			b = nb
-		}
-		k, err := rd.Read(b[len(b):min(cap(b), limit+1)])
-		b = b[:len(b)+k]
-		if len(b) > limit {
-			return b, errTooLarge
-		}
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
-}
+var errBomb = errors.New("gzip bomb")
 
 // gunzip inflates raw within MaxDecodedBytes. klauspost/compress's gzip is
 // the project's compression dependency already (remote write's snappy), and
@@ -547,7 +513,7 @@ func (r *Receiver) gunzip(dst, raw []byte, charge *budget.Reader) ([]byte, error
 		return dst, err
 	}
 	defer r.gzips.Put(zr)
-	return readLimited(dst, charge.Wrap(zr), MaxDecodedBytes, -1)
+	return input.ReadBody(dst, charge.Wrap(zr), MaxDecodedBytes, -1, bufferQuantum)
 }
 
 // buffers are the body buffers of one request. Decoding copies every string
@@ -558,7 +524,10 @@ type buffers struct {
 	slot          chan struct{} // the decoding slot held, released by putBufs
 }
 
-const maxPooledBuffer = 1 << 20
+const (
+	maxPooledBuffer = 1 << 20
+	bufferQuantum   = 32 << 10 // buffers grow by doubling from this
+)
 
 var bufferPool = sync.Pool{New: func() any { return new(buffers) }}
 
