@@ -52,11 +52,6 @@ const (
 	// 32 hex digits); longer ids are not de-duplicated and are counted in
 	// Stats.LongFrameIDs.
 	MaxFrameIDBytes = 128
-	// DefaultMaxReadingBytes bounds the memory of bodies being read at once
-	// when Config.Budget is nil (bytes are counted as they arrive, whatever
-	// the Content-Length); beyond it POSTs get 503 and Logplex retries them
-	// (Stats.Busy).
-	DefaultMaxReadingBytes = budget.Default
 	// readErrorLogEvery: body read errors are logged at most this often.
 	readErrorLogEvery = time.Minute
 )
@@ -87,12 +82,11 @@ type Config struct {
 	MaxBodyBytes  int // bound on one body; 0 means DefaultMaxBodyBytes
 	QueueDepth    int // bodies waiting to be parsed; 0 means DefaultQueueDepth
 	MaxQueueBytes int // bytes waiting to be parsed; 0 means DefaultMaxQueueBytes
-	// MaxReadingBytes bounds the bytes of bodies being read at once, when
-	// Budget is nil; 0 means DefaultMaxReadingBytes.
-	MaxReadingBytes int
-	// Budget, when set, is the bound on request bytes in flight the drain
-	// shares with the worker's other HTTP servers (MaxReadingBytes is then
-	// unused). Bytes are taken as they arrive.
+	// Budget bounds the bytes of bodies being read at once, shared with the
+	// worker's other HTTP servers; bytes are taken as they arrive, whatever
+	// the Content-Length, and beyond it POSTs get 503 and Logplex retries
+	// them (Stats.Busy). nil means a Budget of budget.Default for this
+	// Handler alone.
 	Budget     *budget.Budget
 	Workers    int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
 	DedupSize  int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
@@ -163,7 +157,7 @@ type Handler struct {
 
 	queuedBytes atomic.Int64
 	freeBytes   atomic.Int64     // capacity of the buffers on the free list
-	budget      *budget.Budget   // bytes of bodies being read (Config.Budget or MaxReadingBytes)
+	budget      *budget.Budget   // bytes of bodies being read (Config.Budget)
 	pending     atomic.Int64     // bodies accepted and not yet parsed
 	activeApps  atomic.Int64     // apps with bodies in the queue (multi-app mode)
 	readErrLog  *throttle.Logger // read errors and 503s for the budget, each at most once per readErrorLogEvery
@@ -222,19 +216,18 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	if cfg.Apps == nil && !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
 		return nil, ErrNoCredentials
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.MaxReadingBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
 		return nil, errors.New("drain: negative bound in Config")
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	cfg.QueueDepth = cmp.Or(cfg.QueueDepth, DefaultQueueDepth)
 	cfg.MaxQueueBytes = cmp.Or(cfg.MaxQueueBytes, DefaultMaxQueueBytes)
-	cfg.MaxReadingBytes = cmp.Or(cfg.MaxReadingBytes, DefaultMaxReadingBytes)
 	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
 	cfg.DedupSize = cmp.Or(cfg.DedupSize, DefaultDedupSize)
 	cfg.DedupAge = cmp.Or(cfg.DedupAge, DefaultDedupAge)
 	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, DefaultRetryAfter)
-	if cfg.MaxQueueBytes < cfg.MaxBodyBytes || cfg.MaxReadingBytes < cfg.MaxBodyBytes {
-		return nil, fmt.Errorf("drain: MaxQueueBytes %d and MaxReadingBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxReadingBytes, cfg.MaxBodyBytes)
+	if cfg.MaxQueueBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("drain: MaxQueueBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxBodyBytes)
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
@@ -253,7 +246,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		budget:     cfg.Budget,
 	}
 	if h.budget == nil {
-		h.budget = budget.New(int64(cfg.MaxReadingBytes))
+		h.budget = budget.New(budget.Default)
 	}
 	if cfg.DedupSize > 0 {
 		h.seen = newDedup(cfg.DedupSize, cfg.DedupAge)

@@ -33,7 +33,7 @@ const (
 	// input.DefaultMaxConns because a connection still sending its headers
 	// costs little (MaxHeaderBytes, bufio buffers, a goroutine: ~20 KB), so
 	// room for many makes a slow-header attack expensive; the memory of
-	// bodies being read is bounded separately (Config.MaxReadingBytes).
+	// bodies being read is bounded separately (Config.Budget).
 	DefaultMaxConns = 256
 	// SlowHeaderGrace: while a connection waits for a slot, connections that
 	// have been sending the headers of their first request for longer than
