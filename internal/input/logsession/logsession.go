@@ -21,7 +21,8 @@ import (
 	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
-// Defaults for the zero fields of Config.
+// Defaults for the zero fields of Config, and one fixed timeout
+// (DefaultRequestTimeout).
 const (
 	// DefaultBaseURL is the Platform API.
 	DefaultBaseURL = "https://api.heroku.com"
@@ -54,11 +55,10 @@ type Config struct {
 	// be zero, as the stream is long-lived.
 	Client *http.Client
 
-	MinBackoff     time.Duration // 0 means DefaultMinBackoff
-	MaxBackoff     time.Duration // 0 means DefaultMaxBackoff
-	HealthyAfter   time.Duration // 0 means DefaultHealthyAfter
-	IdleTimeout    time.Duration // 0 means DefaultIdleTimeout
-	RequestTimeout time.Duration // 0 means DefaultRequestTimeout
+	MinBackoff   time.Duration // 0 means DefaultMinBackoff
+	MaxBackoff   time.Duration // 0 means DefaultMaxBackoff
+	HealthyAfter time.Duration // 0 means DefaultHealthyAfter
+	IdleTimeout  time.Duration // 0 means DefaultIdleTimeout
 
 	// Logger receives reconnects and failures; nil means slog.Default().
 	Logger *slog.Logger
@@ -107,19 +107,18 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	if err := envcfg.URL("BaseURL", cfg.BaseURL, false); err != nil {
 		return nil, fmt.Errorf("logsession: %w", err)
 	}
-	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.HealthyAfter < 0 || cfg.IdleTimeout < 0 || cfg.RequestTimeout < 0 {
+	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.HealthyAfter < 0 || cfg.IdleTimeout < 0 {
 		return nil, errors.New("logsession: negative duration in Config")
 	}
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = max(cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
 	cfg.HealthyAfter = cmp.Or(cfg.HealthyAfter, DefaultHealthyAfter)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
-	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: cfg.Client, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
 	if t.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.ResponseHeaderTimeout = cfg.RequestTimeout
+		tr.ResponseHeaderTimeout = DefaultRequestTimeout
 		t.client = &http.Client{Transport: tr}
 	}
 	t.sessions = strings.TrimSuffix(cfg.BaseURL, "/") + "/apps/" + url.PathEscape(cfg.App) + "/log-sessions"
@@ -192,7 +191,7 @@ func (t *Tailer) once(ctx context.Context) (time.Duration, error) {
 }
 
 func (t *Tailer) createSession(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, DefaultRequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.sessions, strings.NewReader(`{"tail":true,"lines":0}`))
 	if err != nil {
