@@ -138,7 +138,9 @@ type Stats struct {
 	QueuedBytes  int64  `metric:"-"`                      // bytes waiting to be parsed now
 }
 
-// Handler is the drain's http.Handler. Safe for concurrent use.
+// Handler is the drain's http.Handler. Serve it through a Server (or
+// CutBodies), which ends the read of a body it answers without reading
+// (401, 413, 503). Safe for concurrent use.
 type Handler struct {
 	p          *input.Processor
 	cfg        Config
@@ -270,7 +272,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case LogsPath:
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			endRead(w)
 			http.Error(w, "drain: "+LogsPath+" accepts POST only", http.StatusMethodNotAllowed)
 			return
 		}
@@ -291,19 +292,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	default:
-		endRead(w)
 		http.NotFound(w, r)
 	}
-}
-
-// endRead is for answers that leave the request body unread (401, 413, 503,
-// 404): it asks to close the connection and ends its read deadline, so that
-// net/http does not go on reading what a slow client trickles in (for up to
-// ReadTimeout) while the connection holds a slot. Without the deadline 100
-// slow unauthenticated bodies kept 8 of 11 legitimate POSTs out.
-func endRead(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // ErrNotSupported outside a server: nothing to end
 }
 
 func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
@@ -312,7 +302,6 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		h.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics drain", charset="UTF-8"`)
-		endRead(w)
 		http.Error(w, "drain: missing or wrong credentials", http.StatusUnauthorized)
 		return
 	}
@@ -332,14 +321,12 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, input.ErrTooLarge):
 			h.tooLarge.Add(1)
-			endRead(w)
 			http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 		case errors.Is(err, budget.ErrExhausted):
 			h.busy.Add(1)
 			h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
 				"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
 			w.Header().Set("Retry-After", h.retryAfter)
-			endRead(w)
 			http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
 		default:
 			h.readErrors.Add(1) // logged at most once a minute: a flood of broken connections must not flood the log
