@@ -204,17 +204,26 @@ func validHistogram(p *metricspb.HistogramDataPoint) string {
 			return "explicit_bounds not finite and increasing"
 		}
 	}
-	if nb > 0 {
-		var n uint64
-		for _, c := range p.BucketCounts {
+	if nb == 0 {
+		return ""
+	}
+	return addsUp(p.Count, 0, "bucket counts do not add up to count", p.BucketCounts)
+}
+
+// addsUp returns "" when zero plus the bucket counts add up to count, else
+// why not: an overflow, or mismatch.
+func addsUp(count, zero uint64, mismatch string, buckets ...[]uint64) string {
+	n := zero
+	for _, cs := range buckets {
+		for _, c := range cs {
 			n += c
 			if n < c {
 				return "bucket counts overflow"
 			}
 		}
-		if n != p.Count {
-			return "bucket counts do not add up to count"
-		}
+	}
+	if n != count {
+		return mismatch
 	}
 	return ""
 }
@@ -236,19 +245,7 @@ func validExponential(p *metricspb.ExponentialHistogramDataPoint) string {
 	case !finitePtr(p.Sum) || !finitePtr(p.Min) || !finitePtr(p.Max):
 		return "sum, min or max not finite"
 	}
-	n := p.ZeroCount
-	for _, cs := range [][]uint64{pos, neg} {
-		for _, c := range cs {
-			n += c
-			if n < c {
-				return "bucket counts overflow"
-			}
-		}
-	}
-	if n != p.Count {
-		return "bucket and zero counts do not add up to count"
-	}
-	return ""
+	return addsUp(p.Count, p.ZeroCount, "bucket and zero counts do not add up to count", pos, neg)
 }
 
 // processMetrics appends the measurements of the points of d to buf, handing
