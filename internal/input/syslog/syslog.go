@@ -74,7 +74,7 @@ type Server struct {
 	tls *tls.Config
 
 	mu      sync.Mutex
-	ln      *input.LimitListener
+	ln      atomic.Pointer[input.LimitListener] // set by Serve under mu
 	conns   map[net.Conn]*connState
 	wg      sync.WaitGroup
 	closing atomic.Bool // set under mu; readers check it so as not to re-arm their deadline
@@ -154,7 +154,7 @@ func (s *Server) Serve(l net.Listener) error {
 		_ = l.Close()
 		return ErrServerClosed
 	}
-	s.ln = ll
+	s.ln.Store(ll)
 	s.mu.Unlock()
 	var delay time.Duration
 	for {
@@ -309,8 +309,8 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	if ln := s.ln.Load(); ln != nil {
+		err = ln.Close()
 	}
 	for c := range s.conns {
 		_ = c.SetReadDeadline(time.Now())
@@ -327,12 +327,9 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	ln := s.ln
-	s.mu.Unlock()
 	st := Stats{IdleTimeouts: s.idle.Load(), SilentClosed: s.silent.Load(), Reclaimed: s.reclaimed.Load(),
 		HandshakeErrors: s.handshake.Load(), ReadErrors: s.readErrs.Load()}
-	if ln != nil {
+	if ln := s.ln.Load(); ln != nil {
 		ls := ln.Stats()
 		st.Accepted, st.Saturated, st.Active = ls.Accepted, ls.Saturated, ls.Active
 	}
