@@ -311,7 +311,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			"otlp: Content-Type must be application/x-protobuf or application/json")
 		return
 	}
-	bufs := getBufs()
+	bufs := bufferPool.Get().(*buffers)
 	defer putBufs(bufs)
 	// Every byte of the request is taken from the budget as it arrives or is
 	// inflated or decoded, and given back once the request is queued (its
@@ -503,16 +503,13 @@ var errBomb = errors.New("gzip bomb")
 // about twice as fast as compress/gzip at inflating.
 func (r *Receiver) gunzip(dst, raw []byte, charge *budget.Reader) ([]byte, error) {
 	zr, _ := r.gzips.Get().(*gzip.Reader)
-	var err error
 	if zr == nil {
-		zr, err = gzip.NewReader(bytes.NewReader(raw))
-	} else {
-		err = zr.Reset(bytes.NewReader(raw))
-	}
-	if err != nil {
-		return dst, err
+		zr = new(gzip.Reader) // what gzip.NewReader does before Reset
 	}
 	defer r.gzips.Put(zr)
+	if err := zr.Reset(bytes.NewReader(raw)); err != nil {
+		return dst, err
+	}
 	return input.ReadBody(dst, charge.Wrap(zr), MaxDecodedBytes, -1, bufferQuantum)
 }
 
@@ -530,8 +527,6 @@ const (
 )
 
 var bufferPool = sync.Pool{New: func() any { return new(buffers) }}
-
-func getBufs() *buffers { return bufferPool.Get().(*buffers) }
 
 func putBufs(b *buffers) {
 	if b.slot != nil {
