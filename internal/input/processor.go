@@ -320,8 +320,7 @@ func (s *Session) parse(h *logplex.Header, msg []byte) {
 	s.buf, err = s.parser.Parse(s.buf, l2met.Line{Time: t, AppName: h.AppName, ProcID: h.ProcID, Msg: msg})
 	if err != nil {
 		s.st.RejectedLines++
-		var pe *l2met.ParseError
-		if errors.As(err, &pe) {
+		if pe, ok := errors.AsType[*l2met.ParseError](err); ok {
 			s.st.RejectedPairs += uint64(pe.Rejected)
 		} else {
 			s.st.RejectedPairs++
@@ -357,8 +356,7 @@ func (s *Session) readFrames(r io.Reader) (int, error) {
 		if err == io.EOF {
 			return n, nil
 		}
-		var fe *logplex.FrameError
-		if errors.As(err, &fe) {
+		if _, ok := errors.AsType[*logplex.FrameError](err); ok {
 			n++
 			s.st.MalformedFrames++
 			s.debug("input: malformed frame", err)

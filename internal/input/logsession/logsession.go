@@ -315,12 +315,9 @@ func hostOf(s string) string {
 // redactURLError replaces a *url.Error, which carries the full URL, with its
 // operation, host and cause.
 func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		var ne net.Error
-		timeout := errors.As(ue.Err, &ne) && ne.Timeout()
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		cause := ue.Err
-		if timeout {
+		if ne, ok := errors.AsType[net.Error](ue.Err); ok && ne.Timeout() {
 			cause = fmt.Errorf("timeout: %w", ue.Err)
 		}
 		return fmt.Errorf("%s %s: %w", ue.Op, hostOf(ue.URL), cause)

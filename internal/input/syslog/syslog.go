@@ -120,8 +120,7 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 }
 
 func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
 		return pe.Err
 	}
 	return err
@@ -163,8 +162,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				// Temporary accept failure (e.g. too many open files): wait a
 				// little, as net/http does.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
