@@ -27,8 +27,7 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 			for _, sl := range rl.GetScopeLogs() {
 				n += int64(len(sl.GetLogRecords()))
 			}
-			res.tooManyAtt += n
-			res.reject(n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+			res.reject(&res.tooManyAtt, n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 			rl.ScopeLogs = nil
 			continue
 		}
@@ -37,11 +36,9 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 				switch {
 				case lr == nil:
 				case res.accepted >= MaxRecords:
-					res.tooMany++
-					res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
+					res.reject(&res.tooMany, 1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
 				case len(lr.GetAttributes()) > MaxAttributes:
-					res.tooManyAtt++
-					res.reject(1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+					res.reject(&res.tooManyAtt, 1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 				default:
 					res.accepted++
 					return false
