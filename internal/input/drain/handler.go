@@ -144,7 +144,6 @@ type Stats struct {
 type Handler struct {
 	p          *input.Processor
 	cfg        Config
-	log        *slog.Logger
 	auth       *httpauth.Basic // nil with InsecureNoAuth
 	retryAfter string
 	redact     *redact.Redactor
@@ -238,7 +237,6 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	h := &Handler{
 		p:          p,
 		cfg:        cfg,
-		log:        cfg.Logger,
 		readErrLog: throttle.New(cfg.Logger, readErrorLogEvery, nil),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		free:       make(chan *[]byte, cfg.QueueDepth+cfg.Workers),
@@ -257,7 +255,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		h.appQ = make(map[string]*appQueue)
 	}
 	if cfg.InsecureNoAuth {
-		h.log.Warn("drain: InsecureNoAuth is set: POST /logs accepts log bodies from anyone")
+		cfg.Logger.Warn("drain: InsecureNoAuth is set: POST /logs accepts log bodies from anyone")
 	}
 	h.wg.Add(cfg.Workers)
 	for range cfg.Workers {

@@ -140,11 +140,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // errors, refused or broken streams) are logged and retried with backoff; a
 // 401/403 is logged at Error level, as it will not heal by itself.
 func (t *Tailer) Run(ctx context.Context) error {
+	defer t.backoff.Store(0)
 	attempt := 0
 	for {
 		streamed, err := t.once(ctx)
 		if ctx.Err() != nil {
-			t.backoff.Store(0)
 			return ctx.Err()
 		}
 		if streamed >= t.cfg.HealthyAfter {
@@ -164,7 +164,6 @@ func (t *Tailer) Run(ctx context.Context) error {
 			t.log.Debug("logsession: stream ended, reconnecting", "backoff", d)
 		}
 		if err := t.sleep(ctx, d); err != nil {
-			t.backoff.Store(0)
 			return err
 		}
 	}
