@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"strconv"
 	"time"
@@ -63,9 +64,7 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 				}
 				msg := bytesOf(body.StringValue)
 				t := arrival
-				if ns := lr.GetTimeUnixNano(); ns != 0 {
-					t = unixNano(ns)
-				} else if ns := lr.GetObservedTimeUnixNano(); ns != 0 {
+				if ns := cmp.Or(lr.GetTimeUnixNano(), lr.GetObservedTimeUnixNano()); ns != 0 {
 					t = unixNano(ns)
 				}
 				src := bytesOf(r.sourceOf(lr.GetAttributes(), resSource))
@@ -89,8 +88,5 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 // unixNano converts OTLP's fixed64 nanoseconds to a UTC time; values beyond
 // int64 are clamped (the aggregator then refuses them as too far ahead).
 func unixNano(ns uint64) time.Time {
-	if ns > 1<<63-1 {
-		ns = 1<<63 - 1
-	}
-	return time.Unix(0, int64(ns)).UTC()
+	return time.Unix(0, int64(min(ns, 1<<63-1))).UTC()
 }

@@ -168,10 +168,7 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 
 // quoteName quotes a metric name for an error message, cut to 64 bytes.
 func quoteName(name string) string {
-	if len(name) > 64 {
-		name = name[:64]
-	}
-	return strconv.Quote(name)
+	return strconv.Quote(name[:min(len(name), 64)])
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
