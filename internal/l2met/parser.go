@@ -524,15 +524,9 @@ func dynoFromOldSource(b []byte) []byte {
 
 // isHexID reports whether b looks like a dyno UUID: 8 or more hex digits and dashes.
 func isHexID(b []byte) bool {
-	if len(b) < 8 {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(b) >= 8 && !bytes.ContainsFunc(b, func(c rune) bool {
+		return !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-')
+	})
 }
 
 // router parses a Heroku router line.
@@ -599,15 +593,8 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 // isErrorCode reports whether b is a Heroku error code: an upper-case letter
 // and 1-4 digits (H12, R14, L10).
 func isErrorCode(b []byte) bool {
-	if len(b) < 2 || len(b) > 5 || b[0] < 'A' || b[0] > 'Z' {
-		return false
-	}
-	for _, c := range b[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return len(b) >= 2 && len(b) <= 5 && b[0] >= 'A' && b[0] <= 'Z' &&
+		!bytes.ContainsFunc(b[1:], func(c rune) bool { return c < '0' || c > '9' })
 }
 
 // herokuError parses `Error R14 (Memory quota exceeded)` from a dyno and
