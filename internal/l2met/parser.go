@@ -505,14 +505,10 @@ func dynoFromOldSource(b []byte) []byte {
 	if !ok {
 		return b
 	}
-	i := 0
-	for i < len(r) && r[i] >= '0' && r[i] <= '9' {
-		i++
-	}
-	if i == 0 || i >= len(r) || r[i] != '.' {
+	id, r, ok := bytes.Cut(r, []byte{'.'}) // the app's number
+	if !ok || len(id) == 0 || bytes.ContainsFunc(id, func(c rune) bool { return c < '0' || c > '9' }) {
 		return b
 	}
-	r = r[i+1:]
 	if j := bytes.LastIndexByte(r, '.'); j > 0 && isHexID(r[j+1:]) {
 		r = r[:j]
 	}
