@@ -50,11 +50,6 @@ type Config struct {
 	App     string // HEROKU_APP_NAME; required
 	BaseURL string // Platform API base URL; "" means DefaultBaseURL
 
-	// Client sends the requests; nil means a client with
-	// DefaultRequestTimeout as its response header timeout. Its Timeout must
-	// be zero, as the stream is long-lived.
-	Client *http.Client
-
 	MinBackoff   time.Duration // 0 means DefaultMinBackoff
 	MaxBackoff   time.Duration // 0 means DefaultMaxBackoff
 	HealthyAfter time.Duration // 0 means DefaultHealthyAfter
@@ -115,12 +110,10 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	cfg.HealthyAfter = cmp.Or(cfg.HealthyAfter, DefaultHealthyAfter)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: cfg.Client, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
-	if t.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.ResponseHeaderTimeout = DefaultRequestTimeout
-		t.client = &http.Client{Transport: tr}
-	}
+	// No client Timeout: the stream is long-lived.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = DefaultRequestTimeout
+	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: &http.Client{Transport: tr}, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
 	t.sessions = strings.TrimSuffix(cfg.BaseURL, "/") + "/apps/" + url.PathEscape(cfg.App) + "/log-sessions"
 	return t, nil
 }
