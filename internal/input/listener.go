@@ -29,10 +29,8 @@ type LimitListener struct {
 	active              atomic.Int64
 	waiting             atomic.Int32
 
-	onWait   func()        // OnWait
-	every    time.Duration // OnWait
-	mu       sync.Mutex    // guards waitLoop
-	waitLoop bool          // the loop calling onWait runs
+	onWait func()        // OnWait
+	every  time.Duration // OnWait
 }
 
 // ListenerStats are the cumulative counters of a LimitListener.
@@ -58,21 +56,7 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 	case l.sem <- struct{}{}:
 	default:
 		l.saturated.Add(1)
-		l.waiting.Add(1)
-		if l.onWait != nil {
-			l.onWait()
-			l.mu.Lock()
-			if !l.waitLoop {
-				l.waitLoop = true
-				go l.whileWaiting()
-			}
-			l.mu.Unlock()
-		}
-		select {
-		case l.sem <- struct{}{}:
-			l.waiting.Add(-1)
-		case <-l.done:
-			l.waiting.Add(-1)
+		if !l.wait() {
 			return nil, net.ErrClosed
 		}
 	}
@@ -92,19 +76,27 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 // not block.
 func (l *LimitListener) OnWait(every time.Duration, fn func()) { l.every, l.onWait = every, fn }
 
-// whileWaiting calls onWait every l.every until no Accept waits.
-func (l *LimitListener) whileWaiting() {
-	t := time.NewTicker(l.every)
-	defer t.Stop()
-	for range t.C {
-		l.mu.Lock()
-		if !l.Waiting() { // an Accept that starts waiting after this starts a new loop
-			l.waitLoop = false
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
+// wait waits for a free slot, calling onWait now and every l.every, and
+// reports whether it got one (false: the listener was closed).
+func (l *LimitListener) wait() bool {
+	l.waiting.Add(1)
+	defer l.waiting.Add(-1)
+	var tick <-chan time.Time
+	if l.onWait != nil {
 		l.onWait()
+		t := time.NewTicker(l.every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case l.sem <- struct{}{}:
+			return true
+		case <-tick:
+			l.onWait()
+		case <-l.done:
+			return false
+		}
 	}
 }
 

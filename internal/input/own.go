@@ -16,36 +16,16 @@ package input
 func IsWorkerOutput(msg []byte) bool {
 	const (
 		prefix = "bucket="
-		stamp  = len("2006-01-02T15:04:05Z")
+		stamp  = "0000-00-00T00:00:00Z" // 0: a digit
 		period = " period="
 	)
-	if len(msg) < len(prefix)+stamp+len(period) || msg[0] != 'b' || string(msg[:len(prefix)]) != prefix {
+	if len(msg) < len(prefix)+len(stamp)+len(period) || msg[0] != 'b' || string(msg[:len(prefix)]) != prefix {
 		return false
 	}
-	ts := msg[len(prefix) : len(prefix)+stamp]
-	for i, c := range ts {
-		switch i {
-		case 4, 7:
-			if c != '-' {
-				return false
-			}
-		case 10:
-			if c != 'T' {
-				return false
-			}
-		case 13, 16:
-			if c != ':' {
-				return false
-			}
-		case 19:
-			if c != 'Z' {
-				return false
-			}
-		default:
-			if c < '0' || c > '9' {
-				return false
-			}
+	for i, c := range msg[len(prefix) : len(prefix)+len(stamp)] {
+		if want := stamp[i]; want == '0' && (c < '0' || c > '9') || want != '0' && c != want {
+			return false
 		}
 	}
-	return string(msg[len(prefix)+stamp:len(prefix)+stamp+len(period)]) == period
+	return string(msg[len(prefix)+len(stamp):len(prefix)+len(stamp)+len(period)]) == period
 }

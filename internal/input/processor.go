@@ -98,9 +98,9 @@ type Processor struct {
 	apps    *appstats.Table // Config.Apps
 	pool    sync.Pool       // of *Session
 
-	lines, measurements, rejectedLines, rejectedPairs  atomic.Uint64
-	malformed, badHeaders, overlong, broken, sinkCalls atomic.Uint64
-	ownLines                                           atomic.Uint64 // see OwnLines
+	mu       sync.Mutex    // guards total
+	total    Stats         // what the Sessions published
+	ownLines atomic.Uint64 // see OwnLines
 }
 
 // NewProcessor returns a Processor that feeds sink.
@@ -129,17 +129,9 @@ func (p *Processor) Now() time.Time { return p.now() }
 
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (p *Processor) Stats() Stats {
-	return Stats{
-		Lines:           p.lines.Load(),
-		Measurements:    p.measurements.Load(),
-		RejectedLines:   p.rejectedLines.Load(),
-		RejectedPairs:   p.rejectedPairs.Load(),
-		MalformedFrames: p.malformed.Load(),
-		BadHeaders:      p.badHeaders.Load(),
-		OverlongLines:   p.overlong.Load(),
-		BrokenStreams:   p.broken.Load(),
-		SinkCalls:       p.sinkCalls.Load(),
-	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
 }
 
 // OwnLines returns how many messages were the worker's own console output
@@ -275,25 +267,27 @@ func (s *Session) Release() {
 	s.p.pool.Put(s)
 }
 
+// publish adds the Session's counts to the Processor's Stats.
 func (s *Session) publish() {
 	st, p := &s.st, s.p
-	add := func(c *atomic.Uint64, v uint64) {
-		if v != 0 {
-			c.Add(v)
-		}
+	if *st == (Stats{}) {
+		return
 	}
-	add(&p.lines, st.Lines)
 	if s.app != "" && p.apps != nil && st.Lines != 0 {
 		p.apps.For(s.app).Lines.Add(st.Lines)
 	}
-	add(&p.measurements, st.Measurements)
-	add(&p.rejectedLines, st.RejectedLines)
-	add(&p.rejectedPairs, st.RejectedPairs)
-	add(&p.malformed, st.MalformedFrames)
-	add(&p.badHeaders, st.BadHeaders)
-	add(&p.overlong, st.OverlongLines)
-	add(&p.broken, st.BrokenStreams)
-	add(&p.sinkCalls, st.SinkCalls)
+	p.mu.Lock()
+	t := &p.total
+	t.Lines += st.Lines
+	t.Measurements += st.Measurements
+	t.RejectedLines += st.RejectedLines
+	t.RejectedPairs += st.RejectedPairs
+	t.MalformedFrames += st.MalformedFrames
+	t.BadHeaders += st.BadHeaders
+	t.OverlongLines += st.OverlongLines
+	t.BrokenStreams += st.BrokenStreams
+	t.SinkCalls += st.SinkCalls
+	p.mu.Unlock()
 	*st = Stats{}
 }
 
@@ -326,8 +320,7 @@ func (s *Session) parse(h *logplex.Header, msg []byte) {
 	s.buf, err = s.parser.Parse(s.buf, l2met.Line{Time: t, AppName: h.AppName, ProcID: h.ProcID, Msg: msg})
 	if err != nil {
 		s.st.RejectedLines++
-		var pe *l2met.ParseError
-		if errors.As(err, &pe) {
+		if pe, ok := errors.AsType[*l2met.ParseError](err); ok {
 			s.st.RejectedPairs += uint64(pe.Rejected)
 		} else {
 			s.st.RejectedPairs++
@@ -363,8 +356,7 @@ func (s *Session) readFrames(r io.Reader) (int, error) {
 		if err == io.EOF {
 			return n, nil
 		}
-		var fe *logplex.FrameError
-		if errors.As(err, &fe) {
+		if _, ok := errors.AsType[*logplex.FrameError](err); ok {
 			n++
 			s.st.MalformedFrames++
 			s.debug("input: malformed frame", err)

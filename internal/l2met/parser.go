@@ -505,14 +505,10 @@ func dynoFromOldSource(b []byte) []byte {
 	if !ok {
 		return b
 	}
-	i := 0
-	for i < len(r) && r[i] >= '0' && r[i] <= '9' {
-		i++
-	}
-	if i == 0 || i >= len(r) || r[i] != '.' {
+	id, r, ok := bytes.Cut(r, []byte{'.'}) // the app's number
+	if !ok || len(id) == 0 || bytes.ContainsFunc(id, func(c rune) bool { return c < '0' || c > '9' }) {
 		return b
 	}
-	r = r[i+1:]
 	if j := bytes.LastIndexByte(r, '.'); j > 0 && isHexID(r[j+1:]) {
 		r = r[:j]
 	}
@@ -524,15 +520,9 @@ func dynoFromOldSource(b []byte) []byte {
 
 // isHexID reports whether b looks like a dyno UUID: 8 or more hex digits and dashes.
 func isHexID(b []byte) bool {
-	if len(b) < 8 {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(b) >= 8 && !bytes.ContainsFunc(b, func(c rune) bool {
+		return !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-')
+	})
 }
 
 // router parses a Heroku router line.
@@ -599,15 +589,8 @@ func (p *Parser) router(dst []metric.Measurement, line Line, r *rejects) []metri
 // isErrorCode reports whether b is a Heroku error code: an upper-case letter
 // and 1-4 digits (H12, R14, L10).
 func isErrorCode(b []byte) bool {
-	if len(b) < 2 || len(b) > 5 || b[0] < 'A' || b[0] > 'Z' {
-		return false
-	}
-	for _, c := range b[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return len(b) >= 2 && len(b) <= 5 && b[0] >= 'A' && b[0] <= 'Z' &&
+		!bytes.ContainsFunc(b[1:], func(c rune) bool { return c < '0' || c > '9' })
 }
 
 // herokuError parses `Error R14 (Memory quota exceeded)` from a dyno and

@@ -310,24 +310,18 @@ func (s *Scanner) writeEndsAt(head, n int) bool {
 // input, whitespace, '<', or digits followed by a space. Input that ends in
 // the middle of a digit run counts as a boundary (the next Next reports it).
 func (s *Scanner) boundaryAt(k int) bool {
-	if !s.ensure(k + 1) {
-		return true
-	}
-	switch c := s.buf[s.start+k]; {
-	case c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '<':
+	c, ok := s.byteAt(k)
+	switch {
+	case !ok || c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '<':
 		return true
 	case c < '0' || c > '9':
 		return false
 	}
 	for j := 1; j <= MaxLengthDigits; j++ {
-		if !s.ensure(k + j + 1) {
+		switch c, ok := s.byteAt(k + j); {
+		case !ok || c == ' ':
 			return true
-		}
-		c := s.buf[s.start+k+j]
-		if c == ' ' {
-			return true
-		}
-		if c < '0' || c > '9' {
+		case c < '0' || c > '9':
 			return false
 		}
 	}

@@ -22,10 +22,10 @@
 //   - 401 with WWW-Authenticate on missing or wrong credentials;
 //   - 413 when the body exceeds Config.MaxBodyBytes;
 //   - 503 with Retry-After when the queue is full, when the budget of bytes
-//     being read (Config.Budget, shared with the worker's other HTTP servers,
-//     or Config.MaxReadingBytes; bytes are taken as they arrive, never from
-//     Content-Length) is exhausted, or the Handler is closing, so that
-//     Logplex retries the same frame instead of losing it; in multi-app
+//     being read (Config.Budget, shared with the worker's other HTTP servers;
+//     bytes are taken as they arrive, never from Content-Length) is
+//     exhausted, or the Handler is closing, so that Logplex retries the
+//     same frame instead of losing it; in multi-app
 //     mode (Config.Apps) also when the body's app holds its share of a
 //     queue at least half full, so that one app's burst leaves the others
 //     room (Stats.AppShare).

@@ -52,11 +52,6 @@ const (
 	// 32 hex digits); longer ids are not de-duplicated and are counted in
 	// Stats.LongFrameIDs.
 	MaxFrameIDBytes = 128
-	// DefaultMaxReadingBytes bounds the memory of bodies being read at once
-	// when Config.Budget is nil (bytes are counted as they arrive, whatever
-	// the Content-Length); beyond it POSTs get 503 and Logplex retries them
-	// (Stats.Busy).
-	DefaultMaxReadingBytes = budget.Default
 	// readErrorLogEvery: body read errors are logged at most this often.
 	readErrorLogEvery = time.Minute
 )
@@ -87,12 +82,11 @@ type Config struct {
 	MaxBodyBytes  int // bound on one body; 0 means DefaultMaxBodyBytes
 	QueueDepth    int // bodies waiting to be parsed; 0 means DefaultQueueDepth
 	MaxQueueBytes int // bytes waiting to be parsed; 0 means DefaultMaxQueueBytes
-	// MaxReadingBytes bounds the bytes of bodies being read at once, when
-	// Budget is nil; 0 means DefaultMaxReadingBytes.
-	MaxReadingBytes int
-	// Budget, when set, is the bound on request bytes in flight the drain
-	// shares with the worker's other HTTP servers (MaxReadingBytes is then
-	// unused). Bytes are taken as they arrive.
+	// Budget bounds the bytes of bodies being read at once, shared with the
+	// worker's other HTTP servers; bytes are taken as they arrive, whatever
+	// the Content-Length, and beyond it POSTs get 503 and Logplex retries
+	// them (Stats.Busy). nil means a Budget of budget.Default for this
+	// Handler alone.
 	Budget     *budget.Budget
 	Workers    int           // parsing goroutines; 0 means runtime.GOMAXPROCS(0)
 	DedupSize  int           // Frame-Ids remembered; 0 means DefaultDedupSize, <0 disables de-duplication
@@ -144,11 +138,12 @@ type Stats struct {
 	QueuedBytes  int64  `metric:"-"`                      // bytes waiting to be parsed now
 }
 
-// Handler is the drain's http.Handler. Safe for concurrent use.
+// Handler is the drain's http.Handler. Serve it through a Server (or
+// CutBodies), which ends the read of a body it answers without reading
+// (401, 413, 503). Safe for concurrent use.
 type Handler struct {
 	p          *input.Processor
 	cfg        Config
-	log        *slog.Logger
 	auth       *httpauth.Basic // nil with InsecureNoAuth
 	retryAfter string
 	redact     *redact.Redactor
@@ -163,7 +158,7 @@ type Handler struct {
 
 	queuedBytes atomic.Int64
 	freeBytes   atomic.Int64     // capacity of the buffers on the free list
-	budget      *budget.Budget   // bytes of bodies being read (Config.Budget or MaxReadingBytes)
+	budget      *budget.Budget   // bytes of bodies being read (Config.Budget)
 	pending     atomic.Int64     // bodies accepted and not yet parsed
 	activeApps  atomic.Int64     // apps with bodies in the queue (multi-app mode)
 	readErrLog  *throttle.Logger // read errors and 503s for the budget, each at most once per readErrorLogEvery
@@ -222,19 +217,18 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	if cfg.Apps == nil && !cfg.InsecureNoAuth && (cfg.User == "" || cfg.Password == "") {
 		return nil, ErrNoCredentials
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.MaxReadingBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.QueueDepth < 0 || cfg.MaxQueueBytes < 0 || cfg.Workers < 0 || cfg.DedupAge < 0 || cfg.RetryAfter < 0 {
 		return nil, errors.New("drain: negative bound in Config")
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	cfg.QueueDepth = cmp.Or(cfg.QueueDepth, DefaultQueueDepth)
 	cfg.MaxQueueBytes = cmp.Or(cfg.MaxQueueBytes, DefaultMaxQueueBytes)
-	cfg.MaxReadingBytes = cmp.Or(cfg.MaxReadingBytes, DefaultMaxReadingBytes)
 	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
 	cfg.DedupSize = cmp.Or(cfg.DedupSize, DefaultDedupSize)
 	cfg.DedupAge = cmp.Or(cfg.DedupAge, DefaultDedupAge)
 	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, DefaultRetryAfter)
-	if cfg.MaxQueueBytes < cfg.MaxBodyBytes || cfg.MaxReadingBytes < cfg.MaxBodyBytes {
-		return nil, fmt.Errorf("drain: MaxQueueBytes %d and MaxReadingBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxReadingBytes, cfg.MaxBodyBytes)
+	if cfg.MaxQueueBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("drain: MaxQueueBytes %d must be at least MaxBodyBytes %d", cfg.MaxQueueBytes, cfg.MaxBodyBytes)
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
@@ -243,7 +237,6 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 	h := &Handler{
 		p:          p,
 		cfg:        cfg,
-		log:        cfg.Logger,
 		readErrLog: throttle.New(cfg.Logger, readErrorLogEvery, nil),
 		auth:       httpauth.NewBasic(cfg.User, cfg.Password),
 		free:       make(chan *[]byte, cfg.QueueDepth+cfg.Workers),
@@ -253,7 +246,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		budget:     cfg.Budget,
 	}
 	if h.budget == nil {
-		h.budget = budget.New(int64(cfg.MaxReadingBytes))
+		h.budget = budget.New(budget.Default)
 	}
 	if cfg.DedupSize > 0 {
 		h.seen = newDedup(cfg.DedupSize, cfg.DedupAge)
@@ -262,7 +255,7 @@ func New(p *input.Processor, cfg Config) (*Handler, error) {
 		h.appQ = make(map[string]*appQueue)
 	}
 	if cfg.InsecureNoAuth {
-		h.log.Warn("drain: InsecureNoAuth is set: POST /logs accepts log bodies from anyone")
+		cfg.Logger.Warn("drain: InsecureNoAuth is set: POST /logs accepts log bodies from anyone")
 	}
 	h.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -277,7 +270,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case LogsPath:
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			endRead(w)
 			http.Error(w, "drain: "+LogsPath+" accepts POST only", http.StatusMethodNotAllowed)
 			return
 		}
@@ -298,19 +290,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	default:
-		endRead(w)
 		http.NotFound(w, r)
 	}
-}
-
-// endRead is for answers that leave the request body unread (401, 413, 503,
-// 404): it asks to close the connection and ends its read deadline, so that
-// net/http does not go on reading what a slow client trickles in (for up to
-// ReadTimeout) while the connection holds a slot. Without the deadline 100
-// slow unauthenticated bodies kept 8 of 11 legitimate POSTs out.
-func endRead(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // ErrNotSupported outside a server: nothing to end
 }
 
 func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
@@ -319,7 +300,6 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		h.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="dynometrics drain", charset="UTF-8"`)
-		endRead(w)
 		http.Error(w, "drain: missing or wrong credentials", http.StatusUnauthorized)
 		return
 	}
@@ -328,23 +308,23 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	body := h.budget.Reader(r.Body)
 	defer body.Release() // once queued, the bytes count in MaxQueueBytes
 	buf := h.getBuf()
-	err := errTooLarge // a declared length over the bound: refused unread
+	err := input.ErrTooLarge // a declared length over the bound: refused unread
 	if r.ContentLength <= int64(h.cfg.MaxBodyBytes) {
-		err = h.readBody(body, r.ContentLength, buf)
+		// The buffer grows as bytes arrive, never to more than the
+		// declared length + 1 (rounded up to bufferQuantum) ahead of them.
+		*buf, err = input.ReadBody((*buf)[:0], body, h.cfg.MaxBodyBytes, r.ContentLength, bufferQuantum)
 	}
 	if err != nil {
 		h.putBuf(buf)
 		switch {
-		case errors.Is(err, errTooLarge):
+		case errors.Is(err, input.ErrTooLarge):
 			h.tooLarge.Add(1)
-			endRead(w)
 			http.Error(w, "drain: body exceeds "+strconv.Itoa(h.cfg.MaxBodyBytes)+" bytes", http.StatusRequestEntityTooLarge)
 		case errors.Is(err, budget.ErrExhausted):
 			h.busy.Add(1)
 			h.readErrLog.Warn("drain: request bytes in flight at their bound: answering 503 (logged at most once a minute; all counted)",
 				"remote", r.RemoteAddr, "busy", h.busy.Load(), "in_flight", h.budget.Stats().Used)
 			w.Header().Set("Retry-After", h.retryAfter)
-			endRead(w)
 			http.Error(w, "drain: busy, retry", http.StatusServiceUnavailable)
 		default:
 			h.readErrors.Add(1) // logged at most once a minute: a flood of broken connections must not flood the log
@@ -393,44 +373,6 @@ func (h *Handler) authorized(r *http.Request) (app string, ok bool) {
 		return h.cfg.Apps.Check(r)
 	}
 	return "", h.cfg.InsecureNoAuth || h.auth.Check(r)
-}
-
-var errTooLarge = errors.New("body too large")
-
-// readBody reads the whole body from rd into *buf, refusing more than
-// MaxBodyBytes. n is the declared length (-1: chunked), checked against the
-// limit already; the buffer grows as bytes arrive, never to more than n+1
-// bytes (rounded up to bufferQuantum) ahead of them.
-func (h *Handler) readBody(rd io.Reader, n int64, buf *[]byte) error {
-	limit := h.cfg.MaxBodyBytes
-	want := limit + 1 // bytes to read at most: one more than allowed detects an overlong body
-	if n >= 0 {
-		want = int(n) + 1
-	}
-	b := (*buf)[:0]
-	defer func() { *buf = b }()
-	for {
-		if len(b) == cap(b) {
-			c := max(min(max(2*cap(b), bufferQuantum), (want+bufferQuantum-1)/bufferQuantum*bufferQuantum), len(b)+1)
-			nb := make([]byte, len(b), c)
-			copy(nb, b)
-			b = nb
-		}
-		k, err := rd.Read(b[len(b):min(cap(b), want)])
-		b = b[:len(b)+k]
-		if len(b) > limit {
-			return errTooLarge
-		}
-		if err == io.EOF {
-			if n >= 0 && int64(len(b)) != n {
-				return io.ErrUnexpectedEOF
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // Body buffers are recycled through a free list rather than a sync.Pool: the

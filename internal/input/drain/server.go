@@ -33,7 +33,7 @@ const (
 	// input.DefaultMaxConns because a connection still sending its headers
 	// costs little (MaxHeaderBytes, bufio buffers, a goroutine: ~20 KB), so
 	// room for many makes a slow-header attack expensive; the memory of
-	// bodies being read is bounded separately (Config.MaxReadingBytes).
+	// bodies being read is bounded separately (Config.Budget).
 	DefaultMaxConns = 256
 	// SlowHeaderGrace: while a connection waits for a slot, connections that
 	// have been sending the headers of their first request for longer than
@@ -64,8 +64,8 @@ type Server struct {
 	maxConns    int
 	bodyTimeout time.Duration // BodyTimeout; tests shorten it
 
-	mu    sync.Mutex
-	ll    *input.LimitListener
+	ll    atomic.Pointer[input.LimitListener] // set by Serve
+	mu    sync.Mutex                          // guards idle and fresh
 	idle  map[net.Conn]struct{}
 	fresh map[net.Conn]time.Time // connections reading their first request's headers, by accept time
 
@@ -121,13 +121,9 @@ func (s *Server) ListenAndServe() error {
 func (s *Server) Serve(l net.Listener) error {
 	ll := input.NewLimitListener(l, s.maxConns)
 	ll.OnWait(reclaimEvery, s.reclaim)
-	s.mu.Lock()
-	if s.ll != nil {
-		s.mu.Unlock()
+	if !s.ll.CompareAndSwap(nil, ll) {
 		return errors.New("drain: Server.Serve called twice")
 	}
-	s.ll = ll
-	s.mu.Unlock()
 	return s.Server.Serve(watchListener{ll, s})
 }
 
@@ -173,9 +169,7 @@ func (c *watchConn) Write(p []byte) (int, error) {
 }
 
 func (s *Server) waiting() bool {
-	s.mu.Lock()
-	ll := s.ll
-	s.mu.Unlock()
+	ll := s.ll.Load()
 	return ll != nil && ll.Waiting()
 }
 
@@ -194,7 +188,7 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 		delete(s.idle, c)
 		return
 	}
-	if s.ll != nil && s.ll.Waiting() {
+	if s.waiting() {
 		s.idleClosed.Add(1)
 		_ = c.Close()
 		return
@@ -260,12 +254,9 @@ func (s *Server) closeFresh() {
 
 // Stats returns the listener's counters (zero before Serve).
 func (s *Server) Stats() ServerStats {
-	s.mu.Lock()
-	ll := s.ll
-	s.mu.Unlock()
 	st := ServerStats{IdleClosed: s.idleClosed.Load(), SlowClosed: s.slowClosed.Load(),
 		HeaderTooLarge: s.headerTooLarge.Load(), BadRequests: s.badRequests.Load()}
-	if ll != nil {
+	if ll := s.ll.Load(); ll != nil {
 		st.ListenerStats = ll.Stats()
 	}
 	return st

@@ -197,7 +197,7 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 }
 
 // TestBusyWhileReading: the bytes of bodies being read at once are bounded
-// (MaxReadingBytes), counted as they arrive: a body that declared its size
+// (Config.Budget), counted as they arrive: a body that declared its size
 // and sent one byte takes one byte, and a legitimate POST beside it goes
 // through; once 950 bytes have arrived, the next POST gets 503 with
 // Retry-After and is counted.

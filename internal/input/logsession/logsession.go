@@ -21,7 +21,8 @@ import (
 	"github.com/dynometrics/dynometrics/internal/redact"
 )
 
-// Defaults for the zero fields of Config.
+// Defaults for the zero fields of Config, and one fixed timeout
+// (DefaultRequestTimeout).
 const (
 	// DefaultBaseURL is the Platform API.
 	DefaultBaseURL = "https://api.heroku.com"
@@ -49,16 +50,10 @@ type Config struct {
 	App     string // HEROKU_APP_NAME; required
 	BaseURL string // Platform API base URL; "" means DefaultBaseURL
 
-	// Client sends the requests; nil means a client with
-	// DefaultRequestTimeout as its response header timeout. Its Timeout must
-	// be zero, as the stream is long-lived.
-	Client *http.Client
-
-	MinBackoff     time.Duration // 0 means DefaultMinBackoff
-	MaxBackoff     time.Duration // 0 means DefaultMaxBackoff
-	HealthyAfter   time.Duration // 0 means DefaultHealthyAfter
-	IdleTimeout    time.Duration // 0 means DefaultIdleTimeout
-	RequestTimeout time.Duration // 0 means DefaultRequestTimeout
+	MinBackoff   time.Duration // 0 means DefaultMinBackoff
+	MaxBackoff   time.Duration // 0 means DefaultMaxBackoff
+	HealthyAfter time.Duration // 0 means DefaultHealthyAfter
+	IdleTimeout  time.Duration // 0 means DefaultIdleTimeout
 
 	// Logger receives reconnects and failures; nil means slog.Default().
 	Logger *slog.Logger
@@ -107,21 +102,18 @@ func New(p *input.Processor, cfg Config) (*Tailer, error) {
 	if err := envcfg.URL("BaseURL", cfg.BaseURL, false); err != nil {
 		return nil, fmt.Errorf("logsession: %w", err)
 	}
-	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.HealthyAfter < 0 || cfg.IdleTimeout < 0 || cfg.RequestTimeout < 0 {
+	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.HealthyAfter < 0 || cfg.IdleTimeout < 0 {
 		return nil, errors.New("logsession: negative duration in Config")
 	}
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = max(cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
 	cfg.HealthyAfter = cmp.Or(cfg.HealthyAfter, DefaultHealthyAfter)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
-	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: cfg.Client, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
-	if t.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.ResponseHeaderTimeout = cfg.RequestTimeout
-		t.client = &http.Client{Transport: tr}
-	}
+	// No client Timeout: the stream is long-lived.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = DefaultRequestTimeout
+	t := &Tailer{p: p, cfg: cfg, log: cfg.Logger, client: &http.Client{Transport: tr}, sleep: sleepCtx, redact: redact.New(cfg.APIKey)}
 	t.sessions = strings.TrimSuffix(cfg.BaseURL, "/") + "/apps/" + url.PathEscape(cfg.App) + "/log-sessions"
 	return t, nil
 }
@@ -141,11 +133,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // errors, refused or broken streams) are logged and retried with backoff; a
 // 401/403 is logged at Error level, as it will not heal by itself.
 func (t *Tailer) Run(ctx context.Context) error {
+	defer t.backoff.Store(0)
 	attempt := 0
 	for {
 		streamed, err := t.once(ctx)
 		if ctx.Err() != nil {
-			t.backoff.Store(0)
 			return ctx.Err()
 		}
 		if streamed >= t.cfg.HealthyAfter {
@@ -165,7 +157,6 @@ func (t *Tailer) Run(ctx context.Context) error {
 			t.log.Debug("logsession: stream ended, reconnecting", "backoff", d)
 		}
 		if err := t.sleep(ctx, d); err != nil {
-			t.backoff.Store(0)
 			return err
 		}
 	}
@@ -192,7 +183,7 @@ func (t *Tailer) once(ctx context.Context) (time.Duration, error) {
 }
 
 func (t *Tailer) createSession(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, DefaultRequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.sessions, strings.NewReader(`{"tail":true,"lines":0}`))
 	if err != nil {
@@ -316,12 +307,9 @@ func hostOf(s string) string {
 // redactURLError replaces a *url.Error, which carries the full URL, with its
 // operation, host and cause.
 func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		var ne net.Error
-		timeout := errors.As(ue.Err, &ne) && ne.Timeout()
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		cause := ue.Err
-		if timeout {
+		if ne, ok := errors.AsType[net.Error](ue.Err); ok && ne.Timeout() {
 			cause = fmt.Errorf("timeout: %w", ue.Err)
 		}
 		return fmt.Errorf("%s %s: %w", ue.Op, hostOf(ue.URL), cause)

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"strconv"
 	"time"
@@ -27,8 +28,7 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 			for _, sl := range rl.GetScopeLogs() {
 				n += int64(len(sl.GetLogRecords()))
 			}
-			res.tooManyAtt += n
-			res.reject(n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+			res.reject(&res.tooManyAtt, n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 			rl.ScopeLogs = nil
 			continue
 		}
@@ -37,11 +37,9 @@ func (r *Receiver) checkLogs(d *logspb.LogsData) result {
 				switch {
 				case lr == nil:
 				case res.accepted >= MaxRecords:
-					res.tooMany++
-					res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
+					res.reject(&res.tooMany, 1, "more than "+strconv.Itoa(MaxRecords)+" log records in the request")
 				case len(lr.GetAttributes()) > MaxAttributes:
-					res.tooManyAtt++
-					res.reject(1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+					res.reject(&res.tooManyAtt, 1, "log record with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 				default:
 					res.accepted++
 					return false
@@ -66,9 +64,7 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 				}
 				msg := bytesOf(body.StringValue)
 				t := arrival
-				if ns := lr.GetTimeUnixNano(); ns != 0 {
-					t = unixNano(ns)
-				} else if ns := lr.GetObservedTimeUnixNano(); ns != 0 {
+				if ns := cmp.Or(lr.GetTimeUnixNano(), lr.GetObservedTimeUnixNano()); ns != 0 {
 					t = unixNano(ns)
 				}
 				src := bytesOf(r.sourceOf(lr.GetAttributes(), resSource))
@@ -92,8 +88,5 @@ func (r *Receiver) processLogs(s *input.Session, d *logspb.LogsData, arrival tim
 // unixNano converts OTLP's fixed64 nanoseconds to a UTC time; values beyond
 // int64 are clamped (the aggregator then refuses them as too far ahead).
 func unixNano(ns uint64) time.Time {
-	if ns > 1<<63-1 {
-		ns = 1<<63 - 1
-	}
-	return time.Unix(0, int64(ns)).UTC()
+	return time.Unix(0, int64(min(ns, 1<<63-1))).UTC()
 }

@@ -43,8 +43,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					n += int64(pointCount(m))
 				}
 			}
-			res.tooManyAtt += n
-			res.reject(n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+			res.reject(&res.tooManyAtt, n, "resource with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 			rm.ScopeMetrics = nil
 			continue
 		}
@@ -92,8 +91,7 @@ func (r *Receiver) checkMetrics(d *metricspb.MetricsData) result {
 					h.DataPoints = filterTemporal(&res, m.Name, why, h.AggregationTemporality, true, h.DataPoints, validExponential, src)
 				case *metricspb.Metric_Summary:
 					n := len(data.Summary.DataPoints)
-					res.summaries += int64(n)
-					res.reject(int64(n), m.Name+": Summary points are not converted (their quantiles do not merge)")
+					res.reject(&res.summaries, int64(n), m.Name+": Summary points are not converted (their quantiles do not merge)")
 					data.Summary.DataPoints = nil
 				}
 			}
@@ -141,29 +139,23 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 		switch {
 		case p == zero:
 		case why != "":
-			res.invalid++
-			res.reject(1, quoteName(name)+": "+why)
+			res.reject(&res.invalid, 1, quoteName(name)+": "+why)
 		case res.accepted >= MaxRecords:
-			res.tooMany++
-			res.reject(1, "more than "+strconv.Itoa(MaxRecords)+" data points in the request")
+			res.reject(&res.tooMany, 1, "more than "+strconv.Itoa(MaxRecords)+" data points in the request")
 		case len(p.GetAttributes()) > MaxAttributes:
-			res.tooManyAtt++
-			res.reject(1, quoteName(name)+": data point with more than "+strconv.Itoa(MaxAttributes)+" attributes")
+			res.reject(&res.tooManyAtt, 1, quoteName(name)+": data point with more than "+strconv.Itoa(MaxAttributes)+" attributes")
 		case p.GetTimeUnixNano() != 0 && p.GetStartTimeUnixNano() > p.GetTimeUnixNano():
 			// The specification: start_time_unix_nano is the start of the
 			// point's interval, time_unix_nano its end.
 			res.invalid++
-			res.startAfter++
-			res.reject(1, quoteName(name)+": start_time_unix_nano after time_unix_nano")
+			res.reject(&res.startAfter, 1, quoteName(name)+": start_time_unix_nano after time_unix_nano")
 		case src != nil && metric.UnsafeText(src(p.GetAttributes())):
 			res.invalid++
-			res.unsafe++
-			res.reject(1, quoteName(name)+": source with a control, format or bidirectional-override character")
+			res.reject(&res.unsafe, 1, quoteName(name)+": source with a control, format or bidirectional-override character")
 		default:
 			if valid != nil {
 				if w := valid(p); w != "" {
-					res.invalid++
-					res.reject(1, quoteName(name)+": "+w)
+					res.reject(&res.invalid, 1, quoteName(name)+": "+w)
 					return true
 				}
 			}
@@ -176,10 +168,7 @@ func filter[P point](res *result, name, why string, pts []P, valid func(P) strin
 
 // quoteName quotes a metric name for an error message, cut to 64 bytes.
 func quoteName(name string) string {
-	if len(name) > 64 {
-		name = name[:64]
-	}
-	return strconv.Quote(name)
+	return strconv.Quote(name[:min(len(name), 64)])
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -204,17 +193,26 @@ func validHistogram(p *metricspb.HistogramDataPoint) string {
 			return "explicit_bounds not finite and increasing"
 		}
 	}
-	if nb > 0 {
-		var n uint64
-		for _, c := range p.BucketCounts {
+	if nb == 0 {
+		return ""
+	}
+	return addsUp(p.Count, 0, "bucket counts do not add up to count", p.BucketCounts)
+}
+
+// addsUp returns "" when zero plus the bucket counts add up to count, else
+// why not: an overflow, or mismatch.
+func addsUp(count, zero uint64, mismatch string, buckets ...[]uint64) string {
+	n := zero
+	for _, cs := range buckets {
+		for _, c := range cs {
 			n += c
 			if n < c {
 				return "bucket counts overflow"
 			}
 		}
-		if n != p.Count {
-			return "bucket counts do not add up to count"
-		}
+	}
+	if n != count {
+		return mismatch
 	}
 	return ""
 }
@@ -236,19 +234,7 @@ func validExponential(p *metricspb.ExponentialHistogramDataPoint) string {
 	case !finitePtr(p.Sum) || !finitePtr(p.Min) || !finitePtr(p.Max):
 		return "sum, min or max not finite"
 	}
-	n := p.ZeroCount
-	for _, cs := range [][]uint64{pos, neg} {
-		for _, c := range cs {
-			n += c
-			if n < c {
-				return "bucket counts overflow"
-			}
-		}
-	}
-	if n != p.Count {
-		return "bucket and zero counts do not add up to count"
-	}
-	return ""
+	return addsUp(p.Count, p.ZeroCount, "bucket and zero counts do not add up to count", pos, neg)
 }
 
 // processMetrics appends the measurements of the points of d to buf, handing

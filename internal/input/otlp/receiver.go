@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -312,7 +311,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			"otlp: Content-Type must be application/x-protobuf or application/json")
 		return
 	}
-	bufs := getBufs()
+	bufs := bufferPool.Get().(*buffers)
 	defer putBufs(bufs)
 	// Every byte of the request is taken from the budget as it arrives or is
 	// inflated or decoded, and given back once the request is queued (its
@@ -461,13 +460,13 @@ func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buff
 	if req.ContentLength > MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body of %d bytes exceeds %d", req.ContentLength, MaxBodyBytes)
 	}
-	raw, err := readLimited(bufs.raw[:0], charge, MaxBodyBytes, req.ContentLength)
+	raw, err := input.ReadBody(bufs.raw[:0], charge, MaxBodyBytes, req.ContentLength, bufferQuantum)
 	bufs.raw = raw[:0]
 	if err != nil {
 		if errors.Is(err, budget.ErrExhausted) {
 			return nil, http.StatusServiceUnavailable, err
 		}
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, input.ErrTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: body exceeds %d bytes", MaxBodyBytes)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("otlp: reading body: %w", err)
@@ -489,7 +488,7 @@ func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buff
 		if errors.Is(err, budget.ErrExhausted) {
 			return nil, http.StatusServiceUnavailable, err
 		}
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, input.ErrTooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("otlp: decompressed body exceeds %d bytes: %w", MaxDecodedBytes, errBomb)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("otlp: gzip: %w", err)
@@ -497,57 +496,21 @@ func (r *Receiver) readBody(req *http.Request, charge *budget.Reader, bufs *buff
 	return body, 0, nil
 }
 
-var (
-	errTooLarge = errors.New("too large")
-	errBomb     = errors.New("gzip bomb")
-)
-
-// readLimited appends all of rd to b, failing with errTooLarge past limit
-// bytes. n is the expected length when known (>= 0): the buffer never grows
-// past n+1 bytes, but it grows only as bytes arrive (doubling from 32 KiB),
-// so a declared length reserves nothing. The returned slice is b grown, also
-// on error (for reuse).
-func readLimited(b []byte, rd io.Reader, limit int, n int64) ([]byte, error) {
-	most := limit + 1 // +1: see an overlong body, or the EOF without growing
-	if n >= 0 {
-		most = min(most, int(n)+1)
-	}
-	for {
-		if len(b) == cap(b) {
-			nb := make([]byte, len(b), max(min(max(2*cap(b), 32<<10), most), len(b)+1))
-			copy(nb, b)
-			b = nb
-		}
-		k, err := rd.Read(b[len(b):min(cap(b), limit+1)])
-		b = b[:len(b)+k]
-		if len(b) > limit {
-			return b, errTooLarge
-		}
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
-}
+var errBomb = errors.New("gzip bomb")
 
 // gunzip inflates raw within MaxDecodedBytes. klauspost/compress's gzip is
 // the project's compression dependency already (remote write's snappy), and
 // about twice as fast as compress/gzip at inflating.
 func (r *Receiver) gunzip(dst, raw []byte, charge *budget.Reader) ([]byte, error) {
 	zr, _ := r.gzips.Get().(*gzip.Reader)
-	var err error
 	if zr == nil {
-		zr, err = gzip.NewReader(bytes.NewReader(raw))
-	} else {
-		err = zr.Reset(bytes.NewReader(raw))
-	}
-	if err != nil {
-		return dst, err
+		zr = new(gzip.Reader) // what gzip.NewReader does before Reset
 	}
 	defer r.gzips.Put(zr)
-	return readLimited(dst, charge.Wrap(zr), MaxDecodedBytes, -1)
+	if err := zr.Reset(bytes.NewReader(raw)); err != nil {
+		return dst, err
+	}
+	return input.ReadBody(dst, charge.Wrap(zr), MaxDecodedBytes, -1, bufferQuantum)
 }
 
 // buffers are the body buffers of one request. Decoding copies every string
@@ -558,11 +521,12 @@ type buffers struct {
 	slot          chan struct{} // the decoding slot held, released by putBufs
 }
 
-const maxPooledBuffer = 1 << 20
+const (
+	maxPooledBuffer = 1 << 20
+	bufferQuantum   = 32 << 10 // buffers grow by doubling from this
+)
 
 var bufferPool = sync.Pool{New: func() any { return new(buffers) }}
-
-func getBufs() *buffers { return bufferPool.Get().(*buffers) }
 
 func putBufs(b *buffers) {
 	if b.slot != nil {
@@ -642,14 +606,10 @@ func (r *Receiver) Close(ctx context.Context) error {
 		close(r.queue)
 	}
 	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("otlp: close: %d requests still queued: %w", len(r.queue), ctx.Err())
+	if err := input.Wait(ctx, &r.wg); err != nil {
+		return fmt.Errorf("otlp: close: %d requests still queued: %w", len(r.queue), err)
 	}
+	return nil
 }
 
 // Stats returns the cumulative counters. Safe for concurrent use.

@@ -18,8 +18,9 @@ type result struct {
 	negative, startAfter, unsafe            int64 // of invalid
 }
 
-// reject counts n rejected records or points; the first reason is kept.
-func (res *result) reject(n int64, reason string) {
+// reject counts n rejected records or points, in rejected and in counter
+// (one of res's reasons); the first reason is kept.
+func (res *result) reject(counter *int64, n int64, reason string) {
 	if n <= 0 {
 		return
 	}
@@ -27,6 +28,7 @@ func (res *result) reject(n int64, reason string) {
 		res.reason = reason
 	}
 	res.rejected += n
+	*counter += n
 }
 
 // google.rpc.Code values used in error bodies.

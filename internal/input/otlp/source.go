@@ -71,12 +71,7 @@ func ProcessType(name string) string {
 }
 
 func lowerAlnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return !strings.ContainsFunc(s, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') })
 }
 
 // typeSink reduces the Fir dyno names in sources to process types before

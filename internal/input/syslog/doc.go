@@ -20,7 +20,7 @@
 // Connections are bounded (Config.MaxConns), closed when they send nothing
 // within Config.FirstByteTimeout of being accepted or after Config.IdleTimeout
 // without data, and asked to finish on Close. While a new connection waits for
-// a slot, connections that received nothing for Config.ReclaimIdle are closed
+// a slot, connections that received nothing for DefaultReclaimIdle are closed
 // to make room (Stats.Reclaimed), so idle connections cannot lock the
 // listener; their senders reconnect when they next have something to send.
 package syslog

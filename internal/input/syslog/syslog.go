@@ -17,7 +17,8 @@ import (
 	"github.com/dynometrics/dynometrics/internal/input"
 )
 
-// Defaults for the zero fields of Config.
+// Timeouts: the defaults for the zero fields of Config, and two fixed ones
+// (DefaultHandshakeTimeout, DefaultReclaimIdle).
 const (
 	// DefaultIdleTimeout closes a connection that sent nothing for this long.
 	DefaultIdleTimeout = 5 * time.Minute
@@ -47,9 +48,7 @@ type Config struct {
 
 	MaxConns         int           // concurrent connections; 0 means input.DefaultMaxConns
 	IdleTimeout      time.Duration // 0 means DefaultIdleTimeout
-	HandshakeTimeout time.Duration // 0 means DefaultHandshakeTimeout
 	FirstByteTimeout time.Duration // 0 means DefaultFirstByteTimeout
-	ReclaimIdle      time.Duration // 0 means DefaultReclaimIdle
 
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -62,7 +61,7 @@ type Stats struct {
 	Active          int    `metric:"active,gauge"`          // connections open now
 	IdleTimeouts    uint64 `metric:"idle_timeouts,drop"`    // connections closed after IdleTimeout without data
 	SilentClosed    uint64 `metric:"silent_closed,drop"`    // connections closed because they sent nothing within FirstByteTimeout
-	Reclaimed       uint64 `metric:"reclaimed,drop"`        // connections closed after ReclaimIdle without data, to make room for a waiting one
+	Reclaimed       uint64 `metric:"reclaimed,drop"`        // connections closed after DefaultReclaimIdle without data, to make room for a waiting one
 	HandshakeErrors uint64 `metric:"handshake_errors,drop"` // TLS handshakes that failed or timed out
 	ReadErrors      uint64 `metric:"read_errors,drop"`      // connections that ended with a read error
 }
@@ -75,7 +74,7 @@ type Server struct {
 	tls *tls.Config
 
 	mu      sync.Mutex
-	ln      *input.LimitListener
+	ln      atomic.Pointer[input.LimitListener] // set by Serve under mu
 	conns   map[net.Conn]*connState
 	wg      sync.WaitGroup
 	closing atomic.Bool // set under mu; readers check it so as not to re-arm their deadline
@@ -98,14 +97,12 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 	if p == nil {
 		return nil, errors.New("syslog: nil Processor")
 	}
-	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.FirstByteTimeout < 0 || cfg.ReclaimIdle < 0 {
+	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.FirstByteTimeout < 0 {
 		return nil, errors.New("syslog: negative bound in Config")
 	}
 	cfg.MaxConns = cmp.Or(cfg.MaxConns, input.DefaultMaxConns)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
-	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	cfg.FirstByteTimeout = cmp.Or(cfg.FirstByteTimeout, DefaultFirstByteTimeout)
-	cfg.ReclaimIdle = cmp.Or(cfg.ReclaimIdle, DefaultReclaimIdle)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	s := &Server{p: p, cfg: cfg, log: cfg.Logger, conns: make(map[net.Conn]*connState)}
 	switch {
@@ -123,8 +120,7 @@ func New(p *input.Processor, cfg Config) (*Server, error) {
 }
 
 func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
 		return pe.Err
 	}
 	return err
@@ -157,7 +153,7 @@ func (s *Server) Serve(l net.Listener) error {
 		_ = l.Close()
 		return ErrServerClosed
 	}
-	s.ln = ll
+	s.ln.Store(ll)
 	s.mu.Unlock()
 	var delay time.Duration
 	for {
@@ -166,8 +162,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				// Temporary accept failure (e.g. too many open files): wait a
 				// little, as net/http does.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
@@ -201,7 +196,7 @@ func (s *Server) track(c net.Conn) *connState {
 	return cs
 }
 
-// reclaim closes the connections idle for ReclaimIdle; the listener calls
+// reclaim closes the connections idle for DefaultReclaimIdle; the listener calls
 // it every reclaimEvery while a connection waits for a slot.
 func (s *Server) reclaim() {
 	s.mu.Lock()
@@ -209,7 +204,7 @@ func (s *Server) reclaim() {
 	if s.closing.Load() {
 		return
 	}
-	idleSince := time.Now().Add(-s.cfg.ReclaimIdle).UnixNano()
+	idleSince := time.Now().Add(-DefaultReclaimIdle).UnixNano()
 	for c, cs := range s.conns {
 		if cs.last.Load() <= idleSince && !cs.reclaimed.Swap(true) {
 			s.reclaimed.Add(1)
@@ -229,7 +224,7 @@ func (s *Server) serveConn(c net.Conn, cs *connState) {
 	var r io.Reader = c
 	if s.tls != nil {
 		tc := tls.Server(c, s.tls)
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultHandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -312,8 +307,8 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	if ln := s.ln.Load(); ln != nil {
+		err = ln.Close()
 	}
 	for c := range s.conns {
 		_ = c.SetReadDeadline(time.Now())
@@ -330,12 +325,9 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Stats returns the cumulative counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	ln := s.ln
-	s.mu.Unlock()
 	st := Stats{IdleTimeouts: s.idle.Load(), SilentClosed: s.silent.Load(), Reclaimed: s.reclaimed.Load(),
 		HandshakeErrors: s.handshake.Load(), ReadErrors: s.readErrs.Load()}
-	if ln != nil {
+	if ln := s.ln.Load(); ln != nil {
 		ls := ln.Stats()
 		st.Accepted, st.Saturated, st.Active = ls.Accepted, ls.Saturated, ls.Active
 	}
