@@ -596,24 +596,49 @@ func TestSIGTERMMidBucket(t *testing.T) {
 // when the test ends, if still running. stderr collects its log.
 func startBinary(t *testing.T, bin string, env ...string) (base string, cmd *exec.Cmd, stderr *testproc.LimitedBuffer) {
 	t.Helper()
-	port := strconv.Itoa(freePort(t))
-	cmd = exec.Command(bin)
-	cmd.Env = append(append(os.Environ(), "PORT="+port, "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass), env...)
-	stderr = &testproc.LimitedBuffer{}
-	cmd.Stderr, cmd.Stdout = stderr, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for try := 1; ; try++ {
+		port := freePort(t)
+		cmd = exec.Command(bin)
+		cmd.Env = append(append(os.Environ(), "PORT="+strconv.Itoa(port), "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass), env...)
+		stderr = &testproc.LimitedBuffer{}
+		cmd.Stderr, cmd.Stdout = stderr, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		base = "http://127.0.0.1:" + strconv.Itoa(port)
+		if waitListening(t, base, port, stderr) {
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			return base, cmd, stderr
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if try == 3 {
+			t.Fatalf("worker: three free ports were taken before it listened:\n%s", stderr)
+		}
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	base = "http://127.0.0.1:" + port
+}
+
+// waitListening waits until the worker whose stderr is out says it listens
+// on port and answers /health there. It returns false when the worker could
+// not bind the port (another test's server took it after freePort): what
+// answers there is then not this worker.
+func waitListening(t *testing.T, base string, port int, out *testproc.LimitedBuffer) bool {
+	t.Helper()
+	var taken bool
 	waitFor(t, "worker to listen", 10*time.Second, func() bool {
+		if taken = strings.Contains(out.String(), "address already in use"); taken {
+			return true
+		}
+		if !testproc.WorkerListening(out.String(), port) {
+			return false
+		}
 		r, err := http.Get(base + "/health")
 		if err == nil {
 			r.Body.Close()
 		}
-		return err == nil
+		return err == nil && r.StatusCode == http.StatusOK
 	})
-	return base, cmd, stderr
+	return !taken
 }
 
 // sortedNames is for failure messages.

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -42,40 +41,38 @@ type proc struct {
 }
 
 // startProc starts the worker binary with env on a free port and waits
-// until its drain answers.
+// until its drain answers (on another free port when a server of another
+// test took the first).
 func startProc(t *testing.T, bin string, env []string) *proc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	p := &proc{url: "http://127.0.0.1:" + port + "/logs", stdout: &testproc.LimitedBuffer{}, stderr: &testproc.LimitedBuffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + port}, env...)...)
-	p.cmd.Stdout = p.stdout
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
+	for try := 1; ; try++ {
+		port := freePort(t)
+		p := &proc{url: fmt.Sprintf("http://127.0.0.1:%d/logs", port), stdout: &testproc.LimitedBuffer{}, stderr: &testproc.LimitedBuffer{}, exited: make(chan error, 1)}
+		p.cmd = exec.Command(bin)
+		p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + strconv.Itoa(port)}, env...)...)
+		p.cmd.Stdout = p.stdout
+		p.cmd.Stderr = p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.exited <- p.cmd.Wait() }()
+		if waitListening(t, strings.TrimSuffix(p.url, "/logs"), port, p.stderr) {
+			t.Cleanup(func() {
+				_ = p.cmd.Process.Kill()
+				<-p.exited
+				p.exited <- nil
+				if t.Failed() {
+					t.Logf("worker %d stderr:\n%s", port, p.stderr.String())
+				}
+			})
+			return p
+		}
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		p.exited <- nil
-		if t.Failed() {
-			t.Logf("worker %s stderr:\n%s", port, p.stderr.String())
+		if try == 3 {
+			t.Fatalf("worker: three free ports were taken before it listened:\n%s", p.stderr)
 		}
-	})
-	waitFor(t, "worker to listen", 10*time.Second, func() bool {
-		r, err := http.Get("http://127.0.0.1:" + port + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil
-	})
-	return p
+	}
 }
 
 // term sends SIGTERM and waits for a clean exit.

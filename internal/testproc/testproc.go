@@ -9,6 +9,7 @@
 package testproc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -164,65 +165,95 @@ func StartRedis(ctx context.Context, bin, dir string) (p *Proc, port int, err er
 			return nil, 0, errors.New("redis-server not found (apt-get install redis-server, or set REDIS_SERVER_BIN)")
 		}
 	}
-	if port, err = FreePort(); err != nil {
-		return nil, 0, err
+	for range 3 { // another port when one was taken first
+		if port, err = FreePort(); err != nil {
+			return nil, 0, err
+		}
+		if p, err = RunRedis(ctx, bin, dir, port, 10*time.Second); err == nil || !strings.Contains(err.Error(), "in use") {
+			break
+		}
 	}
-	p, err = RunRedis(ctx, bin, dir, port, 10*time.Second)
 	return p, port, err
 }
 
 // RunRedis starts redis-server bin on 127.0.0.1:port without persistence,
 // its files in dir, with the arguments extra, and waits up to timeout until
-// it answers PING.
+// it answers INFO with its own process id: a server of another test that
+// took the port first is never mistaken for this one (this one then exits,
+// and the caller may try another port).
 func RunRedis(ctx context.Context, bin, dir string, port int, timeout time.Duration, extra ...string) (*Proc, error) {
 	p, err := Start(exec.CommandContext(ctx, bin, slices.Concat([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir}, extra)...), 64<<10)
 	if err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	ping := func() bool {
+	own := fmt.Sprintf("\r\nprocess_id:%d\r\n", p.Cmd.Process.Pid)
+	ready := func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
 		if err != nil {
 			return false
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(time.Second))
-		reply := []byte("+PONG\r\n")
-		if _, err = io.WriteString(c, "PING\r\n"); err == nil {
-			_, err = io.ReadFull(c, reply)
+		if _, err = io.WriteString(c, "INFO server\r\n"); err != nil {
+			return false
 		}
-		return err == nil && string(reply) == "+PONG\r\n"
+		r := bufio.NewReader(c)
+		head, err := r.ReadString('\n') // $<length>\r\n, then the text
+		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+		if err != nil || n <= 0 {
+			return false
+		}
+		info := make([]byte, n)
+		_, err = io.ReadFull(r, info)
+		return err == nil && strings.Contains(string(info), own)
 	}
-	if err := p.WaitReady(ping, 20*time.Millisecond, timeout); err != nil {
+	if err := p.WaitReady(ready, 20*time.Millisecond, timeout); err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
 	return p, nil
 }
 
 // StartWorker starts the built worker with env and PORT (a free port), its
-// output going to out as well when out is not nil, and waits until /health
-// answers 200.
+// output going to out as well when out is not nil, and waits until it says
+// it listens on that port (WorkerListening) and /health answers 200. A port
+// another process took first is tried again with another, up to three times.
 func StartWorker(ctx context.Context, bin string, env []string, out io.Writer) (p *Proc, port int, err error) {
-	if port, err = FreePort(); err != nil {
-		return nil, 0, err
-	}
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env, cmd.Stdout = slices.Concat(env, []string{"PORT=" + strconv.Itoa(port)}), out
-	if p, err = Start(cmd, 64<<10); err != nil {
-		return nil, 0, fmt.Errorf("start worker: %w", err)
-	}
-	health := fmt.Sprintf("http://127.0.0.1:%d/health", port)
-	if err := p.WaitReady(func() bool {
-		resp, err := http.Get(health)
-		if err != nil {
-			return false
+	for range 3 {
+		if port, err = FreePort(); err != nil {
+			return nil, 0, err
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 50*time.Millisecond, 30*time.Second); err != nil {
-		return nil, 0, fmt.Errorf("worker: %w", err)
+		cmd := exec.CommandContext(ctx, bin)
+		cmd.Env, cmd.Stdout = slices.Concat(env, []string{"PORT=" + strconv.Itoa(port)}), out
+		if p, err = Start(cmd, 64<<10); err != nil {
+			return nil, 0, fmt.Errorf("start worker: %w", err)
+		}
+		health := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+		err = p.WaitReady(func() bool {
+			if !WorkerListening(p.Log.String(), port) {
+				return false
+			}
+			resp, err := http.Get(health)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}, 50*time.Millisecond, 30*time.Second)
+		if err == nil {
+			return p, port, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
 	}
-	return p, port, nil
+	return nil, 0, fmt.Errorf("worker: %w", err)
+}
+
+// WorkerListening reports whether a worker's output says its server on PORT
+// listens on port: the proof that what answers there is this worker.
+func WorkerListening(output string, port int) bool {
+	return strings.Contains(output, fmt.Sprintf(":%d path=/logs", port))
 }
 
 // Stat returns a process's user+system CPU time and resident memory in bytes,

@@ -1,6 +1,7 @@
 package testproc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -102,5 +103,37 @@ func TestStat(t *testing.T) {
 	}
 	if _, _, err := Stat(-1); err == nil {
 		t.Error("no error for pid -1")
+	}
+}
+
+// TestRunRedisPortTaken: a second redis-server on a port the first holds is
+// never taken for ready, although the first answers on that port; StartRedis
+// then gives a port of its own.
+func TestRunRedisPortTaken(t *testing.T) {
+	bin := Find("REDIS_SERVER_BIN", "redis-server")
+	if bin == "" {
+		Missing(t, "redis-server not found (apt-get install redis-server)")
+	}
+	first, port, err := StartRedis(context.Background(), bin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Stop(syscall.SIGTERM, 5*time.Second)
+	second, err := RunRedis(context.Background(), bin, t.TempDir(), port, 5*time.Second)
+	if err == nil {
+		second.Stop(syscall.SIGTERM, 5*time.Second)
+		t.Fatalf("a second redis-server on port %d was ready: the first one's answer was taken for its own", port)
+	}
+	if !strings.Contains(err.Error(), "in use") {
+		t.Errorf("RunRedis on a taken port: %v; want the bind error", err)
+	}
+}
+
+func TestWorkerListening(t *testing.T) {
+	out := `time=2026-12-04T05:09:57.530Z level=INFO msg="HTTPS drain listening" addr=[::]:42919 path=/logs` + "\n"
+	for port, want := range map[int]bool{42919: true, 4291: false, 2919: false} {
+		if got := WorkerListening(out, port); got != want {
+			t.Errorf("WorkerListening(…, %d) = %v, want %v", port, got, want)
+		}
 	}
 }
