@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,10 +104,11 @@ func TestMultiAppBinary(t *testing.T) {
 	otlpRecv := otlptest.New(t, otlptest.Options{})
 	bin := buildBinary(t, ".")
 	secretEnv := "DRAIN_SECRET=" + appSecretNew + "," + appSecretOld
-	base, cmd, stderr := startBinary(t, bin, "DRAIN_USER=", "DRAIN_PASSWORD=", secretEnv,
+	p := startBinary(t, bin, "DRAIN_USER=", "DRAIN_PASSWORD=", secretEnv,
 		"METRICS_PREFIX=us-east.prod.{app}", "METRICS_GRACE=1s",
 		"LIBRATO_USER="+testLUser, "LIBRATO_TOKEN="+testLToken, "LIBRATO_URL="+fake.URL, "LIBRATO_API=measurements",
 		"REMOTE_WRITE_URL="+prom.WriteURL, "OTEL_EXPORTER_OTLP_ENDPOINT="+otlpRecv.URL, "OTEL_SERVICE_NAME=metrics")
+	base := strings.TrimSuffix(p.url, "/logs")
 	host := strings.TrimPrefix(base, "http://")
 
 	// billing: the URL -drain-url prints, signed with the first secret.
@@ -156,14 +156,9 @@ func TestMultiAppBinary(t *testing.T) {
 	// median, perc95, perc99) per dyno, and fir.gauge of web.1.
 	waitFor(t, "Librato to get both apps' bucket", 15*time.Second, func() bool { return len(fake.Measurements()) >= 2*2*6+2 })
 	waitFor(t, "OTLP to get both apps' bucket", 15*time.Second, func() bool { return len(otlpRecv.Points()) >= 2*2*3+2 })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("worker exit: %v\n%s", err, stderr.String())
-	}
-	if strings.Contains(stderr.String(), "s3cret") || strings.Contains(stderr.String(), billingPass) {
-		t.Errorf("the worker logs a secret or a token:\n%s", stderr.String())
+	p.term(t)
+	if strings.Contains(p.stderr.String(), "s3cret") || strings.Contains(p.stderr.String(), billingPass) {
+		t.Errorf("the worker logs a secret or a token:\n%s", p.stderr.String())
 	}
 
 	// Librato, tagged API: {app} in the name, an app tag.

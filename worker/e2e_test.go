@@ -29,7 +29,6 @@ import (
 	"github.com/dynometrics/dynometrics/internal/librato"
 	"github.com/dynometrics/dynometrics/internal/librato/libratotest"
 	"github.com/dynometrics/dynometrics/internal/outlet"
-	"github.com/dynometrics/dynometrics/internal/testproc"
 )
 
 const (
@@ -568,77 +567,29 @@ func TestEndToEndLibratoFaults(t *testing.T) {
 func TestSIGTERMMidBucket(t *testing.T) {
 	t.Parallel() // waits on the clock, not the CPU: overlaps with the other long end-to-end tests
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
-	base, cmd, stderr := startBinary(t, buildBinary(t, "."),
+	p := startBinary(t, buildBinary(t, "."),
 		"METRICS_PREFIX="+testPrefix, "METRICS_GRACE=30m", // the bucket cannot be due before SIGTERM
 		"LIBRATO_USER="+testLUser, "LIBRATO_TOKEN="+testLToken, "LIBRATO_URL="+fake.URL)
-	url := base + "/logs"
+	url := p.url
 
 	start := time.Now().UTC().Truncate(time.Minute)
 	postDrain(t, url, "mid-bucket", frame(drainMessages(t, start)...))
 	sent := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("worker exit: %v\n%s", err, stderr.String())
-	}
+	p.term(t)
 	if d := time.Since(sent); d > 25*time.Second {
 		t.Errorf("worker took %s to exit after SIGTERM", d)
 	}
 	checkAccepted(t, fake.Measurements(), drainWants(), start)
-	if strings.Contains(stderr.String(), testPass) || strings.Contains(stderr.String(), testLToken) {
-		t.Errorf("worker logs contain a secret:\n%s", stderr.String())
+	if strings.Contains(p.stderr.String(), testPass) || strings.Contains(p.stderr.String(), testLToken) {
+		t.Errorf("worker logs contain a secret:\n%s", p.stderr.String())
 	}
 }
 
-// startBinary runs the built worker binary with PORT on a free port, the
-// drain's test credentials and env, and waits until it listens. It is killed
-// when the test ends, if still running. stderr collects its log.
-func startBinary(t *testing.T, bin string, env ...string) (base string, cmd *exec.Cmd, stderr *testproc.LimitedBuffer) {
+// startBinary starts the built worker (startProc) with the drain's test
+// credentials, which env may override.
+func startBinary(t *testing.T, bin string, env ...string) *proc {
 	t.Helper()
-	for try := 1; ; try++ {
-		port := freePort(t)
-		cmd = exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), "PORT="+strconv.Itoa(port), "DRAIN_USER="+testUser, "DRAIN_PASSWORD="+testPass), env...)
-		stderr = &testproc.LimitedBuffer{}
-		cmd.Stderr, cmd.Stdout = stderr, io.Discard
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		base = "http://127.0.0.1:" + strconv.Itoa(port)
-		if waitListening(t, base, port, stderr) {
-			t.Cleanup(func() { _ = cmd.Process.Kill() })
-			return base, cmd, stderr
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if try == 3 {
-			t.Fatalf("worker: three free ports were taken before it listened:\n%s", stderr)
-		}
-	}
-}
-
-// waitListening waits until the worker whose stderr is out says it listens
-// on port and answers /health there. It returns false when the worker could
-// not bind the port (another test's server took it after freePort): what
-// answers there is then not this worker.
-func waitListening(t *testing.T, base string, port int, out *testproc.LimitedBuffer) bool {
-	t.Helper()
-	var taken bool
-	waitFor(t, "worker to listen", 10*time.Second, func() bool {
-		if taken = strings.Contains(out.String(), "address already in use"); taken {
-			return true
-		}
-		if !testproc.WorkerListening(out.String(), port) {
-			return false
-		}
-		r, err := http.Get(base + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil && r.StatusCode == http.StatusOK
-	})
-	return !taken
+	return startProc(t, bin, append([]string{"DRAIN_USER=" + testUser, "DRAIN_PASSWORD=" + testPass}, env...))
 }
 
 // sortedNames is for failure messages.

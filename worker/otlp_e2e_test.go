@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,9 +87,10 @@ func postOTLP(t *testing.T, url, user, pass string, m proto.Message, asJSON bool
 // sources and values.
 func TestEndToEndFir(t *testing.T) {
 	fake := libratotest.New(t, libratotest.Options{User: testLUser, Token: testLToken})
-	base, cmd, stderr := startBinary(t, buildBinary(t, "."),
+	p := startBinary(t, buildBinary(t, "."),
 		"OTLP_SOURCE_ATTRIBUTES=heroku.dyno.name", "METRICS_PREFIX="+testPrefix, "METRICS_GRACE=30m",
 		"LIBRATO_USER="+testLUser, "LIBRATO_TOKEN="+testLToken, "LIBRATO_URL="+fake.URL)
+	base := strings.TrimSuffix(p.url, "/logs")
 
 	start := time.Now().UTC().Truncate(time.Minute)
 	at := start.Add(time.Second)
@@ -122,12 +122,7 @@ func TestEndToEndFir(t *testing.T) {
 	if code := postOTLP(t, base+"/v1/metrics", testUser, testPass, metrics, true); code != http.StatusOK {
 		t.Fatalf("metrics: %d", code)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("worker exit: %v\n%s", err, stderr.String())
-	}
+	p.term(t)
 
 	var wants []want
 	wants = append(wants, measure("db.latency", firWebA, 1, 4, 4, 4, 16, 4, 4, 4, "ms")...)
@@ -153,7 +148,7 @@ func TestEndToEndFir(t *testing.T) {
 	if errs := fake.Errors(); len(errs) > 0 {
 		t.Errorf("the fake refused requests: %q", errs)
 	}
-	if strings.Contains(stderr.String(), testPass) || strings.Contains(stderr.String(), testLToken) {
-		t.Errorf("worker logs contain a secret:\n%s", stderr.String())
+	if strings.Contains(p.stderr.String(), testPass) || strings.Contains(p.stderr.String(), testLToken) {
+		t.Errorf("worker logs contain a secret:\n%s", p.stderr.String())
 	}
 }

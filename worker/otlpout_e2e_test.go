@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +91,8 @@ func TestEndToEndOTLP(t *testing.T) {
 			for _, e := range tc.env {
 				env = append(env, strings.ReplaceAll(e, "{URL}", r.URL))
 			}
-			base, cmd, stderr := startBinary(t, bin, env...)
+			p := startBinary(t, bin, env...)
+			base := strings.TrimSuffix(p.url, "/logs")
 
 			wants := drainOTLPWants()
 			now := time.Now().UTC().Truncate(time.Minute)
@@ -104,14 +104,9 @@ func TestEndToEndOTLP(t *testing.T) {
 			if n := len(r.Points()); n != 0 {
 				t.Fatalf("%d points sent before the buckets were due", n)
 			}
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("worker exit: %v\n%s", err, stderr.String())
-			}
-			if strings.Contains(stderr.String(), token) || strings.Contains(stderr.String(), testPass) {
-				t.Errorf("worker logs contain a secret:\n%s", stderr.String())
+			p.term(t)
+			if strings.Contains(p.stderr.String(), token) || strings.Contains(p.stderr.String(), testPass) {
+				t.Errorf("worker logs contain a secret:\n%s", p.stderr.String())
 			}
 			if errs := r.Errors(); len(errs) > 0 {
 				t.Fatalf("receiver refused requests: %q", errs)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -41,13 +42,14 @@ type proc struct {
 }
 
 // startProc starts the worker binary with env on a free port and waits
-// until its drain answers (on another free port when a server of another
-// test took the first).
+// until it says it listens there and answers /health: what answers is then
+// this worker, not another test's server that took the port after freePort
+// (the worker then exits, and testproc.OnFreePort tries another port).
 func startProc(t *testing.T, bin string, env []string) *proc {
 	t.Helper()
-	for try := 1; ; try++ {
-		port := freePort(t)
-		p := &proc{url: fmt.Sprintf("http://127.0.0.1:%d/logs", port), stdout: &testproc.LimitedBuffer{}, stderr: &testproc.LimitedBuffer{}, exited: make(chan error, 1)}
+	var p *proc
+	_, err := testproc.OnFreePort(func(port int) error {
+		p = &proc{url: fmt.Sprintf("http://127.0.0.1:%d/logs", port), stdout: &testproc.LimitedBuffer{}, stderr: &testproc.LimitedBuffer{}, exited: make(chan error, 1)}
 		p.cmd = exec.Command(bin)
 		p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + strconv.Itoa(port)}, env...)...)
 		p.cmd.Stdout = p.stdout
@@ -56,23 +58,39 @@ func startProc(t *testing.T, bin string, env []string) *proc {
 			t.Fatal(err)
 		}
 		go func() { p.exited <- p.cmd.Wait() }()
-		if waitListening(t, strings.TrimSuffix(p.url, "/logs"), port, p.stderr) {
-			t.Cleanup(func() {
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-				p.exited <- nil
-				if t.Failed() {
-					t.Logf("worker %d stderr:\n%s", port, p.stderr.String())
-				}
-			})
-			return p
+		var taken bool
+		waitFor(t, "worker to listen", 10*time.Second, func() bool {
+			if taken = strings.Contains(p.stderr.String(), "address already in use"); taken {
+				return true
+			}
+			if !testproc.WorkerListening(p.stderr.String(), port) {
+				return false
+			}
+			r, err := http.Get(strings.TrimSuffix(p.url, "/logs") + "/health")
+			if err == nil {
+				r.Body.Close()
+			}
+			return err == nil && r.StatusCode == http.StatusOK
+		})
+		if taken {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			return fmt.Errorf("worker on port %d:\n%s", port, p.stderr)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		if try == 3 {
-			t.Fatalf("worker: three free ports were taken before it listened:\n%s", p.stderr)
+		p.exited <- nil
+		if t.Failed() {
+			t.Logf("worker %s stderr:\n%s", p.url, p.stderr.String())
 		}
-	}
+	})
+	return p
 }
 
 // term sends SIGTERM and waits for a clean exit.

@@ -65,6 +65,20 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// OnFreePort runs start on a free port, and again on another, up to three
+// times, when its error says another process took the port first.
+func OnFreePort(start func(port int) error) (port int, err error) {
+	for range 3 {
+		if port, err = FreePort(); err != nil {
+			return 0, err
+		}
+		if err = start(port); err == nil || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	return port, err
+}
+
 // Proc is a started server process with its output kept (the first maxLog bytes
 // given to Start).
 type Proc struct {
@@ -165,14 +179,10 @@ func StartRedis(ctx context.Context, bin, dir string) (p *Proc, port int, err er
 			return nil, 0, errors.New("redis-server not found (apt-get install redis-server, or set REDIS_SERVER_BIN)")
 		}
 	}
-	for range 3 { // another port when one was taken first
-		if port, err = FreePort(); err != nil {
-			return nil, 0, err
-		}
-		if p, err = RunRedis(ctx, bin, dir, port, 10*time.Second); err == nil || !strings.Contains(err.Error(), "in use") {
-			break
-		}
-	}
+	port, err = OnFreePort(func(port int) (err error) {
+		p, err = RunRedis(ctx, bin, dir, port, 10*time.Second)
+		return err
+	})
 	return p, port, err
 }
 
@@ -219,17 +229,14 @@ func RunRedis(ctx context.Context, bin, dir string, port int, timeout time.Durat
 // it listens on that port (WorkerListening) and /health answers 200. A port
 // another process took first is tried again with another, up to three times.
 func StartWorker(ctx context.Context, bin string, env []string, out io.Writer) (p *Proc, port int, err error) {
-	for range 3 {
-		if port, err = FreePort(); err != nil {
-			return nil, 0, err
-		}
+	port, err = OnFreePort(func(port int) error {
 		cmd := exec.CommandContext(ctx, bin)
 		cmd.Env, cmd.Stdout = slices.Concat(env, []string{"PORT=" + strconv.Itoa(port)}), out
 		if p, err = Start(cmd, 64<<10); err != nil {
-			return nil, 0, fmt.Errorf("start worker: %w", err)
+			return fmt.Errorf("start worker: %w", err)
 		}
 		health := fmt.Sprintf("http://127.0.0.1:%d/health", port)
-		err = p.WaitReady(func() bool {
+		return p.WaitReady(func() bool {
 			if !WorkerListening(p.Log.String(), port) {
 				return false
 			}
@@ -240,14 +247,11 @@ func StartWorker(ctx context.Context, bin string, env []string, out io.Writer) (
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK
 		}, 50*time.Millisecond, 30*time.Second)
-		if err == nil {
-			return p, port, nil
-		}
-		if !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("worker: %w", err)
 	}
-	return nil, 0, fmt.Errorf("worker: %w", err)
+	return p, port, nil
 }
 
 // WorkerListening reports whether a worker's output says its server on PORT

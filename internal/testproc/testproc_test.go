@@ -137,3 +137,32 @@ func TestWorkerListening(t *testing.T) {
 		}
 	}
 }
+
+func TestOnFreePort(t *testing.T) {
+	var tried []int
+	port, err := OnFreePort(func(port int) error {
+		if tried = append(tried, port); len(tried) < 3 {
+			return fmt.Errorf("listen tcp 127.0.0.1:%d: bind: address already in use", port)
+		}
+		return nil
+	})
+	if err != nil || len(tried) != 3 || port != tried[2] {
+		t.Errorf("OnFreePort = %d, %v after trying %v; want the third port, no error", port, err, tried)
+	}
+	tried = nil
+	_, err = OnFreePort(func(port int) error {
+		tried = append(tried, port)
+		return fmt.Errorf("config refused")
+	})
+	if err == nil || len(tried) != 1 {
+		t.Errorf("OnFreePort with another error: %v after %d tries; want the error after one", err, len(tried))
+	}
+	tried = nil
+	_, err = OnFreePort(func(port int) error {
+		tried = append(tried, port)
+		return fmt.Errorf("redis-server: bind: Address already in use")
+	})
+	if err == nil || len(tried) != 3 {
+		t.Errorf("OnFreePort with every port taken: %v after %d tries; want the error after three", err, len(tried))
+	}
+}
